@@ -1,0 +1,46 @@
+# The two commands of the README: `make run` and `make test`. Both are idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NATIVE_SOURCES := $(wildcard native/src/*.c native/include/*.h) native/build_native.py
+NATIVE_STAMP := build/.native
+DATA_DIR ?= ./var
+
+.PHONY: run test setup native deps-run deps-test clean bench
+
+run: setup deps-run
+	GATEWAY_HW=$${GATEWAY_HW:-emulated} $(VENV)/bin/gateway run --data-dir $(DATA_DIR)
+
+test: setup deps-test
+	@bash .ci/pytest-run $(PY) $(PYTEST_ARGS)
+
+setup: $(STAMP) $(NATIVE_STAMP)
+
+# The virtualenv with the package (editable) and its test extras.
+$(STAMP): pyproject.toml setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel cffi
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	@touch $@
+
+# Rebuild the C core in place whenever a C source or header changes.
+$(NATIVE_STAMP): $(NATIVE_SOURCES) $(STAMP)
+	$(PY) native/build_native.py
+	@mkdir -p build && touch $@
+
+native: $(NATIVE_STAMP)
+
+# Debian packages; only as root (a developer without root installs them by hand).
+deps-run:
+	@bash .ci/apt-install deps/debian-run.txt
+
+deps-test: deps-run
+	@bash .ci/apt-install deps/debian-test.txt
+
+bench: setup
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build $(VENV) gateway/_native*.so *.egg-info
