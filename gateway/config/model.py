@@ -1,0 +1,112 @@
+"""The configuration's sections and their built-in defaults (the one place defaults live)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gateway.config.schema import Loader, in_range, positive, setting
+from gateway.config.units import ByteSize, Duration, parse_duration, parse_size
+
+
+@dataclass
+class GatewaySection:
+    data_dir: str = setting("/var/lib/gateway", doc="where the store, WAL and state live")
+    log_level: Literal["debug", "info", "warning", "error"] = setting("info")
+    hardware: Literal["auto", "real", "emulated"] = setting(
+        "auto", doc="I2C/GPIO back-end; auto means real on a Pi, else emulated (GATEWAY_HW overrides)")
+
+
+@dataclass
+class BucketConfig:
+    max_size: ByteSize = setting(default_factory=lambda: parse_size("256MiB"), check=positive)
+    retention: Duration | None = setting(None, doc="age limit; absent means size-limited only")
+
+
+def _default_buckets() -> dict[str, BucketConfig]:
+    return {
+        "raw": BucketConfig(parse_size("256MiB"), parse_duration("30d")),
+        "rollup": BucketConfig(parse_size("64MiB"), parse_duration("365d")),
+    }
+
+
+@dataclass
+class StoreSection:
+    wal_sync: Duration | Literal["always"] = setting(
+        default_factory=lambda: parse_duration("1s"),
+        doc='group-commit interval of the WAL, or "always" to sync every write')
+    head_points: int = setting(1024, check=in_range(16, 65536),
+                               doc="points per series buffered before a block is sealed")
+    head_max_age: Duration = setting(default_factory=lambda: parse_duration("15m"), check=positive,
+                                     doc="a head older than this is sealed even if not full")
+    buckets: dict[str, BucketConfig] = setting(
+        default_factory=_default_buckets,
+        doc="raw and rollup always exist; a table here resizes them or adds a bucket")
+
+    def __post_init__(self):
+        self.buckets = {**_default_buckets(), **self.buckets}
+
+    def validate(self):
+        for name in self.buckets:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                yield f"buckets.{name}", "bucket names use letters, digits, '-' and '_' only"
+
+
+@dataclass
+class HttpSection:
+    listen: str = setting("127.0.0.1:8080", doc="address:port of the status page and HTTP API")
+
+    def validate(self):
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            yield "listen", f"expected HOST:PORT, got {self.listen!r}"
+
+
+class ReadersSection(dict):
+    """``{kind: [Config, ...]}``; each kind loads with its own module's ``Config``."""
+
+    @classmethod
+    def __config_load__(cls, loader: Loader, raw: Any, path: str) -> "ReadersSection | None":
+        from gateway.readers import KINDS, available_kinds, kind_module
+
+        if not isinstance(raw, dict):
+            loader.error(path, "expected a table of reader kinds")
+            return None
+        known = available_kinds()
+        out = cls()
+        for kind, tables in raw.items():
+            sub = f"{path}.{kind}"
+            if kind not in known:
+                close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.5)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                loader.error(sub, f"unknown reader kind '{kind}'{hint} (known: {', '.join(known)})")
+                continue
+            entries = tables if isinstance(tables, list) else [tables]
+            config_cls = kind_module(kind).Config
+            loaded = [loader.load(config_cls, t, f"{sub}[{i}]" if isinstance(tables, list) else sub)
+                      for i, t in enumerate(entries)]
+            out[kind] = [c for c in loaded if c is not None]
+        return out
+
+
+def _default_readers() -> ReadersSection:
+    """With no configuration file: host metrics, plus what each kind offers by default."""
+    from gateway.readers import available_kinds, kind_module
+
+    out = ReadersSection()
+    for kind in available_kinds():
+        defaults = getattr(kind_module(kind), "default_configs", None)
+        if defaults is not None:
+            configs = list(defaults())
+            if configs:
+                out[kind] = configs
+    return out
+
+
+@dataclass
+class Config:
+    gateway: GatewaySection = setting(default_factory=GatewaySection)
+    store: StoreSection = setting(default_factory=StoreSection)
+    http: HttpSection = setting(default_factory=HttpSection)
+    readers: ReadersSection = setting(default_factory=_default_readers)

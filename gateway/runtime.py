@@ -1,0 +1,179 @@
+"""The asyncio runtime: components started in dependency order, stopped in reverse.
+
+A :class:`Component` owns its tasks. ``start()`` returns once the component is serving (its
+long-running work goes in tasks made with :meth:`Component.spawn`); ``stop()`` cancels and awaits
+them and flushes what must be flushed. ``health()`` returns a JSON-able snapshot for the status
+page and must be cheap and thread-safe (the web server calls it from its own thread).
+
+The :class:`Supervisor` runs the components, handles SIGTERM/SIGINT, and speaks the systemd
+notify protocol when ``NOTIFY_SOCKET`` is set (READY=1, STATUS=, WATCHDOG=1 at half of
+``WATCHDOG_USEC``, STOPPING=1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+log = logging.getLogger("gateway.runtime")
+
+#: How long a graceful shutdown may take in total before the process gives up on stragglers.
+SHUTDOWN_BUDGET_S = 4.5
+
+
+class Component:
+    """Base of every long-running part of the gateway (store, readers, web server, ...)."""
+
+    #: Name used in logs and task names, e.g. ``reader:mqtt`` -> ``gateway[reader:mqtt].receive``.
+    name: str = "component"
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task] = set()
+        self.started_at: float | None = None
+
+    def spawn(self, coro: Awaitable, what: str) -> asyncio.Task:
+        """Starts a task owned by this component; a crash is logged and does not go unnoticed."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"gateway[{self.name}].{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed: %r", task.get_name(), task.exception(),
+                      exc_info=task.exception())
+
+    async def start(self, context: "Context") -> None:
+        self.started_at = time.time()
+
+    async def stop(self) -> None:
+        """Cancels and awaits the component's tasks. Safe to call twice."""
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def health(self) -> dict[str, Any]:
+        return {"name": self.name, "running": self.started_at is not None}
+
+
+@dataclass
+class Context:
+    """What the supervisor hands each component: the config and the components started before it."""
+
+    config: Any
+    data_dir: str
+    components: dict[str, Component] = field(default_factory=dict)
+
+    def get(self, name: str) -> Component:
+        return self.components[name]
+
+    @property
+    def store(self):
+        return self.components["store"]
+
+
+class SystemdNotifier:
+    """sd_notify(3) over the datagram socket named by NOTIFY_SOCKET; does nothing without it."""
+
+    def __init__(self, environ=os.environ) -> None:
+        path = environ.get("NOTIFY_SOCKET")
+        self._sock = None
+        self._addr = None
+        if path:
+            self._addr = "\0" + path[1:] if path.startswith("@") else path
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        usec = environ.get("WATCHDOG_USEC", "")
+        pid = environ.get("WATCHDOG_PID", "")
+        wanted = usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid()))
+        #: Seconds between WATCHDOG=1 pings (half the watchdog timeout), or None.
+        self.watchdog_interval = int(usec) / 2e6 if wanted else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._sock is not None
+
+    def notify(self, **state: str) -> None:
+        if self._sock is None:
+            return
+        msg = "\n".join(f"{k}={v}" for k, v in state.items()).encode()
+        try:
+            self._sock.sendto(msg, self._addr)
+        except OSError as e:
+            log.warning("systemd notify failed: %s", e)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class Supervisor:
+    """Starts components in order, runs until a stop signal, stops them in reverse order."""
+
+    def __init__(self, context: Context, factories: list[Callable[[Context], Component]],
+                 notifier: SystemdNotifier | None = None) -> None:
+        self.context = context
+        self.factories = factories
+        self.notifier = notifier or SystemdNotifier()
+        self.started: list[Component] = []
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        watchdog = None
+        try:
+            for factory in self.factories:
+                component = factory(self.context)
+                log.info("starting %s", component.name)
+                self.context.components[component.name] = component
+                await component.start(self.context)
+                self.started.append(component)
+                if self._stop.is_set():
+                    break
+            names = ", ".join(c.name for c in self.started)
+            log.info("gateway ready (%s)", names)
+            self.notifier.notify(READY="1", STATUS=f"running: {names}")
+            if self.notifier.watchdog_interval:
+                watchdog = loop.create_task(self._watchdog(), name="gateway[supervisor].watchdog")
+            await self._stop.wait()
+            log.info("stopping")
+        finally:
+            self.notifier.notify(STOPPING="1", STATUS="stopping")
+            if watchdog is not None:
+                watchdog.cancel()
+            await self._stop_all()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            self.notifier.close()
+
+    async def _stop_all(self) -> None:
+        deadline = time.monotonic() + SHUTDOWN_BUDGET_S
+        for component in reversed(self.started):
+            left = max(0.1, deadline - time.monotonic())
+            try:
+                await asyncio.wait_for(component.stop(), timeout=left)
+                log.info("stopped %s", component.name)
+            except asyncio.TimeoutError:
+                log.error("%s did not stop within the shutdown budget", component.name)
+            except Exception:
+                log.exception("%s failed while stopping", component.name)
+        self.started.clear()
+
+    async def _watchdog(self) -> None:
+        while True:
+            self.notifier.notify(WATCHDOG="1")
+            await asyncio.sleep(self.notifier.watchdog_interval)
