@@ -1,0 +1,1 @@
+"""Subcommands of the ``gateway`` CLI, one module each (see :mod:`gateway.cli`)."""

@@ -1,0 +1,52 @@
+"""``gateway run``: the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pathlib
+
+from gateway import __version__
+from gateway.commands.common import add_store_options, load_config
+from gateway.runtime import Component, Context, Supervisor
+
+log = logging.getLogger("gateway")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run the gateway daemon",
+                       description="Run the gateway until SIGTERM or SIGINT.")
+    add_store_options(p)
+    p.set_defaults(func=run)
+
+
+def component_factories(config) -> list:
+    """The components of a running gateway, in the order they start (the store first)."""
+    from gateway.readers import kind_module
+    from gateway.store import Store
+
+    factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store)]
+    for kind, configs in config.readers.items():
+        module = kind_module(kind)
+        for reader_config in configs:
+            factories.append(lambda ctx, m=module, c=reader_config: m.create(c, ctx))
+    return factories
+
+
+async def serve(config) -> None:
+    data_dir = pathlib.Path(config.gateway.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    context = Context(config=config, data_dir=str(data_dir))
+    await Supervisor(context, component_factories(config)).run()
+
+
+def run(args) -> int:
+    config = load_config(args)
+    log.info("gateway %s starting (config: %s, data: %s)", __version__,
+             args.config or "built-in defaults", config.gateway.data_dir)
+    asyncio.run(serve(config))
+    log.info("gateway stopped")
+    return 0
+
+
+__all__ = ["Component", "component_factories", "serve"]

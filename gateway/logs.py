@@ -1,0 +1,46 @@
+"""Logging: one line per event on stderr.
+
+Under systemd (``JOURNAL_STREAM`` set) each line starts with its syslog priority (``<3>``), which
+journald turns into the entry's level, and carries no timestamp of its own; elsewhere lines start
+with a UTC timestamp.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+
+_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+LEVELS = ("debug", "info", "warning", "error")
+
+
+class _OneLine(logging.Formatter):
+    def __init__(self, journald: bool) -> None:
+        super().__init__()
+        self.journald = journald
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        if record.exc_info and record.levelno >= logging.ERROR:
+            exc = record.exc_info[1]
+            msg = f"{msg}: {type(exc).__name__}: {exc}" if exc and str(exc) not in msg else msg
+        msg = msg.replace("\n", " | ")
+        if self.journald:
+            return f"<{_PRIORITY.get(record.levelno, 6)}>{record.name}: {msg}"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z {record.levelname:<7} {record.name}: {msg}"
+
+
+def setup(level: str = "info", debug_tracebacks: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if debug_tracebacks:
+        # --debug keeps full (multi-line) tracebacks for the developer at the terminal.
+        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    else:
+        formatter = _OneLine(journald=bool(os.environ.get("JOURNAL_STREAM")))
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,131 @@
+"""Loading, validation errors with line numbers and key paths, defaults, rendering."""
+
+import textwrap
+
+import pytest
+
+from gateway import config as cfg
+from gateway.config.locate import key_lines
+from gateway.errors import ConfigError
+
+
+def load(text):
+    return cfg.load_text(textwrap.dedent(text), "gw.toml")
+
+
+def problems(text):
+    with pytest.raises(ConfigError) as e:
+        load(text)
+    return [(p.line, p.path, p.message) for p in e.value.problems]
+
+
+def test_no_file_defaults_are_useful():
+    c = cfg.defaults()
+    assert c.http.listen == "127.0.0.1:8080"
+    assert set(c.store.buckets) >= {"raw", "rollup"}
+    assert float(c.store.wal_sync) == 1.0
+
+
+def test_values_are_typed():
+    c = load("""
+        [gateway]
+        log_level = "debug"
+        [store]
+        wal_sync = "always"
+        head_max_age = "5m"
+        [store.buckets.raw]
+        max_size = "1GiB"
+        [store.buckets.archive]
+        max_size = "100MiB"
+        retention = "90d"
+    """)
+    assert c.gateway.log_level == "debug"
+    assert c.store.wal_sync == "always"
+    assert float(c.store.head_max_age) == 300
+    assert c.store.buckets["raw"].max_size == 2**30
+    assert c.store.buckets["raw"].retention is None
+    assert "rollup" in c.store.buckets  # defaults stay unless overridden
+    assert float(c.store.buckets["archive"].retention) == 90 * 86400
+
+
+def test_three_mistakes_are_all_reported_with_lines_and_paths():
+    found = problems("""
+        [gateway]
+        data_dri = "/srv/gw"
+
+        [store]
+        wal_sync = "soon"
+
+        [store.buckets.raw]
+        max_size = -3
+    """)
+    assert found == [
+        (3, "gateway.data_dri", "unknown key 'data_dri'; did you mean 'data_dir'?"),
+        (6, "store.wal_sync", "must be a duration such as \"10s\" or one of 'always', got 'soon'"),
+        (9, "store.buckets.raw.max_size", "size must not be negative, got -3"),
+    ]
+
+
+def test_unknown_section_suggests_nearest():
+    [(line, path, message)] = problems("""
+        [stor]
+        wal_sync = "1s"
+    """)
+    assert (line, path) == (2, "stor")
+    assert "did you mean 'store'" in message
+
+
+def test_wrong_types_and_enums():
+    found = problems("""
+        [gateway]
+        log_level = "loud"
+        hardware = 3
+        [http]
+        listen = "localhost"
+    """)
+    assert [p for _, p, _ in found] == ["gateway.log_level", "gateway.hardware", "http.listen"]
+    assert "one of 'debug', 'info', 'warning', 'error'" in found[0][2]
+
+
+def test_invalid_toml_has_a_line():
+    [(line, path, message)] = problems("""
+        [gateway]
+        log_level = info
+    """)
+    assert line == 3 and message.startswith("invalid TOML")
+
+
+def test_key_lines_follow_tables_arrays_and_dotted_keys():
+    lines = key_lines(textwrap.dedent("""\
+        a = 1
+        [t]
+        b.c = 2
+        [[arr]]
+        x = 1
+        [[arr]]
+        x = 2
+        [arr.sub]
+        y = 3
+        s = \"\"\"
+        x = 9
+        \"\"\"
+        z = 4
+    """))
+    assert lines["a"] == 1 and lines["t.b.c"] == 3
+    assert lines["arr[0].x"] == 5 and lines["arr[1].x"] == 7
+    assert lines["arr[1].sub.y"] == 9
+    assert "arr[1].sub.x" not in lines  # inside a multi-line string
+    assert lines["arr[1].sub.z"] == 13
+
+
+def test_render_round_trips():
+    c = load("""
+        [store]
+        wal_sync = "250ms"
+        [store.buckets.raw]
+        max_size = "2GiB"
+        retention = "14d"
+    """)
+    again = cfg.load_text(cfg.render(c))
+    assert again == c
+    assert cfg.render(cfg.defaults()) == cfg.render(cfg.load_text(cfg.render(cfg.defaults())))
