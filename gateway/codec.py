@@ -1,0 +1,242 @@
+"""The block codec: a series' timestamps and values to one compressed, checksummed block.
+
+This module is the only door to the C codec (``native/src/codec*.c``, format in
+``docs/format/block.md``). Columns go in and come out as buffer-protocol objects
+(``array.array``, ``memoryview``, numpy arrays) and cross into C without copies or per-point
+Python work; only string values are Python objects one by one.
+
+>>> from array import array
+>>> block = encode(array("q", [0, 1000, 2000]), array("d", [21.5, 21.6, 21.6]))
+>>> ts, values = decode(block)
+>>> list(values)
+[21.5, 21.6, 21.6]
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+from typing import Sequence
+
+from gateway._native import ffi, lib
+from gateway.errors import CorruptBlock
+
+__all__ = ["encode", "decode", "block_info", "BlockInfo", "CorruptBlock",
+           "FLOAT", "INT", "UINT", "BOOL", "STRING", "MAX_POINTS", "MAX_STRING_BYTES"]
+
+FLOAT, INT, UINT, BOOL, STRING = lib.GW_FLOAT, lib.GW_INT, lib.GW_UINT, lib.GW_BOOL, lib.GW_STRING
+MAX_POINTS = lib.GW_BLOCK_MAX_POINTS
+MAX_STRING_BYTES = lib.GW_BLOCK_MAX_STRING_BYTES
+
+_TYPE_BY_NAME = {"float": FLOAT, "int": INT, "uint": UINT, "bool": BOOL, "string": STRING}
+# array.array typecodes of the decoded value columns (bool: one byte 0/1 per point).
+_TYPECODE = {FLOAT: "d", INT: "q", UINT: "Q", BOOL: "B"}
+# memoryview formats (byte-order prefix stripped) and item sizes accepted per type.
+_FORMATS = {FLOAT: {("d", 8)}, INT: {("q", 8), ("l", 8)}, UINT: {("Q", 8), ("L", 8)},
+            BOOL: {("?", 1), ("b", 1), ("B", 1), ("q", 8), ("Q", 8), ("l", 8), ("L", 8)}}
+_TYPE_OF_FORMAT = {("d", 8): FLOAT, ("q", 8): INT, ("l", 8): INT, ("Q", 8): UINT, ("L", 8): UINT,
+                   ("?", 1): BOOL}
+_ERRORS = {lib.GW_ECORRUPT: "corrupt", lib.GW_ETRUNC: "truncated", lib.GW_EINVAL: "invalid"}
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    """What a block's header says (after its checksum was verified)."""
+
+    type: int
+    version: int
+    flags: int
+    count: int
+    min_ts: int
+    max_ts: int
+    string_bytes: int
+
+
+def _column(obj, what: str) -> memoryview:
+    try:
+        view = memoryview(obj)
+    except TypeError:
+        raise TypeError(f"{what} must be a buffer (array.array, memoryview, numpy array), "
+                        f"got {type(obj).__name__}") from None
+    if view.ndim != 1 or not view.c_contiguous:
+        raise ValueError(f"{what} must be a one-dimensional contiguous buffer")
+    return view
+
+
+def _format(view: memoryview) -> tuple[str, int]:
+    return view.format.lstrip("@=<!"), view.itemsize
+
+
+def _timestamps(timestamps) -> memoryview:
+    if isinstance(timestamps, (list, tuple)):
+        timestamps = array("q", timestamps)
+    view = _column(timestamps, "timestamps")
+    if _format(view) not in {("q", 8), ("l", 8)}:
+        raise TypeError(f"timestamps must be signed 64-bit integers (ns), got format {view.format!r}")
+    return view
+
+
+def _value_type(values, type: str | int | None) -> int:
+    if type is not None:
+        code = _TYPE_BY_NAME.get(type, type) if isinstance(type, str) else type
+        if code not in _TYPECODE and code != STRING:
+            raise ValueError(f"unknown value type {type!r}; expected one of {sorted(_TYPE_BY_NAME)}")
+        return code
+    if isinstance(values, (list, tuple)):
+        if values and all(isinstance(v, (str, bytes)) for v in values):
+            return STRING
+        raise TypeError("values given as a list must be strings (str or bytes); pass numbers as a "
+                        "buffer (array.array, numpy) or give type=")
+    fmt = _format(_column(values, "values"))
+    if fmt not in _TYPE_OF_FORMAT:
+        raise TypeError(f"cannot tell the value type of a buffer of format {fmt[0]!r} "
+                        f"({fmt[1]}-byte items); give type=")
+    return _TYPE_OF_FORMAT[fmt]
+
+
+def _raise_encode_error(rc: int) -> None:
+    if rc == lib.GW_ENOMEM:
+        raise MemoryError("block encoder ran out of memory")
+    raise ValueError(f"block encoder rejected its input (code {rc})")
+
+
+def encode(timestamps, values, *, resolution: float | None = None,
+           type: str | int | None = None) -> bytes:
+    """One block holding the points ``(timestamps[i], values[i])``.
+
+    ``timestamps``: signed 64-bit ns, in any order. ``values``: a buffer of float64 / int64 /
+    uint64 / bool (one byte or one 64-bit word per point), or a list of str/bytes for strings.
+    The type follows from the buffer's format unless ``type`` ("float", "int", "uint", "bool",
+    "string") says otherwise. ``resolution`` declares the decimal step of float values (0.1 for
+    a sensor that reports tenths); by default the codec detects it per block. Floats round-trip
+    bit for bit whatever the resolution.
+    """
+    ts = _timestamps(timestamps)
+    code = _value_type(values, type)
+    n = len(ts)
+    if n == 0:
+        raise ValueError("a block needs at least one point")
+    if n > MAX_POINTS:
+        raise ValueError(f"a block holds at most {MAX_POINTS} points, got {n}")
+    if code != FLOAT and resolution is not None:
+        raise ValueError("resolution applies to float values only")
+    res = 0.0
+    if resolution is not None:
+        res = float(resolution)
+        if not res > 0.0 or res == float("inf"):
+            raise ValueError(f"resolution must be a positive finite number, got {resolution!r}")
+    if code == STRING:
+        return _encode_strings(ts, n, values)
+    view = values if isinstance(values, memoryview) else _column(values, "values")
+    if len(view) != n:
+        raise ValueError(f"{n} timestamps but {len(view)} values")
+    fmt = _format(view)
+    if fmt not in _FORMATS[code]:
+        raise TypeError(f"values of format {view.format!r} do not fit type {code}")
+    if code == BOOL and fmt[1] == 1:
+        words = ffi.new("uint64_t[]", n)
+        lib.gw_block_bools_widen(ffi.from_buffer("uint8_t[]", view), words, n)
+        vp = words
+    else:
+        vp = ffi.from_buffer("uint64_t[]", view)
+    cap = lib.gw_block_bound(code, n, 0)
+    out = bytearray(cap)
+    rc = lib.gw_block_encode(code, n, ffi.from_buffer("int64_t[]", ts), vp, ffi.NULL, ffi.NULL,
+                             res, ffi.from_buffer(out), cap)
+    if rc < 0:
+        _raise_encode_error(rc)
+    del out[rc:]
+    return bytes(out)
+
+
+def _encode_strings(ts: memoryview, n: int, values: Sequence) -> bytes:
+    if not isinstance(values, (list, tuple)) or len(values) != n:
+        raise ValueError(f"{n} timestamps need a list of {n} string values")
+    parts = []
+    for i, v in enumerate(values):
+        if isinstance(v, str):
+            parts.append(v.encode("utf-8", "surrogateescape"))
+        elif isinstance(v, (bytes, bytearray)):
+            parts.append(bytes(v))
+        else:
+            raise TypeError(f"string value {i} is {type(v).__name__}, not str or bytes")
+    offsets = array("I", [0]) * (n + 1)
+    total = 0
+    for i, p in enumerate(parts):
+        total += len(p)
+        offsets[i + 1] = total
+    if total > MAX_STRING_BYTES:
+        raise ValueError(f"a block holds at most {MAX_STRING_BYTES} string bytes, got {total}")
+    joined = b"".join(parts)
+    cap = lib.gw_block_bound(STRING, n, total)
+    out = bytearray(cap)
+    rc = lib.gw_block_encode(STRING, n, ffi.from_buffer("int64_t[]", ts), ffi.NULL,
+                             ffi.from_buffer(joined), ffi.from_buffer("uint32_t[]", offsets),
+                             0.0, ffi.from_buffer(out), cap)
+    if rc < 0:
+        _raise_encode_error(rc)
+    del out[rc:]
+    return bytes(out)
+
+
+def _corrupt(rc: int) -> CorruptBlock:
+    why = ffi.string(lib.gw_block_last_error()).decode()
+    return CorruptBlock(f"{_ERRORS.get(rc, 'bad')} block: {why}")
+
+
+def _block_buffer(block):
+    view = memoryview(block)
+    if view.nbytes == 0:
+        raise CorruptBlock("truncated block: empty")
+    return ffi.from_buffer(view), view.nbytes
+
+
+def block_info(block) -> BlockInfo:
+    """The header of ``block`` after checking its checksum; raises :class:`CorruptBlock`."""
+    buf, size = _block_buffer(block)
+    info = ffi.new("gw_block_info *")
+    rc = lib.gw_block_info_read(buf, size, info)
+    if rc != 0:
+        raise _corrupt(rc)
+    return BlockInfo(info.type, info.version, info.flags, info.n, info.min_ts, info.max_ts,
+                     info.string_bytes)
+
+
+def decode(block) -> tuple[array, array | list]:
+    """``(timestamps, values)`` of a block: ``array('q')`` of ns, and ``array('d'|'q'|'Q')``,
+    ``array('B')`` of 0/1 for booleans, or a list of str for strings (invalid UTF-8 comes back
+    with surrogate escapes, so it re-encodes to the same bytes).
+
+    Raises :class:`CorruptBlock` naming the problem for a truncated, corrupt or hostile block.
+    """
+    buf, size = _block_buffer(block)
+    info = ffi.new("gw_block_info *")
+    rc = lib.gw_block_header_read(buf, size, info)
+    if rc != 0:
+        raise _corrupt(rc)
+    n, code = info.n, info.type
+    ts = array("q", bytes(8 * n))
+    if code == STRING:
+        sb = info.string_bytes
+        strings = bytearray(sb)
+        offsets = array("I", bytes(4 * (n + 1)))
+        rc = lib.gw_block_decode(buf, size, ffi.from_buffer("int64_t[]", ts), ffi.NULL,
+                                 ffi.from_buffer(strings) if sb else ffi.NULL,
+                                 ffi.from_buffer("uint32_t[]", offsets), sb)
+        if rc != 0:
+            raise _corrupt(rc)
+        raw = bytes(strings)
+        return ts, [raw[offsets[i]:offsets[i + 1]].decode("utf-8", "surrogateescape")
+                    for i in range(n)]
+    if code == BOOL:
+        words = ffi.new("uint64_t[]", n)
+        values = array("B", bytes(n))
+    else:
+        values = array(_TYPECODE[code], bytes(8 * n))
+        words = ffi.from_buffer("uint64_t[]", values)  # float/int bits land in place
+    rc = lib.gw_block_decode(buf, size, ffi.from_buffer("int64_t[]", ts), words, ffi.NULL, ffi.NULL, 0)
+    if rc != 0:
+        raise _corrupt(rc)
+    if code == BOOL:
+        lib.gw_block_bools_narrow(words, ffi.from_buffer("uint8_t[]", values), n)
+    return ts, values
