@@ -1,24 +1,52 @@
 """InfluxDB line protocol: escaping, series keys, parsing and serialization.
 
-Escaping follows the published spec: measurement names escape comma and space; tag keys, tag
-values and field keys escape comma, equals sign and space; string field values escape double
-quote and backslash. A backslash in a name is written as two backslashes (the spec reads two
-contiguous backslashes as one), so every name round-trips. Newlines cannot appear in names.
+The rules are those of ``docs/format/line-protocol.md``. In short: measurement names escape comma
+and space; tag keys, tag values and field keys escape comma, equals sign and space; string field
+values escape double quote and backslash. A backslash in a name is written as two backslashes
+(the spec reads two contiguous backslashes as one), so every name round-trips. Names cannot hold
+control characters (newline, tab, ...) and must not start with ``_``, which InfluxDB reserves.
+
+Parsing happens in C (``native/src/lineproto.c``) straight into a :class:`gateway.batch.Batch`;
+a bad line is reported as a :class:`LineProtocolError` with its line and column while the good
+lines of the same input are kept (InfluxDB's partial write).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+import array
+import math
+import time
+from dataclasses import dataclass, field as dc_field
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from gateway._native import ffi, lib
+from gateway.errors import LineProtocolError, NativeError
+
+if TYPE_CHECKING:
+    from gateway.batch import Batch
+
+#: Length of one timestamp unit in nanoseconds, by the precision names of the InfluxDB v2 API.
+PRECISIONS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+#: How many bad lines :func:`parse` describes by default; all of them are counted.
+MAX_ERRORS_KEPT = 100
+#: Longest string field value, in UTF-8 bytes (the line protocol limit, 64 KiB).
+MAX_STRING_BYTES = lib.GW_MAX_STRING_LEN
+MIN_TIME_NS, MAX_TIME_NS = lib.GW_LP_MIN_TIME, lib.GW_LP_MAX_TIME
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_UINT64_MAX = (1 << 64) - 1
 
 _MEASUREMENT_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", " ": "\\ "})
 _KEY_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\=", " ": "\\ "})
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+_CONTROL = frozenset(chr(c) for c in [*range(32), 127])
 
 
 def _check_name(what: str, name: str) -> None:
     if not name:
         raise ValueError(f"{what} is empty")
-    if "\n" in name or "\r" in name:
-        raise ValueError(f"{what} {name!r} contains a newline")
+    if not _CONTROL.isdisjoint(name):
+        raise ValueError(f"{what} {name!r} contains a control character")
 
 
 def escape_measurement(name: str) -> str:
@@ -32,6 +60,11 @@ def escape_key(name: str, what: str = "name") -> str:
     return name.translate(_KEY_ESCAPES)
 
 
+def escape_string(value: str) -> str:
+    """The body of a string field value (without its quotes)."""
+    return value.translate(_STRING_ESCAPES)
+
+
 def series_key(measurement: str, tags: Mapping[str, str], field: str) -> str:
     """The canonical series key: ``measurement[,tag=value]... field``, tags sorted by key bytes."""
     parts = [escape_measurement(measurement)]
@@ -43,38 +76,251 @@ def series_key(measurement: str, tags: Mapping[str, str], field: str) -> str:
     return ",".join(parts) + " " + escape_key(field, "field key")
 
 
-def _split_unescaped(text: str, seps: str) -> list[tuple[str, str]]:
-    """Splits at unescaped separators; returns (unescaped piece, separator that ended it)."""
-    out, cur, i = [], [], 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            cur.append(text[i + 1])
+def _scan_name(key: str, i: int, stops: str, escapable: str) -> tuple[str, int]:
+    """Unescapes the name at key[i:] up to an unescaped stop character; returns (name, end)."""
+    out = []
+    n = len(key)
+    while i < n:
+        c = key[i]
+        if c == "\\" and i + 1 < n and key[i + 1] in escapable:
+            out.append(key[i + 1])
             i += 2
             continue
-        if c in seps:
-            out.append(("".join(cur), c))
-            cur = []
-        else:
-            cur.append(c)
+        if c in stops:
+            break
+        out.append(c)
         i += 1
-    out.append(("".join(cur), ""))
-    return out
+    return "".join(out), i
 
 
 def split_series_key(key: str) -> tuple[str, dict[str, str], str]:
     """Inverse of :func:`series_key`: ``(measurement, tags, field)``."""
-    pieces = _split_unescaped(key, ", =")
-    measurement, sep = pieces[0]
+    measurement, i = _scan_name(key, 0, ", ", "\\, ")
     tags: dict[str, str] = {}
-    i = 1
-    while sep == ",":
-        k, sep_k = pieces[i]
-        v, sep = pieces[i + 1]
-        if sep_k != "=":
+    while i < len(key) and key[i] == ",":
+        k, i = _scan_name(key, i + 1, ", =", "\\, =")
+        if i >= len(key) or key[i] != "=":
             raise ValueError(f"malformed series key {key!r}")
+        v, i = _scan_name(key, i + 1, ", =", "\\, =")
         tags[k] = v
-        i += 2
-    if sep != " " or i != len(pieces) - 1:
+    if i >= len(key) or key[i] != " ":
         raise ValueError(f"malformed series key {key!r}")
-    return measurement, tags, pieces[i][0]
+    field, i = _scan_name(key, i + 1, ", =", "\\, =")
+    if i != len(key) or not measurement or not field:
+        raise ValueError(f"malformed series key {key!r}")
+    return measurement, tags, field
+
+
+# ---- serialization ----------------------------------------------------------------------
+
+def _check_not_reserved(what: str, name: str) -> None:
+    if name.startswith("_"):
+        raise ValueError(f"{what} {name!r} starts with '_', which line protocol reserves")
+
+
+def format_value(value) -> str:
+    """A field value in line protocol: ``1.5``, ``-3i``, ``7u`` (:class:`UInt`), ``true``, ``"s"``."""
+    from gateway.batch import UInt
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, UInt):
+        if not 0 <= value <= _UINT64_MAX:
+            raise ValueError(f"unsigned value out of range: {int(value)}")
+        return f"{int(value)}u"
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise ValueError(f"integer value out of range: {value}")
+        return f"{value}i"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} cannot be written in line protocol")
+        return repr(value)  # the shortest text that reads back to the same bits
+    if isinstance(value, str):
+        if len(value.encode()) > MAX_STRING_BYTES:
+            raise ValueError(f"string value longer than {MAX_STRING_BYTES} bytes")
+        return f'"{escape_string(value)}"'
+    raise TypeError(f"unsupported field value type {type(value).__name__}")
+
+
+def format_line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, object],
+                time_ns: int | None = None) -> str:
+    """One line of line protocol (no trailing newline), tags in canonical order.
+
+    Raises ValueError for what line protocol cannot express: no fields, empty or reserved
+    names, control characters in names, NaN or infinite floats, out-of-range numbers.
+    Empty tag values are left out, as the spec asks.
+    """
+    _check_not_reserved("measurement", measurement)
+    parts = [escape_measurement(measurement)]
+    for k in sorted(tags, key=lambda t: t.encode()):
+        v = tags[k]
+        if v == "":
+            continue
+        _check_not_reserved("tag key", k)
+        parts.append(f"{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}")
+    if not fields:
+        raise ValueError(f"point {measurement!r} has no fields")
+    field_set = []
+    for k, v in fields.items():
+        _check_not_reserved("field key", k)
+        field_set.append(f"{escape_key(k, 'field key')}={format_value(v)}")
+    line = ",".join(parts) + " " + ",".join(field_set)
+    if time_ns is not None:
+        if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS:
+            raise ValueError(f"timestamp out of range: {time_ns}")
+        line += f" {int(time_ns)}"
+    return line
+
+
+def _words(values, typecode: str, what: str, n: int | None = None):
+    """A C view of 8-byte items: buffers as they are, other sequences through array()."""
+    try:
+        view = memoryview(values)
+    except TypeError:
+        view = memoryview(array.array(typecode, values))
+    if view.itemsize * len(view) != view.nbytes or view.nbytes % 8:
+        raise ValueError(f"{what} must be a buffer of 8-byte items")
+    if n is not None and view.nbytes // 8 != n:
+        raise ValueError(f"{what} holds {view.nbytes // 8} items, expected {n}")
+    return view, ffi.from_buffer("uint64_t[]", view.cast("B"))
+
+
+def _check_series_key(key: bytes) -> None:
+    rc = lib.gw_lp_check_series_key(key, len(key))
+    if rc:
+        reason = ffi.string(lib.gw_lp_reason(rc)).decode()
+        raise ValueError(f"series key {key.decode(errors='replace')!r} cannot be written "
+                         f"as line protocol: {reason}")
+
+
+def serialize_series(series_key: str | bytes, type: int, timestamps, values, *,
+                     nonfinite: str = "raise") -> bytes:
+    """Line protocol for every point of one series: ``key=value timestamp\\n`` per point.
+
+    ``timestamps`` is a buffer of int64 (or a sequence of ints); ``values`` a buffer of the
+    8-byte value words of the type (float64, int64, uint64, 0/1 for bool; or a sequence of
+    Python values), or a sequence of str for strings. NaN and infinities have no line protocol
+    form: ``nonfinite="raise"`` (default) raises ValueError naming the first such point,
+    ``"skip"`` leaves them out (count them with :func:`count_nonfinite`).
+    """
+    key = series_key.encode() if isinstance(series_key, str) else bytes(series_key)
+    _check_series_key(key)
+    if nonfinite not in ("raise", "skip"):
+        raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
+    if type == lib.GW_STRING:
+        return _serialize_strings(key, timestamps, values)
+    codes = {lib.GW_FLOAT: "d", lib.GW_INT: "q", lib.GW_UINT: "Q", lib.GW_BOOL: "Q"}
+    if type not in codes:
+        raise ValueError(f"unknown value type {type}")
+    ts_view, ts_c = _words(timestamps, "q", "timestamps")
+    n = ts_view.nbytes // 8
+    val_view, val_c = _words(values, codes[type], "values", n)
+    cap = lib.gw_lp_format_bound(len(key), n)
+    out = bytearray(cap)
+    skipped = ffi.new("uint64_t *")
+    written = lib.gw_lp_format_series(key, len(key), type, ffi.cast("int64_t *", ts_c), val_c,
+                                      n, ffi.from_buffer(out), cap, skipped)
+    if written < 0:
+        raise NativeError(f"cannot serialize series {key!r} (status {written})")
+    if skipped[0] and nonfinite == "raise":
+        floats = val_view.cast("B").cast("d")
+        first = next(i for i in range(n) if not math.isfinite(floats[i]))
+        stamps = ts_view.cast("B").cast("q")
+        raise ValueError(f"series {key.decode()!r}: value {floats[first]!r} at {stamps[first]} "
+                         f"cannot be written in line protocol")
+    del out[written:]
+    return bytes(out)
+
+
+def _is_buffer(obj) -> bool:
+    try:
+        memoryview(obj)
+    except TypeError:
+        return False
+    return True
+
+
+def _serialize_strings(key: bytes, timestamps, values: Sequence[str]) -> bytes:
+    if _is_buffer(timestamps):
+        timestamps = memoryview(timestamps).cast("B").cast("q")
+    if len(timestamps) != len(values):
+        raise ValueError(f"values holds {len(values)} items, expected {len(timestamps)}")
+    prefix = key.decode() + '="'
+    lines = []
+    for ts, text in zip(timestamps, values):
+        lines.append(f'{prefix}{escape_string(text)}" {ts}\n')
+    return "".join(lines).encode()
+
+
+def count_nonfinite(values) -> int:
+    """How many of the float64 values are NaN or infinite (the points export must skip)."""
+    view, _ = _words(values, "d", "values")
+    return sum(1 for v in view.cast("B").cast("d") if not math.isfinite(v))
+
+
+# ---- parsing ----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class ParseResult:
+    """What :func:`parse` found: the points of every good line, and one error per bad line."""
+
+    batch: "Batch"
+    errors: list[LineProtocolError] = dc_field(default_factory=list)
+    lines: int = 0        # lines holding data, good or bad (blank lines and comments excluded)
+    points: int = 0       # points appended to the batch (one per field of each good line)
+    bad_lines: int = 0    # every rejected line, also those beyond the errors kept
+
+
+_REASONS = [ffi.string(lib.gw_lp_reason(r)).decode() for r in range(lib.GW_LP_E_LAST + 1)]
+
+
+def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
+          default_time_ns: int | None = None, batch: "Batch | None" = None,
+          max_errors: int = MAX_ERRORS_KEPT) -> ParseResult:
+    """Parses line protocol into ``batch`` (a new one when None).
+
+    Lines without a timestamp get ``default_time_ns``, or the current time truncated to
+    ``precision`` when that is None. Bad lines do not stop the parse: each is counted and the
+    first ``max_errors`` come back as :class:`LineProtocolError` (``.line``, ``.column``).
+    Raises ValueError for an unknown precision and MemoryError when the batch cannot grow.
+    """
+    from gateway.batch import Batch
+
+    try:
+        unit = PRECISIONS[precision]
+    except KeyError:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}") from None
+    if default_time_ns is None:
+        now = time.time_ns()
+        default_time_ns = now - now % unit
+    elif not MIN_TIME_NS <= default_time_ns <= MAX_TIME_NS:
+        raise ValueError(f"default_time_ns out of range: {default_time_ns}")
+    if max_errors < 0:
+        raise ValueError(f"max_errors must be >= 0, got {max_errors}")
+    if isinstance(data, str):
+        data = data.encode()
+    if batch is None:
+        batch = Batch()
+    view = memoryview(data).cast("B")
+    errors = ffi.new("gw_lp_error[]", max_errors) if max_errors else ffi.NULL
+    stats = ffi.new("gw_lp_stats *")
+    rc = lib.gw_lp_parse(batch.c_pointer, ffi.from_buffer(view), len(view), unit,
+                         default_time_ns, errors, max_errors, stats)
+    if rc == lib.GW_ENOMEM:
+        raise MemoryError("line protocol batch cannot grow (out of memory or over 4 GiB)")
+    if rc != lib.GW_OK:
+        raise NativeError(f"line protocol parser failed (status {rc})")
+    found = []
+    for k in range(stats.n_errors):
+        e = errors[k]
+        found.append(LineProtocolError(f"line {e.line}, column {e.column}: {_REASONS[e.reason]}",
+                                       e.line, e.column))
+    return ParseResult(batch, found, stats.lines, stats.points, stats.bad_lines)
+
+
+__all__ = [
+    "PRECISIONS", "MAX_ERRORS_KEPT", "MAX_STRING_BYTES", "ParseResult", "parse",
+    "format_line", "format_value", "serialize_series", "count_nonfinite", "series_key",
+    "split_series_key", "escape_measurement", "escape_key", "escape_string",
+]

@@ -1,0 +1,93 @@
+/* InfluxDB line protocol: a parser that fills a gw_batch and a serializer for whole series.
+ *
+ * The grammar, escaping table and error reasons are specified in docs/format/line-protocol.md.
+ * Parsing works line by line with partial-write semantics: a bad line contributes no point,
+ * is counted and (up to a cap chosen by the caller) described by a gw_lp_error; every good
+ * line around it still lands in the batch. Each field of a line becomes one point whose
+ * series key is the canonical text of gw_batch.h (tags sorted by unescaped key bytes).
+ */
+#ifndef GW_LINEPROTO_H
+#define GW_LINEPROTO_H
+
+#include "gw_batch.h"
+
+/* cdef: begin */
+/* Timestamp bounds (nanoseconds) accepted by the parser, after precision scaling. */
+#define GW_LP_MIN_TIME -9223372036854775806
+#define GW_LP_MAX_TIME 9223372036854775806
+
+/* Why a line was rejected: gw_lp_error.reason; gw_lp_reason() gives the short text. */
+#define GW_LP_E_MEASUREMENT_MISSING   1
+#define GW_LP_E_TAG_KEY_MISSING       2
+#define GW_LP_E_TAG_EQUALS_MISSING    3
+#define GW_LP_E_TAG_VALUE_MISSING     4
+#define GW_LP_E_TAG_VALUE_EQUALS      5
+#define GW_LP_E_TAG_DUPLICATE         6
+#define GW_LP_E_FIELDS_MISSING        7
+#define GW_LP_E_FIELD_KEY_MISSING     8
+#define GW_LP_E_FIELD_EQUALS_MISSING  9
+#define GW_LP_E_FIELD_VALUE_MISSING  10
+#define GW_LP_E_FIELD_VALUE_INVALID  11
+#define GW_LP_E_FLOAT_INVALID        12
+#define GW_LP_E_FLOAT_RANGE          13
+#define GW_LP_E_INT_INVALID          14
+#define GW_LP_E_INT_RANGE            15
+#define GW_LP_E_UINT_INVALID         16
+#define GW_LP_E_UINT_RANGE           17
+#define GW_LP_E_BOOL_INVALID         18
+#define GW_LP_E_STRING_UNTERMINATED  19
+#define GW_LP_E_STRING_TOO_LONG      20
+#define GW_LP_E_AFTER_FIELD          21
+#define GW_LP_E_TIME_INVALID         22
+#define GW_LP_E_TIME_RANGE           23
+#define GW_LP_E_AFTER_TIME           24
+#define GW_LP_E_NAME_RESERVED        25
+#define GW_LP_E_CONTROL_CHAR         26
+#define GW_LP_E_UTF8                 27
+#define GW_LP_E_KEY_TOO_LONG         28
+#define GW_LP_E_LAST                 28
+
+typedef struct gw_lp_error {
+    uint64_t line;      /* 1-based physical line of the offending byte */
+    uint32_t column;    /* 1-based, in Unicode characters from the start of that line */
+    uint32_t reason;    /* GW_LP_E_* */
+} gw_lp_error;
+
+typedef struct gw_lp_stats {
+    uint64_t lines;       /* lines that hold data (not blank, not comments), good or bad */
+    uint64_t points;      /* points appended to the batch */
+    uint64_t bad_lines;   /* lines rejected; every one is counted */
+    uint32_t n_errors;    /* gw_lp_error entries filled (at most max_errors) */
+} gw_lp_stats;
+
+/* Parses len bytes of line protocol and appends one point per field of each good line to b.
+ * precision_ns is the length of one timestamp unit in ns (1, 1000, 1000000 or 1000000000);
+ * default_ts (ns) is the time of lines without a timestamp. The first max_errors bad lines
+ * are described in errors[]; all are counted in stats. Returns GW_OK (even when lines were
+ * rejected), GW_EINVAL for a bad precision, or GW_ENOMEM when the batch cannot grow (the
+ * points of the lines parsed before that stay in the batch). */
+int gw_lp_parse(gw_batch *b, const char *data, size_t len, int64_t precision_ns,
+                int64_t default_ts, gw_lp_error *errors, uint32_t max_errors,
+                gw_lp_stats *stats);
+
+/* The short text of a GW_LP_E_* reason ("unknown error" for anything else). */
+const char *gw_lp_reason(int reason);
+
+/* Returns 0 when key is a well-formed series key (measurement[,tag=value]... field, escaped as
+ * in line protocol, no reserved names), else the GW_LP_E_* reason it fails with. */
+int gw_lp_check_series_key(const char *key, size_t len);
+
+/* Bytes that gw_lp_format_series needs at most for n points of a series with this key. */
+size_t gw_lp_format_bound(size_t key_len, size_t n);
+
+/* Writes one line "key=value timestamp\n" per point of a float, int, uint or bool series.
+ * values holds the 64-bit words of gw_point.value. Floats are written with the fewest
+ * digits that parse back to the same bits; NaN and infinities have no line protocol form and
+ * are left out, counted in *skipped. Returns the bytes written, GW_EINVAL for a string or
+ * unknown type, or GW_ENOMEM when out_cap is smaller than gw_lp_format_bound(). */
+int64_t gw_lp_format_series(const char *key, size_t key_len, uint8_t type,
+                            const int64_t *ts, const uint64_t *values, size_t n,
+                            char *out, size_t out_cap, uint64_t *skipped);
+/* cdef: end */
+
+#endif
