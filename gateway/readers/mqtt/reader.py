@@ -1,0 +1,253 @@
+"""The MQTT reader: messages in, points durably stored, then acknowledged, in order.
+
+Messages are decoded as they arrive (on the loop thread, inside paho's read) into an open
+batch. A batch is written to the store when it holds ``max_batch_messages`` or ``batch_linger``
+has passed, and up to ``max_writes_in_flight`` writes wait for the WAL sync at once, so one
+sync interval carries many thousands of messages. A batch's messages are acknowledged (PUBACK)
+only after its write returned (the points are synced) and after every earlier batch was
+acknowledged: MQTT expects PUBACKs in the order the PUBLISHes arrived.
+
+A message that cannot become points is acknowledged with its batch (so the broker does not
+send it again forever), counted per reason and topic, and kept in a short dead-letter list for
+the status page. It costs the good messages nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from typing import Any
+
+from gateway.batch import Batch
+from gateway.readers.mqtt.client import MqttConnection, backoff_delay
+from gateway.readers.mqtt.config import Config
+from gateway.readers.mqtt.payloads import OVERSIZED, TOPIC_MISMATCH, BadMessage, Decoder
+from gateway.readers.mqtt.topics import filter_matches
+from gateway.runtime import Component, Context
+
+log = logging.getLogger("gateway.readers.mqtt")
+
+#: Distinct topics counted per bad-message reason; further topics share one counter.
+MAX_BAD_TOPICS = 1000
+OTHER_TOPICS = "(other topics)"
+#: Bytes of a bad payload kept in the dead-letter list.
+DEAD_LETTER_PREVIEW = 200
+#: Distinct topics whose subscription is remembered.
+ROUTE_CACHE_SIZE = 4096
+#: Reason for a message whose decoding failed because of a bug, not because of its bytes.
+INTERNAL_ERROR = "internal_error"
+
+
+class _Pending:
+    """Messages decoded into one batch, waiting for their store write and their acks."""
+
+    __slots__ = ("batch", "acks", "messages", "done")
+
+    def __init__(self) -> None:
+        self.batch = Batch()
+        self.acks: list[tuple[int, int, int]] = []   # (generation, mid, qos) in receipt order
+        self.messages = 0
+        self.done: asyncio.Future | None = None
+
+
+class MqttReader(Component):
+    """Reader component for one ``[[readers.mqtt]]`` table."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+        self.name = f"reader:mqtt:{config.display_name}"
+        self.connection = MqttConnection(config, self._message)
+        self._store = None
+        self._routes: dict[str, Decoder | None] = {}
+        self._decoders = [(s.topic.split("/"), Decoder(s)) for s in config.subscriptions]
+        self._open = _Pending()
+        self._linger: asyncio.TimerHandle | None = None
+        self._in_flight: collections.deque[_Pending] = collections.deque()
+        self._pending_messages = 0
+        self._pause_at = max(config.receive_maximum, 2 * config.max_batch_messages)
+        self._lock = threading.Lock()   # guards the bad-message views read by health()
+        self.messages_received = 0
+        self.messages_stored = 0
+        self.points_stored = 0
+        self.bad_messages = 0
+        self.acks_skipped = 0
+        self.store_write_errors = 0
+        self.last_message_at: float | None = None
+        self.last_store_error = ""
+        self._bad: dict[str, dict[str, int]] = {}
+        self._dead_letters: collections.deque = collections.deque(maxlen=config.dead_letters)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self, context: Context) -> None:
+        await super().start(context)
+        self._store = context.store
+        self.spawn(self.connection.run(), "connection")
+
+    async def stop(self) -> None:
+        """Writes and acknowledges what is already received, then disconnects."""
+        budget_end = time.monotonic() + 3.0
+        self.connection.pause_reading()
+        self._flush()
+        while self._in_flight and time.monotonic() < budget_end:
+            await asyncio.wait([self._in_flight[-1].done], timeout=budget_end - time.monotonic())
+            self._flush()
+        await self.connection.close(timeout=max(0.1, budget_end - time.monotonic()))
+        await super().stop()
+
+    # -- receiving (loop thread, inside paho's loop_read) ------------------------------------
+    def _message(self, message, generation: int) -> None:
+        arrival_ns = time.time_ns()
+        self.messages_received += 1
+        self.last_message_at = arrival_ns / 1e9
+        pending = self._open
+        payload = message.payload
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = message._topic.decode("utf-8", "replace")
+        try:
+            if len(payload) > self.config.max_payload_size:
+                raise BadMessage(OVERSIZED, f"payload of {len(payload)} bytes is larger than "
+                                            f"max_payload_size ({self.config.max_payload_size.text})")
+            decoder = self._route(topic)
+            if decoder is None:
+                raise BadMessage(TOPIC_MISMATCH, "no subscription of this reader matches the topic")
+            decoder.decode(topic, payload, arrival_ns, pending.batch)
+        except BadMessage as e:
+            self._count_bad(topic, e.reason, e.detail, payload)
+        except Exception as e:  # a bug must not stop the good messages behind this one
+            log.exception("mqtt %s: decoding a message from %r failed", self.config.display_name, topic)
+            self._count_bad(topic, INTERNAL_ERROR, f"{type(e).__name__}: {e}", payload)
+        if message.qos:
+            pending.acks.append((generation, message.mid, message.qos))
+        pending.messages += 1
+        self._pending_messages += 1
+        if pending.messages >= self.config.max_batch_messages:
+            self._flush()
+        elif pending.messages == 1:
+            self._linger = asyncio.get_running_loop().call_later(float(self.config.batch_linger),
+                                                                 self._flush)
+        if self._pending_messages >= self._pause_at:
+            self.connection.pause_reading()
+
+    def _route(self, topic: str) -> Decoder | None:
+        try:
+            return self._routes[topic]
+        except KeyError:
+            pass
+        levels = topic.split("/")
+        decoder = next((d for f, d in self._decoders if filter_matches(f, levels)), None)
+        if len(self._routes) >= ROUTE_CACHE_SIZE:
+            self._routes.clear()
+        self._routes[topic] = decoder
+        return decoder
+
+    def _count_bad(self, topic: str, reason: str, detail: str, payload: bytes) -> None:
+        with self._lock:
+            self.bad_messages += 1
+            per_topic = self._bad.setdefault(reason, {})
+            if topic not in per_topic and len(per_topic) >= MAX_BAD_TOPICS:
+                topic_key = OTHER_TOPICS
+            else:
+                topic_key = topic
+            per_topic[topic_key] = per_topic.get(topic_key, 0) + 1
+            if self._dead_letters.maxlen:
+                self._dead_letters.append({
+                    "time": time.time(), "topic": topic, "reason": reason, "error": detail,
+                    "payload": payload[:DEAD_LETTER_PREVIEW].decode("utf-8", "replace"),
+                    "payload_bytes": len(payload)})
+
+    # -- writing and acknowledging ----------------------------------------------------------
+    def _flush(self) -> None:
+        """Starts the store write of the open batch, if a write slot is free."""
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        pending = self._open
+        if pending.messages == 0 or len(self._in_flight) >= self.config.max_writes_in_flight:
+            return  # a finishing write calls _flush again
+        self._open = _Pending()
+        previous = self._in_flight[-1].done if self._in_flight else None
+        pending.done = asyncio.get_running_loop().create_future()
+        self._in_flight.append(pending)
+        self.spawn(self._write(pending, previous), "write")
+
+    async def _write(self, pending: _Pending, previous: asyncio.Future | None) -> None:
+        try:
+            await self._write_durably(pending.batch)
+            if previous is not None:
+                await asyncio.shield(previous)
+            sent = 0
+            for generation, mid, qos in pending.acks:
+                sent += self.connection.ack(mid, qos, generation)
+            self.acks_skipped += len(pending.acks) - sent
+            self.messages_stored += pending.messages
+            self.points_stored += len(pending.batch)
+            self._pending_messages -= pending.messages
+        finally:
+            if not pending.done.done():
+                pending.done.set_result(None)
+            if self._in_flight and self._in_flight[0] is pending:
+                self._in_flight.popleft()
+        if self._pending_messages < self._pause_at // 2:
+            self.connection.resume_reading()
+        if self._open.messages and (self._linger is None
+                                    or self._open.messages >= self.config.max_batch_messages):
+            self._flush()
+
+    async def _write_durably(self, batch: Batch) -> None:
+        """Store.write until it succeeds: nothing is acked before, so the broker keeps the data."""
+        if len(batch) == 0:
+            return
+        attempt = 0
+        while True:
+            try:
+                await self._store.write(batch, bucket=self.config.bucket)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.store_write_errors += 1
+                self.last_store_error = f"{type(e).__name__}: {e}"
+                delay = backoff_delay(attempt, 0.1, 5.0)
+                attempt += 1
+                log.error("mqtt %s: store write of %d points failed (%s); retrying in %.1fs",
+                          self.config.display_name, len(batch), self.last_store_error, delay)
+                await asyncio.sleep(delay)
+
+    # -- status page ------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        c = self.config
+        conn = self.connection
+        with self._lock:
+            bad = {reason: dict(topics) for reason, topics in self._bad.items()}
+            dead = list(self._dead_letters)
+        return {
+            **super().health(),
+            "endpoint": c.endpoint,
+            "client_id": c.client_id,
+            "connected": conn.connected,
+            "session_present": conn.session_present,
+            "connects": conn.connects,
+            "disconnects": conn.disconnects,
+            "last_connected_at": conn.last_connected_at,
+            "last_message_at": self.last_message_at,
+            "last_error": conn.last_error,
+            "subscriptions": [dict(s) for s in conn.subscriptions],
+            "messages_received": self.messages_received,
+            "messages_stored": self.messages_stored,
+            "points_stored": self.points_stored,
+            "messages_pending": self._pending_messages,
+            "writes_in_flight": len(self._in_flight),
+            "bad_messages": self.bad_messages,
+            "bad_by_reason": {reason: sum(t.values()) for reason, t in bad.items()},
+            "bad_by_topic": bad,
+            "dead_letters": dead,
+            "acks_skipped_after_reconnect": self.acks_skipped,
+            "store_write_errors": self.store_write_errors,
+            "last_store_error": self.last_store_error,
+        }
