@@ -1,0 +1,201 @@
+/* Float columns of the block codec: decimals as scaled integers, everything bit-exact.
+ *
+ * Sensor floats are nearly always decimals of fixed resolution (21.5 degC, 48.25 %RH). A value v
+ * is "decimal at k digits" when the integer q nearest v * 10^k gives back exactly v as
+ * (double)q / 10^k: IEEE division is correctly rounded, so this is the same double a parser
+ * makes of the text "q * 10^-k", and the decoder reproduces it bit for bit on any IEEE-754
+ * machine. The column then stores k and the integers q (an integer column: deltas, common factor,
+ * entropy coding). Values that are not decimal at k (NaN with its payload, infinities, -0.0,
+ * 1/3, ...) are exceptions stored as raw bits; when they are many, the whole column falls back
+ * to the raw bits mapped to order-preserving integers, which is exact for every value.
+ *
+ *   scheme 0 (decimal): k byte | exceptions varint | per exception: position gap varint,
+ *                       8 raw bytes LE | integer column of q
+ *   scheme 1 (ordered): integer column of the order-preserving bit patterns
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec_internal.h"
+
+#define MAX_DIGITS      18                       /* 10^18 is exact in binary64 */
+#define MAX_SCALED      ((double)(1ull << 51))   /* |q| below this converts exactly, fast */
+#define SAMPLE_POINTS   64                       /* decide early when data is not decimal */
+
+enum { SCHEME_DECIMAL = 0, SCHEME_ORDERED = 1 };
+
+static const double pow10_table[MAX_DIGITS + 1] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+    1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+};
+
+static double as_double(uint64_t bits) { double v; memcpy(&v, &bits, 8); return v; }
+static uint64_t as_bits(double v) { uint64_t b; memcpy(&b, &v, 8); return b; }
+
+/* Exceptions at any resolution: NaN, infinities and -0.0 (q = 0 gives +0.0). */
+static int always_exception(uint64_t bits) {
+    return (bits & 0x7ff0000000000000ull) == 0x7ff0000000000000ull || bits == 0x8000000000000000ull;
+}
+
+/* 1 and *q when v is decimal at k digits. */
+static int decimal_at(double v, int k, int64_t *q) {
+    double t = v * pow10_table[k];
+    if (!(t < MAX_SCALED && t > -MAX_SCALED)) return 0;
+    int64_t r = (int64_t)(t < 0 ? t - 0.5 : t + 0.5);
+    if ((double)r / pow10_table[k] != v) return 0;
+    *q = r;
+    return 1;
+}
+
+/* Fewest digits at which v is decimal, searching from a hint; -1 when none up to MAX_DIGITS. */
+static int digits_needed(double v, int hint) {
+    int64_t q;
+    if (decimal_at(v, hint, &q)) {
+        while (hint > 0 && decimal_at(v, hint - 1, &q)) hint--;
+        return hint;
+    }
+    for (int k = hint + 1; k <= MAX_DIGITS; k++)
+        if (decimal_at(v, k, &q)) return k;
+    return -1;
+}
+
+/* Digits of a declared resolution (0.01 -> 2), or -1 when it is not a power-of-ten fraction
+ * times an integer within MAX_DIGITS. */
+static int digits_of_resolution(double res) {
+    for (int k = 0; k <= MAX_DIGITS; k++) {
+        double t = res * pow10_table[k];
+        double r = (double)(int64_t)(t + 0.5);
+        if (t >= 1.0 && (t - r < 1e-9 * t && r - t < 1e-9 * t)) return k;
+    }
+    return -1;
+}
+
+/* Digits that leave at most max_exceptions values out, or -1. */
+static int detect_digits(const uint64_t *bits, uint32_t n, uint32_t max_exceptions) {
+    uint32_t at[MAX_DIGITS + 1] = {0}, none = 0;
+    int hint = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i == SAMPLE_POINTS && none > SAMPLE_POINTS / 2) return -1;
+        if (always_exception(bits[i])) continue;
+        int k = digits_needed(as_double(bits[i]), hint);
+        if (k < 0) {
+            if (++none > max_exceptions) return -1;
+            continue;
+        }
+        at[k]++;
+        hint = k;
+    }
+    uint32_t covered = 0;
+    for (int k = 0; k <= MAX_DIGITS; k++) {
+        covered += at[k];
+        if (n - covered <= max_exceptions) return k;
+    }
+    return -1;
+}
+
+size_t gw_codec_float_bound(uint32_t n) {
+    return gw_codec_int_bound(n) + 32 + ((size_t)n / 32 + 2) * 18;
+}
+
+static uint64_t ordered(uint64_t b) { return (b >> 63) ? ~b : b | 0x8000000000000000ull; }
+static uint64_t unordered(uint64_t u) { return (u >> 63) ? u & 0x7fffffffffffffffull : ~u; }
+
+/* Scaled integers at k digits into q; exception positions into exc. Returns the exception
+ * count, or n + 1 as soon as it passes max_exceptions. */
+static uint32_t scale(const uint64_t *bits, uint32_t n, int k, uint64_t *q, uint32_t *exc,
+                      uint32_t max_exceptions) {
+    uint32_t ne = 0;
+    int64_t prev = 0, v;
+    int have_prev = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!always_exception(bits[i]) && decimal_at(as_double(bits[i]), k, &v)) {
+            if (!have_prev) {   /* leading exceptions take the first decimal's q */
+                for (uint32_t j = 0; j < i; j++) q[j] = (uint64_t)v;
+                have_prev = 1;
+            }
+            q[i] = (uint64_t)v;
+            prev = v;
+            continue;
+        }
+        if (ne == max_exceptions) return n + 1;
+        exc[ne++] = i;
+        q[i] = (uint64_t)prev;
+    }
+    return ne;
+}
+
+int gw_codec_float_encode(const uint64_t *bits, uint32_t n, double resolution, uint8_t *out, size_t *pos) {
+    uint32_t max_exceptions = n / 32;
+    uint64_t *q = malloc(sizeof(uint64_t) * n + sizeof(uint32_t) * (max_exceptions + 1));
+    if (!q) return GW_ENOMEM;
+    uint32_t *exc = (uint32_t *)(q + n);
+    uint32_t ne = n + 1;
+    int k = resolution > 0 ? digits_of_resolution(resolution) : -1;
+    if (k >= 0) ne = scale(bits, n, k, q, exc, max_exceptions);
+    if (ne > max_exceptions) {
+        k = detect_digits(bits, n, max_exceptions);
+        if (k >= 0) ne = scale(bits, n, k, q, exc, max_exceptions);
+    }
+    int rc;
+    if (ne <= max_exceptions) {
+        out[(*pos)++] = SCHEME_DECIMAL;
+        out[(*pos)++] = (uint8_t)k;
+        gw_codec_put_uvarint(out, pos, ne);
+        uint32_t last = 0;
+        for (uint32_t e = 0; e < ne; e++) {
+            gw_codec_put_uvarint(out, pos, exc[e] - last);
+            last = exc[e] + 1;
+            uint64_t b = bits[exc[e]];
+            for (int j = 0; j < 8; j++) out[(*pos)++] = (uint8_t)(b >> (8 * j));
+        }
+        rc = gw_codec_int_encode(q, n, 1, out, pos);
+    } else {
+        out[(*pos)++] = SCHEME_ORDERED;
+        for (uint32_t i = 0; i < n; i++) q[i] = ordered(bits[i]);
+        rc = gw_codec_int_encode(q, n, 0, out, pos);
+    }
+    free(q);
+    return rc;
+}
+
+int gw_codec_float_decode(gw_codec_in *in, uint64_t *bits, uint32_t n) {
+    uint8_t scheme, k;
+    int rc;
+    if ((rc = gw_codec_get_byte(in, &scheme, "float column scheme"))) return rc;
+    if (scheme == SCHEME_ORDERED) {
+        if ((rc = gw_codec_int_decode(in, bits, n))) return rc;
+        for (uint32_t i = 0; i < n; i++) bits[i] = unordered(bits[i]);
+        return GW_OK;
+    }
+    if (scheme != SCHEME_DECIMAL) { in->why = "unknown float column scheme"; return GW_ECORRUPT; }
+    if ((rc = gw_codec_get_byte(in, &k, "decimal digits"))) return rc;
+    if (k > MAX_DIGITS) { in->why = "decimal digits above 18"; return GW_ECORRUPT; }
+    uint64_t ne;
+    if ((rc = gw_codec_get_uvarint(in, &ne, "exception count"))) return rc;
+    if (ne > n) { in->why = "more exceptions than points"; return GW_ECORRUPT; }
+    /* Exceptions come before the integers; remember where they are and patch afterwards. */
+    size_t exc_at = in->pos;
+    uint64_t position = 0;
+    for (uint64_t e = 0; e < ne; e++) {
+        uint64_t gap;
+        if ((rc = gw_codec_get_uvarint(in, &gap, "exception position"))) return rc;
+        if (gap >= n - position) { in->why = "exception position out of range"; return GW_ECORRUPT; }
+        position += gap + 1;
+        if (in->len - in->pos < 8) { in->why = "exception value truncated"; return GW_ETRUNC; }
+        in->pos += 8;
+    }
+    if ((rc = gw_codec_int_decode(in, bits, n))) return rc;
+    double scale_by = pow10_table[k];
+    for (uint32_t i = 0; i < n; i++) bits[i] = as_bits((double)(int64_t)bits[i] / scale_by);
+    gw_codec_in ex = {in->p, exc_at, in->len, 0};
+    position = 0;
+    for (uint64_t e = 0; e < ne; e++) {
+        uint64_t gap, b = 0;
+        gw_codec_get_uvarint(&ex, &gap, "exception position");   /* validated above */
+        position += gap;
+        for (int j = 0; j < 8; j++) b |= (uint64_t)ex.p[ex.pos + j] << (8 * j);
+        ex.pos += 8;
+        bits[position++] = b;
+    }
+    return GW_OK;
+}

@@ -1,0 +1,667 @@
+/* Integer columns of the block codec: delta order, common factor and entropy-coded residuals.
+ *
+ * Every column in a block (timestamps, integer values, scaled decimal floats, run lengths,
+ * dictionary indices) ends up here as n 64-bit integers. Layout of one column (details and a
+ * worked example in docs/format/block.md):
+ *
+ *   head     1 byte   bits 0-1 delta order (0, 1, 2), bits 2-3 residual coding
+ *                     (0 constant, 1 bit-packed, 2 rANS), bit 4 base is zigzagged
+ *   order 0: base     varint (zigzag when bit 4)       x[i] = base + r[i] * factor
+ *   order 1: x0       zigzag varint                    x[i] = x[i-1] + unzigzag(r[i-1]) * factor
+ *   order 2: x0, d0   zigzag varints                   d[i] = d[i-1] + unzigzag(r[i-2]) * factor
+ *   factor   varint   common factor of the differences (1 = none), at most 2^62
+ *   residuals         constant: varint | bit-packed: width byte + n*width bits, LSB first |
+ *                     rANS: see encode_ans() below
+ *
+ * rANS residuals: each residual r becomes a token (r itself when r < 2^E, otherwise its bit
+ * length and its m bits below the top bit) plus the remaining low bits stored raw. Tokens are
+ * coded with a static rANS model (precision P bits, K = 1, 2 or 4 interleaved 32-bit states,
+ * 16-bit renormalisation) whose frequency table travels in the column. E, m, P and K are chosen
+ * per column from its histogram: small blocks get small tables, skewed data near-zero cost.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec_internal.h"
+
+#define RANS_L          (1u << 16)   /* lower bound of a state; 16-bit words renormalise it */
+#define MAX_PRECISION   14           /* M <= 16384 keeps the decode table at 128 KiB */
+#define MIN_PRECISION   4
+#define MAX_SPLIT       8            /* E: residuals below 2^E are tokens of their own */
+#define MAX_MSB         2            /* m: bits below the top bit that go into the token */
+#define MAX_TOKENS      ((1 << MAX_SPLIT) + (64 - MAX_SPLIT) * (1 << MAX_MSB))
+#define MAX_FACTOR      ((uint64_t)1 << 62)
+
+enum { ORDER_MAX = 2 };
+enum { RES_CONST = 0, RES_PACKED = 1, RES_ANS = 2 };
+
+/* ---------------------------------------------------------------- byte helpers */
+
+void gw_codec_put_uvarint(uint8_t *out, size_t *pos, uint64_t v) {
+    size_t p = *pos;
+    while (v >= 0x80) { out[p++] = (uint8_t)(v | 0x80); v >>= 7; }
+    out[p++] = (uint8_t)v;
+    *pos = p;
+}
+
+int gw_codec_get_uvarint(gw_codec_in *in, uint64_t *v, const char *what) {
+    uint64_t r = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (in->pos >= in->len) { in->why = what; return GW_ETRUNC; }
+        uint8_t b = in->p[in->pos++];
+        if (shift == 63 && b > 1) break;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) { *v = r; return GW_OK; }
+    }
+    in->why = what;
+    return GW_ECORRUPT;
+}
+
+int gw_codec_get_byte(gw_codec_in *in, uint8_t *v, const char *what) {
+    if (in->pos >= in->len) { in->why = what; return GW_ETRUNC; }
+    *v = in->p[in->pos++];
+    return GW_OK;
+}
+
+static int bitlen64(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
+
+static uint64_t load64le(const uint8_t *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+#else
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+#endif
+}
+
+/* ---------------------------------------------------------------- bit streams (LSB first) */
+
+typedef struct { uint8_t *out; size_t pos; uint64_t acc; int cnt; } bit_writer;
+
+static void bw_put(bit_writer *w, uint64_t bits, int n) {   /* n <= 32 */
+    w->acc |= bits << w->cnt;
+    w->cnt += n;
+    while (w->cnt >= 8) { w->out[w->pos++] = (uint8_t)w->acc; w->acc >>= 8; w->cnt -= 8; }
+}
+
+static void bw_put_long(bit_writer *w, uint64_t bits, int n) {   /* n <= 64 */
+    if (n > 32) { bw_put(w, bits & 0xffffffffu, 32); bits >>= 32; n -= 32; }
+    if (n) bw_put(w, bits & (((uint64_t)1 << n) - 1), n);
+}
+
+static void bw_flush(bit_writer *w) {
+    if (w->cnt > 0) w->out[w->pos++] = (uint8_t)w->acc;
+    w->acc = 0;
+    w->cnt = 0;
+}
+
+/* Elias gamma of v >= 1: (bitlen-1) zeros, a one, then the bits below the top bit. */
+static void bw_gamma(bit_writer *w, uint32_t v) {
+    int nb = bitlen64(v);
+    bw_put(w, 0, nb - 1);
+    bw_put(w, 1, 1);
+    if (nb > 1) bw_put(w, v & ((1u << (nb - 1)) - 1), nb - 1);
+}
+
+/* Reads past the end yield zero bits and count as overrun, which callers treat as corruption. */
+typedef struct { const uint8_t *p; size_t pos, len; uint64_t acc; int cnt; size_t overrun; } bit_reader;
+
+static void br_init(bit_reader *r, const uint8_t *p, size_t len) {
+    r->p = p; r->pos = 0; r->len = len; r->acc = 0; r->cnt = 0; r->overrun = 0;
+}
+
+static inline void br_refill(bit_reader *r) {
+    if (r->pos + 8 <= r->len) {
+        r->acc |= load64le(r->p + r->pos) << r->cnt;
+        int take = (63 - r->cnt) >> 3;
+        r->pos += (size_t)take;
+        r->cnt += take * 8;
+    } else {
+        while (r->cnt <= 56) {
+            if (r->pos < r->len) r->acc |= (uint64_t)r->p[r->pos++] << r->cnt;
+            else r->overrun++;
+            r->cnt += 8;
+        }
+    }
+}
+
+static inline uint64_t br_get(bit_reader *r, int n) {   /* n <= 56 */
+    if (r->cnt < n) br_refill(r);
+    uint64_t v = n ? r->acc & (((uint64_t)1 << n) - 1) : 0;
+    r->acc = n == 64 ? 0 : r->acc >> n;
+    r->cnt -= n;
+    return v;
+}
+
+static inline uint64_t br_get_long(bit_reader *r, int n) {   /* n <= 64 */
+    if (n <= 56) return br_get(r, n);
+    uint64_t lo = br_get(r, 32);
+    return lo | br_get(r, n - 32) << 32;
+}
+
+static int br_gamma(bit_reader *r, uint32_t *v) {
+    int zeros = 0;
+    while (br_get(r, 1) == 0) {
+        if (++zeros > 31) return GW_ECORRUPT;
+    }
+    *v = (uint32_t)(((uint64_t)1 << zeros) | br_get(r, zeros));
+    return GW_OK;
+}
+
+/* Bits the reader handed out, counting zero bits invented past the end. */
+static uint64_t br_bits_used(const bit_reader *r) {
+    return ((uint64_t)r->pos + r->overrun) * 8 - (uint64_t)r->cnt;
+}
+
+static int br_past_end(const bit_reader *r) { return br_bits_used(r) > (uint64_t)r->len * 8; }
+
+/* ---------------------------------------------------------------- tokens */
+
+static int token_count(int E, int m) { return (1 << E) + (64 - E) * (1 << m); }
+
+static inline uint32_t token_of(uint64_t r, int E, int m, int *raw_bits) {
+    if (r < ((uint64_t)1 << E)) { *raw_bits = 0; return (uint32_t)r; }
+    int e = 63 - __builtin_clzll(r);
+    uint32_t top = (uint32_t)(r >> (e - m)) & ((1u << m) - 1);
+    *raw_bits = e - m;
+    return (1u << E) + ((uint32_t)(e - E) << m) + top;
+}
+
+/* Smallest value and raw bit count of each token. */
+static void token_table(int E, int m, uint64_t *base, uint8_t *raw_bits) {
+    int nt = token_count(E, m);
+    for (int t = 0; t < nt; t++) {
+        if (t < (1 << E)) { base[t] = (uint64_t)t; raw_bits[t] = 0; continue; }
+        int u = t - (1 << E), e = E + (u >> m);
+        uint64_t top = (uint64_t)((1 << m) | (u & ((1 << m) - 1)));
+        base[t] = top << (e - m);
+        raw_bits[t] = (uint8_t)(e - m);
+    }
+}
+
+/* ---------------------------------------------------------------- cost model */
+
+/* log2(v) for v >= 1 within about 0.01: only steers choices, never the format. */
+static double approx_log2(double v) {
+    int e = 0;
+    while (v >= 2.0) { v *= 0.5; e++; }
+    double f = v - 1.0;
+    return e + f * (1.4425 - f * (0.7213 - f * 0.2787));
+}
+
+/* Histogram from which the token counts of every (E, m) follow without another pass. */
+typedef struct {
+    uint32_t small[1 << MAX_SPLIT];
+    uint32_t big[64][1 << MAX_MSB];   /* residuals >= 2^MAX_SPLIT by bit length-1 and top bits */
+    uint32_t n;
+} residual_hist;
+
+static void hist_build(residual_hist *h, const uint64_t *r, uint32_t n) {
+    memset(h, 0, sizeof *h);
+    h->n = n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t v = r[i];
+        if (v < (1u << MAX_SPLIT)) { h->small[v]++; continue; }
+        int e = 63 - __builtin_clzll(v);
+        h->big[e][(v >> (e - MAX_MSB)) & ((1 << MAX_MSB) - 1)]++;
+    }
+}
+
+/* Token counts for (E, m); returns the raw bits the tokens leave. */
+static uint64_t hist_tokens(const residual_hist *h, int E, int m, uint32_t *counts) {
+    uint64_t raw = 0;
+    memset(counts, 0, sizeof(uint32_t) * (size_t)token_count(E, m));
+    for (uint32_t v = 0; v < (1u << MAX_SPLIT); v++) {
+        if (!h->small[v]) continue;
+        int rb;
+        counts[token_of(v, E, m, &rb)] += h->small[v];
+        raw += (uint64_t)rb * h->small[v];
+    }
+    for (int e = MAX_SPLIT; e < 64; e++) {
+        for (int top = 0; top < (1 << MAX_MSB); top++) {
+            uint32_t c = h->big[e][top];
+            if (!c) continue;
+            uint32_t t = (1u << E) + ((uint32_t)(e - E) << m) + ((uint32_t)top >> (MAX_MSB - m));
+            counts[t] += c;
+            raw += (uint64_t)(e - m) * c;
+        }
+    }
+    return raw;
+}
+
+/* Scales counts (summing to total) to frequencies summing to 2^P, each used token >= 1.
+ * Returns 0, or -1 when more tokens are used than 2^P has slots. */
+static int normalise(const uint32_t *counts, int nt, uint32_t total, int P, uint32_t *freq) {
+    uint32_t M = 1u << P, sum = 0, used = 0;
+    int biggest = -1;
+    for (int t = 0; t < nt; t++) {
+        if (!counts[t]) { freq[t] = 0; continue; }
+        used++;
+        uint64_t f = ((uint64_t)counts[t] * M + total / 2) / total;
+        freq[t] = f ? (uint32_t)f : 1;
+        sum += freq[t];
+        if (biggest < 0 || counts[t] > counts[biggest]) biggest = t;
+    }
+    if (used > M || biggest < 0) return -1;
+    while (sum != M) {
+        if (sum < M) { freq[biggest] += M - sum; sum = M; break; }
+        /* Take the excess from the largest frequencies, never below 1. */
+        int top = -1;
+        for (int t = 0; t < nt; t++) if (freq[t] > 1 && (top < 0 || freq[t] > freq[top])) top = t;
+        if (top < 0) return -1;
+        uint32_t give = sum - M;
+        if (give > freq[top] - 1) give = freq[top] - 1;
+        if (give > freq[top] / 4 + 1) give = freq[top] / 4 + 1;
+        freq[top] -= give;
+        sum -= give;
+    }
+    return 0;
+}
+
+static uint32_t gamma_bits(uint32_t v) { return 2u * (uint32_t)bitlen64(v) - 1u; }
+
+/* Bits of the frequency table: gamma(last used token + 1), then gamma(f + 1) per token. */
+static uint64_t table_bits(const uint32_t *freq, int nt) {
+    int last = nt - 1;
+    while (last > 0 && !freq[last]) last--;
+    uint64_t bits = gamma_bits((uint32_t)last + 1);
+    for (int t = 0; t <= last; t++) bits += gamma_bits(freq[t] + 1);
+    return bits;
+}
+
+static double coded_bits(const uint32_t *counts, const uint32_t *freq, int nt, int P) {
+    double bits = 0;
+    for (int t = 0; t < nt; t++)
+        if (counts[t]) bits += counts[t] * (P - approx_log2(freq[t]));
+    return bits;
+}
+
+typedef struct { int E, m, P, K; double bits; } ans_plan;
+
+static int states_for(uint32_t n) { return n >= 512 ? 4 : n >= 64 ? 2 : 1; }
+
+/* Best (E, m, P) for these residuals by estimated size in bits (table + tokens + raw + states). */
+static ans_plan plan_ans(const residual_hist *h) {
+    static const int configs[][2] = {{2, 0}, {3, 1}, {4, 1}, {5, 2}, {6, 2}, {8, 2}};
+    uint32_t counts[MAX_TOKENS], freq[MAX_TOKENS];
+    ans_plan best = {4, 1, 8, 1, 1e300};
+    int K = states_for(h->n);
+    int pmax = bitlen64(h->n) + 1;
+    if (pmax > MAX_PRECISION) pmax = MAX_PRECISION;
+    if (pmax < MIN_PRECISION) pmax = MIN_PRECISION;
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        int E = configs[c][0], m = configs[c][1], nt = token_count(E, m);
+        uint64_t raw = hist_tokens(h, E, m, counts);
+        for (int P = MIN_PRECISION; P <= pmax; P++) {
+            if (P < pmax - 4) continue;   /* coarse tables only pay for themselves when tiny */
+            if (normalise(counts, nt, h->n, P, freq) < 0) continue;
+            double bits = coded_bits(counts, freq, nt, P) + (double)table_bits(freq, nt) +
+                          (double)raw + 32.0 * K + 24.0;
+            if (bits < best.bits) { best.E = E; best.m = m; best.P = P; best.K = K; best.bits = bits; }
+        }
+    }
+    return best;
+}
+
+/* ---------------------------------------------------------------- rANS residuals */
+
+/* Writes the rANS form of r[0..n) at out (room: n * 10 + 4096 bytes); returns bytes written. */
+static size_t encode_ans(const uint64_t *r, uint32_t n, const residual_hist *h, ans_plan plan,
+                         uint8_t *out, uint16_t *tokens, uint16_t *words) {
+    uint32_t counts[MAX_TOKENS], freq[MAX_TOKENS], cum[MAX_TOKENS + 1];
+    int E = plan.E, m = plan.m, P = plan.P, K = plan.K, nt = token_count(E, m);
+    hist_tokens(h, E, m, counts);
+    normalise(counts, nt, n, P, freq);
+    cum[0] = 0;
+    for (int t = 0; t < nt; t++) cum[t + 1] = cum[t] + freq[t];
+
+    size_t pos = 0;
+    out[pos++] = (uint8_t)(E | m << 4);
+    out[pos++] = (uint8_t)(P | (K == 4 ? 2 : K == 2 ? 1 : 0) << 4);
+    bit_writer w = {out, pos, 0, 0};
+    int last = nt - 1;
+    while (last > 0 && !freq[last]) last--;
+    bw_gamma(&w, (uint32_t)last + 1);
+    for (int t = 0; t <= last; t++) bw_gamma(&w, freq[t] + 1);
+    bw_flush(&w);
+    pos = w.pos;
+
+    /* Raw low bits in forward order, into their own byte stream after a length varint. The
+     * length is not known yet: write the bits at a fixed offset and move them once. */
+    size_t raw_at = pos + 10;
+    bit_writer raw = {out, raw_at, 0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        int rb;
+        uint32_t t = token_of(r[i], E, m, &rb);
+        tokens[i] = (uint16_t)t;
+        if (rb) bw_put_long(&raw, r[i] & (((uint64_t)1 << rb) - 1), rb);
+    }
+    bw_flush(&raw);
+    size_t raw_len = raw.pos - raw_at;
+    gw_codec_put_uvarint(out, &pos, raw_len);
+    memmove(out + pos, out + raw_at, raw_len);
+    pos += raw_len;
+
+    /* Tokens in reverse: the decoder then reads states and words front to back. */
+    uint32_t x[4] = {RANS_L, RANS_L, RANS_L, RANS_L};
+    uint16_t *wp = words + n;   /* at most one word per token */
+    for (uint32_t i = n; i-- > 0;) {
+        uint32_t t = tokens[i], f = freq[t];
+        uint32_t *s = &x[i & (uint32_t)(K - 1)];
+        uint64_t x_max = (uint64_t)f << (32 - P);
+        if (*s >= x_max) { *--wp = (uint16_t)*s; *s >>= 16; }
+        *s = ((*s / f) << P) + (*s % f) + cum[t];
+    }
+    for (int k = 0; k < K; k++)
+        for (int b = 0; b < 4; b++) out[pos++] = (uint8_t)(x[k] >> (8 * b));
+    size_t nwords = (size_t)(words + n - wp);
+    gw_codec_put_uvarint(out, &pos, nwords);
+    for (size_t i = 0; i < nwords; i++) { out[pos++] = (uint8_t)wp[i]; out[pos++] = (uint8_t)(wp[i] >> 8); }
+    return pos;
+}
+
+typedef struct { uint16_t sym; uint16_t freq; uint16_t bias; } slot_entry;
+
+static int decode_ans(gw_codec_in *in, uint64_t *r, uint32_t n) {
+    uint8_t em, pk;
+    if (gw_codec_get_byte(in, &em, "rANS parameters") || gw_codec_get_byte(in, &pk, "rANS parameters"))
+        return GW_ETRUNC;
+    int E = em & 15, m = em >> 4, P = pk & 15, kk = pk >> 4;
+    if (E > MAX_SPLIT || m > MAX_MSB || m > E || P < MIN_PRECISION || P > MAX_PRECISION || kk > 2) {
+        in->why = "bad rANS parameters";
+        return GW_ECORRUPT;
+    }
+    int K = 1 << kk, nt = token_count(E, m);
+    uint32_t M = 1u << P, freq[MAX_TOKENS], cum[MAX_TOKENS + 1];
+    bit_reader br;
+    br_init(&br, in->p + in->pos, in->len - in->pos);
+    uint32_t last1;
+    if (br_gamma(&br, &last1) || last1 > (uint32_t)nt || br_past_end(&br)) {
+        in->why = "bad rANS frequency table";
+        return GW_ECORRUPT;
+    }
+    cum[0] = 0;
+    for (int t = 0; t < nt; t++) {
+        uint32_t f1 = 1;
+        if ((uint32_t)t < last1 && (br_gamma(&br, &f1) || br_past_end(&br))) {
+            in->why = "bad rANS frequency table";
+            return GW_ECORRUPT;
+        }
+        freq[t] = f1 - 1;
+        if (freq[t] > M - cum[t]) { in->why = "rANS frequencies exceed the table"; return GW_ECORRUPT; }
+        cum[t + 1] = cum[t] + freq[t];
+    }
+    if (cum[nt] != M) { in->why = "rANS frequencies do not fill the table"; return GW_ECORRUPT; }
+    in->pos += (size_t)((br_bits_used(&br) + 7) / 8);
+
+    uint64_t raw_len;
+    int rc = gw_codec_get_uvarint(in, &raw_len, "raw bit length");
+    if (rc) return rc;
+    if (raw_len > in->len - in->pos) { in->why = "raw bits truncated"; return GW_ETRUNC; }
+    const uint8_t *raw_p = in->p + in->pos;
+    in->pos += (size_t)raw_len;
+    uint32_t x[4] = {0, 0, 0, 0};
+    if (in->len - in->pos < (size_t)4 * K) { in->why = "rANS states truncated"; return GW_ETRUNC; }
+    for (int k = 0; k < K; k++) {
+        const uint8_t *q = in->p + in->pos + 4 * k;
+        x[k] = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+    }
+    in->pos += (size_t)4 * K;
+    uint64_t nwords;
+    if ((rc = gw_codec_get_uvarint(in, &nwords, "rANS word count"))) return rc;
+    if (nwords > (in->len - in->pos) / 2 || nwords > n) { in->why = "rANS words truncated"; return GW_ETRUNC; }
+    const uint8_t *wp = in->p + in->pos, *wend = wp + 2 * nwords;
+    in->pos += (size_t)(2 * nwords);
+
+    slot_entry *table = malloc(sizeof(slot_entry) * M);
+    if (!table) { in->why = "out of memory"; return GW_ENOMEM; }
+    for (int t = 0; t < nt; t++)
+        for (uint32_t s = cum[t]; s < cum[t + 1]; s++)
+            table[s] = (slot_entry){(uint16_t)t, (uint16_t)freq[t], (uint16_t)(s - cum[t])};
+
+    /* Tokens land in r[] first (as small integers), then become values with their raw bits. */
+    const uint32_t mask = M - 1;
+    int starved = 0;
+#define RANS_STEP(k, i)                                                              \
+    do {                                                                             \
+        slot_entry e_ = table[x[k] & mask];                                          \
+        r[i] = e_.sym;                                                               \
+        x[k] = e_.freq * (x[k] >> P) + e_.bias;                                      \
+        if (x[k] < RANS_L) {                                                         \
+            if (wp < wend) { x[k] = x[k] << 16 | (uint32_t)wp[0] | (uint32_t)wp[1] << 8; wp += 2; } \
+            else starved = 1;                                                        \
+        }                                                                            \
+    } while (0)
+    uint32_t i = 0;
+    if (K == 4) {
+        for (; i + 4 <= n; i += 4) { RANS_STEP(0, i); RANS_STEP(1, i + 1); RANS_STEP(2, i + 2); RANS_STEP(3, i + 3); }
+    } else if (K == 2) {
+        for (; i + 2 <= n; i += 2) { RANS_STEP(0, i); RANS_STEP(1, i + 1); }
+    }
+    for (; i < n; i++) { uint32_t k = i & (uint32_t)(K - 1); RANS_STEP(k, i); }
+#undef RANS_STEP
+    free(table);
+    for (int k = 0; k < K; k++) if (x[k] != RANS_L) starved = 1;
+    if (starved || wp != wend) { in->why = "rANS stream does not decode to its end"; return GW_ECORRUPT; }
+
+    uint64_t base[MAX_TOKENS];
+    uint8_t rbits[MAX_TOKENS];
+    token_table(E, m, base, rbits);
+    if (cum[1 << E] != M) {   /* some tokens carry raw bits */
+        bit_reader raw;
+        uint64_t total = 0;
+        br_init(&raw, raw_p, (size_t)raw_len);
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t t = (uint32_t)r[j];
+            total += rbits[t];
+            r[j] = base[t] + br_get_long(&raw, rbits[t]);
+        }
+        if ((total + 7) / 8 != raw_len) {
+            in->why = "raw bits do not match the tokens";
+            return GW_ECORRUPT;
+        }
+    } else {
+        if (raw_len) { in->why = "raw bits where no token has any"; return GW_ECORRUPT; }
+    }
+    return GW_OK;
+}
+
+/* ---------------------------------------------------------------- bit packing */
+
+static size_t encode_packed(const uint64_t *r, uint32_t n, int width, uint8_t *out) {
+    size_t pos = 0;
+    out[pos++] = (uint8_t)width;
+    bit_writer w = {out, pos, 0, 0};
+    if (width) for (uint32_t i = 0; i < n; i++) bw_put_long(&w, r[i], width);
+    bw_flush(&w);
+    return w.pos;
+}
+
+static int decode_packed(gw_codec_in *in, uint64_t *r, uint32_t n) {
+    uint8_t width;
+    if (gw_codec_get_byte(in, &width, "bit width")) return GW_ETRUNC;
+    if (width > 64) { in->why = "bit width above 64"; return GW_ECORRUPT; }
+    uint64_t bytes = ((uint64_t)n * width + 7) / 8;
+    if (bytes > in->len - in->pos) { in->why = "bit-packed residuals truncated"; return GW_ETRUNC; }
+    bit_reader br;
+    br_init(&br, in->p + in->pos, (size_t)bytes);
+    for (uint32_t i = 0; i < n; i++) r[i] = br_get_long(&br, width);
+    in->pos += (size_t)bytes;
+    return GW_OK;
+}
+
+/* ---------------------------------------------------------------- delta order and factor */
+
+static uint64_t gcd64(uint64_t a, uint64_t b) {
+    while (b) { uint64_t t = a % b; a = b; b = t; }
+    return a;
+}
+
+/* Multiplicative inverse of an odd number modulo 2^64 (Newton's iteration doubles the bits). */
+static uint64_t inverse_odd(uint64_t a) {
+    uint64_t x = a;   /* correct to 3 bits */
+    for (int i = 0; i < 5; i++) x *= 2 - a * x;
+    return x;
+}
+
+static uint64_t magnitude(uint64_t d) { return (int64_t)d < 0 ? (uint64_t)0 - d : d; }
+
+/* Differences of the given order (mod 2^64) into d; returns how many (n - order). */
+static uint32_t differences(const uint64_t *x, uint32_t n, int order, uint64_t base, uint64_t *d) {
+    if (order == 0) { for (uint32_t i = 0; i < n; i++) d[i] = x[i] - base; return n; }
+    if (order == 1) { for (uint32_t i = 1; i < n; i++) d[i - 1] = x[i] - x[i - 1]; return n - 1; }
+    for (uint32_t i = 2; i < n; i++) d[i - 2] = (x[i] - x[i - 1]) - (x[i - 1] - x[i - 2]);
+    return n - 2;
+}
+
+/* Common factor of the differences (1 when none, or too large to divide safely). */
+static uint64_t common_factor(const uint64_t *d, uint32_t m, int is_order0) {
+    uint64_t g = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        uint64_t v = is_order0 ? d[i] : magnitude(d[i]);
+        if (!v || v == g) continue;
+        g = g ? gcd64(g, v) : v;
+        if (g == 1) return 1;
+    }
+    return (g == 0 || g > MAX_FACTOR) ? 1 : g;
+}
+
+/* Residuals: differences divided by the factor (exactly, through the odd part's inverse),
+ * zigzagged for orders 1 and 2. */
+static void residuals(uint64_t *d, uint32_t m, uint64_t g, int order) {
+    if (g != 1) {
+        int shift = __builtin_ctzll(g);
+        uint64_t inv = inverse_odd(g >> shift);
+        if (order == 0) for (uint32_t i = 0; i < m; i++) d[i] = (d[i] >> shift) * inv;
+        else for (uint32_t i = 0; i < m; i++) d[i] = (uint64_t)((int64_t)d[i] >> shift) * inv;
+    }
+    if (order) for (uint32_t i = 0; i < m; i++) d[i] = gw_codec_zigzag(d[i]);
+}
+
+/* Rough bits for a residual set: entropy of bit lengths plus the bits below the top one. */
+static double rough_bits(const uint64_t *r, uint32_t m) {
+    uint32_t lens[65] = {0};
+    for (uint32_t i = 0; i < m; i++) lens[bitlen64(r[i])]++;
+    double bits = 0;
+    for (int b = 0; b <= 64; b++) {
+        if (!lens[b]) continue;
+        bits += lens[b] * (approx_log2((double)m) - approx_log2((double)lens[b]));
+        if (b > 1) bits += (double)lens[b] * (b - 1);
+    }
+    return bits;
+}
+
+size_t gw_codec_int_bound(uint32_t n) { return (size_t)n * 8 + 64; }
+
+int gw_codec_int_encode(const uint64_t *x, uint32_t n, int is_signed, uint8_t *out, size_t *pos) {
+    uint64_t *d = malloc(sizeof(uint64_t) * (n ? n : 1));
+    if (!d) return GW_ENOMEM;
+    uint64_t base = x[0];
+    for (uint32_t i = 1; i < n; i++) {
+        if (is_signed ? (int64_t)x[i] < (int64_t)base : x[i] < base) base = x[i];
+    }
+    /* Pick the delta order whose residuals look cheapest. */
+    int order = 0;
+    uint64_t factor = 1;
+    double best = 1e300;
+    for (int o = 0; o <= ORDER_MAX && (uint32_t)o < n; o++) {
+        uint32_t m = differences(x, n, o, base, d);
+        uint64_t g = common_factor(d, m, o == 0);
+        residuals(d, m, g, o);
+        double bits = rough_bits(d, m) + 64.0 * o;
+        if (bits < best) { best = bits; order = o; factor = g; }
+    }
+    uint32_t m = differences(x, n, order, base, d);
+    residuals(d, m, factor, order);
+
+    uint8_t *o = out + *pos;
+    size_t p = 0;
+    int zig_base = is_signed && order == 0;
+    size_t head_at = p++;
+    if (order == 0) gw_codec_put_uvarint(o, &p, zig_base ? gw_codec_zigzag(base) : base);
+    if (order >= 1) gw_codec_put_uvarint(o, &p, gw_codec_zigzag(x[0]));
+    if (order == 2) gw_codec_put_uvarint(o, &p, gw_codec_zigzag(x[1] - x[0]));
+    gw_codec_put_uvarint(o, &p, factor);
+
+    int mode = RES_CONST;
+    uint64_t maxr = 0;
+    for (uint32_t i = 0; i < m; i++) { if (d[i] != d[0]) mode = RES_PACKED; maxr |= d[i]; }
+    int rc = GW_OK;
+    if (mode == RES_CONST) {
+        gw_codec_put_uvarint(o, &p, d[0]);
+    } else {
+        int width = bitlen64(maxr);
+        size_t packed_bytes = 1 + ((size_t)m * width + 7) / 8;
+        residual_hist *h = malloc(sizeof *h);
+        if (!h) { free(d); return GW_ENOMEM; }
+        hist_build(h, d, m);
+        ans_plan plan = plan_ans(h);
+        if (plan.bits / 8.0 < (double)packed_bytes) {
+            size_t cap = (size_t)m * 10 + 4096;
+            uint8_t *tmp = malloc(cap + sizeof(uint16_t) * 2 * ((size_t)m + 1));
+            if (!tmp) { free(h); free(d); return GW_ENOMEM; }
+            uint16_t *tokens = (uint16_t *)(tmp + cap);
+            size_t len = encode_ans(d, m, h, plan, tmp, tokens, tokens + m + 1);
+            if (len < packed_bytes) {
+                mode = RES_ANS;
+                memcpy(o + p, tmp, len);
+                p += len;
+            }
+            free(tmp);
+        }
+        free(h);
+        if (mode == RES_PACKED) p += encode_packed(d, m, width, o + p);
+    }
+    o[head_at] = (uint8_t)(order | mode << 2 | zig_base << 4);
+    *pos += p;
+    free(d);
+    return rc;
+}
+
+int gw_codec_int_decode(gw_codec_in *in, uint64_t *x, uint32_t n) {
+    uint8_t head;
+    int rc;
+    if ((rc = gw_codec_get_byte(in, &head, "integer column header"))) return rc;
+    int order = head & 3, mode = (head >> 2) & 3, zig_base = (head >> 4) & 1;
+    if (order > ORDER_MAX || mode > RES_ANS || (head >> 5) || (uint32_t)order >= n ||
+        (zig_base && order)) {
+        in->why = "bad integer column header";
+        return GW_ECORRUPT;
+    }
+    uint64_t base = 0, x0 = 0, d0 = 0, factor;
+    if (order == 0 && (rc = gw_codec_get_uvarint(in, &base, "integer column base"))) return rc;
+    if (order >= 1 && (rc = gw_codec_get_uvarint(in, &x0, "integer column start"))) return rc;
+    if (order == 2 && (rc = gw_codec_get_uvarint(in, &d0, "integer column start"))) return rc;
+    if ((rc = gw_codec_get_uvarint(in, &factor, "integer column factor"))) return rc;
+    if (factor == 0 || factor > MAX_FACTOR) { in->why = "bad integer column factor"; return GW_ECORRUPT; }
+    if (zig_base) base = gw_codec_unzigzag(base);
+
+    uint32_t m = n - (uint32_t)order;
+    uint64_t *r = x + order;
+    if (mode == RES_CONST) {
+        uint64_t v;
+        if ((rc = gw_codec_get_uvarint(in, &v, "constant residual"))) return rc;
+        for (uint32_t i = 0; i < m; i++) r[i] = v;
+    } else if (mode == RES_PACKED) {
+        if ((rc = decode_packed(in, r, m))) return rc;
+    } else if ((rc = decode_ans(in, r, m))) {
+        return rc;
+    }
+    if (order == 0) {
+        for (uint32_t i = 0; i < n; i++) x[i] = base + x[i] * factor;
+    } else if (order == 1) {
+        uint64_t acc = gw_codec_unzigzag(x0);
+        x[0] = acc;
+        for (uint32_t i = 1; i < n; i++) { acc += gw_codec_unzigzag(x[i]) * factor; x[i] = acc; }
+    } else {
+        uint64_t acc = gw_codec_unzigzag(x0), delta = gw_codec_unzigzag(d0);
+        x[0] = acc;
+        acc += delta;
+        x[1] = acc;
+        for (uint32_t i = 2; i < n; i++) { delta += gw_codec_unzigzag(x[i]) * factor; acc += delta; x[i] = acc; }
+    }
+    return GW_OK;
+}
