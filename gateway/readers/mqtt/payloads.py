@@ -20,10 +20,11 @@ import json
 import math
 import re
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from gateway import lineprotocol
 from gateway.batch import Batch
-from gateway.lineprotocol import series_key
+from gateway.lineprotocol import MAX_STRING_BYTES, series_key
 from gateway.readers.mqtt.config import Subscription
 from gateway.readers.mqtt.topics import TopicMismatch
 
@@ -220,9 +221,6 @@ class Decoder:
             elif key in self._tag_keys:
                 if value is None:
                     continue
-                if isinstance(value, (dict, list)):
-                    raise BadMessage(WRONG_TYPE, f"{where}tag {key!r} must be a string, number or "
-                                                 f"boolean, got {_json_kind(value)}")
                 tags[key] = value if isinstance(value, str) else json.dumps(value)
             elif self._field_keys and key not in self._field_keys and key not in self._string_fields:
                 continue
@@ -235,6 +233,9 @@ class Decoder:
                 fields.append((key, number))
             elif isinstance(value, str):
                 if key in self._string_fields:
+                    if len(value) > MAX_STRING_BYTES // 4 and len(value.encode()) > MAX_STRING_BYTES:
+                        raise BadMessage(WRONG_TYPE, f"{where}string field {key!r} is longer than "
+                                                     f"{MAX_STRING_BYTES} bytes")
                     fields.append((key, value))
                 elif key in self._field_keys:
                     raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is a string; list it in "
@@ -276,8 +277,9 @@ class Decoder:
             scale = _UNIX_SCALE[fmt]
             if isinstance(value, int):
                 ns = value * scale
-            elif math.isfinite(value):
-                ns = round(value * scale)
+            elif math.isfinite(value) and abs(value) < 1e300:
+                # The shortest repr is the decimal the sender wrote: scale it exactly.
+                ns = int((Decimal(repr(value)) * scale).to_integral_value())
             else:
                 ns = _INT64_MAX + 1
         if not _INT64_MIN < ns <= _INT64_MAX:
