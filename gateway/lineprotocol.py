@@ -152,6 +152,8 @@ def format_line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, 
     Empty tag values are left out, as the spec asks.
     """
     _check_not_reserved("measurement", measurement)
+    if measurement.startswith("#"):
+        raise ValueError(f"measurement {measurement!r} starts with '#': the line would be a comment")
     parts = [escape_measurement(measurement)]
     for k in sorted(tags, key=lambda t: t.encode()):
         v = tags[k]

@@ -45,7 +45,8 @@
 #define GW_LP_E_CONTROL_CHAR         26
 #define GW_LP_E_UTF8                 27
 #define GW_LP_E_KEY_TOO_LONG         28
-#define GW_LP_E_LAST                 28
+#define GW_LP_E_MEASUREMENT_HASH     29   /* series keys only: a line starting '#' is a comment */
+#define GW_LP_E_LAST                 29
 
 typedef struct gw_lp_error {
     uint64_t line;      /* 1-based physical line of the offending byte */

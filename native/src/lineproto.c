@@ -122,6 +122,7 @@ static const char *const reasons[GW_LP_E_LAST + 1] = {
     "control character not allowed",
     "invalid UTF-8",
     "series key longer than 65535 bytes",
+    "measurement starts with '#', a comment",
 };
 
 const char *gw_lp_reason(int reason) {
@@ -657,7 +658,7 @@ static int parse_line(lp_parser *p, gw_batch *b, size_t *pos, int64_t precision,
         i = skip_spaces(p, t1);
         if (!at_eol(p, i)) return fail(p, GW_LP_E_AFTER_TIME, i);
     }
-    size_t line_end = past_eol(p, i);
+    size_t eol = i, line_end = past_eol(p, i);
 
     /* Tags sorted by unescaped key; a key twice is an error (which value would be meant?). */
     uint32_t nmax = p->ntags > p->nfields ? p->ntags : p->nfields;
@@ -669,7 +670,7 @@ static int parse_line(lp_parser *p, gw_batch *b, size_t *pos, int64_t precision,
             if (cmp_tags(p, p->order[k - 1], p->order[k]) == 0) {
                 uint32_t later = p->order[k - 1] > p->order[k] ? p->order[k - 1] : p->order[k];
                 p->err_pos = p->tags[later].key.raw;
-                p->resume_pos = line_end;
+                p->resume_pos = eol;
                 return GW_LP_E_TAG_DUPLICATE;
             }
         }
@@ -714,7 +715,7 @@ static int parse_line(lp_parser *p, gw_batch *b, size_t *pos, int64_t precision,
             b->arena_len = arena_mark;
             b->n = n_mark;
             p->err_pos = meas.raw;
-            p->resume_pos = line_end;
+            p->resume_pos = eol;
             return GW_LP_E_KEY_TOO_LONG;
         }
         int64_t koff = gw_batch_arena_append(b, p->key, klen);
@@ -832,6 +833,7 @@ int gw_lp_check_series_key(const char *key, size_t len) {
     if ((rc = scan_name(&p, &i, NAME_MEASUREMENT, &nm))) goto done;
     if (nm.raw_len == 0) { rc = GW_LP_E_MEASUREMENT_MISSING; goto done; }
     if (key[0] == '_') { rc = GW_LP_E_NAME_RESERVED; goto done; }
+    if (key[0] == '#') { rc = GW_LP_E_MEASUREMENT_HASH; goto done; }
     while (i < len && key[i] == ',') {
         i++;
         if ((rc = scan_name(&p, &i, NAME_KEY, &nm))) goto done;
