@@ -68,9 +68,7 @@ class EmulatedADS1115(EmulatedDevice):
             self.converting_until = None
         if not self.regs[REG_CONFIG] & 0x0100:  # continuous mode
             period = self.conversion_time_s()
-            if self.next_continuous is None:
-                self.next_continuous = now + period
-            while now >= self.next_continuous:
+            while self.next_continuous is not None and now >= self.next_continuous:
                 self._complete()
                 self.next_continuous += period
 
@@ -86,8 +84,8 @@ class EmulatedADS1115(EmulatedDevice):
                 self.regs[REG_CONFIG] = value & 0x7FFF
                 if start:
                     self.converting_until = self.clock() + self.conversion_time_s()
-                if not value & 0x0100:
-                    self.next_continuous = None
+                if not value & 0x0100:  # continuous mode: conversions run from now on
+                    self.next_continuous = self.clock() + self.conversion_time_s()
             else:
                 self.regs[self.pointer] = value
 

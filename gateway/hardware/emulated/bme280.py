@@ -140,6 +140,7 @@ class EmulatedBME280(EmulatedDevice):
         """Latches a new sample into the data registers (unless stuck)."""
         self.conversions += 1
         if self.stuck:
+            self.regs[REG_DATA:REG_DATA + 8] = self._stuck_data
             return
         cond = self.environment() if self.environment is not None else self.conditions
         meas = self.regs[REG_CTRL_MEAS]
@@ -154,6 +155,11 @@ class EmulatedBME280(EmulatedDevice):
             adc_p >> 12, (adc_p >> 4) & 0xFF, (adc_p & 0xF) << 4,
             adc_t >> 12, (adc_t >> 4) & 0xFF, (adc_t & 0xF) << 4,
             adc_h >> 8, adc_h & 0xFF])
+
+    def stick(self) -> None:
+        """Freezes the data registers at what they hold now, across resets too."""
+        self._stuck_data = bytes(self.regs[REG_DATA:REG_DATA + 8])
+        super().stick()
 
     # -- bus side ---------------------------------------------------------------------
     def write(self, data: bytes) -> None:

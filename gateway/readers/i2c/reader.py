@@ -136,6 +136,11 @@ class I2CReader(Component):
         j = self.config.jitter
         return max(0.0, seconds * (1.0 + self._rng.uniform(-j, j)))
 
+    def retry_delay(self, failures: int) -> float:
+        """Seconds before the next try after ``failures`` failed reads in a row (before jitter)."""
+        exponent = min(max(failures - 1, 0), 32)
+        return min(float(self.config.retry_initial) * 2 ** exponent, float(self.config.retry_max))
+
     async def _poll(self, state: SensorState) -> None:
         interval = float(state.config.interval)
         # Spread first reads so parts configured alike do not all fire together.
@@ -147,9 +152,7 @@ class I2CReader(Component):
             if ok:
                 due = max(due + self._jittered(interval), loop.time())
             else:
-                backoff = min(float(self.config.retry_initial) * 2 ** (state.consecutive_failures - 1),
-                              float(self.config.retry_max))
-                due = loop.time() + self._jittered(backoff)
+                due = loop.time() + self._jittered(self.retry_delay(state.consecutive_failures))
             state.next_attempt_at = time.time() + (due - loop.time())
             await asyncio.sleep(max(0.0, due - loop.time()))
 
