@@ -40,6 +40,15 @@ class StoreSection:
                                doc="points per series buffered before a block is sealed")
     head_max_age: Duration = setting(default_factory=lambda: parse_duration("15m"), check=positive,
                                      doc="a head older than this is sealed even if not full")
+    commit_points: int = setting(
+        65536, check=in_range(1024, 4194304),
+        doc="a group commit starts early once this many points wait for it (bounds memory)")
+    checkpoint_interval: Duration = setting(
+        default_factory=lambda: parse_duration("10s"), check=positive,
+        doc="how often sealed blocks are synced and indexed and covered WAL segments deleted")
+    wal_segment_size: ByteSize = setting(
+        default_factory=lambda: parse_size("1MiB"), check=positive,
+        doc="a new WAL segment starts once the current one is this big")
     buckets: dict[str, BucketConfig] = setting(
         default_factory=_default_buckets,
         doc="raw and rollup always exist; a table here resizes them or adds a bucket")
@@ -48,9 +57,11 @@ class StoreSection:
         self.buckets = {**_default_buckets(), **self.buckets}
 
     def validate(self):
-        for name in self.buckets:
+        for name, bucket in self.buckets.items():
             if not name.replace("_", "").replace("-", "").isalnum():
                 yield f"buckets.{name}", "bucket names use letters, digits, '-' and '_' only"
+            if bucket.max_size < 65536:
+                yield f"buckets.{name}.max_size", f"must be at least 64KiB, got {bucket.max_size.text}"
 
 
 @dataclass

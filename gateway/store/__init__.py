@@ -1,0 +1,7 @@
+"""The store: buckets of compressed blocks in fixed-size ring files, a WAL with group commit,
+retention by size and age, and crash recovery (see :mod:`gateway.store.store`)."""
+
+from gateway.store.bucket import SeriesInfo
+from gateway.store.store import SeriesColumns, Store, StoredBlock, UnknownBucket, WriteResult
+
+__all__ = ["Store", "SeriesColumns", "SeriesInfo", "StoredBlock", "UnknownBucket", "WriteResult"]

@@ -1,0 +1,307 @@
+"""The block index and series catalogue of the store, in SQLite through aiosqlite.
+
+One row per live block (bucket, sequence number, series, time range, place in the ring file),
+one row per series, one row per bucket holding its ring checkpoint (write position and next
+sequence number: where recovery resumes scanning the ring) and its durable counters, and the
+replication cursors. Rows are written in batches by :meth:`BlockIndex.commit`, never per point.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+from dataclasses import dataclass, field
+
+import aiosqlite
+
+from gateway.errors import StoreError
+
+log = logging.getLogger("gateway.store")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS buckets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    write_pos INTEGER NOT NULL DEFAULT 0,
+    next_seq INTEGER NOT NULL DEFAULT 1,
+    evicted_blocks INTEGER NOT NULL DEFAULT 0,
+    evicted_points INTEGER NOT NULL DEFAULT 0,
+    expired_blocks INTEGER NOT NULL DEFAULT 0,
+    expired_points INTEGER NOT NULL DEFAULT 0,
+    dropped_unforwarded INTEGER NOT NULL DEFAULT 0,
+    corrupt_blocks INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS series (
+    bucket INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    type INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    sealed_lsn INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (
+    bucket INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    series INTEGER NOT NULL,
+    min_ts INTEGER NOT NULL,
+    max_ts INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (bucket, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blocks_by_series ON blocks (bucket, series, max_ts);
+CREATE INDEX IF NOT EXISTS blocks_by_offset ON blocks (bucket, offset);
+CREATE TABLE IF NOT EXISTS replication_cursors (
+    name TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (name, bucket)
+) WITHOUT ROWID;
+"""
+
+COUNTERS = ("evicted_blocks", "evicted_points", "expired_blocks", "expired_points",
+            "dropped_unforwarded", "corrupt_blocks")
+
+
+@dataclass(slots=True)
+class BlockRow:
+    seq: int
+    series: int
+    min_ts: int
+    max_ts: int
+    offset: int
+    length: int
+    count: int
+
+
+@dataclass
+class BucketState:
+    """What the index knows of a bucket when it opens."""
+
+    id: int
+    write_pos: int
+    next_seq: int
+    counters: dict[str, int]
+    series: list[tuple[int, int, str, int]]          # id, type, key, sealed_lsn
+    live_blocks: int = 0
+    live_bytes: int = 0
+    live_points: int = 0
+    oldest: int | None = None
+    newest: int | None = None
+    cursors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class CommitResult:
+    evicted_blocks: int = 0
+    evicted_points: int = 0
+    evicted_bytes: int = 0
+    expired_blocks: int = 0
+    expired_points: int = 0
+    expired_bytes: int = 0
+    dropped_unforwarded: int = 0
+    added_blocks: int = 0
+    added_points: int = 0
+    added_bytes: int = 0
+
+
+def surviving(pending: list, ring_data_start: int) -> tuple[list, list]:
+    """Splits blocks written in one batch (seq order) into (kept, overwritten by a later one
+    of the same batch); only a batch larger than the ring itself overwrites its own blocks."""
+    starts: list[int] = []
+    ends: list[int] = []
+    kept, lost = [], []
+    for e in reversed(pending):
+        a, b = e.offset, e.offset + e.length
+        i = bisect.bisect_right(starts, a) - 1
+        hit = (i >= 0 and ends[i] > a) or (i + 1 < len(starts) and starts[i + 1] < b)
+        (lost if hit else kept).append(e)
+        j = bisect.bisect_left(starts, a)
+        starts.insert(j, a)
+        ends.insert(j, b)
+    kept.reverse()
+    lost.reverse()
+    return kept, lost
+
+
+class BlockIndex:
+    """The SQLite file ``index.sqlite`` of a store."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str) -> "BlockIndex":
+        try:
+            db = await cls._connect(path)
+        except aiosqlite.DatabaseError as e:
+            # A damaged index is rebuilt from what the ring files still hold.
+            aside = f"{path}.corrupt"
+            log.error("block index %s is unreadable (%s); moved to %s, starting a new one",
+                      path, e, aside)
+            for suffix in ("", "-journal"):
+                if os.path.exists(path + suffix):
+                    os.replace(path + suffix, aside + suffix)
+            db = await cls._connect(path)
+        return cls(db, path)
+
+    @staticmethod
+    async def _connect(path: str) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(path)
+        try:
+            await db.execute("PRAGMA journal_mode=TRUNCATE")
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.executescript(_SCHEMA)
+            async with db.execute("PRAGMA quick_check") as cur:
+                row = await cur.fetchone()
+            if row is None or row[0] != "ok":
+                raise aiosqlite.DatabaseError(f"quick_check: {row}")
+            await db.commit()
+        except Exception:
+            await db.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def load_bucket(self, name: str) -> BucketState:
+        db = self._db
+        await db.execute("INSERT OR IGNORE INTO buckets (name) VALUES (?)", (name,))
+        await db.commit()
+        async with db.execute(f"SELECT id, write_pos, next_seq, {', '.join(COUNTERS)} "
+                              "FROM buckets WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        bid, write_pos, next_seq, *counts = row
+        async with db.execute("SELECT id, type, key, sealed_lsn FROM series WHERE bucket = ? "
+                              "ORDER BY id", (bid,)) as cur:
+            series = [tuple(r) for r in await cur.fetchall()]
+        state = BucketState(bid, write_pos, next_seq, dict(zip(COUNTERS, counts)), series)
+        await self.refresh_totals(state)
+        async with db.execute("SELECT name, seq FROM replication_cursors WHERE bucket = ?",
+                              (bid,)) as cur:
+            state.cursors = {n: s for n, s in await cur.fetchall()}
+        return state
+
+    async def refresh_totals(self, state) -> None:
+        async with self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(length), 0), COALESCE(SUM(n), 0), MIN(min_ts), "
+                "MAX(max_ts) FROM blocks WHERE bucket = ?", (state.id,)) as cur:
+            (state.live_blocks, state.live_bytes, state.live_points, state.oldest,
+             state.newest) = await cur.fetchone()
+
+    async def drop_beyond(self, bucket_id: int, capacity: int) -> int:
+        """Forgets blocks that a shrunk ring file no longer holds; returns how many."""
+        async with self._db.execute("DELETE FROM blocks WHERE bucket = ? AND offset + length > ? "
+                                    "RETURNING seq", (bucket_id, capacity)) as cur:
+            n = len(await cur.fetchall())
+        await self._db.commit()
+        return n
+
+    async def commit(self, bucket_id: int, pending: list, new_series: list, sealed: dict[int, int],
+                     position: tuple[int, int], ring_data_start: int, expire_before: int | None,
+                     forwarded_seq: int | None, corrupt_seqs: list[int]) -> CommitResult:
+        """Applies one batch: evicts what the new blocks overwrote, inserts them, records new
+        series and sealed LSNs, expires old blocks, stores the ring checkpoint; one transaction."""
+        db = self._db
+        res = CommitResult()
+
+        def count_gone(rows, kind: str) -> None:
+            for seq, n, length in rows:
+                setattr(res, f"{kind}_blocks", getattr(res, f"{kind}_blocks") + 1)
+                setattr(res, f"{kind}_points", getattr(res, f"{kind}_points") + n)
+                setattr(res, f"{kind}_bytes", getattr(res, f"{kind}_bytes") + length)
+                if forwarded_seq is not None and seq > forwarded_seq:
+                    res.dropped_unforwarded += n
+
+        try:
+            kept, lost = surviving(pending, ring_data_start)
+            count_gone([(e.seq, e.count, e.length) for e in lost], "evicted")
+            # The new blocks were written over a run of the ring (wrapping at most as often as
+            # the batch is larger than the ring): whatever older block overlaps one is gone.
+            for lo, hi in _regions(pending):
+                async with db.execute(
+                        "DELETE FROM blocks WHERE bucket = ? AND offset < ? AND offset + length > ? "
+                        "RETURNING seq, n, length", (bucket_id, hi, lo)) as cur:
+                    count_gone(await cur.fetchall(), "evicted")
+            if kept:
+                await db.executemany(
+                    "INSERT OR REPLACE INTO blocks (bucket, seq, series, min_ts, max_ts, offset, length, n) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(bucket_id, e.seq, e.series_id, e.min_ts, e.max_ts, e.offset, e.length, e.count)
+                     for e in kept])
+                res.added_blocks = len(kept)
+                res.added_points = sum(e.count for e in kept)
+                res.added_bytes = sum(e.length for e in kept)
+            if new_series:
+                await db.executemany("INSERT OR IGNORE INTO series (bucket, id, type, key) "
+                                     "VALUES (?, ?, ?, ?)",
+                                     [(bucket_id, sid, t, key) for sid, t, key in new_series])
+            if sealed:
+                await db.executemany("UPDATE series SET sealed_lsn = MAX(sealed_lsn, ?) "
+                                     "WHERE bucket = ? AND id = ?",
+                                     [(lsn, bucket_id, sid) for sid, lsn in sealed.items()])
+            if expire_before is not None:
+                async with db.execute("DELETE FROM blocks WHERE bucket = ? AND max_ts < ? "
+                                      "RETURNING seq, n, length", (bucket_id, expire_before)) as cur:
+                    count_gone(await cur.fetchall(), "expired")
+            corrupt = 0
+            for seq in corrupt_seqs:
+                async with db.execute("DELETE FROM blocks WHERE bucket = ? AND seq = ? RETURNING seq",
+                                      (bucket_id, seq)) as cur:
+                    corrupt += len(await cur.fetchall())
+            await db.execute(
+                "UPDATE buckets SET write_pos = ?, next_seq = ?, evicted_blocks = evicted_blocks + ?, "
+                "evicted_points = evicted_points + ?, expired_blocks = expired_blocks + ?, "
+                "expired_points = expired_points + ?, dropped_unforwarded = dropped_unforwarded + ?, "
+                "corrupt_blocks = corrupt_blocks + ? WHERE id = ?",
+                (position[0], position[1], res.evicted_blocks, res.evicted_points, res.expired_blocks,
+                 res.expired_points, res.dropped_unforwarded, corrupt, bucket_id))
+            await db.commit()
+        except aiosqlite.Error as e:
+            await db.rollback()
+            raise StoreError(f"cannot update the block index {self.path}: {e}") from e
+        return res
+
+    async def blocks(self, bucket_id: int, series_id: int, start: int, stop: int) -> list[BlockRow]:
+        """Live blocks of a series that may hold points in [start, stop), oldest write first."""
+        async with self._db.execute(
+                "SELECT seq, series, min_ts, max_ts, offset, length, n FROM blocks "
+                "WHERE bucket = ? AND series = ? AND max_ts >= ? AND min_ts < ? ORDER BY seq",
+                (bucket_id, series_id, start, stop)) as cur:
+            return [BlockRow(*r) for r in await cur.fetchall()]
+
+    async def blocks_after(self, bucket_id: int, after_seq: int, limit: int) -> list[BlockRow]:
+        async with self._db.execute(
+                "SELECT seq, series, min_ts, max_ts, offset, length, n FROM blocks "
+                "WHERE bucket = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (bucket_id, after_seq, limit)) as cur:
+            return [BlockRow(*r) for r in await cur.fetchall()]
+
+    async def newest_block_ts(self, bucket_id: int, series_id: int) -> int | None:
+        async with self._db.execute("SELECT MAX(max_ts) FROM blocks WHERE bucket = ? AND series = ?",
+                                    (bucket_id, series_id)) as cur:
+            return (await cur.fetchone())[0]
+
+    async def set_cursor(self, name: str, bucket_id: int, seq: int | None) -> None:
+        if seq is None:
+            await self._db.execute("DELETE FROM replication_cursors WHERE name = ? AND bucket = ?",
+                                   (name, bucket_id))
+        else:
+            await self._db.execute("INSERT OR REPLACE INTO replication_cursors (name, bucket, seq) "
+                                   "VALUES (?, ?, ?)", (name, bucket_id, seq))
+        await self._db.commit()
+
+
+def _regions(pending: list) -> list[tuple[int, int]]:
+    """The runs of the ring the blocks of a batch cover, as [lo, hi) intervals."""
+    out: list[list[int]] = []
+    for e in pending:
+        if out and out[-1][1] == e.offset:
+            out[-1][1] = e.offset + e.length
+        else:
+            out.append([e.offset, e.offset + e.length])
+    return [(lo, hi) for lo, hi in out]

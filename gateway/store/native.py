@@ -1,0 +1,304 @@
+"""Thin typed wrappers over the store's C core (``gw_ring.h``, ``gw_wal.h``, ``gw_head.h``).
+
+The only module of the store that touches ``ffi``/``lib``. Every C status code is turned into
+an exception at once; handles are freed by ``close()`` (safe twice) or by the garbage collector.
+None of these objects is thread-safe: the store calls a bucket's heads and WAL from its one
+store thread only; ring reads may run on other threads.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from array import array
+from dataclasses import dataclass
+
+from gateway._native import ffi, lib
+from gateway.errors import NativeError, StoreError
+
+RING_HEADER_SIZE = lib.GW_RING_HEADER_SIZE
+RING_ENTRY_HEADER = lib.GW_RING_ENTRY_HEADER
+RING_MIN_CAPACITY = lib.GW_RING_MIN_CAPACITY
+STRING = lib.GW_STRING
+OK, STALE, CORRUPT = lib.GW_OK, lib.GW_RING_STALE, lib.GW_ECORRUPT
+
+
+class StoreIOError(StoreError):
+    """A file of the store could not be written or synced (full disk, I/O error)."""
+
+
+class StoreCorrupt(StoreError):
+    """A file of the store is not what it should be (not a ring file, damaged header)."""
+
+
+def _io_error(rc: int, err: int, what: str) -> StoreError:
+    if rc == lib.GW_ENOSPC:
+        err = err or errno.ENOSPC
+    reason = os.strerror(err) if err else {lib.GW_EIO: "I/O error", lib.GW_ENOMEM: "out of memory",
+                                           lib.GW_EINVAL: "invalid argument"}.get(rc, f"status {rc}")
+    e = StoreIOError(f"{what}: {reason}")
+    e.errno = err or None
+    return e
+
+
+@dataclass(frozen=True, slots=True)
+class RingEntry:
+    """A block as written to (or found in) a ring file."""
+
+    seq: int
+    offset: int
+    length: int
+    series_id: int
+    wal_lsn: int
+    min_ts: int
+    max_ts: int
+    count: int
+
+    @classmethod
+    def from_c(cls, e) -> "RingEntry":
+        return cls(e.seq, e.offset, e.length, e.series_id, e.wal_lsn, e.min_ts, e.max_ts, e.n)
+
+
+class RingFile:
+    """A bucket's preallocated ring file of blocks."""
+
+    def __init__(self, path: str, capacity: int) -> None:
+        out = ffi.new("gw_ring **")
+        rc = lib.gw_ring_open(os.fsencode(path), capacity, out)
+        if rc == lib.GW_ECORRUPT:
+            raise StoreCorrupt(f"{path} is not a ring file of this store (bad header); "
+                               f"move it away to start the bucket afresh")
+        if rc == lib.GW_EINVAL:
+            raise StoreError(f"ring size {capacity} bytes is out of range "
+                             f"(at least {RING_MIN_CAPACITY}) ({path})")
+        if rc != OK:
+            raise _io_error(rc, lib.gw_ring_open_errno(), f"cannot open ring file {path}")
+        self.path = path
+        self._r = out[0]
+        self._scratch = ffi.new("gw_ring_entry *")
+
+    @property
+    def ptr(self):
+        if self._r is None:
+            raise StoreError(f"ring file {self.path} is closed")
+        return self._r
+
+    capacity = property(lambda self: self.ptr.capacity)
+    bytes_written = property(lambda self: self.ptr.bytes_written if self._r else 0)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(write position, next sequence number)."""
+        return self.ptr.write_pos, self.ptr.next_seq
+
+    def set_position(self, write_pos: int, next_seq: int) -> None:
+        r = self.ptr
+        if not RING_HEADER_SIZE <= write_pos <= r.capacity:
+            write_pos = RING_HEADER_SIZE
+        r.write_pos = write_pos
+        r.next_seq = max(1, next_seq)
+
+    def read(self, offset: int, length: int, seq: int) -> tuple[int, bytes | None]:
+        """(status, block bytes): OK with the block, STALE (overwritten) or CORRUPT."""
+        buf = ffi.new("uint8_t[]", length)
+        entry = ffi.new("gw_ring_entry *")
+        rc = lib.gw_ring_read_entry(self.ptr, offset, length, seq, buf, entry)
+        if rc == OK:
+            return OK, ffi.buffer(buf + RING_ENTRY_HEADER, entry.block_len)[:]
+        if rc in (STALE, CORRUPT, lib.GW_EINVAL):
+            return (STALE if rc == STALE else CORRUPT), None
+        raise _io_error(rc, self.ptr.last_errno, f"cannot read ring file {self.path}")
+
+    def scan_next(self, pos: int, seq: int) -> RingEntry | None:
+        """Recovery: entry ``seq`` at ``pos`` (or wrapped to the start), else None."""
+        cap = 1 << 20
+        while True:
+            buf = ffi.new("uint8_t[]", cap)
+            rc = lib.gw_ring_scan_next(self.ptr, pos, seq, buf, cap, self._scratch)
+            if rc == lib.GW_ENOMEM and cap < (1 << 30):
+                cap *= 16
+                continue
+            break
+        if rc == OK:
+            return RingEntry.from_c(self._scratch)
+        if rc in (STALE, lib.GW_ENOMEM):
+            return None
+        raise _io_error(rc, self.ptr.last_errno, f"cannot read ring file {self.path}")
+
+    def sync(self) -> None:
+        rc = lib.gw_ring_sync(self.ptr)
+        if rc != OK:
+            raise _io_error(rc, self.ptr.last_errno, f"cannot sync ring file {self.path}")
+
+    def close(self) -> None:
+        if self._r is not None:
+            lib.gw_ring_close(self._r)
+            self._r = None
+
+
+class WriteAheadLog:
+    """The open segment of a bucket's WAL (segment files are named and listed by the caller)."""
+
+    def __init__(self) -> None:
+        w = lib.gw_wal_new()
+        if w == ffi.NULL:
+            raise MemoryError("cannot allocate a WAL")
+        self._w = w
+        self.path: str | None = None
+
+    @property
+    def ptr(self):
+        if self._w is None:
+            raise StoreError("the WAL is closed")
+        return self._w
+
+    size = property(lambda self: self.ptr.size)
+    segment_lsn = property(lambda self: self.ptr.segment_first_lsn)
+    bytes_written = property(lambda self: self._w.bytes_written if self._w else 0)
+
+    def open_segment(self, path: str, first_lsn: int) -> None:
+        rc = lib.gw_wal_open_segment(self.ptr, os.fsencode(path), first_lsn)
+        if rc != OK:
+            raise _io_error(rc, self.ptr.last_errno, f"cannot create WAL segment {path}")
+        self.path = path
+
+    def sync(self) -> None:
+        rc = lib.gw_wal_sync(self.ptr)
+        if rc != OK:
+            raise _io_error(rc, self.ptr.last_errno, f"cannot sync WAL segment {self.path}")
+
+    def close(self) -> None:
+        if self._w is not None:
+            lib.gw_wal_free(self._w)
+            self._w = None
+
+
+class Heads:
+    """The per-series head buffers of one bucket (see ``gw_head.h``)."""
+
+    def __init__(self, head_points: int, head_max_age_ms: int) -> None:
+        h = lib.gw_heads_new(head_points, head_max_age_ms)
+        if h == ffi.NULL:
+            raise MemoryError("cannot allocate heads")
+        self._h = h
+
+    @property
+    def ptr(self):
+        if self._h is None:
+            raise StoreError("the store is closed")
+        return self._h
+
+    def counters(self) -> dict[str, int]:
+        h = self.ptr
+        return {name: getattr(h, name) for name in (
+            "next_lsn", "points_ingested", "type_conflicts", "unlogged_points",
+            "head_points_total", "blocks_sealed", "records_replayed", "points_replayed",
+            "corrupt_records", "corrupt_bytes", "points_lost", "max_series_id")}
+
+    def define(self, series_id: int, type_: int, key: bytes, sealed_lsn: int) -> bool:
+        rc = lib.gw_heads_define(self.ptr, series_id, type_, key, len(key), sealed_lsn)
+        if rc == lib.GW_ENOMEM:
+            raise MemoryError("cannot define series")
+        return rc == OK
+
+    def note_sealed(self, series_id: int, lsn: int) -> None:
+        lib.gw_heads_note_sealed(self.ptr, series_id, lsn)
+
+    def series(self, series_id: int) -> tuple[bytes, int] | None:
+        n = ffi.new("uint32_t *")
+        p = lib.gw_heads_series_key(self.ptr, series_id, n)
+        if p == ffi.NULL:
+            return None
+        return ffi.buffer(p, n[0])[:], lib.gw_heads_series_type(self.ptr, series_id)
+
+    def sealed_lsn(self, series_id: int) -> int:
+        return lib.gw_heads_series_sealed_lsn(self.ptr, series_id)
+
+    def ingest(self, batch_ptr, now_ms: int) -> int:
+        rc = lib.gw_heads_ingest(self.ptr, batch_ptr, now_ms)
+        if rc < 0:
+            raise MemoryError("out of memory while taking a batch")
+        return rc
+
+    def log(self, wal: WriteAheadLog) -> None:
+        rc = lib.gw_heads_log(self.ptr, wal.ptr)
+        if rc != OK:
+            raise _io_error(rc, wal.ptr.last_errno, f"cannot write WAL segment {wal.path}")
+
+    def seal(self, ring: RingFile, now_ms: int, force: bool = False) -> None:
+        rc = lib.gw_heads_seal(self.ptr, ring.ptr, now_ms, 1 if force else 0)
+        if rc != OK:
+            raise _io_error(rc, ring.ptr.last_errno, f"cannot write ring file {ring.path}")
+
+    def replay(self, data: bytes, now_ms: int) -> bool:
+        """Replays one segment; False when its header was damaged (records still recovered)."""
+        rc = lib.gw_heads_replay(self.ptr, data, len(data), now_ms)
+        if rc == lib.GW_ENOMEM:
+            raise MemoryError("out of memory while replaying the WAL")
+        return rc == OK
+
+    def min_lsn(self) -> int:
+        return lib.gw_heads_min_lsn(self.ptr)
+
+    def drain(self) -> tuple[list[RingEntry], list[int]]:
+        """The blocks sealed and the series created since the last drain."""
+        h = self.ptr
+        sealed = [RingEntry.from_c(h.sealed[i]) for i in range(h.n_sealed)]
+        created = [h.new_series[i] for i in range(h.n_new_series)]
+        lib.gw_heads_drain(h)
+        return sealed, created
+
+    def head(self, series_id: int):
+        """(timestamps, raw 64-bit values or None, strings list or None) of a head, copied."""
+        n = ffi.new("uint32_t *")
+        sb = ffi.new("uint64_t *")
+        if lib.gw_heads_head_size(self.ptr, series_id, n, sb) != OK or n[0] == 0:
+            return array("q"), array("Q"), None
+        count = n[0]
+        ts = array("q", bytes(8 * count))
+        type_ = lib.gw_heads_series_type(self.ptr, series_id)
+        if type_ == STRING:
+            strings = ffi.new("char[]", sb[0] + 1)
+            offs = ffi.new("uint32_t[]", count + 1)
+            lib.gw_heads_head_copy(self.ptr, series_id, ffi.from_buffer("int64_t[]", ts), ffi.NULL,
+                                   strings, offs)
+            raw = ffi.buffer(strings, sb[0])[:]
+            return ts, None, [raw[offs[i]:offs[i + 1]].decode("utf-8", "surrogateescape")
+                              for i in range(count)]
+        values = array("Q", bytes(8 * count))
+        lib.gw_heads_head_copy(self.ptr, series_id, ffi.from_buffer("int64_t[]", ts),
+                               ffi.from_buffer("uint64_t[]", values), ffi.NULL, ffi.NULL)
+        return ts, values, None
+
+    def close(self) -> None:
+        if self._h is not None:
+            lib.gw_heads_free(self._h)
+            self._h = None
+
+
+def merge_order(timestamps: array) -> array:
+    """Indices that sort points (given oldest write first) by time, keeping the last write of
+    each timestamp."""
+    n = len(timestamps)
+    order = array("I", bytes(4 * n))
+    if n == 0:
+        return order
+    kept = lib.gw_heads_merge_order(ffi.from_buffer("int64_t[]", timestamps), n,
+                                    ffi.from_buffer("uint32_t[]", order))
+    if kept < 0:
+        raise MemoryError("out of memory while merging")
+    del order[kept:]
+    return order
+
+
+def gather64(column: array, order: array, typecode: str) -> array:
+    """``column[order]`` for a column of 64-bit items, as an array of ``typecode``."""
+    out = array(typecode, bytes(8 * len(order)))
+    if order:
+        lib.gw_heads_gather64(ffi.from_buffer("uint64_t[]", column), ffi.from_buffer("uint32_t[]", order),
+                              len(order), ffi.from_buffer("uint64_t[]", out))
+    return out
+
+
+__all__ = ["RingFile", "RingEntry", "WriteAheadLog", "Heads", "merge_order", "gather64",
+           "StoreIOError", "StoreCorrupt", "NativeError"]

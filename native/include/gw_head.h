@@ -1,0 +1,96 @@
+/* The in-memory heads of a bucket: one growing buffer of points per series, logged to the
+ * WAL by group commits and sealed into codec blocks in the ring when full or old.
+ *
+ * A head's points are "logged" once a WAL record holding them was written; only logged points
+ * are sealed, so every point in a block is in the WAL until the ring is synced. Each sealed
+ * series remembers the LSN up to which its points are in blocks (sealed_lsn, also stored in
+ * the block's ring entry), and replay skips that series' groups in records at or below it:
+ * a point is never both replayed and in a block.
+ *
+ * Not thread-safe: the caller serialises every call on one gw_heads (the store does them all
+ * on its one store thread). Reading a ring (gw_ring_read_entry) may run concurrently.
+ */
+#ifndef GW_HEAD_H
+#define GW_HEAD_H
+
+#include "gw_batch.h"
+#include "gw_ring.h"
+#include "gw_wal.h"
+
+/* cdef: begin */
+/* (struct tags: gw_ring.h and gw_wal.h come later in the cdef) */
+typedef struct gw_heads {
+    uint32_t head_points;       /* seal a head once it holds this many logged points */
+    int64_t  head_max_age_ms;   /* ... or once its first point arrived this long ago */
+    /* Outputs of the last calls, read and then reset by the caller (gw_heads_drain). */
+    struct gw_ring_entry *sealed;      /* blocks written to the ring */
+    uint32_t n_sealed, sealed_cap;
+    uint32_t *new_series;       /* series ids created (by ingest or replay) */
+    uint32_t n_new_series, new_series_cap;
+    /* State and counters. */
+    uint64_t next_lsn;          /* LSN of the next WAL record */
+    uint32_t max_series_id;
+    uint64_t points_ingested;
+    uint64_t type_conflicts;    /* points refused: their series has another type */
+    int64_t  last_conflict;     /* index in its batch of the last refused point, -1 if none */
+    uint64_t unlogged_points;   /* ingested, not yet in a WAL record */
+    uint64_t head_points_total; /* points in heads, logged or not */
+    uint64_t blocks_sealed;
+    uint64_t records_replayed, points_replayed;
+    uint64_t corrupt_records;   /* WAL records skipped by replay (checksum or structure) */
+    uint64_t corrupt_bytes;     /* bytes replay skipped to find the next good record */
+    uint64_t points_lost;       /* replayed points whose series or type was unknown */
+    void *impl;
+} gw_heads;
+
+/* New heads, or NULL when out of memory. */
+gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms);
+void      gw_heads_free(gw_heads *h);
+/* Forgets the sealed blocks and new series reported so far. */
+void      gw_heads_drain(gw_heads *h);
+/* Declares a known series (from the catalogue). GW_OK, GW_EINVAL (bad id/type/key, or the id
+ * or key already belongs to another series) or GW_ENOMEM. */
+int       gw_heads_define(gw_heads *h, uint32_t id, uint8_t type, const char *key,
+                          uint32_t key_len, uint64_t sealed_lsn);
+/* Raises a series' sealed LSN (from a ring entry found by recovery). GW_OK or GW_EINVAL. */
+int       gw_heads_note_sealed(gw_heads *h, uint32_t id, uint64_t lsn);
+/* The key of series id (length in *len), or NULL when unknown. */
+const char *gw_heads_series_key(gw_heads *h, uint32_t id, uint32_t *len);
+/* The type of series id, or 0 when unknown. */
+int       gw_heads_series_type(gw_heads *h, uint32_t id);
+/* The LSN up to which series id is sealed, 0 when unknown. */
+uint64_t  gw_heads_series_sealed_lsn(gw_heads *h, uint32_t id);
+/* Appends every point of b to its series' head, creating series as needed. Points whose
+ * series exists with another type are refused and counted (type_conflicts, last_conflict).
+ * Returns the number of points taken, or GW_ENOMEM (the heads are as before the call). */
+int64_t   gw_heads_ingest(gw_heads *h, const struct gw_batch *b, int64_t now_ms);
+/* Writes all unlogged points to the WAL as one record (or more, past GW_WAL_MAX_POINTS) with
+ * one write(2). On failure the unlogged points are removed from the heads, so a failed commit
+ * stores nothing. GW_OK, GW_EIO, GW_ENOSPC, GW_EINVAL or GW_ENOMEM. */
+int       gw_heads_log(gw_heads *h, struct gw_wal *w);
+/* Seals the logged points of every head that is full, older than head_max_age_ms, or any
+ * non-empty head when force is set: sorted by time, duplicates (same timestamp) collapsed to
+ * the last written, cut into blocks of at most head_points. New ring entries are added to
+ * h->sealed. GW_OK, or the ring's error (the failing head keeps its points). */
+int       gw_heads_seal(gw_heads *h, struct gw_ring *r, int64_t now_ms, int force);
+/* Replays one WAL segment file's bytes into the heads (points become logged). Damaged records
+ * are skipped and counted. GW_OK, GW_ECORRUPT when the segment header is damaged (records are
+ * still recovered) or GW_ENOMEM. */
+int       gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms);
+/* The smallest LSN whose WAL record still holds points not sealed (next_lsn when none). */
+uint64_t  gw_heads_min_lsn(gw_heads *h);
+/* Size of series id's head: points in *n, string bytes in *string_bytes. GW_OK or GW_EINVAL. */
+int       gw_heads_head_size(gw_heads *h, uint32_t id, uint32_t *n, uint64_t *string_bytes);
+/* Copies the head (in arrival order) into caller buffers sized by gw_heads_head_size;
+ * strings/str_off (n+1 offsets) only for string series. GW_OK or GW_EINVAL. */
+int       gw_heads_head_copy(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *values,
+                             char *strings, uint32_t *str_off);
+/* The order in which to take n points (given oldest write first) so that they are sorted by
+ * time with only the last written point of each timestamp kept. Fills order, returns how
+ * many points are kept, or GW_ENOMEM. */
+int64_t   gw_heads_merge_order(const int64_t *ts, uint32_t n, uint32_t *order);
+/* dst[i] = src[order[i]] for i < n (64-bit columns). */
+void      gw_heads_gather64(const uint64_t *src, const uint32_t *order, uint32_t n, uint64_t *dst);
+/* cdef: end */
+
+#endif

@@ -1,0 +1,693 @@
+/* Per-series heads: ingest from batches, group-commit logging to the WAL, sealing into ring
+ * blocks, WAL replay. See gw_head.h for the contract between these steps. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_codec.h"
+#include "gw_head.h"
+
+/* A string value in a head is (offset in the head's arena << LEN_BITS) | length. */
+#define LEN_BITS   20
+#define LEN_MASK   ((1u << LEN_BITS) - 1)
+#define MIN_TABLE  64
+
+typedef struct series {
+    uint32_t  id;
+    uint8_t   type;
+    uint8_t   dirty;        /* on the dirty list (has unlogged points) */
+    uint32_t  key_len;
+    char     *key;
+    uint64_t  hash;
+    int64_t  *ts;
+    uint64_t *values;
+    uint32_t  n, cap, logged;
+    char     *str;          /* string arena of the head */
+    size_t    str_len, str_cap;
+    uint64_t  first_lsn;    /* record of the oldest logged point, 0 when none is logged */
+    uint64_t  last_lsn;     /* record of the newest logged point */
+    uint64_t  sealed_lsn;
+    uint64_t  def_segment;  /* WAL segment whose defs hold this key, +1 (0 = none) */
+    int64_t   started_ms;
+} series;
+
+typedef struct impl {
+    series  **by_id;        /* index = id */
+    uint32_t  by_id_cap;
+    uint32_t *table;        /* open addressing: series ids, 0 = empty */
+    uint32_t  table_cap, table_used;
+    uint32_t *dirty;
+    uint32_t  n_dirty, dirty_cap;
+    series   *last;         /* one-entry lookup cache: batches repeat keys */
+    gw_buf    record;
+} impl;
+
+#define IMPL(h) ((impl *)(h)->impl)
+
+static uint64_t hash_key(const char *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        h = (h ^ v) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t v = 0;
+    memcpy(&v, p, n);
+    h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+static int grow_u32(uint32_t **arr, uint32_t *cap, uint32_t need) {
+    if (need <= *cap) return GW_OK;
+    uint32_t c = *cap ? *cap : 16;
+    while (c < need) c *= 2;
+    uint32_t *p = realloc(*arr, (size_t)c * sizeof *p);
+    if (!p) return GW_ENOMEM;
+    *arr = p;
+    *cap = c;
+    return GW_OK;
+}
+
+gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
+    gw_heads *h = calloc(1, sizeof *h);
+    impl *m = calloc(1, sizeof *m);
+    if (!h || !m) { free(h); free(m); return NULL; }
+    m->table = calloc(MIN_TABLE, sizeof *m->table);
+    if (!m->table) { free(h); free(m); return NULL; }
+    m->table_cap = MIN_TABLE;
+    h->impl = m;
+    h->head_points = head_points ? head_points : 1024;
+    h->head_max_age_ms = head_max_age_ms;
+    h->next_lsn = 1;
+    h->last_conflict = -1;
+    return h;
+}
+
+static void free_head(series *s) {
+    free(s->ts); free(s->values); free(s->str);
+    s->ts = NULL; s->values = NULL; s->str = NULL;
+    s->n = s->cap = s->logged = 0;
+    s->str_len = s->str_cap = 0;
+}
+
+void gw_heads_free(gw_heads *h) {
+    if (!h) return;
+    impl *m = IMPL(h);
+    for (uint32_t i = 0; i < m->by_id_cap; i++) {
+        series *s = m->by_id[i];
+        if (!s) continue;
+        free_head(s);
+        free(s->key);
+        free(s);
+    }
+    free(m->by_id); free(m->table); free(m->dirty);
+    gw_buf_free(&m->record);
+    free(m);
+    free(h->sealed); free(h->new_series);
+    free(h);
+}
+
+void gw_heads_drain(gw_heads *h) {
+    h->n_sealed = 0;
+    h->n_new_series = 0;
+}
+
+static series *by_id(gw_heads *h, uint32_t id) {
+    impl *m = IMPL(h);
+    return id < m->by_id_cap ? m->by_id[id] : NULL;
+}
+
+static series *lookup(gw_heads *h, const char *key, uint32_t len, uint64_t hash) {
+    impl *m = IMPL(h);
+    uint32_t mask = m->table_cap - 1;
+    for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+        uint32_t id = m->table[i];
+        if (!id) return NULL;
+        series *s = m->by_id[id];
+        if (s->hash == hash && s->key_len == len && memcmp(s->key, key, len) == 0) return s;
+    }
+}
+
+static int table_insert(impl *m, series *s) {
+    if ((m->table_used + 1) * 2 > m->table_cap) {
+        uint32_t cap = m->table_cap * 2;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (!t) return GW_ENOMEM;
+        for (uint32_t i = 0; i < m->table_cap; i++) {
+            uint32_t id = m->table[i];
+            if (!id) continue;
+            uint32_t j = (uint32_t)m->by_id[id]->hash & (cap - 1);
+            while (t[j]) j = (j + 1) & (cap - 1);
+            t[j] = id;
+        }
+        free(m->table);
+        m->table = t;
+        m->table_cap = cap;
+    }
+    uint32_t mask = m->table_cap - 1;
+    uint32_t j = (uint32_t)s->hash & mask;
+    while (m->table[j]) j = (j + 1) & mask;
+    m->table[j] = s->id;
+    m->table_used++;
+    return GW_OK;
+}
+
+static series *create(gw_heads *h, uint32_t id, uint8_t type, const char *key, uint32_t len, uint64_t hash) {
+    impl *m = IMPL(h);
+    if (id >= m->by_id_cap) {
+        uint32_t cap = m->by_id_cap ? m->by_id_cap : 64;
+        while (cap <= id) cap *= 2;
+        series **p = realloc(m->by_id, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        memset(p + m->by_id_cap, 0, (size_t)(cap - m->by_id_cap) * sizeof *p);
+        m->by_id = p;
+        m->by_id_cap = cap;
+    }
+    series *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->key = malloc(len);
+    if (!s->key) { free(s); return NULL; }
+    memcpy(s->key, key, len);
+    s->key_len = len;
+    s->hash = hash;
+    s->id = id;
+    s->type = type;
+    m->by_id[id] = s;
+    if (table_insert(m, s) != GW_OK) { m->by_id[id] = NULL; free(s->key); free(s); return NULL; }
+    if (id > h->max_series_id) h->max_series_id = id;
+    return s;
+}
+
+static int note_new(gw_heads *h, uint32_t id) {
+    if (grow_u32(&h->new_series, &h->new_series_cap, h->n_new_series + 1) != GW_OK) return GW_ENOMEM;
+    h->new_series[h->n_new_series++] = id;
+    return GW_OK;
+}
+
+int gw_heads_define(gw_heads *h, uint32_t id, uint8_t type, const char *key, uint32_t key_len,
+                    uint64_t sealed_lsn) {
+    if (id == 0 || type < GW_FLOAT || type > GW_STRING || key_len == 0 || key_len > GW_MAX_KEY_LEN)
+        return GW_EINVAL;
+    uint64_t hash = hash_key(key, key_len);
+    if (by_id(h, id) || lookup(h, key, key_len, hash)) return GW_EINVAL;
+    series *s = create(h, id, type, key, key_len, hash);
+    if (!s) return GW_ENOMEM;
+    s->sealed_lsn = sealed_lsn;
+    return GW_OK;
+}
+
+int gw_heads_note_sealed(gw_heads *h, uint32_t id, uint64_t lsn) {
+    series *s = by_id(h, id);
+    if (!s) return GW_EINVAL;
+    if (lsn > s->sealed_lsn) s->sealed_lsn = lsn;
+    return GW_OK;
+}
+
+const char *gw_heads_series_key(gw_heads *h, uint32_t id, uint32_t *len) {
+    series *s = by_id(h, id);
+    if (!s) return NULL;
+    *len = s->key_len;
+    return s->key;
+}
+
+int gw_heads_series_type(gw_heads *h, uint32_t id) {
+    series *s = by_id(h, id);
+    return s ? s->type : 0;
+}
+
+uint64_t gw_heads_series_sealed_lsn(gw_heads *h, uint32_t id) {
+    series *s = by_id(h, id);
+    return s ? s->sealed_lsn : 0;
+}
+
+/* ------------------------------------------------------------------ head buffers */
+
+static int reserve_points(series *s, uint32_t extra) {
+    uint64_t need = (uint64_t)s->n + extra;
+    if (need <= s->cap) return GW_OK;
+    if (need > GW_BLOCK_MAX_POINTS * 4ull) return GW_ENOMEM;
+    uint32_t cap = s->cap ? s->cap : 64;
+    while (cap < need) cap *= 2;
+    int64_t *ts = realloc(s->ts, (size_t)cap * sizeof *ts);
+    if (!ts) return GW_ENOMEM;
+    s->ts = ts;
+    uint64_t *v = realloc(s->values, (size_t)cap * sizeof *v);
+    if (!v) return GW_ENOMEM;
+    s->values = v;
+    s->cap = cap;
+    return GW_OK;
+}
+
+static int reserve_str(series *s, size_t extra) {
+    if (s->str_len + extra <= s->str_cap) return GW_OK;
+    size_t cap = s->str_cap ? s->str_cap : 1024;
+    while (cap < s->str_len + extra) cap *= 2;
+    if (cap >> (64 - LEN_BITS)) return GW_ENOMEM;
+    char *p = realloc(s->str, cap);
+    if (!p) return GW_ENOMEM;
+    s->str = p;
+    s->str_cap = cap;
+    return GW_OK;
+}
+
+static int mark_dirty(gw_heads *h, series *s) {
+    if (s->dirty) return GW_OK;
+    impl *m = IMPL(h);
+    if (grow_u32(&m->dirty, &m->dirty_cap, m->n_dirty + 1) != GW_OK) return GW_ENOMEM;
+    m->dirty[m->n_dirty++] = s->id;
+    s->dirty = 1;
+    return GW_OK;
+}
+
+/* Appends one point; the caller reserved room for it. */
+static void push(series *s, int64_t ts, uint64_t value, const char *str, uint32_t str_len) {
+    if (s->type == GW_STRING) {
+        memcpy(s->str + s->str_len, str, str_len);
+        value = ((uint64_t)s->str_len << LEN_BITS) | str_len;
+        s->str_len += str_len;
+    }
+    s->ts[s->n] = ts;
+    s->values[s->n] = value;
+    s->n++;
+}
+
+/* Points [from, n) are dropped, with their strings. */
+static void truncate_head(gw_heads *h, series *s, uint32_t from) {
+    if (from >= s->n) return;
+    h->head_points_total -= s->n - from;
+    if (s->type == GW_STRING) s->str_len = from ? (size_t)(s->values[from - 1] >> LEN_BITS)
+                                                  + (s->values[from - 1] & LEN_MASK) : 0;
+    s->n = from;
+}
+
+static void rollback_unlogged(gw_heads *h) {
+    impl *m = IMPL(h);
+    for (uint32_t i = 0; i < m->n_dirty; i++) {
+        series *s = by_id(h, m->dirty[i]);
+        truncate_head(h, s, s->logged);
+        s->dirty = 0;
+    }
+    m->n_dirty = 0;
+    h->unlogged_points = 0;
+}
+
+int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms) {
+    impl *m = IMPL(h);
+    uint64_t taken = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const gw_point *p = &b->points[i];
+        const char *key = b->arena + p->key_off;
+        series *s = m->last;
+        if (!s || s->key_len != p->key_len || memcmp(s->key, key, p->key_len) != 0) {
+            uint64_t hash = hash_key(key, p->key_len);
+            s = lookup(h, key, p->key_len, hash);
+            if (!s) {
+                s = create(h, h->max_series_id + 1, p->type, key, p->key_len, hash);
+                if (!s || note_new(h, s->id) != GW_OK) goto nomem;
+            }
+            m->last = s;
+        }
+        if (s->type != p->type) {
+            h->type_conflicts++;
+            h->last_conflict = i;
+            continue;
+        }
+        if (reserve_points(s, 1) != GW_OK) goto nomem;
+        if (p->type == GW_STRING && reserve_str(s, p->str_len) != GW_OK) goto nomem;
+        if (s->logged == s->n && mark_dirty(h, s) != GW_OK) goto nomem;
+        if (s->n == 0) s->started_ms = now_ms;
+        push(s, p->ts, p->value, b->arena + (p->type == GW_STRING ? p->value : 0), p->str_len);
+        h->head_points_total++;
+        taken++;
+    }
+    h->unlogged_points += taken;
+    h->points_ingested += taken;
+    return (int64_t)taken;
+nomem:
+    /* The points of this batch cannot be told from earlier unlogged ones, so all unlogged
+     * points go: the store fails every write waiting for this commit. */
+    rollback_unlogged(h);
+    return GW_ENOMEM;
+}
+
+/* ------------------------------------------------------------------ logging */
+
+int gw_heads_log(gw_heads *h, gw_wal *w) {
+    impl *m = IMPL(h);
+    if (m->n_dirty == 0) return GW_OK;
+    if (w->fd < 0) { rollback_unlogged(h); return GW_EINVAL; }
+    uint32_t nd = m->n_dirty;
+    /* A series split over several records (past GW_WAL_MAX_POINTS) needs one group each. */
+    size_t max_groups = nd + h->unlogged_points / GW_WAL_MAX_POINTS + 2;
+    gw_wal_group *groups = malloc(max_groups * sizeof *groups);
+    gw_wal_def *defs = malloc((size_t)nd * sizeof *defs);
+    uint32_t *offs = NULL;
+    size_t offs_len = 0;
+    for (uint32_t i = 0; i < nd; i++) {
+        series *s = by_id(h, m->dirty[i]);
+        if (s->type == GW_STRING) offs_len += s->n - s->logged + 1;
+    }
+    if (offs_len) offs = malloc(offs_len * sizeof *offs);
+    m->record.len = 0;
+    int rc = (!groups || !defs || (offs_len && !offs)) ? GW_ENOMEM : GW_OK;
+    uint64_t lsn = h->next_lsn, first_lsn_of_run = lsn;
+    uint32_t n_groups = 0, n_defs = 0;
+    uint64_t in_record = 0;
+    size_t off_used = 0;
+    uint64_t segment_tag = w->segment_first_lsn + 1;
+    for (uint32_t i = 0; i < nd && rc == GW_OK; i++) {
+        series *s = by_id(h, m->dirty[i]);
+        if (s->def_segment != segment_tag) {
+            gw_wal_def d = {s->id, s->type, s->key_len, s->key};
+            defs[n_defs++] = d;
+        }
+        uint32_t from = s->logged;
+        while (from < s->n && rc == GW_OK) {
+            uint32_t take = s->n - from;
+            if (in_record + take > GW_WAL_MAX_POINTS) take = (uint32_t)(GW_WAL_MAX_POINTS - in_record);
+            gw_wal_group *g = &groups[n_groups++];
+            g->series_id = s->id;
+            g->type = s->type;
+            g->n = take;
+            g->ts = s->ts + from;
+            g->values = s->values + from;
+            g->strings = NULL;
+            g->str_off = NULL;
+            if (s->type == GW_STRING) {
+                uint64_t base = s->values[from] >> LEN_BITS;
+                g->strings = s->str + base;
+                uint32_t *o = offs + off_used;
+                o[0] = 0;
+                for (uint32_t k = 0; k < take; k++)
+                    o[k + 1] = (uint32_t)((s->values[from + k] >> LEN_BITS) - base + (s->values[from + k] & LEN_MASK));
+                g->str_off = o;
+                off_used += take + 1;
+            }
+            in_record += take;
+            from += take;
+            if (in_record == GW_WAL_MAX_POINTS) {
+                rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
+                n_groups = 0;
+                n_defs = 0;
+                in_record = 0;
+            }
+        }
+    }
+    if (rc == GW_OK && n_groups) rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
+    free(groups);
+    free(defs);
+    free(offs);
+    if (rc == GW_OK) rc = gw_wal_append(w, m->record.p, m->record.len);
+    if (m->record.cap > (8u << 20)) gw_buf_free(&m->record);  /* do not keep a huge buffer */
+    h->next_lsn = lsn;  /* LSNs are never reused, even those of a record that failed */
+    if (rc != GW_OK) {
+        rollback_unlogged(h);
+        return rc;
+    }
+    /* Which record each series' points went to: the run of LSNs is in dirty-list order, so
+     * recompute it the same way. */
+    lsn = first_lsn_of_run;
+    in_record = 0;
+    for (uint32_t i = 0; i < nd; i++) {
+        series *s = by_id(h, m->dirty[i]);
+        uint32_t left = s->n - s->logged;
+        if (!s->first_lsn) s->first_lsn = lsn;
+        while (left) {
+            uint32_t take = left;
+            if (in_record + take > GW_WAL_MAX_POINTS) take = (uint32_t)(GW_WAL_MAX_POINTS - in_record);
+            s->last_lsn = lsn;
+            left -= take;
+            in_record += take;
+            if (in_record == GW_WAL_MAX_POINTS) { lsn++; in_record = 0; }
+        }
+        s->logged = s->n;
+        s->dirty = 0;
+        s->def_segment = segment_tag;
+    }
+    m->n_dirty = 0;
+    h->unlogged_points = 0;
+    return GW_OK;
+}
+
+/* ------------------------------------------------------------------ sealing */
+
+int64_t gw_heads_merge_order(const int64_t *ts, uint32_t n, uint32_t *order) {
+    uint32_t i;
+    for (i = 1; i < n && ts[i] > ts[i - 1]; i++) {}
+    for (uint32_t k = 0; k < n; k++) order[k] = k;
+    if (i >= n) return n;
+    uint32_t *tmp = malloc((size_t)n * sizeof *tmp);
+    if (!tmp) return GW_ENOMEM;
+    /* Bottom-up merge sort of the indices: stable, so equal timestamps stay in write order. */
+    uint32_t *src = order, *dst = tmp;
+    for (uint32_t width = 1; width < n; width *= 2) {
+        for (uint32_t lo = 0; lo < n; lo += 2 * width) {
+            uint32_t mid = lo + width < n ? lo + width : n;
+            uint32_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            uint32_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi) dst[k++] = ts[src[b]] < ts[src[a]] ? src[b++] : src[a++];
+            while (a < mid) dst[k++] = src[a++];
+            while (b < hi) dst[k++] = src[b++];
+        }
+        uint32_t *t = src; src = dst; dst = t;
+    }
+    if (src != order) memcpy(order, src, (size_t)n * sizeof *order);
+    free(tmp);
+    /* Keep the last of each run of equal timestamps. */
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        if (k + 1 < n && ts[order[k + 1]] == ts[order[k]]) continue;
+        order[kept++] = order[k];
+    }
+    return kept;
+}
+
+void gw_heads_gather64(const uint64_t *src, const uint32_t *order, uint32_t n, uint64_t *dst) {
+    for (uint32_t i = 0; i < n; i++) dst[i] = src[order[i]];
+}
+
+static int push_sealed(gw_heads *h, const gw_ring_entry *e) {
+    if (h->n_sealed == h->sealed_cap) {
+        uint32_t cap = h->sealed_cap ? h->sealed_cap * 2 : 64;
+        gw_ring_entry *p = realloc(h->sealed, (size_t)cap * sizeof *p);
+        if (!p) return GW_ENOMEM;
+        h->sealed = p;
+        h->sealed_cap = cap;
+    }
+    h->sealed[h->n_sealed++] = *e;
+    return GW_OK;
+}
+
+/* Seals the logged points [0, logged) of s. */
+static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms) {
+    uint32_t m = s->logged;
+    uint32_t *order = malloc((size_t)m * sizeof *order);
+    if (!order) return GW_ENOMEM;
+    int64_t kept = gw_heads_merge_order(s->ts, m, order);
+    if (kept < 0) { free(order); return GW_ENOMEM; }
+    uint32_t k = (uint32_t)kept;
+    uint32_t chunks = (k + h->head_points - 1) / h->head_points;
+    uint32_t per = (k + chunks - 1) / chunks;
+    int64_t *ts = malloc((size_t)per * sizeof *ts);
+    uint64_t *vals = malloc((size_t)per * sizeof *vals);
+    uint32_t *soff = s->type == GW_STRING ? malloc(((size_t)per + 1) * sizeof *soff) : NULL;
+    char *sbuf = NULL;
+    uint8_t *out = NULL;
+    int rc = (!ts || !vals || (s->type == GW_STRING && !soff)) ? GW_ENOMEM : GW_OK;
+    for (uint32_t c = 0; c < chunks && rc == GW_OK; c++) {
+        uint32_t lo = c * per, cnt = k - lo < per ? k - lo : per;
+        size_t sbytes = 0;
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint32_t j = order[lo + i];
+            ts[i] = s->ts[j];
+            vals[i] = s->values[j];
+            if (s->type == GW_STRING) sbytes += vals[i] & LEN_MASK;
+        }
+        if (s->type == GW_STRING) {
+            free(sbuf);
+            sbuf = malloc(sbytes + 1);
+            if (!sbuf) { rc = GW_ENOMEM; break; }
+            soff[0] = 0;
+            for (uint32_t i = 0; i < cnt; i++) {
+                uint32_t len = (uint32_t)(vals[i] & LEN_MASK);
+                memcpy(sbuf + soff[i], s->str + (vals[i] >> LEN_BITS), len);
+                soff[i + 1] = soff[i] + len;
+            }
+        }
+        size_t cap = gw_block_bound(s->type, cnt, sbytes);
+        free(out);
+        out = cap ? malloc(cap) : NULL;
+        if (!out) { rc = GW_ENOMEM; break; }
+        int64_t len = gw_block_encode(s->type, cnt, ts, vals, sbuf, soff, 0.0, out, cap);
+        if (len < 0) { rc = (int)len; break; }
+        gw_ring_entry e;
+        /* Only the last block carries the LSN: if sealing stops half way, replay still
+         * restores the points of the blocks not written. */
+        rc = gw_ring_append(r, out, (uint32_t)len, s->id, c + 1 == chunks ? s->last_lsn : 0, &e);
+        if (rc == GW_OK) rc = push_sealed(h, &e);
+        if (rc == GW_OK) h->blocks_sealed++;
+    }
+    free(order); free(ts); free(vals); free(soff); free(sbuf); free(out);
+    if (rc != GW_OK) return rc;
+    /* Drop the sealed prefix, keep the unlogged tail. */
+    uint32_t tail = s->n - m;
+    if (tail) {
+        if (s->type == GW_STRING) {
+            size_t base = (size_t)(s->values[m] >> LEN_BITS);
+            memmove(s->str, s->str + base, s->str_len - base);
+            s->str_len -= base;
+            for (uint32_t i = m; i < s->n; i++) s->values[i] -= (uint64_t)base << LEN_BITS;
+        }
+        memmove(s->ts, s->ts + m, (size_t)tail * sizeof *s->ts);
+        memmove(s->values, s->values + m, (size_t)tail * sizeof *s->values);
+    } else {
+        s->str_len = 0;
+    }
+    h->head_points_total -= m;
+    s->n = tail;
+    s->logged = 0;
+    s->sealed_lsn = s->last_lsn;
+    s->first_lsn = 0;
+    s->started_ms = tail ? now_ms : 0;
+    if (s->cap > 2 * h->head_points && tail <= h->head_points) {
+        /* A burst made this head big; give the memory back. */
+        uint32_t keep = h->head_points > tail ? h->head_points : tail;
+        int64_t *t2 = realloc(s->ts, (size_t)keep * sizeof *t2);
+        if (t2) s->ts = t2;
+        uint64_t *v2 = realloc(s->values, (size_t)keep * sizeof *v2);
+        if (v2) s->values = v2;
+        if (t2 && v2) s->cap = keep;
+    }
+    if (tail == 0 && s->cap > 0 && s->str_cap > 65536) { free(s->str); s->str = NULL; s->str_cap = 0; }
+    return GW_OK;
+}
+
+int gw_heads_seal(gw_heads *h, gw_ring *r, int64_t now_ms, int force) {
+    impl *m = IMPL(h);
+    for (uint32_t id = 1; id < m->by_id_cap; id++) {
+        series *s = m->by_id[id];
+        if (!s || s->logged == 0) continue;
+        int due = force || s->logged >= h->head_points
+                  || (h->head_max_age_ms > 0 && now_ms - s->started_ms >= h->head_max_age_ms);
+        if (!due) continue;
+        int rc = seal_series(h, s, r, now_ms);
+        if (rc != GW_OK) return rc;
+    }
+    return GW_OK;
+}
+
+uint64_t gw_heads_min_lsn(gw_heads *h) {
+    impl *m = IMPL(h);
+    uint64_t lo = h->next_lsn;
+    for (uint32_t id = 1; id < m->by_id_cap; id++) {
+        series *s = m->by_id[id];
+        if (s && s->logged && s->first_lsn && s->first_lsn < lo) lo = s->first_lsn;
+    }
+    return lo;
+}
+
+/* ------------------------------------------------------------------ replay */
+
+typedef struct replay_ctx {
+    gw_heads *h;
+    int       failed;   /* out of memory */
+    int64_t   now_ms;
+    uint64_t  max_lsn;
+} replay_ctx;
+
+static void on_def(void *ctx, const gw_wal_def *d) {
+    replay_ctx *c = ctx;
+    gw_heads *h = c->h;
+    if (by_id(h, d->series_id)) return;   /* known; a different key would be caught by type/key */
+    uint64_t hash = hash_key(d->key, d->key_len);
+    if (lookup(h, d->key, d->key_len, hash)) return;
+    series *s = create(h, d->series_id, d->type, d->key, d->key_len, hash);
+    if (!s || note_new(h, s->id) != GW_OK) c->failed = 1;
+}
+
+static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
+    replay_ctx *c = ctx;
+    gw_heads *h = c->h;
+    series *s = by_id(h, g->series_id);
+    if (!s || s->type != g->type) { h->points_lost += g->n; return; }
+    if (lsn <= s->sealed_lsn) return;
+    if (reserve_points(s, g->n) != GW_OK) { c->failed = 1; return; }
+    if (g->type == GW_STRING && reserve_str(s, g->str_off[g->n]) != GW_OK) { c->failed = 1; return; }
+    if (s->n == 0) s->started_ms = c->now_ms;
+    for (uint32_t i = 0; i < g->n; i++)
+        push(s, g->ts[i], g->values[i], g->strings ? g->strings + g->str_off[i] : NULL,
+             g->strings ? g->str_off[i + 1] - g->str_off[i] : 0);
+    s->logged = s->n;
+    if (!s->first_lsn || lsn < s->first_lsn) s->first_lsn = lsn;
+    if (lsn > s->last_lsn) s->last_lsn = lsn;
+    h->head_points_total += g->n;
+    h->points_replayed += g->n;
+}
+
+int gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms) {
+    replay_ctx ctx = {h, 0, now_ms, 0};
+    gw_wal_sink sink = {&ctx, on_def, on_group};
+    uint64_t first_lsn = 0;
+    int status = gw_wal_segment_header(data, len, &first_lsn);
+    int header_bad = status == GW_ECORRUPT;
+    if (status == GW_ETRUNC) return GW_OK;  /* created but never written: nothing to replay */
+    size_t pos = GW_WAL_SEGMENT_HEADER;
+    for (;;) {
+        gw_wal_record rec;
+        int rc = gw_wal_next_record(data, len, &pos, &rec);
+        if (rc == GW_ETRUNC) {
+            if (pos < len) {   /* a torn tail: skipped, counted */
+                h->corrupt_records++;
+                h->corrupt_bytes += len - pos;
+            }
+            break;
+        }
+        if (rc == GW_OK) rc = gw_wal_decode_body(&rec, &sink);
+        else {
+            size_t bad = pos;
+            h->corrupt_records++;
+            gw_wal_resync(data, len, &pos);
+            h->corrupt_bytes += pos - bad;
+            continue;
+        }
+        if (rc == GW_ENOMEM || ctx.failed) return GW_ENOMEM;
+        if (rc != GW_OK) { h->corrupt_records++; continue; }
+        h->records_replayed++;
+        if (rec.lsn > ctx.max_lsn) ctx.max_lsn = rec.lsn;
+    }
+    if (ctx.max_lsn + 1 > h->next_lsn) h->next_lsn = ctx.max_lsn + 1;
+    if (first_lsn > h->next_lsn) h->next_lsn = first_lsn;
+    return header_bad ? GW_ECORRUPT : GW_OK;
+}
+
+/* ------------------------------------------------------------------ reading heads */
+
+int gw_heads_head_size(gw_heads *h, uint32_t id, uint32_t *n, uint64_t *string_bytes) {
+    series *s = by_id(h, id);
+    if (!s) return GW_EINVAL;
+    *n = s->n;
+    *string_bytes = s->type == GW_STRING ? s->str_len : 0;
+    return GW_OK;
+}
+
+int gw_heads_head_copy(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *values, char *strings,
+                       uint32_t *str_off) {
+    series *s = by_id(h, id);
+    if (!s) return GW_EINVAL;
+    if (s->n) memcpy(ts, s->ts, (size_t)s->n * sizeof *ts);
+    if (s->type != GW_STRING) {
+        if (s->n) memcpy(values, s->values, (size_t)s->n * sizeof *values);
+        return GW_OK;
+    }
+    if (!str_off) return GW_EINVAL;
+    str_off[0] = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        uint32_t len = (uint32_t)(s->values[i] & LEN_MASK);
+        if (strings && len) memcpy(strings + str_off[i], s->str + (s->values[i] >> LEN_BITS), len);
+        str_off[i + 1] = str_off[i] + len;
+        if (values) values[i] = 0;
+    }
+    return GW_OK;
+}
