@@ -70,12 +70,12 @@ static int digits_of_resolution(double res) {
     return -1;
 }
 
-/* Digits that leave at most max_exceptions values out, or -1. */
-static int detect_digits(const uint64_t *bits, uint32_t n, uint32_t max_exceptions) {
-    uint32_t at[MAX_DIGITS + 1] = {0}, none = 0;
+/* Digits that leave at most max_exceptions of the values bits[0], bits[stride], ... out, or -1. */
+static int detect_digits(const uint64_t *bits, uint32_t n, uint32_t stride, uint32_t max_exceptions) {
+    uint32_t at[MAX_DIGITS + 1] = {0}, none = 0, seen = 0;
     int hint = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (i == SAMPLE_POINTS && none > SAMPLE_POINTS / 2) return -1;
+    for (uint32_t i = 0; i < n; i += stride, seen++) {
+        if (seen == SAMPLE_POINTS && none > SAMPLE_POINTS / 2) return -1;
         if (always_exception(bits[i])) continue;
         int k = digits_needed(as_double(bits[i]), hint);
         if (k < 0) {
@@ -88,7 +88,7 @@ static int detect_digits(const uint64_t *bits, uint32_t n, uint32_t max_exceptio
     uint32_t covered = 0;
     for (int k = 0; k <= MAX_DIGITS; k++) {
         covered += at[k];
-        if (n - covered <= max_exceptions) return k;
+        if (seen - covered <= max_exceptions) return k;
     }
     return -1;
 }
@@ -132,8 +132,14 @@ int gw_codec_float_encode(const uint64_t *bits, uint32_t n, double resolution, u
     uint32_t ne = n + 1;
     int k = resolution > 0 ? digits_of_resolution(resolution) : -1;
     if (k >= 0) ne = scale(bits, n, k, q, exc, max_exceptions);
+    if (ne > max_exceptions && n > 2 * SAMPLE_POINTS) {
+        /* Digits from an even sample, confirmed (or refuted) by scaling every value. */
+        uint32_t stride = n / SAMPLE_POINTS;
+        k = detect_digits(bits, n, stride, SAMPLE_POINTS / 32);
+        if (k >= 0) ne = scale(bits, n, k, q, exc, max_exceptions);
+    }
     if (ne > max_exceptions) {
-        k = detect_digits(bits, n, max_exceptions);
+        k = detect_digits(bits, n, 1, max_exceptions);
         if (k >= 0) ne = scale(bits, n, k, q, exc, max_exceptions);
     }
     int rc;
@@ -156,6 +162,35 @@ int gw_codec_float_encode(const uint64_t *bits, uint32_t n, double resolution, u
     }
     free(q);
     return rc;
+}
+
+/* bits[i] = (double)(int64_t)bits[i] / scale. The encoder keeps |q| < 2^51, where adding q to
+ * the bit pattern of 1.5 * 2^52 and subtracting 1.5 * 2^52 converts exactly, and that lets
+ * the conversion and the (correctly rounded) division run two lanes at a time. Integers
+ * outside that range (only in a hostile block) give wrong values, never undefined behaviour. */
+#define MAGIC_BITS   0x4338000000000000ull
+#define MAGIC_DOUBLE 6755399441055744.0
+#if defined(__GNUC__)
+typedef double v2d __attribute__((vector_size(16)));
+typedef uint64_t v2u __attribute__((vector_size(16)));
+#endif
+
+static void scaled_to_doubles(uint64_t *bits, uint32_t n, double scale_by) {
+    uint32_t i = 0;
+#if defined(__GNUC__)
+    const v2u magic = {MAGIC_BITS, MAGIC_BITS};
+    const v2d offset = {MAGIC_DOUBLE, MAGIC_DOUBLE}, divisor = {scale_by, scale_by};
+    for (; i + 2 <= n; i += 2) {
+        v2u u;
+        memcpy(&u, bits + i, sizeof u);
+        u += magic;
+        v2d d;
+        memcpy(&d, &u, sizeof d);
+        d = (d - offset) / divisor;
+        memcpy(bits + i, &d, sizeof d);
+    }
+#endif
+    for (; i < n; i++) bits[i] = as_bits((as_double(bits[i] + MAGIC_BITS) - MAGIC_DOUBLE) / scale_by);
 }
 
 int gw_codec_float_decode(gw_codec_in *in, uint64_t *bits, uint32_t n) {
@@ -185,8 +220,7 @@ int gw_codec_float_decode(gw_codec_in *in, uint64_t *bits, uint32_t n) {
         in->pos += 8;
     }
     if ((rc = gw_codec_int_decode(in, bits, n))) return rc;
-    double scale_by = pow10_table[k];
-    for (uint32_t i = 0; i < n; i++) bits[i] = as_bits((double)(int64_t)bits[i] / scale_by);
+    scaled_to_doubles(bits, n, pow10_table[k]);
     gw_codec_in ex = {in->p, exc_at, in->len, 0};
     position = 0;
     for (uint64_t e = 0; e < ne; e++) {

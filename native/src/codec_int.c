@@ -186,9 +186,13 @@ static void token_table(int E, int m, uint64_t *base, uint8_t *raw_bits) {
 
 /* log2(v) for v >= 1 within about 0.01: only steers choices, never the format. */
 static double approx_log2(double v) {
-    int e = 0;
-    while (v >= 2.0) { v *= 0.5; e++; }
-    double f = v - 1.0;
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    int e = (int)((b >> 52) & 0x7ff) - 1023;
+    b = (b & 0x000fffffffffffffull) | 0x3ff0000000000000ull;   /* mantissa in [1, 2) */
+    double f;
+    memcpy(&f, &b, 8);
+    f -= 1.0;
     return e + f * (1.4425 - f * (0.7213 - f * 0.2787));
 }
 
@@ -233,24 +237,28 @@ static uint64_t hist_tokens(const residual_hist *h, int E, int m, uint32_t *coun
 }
 
 /* Scales counts (summing to total) to frequencies summing to 2^P, each used token >= 1.
- * Returns 0, or -1 when more tokens are used than 2^P has slots. */
-static int normalise(const uint32_t *counts, int nt, uint32_t total, int P, uint32_t *freq) {
-    uint32_t M = 1u << P, sum = 0, used = 0;
-    int biggest = -1;
-    for (int t = 0; t < nt; t++) {
-        if (!counts[t]) { freq[t] = 0; continue; }
-        used++;
+ * used[] lists the tokens with a count. Returns 0, or -1 when more tokens are used than
+ * 2^P has slots. */
+static int normalise(const uint32_t *counts, const uint16_t *used, int nused, uint32_t total,
+                     int P, uint32_t *freq) {
+    uint32_t M = 1u << P, sum = 0;
+    if ((uint32_t)nused > M || nused == 0) return -1;
+    int biggest = used[0];
+    for (int u = 0; u < nused; u++) {
+        int t = used[u];
         uint64_t f = ((uint64_t)counts[t] * M + total / 2) / total;
         freq[t] = f ? (uint32_t)f : 1;
         sum += freq[t];
-        if (biggest < 0 || counts[t] > counts[biggest]) biggest = t;
+        if (counts[t] > counts[biggest]) biggest = t;
     }
-    if (used > M || biggest < 0) return -1;
     while (sum != M) {
-        if (sum < M) { freq[biggest] += M - sum; sum = M; break; }
+        if (sum < M) { freq[biggest] += M - sum; break; }
         /* Take the excess from the largest frequencies, never below 1. */
         int top = -1;
-        for (int t = 0; t < nt; t++) if (freq[t] > 1 && (top < 0 || freq[t] > freq[top])) top = t;
+        for (int u = 0; u < nused; u++) {
+            int t = used[u];
+            if (freq[t] > 1 && (top < 0 || freq[t] > freq[top])) top = t;
+        }
         if (top < 0) return -1;
         uint32_t give = sum - M;
         if (give > freq[top] - 1) give = freq[top] - 1;
@@ -263,19 +271,16 @@ static int normalise(const uint32_t *counts, int nt, uint32_t total, int P, uint
 
 static uint32_t gamma_bits(uint32_t v) { return 2u * (uint32_t)bitlen64(v) - 1u; }
 
-/* Bits of the frequency table: gamma(last used token + 1), then gamma(f + 1) per token. */
-static uint64_t table_bits(const uint32_t *freq, int nt) {
-    int last = nt - 1;
-    while (last > 0 && !freq[last]) last--;
-    uint64_t bits = gamma_bits((uint32_t)last + 1);
-    for (int t = 0; t <= last; t++) bits += gamma_bits(freq[t] + 1);
-    return bits;
-}
-
-static double coded_bits(const uint32_t *counts, const uint32_t *freq, int nt, int P) {
-    double bits = 0;
-    for (int t = 0; t < nt; t++)
-        if (counts[t]) bits += counts[t] * (P - approx_log2(freq[t]));
+/* Estimated bits of tokens plus frequency table (gamma(last + 1), gamma(f + 1) per token up to
+ * the last used; unused tokens below it cost one bit each). */
+static double model_bits(const uint32_t *counts, const uint16_t *used, int nused,
+                         const uint32_t *freq, int P) {
+    int last = used[nused - 1];
+    double bits = gamma_bits((uint32_t)last + 1) + (last + 1 - nused);
+    for (int u = 0; u < nused; u++) {
+        int t = used[u];
+        bits += gamma_bits(freq[t] + 1) + counts[t] * (P - approx_log2(freq[t]));
+    }
     return bits;
 }
 
@@ -283,26 +288,45 @@ typedef struct { int E, m, P, K; double bits; } ans_plan;
 
 static int states_for(uint32_t n) { return n >= 512 ? 4 : n >= 64 ? 2 : 1; }
 
-/* Best (E, m, P) for these residuals by estimated size in bits (table + tokens + raw + states). */
-static ans_plan plan_ans(const residual_hist *h) {
-    static const int configs[][2] = {{2, 0}, {3, 1}, {4, 1}, {5, 2}, {6, 2}, {8, 2}};
+/* Largest precision worth its decode table: about one slot per residual, so building the
+ * table never costs more than decoding the symbols. */
+static int max_precision_for(uint32_t n) {
+    int p = bitlen64(n) - 1;
+    return p > MAX_PRECISION ? MAX_PRECISION : p < MIN_PRECISION ? MIN_PRECISION : p;
+}
+
+/* Best (E, m) for these residuals by their empirical entropy plus raw bits and a table
+ * estimate, then the best precision P for it by the size of the normalised model. */
+static ans_plan plan_ans(const residual_hist *h, int max_bits) {
+    static const int configs[][2] = {{2, 0}, {4, 1}, {6, 2}, {8, 2}};
     uint32_t counts[MAX_TOKENS], freq[MAX_TOKENS];
-    ans_plan best = {4, 1, 8, 1, 1e300};
-    int K = states_for(h->n);
-    int pmax = bitlen64(h->n) + 1;
-    if (pmax > MAX_PRECISION) pmax = MAX_PRECISION;
-    if (pmax < MIN_PRECISION) pmax = MIN_PRECISION;
+    uint16_t used[MAX_TOKENS];
+    ans_plan best = {4, 1, 8, states_for(h->n), 1e300};
+    double ln = approx_log2((double)h->n);
     for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
         int E = configs[c][0], m = configs[c][1], nt = token_count(E, m);
+        if (c > 0 && configs[c - 1][0] >= max_bits) break;   /* all residuals already direct */
         uint64_t raw = hist_tokens(h, E, m, counts);
-        for (int P = MIN_PRECISION; P <= pmax; P++) {
-            if (P < pmax - 4) continue;   /* coarse tables only pay for themselves when tiny */
-            if (normalise(counts, nt, h->n, P, freq) < 0) continue;
-            double bits = coded_bits(counts, freq, nt, P) + (double)table_bits(freq, nt) +
-                          (double)raw + 32.0 * K + 24.0;
-            if (bits < best.bits) { best.E = E; best.m = m; best.P = P; best.K = K; best.bits = bits; }
+        double bits = (double)raw;
+        int nused = 0;
+        for (int t = 0; t < nt; t++) {
+            if (!counts[t]) continue;
+            nused++;
+            bits += counts[t] * (ln - approx_log2((double)counts[t]));
+            bits += 2.0 * approx_log2((double)counts[t] + 1.0) + 1.0;   /* its table entry */
         }
+        if (bits < best.bits) { best.E = E; best.m = m; best.bits = bits; }
     }
+    int nt = token_count(best.E, best.m), nused = 0, pmax = max_precision_for(h->n);
+    hist_tokens(h, best.E, best.m, counts);
+    for (int t = 0; t < nt; t++) if (counts[t]) used[nused++] = (uint16_t)t;
+    double best_bits = 1e300;
+    for (int P = pmax - 2; P <= pmax; P++) {
+        if (P < MIN_PRECISION || normalise(counts, used, nused, h->n, P, freq) < 0) continue;
+        double bits = model_bits(counts, used, nused, freq, P);
+        if (bits < best_bits) { best_bits = bits; best.P = P; }
+    }
+    best.bits = best_bits + (double)hist_tokens(h, best.E, best.m, counts) + 32.0 * best.K + 24.0;
     return best;
 }
 
@@ -313,8 +337,14 @@ static size_t encode_ans(const uint64_t *r, uint32_t n, const residual_hist *h, 
                          uint8_t *out, uint16_t *tokens, uint16_t *words) {
     uint32_t counts[MAX_TOKENS], freq[MAX_TOKENS], cum[MAX_TOKENS + 1];
     int E = plan.E, m = plan.m, P = plan.P, K = plan.K, nt = token_count(E, m);
+    uint16_t used[MAX_TOKENS] = {0};
+    int nused = 0;
     hist_tokens(h, E, m, counts);
-    normalise(counts, nt, n, P, freq);
+    for (int t = 0; t < nt; t++) {
+        freq[t] = 0;
+        if (counts[t]) used[nused++] = (uint16_t)t;
+    }
+    normalise(counts, used, nused, n, P, freq);
     cum[0] = 0;
     for (int t = 0; t < nt; t++) cum[t + 1] = cum[t] + freq[t];
 
@@ -348,13 +378,26 @@ static size_t encode_ans(const uint64_t *r, uint32_t n, const residual_hist *h, 
     /* Tokens in reverse: the decoder then reads states and words front to back. */
     uint32_t x[4] = {RANS_L, RANS_L, RANS_L, RANS_L};
     uint16_t *wp = words + n;   /* at most one word per token */
-    for (uint32_t i = n; i-- > 0;) {
-        uint32_t t = tokens[i], f = freq[t];
-        uint32_t *s = &x[i & (uint32_t)(K - 1)];
-        uint64_t x_max = (uint64_t)f << (32 - P);
-        if (*s >= x_max) { *--wp = (uint16_t)*s; *s >>= 16; }
-        *s = ((*s / f) << P) + (*s % f) + cum[t];
+#define RANS_PUT(state, i)                                                           \
+    do {                                                                             \
+        uint32_t t_ = tokens[i], f_ = freq[t_];                                      \
+        if ((uint64_t)(state) >= ((uint64_t)f_ << (32 - P))) { *--wp = (uint16_t)(state); (state) >>= 16; } \
+        (state) = (((state) / f_) << P) + ((state) % f_) + cum[t_];                  \
+    } while (0)
+    uint32_t i = n;
+    while (i % (uint32_t)K) { i--; RANS_PUT(x[i % (uint32_t)K], i); }
+    if (K == 4) {
+        uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+        for (; i; i -= 4) { RANS_PUT(x3, i - 1); RANS_PUT(x2, i - 2); RANS_PUT(x1, i - 3); RANS_PUT(x0, i - 4); }
+        x[0] = x0; x[1] = x1; x[2] = x2; x[3] = x3;
+    } else if (K == 2) {
+        uint32_t x0 = x[0], x1 = x[1];
+        for (; i; i -= 2) { RANS_PUT(x1, i - 1); RANS_PUT(x0, i - 2); }
+        x[0] = x0; x[1] = x1;
+    } else {
+        for (; i; i--) RANS_PUT(x[0], i - 1);
     }
+#undef RANS_PUT
     for (int k = 0; k < K; k++)
         for (int b = 0; b < 4; b++) out[pos++] = (uint8_t)(x[k] >> (8 * b));
     size_t nwords = (size_t)(words + n - wp);
@@ -363,7 +406,18 @@ static size_t encode_ans(const uint64_t *r, uint32_t n, const residual_hist *h, 
     return pos;
 }
 
-typedef struct { uint16_t sym; uint16_t freq; uint16_t bias; } slot_entry;
+/* One decode table slot: the token, its frequency, and the slot's offset in its range. */
+typedef struct { uint16_t sym, freq; uint32_t bias; } slot_entry;
+
+static inline uint32_t load16le(const uint8_t *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+#else
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+#endif
+}
 
 static int decode_ans(gw_codec_in *in, uint64_t *r, uint32_t n) {
     uint8_t em, pk;
@@ -420,29 +474,58 @@ static int decode_ans(gw_codec_in *in, uint64_t *r, uint32_t n) {
     if (!table) { in->why = "out of memory"; return GW_ENOMEM; }
     for (int t = 0; t < nt; t++)
         for (uint32_t s = cum[t]; s < cum[t + 1]; s++)
-            table[s] = (slot_entry){(uint16_t)t, (uint16_t)freq[t], (uint16_t)(s - cum[t])};
+            table[s] = (slot_entry){(uint16_t)t, (uint16_t)freq[t], s - cum[t]};
 
-    /* Tokens land in r[] first (as small integers), then become values with their raw bits. */
+    /* Tokens land in r[] first (as small integers), then become values with their raw bits.
+     * Each step takes at most one word, so while a whole group's words are there the steps run
+     * without bounds checks; renormalisation is a select, not a branch. */
     const uint32_t mask = M - 1;
     int starved = 0;
-#define RANS_STEP(k, i)                                                              \
+#define RANS_STEP(xk, i)                                                             \
     do {                                                                             \
-        slot_entry e_ = table[x[k] & mask];                                          \
-        r[i] = e_.sym;                                                               \
-        x[k] = e_.freq * (x[k] >> P) + e_.bias;                                      \
-        if (x[k] < RANS_L) {                                                         \
-            if (wp < wend) { x[k] = x[k] << 16 | (uint32_t)wp[0] | (uint32_t)wp[1] << 8; wp += 2; } \
+        const slot_entry *e_ = &table[(xk) & mask];                                  \
+        r[i] = e_->sym;                                                              \
+        uint32_t y_ = (uint32_t)e_->freq * ((xk) >> P) + e_->bias;                   \
+        uint32_t need_ = y_ < RANS_L;                                                \
+        uint32_t w_ = load16le(wp);                                                  \
+        (xk) = need_ ? y_ << 16 | w_ : y_;                                           \
+        wp += 2 * need_;                                                             \
+    } while (0)
+#define RANS_STEP_CHECKED(xk, i)                                                     \
+    do {                                                                             \
+        const slot_entry *e_ = &table[(xk) & mask];                                  \
+        r[i] = e_->sym;                                                              \
+        uint32_t y_ = (uint32_t)e_->freq * ((xk) >> P) + e_->bias;                   \
+        if (y_ < RANS_L) {                                                           \
+            if (wp < wend) { y_ = y_ << 16 | (uint32_t)wp[0] | (uint32_t)wp[1] << 8; wp += 2; } \
             else starved = 1;                                                        \
         }                                                                            \
+        (xk) = y_;                                                                   \
     } while (0)
-    uint32_t i = 0;
+    uint32_t i = 0, x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
     if (K == 4) {
-        for (; i + 4 <= n; i += 4) { RANS_STEP(0, i); RANS_STEP(1, i + 1); RANS_STEP(2, i + 2); RANS_STEP(3, i + 3); }
+        for (; i + 4 <= n && wend - wp >= 8; i += 4) {
+            RANS_STEP(x0, i); RANS_STEP(x1, i + 1); RANS_STEP(x2, i + 2); RANS_STEP(x3, i + 3);
+        }
+        for (; i + 4 <= n; i += 4) {
+            RANS_STEP_CHECKED(x0, i); RANS_STEP_CHECKED(x1, i + 1);
+            RANS_STEP_CHECKED(x2, i + 2); RANS_STEP_CHECKED(x3, i + 3);
+        }
     } else if (K == 2) {
-        for (; i + 2 <= n; i += 2) { RANS_STEP(0, i); RANS_STEP(1, i + 1); }
+        for (; i + 2 <= n && wend - wp >= 4; i += 2) { RANS_STEP(x0, i); RANS_STEP(x1, i + 1); }
+        for (; i + 2 <= n; i += 2) { RANS_STEP_CHECKED(x0, i); RANS_STEP_CHECKED(x1, i + 1); }
     }
-    for (; i < n; i++) { uint32_t k = i & (uint32_t)(K - 1); RANS_STEP(k, i); }
+    for (; i < n; i++) {
+        switch (i & (uint32_t)(K - 1)) {
+        case 0: RANS_STEP_CHECKED(x0, i); break;
+        case 1: RANS_STEP_CHECKED(x1, i); break;
+        case 2: RANS_STEP_CHECKED(x2, i); break;
+        default: RANS_STEP_CHECKED(x3, i); break;
+        }
+    }
+    x[0] = x0; x[1] = x1; x[2] = x2; x[3] = x3;
 #undef RANS_STEP
+#undef RANS_STEP_CHECKED
     free(table);
     for (int k = 0; k < K; k++) if (x[k] != RANS_L) starved = 1;
     if (starved || wp != wend) { in->why = "rANS stream does not decode to its end"; return GW_ECORRUPT; }
@@ -454,10 +537,24 @@ static int decode_ans(gw_codec_in *in, uint64_t *r, uint32_t n) {
         bit_reader raw;
         uint64_t total = 0;
         br_init(&raw, raw_p, (size_t)raw_len);
-        for (uint32_t j = 0; j < n; j++) {
-            uint32_t t = (uint32_t)r[j];
-            total += rbits[t];
-            r[j] = base[t] + br_get_long(&raw, rbits[t]);
+        int widest = 0;
+        for (int t = 0; t < nt; t++) if (freq[t] && rbits[t] > widest) widest = rbits[t];
+        if (widest <= 56) {
+            for (uint32_t j = 0; j < n; j++) {
+                uint32_t t = (uint32_t)r[j];
+                int nb = rbits[t];
+                total += (uint64_t)nb;
+                if (raw.cnt < nb) br_refill(&raw);
+                r[j] = base[t] + (raw.acc & (((uint64_t)1 << nb) - 1));
+                raw.acc >>= nb;
+                raw.cnt -= nb;
+            }
+        } else {
+            for (uint32_t j = 0; j < n; j++) {
+                uint32_t t = (uint32_t)r[j];
+                total += rbits[t];
+                r[j] = base[t] + br_get_long(&raw, rbits[t]);
+            }
         }
         if ((total + 7) / 8 != raw_len) {
             in->why = "raw bits do not match the tokens";
@@ -509,49 +606,65 @@ static uint64_t inverse_odd(uint64_t a) {
 
 static uint64_t magnitude(uint64_t d) { return (int64_t)d < 0 ? (uint64_t)0 - d : d; }
 
-/* Differences of the given order (mod 2^64) into d; returns how many (n - order). */
-static uint32_t differences(const uint64_t *x, uint32_t n, int order, uint64_t base, uint64_t *d) {
-    if (order == 0) { for (uint32_t i = 0; i < n; i++) d[i] = x[i] - base; return n; }
-    if (order == 1) { for (uint32_t i = 1; i < n; i++) d[i - 1] = x[i] - x[i - 1]; return n - 1; }
-    for (uint32_t i = 2; i < n; i++) d[i - 2] = (x[i] - x[i - 1]) - (x[i - 1] - x[i - 2]);
+/* Differences of the given order (mod 2^64) divided exactly by the factor (through the odd
+ * part's inverse) and zigzagged for orders 1 and 2, into d; returns how many (n - order). */
+static uint32_t residuals(const uint64_t *x, uint32_t n, int order, uint64_t base, uint64_t g,
+                          uint64_t *d) {
+    int shift = __builtin_ctzll(g);
+    uint64_t inv = inverse_odd(g >> shift);
+    if (order == 0) {
+        for (uint32_t i = 0; i < n; i++) d[i] = ((x[i] - base) >> shift) * inv;
+        return n;
+    }
+    if (order == 1) {
+        for (uint32_t i = 1; i < n; i++)
+            d[i - 1] = gw_codec_zigzag((uint64_t)((int64_t)(x[i] - x[i - 1]) >> shift) * inv);
+        return n - 1;
+    }
+    for (uint32_t i = 2; i < n; i++) {
+        uint64_t dd = (x[i] - x[i - 1]) - (x[i - 1] - x[i - 2]);
+        d[i - 2] = gw_codec_zigzag((uint64_t)((int64_t)dd >> shift) * inv);
+    }
     return n - 2;
 }
 
-/* Common factor of the differences (1 when none, or too large to divide safely). */
-static uint64_t common_factor(const uint64_t *d, uint32_t m, int is_order0) {
-    uint64_t g = 0;
-    for (uint32_t i = 0; i < m; i++) {
-        uint64_t v = is_order0 ? d[i] : magnitude(d[i]);
-        if (!v || v == g) continue;
-        g = g ? gcd64(g, v) : v;
-        if (g == 1) return 1;
-    }
-    return (g == 0 || g > MAX_FACTOR) ? 1 : g;
+static inline void factor_update(uint64_t *g, uint64_t v) {
+    if (*g == 1 || v == 0 || v == *g) return;
+    *g = *g ? gcd64(*g, v) : v;
 }
 
-/* Residuals: differences divided by the factor (exactly, through the odd part's inverse),
- * zigzagged for orders 1 and 2. */
-static void residuals(uint64_t *d, uint32_t m, uint64_t g, int order) {
-    if (g != 1) {
-        int shift = __builtin_ctzll(g);
-        uint64_t inv = inverse_odd(g >> shift);
-        if (order == 0) for (uint32_t i = 0; i < m; i++) d[i] = (d[i] >> shift) * inv;
-        else for (uint32_t i = 0; i < m; i++) d[i] = (uint64_t)((int64_t)d[i] >> shift) * inv;
+/* Picks the delta order (0, 1 or 2) and its common factor in one pass over the column, by the
+ * total bit length of each order's residuals (less what the factor would divide away). */
+static int choose_order(const uint64_t *x, uint32_t n, uint64_t base, uint64_t *factor) {
+    uint64_t bits[3] = {0, 0, 0}, zeros[3] = {0, 0, 0}, g[3] = {0, 0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t v0 = x[i] - base;
+        bits[0] += (uint64_t)bitlen64(v0);
+        zeros[0] += v0 == 0;
+        factor_update(&g[0], v0);
     }
-    if (order) for (uint32_t i = 0; i < m; i++) d[i] = gw_codec_zigzag(d[i]);
-}
-
-/* Rough bits for a residual set: entropy of bit lengths plus the bits below the top one. */
-static double rough_bits(const uint64_t *r, uint32_t m) {
-    uint32_t lens[65] = {0};
-    for (uint32_t i = 0; i < m; i++) lens[bitlen64(r[i])]++;
-    double bits = 0;
-    for (int b = 0; b <= 64; b++) {
-        if (!lens[b]) continue;
-        bits += lens[b] * (approx_log2((double)m) - approx_log2((double)lens[b]));
-        if (b > 1) bits += (double)lens[b] * (b - 1);
+    for (uint32_t i = 1; i < n; i++) {
+        uint64_t d1 = x[i] - x[i - 1];
+        bits[1] += (uint64_t)bitlen64(gw_codec_zigzag(d1));
+        zeros[1] += d1 == 0;
+        factor_update(&g[1], magnitude(d1));
     }
-    return bits;
+    for (uint32_t i = 2; i < n; i++) {
+        uint64_t d2 = (x[i] - x[i - 1]) - (x[i - 1] - x[i - 2]);
+        bits[2] += (uint64_t)bitlen64(gw_codec_zigzag(d2));
+        zeros[2] += d2 == 0;
+        factor_update(&g[2], magnitude(d2));
+    }
+    int order = 0;
+    double best = 1e300;
+    for (int o = 0; o <= ORDER_MAX && (uint32_t)o < n; o++) {
+        if (g[o] == 0 || g[o] > MAX_FACTOR) g[o] = 1;
+        uint32_t m = n - (uint32_t)o;
+        double cost = (double)bits[o] + 64.0 * o - (double)(m - zeros[o]) * approx_log2((double)g[o]);
+        if (cost < best) { best = cost; order = o; }
+    }
+    *factor = g[order];
+    return order;
 }
 
 size_t gw_codec_int_bound(uint32_t n) { return (size_t)n * 8 + 64; }
@@ -563,19 +676,9 @@ int gw_codec_int_encode(const uint64_t *x, uint32_t n, int is_signed, uint8_t *o
     for (uint32_t i = 1; i < n; i++) {
         if (is_signed ? (int64_t)x[i] < (int64_t)base : x[i] < base) base = x[i];
     }
-    /* Pick the delta order whose residuals look cheapest. */
-    int order = 0;
-    uint64_t factor = 1;
-    double best = 1e300;
-    for (int o = 0; o <= ORDER_MAX && (uint32_t)o < n; o++) {
-        uint32_t m = differences(x, n, o, base, d);
-        uint64_t g = common_factor(d, m, o == 0);
-        residuals(d, m, g, o);
-        double bits = rough_bits(d, m) + 64.0 * o;
-        if (bits < best) { best = bits; order = o; factor = g; }
-    }
-    uint32_t m = differences(x, n, order, base, d);
-    residuals(d, m, factor, order);
+    uint64_t factor;
+    int order = choose_order(x, n, base, &factor);
+    uint32_t m = residuals(x, n, order, base, factor, d);
 
     uint8_t *o = out + *pos;
     size_t p = 0;
@@ -598,7 +701,7 @@ int gw_codec_int_encode(const uint64_t *x, uint32_t n, int is_signed, uint8_t *o
         residual_hist *h = malloc(sizeof *h);
         if (!h) { free(d); return GW_ENOMEM; }
         hist_build(h, d, m);
-        ans_plan plan = plan_ans(h);
+        ans_plan plan = plan_ans(h, width);
         if (plan.bits / 8.0 < (double)packed_bytes) {
             size_t cap = (size_t)m * 10 + 4096;
             uint8_t *tmp = malloc(cap + sizeof(uint16_t) * 2 * ((size_t)m + 1));
