@@ -8,7 +8,7 @@ NATIVE_SOURCES := $(wildcard native/src/*.c native/include/*.h) native/build_nat
 NATIVE_STAMP := build/.native
 DATA_DIR ?= ./var
 
-.PHONY: run test setup native deps-run deps-test clean bench
+.PHONY: run test setup native deps-run deps-test clean bench image
 
 run: setup deps-run
 	GATEWAY_HW=$${GATEWAY_HW:-emulated} $(VENV)/bin/gateway run --data-dir $(DATA_DIR)
@@ -38,6 +38,12 @@ deps-run:
 
 deps-test: deps-run
 	@bash .ci/apt-install deps/debian-test.txt
+
+# The SD-card image (as root): dist/edge-gateway-<version>-arm64.img.zst and its .sha256.
+# The recipe is in image/ (see image/build-image.sh); slow stages are cached outside the tree.
+image: setup
+	@bash .ci/apt-install deps/debian-image.txt
+	bash image/build-image.sh
 
 bench: setup
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
