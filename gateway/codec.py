@@ -14,6 +14,7 @@ Python work; only string values are Python objects one by one.
 
 from __future__ import annotations
 
+import threading
 from array import array
 from dataclasses import dataclass
 from typing import Sequence
@@ -37,6 +38,25 @@ _FORMATS = {FLOAT: {("d", 8)}, INT: {("q", 8), ("l", 8)}, UINT: {("Q", 8), ("L",
 _TYPE_OF_FORMAT = {("d", 8): FLOAT, ("q", 8): INT, ("l", 8): INT, ("Q", 8): UINT, ("L", 8): UINT,
                    ("?", 1): BOOL}
 _ERRORS = {lib.GW_ECORRUPT: "corrupt", lib.GW_ETRUNC: "truncated", lib.GW_EINVAL: "invalid"}
+# Prebuilt pieces of the hot paths: typed cffi array types (no cdecl parsing per call) and
+# one-element arrays whose repetition makes a zeroed column in a single C-level fill.
+_I64 = ffi.typeof("int64_t[]")
+_U64 = ffi.typeof("uint64_t[]")
+_U8 = ffi.typeof("uint8_t[]")
+_U32 = ffi.typeof("uint32_t[]")
+_NULL = ffi.NULL
+_ZERO_TS = array("q", [0])
+_ZERO_VALUES = {FLOAT: array("d", [0.0]), INT: array("q", [0]), UINT: array("Q", [0]),
+                BOOL: array("B", [0])}
+_out = threading.local()   # per-thread encode buffer, grown on demand
+
+
+def _out_buffer(cap: int) -> tuple[bytearray, object]:
+    buf = getattr(_out, "buf", None)
+    if buf is None or len(buf) < cap:
+        buf = bytearray(max(cap, 1 << 16))
+        _out.buf, _out.ptr = buf, ffi.from_buffer(_U8, buf)
+    return buf, _out.ptr
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +84,7 @@ def _column(obj, what: str) -> memoryview:
 
 
 def _format(view: memoryview) -> tuple[str, int]:
-    return view.format.lstrip("@=<!"), view.itemsize
+    return view.format.lstrip("@=<"), view.itemsize
 
 
 def _timestamps(timestamps) -> memoryview:
@@ -76,22 +96,36 @@ def _timestamps(timestamps) -> memoryview:
     return view
 
 
-def _value_type(values, type: str | int | None) -> int:
-    if type is not None:
-        code = _TYPE_BY_NAME.get(type, type) if isinstance(type, str) else type
-        if code not in _TYPECODE and code != STRING:
-            raise ValueError(f"unknown value type {type!r}; expected one of {sorted(_TYPE_BY_NAME)}")
-        return code
+def _type_code(type: str | int) -> int:
+    code = _TYPE_BY_NAME.get(type, type) if isinstance(type, str) else type
+    if code not in _TYPECODE and code != STRING:
+        raise ValueError(f"unknown value type {type!r}; expected one of {sorted(_TYPE_BY_NAME)}")
+    return code
+
+
+def _values(values, type: str | int | None) -> tuple[int, object]:
+    """(type code, values as a memoryview, or the list of strings)."""
     if isinstance(values, (list, tuple)):
-        if values and all(isinstance(v, (str, bytes)) for v in values):
-            return STRING
-        raise TypeError("values given as a list must be strings (str or bytes); pass numbers as a "
-                        "buffer (array.array, numpy) or give type=")
-    fmt = _format(_column(values, "values"))
-    if fmt not in _TYPE_OF_FORMAT:
-        raise TypeError(f"cannot tell the value type of a buffer of format {fmt[0]!r} "
-                        f"({fmt[1]}-byte items); give type=")
-    return _TYPE_OF_FORMAT[fmt]
+        if type is None:
+            if values and all(isinstance(v, (str, bytes)) for v in values):
+                return STRING, values
+            raise TypeError("values given as a list must be strings (str or bytes); pass numbers "
+                            "as a buffer (array.array, numpy) or give type=")
+        code = _type_code(type)
+        if code == STRING:
+            return code, values
+        return code, memoryview(array(_TYPECODE[code], values))
+    view = _column(values, "values")
+    fmt = _format(view)
+    if type is None:
+        if fmt not in _TYPE_OF_FORMAT:
+            raise TypeError(f"cannot tell the value type of a buffer of format {fmt[0]!r} "
+                            f"({fmt[1]}-byte items); give type=")
+        return _TYPE_OF_FORMAT[fmt], view
+    code = _type_code(type)
+    if code == STRING or fmt not in _FORMATS[code]:
+        raise TypeError(f"values of format {view.format!r} do not fit type {type!r}")
+    return code, view
 
 
 def _raise_encode_error(rc: int) -> None:
@@ -112,46 +146,37 @@ def encode(timestamps, values, *, resolution: float | None = None,
     bit for bit whatever the resolution.
     """
     ts = _timestamps(timestamps)
-    code = _value_type(values, type)
+    code, view = _values(values, type)
     n = len(ts)
     if n == 0:
         raise ValueError("a block needs at least one point")
     if n > MAX_POINTS:
         raise ValueError(f"a block holds at most {MAX_POINTS} points, got {n}")
-    if code != FLOAT and resolution is not None:
-        raise ValueError("resolution applies to float values only")
     res = 0.0
     if resolution is not None:
+        if code != FLOAT:
+            raise ValueError("resolution applies to float values only")
         res = float(resolution)
-        if not res > 0.0 or res == float("inf"):
+        if not 0.0 < res < float("inf"):
             raise ValueError(f"resolution must be a positive finite number, got {resolution!r}")
-    if code == STRING:
-        return _encode_strings(ts, n, values)
-    view = values if isinstance(values, memoryview) else _column(values, "values")
     if len(view) != n:
         raise ValueError(f"{n} timestamps but {len(view)} values")
-    fmt = _format(view)
-    if fmt not in _FORMATS[code]:
-        raise TypeError(f"values of format {view.format!r} do not fit type {code}")
-    if code == BOOL and fmt[1] == 1:
-        words = ffi.new("uint64_t[]", n)
-        lib.gw_block_bools_widen(ffi.from_buffer("uint8_t[]", view), words, n)
-        vp = words
+    if code == STRING:
+        return _encode_strings(ts, n, view)
+    if code == BOOL and view.itemsize == 1:
+        vp = ffi.new("uint64_t[]", n)
+        lib.gw_block_bools_widen(ffi.from_buffer(_U8, view), vp, n)
     else:
-        vp = ffi.from_buffer("uint64_t[]", view)
+        vp = ffi.from_buffer(_U64, view)
     cap = lib.gw_block_bound(code, n, 0)
-    out = bytearray(cap)
-    rc = lib.gw_block_encode(code, n, ffi.from_buffer("int64_t[]", ts), vp, ffi.NULL, ffi.NULL,
-                             res, ffi.from_buffer(out), cap)
+    out, out_ptr = _out_buffer(cap)
+    rc = lib.gw_block_encode(code, n, ffi.from_buffer(_I64, ts), vp, _NULL, _NULL, res, out_ptr, cap)
     if rc < 0:
         _raise_encode_error(rc)
-    del out[rc:]
-    return bytes(out)
+    return bytes(memoryview(out)[:rc])
 
 
 def _encode_strings(ts: memoryview, n: int, values: Sequence) -> bytes:
-    if not isinstance(values, (list, tuple)) or len(values) != n:
-        raise ValueError(f"{n} timestamps need a list of {n} string values")
     parts = []
     for i, v in enumerate(values):
         if isinstance(v, str):
@@ -169,14 +194,13 @@ def _encode_strings(ts: memoryview, n: int, values: Sequence) -> bytes:
         raise ValueError(f"a block holds at most {MAX_STRING_BYTES} string bytes, got {total}")
     joined = b"".join(parts)
     cap = lib.gw_block_bound(STRING, n, total)
-    out = bytearray(cap)
-    rc = lib.gw_block_encode(STRING, n, ffi.from_buffer("int64_t[]", ts), ffi.NULL,
-                             ffi.from_buffer(joined), ffi.from_buffer("uint32_t[]", offsets),
-                             0.0, ffi.from_buffer(out), cap)
+    out, out_ptr = _out_buffer(cap)
+    rc = lib.gw_block_encode(STRING, n, ffi.from_buffer(_I64, ts), _NULL,
+                             ffi.from_buffer(joined), ffi.from_buffer(_U32, offsets),
+                             0.0, out_ptr, cap)
     if rc < 0:
         _raise_encode_error(rc)
-    del out[rc:]
-    return bytes(out)
+    return bytes(memoryview(out)[:rc])
 
 
 def _corrupt(rc: int) -> CorruptBlock:
@@ -185,15 +209,22 @@ def _corrupt(rc: int) -> CorruptBlock:
 
 
 def _block_buffer(block):
-    view = memoryview(block)
-    if view.nbytes == 0:
-        raise CorruptBlock("truncated block: empty")
-    return ffi.from_buffer(view), view.nbytes
+    """(pointer-compatible object, size, type byte) of a block given as any bytes-like object."""
+    if type(block) is bytes:   # cffi passes bytes to C without a copy or a wrapper
+        size = len(block)
+        if size < 4:
+            raise CorruptBlock(f"truncated block: {size} bytes")
+        return block, size, block[3]
+    view = memoryview(block).cast("B")
+    size = view.nbytes
+    if size < 4:
+        raise CorruptBlock(f"truncated block: {size} bytes")
+    return ffi.from_buffer(view), size, view[3]
 
 
 def block_info(block) -> BlockInfo:
     """The header of ``block`` after checking its checksum; raises :class:`CorruptBlock`."""
-    buf, size = _block_buffer(block)
+    buf, size, _ = _block_buffer(block)
     info = ffi.new("gw_block_info *")
     rc = lib.gw_block_info_read(buf, size, info)
     if rc != 0:
@@ -209,34 +240,41 @@ def decode(block) -> tuple[array, array | list]:
 
     Raises :class:`CorruptBlock` naming the problem for a truncated, corrupt or hostile block.
     """
-    buf, size = _block_buffer(block)
+    buf, size, code = _block_buffer(block)
+    n = lib.gw_block_count(buf, size)
+    if n < 0:
+        raise _corrupt(n)
+    ts = _ZERO_TS * n
+    if code == STRING:
+        return ts, _decode_strings(buf, size, ts, n)
+    if code == BOOL:
+        words = ffi.new("uint64_t[]", n)
+        rc = lib.gw_block_decode(buf, size, ffi.from_buffer(_I64, ts), words, _NULL, _NULL, 0)
+        if rc != 0:
+            raise _corrupt(rc)
+        flags = _ZERO_VALUES[BOOL] * n
+        lib.gw_block_bools_narrow(words, ffi.from_buffer(_U8, flags), n)
+        return ts, flags
+    values = _ZERO_VALUES[code] * n   # float/int bits land in place: no conversion pass
+    rc = lib.gw_block_decode(buf, size, ffi.from_buffer(_I64, ts), ffi.from_buffer(_U64, values),
+                             _NULL, _NULL, 0)
+    if rc != 0:
+        raise _corrupt(rc)
+    return ts, values
+
+
+def _decode_strings(buf, size: int, ts: array, n: int) -> list[str]:
     info = ffi.new("gw_block_info *")
     rc = lib.gw_block_header_read(buf, size, info)
     if rc != 0:
         raise _corrupt(rc)
-    n, code = info.n, info.type
-    ts = array("q", bytes(8 * n))
-    if code == STRING:
-        sb = info.string_bytes
-        strings = bytearray(sb)
-        offsets = array("I", bytes(4 * (n + 1)))
-        rc = lib.gw_block_decode(buf, size, ffi.from_buffer("int64_t[]", ts), ffi.NULL,
-                                 ffi.from_buffer(strings) if sb else ffi.NULL,
-                                 ffi.from_buffer("uint32_t[]", offsets), sb)
-        if rc != 0:
-            raise _corrupt(rc)
-        raw = bytes(strings)
-        return ts, [raw[offsets[i]:offsets[i + 1]].decode("utf-8", "surrogateescape")
-                    for i in range(n)]
-    if code == BOOL:
-        words = ffi.new("uint64_t[]", n)
-        values = array("B", bytes(n))
-    else:
-        values = array(_TYPECODE[code], bytes(8 * n))
-        words = ffi.from_buffer("uint64_t[]", values)  # float/int bits land in place
-    rc = lib.gw_block_decode(buf, size, ffi.from_buffer("int64_t[]", ts), words, ffi.NULL, ffi.NULL, 0)
+    sb = info.string_bytes
+    strings = bytearray(sb)
+    offsets = array("I", [0]) * (n + 1)
+    rc = lib.gw_block_decode(buf, size, ffi.from_buffer(_I64, ts), _NULL,
+                             ffi.from_buffer(strings) if sb else _NULL,
+                             ffi.from_buffer(_U32, offsets), sb)
     if rc != 0:
         raise _corrupt(rc)
-    if code == BOOL:
-        lib.gw_block_bools_narrow(words, ffi.from_buffer("uint8_t[]", values), n)
-    return ts, values
+    raw = bytes(strings)
+    return [raw[offsets[i]:offsets[i + 1]].decode("utf-8", "surrogateescape") for i in range(n)]

@@ -44,6 +44,9 @@ int     gw_block_info_read(const uint8_t *block, size_t len, gw_block_info *info
 /* Reads the header only (no checksum, no payload) to size the buffers for gw_block_decode,
  * which validates everything. GW_OK or GW_ECORRUPT/GW_ETRUNC. */
 int     gw_block_header_read(const uint8_t *block, size_t len, gw_block_info *info);
+/* Points in a block from its header alone (no checksum): n > 0, or GW_ECORRUPT/GW_ETRUNC.
+ * Lets a caller size buffers for gw_block_decode in one call. */
+int64_t gw_block_count(const uint8_t *block, size_t len);
 /* Decodes into caller buffers sized from info (ts[n], values[n], strings[string_bytes],
  * string_offsets[n+1]). Returns GW_OK, or GW_ECORRUPT/GW_ETRUNC/GW_EINVAL; never reads or
  * writes out of bounds whatever the input bytes. strings / string_offsets may be NULL for

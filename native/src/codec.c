@@ -231,6 +231,13 @@ int gw_block_header_read(const uint8_t *block, size_t len, gw_block_info *info) 
     return read_header(block, len, info, &in, 0);
 }
 
+int64_t gw_block_count(const uint8_t *block, size_t len) {
+    gw_block_info info;
+    gw_codec_in in;
+    int rc = read_header(block, len, &info, &in, 0);
+    return rc ? rc : (int64_t)info.n;
+}
+
 int gw_block_info_read(const uint8_t *block, size_t len, gw_block_info *info) {
     gw_codec_in in;
     return read_header(block, len, info, &in, 1);
