@@ -277,6 +277,17 @@ class ParseResult:
 _REASONS = [ffi.string(lib.gw_lp_reason(r)).decode() for r in range(lib.GW_LP_E_LAST + 1)]
 
 
+def _new_batch() -> "Batch":
+    # gateway.batch imports this module for series_key, so Batch is looked up on first use
+    global _Batch
+    if _Batch is None:
+        from gateway.batch import Batch as _Batch
+    return _Batch()
+
+
+_Batch = None
+
+
 def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
           default_time_ns: int | None = None, batch: "Batch | None" = None,
           max_errors: int = MAX_ERRORS_KEPT) -> ParseResult:
@@ -287,8 +298,6 @@ def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
     first ``max_errors`` come back as :class:`LineProtocolError` (``.line``, ``.column``).
     Raises ValueError for an unknown precision and MemoryError when the batch cannot grow.
     """
-    from gateway.batch import Batch
-
     try:
         unit = PRECISIONS[precision]
     except KeyError:
@@ -302,12 +311,13 @@ def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
         raise ValueError(f"max_errors must be >= 0, got {max_errors}")
     if isinstance(data, str):
         data = data.encode()
+    elif type(data) is not bytes:
+        data = memoryview(data).cast("B")  # from_buffer and len() then count bytes
     if batch is None:
-        batch = Batch()
-    view = memoryview(data).cast("B")
+        batch = _new_batch()
     errors = ffi.new("gw_lp_error[]", max_errors) if max_errors else ffi.NULL
     stats = ffi.new("gw_lp_stats *")
-    rc = lib.gw_lp_parse(batch.c_pointer, ffi.from_buffer(view), len(view), unit,
+    rc = lib.gw_lp_parse(batch.c_pointer, ffi.from_buffer(data), len(data), unit,
                          default_time_ns, errors, max_errors, stats)
     if rc == lib.GW_ENOMEM:
         raise MemoryError("line protocol batch cannot grow (out of memory or over 4 GiB)")
