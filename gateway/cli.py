@@ -47,10 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return 1
     except (GatewayError, OSError) as e:
         if args.debug:
             raise
         print(f"gateway: error: {e}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
+    except Exception as e:  # a bug: still one line, unless the user asked for the traceback
+        if args.debug:
+            raise
+        print(f"gateway: error: unexpected {type(e).__name__}: {e} (--debug shows the traceback)",
+              file=sys.stderr)
         return 1
