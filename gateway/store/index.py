@@ -52,7 +52,6 @@ CREATE TABLE IF NOT EXISTS blocks (
     PRIMARY KEY (bucket, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blocks_by_series ON blocks (bucket, series, max_ts);
-CREATE INDEX IF NOT EXISTS blocks_by_offset ON blocks (bucket, offset);
 CREATE TABLE IF NOT EXISTS replication_cursors (
     name TEXT NOT NULL,
     bucket INTEGER NOT NULL,
@@ -107,23 +106,43 @@ class CommitResult:
     added_bytes: int = 0
 
 
-def surviving(pending: list, ring_data_start: int) -> tuple[list, list]:
-    """Splits blocks written in one batch (seq order) into (kept, overwritten by a later one
-    of the same batch); only a batch larger than the ring itself overwrites its own blocks."""
+def write_events(pending: list, previous_pos: int, capacity: int) -> list[tuple[int, int, object]]:
+    """What a batch of new blocks (seq order) did to the ring, in order: (lo, hi, entry) for
+    each block and (lo, hi, None) for the tail a wrap skipped. The skipped tail counts as
+    overwritten: its blocks are older than those at the start the wrap overwrites, so the
+    ring always holds one contiguous run of the newest blocks."""
+    events = []
+    pos = previous_pos
+    for e in pending:
+        if e.offset != pos:
+            if pos < capacity:
+                events.append((pos, capacity, None))
+        events.append((e.offset, e.offset + e.length, e))
+        pos = e.offset + e.length
+    return events
+
+
+def surviving(events: list) -> tuple[list, list]:
+    """Splits the new blocks into (kept, overwritten by a later write of the same batch);
+    only a batch larger than the ring overwrites its own blocks."""
     starts: list[int] = []
     ends: list[int] = []
     kept, lost = [], []
-    for e in reversed(pending):
-        a, b = e.offset, e.offset + e.length
-        i = bisect.bisect_right(starts, a) - 1
-        hit = (i >= 0 and ends[i] > a) or (i + 1 < len(starts) and starts[i + 1] < b)
-        (lost if hit else kept).append(e)
+    for a, b, e in reversed(events):
+        if e is not None:
+            i = bisect.bisect_right(starts, a) - 1
+            hit = (i >= 0 and ends[i] > a) or (i + 1 < len(starts) and starts[i + 1] < b)
+            (lost if hit else kept).append(e)
         j = bisect.bisect_left(starts, a)
         starts.insert(j, a)
         ends.insert(j, b)
     kept.reverse()
     lost.reverse()
     return kept, lost
+
+
+def _overlaps(events: list, lo: int, hi: int) -> bool:
+    return any(a < hi and lo < b for a, b, _ in events)
 
 
 class BlockIndex:
@@ -202,7 +221,8 @@ class BlockIndex:
         return n
 
     async def commit(self, bucket_id: int, pending: list, new_series: list, sealed: dict[int, int],
-                     position: tuple[int, int], ring_data_start: int, expire_before: int | None,
+                     position: tuple[int, int], previous_pos: int, capacity: int,
+                     expire_before: int | None,
                      forwarded_seq: int | None, corrupt_seqs: list[int]) -> CommitResult:
         """Applies one batch: evicts what the new blocks overwrote, inserts them, records new
         series and sealed LSNs, expires old blocks, stores the ring checkpoint; one transaction."""
@@ -218,15 +238,26 @@ class BlockIndex:
                     res.dropped_unforwarded += n
 
         try:
-            kept, lost = surviving(pending, ring_data_start)
+            events = write_events(pending, previous_pos, capacity)
+            kept, lost = surviving(events)
             count_gone([(e.seq, e.count, e.length) for e in lost], "evicted")
-            # The new blocks were written over a run of the ring (wrapping at most as often as
-            # the batch is larger than the ring): whatever older block overlaps one is gone.
-            for lo, hi in _regions(pending):
-                async with db.execute(
-                        "DELETE FROM blocks WHERE bucket = ? AND offset < ? AND offset + length > ? "
-                        "RETURNING seq, n, length", (bucket_id, hi, lo)) as cur:
-                    count_gone(await cur.fetchall(), "evicted")
+            # Older blocks go oldest first for as long as the new writes overlap them (the
+            # ring's live blocks are one run of sequence numbers, so this needs no offset index).
+            while events:
+                async with db.execute("SELECT seq, n, length, offset FROM blocks WHERE bucket = ? "
+                                      "ORDER BY seq LIMIT 256", (bucket_id,)) as cur:
+                    rows = await cur.fetchall()
+                gone = []
+                for seq, n, length, offset in rows:
+                    if not _overlaps(events, offset, offset + length):
+                        break
+                    gone.append((seq, n, length))
+                if gone:
+                    await db.execute("DELETE FROM blocks WHERE bucket = ? AND seq <= ?",
+                                     (bucket_id, gone[-1][0]))
+                    count_gone(gone, "evicted")
+                if len(gone) < 256:
+                    break
             if kept:
                 await db.executemany(
                     "INSERT OR REPLACE INTO blocks (bucket, seq, series, min_ts, max_ts, offset, length, n) "
@@ -294,14 +325,3 @@ class BlockIndex:
             await self._db.execute("INSERT OR REPLACE INTO replication_cursors (name, bucket, seq) "
                                    "VALUES (?, ?, ?)", (name, bucket_id, seq))
         await self._db.commit()
-
-
-def _regions(pending: list) -> list[tuple[int, int]]:
-    """The runs of the ring the blocks of a batch cover, as [lo, hi) intervals."""
-    out: list[list[int]] = []
-    for e in pending:
-        if out and out[-1][1] == e.offset:
-            out[-1][1] = e.offset + e.length
-        else:
-            out.append([e.offset, e.offset + e.length])
-    return [(lo, hi) for lo, hi in out]

@@ -277,8 +277,8 @@ class Store(Component):
     async def write(self, batch, bucket: str = "raw") -> WriteResult:
         """Stores the batch; returns once it is durable (in the WAL, synced). Raises StoreError
         (nothing of the batch stored) when the WAL cannot be written or synced."""
-        b = self.bucket(bucket)
         self._check_open()
+        b = self.bucket(bucket)
         if len(batch) == 0:
             return WriteResult(0)
         loop = asyncio.get_running_loop()
@@ -429,7 +429,8 @@ class Store(Component):
             expire = self.clock() - b.retention_ns if b.retention_ns else None
             try:
                 res = await self.index.commit(state.id, pending, new_series, sealed_lsn, position,
-                                              RING_HEADER_SIZE, expire, b.forwarded_seq(), corrupt)
+                                              max(state.write_pos, RING_HEADER_SIZE), b.ring.capacity, expire,
+                                              b.forwarded_seq(), corrupt)
             except StoreError:
                 b.pending[:0] = pending
                 b.pending_series[:0] = new_series
