@@ -46,7 +46,13 @@
 #define GW_LP_E_UTF8                 27
 #define GW_LP_E_KEY_TOO_LONG         28
 #define GW_LP_E_MEASUREMENT_HASH     29   /* series keys only: a line starting '#' is a comment */
-#define GW_LP_E_LAST                 29
+#define GW_LP_E_LINE_KEYS_TOO_BIG    30
+#define GW_LP_E_LAST                 30
+
+/* Every field of a line repeats the line's measurement and tags in its series key, so a short
+ * hostile line (a long tag set, thousands of one-byte fields) could otherwise make gigabytes
+ * of keys. Real lines stay far below this many key bytes. */
+#define GW_LP_MAX_LINE_KEY_BYTES 4194304
 
 typedef struct gw_lp_error {
     uint64_t line;      /* 1-based physical line of the offending byte */

@@ -123,6 +123,7 @@ static const char *const reasons[GW_LP_E_LAST + 1] = {
     "invalid UTF-8",
     "series key longer than 65535 bytes",
     "measurement starts with '#', a comment",
+    "series keys of the line exceed 4 MiB",
 };
 
 const char *gw_lp_reason(int reason) {
@@ -564,6 +565,15 @@ static int ensure_order(lp_parser *p, uint32_t n) {
 
 /* ---- key building -------------------------------------------------------------------- */
 
+/* Length of a name in canonical escaping. */
+static size_t escaped_len(const lp_parser *p, const lp_name *nm, int kind) {
+    if (!nm->esc) return nm->raw_len;
+    const unsigned char *s = (const unsigned char *)name_text(p, nm);
+    size_t n = nm->len;
+    for (uint32_t i = 0; i < nm->len; i++) n += escapable(kind, s[i]);
+    return n;
+}
+
 /* Appends a name in canonical escaping to the key buffer at *klen. */
 static int put_name(lp_parser *p, size_t *klen, const lp_name *nm, int kind) {
     size_t need = *klen + (nm->esc ? 2 * (size_t)nm->len : nm->raw_len);
@@ -699,6 +709,16 @@ static int parse_line(lp_parser *p, gw_batch *b, size_t *pos, int64_t precision,
         for (uint32_t k = 1; k < p->nfields; k++)
             if (cmp_fields(p, p->order[k - 1], p->order[k]) == 0)
                 p->fields[p->order[k - 1]].skip = 1;  /* stable sort: k-1 came first */
+    }
+
+    uint64_t key_bytes = 0;
+    for (uint32_t k = 0; k < p->nfields; k++)
+        if (!p->fields[k].skip)
+            key_bytes += prefix_len + 1 + escaped_len(p, &p->fields[k].key, NAME_KEY);
+    if (key_bytes > GW_LP_MAX_LINE_KEY_BYTES) {
+        p->err_pos = meas.raw;
+        p->resume_pos = eol;
+        return GW_LP_E_LINE_KEYS_TOO_BIG;
     }
 
     size_t arena_mark = b->arena_len;

@@ -136,15 +136,15 @@ def test_accepts_str_bytearray_and_memoryview():
 
 
 def test_many_tags_and_fields_on_one_line():
-    tags = ",".join(f"t{k:05d}=v{k}" for k in reversed(range(2000)))
-    fields = ",".join(f"f{k % 1500}={k}i" for k in range(3000))  # each key twice: later wins
+    tags = ",".join(f"t{k:05d}=v{k}" for k in reversed(range(200)))
+    fields = ",".join(f"f{k % 1000}={k}i" for k in range(2000))  # each key twice: later wins
     result = parse(f"m,{tags} {fields} 1".encode(), default_time_ns=0)
     assert result.bad_lines == 0
     got = points(result)
-    assert len(got) == 1500
-    prefix = "m," + ",".join(f"t{k:05d}=v{k}" for k in range(2000))
+    assert len(got) == 1000
+    prefix = "m," + ",".join(f"t{k:05d}=v{k}" for k in range(200))
     assert got[0][0] == prefix + " f0"
-    assert {k.rsplit(" ", 1)[1]: v for k, _, v in got} == {f"f{k}": 1500 + k for k in range(1500)}
+    assert {k.rsplit(" ", 1)[1]: v for k, _, v in got} == {f"f{k}": 1000 + k for k in range(1000)}
 
 
 def test_duplicate_tag_among_many_is_found():
@@ -184,3 +184,13 @@ def test_hostile_input_never_crashes_and_counts_add_up(data):
 def test_random_bytes_never_crash(data):
     result = parse(data, default_time_ns=0)
     assert result.points == len(result.batch)
+
+
+def test_a_line_whose_keys_would_explode_is_refused():
+    # 64 KiB of tags repeated in the key of each of 100 fields would be 6.4 MiB of keys
+    tags = "t=" + "v" * 65000
+    fields = ",".join(f"f{k}=1i" for k in range(100))
+    body = f"m,{tags} {fields} 1\nm,{tags} {','.join(fields.split(',')[:50])} 2\n"
+    result = parse(body.encode(), default_time_ns=0)
+    assert reasons(result) == [(1, 1, "series keys of the line exceed 4 MiB")]
+    assert result.points == 50  # the second line: 50 keys of 65 KB, 3.3 MB, is fine
