@@ -181,8 +181,9 @@ def _words(values, typecode: str, what: str, n: int | None = None):
         view = memoryview(values)
     except TypeError:
         view = memoryview(array.array(typecode, values))
-    if view.itemsize * len(view) != view.nbytes or view.nbytes % 8:
-        raise ValueError(f"{what} must be a buffer of 8-byte items")
+    if view.itemsize not in (1, 8) or view.nbytes % 8 or not view.c_contiguous:
+        raise ValueError(f"{what} must be a contiguous buffer of 8-byte items "
+                         f"(got {view.itemsize}-byte items)")
     if n is not None and view.nbytes // 8 != n:
         raise ValueError(f"{what} holds {view.nbytes // 8} items, expected {n}")
     return view, ffi.from_buffer("uint64_t[]", view.cast("B"))

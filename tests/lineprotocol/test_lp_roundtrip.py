@@ -163,9 +163,15 @@ def test_serialize_series_refuses_keys_that_are_not_line_protocol(key, reason):
         serialize_series(key, INT, array.array("q", [1]), array.array("q", [1]))
 
 
-def test_serialize_series_checks_lengths():
+def test_serialize_series_checks_lengths_and_item_sizes():
     with pytest.raises(ValueError, match="values holds 1 items, expected 2"):
         serialize_series("m f", INT, array.array("q", [1, 2]), array.array("q", [1]))
+    with pytest.raises(ValueError, match="8-byte items"):
+        serialize_series("m f", FLOAT, array.array("q", [1, 2]), array.array("f", [1, 2, 3, 4]))
+    # raw bytes are taken as 8-byte words
+    words = array.array("d", [0.5, 2.5]).tobytes()
+    assert serialize_series(b"m f", FLOAT, array.array("q", [1, 2]).tobytes(), words) == \
+        b"m f=0.5 1\nm f=2.5 2\n"
 
 
 @pytest.mark.parametrize("args, match", [
