@@ -32,6 +32,9 @@ log = logging.getLogger("gateway.readers.i2c")
 
 #: How often an out-of-range value of the same field is logged again (every Nth).
 LOG_EVERY = 100
+#: Points waiting for the store; beyond this (a store stalled for a long time) new points are
+#: dropped and counted rather than held without bound.
+MAX_PENDING_POINTS = 10000
 
 
 def build_driver(sensor: SensorConfig, bus) -> Driver:
@@ -63,7 +66,6 @@ class SensorState:
     failed_reads: int = 0
     rejected_values: int = 0
     stuck_reads: int = 0
-    store_errors: int = 0
     consecutive_failures: int = 0
     next_attempt_at: float | None = None
     last_raw: tuple | None = None
@@ -76,7 +78,6 @@ class SensorState:
                 "last_error_at": self.last_error_at, "last_reading_at": self.last_reading_at,
                 "reads": self.reads, "failed_reads": self.failed_reads,
                 "rejected_values": self.rejected_values, "stuck_reads": self.stuck_reads,
-                "store_errors": self.store_errors,
                 "consecutive_failures": self.consecutive_failures,
                 "next_attempt_at": self.next_attempt_at}
 
@@ -93,6 +94,9 @@ class I2CReader(Component):
         self._context: Context | None = None
         self.sensors: dict[str, SensorState] = {}
         self.open_error: str | None = None
+        self._pending: asyncio.Queue | None = None
+        self.dropped_points = 0
+        self.store_errors = 0
 
     async def start(self, context: Context) -> None:
         await super().start(context)
@@ -109,6 +113,8 @@ class I2CReader(Component):
             self.open_error = str(e)
             log.error("%s: %s", self.name, e)
             return
+        self._pending = asyncio.Queue()
+        self.spawn(self._write_points(), "write")
         for sensor in sensors:
             state = SensorState(sensor, build_driver(sensor, self._bus), 0)
             state.stuck_after = (sensor.stuck_after if sensor.stuck_after is not None
@@ -117,7 +123,17 @@ class I2CReader(Component):
             self.spawn(self._poll(state), f"poll:{sensor.name}")
 
     async def stop(self) -> None:
+        """Stops polling, stores what is still queued, closes the bus."""
         await super().stop()
+        if self._pending is not None and not self._pending.empty():
+            points = []
+            while not self._pending.empty():
+                points.append(self._pending.get_nowait())
+            try:
+                await self._context.store.write(Batch.from_points(points), bucket="raw")
+            except Exception as e:
+                self.store_errors += 1
+                log.error("%s: cannot store %d points at shutdown: %s", self.name, len(points), e)
         if self._bus is not None:
             bus, self._bus = self._bus, None
             await asyncio.to_thread(bus.close)
@@ -125,6 +141,8 @@ class I2CReader(Component):
     def health(self) -> dict[str, Any]:
         out = super().health()
         out["bus"] = self.config.bus
+        out["dropped_points"] = self.dropped_points
+        out["store_errors"] = self.store_errors
         if self.open_error:
             out["error"] = self.open_error
         out["sensors"] = {name: s.snapshot() for name, s in list(self.sensors.items())}
@@ -179,14 +197,24 @@ class I2CReader(Component):
             log.info("%s: %s is healthy%s", self.name, state.config.name,
                      f" again (was: {state.last_error})" if state.last_error else "")
         state.healthy = True
-        points = self._points(state, reading, now_ns)
-        if points:
+        for point in self._points(state, reading, now_ns):
+            if self._pending.qsize() >= MAX_PENDING_POINTS:
+                self.dropped_points += 1
+            else:
+                self._pending.put_nowait(point)
+        return True
+
+    async def _write_points(self) -> None:
+        """Writes queued points in batches; polling never waits for the store's WAL sync."""
+        while True:
+            points = [await self._pending.get()]
+            while not self._pending.empty():
+                points.append(self._pending.get_nowait())
             try:
                 await self._context.store.write(Batch.from_points(points), bucket="raw")
             except Exception as e:
-                state.store_errors += 1
-                log.error("%s: %s: cannot store the reading: %s", self.name, state.config.name, e)
-        return True
+                self.store_errors += 1
+                log.error("%s: cannot store %d points: %s", self.name, len(points), e)
 
     async def _run(self, steps):
         """Runs a driver generator: its bus I/O on a worker thread, its waits on the loop."""

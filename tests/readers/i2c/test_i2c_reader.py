@@ -225,12 +225,13 @@ def test_values_outside_the_physical_range_are_dropped_and_counted(rig):
 def test_store_failure_is_counted_and_polling_goes_on(rig):
     async def scenario(reader, store):
         store.fail = True
-        await until(lambda: reader.sensors["room"].store_errors >= 2)
+        await until(lambda: reader.store_errors >= 2)
         store.fail = False
         await until(lambda: store.values("room", "temperature_c"))
         return reader.health()
 
-    assert run_reader(make_config(), scenario)["sensors"]["room"]["store_errors"] >= 2
+    health = run_reader(make_config(), scenario)
+    assert health["store_errors"] >= 2 and health["sensors"]["room"]["healthy"]
 
 
 def test_retry_backoff_doubles_up_to_the_cap(rig):
