@@ -22,7 +22,7 @@ def _key(k: str) -> str:
 
 def _is_table(value) -> bool:
     return dataclasses.is_dataclass(value) or isinstance(value, dict) and any(
-        _is_table(v) for v in value.values())
+        _is_table(v) or _is_table_array(v) for v in value.values())
 
 
 def _is_table_array(value) -> bool:
