@@ -107,14 +107,38 @@ class I2CReader(Component):
         if not sensors:
             log.info("%s: no sensors to poll", self.name)
             return
+        self._pending = asyncio.Queue()
+        self.spawn(self._write_points(), "write")
         try:
             self._bus = await asyncio.to_thread(hardware.open_i2c_bus, self.config.bus, self.hardware)
         except OSError as e:  # HardwareUnavailable is an OSError too
-            self.open_error = str(e)
-            log.error("%s: %s", self.name, e)
+            self._bus_failed(e)
+            self.spawn(self._open_later(sensors), "open")
             return
-        self._pending = asyncio.Queue()
-        self.spawn(self._write_points(), "write")
+        self._start_polling(sensors)
+
+    def _bus_failed(self, e: OSError) -> None:
+        if self.open_error is None:
+            log.error("%s: %s; trying again", self.name, e)
+        self.open_error = str(e)
+
+    async def _open_later(self, sensors: list[SensorConfig]) -> None:
+        """Keeps trying to open the bus (the i2c-dev module may load late), with back-off."""
+        failures = 1
+        while True:
+            await asyncio.sleep(self._jittered(self.retry_delay(failures)))
+            try:
+                self._bus = await asyncio.to_thread(hardware.open_i2c_bus, self.config.bus, self.hardware)
+            except OSError as e:
+                failures += 1
+                self._bus_failed(e)
+                continue
+            log.info("%s: bus opened", self.name)
+            self.open_error = None
+            self._start_polling(sensors)
+            return
+
+    def _start_polling(self, sensors: list[SensorConfig]) -> None:
         for sensor in sensors:
             state = SensorState(sensor, build_driver(sensor, self._bus), 0)
             state.stuck_after = (sensor.stuck_after if sensor.stuck_after is not None

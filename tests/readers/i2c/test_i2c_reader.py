@@ -271,12 +271,19 @@ def test_emulated_rig_defaults_probe_nothing_on_real_hardware(rig, monkeypatch):
     assert reader.sensors == {} and reader._bus is None
 
 
-def test_unopenable_bus_is_reported_not_raised(monkeypatch):
-    monkeypatch.setenv("GATEWAY_HW", "real")
-    config = make_config(bus=250)
+def test_unopenable_bus_is_reported_and_opened_later(rig, monkeypatch):
+    monkeypatch.setenv("GATEWAY_HW", "real")  # no /dev/i2c-250 here
+    rig.bus(250).attach(EmulatedBME280(0x76, environment=Noisy(Conditions(20.0, 50.0, 100000.0), 3)))
+    sensors = [SensorConfig(part="bme280", address=0x76, name="late", interval=parse_duration("20ms"))]
 
     async def scenario(reader, store):
-        return reader.health()
+        first = reader.health()
+        # The bus appears (as when i2c-dev loads late): here, by switching to the emulated rig.
+        monkeypatch.setenv("GATEWAY_HW", "emulated")
+        await until(lambda: "late" in reader.sensors and reader.sensors["late"].healthy)
+        await until(lambda: store.values("late", "pressure_pa"))
+        return first, reader.health()
 
-    health = run_reader(config, scenario)
-    assert not health["healthy"] and "/dev/i2c-250" in health["error"]
+    first, later = run_reader(make_config(bus=250, sensors=sensors), scenario)
+    assert not first["healthy"] and "/dev/i2c-250" in first["error"] and first["sensors"] == {}
+    assert later["healthy"] and "error" not in later
