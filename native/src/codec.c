@@ -150,7 +150,8 @@ int64_t gw_block_encode(uint8_t type, uint32_t n, const int64_t *ts, const uint6
     for (uint32_t i = 1; i < n; i++) {
         if (ts[i] < lo) lo = ts[i];
         if (ts[i] > hi) hi = ts[i];
-        if ((uint64_t)ts[i] - (uint64_t)ts[i - 1] != step) regular = 0;
+        /* Regular means evenly spaced and ascending, so no step may wrap around. */
+        if ((uint64_t)ts[i] - (uint64_t)ts[i - 1] != step || ts[i] < ts[i - 1]) regular = 0;
     }
     if (ts[0] != lo) regular = 0;   /* a regular block runs upwards from min_ts */
 
