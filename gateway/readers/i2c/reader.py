@@ -79,7 +79,7 @@ class SensorState:
                 "reads": self.reads, "failed_reads": self.failed_reads,
                 "rejected_values": self.rejected_values, "stuck_reads": self.stuck_reads,
                 "consecutive_failures": self.consecutive_failures,
-                "next_attempt_at": self.next_attempt_at}
+                "next_attempt_at": self.next_attempt_at, "device": self.driver.info()}
 
 
 class I2CReader(Component):

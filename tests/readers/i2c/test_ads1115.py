@@ -131,7 +131,7 @@ def test_something_else_at_the_address_is_refused(bus, clock, run):
 
 
 def test_conversion_that_never_ends(bus, clock, run):
-    part = bus.attach(EmulatedADS1115(0x48, clock=clock, oscillator_error=10.0))
+    bus.attach(EmulatedADS1115(0x48, clock=clock, oscillator_error=10.0))
     driver = ADS1115(bus, 0x48, [Channel(0, "a", 4.096, 8)])
     run(driver.setup())
     with pytest.raises(DeviceError, match="conversion of AIN0 did not finish in time"):

@@ -1,6 +1,7 @@
 """The I2C reader polling the emulated rig: points, health, faults, back-off, recovery."""
 
 import asyncio
+import json
 import random
 import time
 from types import SimpleNamespace
@@ -109,6 +110,8 @@ def test_reads_both_parts_into_the_raw_bucket(rig):
     room, shelf = health["sensors"]["room"], health["sensors"]["shelf"]
     assert room["healthy"] and room["reads"] >= 3 and room["last_error"] is None
     assert shelf["part"] == "sht3x" and shelf["address"] == "0x44"
+    assert room["device"]["calibration"]["T1"] == 27504 and shelf["device"]["repeatability"] == "high"
+    json.dumps(health)  # the status page serves it as JSON
 
 
 def test_points_carry_tags_fields_and_values(rig):
