@@ -1,0 +1,77 @@
+"""A full disk fails writes clearly, keeps what was stored readable, and recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import subprocess
+
+import pytest
+
+from gateway.config.model import BucketConfig
+from gateway.config.units import parse_size
+from gateway.errors import StoreError
+from gateway.store import Store
+
+from store_support import T0, make_batch, read_all, small_config
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs (needs the right to mount; skipped without it)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs: {r.stderr.strip()}")
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(path: str) -> str:
+    """Fills the file system; returns the filler's path."""
+    filler = os.path.join(path, "filler")
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\xff" * 4096)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+    return filler
+
+
+def test_enospc_fails_the_write_keeps_data_and_recovers(small_disk):
+    config = small_config()
+    config.buckets = {"raw": BucketConfig(parse_size("512KiB"), None),
+                      "rollup": BucketConfig(parse_size("64KiB"), None)}
+    data_dir = os.path.join(small_disk, "data")
+
+    def value(i):  # about 3 bytes a point in the WAL: a batch needs new pages
+        return (i * 7919 % 1000003) / 1000
+
+    def rows(start, n):
+        return [("m", {}, "v", T0 + i * 10**9, value(i)) for i in range(start, start + n)]
+
+    async def scenario():
+        async with Store(data_dir, config) as store:
+            await store.write(make_batch(rows(0, 1000)))
+            await store.flush()
+            filler = fill(small_disk)
+            with pytest.raises(StoreError, match="No space left on device"):
+                await store.write(make_batch(rows(1000, 5000)))
+            # what was stored is still there, the failed batch is not
+            got = (await read_all(store))["m v"]
+            assert [t for t, _ in got] == [T0 + i * 10**9 for i in range(1000)]
+            assert store.stats("raw")["raw"]["commit_errors"] == 1
+            os.unlink(filler)  # space returns
+            await store.write(make_batch(rows(1000, 5000)))
+            assert len((await read_all(store))["m v"]) == 6000
+        async with Store(data_dir, config) as store:
+            got = (await read_all(store))["m v"]
+            assert got == [(T0 + i * 10**9, value(i)) for i in range(6000)]
+
+    asyncio.run(scenario())
