@@ -10,8 +10,14 @@ Three formats (``format`` in a subscription):
   the subscription.
 
 A bad message raises :class:`BadMessage` with one of :data:`REASONS` and a detail naming where
-it went wrong. A bad message adds nothing to the batch (JSON, value) or only its good lines
-(line protocol, whose partial-write semantics keep every good line).
+it went wrong. A bad message adds nothing (JSON, value) or only its good lines (line protocol,
+whose partial-write semantics keep every good line).
+
+Points go into a :class:`PointSink`. Line protocol payloads are parsed straight into its batch.
+JSON and bare values become line protocol rows (series key, value, timestamp) that
+:meth:`PointSink.seal` parses in one C call per batch: escaping and key building per point in
+Python would cost more than the MQTT client itself. Every series key is checked by the same C
+parser once, when first seen, so a row never fails later.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from decimal import Decimal
 
 from gateway import lineprotocol
 from gateway.batch import Batch
-from gateway.lineprotocol import MAX_STRING_BYTES, series_key
+from gateway.errors import LineProtocolError
+from gateway.lineprotocol import MAX_STRING_BYTES, MAX_TIME_NS, MIN_TIME_NS, format_value, series_key
 from gateway.readers.mqtt.config import Subscription
 from gateway.readers.mqtt.topics import TopicMismatch
 
@@ -36,13 +43,33 @@ REASONS = (UNPARSEABLE, WRONG_TYPE, TOPIC_MISMATCH, OVERSIZED)
 #: Series keys remembered per decoder: topics and JSON shapes repeat, escaping is per point.
 KEY_CACHE_SIZE = 8192
 
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _TRUE = frozenset((b"t", b"T", b"true", b"True", b"TRUE"))
 _FALSE = frozenset((b"f", b"F", b"false", b"False", b"FALSE"))
 _RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
                       r"(?:([Zz])|([+-])(\d{2}):(\d{2}))")
 _UNIX_SCALE = {"unix": 1_000_000_000, "unix_ms": 1_000_000, "unix_us": 1_000, "unix_ns": 1}
+
+
+class PointSink:
+    """The points of a group of messages: a batch, plus rows still to be parsed into it."""
+
+    __slots__ = ("batch", "rows")
+
+    def __init__(self) -> None:
+        self.batch = Batch()
+        self.rows: list[str] = []
+
+    def seal(self) -> list[LineProtocolError]:
+        """Parses the pending rows into the batch; returns the errors (none unless a bug)."""
+        if not self.rows:
+            return []
+        text = "".join(self.rows)
+        self.rows = []
+        return lineprotocol.parse(text, batch=self.batch, default_time_ns=0, max_errors=10).errors
+
+    def __len__(self) -> int:
+        return len(self.batch) + len(self.rows)
 
 
 class BadMessage(ValueError):
@@ -93,8 +120,8 @@ class Decoder:
         self._field_keys = frozenset(j.field_keys)
         self._string_fields = frozenset(j.string_fields)
 
-    def decode(self, topic: str, payload: bytes, arrival_ns: int, batch: Batch) -> int:
-        """Adds the message's points to ``batch``; returns how many. Raises BadMessage."""
+    def decode(self, topic: str, payload: bytes, arrival_ns: int, sink: PointSink) -> int:
+        """Adds the message's points to ``sink``; returns how many. Raises BadMessage."""
         if self.template is not None:
             try:
                 match = self.template.match(topic)
@@ -102,7 +129,7 @@ class Decoder:
                 raise BadMessage(TOPIC_MISMATCH, str(e)) from None
         else:
             match = None
-        return self._decode(match, payload, arrival_ns, batch)
+        return self._decode(match, payload, arrival_ns, sink)
 
     # -- helpers ----------------------------------------------------------------------------
     def _tags(self, match) -> dict[str, str]:
@@ -111,27 +138,20 @@ class Decoder:
         return {**self._fixed_tags, **dict(match.tags)}
 
     def _key(self, measurement: str, tags: dict[str, str], field: str) -> str:
-        """The series key, validated once per distinct series; BadMessage for unusable names."""
+        """The series key, checked once per distinct series; BadMessage for unusable names."""
         cache_key = (measurement, tuple(tags.items()), field)
         key = self._keys.get(cache_key)
         if key is None:
-            for what, name in (("measurement", measurement), ("field key", field),
-                               *(("tag key", k) for k in tags)):
-                if name.startswith("_"):
-                    raise BadMessage(WRONG_TYPE, f"{what} {name!r} starts with '_' (reserved)")
-            try:
-                key = series_key(measurement, tags, field)
-            except ValueError as e:
-                raise BadMessage(WRONG_TYPE, str(e)) from None
+            key = _checked_key(measurement, tags, field)
             if len(self._keys) >= KEY_CACHE_SIZE:
                 self._keys.clear()
             self._keys[cache_key] = key
         return key
 
     # -- line protocol ----------------------------------------------------------------------
-    def _decode_line(self, match, payload: bytes, arrival_ns: int, batch: Batch) -> int:
+    def _decode_line(self, match, payload: bytes, arrival_ns: int, sink: PointSink) -> int:
         extra_tags = self._tags(match)
-        target = batch if not extra_tags else Batch()
+        target = sink.batch if not extra_tags else Batch()
         try:
             result = lineprotocol.parse(payload, batch=target, precision=self.sub.precision,
                                         default_time_ns=arrival_ns, max_errors=1)
@@ -139,7 +159,7 @@ class Decoder:
             raise BadMessage(UNPARSEABLE, str(e)) from None
         points = result.points
         if extra_tags:
-            points = self._retag(target, extra_tags, batch)
+            points = self._retag(target, extra_tags, sink)
         if result.bad_lines:
             first = result.errors[0] if result.errors else None
             detail = f"{result.bad_lines} bad line(s)" + (f"; first: {first}" if first else "")
@@ -148,38 +168,39 @@ class Decoder:
             raise BadMessage(UNPARSEABLE, "no line protocol lines in the payload")
         return points
 
-    def _retag(self, parsed: Batch, extra_tags: dict[str, str], batch: Batch) -> int:
-        """Copies parsed points into ``batch`` with the subscription's and topic's tags added
+    def _retag(self, parsed: Batch, extra_tags: dict[str, str], sink: PointSink) -> int:
+        """Copies parsed points into ``sink`` with the subscription's and topic's tags added
         (a tag the line sets itself keeps the line's value)."""
-        n = 0
+        rows = []
         for measurement, tags, field, ts, value in parsed.points():
-            batch.add(measurement, {**extra_tags, **tags}, field, value, ts)
-            n += 1
-        return n
+            key = self._key(measurement, {**extra_tags, **tags}, field)
+            rows.append(f"{key}={format_value(value)} {ts}\n")
+        sink.rows.extend(rows)
+        return len(rows)
 
     # -- bare values ------------------------------------------------------------------------
-    def _decode_value(self, match, payload: bytes, arrival_ns: int, batch: Batch) -> int:
+    def _decode_value(self, match, payload: bytes, arrival_ns: int, sink: PointSink) -> int:
         text = payload.strip()
         if _NUMBER.fullmatch(text):
-            value: float | bool = float(text)
-            if math.isinf(value):
+            number = float(text)
+            if math.isinf(number):
                 raise BadMessage(WRONG_TYPE, f"number {text[:40]!r} is out of range")
+            value = repr(number)
         elif text in _TRUE:
-            value = True
+            value = "true"
         elif text in _FALSE:
-            value = False
+            value = "false"
         else:
             shown = text[:40].decode("utf-8", "replace")
             raise BadMessage(UNPARSEABLE, f"expected a number or a boolean, got {shown!r}")
         measurement = (match and match.measurement) or self.sub.measurement
         field = (match and match.field) or self.sub.field
-        tags = self._tags(match)
-        self._key(measurement, tags, field)
-        batch.add(measurement, tags, field, value, arrival_ns)
+        key = self._key(measurement, self._tags(match), field)
+        sink.rows.append(f"{key}={value} {arrival_ns}\n")
         return 1
 
     # -- JSON -------------------------------------------------------------------------------
-    def _decode_json(self, match, payload: bytes, arrival_ns: int, batch: Batch) -> int:
+    def _decode_json(self, match, payload: bytes, arrival_ns: int, sink: PointSink) -> int:
         try:
             doc = json.loads(payload)
         except (ValueError, RecursionError) as e:
@@ -197,9 +218,8 @@ class Decoder:
         for i, obj in enumerate(objects):
             where = f"object {i + 1}: " if len(objects) > 1 else ""
             rows.extend(self._json_object(obj, where, base_tags, default_measurement, arrival_ns))
-        # Every row is validated before the first goes in: a bad message adds nothing.
-        for measurement, tags, field, value, ts in rows:
-            batch.add(measurement, tags, field, value, ts)
+        # Every object is checked before the first row goes in: a bad message adds nothing.
+        sink.rows.extend(rows)
         return len(rows)
 
     def _json_object(self, obj: dict, where: str, base_tags: dict[str, str],
@@ -225,18 +245,21 @@ class Decoder:
             elif self._field_keys and key not in self._field_keys and key not in self._string_fields:
                 continue
             elif isinstance(value, bool):
-                fields.append((key, value))
+                fields.append((key, "true" if value else "false"))
             elif isinstance(value, (int, float)):
-                number = float(value)
+                try:
+                    number = float(value)
+                except OverflowError:
+                    number = math.inf
                 if not math.isfinite(number):
                     raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is out of range")
-                fields.append((key, number))
+                fields.append((key, repr(number)))
             elif isinstance(value, str):
                 if key in self._string_fields:
                     if len(value) > MAX_STRING_BYTES // 4 and len(value.encode()) > MAX_STRING_BYTES:
                         raise BadMessage(WRONG_TYPE, f"{where}string field {key!r} is longer than "
                                                      f"{MAX_STRING_BYTES} bytes")
-                    fields.append((key, value))
+                    fields.append((key, format_value(value)))
                 elif key in self._field_keys:
                     raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is a string; list it in "
                                                  "json.string_fields to keep it")
@@ -251,10 +274,9 @@ class Decoder:
                                          f"{opts.measurement_key!r} is missing)")
         rows = []
         for field, value in fields:
-            if field.startswith("_") and field not in self._field_keys | self._string_fields:
-                continue  # reserved names are only used when asked for explicitly (then refused)
-            self._key(measurement, tags, field)
-            rows.append((measurement, tags, field, value, ts))
+            if field.startswith("_"):
+                continue  # reserved by the data model; configured key lists cannot name them
+            rows.append(f"{self._key(measurement, tags, field)}={value} {ts}\n")
         if not rows:
             raise BadMessage(WRONG_TYPE, f"{where}no fields left once reserved '_' names are skipped")
         return rows
@@ -281,10 +303,24 @@ class Decoder:
                 # The shortest repr is the decimal the sender wrote: scale it exactly.
                 ns = int((Decimal(repr(value)) * scale).to_integral_value())
             else:
-                ns = _INT64_MAX + 1
-        if not _INT64_MIN < ns <= _INT64_MAX:
+                ns = MAX_TIME_NS + 1
+        if not MIN_TIME_NS <= ns <= MAX_TIME_NS:
             raise BadMessage(WRONG_TYPE, f"{where}time {key!r} = {value!r} is out of range")
         return ns
+
+
+def _checked_key(measurement: str, tags: dict[str, str], field: str) -> str:
+    """The escaped series key, checked by the C parser's rules (reserved names, control
+    characters, UTF-8, length); BadMessage(WRONG_TYPE) naming the problem otherwise."""
+    try:
+        key = series_key(measurement, tags, field)
+    except ValueError as e:
+        raise BadMessage(WRONG_TYPE, str(e)) from None
+    result = lineprotocol.parse(f"{key}=0 0", max_errors=1)
+    if result.bad_lines:
+        reason = str(result.errors[0]).split(": ", 1)[-1] if result.errors else "invalid"
+        raise BadMessage(WRONG_TYPE, f"series {key[:80]!r}: {reason}")
+    return key
 
 
 def _flatten(obj: dict, prefix: str, sep: str, out: dict) -> None:

@@ -21,10 +21,9 @@ import threading
 import time
 from typing import Any
 
-from gateway.batch import Batch
 from gateway.readers.mqtt.client import MqttConnection, backoff_delay
 from gateway.readers.mqtt.config import Config
-from gateway.readers.mqtt.payloads import OVERSIZED, TOPIC_MISMATCH, BadMessage, Decoder
+from gateway.readers.mqtt.payloads import OVERSIZED, TOPIC_MISMATCH, BadMessage, Decoder, PointSink
 from gateway.readers.mqtt.topics import filter_matches
 from gateway.runtime import Component, Context
 
@@ -44,10 +43,10 @@ INTERNAL_ERROR = "internal_error"
 class _Pending:
     """Messages decoded into one batch, waiting for their store write and their acks."""
 
-    __slots__ = ("batch", "acks", "messages", "done")
+    __slots__ = ("points", "acks", "messages", "done")
 
     def __init__(self) -> None:
-        self.batch = Batch()
+        self.points = PointSink()
         self.acks: list[tuple[int, int, int]] = []   # (generation, mid, qos) in receipt order
         self.messages = 0
         self.done: asyncio.Future | None = None
@@ -116,7 +115,7 @@ class MqttReader(Component):
             decoder = self._route(topic)
             if decoder is None:
                 raise BadMessage(TOPIC_MISMATCH, "no subscription of this reader matches the topic")
-            decoder.decode(topic, payload, arrival_ns, pending.batch)
+            decoder.decode(topic, payload, arrival_ns, pending.points)
         except BadMessage as e:
             self._count_bad(topic, e.reason, e.detail, payload)
         except Exception as e:  # a bug must not stop the good messages behind this one
@@ -171,6 +170,9 @@ class MqttReader(Component):
         if pending.messages == 0 or len(self._in_flight) >= self.config.max_writes_in_flight:
             return  # a finishing write calls _flush again
         self._open = _Pending()
+        for error in pending.points.seal():  # rows were checked when decoded: a bug if any
+            log.error("mqtt %s: a decoded row did not parse: %s", self.config.display_name, error)
+            self._count_bad("(batch)", INTERNAL_ERROR, str(error), b"")
         previous = self._in_flight[-1].done if self._in_flight else None
         pending.done = asyncio.get_running_loop().create_future()
         self._in_flight.append(pending)
@@ -178,7 +180,7 @@ class MqttReader(Component):
 
     async def _write(self, pending: _Pending, previous: asyncio.Future | None) -> None:
         try:
-            await self._write_durably(pending.batch)
+            await self._write_durably(pending.points.batch)
             if previous is not None:
                 await asyncio.shield(previous)
             sent = 0
@@ -186,7 +188,7 @@ class MqttReader(Component):
                 sent += self.connection.ack(mid, qos, generation)
             self.acks_skipped += len(pending.acks) - sent
             self.messages_stored += pending.messages
-            self.points_stored += len(pending.batch)
+            self.points_stored += len(pending.points.batch)
             self._pending_messages -= pending.messages
         finally:
             if not pending.done.done():
@@ -199,7 +201,7 @@ class MqttReader(Component):
                                     or self._open.messages >= self.config.max_batch_messages):
             self._flush()
 
-    async def _write_durably(self, batch: Batch) -> None:
+    async def _write_durably(self, batch) -> None:
         """Store.write until it succeeds: nothing is acked before, so the broker keeps the data."""
         if len(batch) == 0:
             return

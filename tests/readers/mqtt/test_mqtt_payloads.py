@@ -7,11 +7,10 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from gateway.batch import Batch
 from gateway.config import Loader
 from gateway.readers.mqtt.config import Subscription
 from gateway.readers.mqtt.payloads import (TOPIC_MISMATCH, UNPARSEABLE, WRONG_TYPE,
-                                           BadMessage, Decoder, parse_rfc3339)
+                                           BadMessage, Decoder, PointSink, parse_rfc3339)
 
 ARRIVAL = 1_700_000_000_000_000_123
 
@@ -24,21 +23,23 @@ def subscription(**raw) -> Subscription:
 
 
 def decode(sub: Subscription, topic: str, payload: bytes | str, arrival: int = ARRIVAL):
-    batch = Batch()
+    sink = PointSink()
     if isinstance(payload, str):
         payload = payload.encode()
-    n = Decoder(sub).decode(topic, payload, arrival, batch)
-    assert n == len(batch)
-    return sorted(batch)
+    n = Decoder(sub).decode(topic, payload, arrival, sink)
+    assert sink.seal() == []
+    assert n == len(sink.batch)
+    return sorted(sink.batch)
 
 
 def bad(sub: Subscription, topic: str, payload: bytes | str) -> BadMessage:
-    batch = Batch()
+    sink = PointSink()
     if isinstance(payload, str):
         payload = payload.encode()
     with pytest.raises(BadMessage) as info:
-        Decoder(sub).decode(topic, payload, ARRIVAL, batch)
-    assert len(batch) == info.value.points
+        Decoder(sub).decode(topic, payload, ARRIVAL, sink)
+    assert sink.seal() == []
+    assert len(sink.batch) == info.value.points
     return info.value
 
 
@@ -57,13 +58,13 @@ def test_line_protocol_precision():
 
 def test_line_protocol_bad_line_keeps_the_good_ones():
     sub = subscription(topic="t", format="line")
-    batch = Batch()
+    sink = PointSink()
     with pytest.raises(BadMessage) as info:
-        Decoder(sub).decode("t", b"a v=1 1\nbroken\nb v=2 2", ARRIVAL, batch)
+        Decoder(sub).decode("t", b"a v=1 1\nbroken\nb v=2 2", ARRIVAL, sink)
     assert info.value.reason == UNPARSEABLE
     assert "line 2" in info.value.detail
     assert info.value.points == 2
-    assert sorted(batch) == [("a v", 1, 1.0), ("b v", 2, 2.0)]
+    assert sorted(sink.batch) == [("a v", 1, 1.0), ("b v", 2, 2.0)]
 
 
 @pytest.mark.parametrize("payload", ["", "\n\n", "# only a comment", "nonsense", "m f=\"open 1"])
@@ -225,7 +226,7 @@ def test_decoder_never_raises_anything_but_bad_message_for_arbitrary_bytes():
     def check(payload):
         for sub in subs:
             try:
-                Decoder(sub).decode("d", payload, ARRIVAL, Batch())
+                Decoder(sub).decode("d", payload, ARRIVAL, PointSink())
             except BadMessage as e:
                 assert e.reason in (UNPARSEABLE, WRONG_TYPE)
     check()

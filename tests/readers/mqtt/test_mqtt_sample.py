@@ -11,7 +11,7 @@ import gateway.readers.mqtt as mqtt_reader
 from gateway import lineprotocol
 from gateway.batch import Batch
 from gateway.config import load_text
-from gateway.readers.mqtt.payloads import Decoder
+from gateway.readers.mqtt.payloads import Decoder, PointSink
 
 SAMPLE = pathlib.Path(mqtt_reader.__file__).with_name("sample.toml")
 README = SAMPLE.with_name("README.md")
@@ -60,9 +60,11 @@ def test_every_subscription_has_an_example():
                          ids=[e["topic"] for _, e in _examples()])
 def test_sample_example(index, example):
     sub = load_text(SAMPLE.read_text()).readers["mqtt"][0].subscriptions[index]
-    batch = Batch()
+    sink = PointSink()
     payload = "\n".join(example["payload"]).encode()
-    added = Decoder(sub).decode(example["topic"], payload, ARRIVAL_NS, batch)
+    added = Decoder(sub).decode(example["topic"], payload, ARRIVAL_NS, sink)
+    assert sink.seal() == []
+    batch = sink.batch
     expected = lineprotocol.parse("\n".join(example["stored"]), default_time_ns=ARRIVAL_NS)
     assert not expected.errors, expected.errors
     assert added == len(batch) == len(example["stored"])

@@ -1,0 +1,242 @@
+"""MQTT ingest: messages/s and points/s the gateway stores durably, beside a bare paho subscriber.
+
+For each case (QoS 0 and 1, line protocol and JSON payloads) a fresh mosquitto on loopback gets
+a backlog of N messages queued for a persistent session, then the subscriber connects and
+drains it. The bare subscriber is paho's ``loop_forever`` counting messages (auto-ack); the
+gateway is the MQTT reader with the real Store (WAL sync as configured, default 1 s) in one
+asyncio loop, timed from its first message to the moment the last message is stored *and*
+acknowledged. Each figure is the median of ``--repeat`` runs.
+
+    .venv/bin/python benchmarks/mqtt_ingest.py [--messages 100000] [--repeat 3] [--wal-sync 1s]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import pathlib
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+
+from gateway.config import load_text
+from gateway.runtime import Context
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEVICES = 50
+TOPIC_PREFIX = "bench"
+
+
+def _broker_module():
+    path = ROOT / "tests" / "readers" / "mqtt" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("mqtt_broker_fixture", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def payloads(fmt: str, n: int, base_ns: int) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(n):
+        device = f"d{i % DEVICES}"
+        ts = base_ns + i * 1000
+        t = 20 + (i % 100) / 10
+        h = 40 + (i % 37) / 10
+        if fmt == "line":
+            body = f"env,device={device} temperature={t},humidity={h} {ts}"
+        else:
+            body = json.dumps({"ts": ts, "device": device, "temperature": t, "humidity": h})
+        out.append((f"{TOPIC_PREFIX}/{fmt}/{device}", body.encode()))
+    return out
+
+
+def _session_client(client_id: str, port: int, protocol: str, on_message=None) -> paho.Client:
+    if protocol == "5":
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                        protocol=MQTTProtocolVersion.MQTTv5)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        props.ReceiveMaximum = 40000
+        c.connect("127.0.0.1", port, clean_start=False, properties=props)
+    else:
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                        protocol=MQTTProtocolVersion.MQTTv311, clean_session=False)
+        c.connect("127.0.0.1", port)
+    if on_message is not None:
+        c.on_message = on_message
+    return c
+
+
+def create_session(client_id: str, port: int, protocol: str, topic: str, qos: int) -> None:
+    """Makes the broker hold a session with one subscription, then leaves it offline."""
+    c = _session_client(client_id, port, protocol)
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    c.loop_start()
+    c.subscribe(topic, qos)
+    if not done.wait(10):
+        raise RuntimeError("no SUBACK")
+    c.disconnect()
+    c.loop_stop()
+
+
+def publish_backlog(port: int, messages: list[tuple[str, bytes]], qos: int) -> None:
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
+    c.max_inflight_messages_set(1000)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    # In chunks: a QoS 1 message holds its packet id until acked, and there are 65535 ids.
+    for start in range(0, len(messages), 20000):
+        infos = [c.publish(topic, body, qos=qos) for topic, body in messages[start:start + 20000]]
+        for info in infos:
+            info.wait_for_publish(60)
+    time.sleep(0.2 if qos == 0 else 0)
+    c.disconnect()
+    c.loop_stop()
+
+
+def run_bare(port: int, client_id: str, protocol: str, n: int) -> tuple[float, float]:
+    """Messages/s of paho's loop_forever draining the backlog."""
+    state = {"count": 0, "first": None, "last": None}
+
+    def on_message(client, userdata, message):
+        if state["first"] is None:
+            state["first"] = time.perf_counter()
+        state["count"] += 1
+        if state["count"] == n:
+            state["last"] = time.perf_counter()
+            client.disconnect()
+
+    c = _session_client(client_id, port, protocol, on_message)
+    c.loop_forever()
+    if state["last"] is None:
+        raise RuntimeError(f"bare subscriber got {state['count']} of {n}")
+    rate = n / (state["last"] - state["first"])
+    return rate, rate
+
+
+async def run_gateway(port: int, client_id: str, protocol: str, fmt: str, qos: int, n: int,
+                      data_dir: str, wal_sync: str) -> tuple[float, float, float]:
+    """(messages/s stored, points/s stored, messages/s received), all from the first message."""
+    from gateway.readers.mqtt import create
+    from gateway.store import Store
+
+    json_options = ('[readers.mqtt.subscriptions.json]\ntime_key = "ts"\ntime_format = "unix_ns"\n'
+                    'tag_keys = ["device"]\n')
+    config = load_text(f'''
+[store]
+wal_sync = "{wal_sync}"
+[[readers.mqtt]]
+server = "mqtt://127.0.0.1:{port}"
+client_id = "{client_id}"
+protocol = "{protocol}"
+[[readers.mqtt.subscriptions]]
+topic = "{TOPIC_PREFIX}/{fmt}/+"
+qos = {qos}
+format = "{fmt}"
+{'measurement = "env"' if fmt == "json" else ""}
+{json_options if fmt == "json" else ""}
+''')
+    context = Context(config=config, data_dir=data_dir)
+    store = Store(data_dir, config.store)
+    context.components["store"] = store
+    await store.start(context)
+    reader = create(config.readers["mqtt"][0], context)
+    first = last = None
+    original = reader._message
+
+    def timed(message, generation):
+        nonlocal first, last
+        if first is None:
+            first = time.perf_counter()
+        original(message, generation)
+        if reader.messages_received == n:
+            last = time.perf_counter()
+
+    reader.connection._on_message = timed
+    await reader.start(context)
+    try:
+        while reader.messages_stored < n:
+            await asyncio.sleep(0.002)
+        elapsed = time.perf_counter() - first
+        points = reader.points_stored
+    finally:
+        await reader.stop()
+        await store.stop()
+    if reader.bad_messages:
+        raise RuntimeError(f"{reader.bad_messages} bad messages: {reader.health()['dead_letters'][:2]}")
+    return n / elapsed, points / elapsed, n / (last - first)
+
+
+def one_case(broker_mod, protocol: str, fmt: str, qos: int, n: int, wal_sync: str,
+             tmp: pathlib.Path, run: int):
+    base_ns = 1_714_564_800_000_000_000 + run * 10**12
+    messages = payloads(fmt, n, base_ns)
+    extra = "queue_qos0_messages true\n"
+    results = {}
+    for who in ("bare", "gateway"):
+        broker = broker_mod.Mosquitto(tmp / f"{protocol}-{fmt}-{qos}-{run}-{who}", extra=extra)
+        broker.start()
+        try:
+            client_id = f"bench-{who}"
+            create_session(client_id, broker.port, protocol, f"{TOPIC_PREFIX}/{fmt}/+", qos)
+            publish_backlog(broker.port, messages, qos)
+            if who == "bare":
+                results[who] = run_bare(broker.port, client_id, protocol, n)
+            else:
+                data_dir = tmp / f"data-{protocol}-{fmt}-{qos}-{run}"
+                results[who] = asyncio.run(run_gateway(broker.port, client_id, protocol, fmt, qos,
+                                                       n, str(data_dir), wal_sync))
+        finally:
+            broker.stop()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--wal-sync", default="1s")
+    parser.add_argument("--protocol", choices=("3.1.1", "5", "both"), default="both")
+    args = parser.parse_args()
+    broker_mod = _broker_module()
+    protocols = ("3.1.1", "5") if args.protocol == "both" else (args.protocol,)
+    print(f"MQTT ingest: {args.messages} queued messages drained per run, 2 points per message, "
+          f"WAL sync {args.wal_sync}, median of {args.repeat} runs (machine shared with other work)")
+    print("stored = first message received -> last message durable and acked; "
+          "received = first -> last message decoded")
+    header = (f"{'mqtt':>5} {'qos':>3} {'payload':>7} | {'bare msg/s':>10} | {'stored msg/s':>12} "
+              f"{'points/s':>9} {'ratio':>5} | {'received msg/s':>14} {'ratio':>5}")
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmpdir:
+        tmp = pathlib.Path(tmpdir)
+        for protocol in protocols:
+            for qos in (0, 1):
+                for fmt in ("line", "json"):
+                    bare, stored, points, received = [], [], [], []
+                    for run in range(args.repeat):
+                        r = one_case(broker_mod, protocol, fmt, qos, args.messages, args.wal_sync,
+                                     tmp, run)
+                        bare.append(r["bare"][0])
+                        stored.append(r["gateway"][0])
+                        points.append(r["gateway"][1])
+                        received.append(r["gateway"][2])
+                    b, g = statistics.median(bare), statistics.median(stored)
+                    p, rx = statistics.median(points), statistics.median(received)
+                    print(f"{protocol:>5} {qos:>3} {fmt:>7} | {b:>10,.0f} | {g:>12,.0f} {p:>9,.0f} "
+                          f"{g / b:>5.2f} | {rx:>14,.0f} {rx / b:>5.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
