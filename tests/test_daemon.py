@@ -1,0 +1,65 @@
+"""`gateway run` as systemd and `make run` start it: ready, stays up, exits 0 on SIGTERM within 5 s."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def start_gateway(tmp_path, *extra, env_extra=None):
+    env = {**os.environ, "GATEWAY_HW": "emulated", **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-m", "gateway", "run", "--data-dir", str(tmp_path / "data"), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+
+
+def test_runs_on_defaults_until_sigterm(tmp_path):
+    sock_path = str(tmp_path / "notify")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(sock_path)
+    notify.settimeout(60)
+    proc = start_gateway(tmp_path, env_extra={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": "2000000"})
+    try:
+        first = notify.recv(4096).decode()
+        assert first.startswith("READY=1"), first
+        assert notify.recv(4096).decode() == "WATCHDOG=1"
+        time.sleep(1.0)
+        assert proc.poll() is None, proc.stderr.read()
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=10)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        notify.close()
+    err = proc.stderr.read()
+    assert rc == 0, err
+    assert elapsed < 5.0, f"shutdown took {elapsed:.1f} s"
+    assert "gateway ready" in err and "gateway stopped" in err
+    assert "Traceback" not in err
+
+
+def test_sigint_also_stops_cleanly(tmp_path):
+    proc = start_gateway(tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            lines.append(line)
+            if "gateway ready" in line or not line:
+                break
+        assert any("gateway ready" in l for l in lines), "".join(lines)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
