@@ -1,0 +1,158 @@
+"""The store's control socket: ``gateway write`` / ``gateway export`` while the daemon runs.
+
+A data directory belongs to one process (its lock). When the daemon holds it, the commands
+talk to the daemon over the Unix socket ``store/control.sock`` in the data directory (mode
+0600: only the daemon's user, or root, may use it).
+
+Protocol: the client sends one JSON line (the request), then, for ``write``, the line protocol
+body and shuts down its sending side. The server answers one JSON line (``{"ok": true, ...}`` or
+``{"ok": false, "error": "..."}``); for ``export`` the line protocol follows until it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from typing import Iterable
+
+from gateway.errors import GatewayError, StoreError
+from gateway.store.transfer import ExportReport, export_lines, import_lines
+
+log = logging.getLogger("gateway.store")
+
+SOCKET_NAME = "control.sock"
+#: Longest request line accepted (the body of a write is not part of it).
+MAX_REQUEST = 64 * 1024
+_READ = 1 << 20
+
+
+def socket_path(store_dir: str) -> str:
+    return os.path.join(store_dir, SOCKET_NAME)
+
+
+class ControlServer:
+    def __init__(self, store) -> None:
+        self.store = store
+        self.path = socket_path(store.path)
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        if len(os.fsencode(self.path)) >= 108:
+            log.warning("control socket path %s is too long for a Unix socket; gateway write/"
+                        "export cannot reach this daemon", self.path)
+            return
+        try:
+            os.unlink(self.path)  # left by a process that died; we hold the lock now
+        except FileNotFoundError:
+            pass
+        self._server = await asyncio.start_unix_server(self._serve, self.path, limit=MAX_REQUEST)
+        os.chmod(self.path, 0o600)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            try:
+                request = json.loads(await reader.readline())
+                if not isinstance(request, dict):
+                    raise ValueError("request must be a JSON object")
+                op = request.get("op")
+                if op == "write":
+                    await self._write(request, reader, writer)
+                elif op == "export":
+                    await self._export(request, writer)
+                else:
+                    raise ValueError(f"unknown operation {op!r}")
+            except (GatewayError, ValueError, OSError) as e:
+                writer.write(json.dumps({"ok": False, "error": str(e)}).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            log.exception("control socket request failed")
+        finally:
+            writer.close()
+
+    async def _write(self, request: dict, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        async def body():
+            while True:
+                piece = await reader.read(_READ)
+                if not piece:
+                    return
+                yield piece
+
+        report = await import_lines(self.store, str(request.get("bucket", "raw")), body(),
+                                    str(request.get("precision", "ns")))
+        writer.write(json.dumps({"ok": True, **report.as_dict()}).encode() + b"\n")
+
+    async def _export(self, request: dict, writer: asyncio.StreamWriter) -> None:
+        bucket = str(request.get("bucket", "raw"))
+        self.store.bucket(bucket)
+        writer.write(json.dumps({"ok": True}).encode() + b"\n")
+        report = ExportReport()
+        async for text in export_lines(self.store, bucket, request.get("start"),
+                                       request.get("stop"), request.get("measurement"), report):
+            writer.write(text)
+            await writer.drain()
+
+
+class ControlClient:
+    """Blocking client used by the CLI commands."""
+
+    def __init__(self, store_dir: str) -> None:
+        self.path = socket_path(store_dir)
+
+    def available(self) -> bool:
+        return os.path.exists(self.path)
+
+    def _connect(self, request: dict) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(self.path)
+        except OSError as e:
+            sock.close()
+            raise StoreError(f"the store is in use by another process and its control socket "
+                             f"{self.path} does not answer: {e.strerror}") from None
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        return sock
+
+    @staticmethod
+    def _answer(f) -> dict:
+        line = f.readline(MAX_REQUEST)
+        if not line:
+            raise StoreError("the daemon closed the control connection without an answer")
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise StoreError(f"the daemon refused: {answer.get('error', 'no reason given')}")
+        return answer
+
+    def write(self, bucket: str, precision: str, pieces: Iterable[bytes]) -> dict:
+        sock = self._connect({"op": "write", "bucket": bucket, "precision": precision})
+        with sock, sock.makefile("rb") as f:
+            for piece in pieces:
+                sock.sendall(piece)
+            sock.shutdown(socket.SHUT_WR)
+            return self._answer(f)
+
+    def export(self, bucket: str, start, stop, measurement, out) -> None:
+        sock = self._connect({"op": "export", "bucket": bucket, "start": start, "stop": stop,
+                              "measurement": measurement})
+        with sock, sock.makefile("rb") as f:
+            self._answer(f)
+            while True:
+                data = f.read1(_READ)
+                if not data:
+                    return
+                out.write(data)
