@@ -37,8 +37,8 @@ TOPIC_PREFIX = "bench"
 
 
 def _broker_module():
-    path = ROOT / "tests" / "readers" / "mqtt" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("mqtt_broker_fixture", path)
+    path = ROOT / "tests" / "readers" / "mqtt" / "mqtt_harness.py"
+    spec = importlib.util.spec_from_file_location("mqtt_harness", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -23,7 +23,8 @@ from typing import Any
 
 from gateway.readers.mqtt.client import MqttConnection, backoff_delay
 from gateway.readers.mqtt.config import Config
-from gateway.readers.mqtt.payloads import OVERSIZED, TOPIC_MISMATCH, BadMessage, Decoder, PointSink
+from gateway.readers.mqtt.payloads import (OVERSIZED, TOPIC_MISMATCH, WRONG_TYPE, BadMessage,
+                                           Decoder, PointSink)
 from gateway.readers.mqtt.topics import filter_matches
 from gateway.runtime import Component, Context
 
@@ -38,6 +39,9 @@ DEAD_LETTER_PREVIEW = 200
 ROUTE_CACHE_SIZE = 4096
 #: Reason for a message whose decoding failed because of a bug, not because of its bytes.
 INTERNAL_ERROR = "internal_error"
+#: Where points the store refused (their series already has another type) are counted: the
+#: store answers per batch, not per message.
+TYPE_CONFLICT_TOPIC = "(series type conflict)"
 
 
 class _Pending:
@@ -75,6 +79,7 @@ class MqttReader(Component):
         self.bad_messages = 0
         self.acks_skipped = 0
         self.store_write_errors = 0
+        self.points_refused = 0
         self.last_message_at: float | None = None
         self.last_store_error = ""
         self._bad: dict[str, dict[str, int]] = {}
@@ -82,8 +87,9 @@ class MqttReader(Component):
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, context: Context) -> None:
-        await super().start(context)
         self._store = context.store
+        self._store.bucket(self.config.bucket)  # UnknownBucket (naming it) before we subscribe
+        await super().start(context)
         self.spawn(self.connection.run(), "connection")
 
     async def stop(self) -> None:
@@ -208,7 +214,13 @@ class MqttReader(Component):
         attempt = 0
         while True:
             try:
-                await self._store.write(batch, bucket=self.config.bucket)
+                result = await self._store.write(batch, bucket=self.config.bucket)
+                refused = getattr(result, "refused", 0)
+                if refused:
+                    # Points whose series already holds another type: counted, not retried.
+                    self.points_refused += refused
+                    self._count_bad(TYPE_CONFLICT_TOPIC, WRONG_TYPE, result.problem or
+                                    f"{refused} point(s) refused by the store", b"")
                 return
             except asyncio.CancelledError:
                 raise
@@ -250,6 +262,7 @@ class MqttReader(Component):
             "bad_by_topic": bad,
             "dead_letters": dead,
             "acks_skipped_after_reconnect": self.acks_skipped,
+            "points_refused": self.points_refused,
             "store_write_errors": self.store_write_errors,
             "last_store_error": self.last_store_error,
         }

@@ -1,0 +1,154 @@
+"""Test harness of the MQTT reader: a real mosquitto (loopback, free port, persistence in a temp
+dir, stopped by PID), a publisher, and the store plus readers running in the test's loop."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+#: Broker settings the gateway's acks-after-durable-write flow needs (also in the README).
+BROKER_SETTINGS = """\
+max_queued_messages 0
+max_queued_bytes 0
+max_inflight_messages 0
+persistent_client_expiration 7d
+"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mosquitto:
+    """One mosquitto process; ``restart()`` keeps its port and persistence directory."""
+
+    def __init__(self, directory: pathlib.Path, extra: str = "") -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.config_path = self.dir / "mosquitto.conf"
+        self.log_path = self.dir / "mosquitto.log"
+        self.extra = extra
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def write_config(self) -> None:
+        user = pwd.getpwuid(os.getuid()).pw_name
+        self.config_path.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            f"user {user}\n"
+            "persistence true\n"
+            f"persistence_location {self.dir}/\n"
+            "persistence_file mosquitto.db\n"
+            f"log_dest file {self.log_path}\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+            + BROKER_SETTINGS + self.extra)
+
+    def start(self) -> None:
+        self.write_config()
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config_path)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")
+                log = self.log_path.read_text() if self.log_path.exists() else ""
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}{log}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port} within 10 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stops the broker by its PID (SIGTERM saves the persistence file first)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc.stderr.close()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class Publisher:
+    """A paho publisher (QoS 1 messages survive its reconnects: paho resends them)."""
+
+    def __init__(self, broker: Mosquitto, client_id: str = "test-publisher") -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=False)
+        self.client.reconnect_delay_set(0.1, 1)
+        self.client.max_inflight_messages_set(200)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1):
+        return self.client.publish(topic, payload, qos=qos)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+async def start_gateway(config_text: str, data_dir: pathlib.Path):
+    """Store and MQTT reader(s) of ``config_text`` running in this loop; returns (store, readers)."""
+    from gateway.config import load_text
+    from gateway.readers.mqtt import create
+    from gateway.runtime import Context
+    from gateway.store import Store
+
+    config = load_text(config_text)
+    context = Context(config=config, data_dir=str(data_dir))
+    store = Store(str(data_dir), config.store)
+    context.components["store"] = store
+    await store.start(context)
+    readers = []
+    for reader_config in config.readers["mqtt"]:
+        reader = create(reader_config, context)
+        await reader.start(context)
+        readers.append(reader)
+    return store, readers
+
+
+async def stop_gateway(store, readers) -> None:
+    for reader in reversed(readers):
+        await reader.stop()
+    await store.stop()
+
+
+async def wait_for(predicate, timeout: float, what: str) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
