@@ -30,7 +30,7 @@
 
 #define SEGMENT_MAGIC  "GWWAL001"
 #define WAL_VERSION    1
-#define RECORD_MAGIC   0x52574747u   /* "GGWR" little endian */
+#define RECORD_MAGIC   0x52575747u   /* "GWWR" little endian */
 #define MAX_SCALE      15
 #define RAW_SCALE      255
 
