@@ -13,12 +13,16 @@
  *           string: dictionary size d varint, integer column of the d entry lengths, the
  *                   entries' bytes, then (d > 1) an integer column of n dictionary indices.
  *
- * Worked example: 3 floats 21.5, 21.6, 21.6 at t = 1000, 2000, 3000 ns (42 bytes):
- *   47 42 01 01 01 03 e8 03 00 00 00 00 00 00 d0 0f     "GB" v1 float REGULAR n=3
- *                                                        min_ts=1000 span=2000
- *   00 01 00                                             decimal, 1 digit, 0 exceptions
- *   0d 04 01 80 80 0d 03 ... (see docs/format/block.md for the byte-by-byte reading)
- *   xx xx xx xx                                          CRC32C
+ * Worked example: floats 21.5, 21.6, 21.6 at t = 1000, 2000, 3000 ns (29 bytes):
+ *   47 42 01 01          "GB", version 1, type float
+ *   01 03                flags REGULAR, n = 3
+ *   e8 03 00 00 00 00 00 00   min_ts = 1000
+ *   d0 0f                span = 2000 (max_ts 3000; step 2000 / 2 = 1000, no timestamp column)
+ *   00 01 00             float column: decimal, k = 1 digit, 0 exceptions
+ *   14                   integer column: order 0, bit-packed residuals, zigzagged base
+ *   ae 03 01             base = unzigzag(430) = 215, factor 1
+ *   01 06                width 1 bit, residuals 0 1 1 (LSB first) -> q = 215 216 216
+ *   7c 99 3a 98          CRC32C of the 25 bytes before it -> 21.5 21.6 21.6 (q / 10^1)
  */
 #include <stdlib.h>
 #include <string.h>

@@ -17,10 +17,22 @@ def bits(values):
     return [f"{struct.unpack('<Q', struct.pack('<d', v))[0]:016x}" for v in values]
 
 
+def noisy_temperature(n):
+    """Tenths of a degree wandering by small steps (a fixed LCG, so the vector never changes)."""
+    q, state, out = 215, 12345, []
+    for _ in range(n):
+        state = (state * 1103515245 + 12345) % 2**31
+        q += (-1, 0, 0, 0, 0, 1, 2, -2)[state >> 28]
+        out.append(q / 10)
+    return out
+
+
 CASES = [
     ("doc-example", "float", [1000, 2000, 3000], [21.5, 21.6, 21.6], None),
     ("temperature-regular", "float", [T0 + 60_000_000_000 * i for i in range(16)],
      [9.3, 9.3, 9.4, 9.4, 9.4, 9.5, 9.5, 9.5, 9.5, 9.5, 9.6, 9.6, 9.5, 9.4, 9.4, 9.3], 0.1),
+    ("temperature-rans", "float", [T0 + 60_000_000_000 * i + (7_000_000_000 if i > 200 else 0)
+                                    for i in range(300)], noisy_temperature(300), None),
     ("float-edges", "float", [T0 + i for i in range(8)],
      [0.0, -0.0, math.inf, -math.inf, 5e-324, 1.7976931348623157e308, 1 / 3, 21.5], None),
     ("float-random-order", "float", [T0 + 30, T0 + 10, T0 + 20, T0 - 5], [1.25, -1.5, 2.0, 1e-3], None),
