@@ -905,13 +905,44 @@ static size_t put_i64(char *out, int64_t v) {
     return 1 + put_u64(out + 1, (uint64_t)0 - (uint64_t)v);
 }
 
-/* The shortest of %.15g, %.16g, %.17g that reads back as the same double (17 always does). */
+/* Sensor values are mostly short decimals (21.37, 1013.25): when v is d / 10^k for an integer
+ * d below 2^53 and k <= LP_MAX_PLAIN_DECIMALS, print d with the point shifted. The test
+ * divides exactly as the parser's fast path will, so the text reads back to the same bits; the
+ * smallest k that passes leaves no trailing zero. Returns 0 when v is not such a decimal. */
+#define LP_MAX_PLAIN_DECIMALS 8
+static size_t put_plain_decimal(char *out, double v) {
+    double a = fabs(v);
+    if (!(a > 0 && a < 1e15)) return 0;
+    for (int k = 1; k <= LP_MAX_PLAIN_DECIMALS; k++) {
+        double r = nearbyint(a * exact_pow10[k]);
+        if (r >= 9007199254740992.0) return 0;
+        if (r / exact_pow10[k] != a) continue;
+        uint64_t d = (uint64_t)r, scale = 1;
+        for (int j = 0; j < k; j++) scale *= 10;
+        size_t n = 0;
+        if (v < 0) out[n++] = '-';
+        n += put_u64(out + n, d / scale);
+        out[n++] = '.';
+        uint64_t frac = d % scale;
+        for (int j = k - 1; j >= 0; j--) {
+            out[n + (size_t)j] = (char)('0' + frac % 10);
+            frac /= 10;
+        }
+        return n + (size_t)k;
+    }
+    return 0;
+}
+
+/* v as text that reads back as the same double: a plain integer or short decimal when v is
+ * one, else the shortest of %.15g, %.16g, %.17g (17 significant digits always suffice). */
 static size_t put_double(char *out, double v) {
     /* integral values below 2^53 print exactly as integers, without the printf round trips */
     if (v == v && fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v &&
         !(v == 0 && signbit(v))) {
         return put_i64(out, (int64_t)v);
     }
+    size_t plain = put_plain_decimal(out, v);
+    if (plain) return plain;
     char buf[LP_VALUE_MAX];
     int n = 0;
     for (int prec = 15; prec <= 17; prec++) {

@@ -197,3 +197,19 @@ def test_format_line_refuses_what_line_protocol_cannot_say(args, match):
 def test_format_line_drops_empty_tag_values_and_sorts_tags():
     assert format_line("m", {"b": "2", "a": "", "B": "1"}, {"f": 1.0, "n": 3}, 9) == \
         "m,B=1,b=2 f=1.0,n=3i 9"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.builds(round, st.floats(-1e16, 1e16), st.integers(0, 10)),      # short decimals
+    st.builds(lambda m, e: m * 10.0 ** e, st.integers(-10**6, 10**6), st.integers(-12, 3)),
+), min_size=1, max_size=50))
+def test_serialized_floats_read_back_bit_exactly(xs):
+    stamps = array.array("q", range(len(xs)))
+    text = serialize_series("m f", FLOAT, stamps, array.array("d", xs))
+    for line, x in zip(text.decode().splitlines(), xs):
+        value = line.split("=", 1)[1].split(" ")[0]
+        assert struct.pack("<d", float(value)) == struct.pack("<d", x), (value, x)
+    got = [v for _, _, v in parse(text).batch]
+    assert [struct.pack("<d", v) for v in got] == [struct.pack("<d", x) for x in xs]
