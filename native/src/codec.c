@@ -330,8 +330,10 @@ int gw_block_decode(const uint8_t *block, size_t len, int64_t *ts, uint64_t *val
     uint64_t *t = (uint64_t *)ts;
     uint64_t lo = (uint64_t)info.min_ts;
     if (info.flags & FLAG_REGULAR) {
-        uint64_t step = n > 1 ? ((uint64_t)info.max_ts - lo) / (n - 1) : 0;
-        for (uint32_t i = 0; i < n; i++) t[i] = lo + step * i;
+        uint64_t step = n > 1 ? ((uint64_t)info.max_ts - lo) / (n - 1) : 0, a = lo, b = lo + step;
+        uint32_t i = 0;
+        for (; i + 2 <= n; i += 2, a += 2 * step, b += 2 * step) { t[i] = a; t[i + 1] = b; }
+        if (i < n) t[i] = a;
     } else {
         if ((rc = gw_codec_int_decode(&in, t, n))) return fail(rc, in.why);
         uint64_t span = (uint64_t)info.max_ts - lo, seen_lo = UINT64_MAX, seen_hi = 0;

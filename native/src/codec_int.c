@@ -200,7 +200,7 @@ static double approx_log2(double v) {
 typedef struct {
     uint32_t small[1 << MAX_SPLIT];
     uint32_t big[64][1 << MAX_MSB];   /* residuals >= 2^MAX_SPLIT by bit length-1 and top bits */
-    uint32_t n;
+    uint32_t n, small_max;            /* largest residual below 2^MAX_SPLIT seen */
 } residual_hist;
 
 static void hist_build(residual_hist *h, const uint64_t *r, uint32_t n) {
@@ -208,7 +208,11 @@ static void hist_build(residual_hist *h, const uint64_t *r, uint32_t n) {
     h->n = n;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t v = r[i];
-        if (v < (1u << MAX_SPLIT)) { h->small[v]++; continue; }
+        if (v < (1u << MAX_SPLIT)) {
+            h->small[v]++;
+            if (v > h->small_max) h->small_max = (uint32_t)v;
+            continue;
+        }
         int e = 63 - __builtin_clzll(v);
         h->big[e][(v >> (e - MAX_MSB)) & ((1 << MAX_MSB) - 1)]++;
     }
@@ -218,7 +222,7 @@ static void hist_build(residual_hist *h, const uint64_t *r, uint32_t n) {
 static uint64_t hist_tokens(const residual_hist *h, int E, int m, uint32_t *counts) {
     uint64_t raw = 0;
     memset(counts, 0, sizeof(uint32_t) * (size_t)token_count(E, m));
-    for (uint32_t v = 0; v < (1u << MAX_SPLIT); v++) {
+    for (uint32_t v = 0; v <= h->small_max; v++) {
         if (!h->small[v]) continue;
         int rb;
         counts[token_of(v, E, m, &rb)] += h->small[v];
@@ -291,7 +295,7 @@ static int states_for(uint32_t n) { return n >= 512 ? 4 : n >= 64 ? 2 : 1; }
 /* Largest precision worth its decode table: about one slot per residual, so building the
  * table never costs more than decoding the symbols. */
 static int max_precision_for(uint32_t n) {
-    int p = bitlen64(n) - 1;
+    int p = bitlen64(n) - 2;
     return p > MAX_PRECISION ? MAX_PRECISION : p < MIN_PRECISION ? MIN_PRECISION : p;
 }
 
@@ -419,7 +423,40 @@ static inline uint32_t load16le(const uint8_t *p) {
 #endif
 }
 
-static int decode_ans(gw_codec_in *in, uint64_t *r, uint32_t n) {
+/* A token's value plus its raw low bits (at most 56) from the raw stream. */
+static inline uint64_t raw_residual(bit_reader *raw, const uint64_t *tbase, const uint8_t *rbits,
+                                    uint32_t t, uint64_t *total) {
+    int nb = rbits[t];
+    *total += (uint64_t)nb;
+    br_refill(raw);   /* unconditional: cheaper than a mispredicted test of the bit count */
+    uint64_t v = tbase[t] + (raw->acc & (((uint64_t)1 << nb) - 1));
+    raw->acc >>= nb;
+    raw->cnt -= nb;
+    return v;
+}
+
+/* Rebuilds x[0..n) from residuals already stored at x[order..n). */
+static void reconstruct(uint64_t *x, uint32_t n, int order, uint64_t base, uint64_t x0, uint64_t d0,
+                        uint64_t factor) {
+    if (order == 0) {
+        for (uint32_t i = 0; i < n; i++) x[i] = base + x[i] * factor;
+    } else if (order == 1) {
+        uint64_t acc = x0;
+        x[0] = acc;
+        for (uint32_t i = 1; i < n; i++) { acc += gw_codec_unzigzag(x[i]) * factor; x[i] = acc; }
+    } else {
+        uint64_t acc = x0, delta = d0;
+        x[0] = acc;
+        acc += delta;
+        x[1] = acc;
+        for (uint32_t i = 2; i < n; i++) { delta += gw_codec_unzigzag(x[i]) * factor; acc += delta; x[i] = acc; }
+    }
+}
+
+/* Decodes rANS residuals and rebuilds the column x[0..total) in the same pass over the tokens. */
+static int decode_ans(gw_codec_in *in, uint64_t *x, uint32_t total, int order, uint64_t base,
+                      uint64_t x0, uint64_t d0, uint64_t factor) {
+    uint32_t n = total - (uint32_t)order;
     uint8_t em, pk;
     if (gw_codec_get_byte(in, &em, "rANS parameters") || gw_codec_get_byte(in, &pk, "rANS parameters"))
         return GW_ETRUNC;
@@ -457,11 +494,11 @@ static int decode_ans(gw_codec_in *in, uint64_t *r, uint32_t n) {
     if (raw_len > in->len - in->pos) { in->why = "raw bits truncated"; return GW_ETRUNC; }
     const uint8_t *raw_p = in->p + in->pos;
     in->pos += (size_t)raw_len;
-    uint32_t x[4] = {0, 0, 0, 0};
+    uint32_t st[4] = {0, 0, 0, 0};
     if (in->len - in->pos < (size_t)4 * K) { in->why = "rANS states truncated"; return GW_ETRUNC; }
     for (int k = 0; k < K; k++) {
         const uint8_t *q = in->p + in->pos + 4 * k;
-        x[k] = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+        st[k] = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
     }
     in->pos += (size_t)4 * K;
     uint64_t nwords;
@@ -470,21 +507,22 @@ static int decode_ans(gw_codec_in *in, uint64_t *r, uint32_t n) {
     const uint8_t *wp = in->p + in->pos, *wend = wp + 2 * nwords;
     in->pos += (size_t)(2 * nwords);
 
-    slot_entry *table = malloc(sizeof(slot_entry) * M);
+    /* One allocation: the decode table, then the tokens (two bytes each). */
+    slot_entry *table = malloc(sizeof(slot_entry) * M + sizeof(uint16_t) * (n + 4));
     if (!table) { in->why = "out of memory"; return GW_ENOMEM; }
+    uint16_t *tok = (uint16_t *)(table + M);
     for (int t = 0; t < nt; t++)
         for (uint32_t s = cum[t]; s < cum[t + 1]; s++)
             table[s] = (slot_entry){(uint16_t)t, (uint16_t)freq[t], s - cum[t]};
 
-    /* Tokens land in r[] first (as small integers), then become values with their raw bits.
-     * Each step takes at most one word, so while a whole group's words are there the steps run
+    /* Each step takes at most one word, so while a whole group's words are there the steps run
      * without bounds checks; renormalisation is a select, not a branch. */
     const uint32_t mask = M - 1;
     int starved = 0;
 #define RANS_STEP(xk, i)                                                             \
     do {                                                                             \
         const slot_entry *e_ = &table[(xk) & mask];                                  \
-        r[i] = e_->sym;                                                              \
+        tok[i] = e_->sym;                                                            \
         uint32_t y_ = (uint32_t)e_->freq * ((xk) >> P) + e_->bias;                   \
         uint32_t need_ = y_ < RANS_L;                                                \
         uint32_t w_ = load16le(wp);                                                  \
@@ -494,74 +532,99 @@ static int decode_ans(gw_codec_in *in, uint64_t *r, uint32_t n) {
 #define RANS_STEP_CHECKED(xk, i)                                                     \
     do {                                                                             \
         const slot_entry *e_ = &table[(xk) & mask];                                  \
-        r[i] = e_->sym;                                                              \
+        tok[i] = e_->sym;                                                            \
         uint32_t y_ = (uint32_t)e_->freq * ((xk) >> P) + e_->bias;                   \
         if (y_ < RANS_L) {                                                           \
-            if (wp < wend) { y_ = y_ << 16 | (uint32_t)wp[0] | (uint32_t)wp[1] << 8; wp += 2; } \
+            if (wp < wend) { y_ = y_ << 16 | load16le(wp); wp += 2; }                \
             else starved = 1;                                                        \
         }                                                                            \
         (xk) = y_;                                                                   \
     } while (0)
-    uint32_t i = 0, x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+    uint32_t i = 0, s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
     if (K == 4) {
         for (; i + 4 <= n && wend - wp >= 8; i += 4) {
-            RANS_STEP(x0, i); RANS_STEP(x1, i + 1); RANS_STEP(x2, i + 2); RANS_STEP(x3, i + 3);
+            RANS_STEP(s0, i); RANS_STEP(s1, i + 1); RANS_STEP(s2, i + 2); RANS_STEP(s3, i + 3);
         }
         for (; i + 4 <= n; i += 4) {
-            RANS_STEP_CHECKED(x0, i); RANS_STEP_CHECKED(x1, i + 1);
-            RANS_STEP_CHECKED(x2, i + 2); RANS_STEP_CHECKED(x3, i + 3);
+            RANS_STEP_CHECKED(s0, i); RANS_STEP_CHECKED(s1, i + 1);
+            RANS_STEP_CHECKED(s2, i + 2); RANS_STEP_CHECKED(s3, i + 3);
         }
     } else if (K == 2) {
-        for (; i + 2 <= n && wend - wp >= 4; i += 2) { RANS_STEP(x0, i); RANS_STEP(x1, i + 1); }
-        for (; i + 2 <= n; i += 2) { RANS_STEP_CHECKED(x0, i); RANS_STEP_CHECKED(x1, i + 1); }
+        for (; i + 2 <= n && wend - wp >= 4; i += 2) { RANS_STEP(s0, i); RANS_STEP(s1, i + 1); }
+        for (; i + 2 <= n; i += 2) { RANS_STEP_CHECKED(s0, i); RANS_STEP_CHECKED(s1, i + 1); }
     }
     for (; i < n; i++) {
         switch (i & (uint32_t)(K - 1)) {
-        case 0: RANS_STEP_CHECKED(x0, i); break;
-        case 1: RANS_STEP_CHECKED(x1, i); break;
-        case 2: RANS_STEP_CHECKED(x2, i); break;
-        default: RANS_STEP_CHECKED(x3, i); break;
+        case 0: RANS_STEP_CHECKED(s0, i); break;
+        case 1: RANS_STEP_CHECKED(s1, i); break;
+        case 2: RANS_STEP_CHECKED(s2, i); break;
+        default: RANS_STEP_CHECKED(s3, i); break;
         }
     }
-    x[0] = x0; x[1] = x1; x[2] = x2; x[3] = x3;
 #undef RANS_STEP
 #undef RANS_STEP_CHECKED
-    free(table);
-    for (int k = 0; k < K; k++) if (x[k] != RANS_L) starved = 1;
-    if (starved || wp != wend) { in->why = "rANS stream does not decode to its end"; return GW_ECORRUPT; }
+    uint32_t ends[4] = {s0, s1, s2, s3};
+    for (int k = 0; k < K; k++) if (ends[k] != RANS_L) starved = 1;
+    if (starved || wp != wend) {
+        free(table);
+        in->why = "rANS stream does not decode to its end";
+        return GW_ECORRUPT;
+    }
 
-    uint64_t base[MAX_TOKENS];
+    /* Tokens to residuals (adding raw bits where a token has them) and residuals to values,
+     * fused per delta order so the column is written once. */
+    uint64_t tbase[MAX_TOKENS];
     uint8_t rbits[MAX_TOKENS];
-    token_table(E, m, base, rbits);
-    if (cum[1 << E] != M) {   /* some tokens carry raw bits */
-        bit_reader raw;
-        uint64_t total = 0;
-        br_init(&raw, raw_p, (size_t)raw_len);
-        int widest = 0;
-        for (int t = 0; t < nt; t++) if (freq[t] && rbits[t] > widest) widest = rbits[t];
-        if (widest <= 56) {
-            for (uint32_t j = 0; j < n; j++) {
-                uint32_t t = (uint32_t)r[j];
-                int nb = rbits[t];
-                total += (uint64_t)nb;
-                if (raw.cnt < nb) br_refill(&raw);
-                r[j] = base[t] + (raw.acc & (((uint64_t)1 << nb) - 1));
-                raw.acc >>= nb;
-                raw.cnt -= nb;
-            }
-        } else {
-            for (uint32_t j = 0; j < n; j++) {
-                uint32_t t = (uint32_t)r[j];
-                total += rbits[t];
-                r[j] = base[t] + br_get_long(&raw, rbits[t]);
-            }
-        }
-        if ((total + 7) / 8 != raw_len) {
-            in->why = "raw bits do not match the tokens";
-            return GW_ECORRUPT;
-        }
+    token_table(E, m, tbase, rbits);
+    int has_raw = cum[1 << E] != M, widest = 0;
+    for (int t = 0; t < nt; t++) if (freq[t] && rbits[t] > widest) widest = rbits[t];
+    if (!has_raw && raw_len) { free(table); in->why = "raw bits where no token has any"; return GW_ECORRUPT; }
+    /* The reader may look past the raw bits into the rest of the column (never past it) so
+     * its refills stay on the fast path; the bit count check below catches any overrun. */
+    bit_reader raw;
+    br_init(&raw, raw_p, (size_t)(in->p + in->len - raw_p));
+    uint64_t raw_total = 0;
+#define RECONSTRUCT(RESIDUAL)                                                        \
+    do {                                                                             \
+        if (order == 0) {                                                            \
+            for (uint32_t j = 0; j < n; j++) { uint64_t r_ = RESIDUAL; x[j] = base + r_ * factor; } \
+        } else if (order == 1) {                                                     \
+            uint64_t acc_ = x0;                                                      \
+            x[0] = acc_;                                                             \
+            for (uint32_t j = 0; j < n; j++) {                                       \
+                uint64_t r_ = RESIDUAL;                                              \
+                acc_ += gw_codec_unzigzag(r_) * factor;                              \
+                x[j + 1] = acc_;                                                     \
+            }                                                                        \
+        } else {                                                                     \
+            uint64_t acc_ = x0, delta_ = d0;                                         \
+            x[0] = acc_;                                                             \
+            acc_ += delta_;                                                          \
+            x[1] = acc_;                                                             \
+            for (uint32_t j = 0; j < n; j++) {                                       \
+                uint64_t r_ = RESIDUAL;                                              \
+                delta_ += gw_codec_unzigzag(r_) * factor;                            \
+                acc_ += delta_;                                                      \
+                x[j + 2] = acc_;                                                     \
+            }                                                                        \
+        }                                                                            \
+    } while (0)
+    if (!has_raw) {
+        RECONSTRUCT((uint64_t)tok[j]);
+    } else if (widest <= 56) {
+        RECONSTRUCT(raw_residual(&raw, tbase, rbits, tok[j], &raw_total));
     } else {
-        if (raw_len) { in->why = "raw bits where no token has any"; return GW_ECORRUPT; }
+        for (uint32_t j = 0; j < n; j++) {
+            raw_total += rbits[tok[j]];
+            x[order + j] = tbase[tok[j]] + br_get_long(&raw, rbits[tok[j]]);
+        }
+        reconstruct(x, total, order, base, x0, d0, factor);
+    }
+#undef RECONSTRUCT
+    free(table);
+    if (has_raw && (raw_total + 7) / 8 != raw_len) {
+        in->why = "raw bits do not match the tokens";
+        return GW_ECORRUPT;
     }
     return GW_OK;
 }
@@ -633,38 +696,39 @@ static inline void factor_update(uint64_t *g, uint64_t v) {
     *g = *g ? gcd64(*g, v) : v;
 }
 
-/* Picks the delta order (0, 1 or 2) and its common factor in one pass over the column, by the
- * total bit length of each order's residuals (less what the factor would divide away). */
-static int choose_order(const uint64_t *x, uint32_t n, uint64_t base, uint64_t *factor) {
-    uint64_t bits[3] = {0, 0, 0}, zeros[3] = {0, 0, 0}, g[3] = {0, 0, 0};
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t v0 = x[i] - base;
-        bits[0] += (uint64_t)bitlen64(v0);
-        zeros[0] += v0 == 0;
-        factor_update(&g[0], v0);
+/* Bits of v for cost estimates (1 for zero: keeps the count branch-free). */
+static inline int est_bits(uint64_t v) { return 64 - __builtin_clzll(v | 1); }
+
+#define ORDER_SAMPLE 256   /* consecutive triples looked at to choose the order */
+
+/* Picks the delta order (0, 1 or 2) by the total bit length of each order's residuals over an
+ * even sample of the column; order 0 costs the width of the column's range. */
+static int choose_order(const uint64_t *x, uint32_t n, uint64_t range) {
+    if (n < 3) return n == 2 ? 1 : 0;
+    uint64_t bits1 = 0, bits2 = 0, seen = 0;
+    uint32_t stride = (n - 2) > ORDER_SAMPLE ? (n - 2) / ORDER_SAMPLE : 1;
+    for (uint32_t i = 2; i < n; i += stride, seen++) {
+        uint64_t d1 = x[i] - x[i - 1], d0 = x[i - 1] - x[i - 2];
+        bits1 += (uint64_t)est_bits(gw_codec_zigzag(d1));
+        bits2 += (uint64_t)est_bits(gw_codec_zigzag(d1 - d0));
     }
-    for (uint32_t i = 1; i < n; i++) {
-        uint64_t d1 = x[i] - x[i - 1];
-        bits[1] += (uint64_t)bitlen64(gw_codec_zigzag(d1));
-        zeros[1] += d1 == 0;
-        factor_update(&g[1], magnitude(d1));
+    double cost0 = (double)est_bits(range) * (double)seen;
+    double cost1 = (double)bits1 + 64.0 * seen / n, cost2 = (double)bits2 + 128.0 * seen / n;
+    if (cost0 <= cost1 && cost0 <= cost2) return 0;
+    return cost1 <= cost2 ? 1 : 2;
+}
+
+/* Greatest common divisor of the order's differences (1 when none, or above 2^62). Stops at
+ * the first coprime pair, so it costs a few steps on ordinary data. */
+static uint64_t order_factor(const uint64_t *x, uint32_t n, int order, uint64_t base) {
+    uint64_t g = 0;
+    for (uint32_t i = (uint32_t)order; i < n && g != 1; i++) {
+        uint64_t v = order == 0 ? x[i] - base
+                   : order == 1 ? magnitude(x[i] - x[i - 1])
+                   : magnitude((x[i] - x[i - 1]) - (x[i - 1] - x[i - 2]));
+        factor_update(&g, v);
     }
-    for (uint32_t i = 2; i < n; i++) {
-        uint64_t d2 = (x[i] - x[i - 1]) - (x[i - 1] - x[i - 2]);
-        bits[2] += (uint64_t)bitlen64(gw_codec_zigzag(d2));
-        zeros[2] += d2 == 0;
-        factor_update(&g[2], magnitude(d2));
-    }
-    int order = 0;
-    double best = 1e300;
-    for (int o = 0; o <= ORDER_MAX && (uint32_t)o < n; o++) {
-        if (g[o] == 0 || g[o] > MAX_FACTOR) g[o] = 1;
-        uint32_t m = n - (uint32_t)o;
-        double cost = (double)bits[o] + 64.0 * o - (double)(m - zeros[o]) * approx_log2((double)g[o]);
-        if (cost < best) { best = cost; order = o; }
-    }
-    *factor = g[order];
-    return order;
+    return (g == 0 || g > MAX_FACTOR) ? 1 : g;
 }
 
 size_t gw_codec_int_bound(uint32_t n) { return (size_t)n * 8 + 64; }
@@ -672,12 +736,24 @@ size_t gw_codec_int_bound(uint32_t n) { return (size_t)n * 8 + 64; }
 int gw_codec_int_encode(const uint64_t *x, uint32_t n, int is_signed, uint8_t *out, size_t *pos) {
     uint64_t *d = malloc(sizeof(uint64_t) * (n ? n : 1));
     if (!d) return GW_ENOMEM;
-    uint64_t base = x[0];
-    for (uint32_t i = 1; i < n; i++) {
-        if (is_signed ? (int64_t)x[i] < (int64_t)base : x[i] < base) base = x[i];
+    uint64_t base = x[0], top = x[0];
+    if (is_signed) {
+        int64_t lo = (int64_t)x[0], hi = lo;
+        for (uint32_t i = 1; i < n; i++) {
+            int64_t v = (int64_t)x[i];
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        base = (uint64_t)lo;
+        top = (uint64_t)hi;
+    } else {
+        for (uint32_t i = 1; i < n; i++) {
+            base = x[i] < base ? x[i] : base;
+            top = x[i] > top ? x[i] : top;
+        }
     }
-    uint64_t factor;
-    int order = choose_order(x, n, base, &factor);
+    int order = choose_order(x, n, top - base);
+    uint64_t factor = order_factor(x, n, order, base);
     uint32_t m = residuals(x, n, order, base, factor, d);
 
     uint8_t *o = out + *pos;
@@ -742,29 +818,18 @@ int gw_codec_int_decode(gw_codec_in *in, uint64_t *x, uint32_t n) {
     if (factor == 0 || factor > MAX_FACTOR) { in->why = "bad integer column factor"; return GW_ECORRUPT; }
     if (zig_base) base = gw_codec_unzigzag(base);
 
+    x0 = gw_codec_unzigzag(x0);
+    d0 = gw_codec_unzigzag(d0);
+    if (mode == RES_ANS) return decode_ans(in, x, n, order, base, x0, d0, factor);
     uint32_t m = n - (uint32_t)order;
     uint64_t *r = x + order;
     if (mode == RES_CONST) {
         uint64_t v;
         if ((rc = gw_codec_get_uvarint(in, &v, "constant residual"))) return rc;
         for (uint32_t i = 0; i < m; i++) r[i] = v;
-    } else if (mode == RES_PACKED) {
-        if ((rc = decode_packed(in, r, m))) return rc;
-    } else if ((rc = decode_ans(in, r, m))) {
+    } else if ((rc = decode_packed(in, r, m))) {
         return rc;
     }
-    if (order == 0) {
-        for (uint32_t i = 0; i < n; i++) x[i] = base + x[i] * factor;
-    } else if (order == 1) {
-        uint64_t acc = gw_codec_unzigzag(x0);
-        x[0] = acc;
-        for (uint32_t i = 1; i < n; i++) { acc += gw_codec_unzigzag(x[i]) * factor; x[i] = acc; }
-    } else {
-        uint64_t acc = gw_codec_unzigzag(x0), delta = gw_codec_unzigzag(d0);
-        x[0] = acc;
-        acc += delta;
-        x[1] = acc;
-        for (uint32_t i = 2; i < n; i++) { delta += gw_codec_unzigzag(x[i]) * factor; acc += delta; x[i] = acc; }
-    }
+    reconstruct(x, n, order, base, x0, d0, factor);
     return GW_OK;
 }
