@@ -168,13 +168,16 @@ class Bucket:
         return out
 
     def log_and_seal_sync(self, now_ms: int, segment_bytes: int):
-        """Group commit, first half: the unlogged points go to the WAL in one write; then full
-        or old heads are sealed. Returns (generation covered, log error, seal error, sealed
-        blocks, new series). The caller syncs the WAL."""
+        """Group commit, first half: the unlogged points go to the WAL in one write, except
+        those of heads that are full, which are sealed into the ring directly; then full or old
+        heads are sealed. Returns (generation covered, commit error, seal error, heads sealed
+        directly, sealed blocks, new series). The caller syncs the WAL, and the ring when any
+        head was sealed directly, before the writers are answered."""
         gen = self.generation
         log_error = seal_error = None
+        direct = 0
         try:
-            self.heads.log(self.wal)
+            direct = self.heads.commit(self.wal, self.ring, now_ms)
         except Exception as e:  # the heads dropped the unlogged points: the writes fail
             log_error = e
         if log_error is None:
@@ -182,7 +185,7 @@ class Bucket:
                 self.heads.seal(self.ring, now_ms)
             except Exception as e:  # the heads kept their points; sealing is retried later
                 seal_error = e
-        return gen, log_error, seal_error, self._sealed_sync(), self._created_sync()
+        return gen, log_error, seal_error, direct, self._sealed_sync(), self._created_sync()
 
     def seal_due_sync(self, now_ms: int, force: bool):
         """Seals old (or, forced, all) logged heads. Returns (sealed, created, min LSN still

@@ -192,7 +192,7 @@ class Heads:
         h = self.ptr
         return {name: getattr(h, name) for name in (
             "next_lsn", "points_ingested", "type_conflicts", "unlogged_points",
-            "head_points_total", "blocks_sealed", "records_replayed", "points_replayed",
+            "head_points_total", "blocks_sealed", "direct_sealed", "records_replayed", "points_replayed",
             "corrupt_records", "corrupt_bytes", "points_lost", "max_series_id")}
 
     def define(self, series_id: int, type_: int, key: bytes, sealed_lsn: int) -> bool:
@@ -224,6 +224,20 @@ class Heads:
         rc = lib.gw_heads_log(self.ptr, wal.ptr)
         if rc != OK:
             raise _io_error(rc, wal.ptr.last_errno, f"cannot write WAL segment {wal.path}")
+
+    def commit(self, wal: WriteAheadLog, ring: RingFile, now_ms: int) -> int:
+        """Group commit with direct sealing of full heads; returns how many heads were sealed
+        directly (then the ring must be synced too). Raises StoreIOError."""
+        before = self.ptr.direct_sealed
+        wal.ptr.last_errno = ring.ptr.last_errno = 0
+        rc = lib.gw_heads_commit(self.ptr, wal.ptr, ring.ptr, now_ms)
+        if rc != OK:
+            # Which file failed: the WAL's errno is set by a failed append, the ring's by a
+            # failed direct seal.
+            if wal.ptr.last_errno:
+                raise _io_error(rc, wal.ptr.last_errno, f"cannot write WAL segment {wal.path}")
+            raise _io_error(rc, ring.ptr.last_errno, f"cannot write ring file {ring.path}")
+        return self.ptr.direct_sealed - before
 
     def seal(self, ring: RingFile, now_ms: int, force: bool = False) -> None:
         rc = lib.gw_heads_seal(self.ptr, ring.ptr, now_ms, 1 if force else 0)

@@ -344,7 +344,7 @@ class Store(Component):
     async def _commit_bucket(self, b: Bucket) -> None:
         """One group commit of a bucket: log, seal, sync; then the writers are answered."""
         loop = asyncio.get_running_loop()
-        gen, log_error, seal_error, sealed, created = await loop.run_in_executor(
+        gen, log_error, seal_error, direct, sealed, created = await loop.run_in_executor(
             self._store_thread, b.log_and_seal_sync, _now_ms(), self.config.wal_segment_size)
         b.absorb(sealed, created)
         if seal_error is not None:
@@ -354,6 +354,8 @@ class Store(Component):
         if error is None:
             try:
                 await loop.run_in_executor(self._sync_thread, b.wal.sync)
+                if direct:
+                    await loop.run_in_executor(self._sync_thread, b.ring.sync)
             except StoreError as e:
                 error = e
         if error is not None:

@@ -36,6 +36,7 @@ typedef struct gw_heads {
     uint64_t unlogged_points;   /* ingested, not yet in a WAL record */
     uint64_t head_points_total; /* points in heads, logged or not */
     uint64_t blocks_sealed;
+    uint64_t direct_sealed;     /* heads sealed by gw_heads_commit without a WAL record */
     uint64_t records_replayed, points_replayed;
     uint64_t corrupt_records;   /* WAL records skipped by replay (checksum or structure) */
     uint64_t corrupt_bytes;     /* bytes replay skipped to find the next good record */
@@ -68,6 +69,13 @@ int64_t   gw_heads_ingest(gw_heads *h, const struct gw_batch *b, int64_t now_ms)
  * one write(2). On failure the unlogged points are removed from the heads, so a failed commit
  * stores nothing. GW_OK, GW_EIO, GW_ENOSPC, GW_EINVAL or GW_ENOMEM. */
 int       gw_heads_log(gw_heads *h, struct gw_wal *w);
+/* A group commit: as gw_heads_log, except that a head already holding head_points points
+ * (logged or not) is sealed into ring blocks right away instead of being logged, so its
+ * points never pass through the WAL; the caller must then sync the ring as well as the WAL
+ * before the commit counts (h->direct_sealed grows when this happens). The keys of such
+ * series still go into the WAL record when this segment lacks them. On a failed direct seal
+ * the unsealed points of those heads are dropped and the ring's error is returned. */
+int       gw_heads_commit(gw_heads *h, struct gw_wal *w, struct gw_ring *r, int64_t now_ms);
 /* Seals the logged points of every head that is full, older than head_max_age_ms, or any
  * non-empty head when force is set: sorted by time, duplicates (same timestamp) collapsed to
  * the last written, cut into blocks of at most head_points. New ring entries are added to

@@ -334,7 +334,13 @@ nomem:
 
 /* ------------------------------------------------------------------ logging */
 
+static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint32_t m);
+
 int gw_heads_log(gw_heads *h, gw_wal *w) {
+    return gw_heads_commit(h, w, NULL, 0);
+}
+
+int gw_heads_commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms) {
     impl *m = IMPL(h);
     if (m->n_dirty == 0) return GW_OK;
     if (w->fd < 0) { rollback_unlogged(h); return GW_EINVAL; }
@@ -357,12 +363,25 @@ int gw_heads_log(gw_heads *h, gw_wal *w) {
     uint64_t in_record = 0;
     size_t off_used = 0;
     uint64_t segment_tag = w->segment_first_lsn + 1;
+    /* The dirty series split into those logged now and those sealed directly; the dirty
+     * list itself stays whole until success, so a failure can roll all of them back. */
+    uint32_t nd_logged = 0, n_direct = 0;
+    uint32_t *direct = malloc((size_t)nd * sizeof *direct);
+    uint32_t *logged = malloc((size_t)nd * sizeof *logged);
+    if (!direct || !logged) rc = GW_ENOMEM;
     for (uint32_t i = 0; i < nd && rc == GW_OK; i++) {
         series *s = by_id(h, m->dirty[i]);
         if (s->def_segment != segment_tag) {
             gw_wal_def d = {s->id, s->type, s->key_len, s->key};
             defs[n_defs++] = d;
         }
+        if (r && s->n >= h->head_points) {
+            /* Full already: its points go straight into blocks, synced with this commit,
+             * and need no WAL record (only the key, above, if this segment lacks it). */
+            direct[n_direct++] = s->id;
+            continue;
+        }
+        logged[nd_logged++] = s->id;
         uint32_t from = s->logged;
         while (from < s->n && rc == GW_OK) {
             uint32_t take = s->n - from;
@@ -395,14 +414,17 @@ int gw_heads_log(gw_heads *h, gw_wal *w) {
             }
         }
     }
-    if (rc == GW_OK && n_groups) rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
+    if (rc == GW_OK && (n_groups || n_defs))
+        rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
     free(groups);
     free(defs);
     free(offs);
-    if (rc == GW_OK) rc = gw_wal_append(w, m->record.p, m->record.len);
+    if (rc == GW_OK && m->record.len) rc = gw_wal_append(w, m->record.p, m->record.len);
     if (m->record.cap > (8u << 20)) gw_buf_free(&m->record);  /* do not keep a huge buffer */
     h->next_lsn = lsn;  /* LSNs are never reused, even those of a record that failed */
     if (rc != GW_OK) {
+        free(direct);
+        free(logged);
         rollback_unlogged(h);
         return rc;
     }
@@ -410,8 +432,8 @@ int gw_heads_log(gw_heads *h, gw_wal *w) {
      * recompute it the same way. */
     lsn = first_lsn_of_run;
     in_record = 0;
-    for (uint32_t i = 0; i < nd; i++) {
-        series *s = by_id(h, m->dirty[i]);
+    for (uint32_t i = 0; i < nd_logged; i++) {
+        series *s = by_id(h, logged[i]);
         uint32_t left = s->n - s->logged;
         if (!s->first_lsn) s->first_lsn = lsn;
         while (left) {
@@ -426,9 +448,21 @@ int gw_heads_log(gw_heads *h, gw_wal *w) {
         s->dirty = 0;
         s->def_segment = segment_tag;
     }
+    /* Direct seals. A failure leaves the remaining direct series' unlogged points nowhere
+     * durable, so they are dropped and the commit fails (its writers get the error). */
     m->n_dirty = 0;
+    for (uint32_t i = 0; i < n_direct; i++) {
+        series *s = by_id(h, direct[i]);
+        s->def_segment = segment_tag;
+        s->dirty = 0;
+        if (rc == GW_OK) rc = seal_series(h, s, r, now_ms, s->n);
+        if (rc != GW_OK) truncate_head(h, s, s->logged);
+        else h->direct_sealed++;
+    }
+    free(direct);
+    free(logged);
     h->unlogged_points = 0;
-    return GW_OK;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ sealing */
@@ -481,8 +515,8 @@ static int push_sealed(gw_heads *h, const gw_ring_entry *e) {
 }
 
 /* Seals the logged points [0, logged) of s. */
-static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms) {
-    uint32_t m = s->logged;
+/* Seals the points [0, m) of s: its logged points, or (direct) all of them. */
+static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint32_t m) {
     uint32_t *order = malloc((size_t)m * sizeof *order);
     if (!order) return GW_ENOMEM;
     int64_t kept = gw_heads_merge_order(s->ts, m, order);
@@ -548,6 +582,7 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms) {
     h->head_points_total -= m;
     s->n = tail;
     s->logged = 0;
+    s->dirty = tail ? s->dirty : 0;
     s->sealed_lsn = s->last_lsn;
     s->first_lsn = 0;
     s->started_ms = tail ? now_ms : 0;
@@ -572,7 +607,7 @@ int gw_heads_seal(gw_heads *h, gw_ring *r, int64_t now_ms, int force) {
         int due = force || s->logged >= h->head_points
                   || (h->head_max_age_ms > 0 && now_ms - s->started_ms >= h->head_max_age_ms);
         if (!due) continue;
-        int rc = seal_series(h, s, r, now_ms);
+        int rc = seal_series(h, s, r, now_ms, s->logged);
         if (rc != GW_OK) return rc;
     }
     return GW_OK;
