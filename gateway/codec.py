@@ -49,6 +49,18 @@ _ZERO_TS = array("q", [0])
 _ZERO_VALUES = {FLOAT: array("d", [0.0]), INT: array("q", [0]), UINT: array("Q", [0]),
                 BOOL: array("B", [0])}
 _out = threading.local()   # per-thread encode buffer, grown on demand
+_TS_FAST = {(f, 8) for f in ("q", "<q", "=q", "@q", "l", "<l", "=l", "@l")}
+_FAST_TYPES = {(p + f, size): code for (f, size), code in
+               {("d", 8): FLOAT, ("q", 8): INT, ("l", 8): INT, ("Q", 8): UINT, ("L", 8): UINT,
+                ("?", 1): BOOL}.items() for p in ("", "<", "=", "@")}
+_BOUNDS: dict[tuple[int, int], int] = {}
+
+
+def _bound(code: int, n: int) -> int:
+    cap = lib.gw_block_bound(code, n, 0)
+    if len(_BOUNDS) < 4096:
+        _BOUNDS[(code, n)] = cap
+    return cap
 
 
 def _out_buffer(cap: int) -> tuple[bytearray, object]:
@@ -145,8 +157,22 @@ def encode(timestamps, values, *, resolution: float | None = None,
     a sensor that reports tenths); by default the codec detects it per block. Floats round-trip
     bit for bit whatever the resolution.
     """
-    ts = _timestamps(timestamps)
-    code, view = _values(values, type)
+    # Fast path for the common call: two one-dimensional buffers of known formats.
+    fast = None
+    if type is None and resolution is None and not isinstance(values, (list, tuple)):
+        try:
+            ts, view = memoryview(timestamps), memoryview(values)
+        except TypeError:
+            pass
+        else:
+            if (ts.format, ts.itemsize) in _TS_FAST and ts.ndim == 1 and ts.c_contiguous \
+                    and view.ndim == 1 and view.c_contiguous:
+                fast = _FAST_TYPES.get((view.format, view.itemsize))
+    if fast is not None:
+        code = fast
+    else:
+        ts = _timestamps(timestamps)
+        code, view = _values(values, type)
     n = len(ts)
     if n == 0:
         raise ValueError("a block needs at least one point")
@@ -168,7 +194,7 @@ def encode(timestamps, values, *, resolution: float | None = None,
         lib.gw_block_bools_widen(ffi.from_buffer(_U8, view), vp, n)
     else:
         vp = ffi.from_buffer(_U64, view)
-    cap = lib.gw_block_bound(code, n, 0)
+    cap = _BOUNDS.get((code, n)) or _bound(code, n)
     out, out_ptr = _out_buffer(cap)
     rc = lib.gw_block_encode(code, n, ffi.from_buffer(_I64, ts), vp, _NULL, _NULL, res, out_ptr, cap)
     if rc < 0:

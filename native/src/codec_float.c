@@ -100,10 +100,59 @@ size_t gw_codec_float_bound(uint32_t n) {
 static uint64_t ordered(uint64_t b) { return (b >> 63) ? ~b : b | 0x8000000000000000ull; }
 static uint64_t unordered(uint64_t u) { return (u >> 63) ? u & 0x7fffffffffffffffull : ~u; }
 
+#if defined(__GNUC__)
+typedef double v2d __attribute__((vector_size(16)));
+typedef uint64_t v2u __attribute__((vector_size(16)));
+typedef int64_t v2i __attribute__((vector_size(16)));
+#endif
+#define MAGIC_BITS   0x4338000000000000ull   /* 1.5 * 2^52: integers |q| < 2^51 sit in its mantissa */
+#define MAGIC_DOUBLE 6755399441055744.0
+
+/* q[i] for every value, two at a time: rounded v * 10^k read out of the mantissa of
+ * (v * 10^k + 1.5 * 2^52), accepted when |v * 10^k| < 2^51 and dividing back gives v's exact
+ * bits (so NaN, infinities and -0.0 never pass). Returns 0 when every value passed, else a
+ * positive number (not a count: the caller then looks at each value). */
+static uint32_t scale_all(const uint64_t *bits, uint32_t n, int k, uint64_t *q) {
+    const double p = pow10_table[k];
+    uint32_t failed = 0, i = 0;
+#if defined(__GNUC__)
+    /* Only SSE2-level operations: double compares give the masks, and -0.0 (equal to 0.0 as
+     * a double) is caught by collecting the sign bits of values that compare equal to zero. */
+    const v2d vp = {p, p}, magic = {MAGIC_DOUBLE, MAGIC_DOUBLE}, lim = {MAX_SCALED, MAX_SCALED};
+    const v2d zero = {0.0, 0.0};
+    const v2u mbits = {MAGIC_BITS, MAGIC_BITS};
+    v2i bad = {0, 0};
+    v2u negative_zero = {0, 0};
+    for (; i + 2 <= n; i += 2) {
+        v2d v, r;
+        v2u u, orig;
+        memcpy(&v, bits + i, 16);
+        memcpy(&orig, bits + i, 16);
+        v2d t = v * vp;
+        r = t + magic;
+        memcpy(&u, &r, 16);
+        v2d back = (r - magic) / vp;
+        v2u qq = u - mbits;
+        memcpy(q + i, &qq, 16);
+        bad |= (back != v) | ~((t < lim) & (t > -lim));
+        negative_zero |= (v2u)(v == zero) & orig;
+    }
+    failed = (bad[0] != 0) + (bad[1] != 0) + ((negative_zero[0] | negative_zero[1]) != 0);
+#endif
+    for (; i < n; i++) {
+        double v = as_double(bits[i]), t = v * p, r = t + MAGIC_DOUBLE;
+        q[i] = as_bits(r) - MAGIC_BITS;
+        double at = t < 0 ? -t : t;
+        if (!(at < MAX_SCALED) || as_bits((r - MAGIC_DOUBLE) / p) != bits[i]) failed++;
+    }
+    return failed;
+}
+
 /* Scaled integers at k digits into q; exception positions into exc. Returns the exception
  * count, or n + 1 as soon as it passes max_exceptions. */
 static uint32_t scale(const uint64_t *bits, uint32_t n, int k, uint64_t *q, uint32_t *exc,
                       uint32_t max_exceptions) {
+    if (scale_all(bits, n, k, q) == 0) return 0;   /* the common case: every value decimal */
     uint32_t ne = 0;
     int64_t prev = 0, v;
     int have_prev = 0;
@@ -168,12 +217,6 @@ int gw_codec_float_encode(const uint64_t *bits, uint32_t n, double resolution, u
  * the bit pattern of 1.5 * 2^52 and subtracting 1.5 * 2^52 converts exactly, and that lets
  * the conversion and the (correctly rounded) division run two lanes at a time. Integers
  * outside that range (only in a hostile block) give wrong values, never undefined behaviour. */
-#define MAGIC_BITS   0x4338000000000000ull
-#define MAGIC_DOUBLE 6755399441055744.0
-#if defined(__GNUC__)
-typedef double v2d __attribute__((vector_size(16)));
-typedef uint64_t v2u __attribute__((vector_size(16)));
-#endif
 
 static void scaled_to_doubles_2(uint64_t *bits, uint32_t n, double scale_by) {
     uint32_t i = 0;

@@ -163,11 +163,14 @@ static int br_past_end(const bit_reader *r) { return br_bits_used(r) > (uint64_t
 static int token_count(int E, int m) { return (1 << E) + (64 - E) * (1 << m); }
 
 static inline uint32_t token_of(uint64_t r, int E, int m, int *raw_bits) {
-    if (r < ((uint64_t)1 << E)) { *raw_bits = 0; return (uint32_t)r; }
-    int e = 63 - __builtin_clzll(r);
-    uint32_t top = (uint32_t)(r >> (e - m)) & ((1u << m) - 1);
-    *raw_bits = e - m;
-    return (1u << E) + ((uint32_t)(e - E) << m) + top;
+    /* Branch-free: residuals above and below 2^E alternate unpredictably in noisy data. */
+    int e = 63 - __builtin_clzll(r | 1);
+    int big = (r >> E) != 0;
+    int shift = big ? e - m : 0;
+    uint32_t top = (uint32_t)(r >> shift) & ((1u << m) - 1);
+    uint32_t t_big = (1u << E) + ((uint32_t)(e - E) << m) + top;
+    *raw_bits = shift;
+    return big ? t_big : (uint32_t)r;
 }
 
 /* Smallest value and raw bit count of each token. */
@@ -200,35 +203,42 @@ static double approx_log2(double v) {
 typedef struct {
     uint32_t small[1 << MAX_SPLIT];
     uint32_t big[64][1 << MAX_MSB];   /* residuals >= 2^MAX_SPLIT by bit length-1 and top bits */
-    uint32_t n, small_max;            /* largest residual below 2^MAX_SPLIT seen */
+    uint32_t n, small_max;            /* no residual below 2^MAX_SPLIT is above small_max */
+    int big_end;                      /* big[e] is empty for e >= big_end */
+    int small_used;                   /* how many small residuals occur, listed in small_list */
+    uint8_t small_list[1 << MAX_SPLIT];
 } residual_hist;
 
 static void hist_build(residual_hist *h, const uint64_t *r, uint32_t n) {
     memset(h, 0, sizeof *h);
     h->n = n;
+    uint64_t all = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t v = r[i];
-        if (v < (1u << MAX_SPLIT)) {
-            h->small[v]++;
-            if (v > h->small_max) h->small_max = (uint32_t)v;
-            continue;
-        }
+        all |= v;
+        if (v < (1u << MAX_SPLIT)) { h->small[v]++; continue; }
         int e = 63 - __builtin_clzll(v);
         h->big[e][(v >> (e - MAX_MSB)) & ((1 << MAX_MSB) - 1)]++;
     }
+    /* Bounds of the loops over the histogram: every residual is below 2^bitlen(all). */
+    int top_bits = all ? 64 - __builtin_clzll(all) : 0;
+    h->small_max = top_bits >= MAX_SPLIT ? (1u << MAX_SPLIT) - 1 : (1u << top_bits) - 1;
+    h->big_end = top_bits > MAX_SPLIT ? top_bits : MAX_SPLIT;
+    for (uint32_t v = 0; v <= h->small_max; v++)
+        if (h->small[v]) h->small_list[h->small_used++] = (uint8_t)v;
 }
 
 /* Token counts for (E, m); returns the raw bits the tokens leave. */
 static uint64_t hist_tokens(const residual_hist *h, int E, int m, uint32_t *counts) {
     uint64_t raw = 0;
     memset(counts, 0, sizeof(uint32_t) * (size_t)token_count(E, m));
-    for (uint32_t v = 0; v <= h->small_max; v++) {
-        if (!h->small[v]) continue;
+    for (int u = 0; u < h->small_used; u++) {
+        uint32_t v = h->small_list[u];
         int rb;
         counts[token_of(v, E, m, &rb)] += h->small[v];
         raw += (uint64_t)rb * h->small[v];
     }
-    for (int e = MAX_SPLIT; e < 64; e++) {
+    for (int e = MAX_SPLIT; e < h->big_end; e++) {
         for (int top = 0; top < (1 << MAX_MSB); top++) {
             uint32_t c = h->big[e][top];
             if (!c) continue;
@@ -382,11 +392,21 @@ static size_t encode_ans(const uint64_t *r, uint32_t n, const residual_hist *h, 
     /* Tokens in reverse: the decoder then reads states and words front to back. */
     uint32_t x[4] = {RANS_L, RANS_L, RANS_L, RANS_L};
     uint16_t *wp = words + n;   /* at most one word per token */
+    /* x / f through a double reciprocal: the product is within 2^-20 of x / f, so the
+     * truncated quotient is exact except when x is a multiple of f, which the remainder
+     * check corrects. Pipelines where an integer divide would not. */
+    double inv[MAX_TOKENS];
+    for (int t = 0; t < nt; t++) inv[t] = freq[t] ? 1.0 / freq[t] : 0.0;
 #define RANS_PUT(state, i)                                                           \
     do {                                                                             \
         uint32_t t_ = tokens[i], f_ = freq[t_];                                      \
         if ((uint64_t)(state) >= ((uint64_t)f_ << (32 - P))) { *--wp = (uint16_t)(state); (state) >>= 16; } \
-        (state) = (((state) / f_) << P) + ((state) % f_) + cum[t_];                  \
+        uint32_t q_ = (uint32_t)((double)(state) * inv[t_]);                          \
+        uint32_t r_ = (state) - q_ * f_;                                             \
+        uint32_t fix_ = r_ >= f_;                                                    \
+        q_ += fix_;                                                                  \
+        r_ -= fix_ ? f_ : 0;                                                         \
+        (state) = (q_ << P) + r_ + cum[t_];                                          \
     } while (0)
     uint32_t i = n;
     while (i % (uint32_t)K) { i--; RANS_PUT(x[i % (uint32_t)K], i); }
@@ -673,6 +693,16 @@ static uint64_t magnitude(uint64_t d) { return (int64_t)d < 0 ? (uint64_t)0 - d 
  * part's inverse) and zigzagged for orders 1 and 2, into d; returns how many (n - order). */
 static uint32_t residuals(const uint64_t *x, uint32_t n, int order, uint64_t base, uint64_t g,
                           uint64_t *d) {
+    if (g == 1) {
+        if (order == 0) {
+            for (uint32_t i = 0; i < n; i++) d[i] = x[i] - base;
+            return n;
+        }
+        if (order == 1) {
+            for (uint32_t i = 1; i < n; i++) d[i - 1] = gw_codec_zigzag(x[i] - x[i - 1]);
+            return n - 1;
+        }
+    }
     int shift = __builtin_ctzll(g);
     uint64_t inv = inverse_odd(g >> shift);
     if (order == 0) {
@@ -767,7 +797,9 @@ int gw_codec_int_encode(const uint64_t *x, uint32_t n, int is_signed, uint8_t *o
 
     int mode = RES_CONST;
     uint64_t maxr = 0;
-    for (uint32_t i = 0; i < m; i++) { if (d[i] != d[0]) mode = RES_PACKED; maxr |= d[i]; }
+    uint64_t differ = 0;
+    for (uint32_t i = 0; i < m; i++) { differ |= d[i] ^ d[0]; maxr |= d[i]; }
+    if (differ) mode = RES_PACKED;
     int rc = GW_OK;
     if (mode == RES_CONST) {
         gw_codec_put_uvarint(o, &p, d[0]);
