@@ -105,10 +105,15 @@ class Publisher:
 
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=False)
+        self.acked = 0
+        self.client.on_publish = self._on_publish
         self.client.reconnect_delay_set(0.1, 1)
         self.client.max_inflight_messages_set(200)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self.acked += 1
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1):
         return self.client.publish(topic, payload, qos=qos)
