@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import struct
 import time
 
 import pytest
@@ -194,3 +196,33 @@ def test_a_line_whose_keys_would_explode_is_refused():
     result = parse(body.encode(), default_time_ns=0)
     assert reasons(result) == [(1, 1, "series keys of the line exceed 4 MiB")]
     assert result.points == 50  # the second line: 50 keys of 65 KB, 3.3 MB, is fine
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.from_regex(r"\A-?([0-9]{1,25}(\.[0-9]{0,25})?|\.[0-9]{1,25})([eE][+-]?[0-9]{1,3})?\Z"))
+def test_floats_are_read_with_correct_rounding(text):
+    expected = float(text)  # Python's reading is correctly rounded
+    result = parse(f"m f={text} 1".encode(), default_time_ns=0)
+    if math.isinf(expected):
+        assert reasons(result) == [(1, 5, "float out of range")]
+    else:
+        (_, _, got), = points(result)
+        assert struct.pack("<d", got) == struct.pack("<d", expected), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(2**70), 2**70), st.integers(0, 3))
+def test_integers_and_unsigned_within_and_beyond_range(n, zeros):
+    digits = str(abs(n)).rjust(len(str(abs(n))) + zeros, "0")
+    text = ("-" if n < 0 else "") + digits
+    result = parse(f"m i={text}i,u={text}u 1".encode(), default_time_ns=0)
+    want_i = -(2**63) <= n < 2**63
+    want_u = 0 <= n < 2**64
+    if want_i and want_u:
+        assert [v for _, _, v in points(result)] == [n, n]
+    elif not want_i:
+        assert reasons(result) == [(1, 5, "integer out of range")]
+    elif n < 0:
+        assert reasons(result) == [(1, 9 + len(text), "invalid unsigned integer")]
+    else:
+        assert reasons(result) == [(1, 9 + len(text), "unsigned integer out of range")]
