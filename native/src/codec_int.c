@@ -174,8 +174,7 @@ static inline uint32_t token_of(uint64_t r, int E, int m, int *raw_bits) {
 }
 
 /* Smallest value and raw bit count of each token. */
-static void token_table(int E, int m, uint64_t *base, uint8_t *raw_bits) {
-    int nt = token_count(E, m);
+static void token_table(int E, int m, int nt, uint64_t *base, uint8_t *raw_bits) {
     for (int t = 0; t < nt; t++) {
         if (t < (1 << E)) { base[t] = (uint64_t)t; raw_bits[t] = 0; continue; }
         int u = t - (1 << E), e = E + (u >> m);
@@ -443,12 +442,14 @@ static inline uint32_t load16le(const uint8_t *p) {
 #endif
 }
 
-/* A token's value plus its raw low bits (at most 56) from the raw stream. */
+/* A token's value plus its raw low bits from the raw stream. The reader refills every
+ * `per` residuals (per * widest raw bits <= 56), a periodic branch the CPU predicts, rather
+ * than testing the bit count before every read. */
 static inline uint64_t raw_residual(bit_reader *raw, const uint64_t *tbase, const uint8_t *rbits,
-                                    uint32_t t, uint64_t *total) {
+                                    uint32_t t, int *left, int per) {
+    if (*left == 0) { br_refill(raw); *left = per; }
+    (*left)--;
     int nb = rbits[t];
-    *total += (uint64_t)nb;
-    br_refill(raw);   /* unconditional: cheaper than a mispredicted test of the bit count */
     uint64_t v = tbase[t] + (raw->acc & (((uint64_t)1 << nb) - 1));
     raw->acc >>= nb;
     raw->cnt -= nb;
@@ -494,10 +495,12 @@ static int decode_ans(gw_codec_in *in, uint64_t *x, uint32_t total, int order, u
         in->why = "bad rANS frequency table";
         return GW_ECORRUPT;
     }
+    /* Only tokens below T = last1 can occur: every per-token loop below stops there. */
+    nt = (int)last1;
     cum[0] = 0;
     for (int t = 0; t < nt; t++) {
-        uint32_t f1 = 1;
-        if ((uint32_t)t < last1 && (br_gamma(&br, &f1) || br_past_end(&br))) {
+        uint32_t f1;
+        if (br_gamma(&br, &f1) || br_past_end(&br)) {
             in->why = "bad rANS frequency table";
             return GW_ECORRUPT;
         }
@@ -595,8 +598,8 @@ static int decode_ans(gw_codec_in *in, uint64_t *x, uint32_t total, int order, u
      * fused per delta order so the column is written once. */
     uint64_t tbase[MAX_TOKENS];
     uint8_t rbits[MAX_TOKENS];
-    token_table(E, m, tbase, rbits);
-    int has_raw = cum[1 << E] != M, widest = 0;
+    token_table(E, m, nt, tbase, rbits);
+    int has_raw = nt > (1 << E) && cum[1 << E] != M, widest = 0;
     for (int t = 0; t < nt; t++) if (freq[t] && rbits[t] > widest) widest = rbits[t];
     if (!has_raw && raw_len) { free(table); in->why = "raw bits where no token has any"; return GW_ECORRUPT; }
     /* The reader may look past the raw bits into the rest of the column (never past it) so
@@ -629,15 +632,19 @@ static int decode_ans(gw_codec_in *in, uint64_t *x, uint32_t total, int order, u
             }                                                                        \
         }                                                                            \
     } while (0)
-    if (!has_raw) {
+    if (!has_raw && factor == 1 && order == 1) {   /* the common sensor case, kept tight */
+        uint64_t acc = x0;
+        x[0] = acc;
+        for (uint32_t j = 0; j < n; j++) { acc += gw_codec_unzigzag(tok[j]); x[j + 1] = acc; }
+    } else if (!has_raw) {
         RECONSTRUCT((uint64_t)tok[j]);
     } else if (widest <= 56) {
-        RECONSTRUCT(raw_residual(&raw, tbase, rbits, tok[j], &raw_total));
+        int left = 0, per = widest == 0 ? 56 : 56 / widest;
+        RECONSTRUCT(raw_residual(&raw, tbase, rbits, tok[j], &left, per));
+        raw_total = br_bits_used(&raw);
     } else {
-        for (uint32_t j = 0; j < n; j++) {
-            raw_total += rbits[tok[j]];
-            x[order + j] = tbase[tok[j]] + br_get_long(&raw, rbits[tok[j]]);
-        }
+        for (uint32_t j = 0; j < n; j++) x[order + j] = tbase[tok[j]] + br_get_long(&raw, rbits[tok[j]]);
+        raw_total = br_bits_used(&raw);
         reconstruct(x, total, order, base, x0, d0, factor);
     }
 #undef RECONSTRUCT
