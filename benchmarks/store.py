@@ -164,6 +164,8 @@ async def run_once(lp_path: str, offsets: list[int], concurrency: int) -> dict:
             raise errors[0]
         stats = store.stats("raw")["raw"]
         on_disk = stats["used_bytes"] + dir_bytes(data_dir)
+        breakdown = {"ring": stats["used_bytes"], "wal": stats["wal_bytes"],
+                     "index": os.path.getsize(os.path.join(data_dir, "store", "index.sqlite"))}
 
         t1 = time.perf_counter()
         means = 0
@@ -173,7 +175,7 @@ async def run_once(lp_path: str, offsets: list[int], concurrency: int) -> dict:
         query_s = time.perf_counter() - t1
         await store.close()
         return {"points": points, "ingest_s": ingest_s, "written": written, "on_disk": on_disk,
-                "query_s": query_s, "windows": means,
+                "query_s": query_s, "windows": means, "breakdown": breakdown,
                 "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -239,7 +241,8 @@ def main() -> int:
         print(f"run {i + 1}: {r['points'] / r['ingest_s'] / 1e6:.2f} M points/s, "
               f"{r['written'] / r['points']:.3f} B written/pt, "
               f"{r['on_disk'] / r['points']:.3f} B/pt on disk, {r['rss'] / 2**20:.0f} MB peak RSS, "
-              f"query {r['query_s']:.2f} s", file=sys.stderr)
+              f"query {r['query_s']:.2f} s; on disk: " + ", ".join(
+                  f"{k} {v / r['points']:.3f}" for k, v in r["breakdown"].items()), file=sys.stderr)
     med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
     points = runs[0]["points"]
     print(f"\nStore, {points:,} points ({SERIES_FLOAT} float random walks at 0.01 + "

@@ -47,7 +47,7 @@ class StoreSection:
         default_factory=lambda: parse_duration("10s"), check=positive,
         doc="how often sealed blocks are synced and indexed and covered WAL segments deleted")
     wal_segment_size: ByteSize = setting(
-        default_factory=lambda: parse_size("1MiB"), check=positive,
+        default_factory=lambda: parse_size("256KiB"), check=positive,
         doc="a new WAL segment starts once the current one is this big")
     buckets: dict[str, BucketConfig] = setting(
         default_factory=_default_buckets,
