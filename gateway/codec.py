@@ -48,6 +48,9 @@ _NULL = ffi.NULL
 _ZERO_TS = array("q", [0])
 _ZERO_VALUES = {FLOAT: array("d", [0.0]), INT: array("q", [0]), UINT: array("Q", [0]),
                 BOOL: array("B", [0])}
+_block_count = lib.gw_block_count
+_block_decode = lib.gw_block_decode
+_from_buffer = ffi.from_buffer
 _out = threading.local()   # per-thread encode buffer, grown on demand
 _TS_FAST = {(f, 8) for f in ("q", "<q", "=q", "@q", "l", "<l", "=l", "@l")}
 _FAST_TYPES = {(p + f, size): code for (f, size), code in
@@ -266,11 +269,21 @@ def decode(block) -> tuple[array, array | list]:
 
     Raises :class:`CorruptBlock` naming the problem for a truncated, corrupt or hostile block.
     """
-    buf, size, code = _block_buffer(block)
-    n = lib.gw_block_count(buf, size)
+    if type(block) is bytes and len(block) > 4:   # the common case, kept short
+        buf, size, code = block, len(block), block[3]
+    else:
+        buf, size, code = _block_buffer(block)
+    n = _block_count(buf, size)
     if n < 0:
         raise _corrupt(n)
     ts = _ZERO_TS * n
+    if code in _ZERO_VALUES and code != BOOL:
+        values = _ZERO_VALUES[code] * n   # float/int bits land in place: no conversion pass
+        rc = _block_decode(buf, size, _from_buffer(_I64, ts), _from_buffer(_U64, values),
+                           _NULL, _NULL, 0)
+        if rc != 0:
+            raise _corrupt(rc)
+        return ts, values
     if code == STRING:
         return ts, _decode_strings(buf, size, ts, n)
     if code == BOOL:
@@ -281,12 +294,7 @@ def decode(block) -> tuple[array, array | list]:
         flags = _ZERO_VALUES[BOOL] * n
         lib.gw_block_bools_narrow(words, ffi.from_buffer(_U8, flags), n)
         return ts, flags
-    values = _ZERO_VALUES[code] * n   # float/int bits land in place: no conversion pass
-    rc = lib.gw_block_decode(buf, size, ffi.from_buffer(_I64, ts), ffi.from_buffer(_U64, values),
-                             _NULL, _NULL, 0)
-    if rc != 0:
-        raise _corrupt(rc)
-    return ts, values
+    raise _corrupt(lib.GW_ECORRUPT)   # the C reader validated the type: not reached
 
 
 def _decode_strings(buf, size: int, ts: array, n: int) -> list[str]:
