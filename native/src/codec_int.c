@@ -81,10 +81,15 @@ static uint64_t load64le(const uint8_t *p) {
 
 typedef struct { uint8_t *out; size_t pos; uint64_t acc; int cnt; } bit_writer;
 
-static void bw_put(bit_writer *w, uint64_t bits, int n) {   /* n <= 32 */
+static void bw_put(bit_writer *w, uint64_t bits, int n) {   /* n <= 32; acc keeps < 32 bits */
     w->acc |= bits << w->cnt;
     w->cnt += n;
-    while (w->cnt >= 8) { w->out[w->pos++] = (uint8_t)w->acc; w->acc >>= 8; w->cnt -= 8; }
+    if (w->cnt >= 32) {
+        uint32_t word = (uint32_t)w->acc;
+        for (int b = 0; b < 4; b++) w->out[w->pos++] = (uint8_t)(word >> (8 * b));
+        w->acc >>= 32;
+        w->cnt -= 32;
+    }
 }
 
 static void bw_put_long(bit_writer *w, uint64_t bits, int n) {   /* n <= 64 */
@@ -93,7 +98,7 @@ static void bw_put_long(bit_writer *w, uint64_t bits, int n) {   /* n <= 64 */
 }
 
 static void bw_flush(bit_writer *w) {
-    if (w->cnt > 0) w->out[w->pos++] = (uint8_t)w->acc;
+    while (w->cnt > 0) { w->out[w->pos++] = (uint8_t)w->acc; w->acc >>= 8; w->cnt -= 8; }
     w->acc = 0;
     w->cnt = 0;
 }
