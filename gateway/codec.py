@@ -66,11 +66,17 @@ def _bound(code: int, n: int) -> int:
     return cap
 
 
+_OUT_KEEP = 1 << 20   # larger encode buffers are not kept between calls
+
+
 def _out_buffer(cap: int) -> tuple[bytearray, object]:
     buf = getattr(_out, "buf", None)
     if buf is None or len(buf) < cap:
         buf = bytearray(max(cap, 1 << 16))
-        _out.buf, _out.ptr = buf, ffi.from_buffer(_U8, buf)
+        ptr = ffi.from_buffer(_U8, buf)
+        if cap > _OUT_KEEP:
+            return buf, ptr
+        _out.buf, _out.ptr = buf, ptr
     return buf, _out.ptr
 
 

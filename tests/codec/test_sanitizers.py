@@ -1,8 +1,8 @@
-"""The codec's C code under AddressSanitizer and UndefinedBehaviorSanitizer.
+"""The codec's and the aggregation kernel's C code under AddressSanitizer and UBSan.
 
-fuzz/codec_selftest.c round-trips every type and edge value and feeds the decoder every
-truncation and thousands of hostile bodies; any out-of-bounds access, leak or undefined
-behaviour aborts the run."""
+fuzz/codec_selftest.c round-trips every type and edge value, feeds the decoder every
+truncation and thousands of hostile bodies, and aggregates sorted and shuffled columns; any
+out-of-bounds access, leak or undefined behaviour aborts the run."""
 
 import os
 import subprocess
@@ -16,7 +16,7 @@ from .conftest import CODEC_SOURCES, ROOT, compile_c
 def test_codec_clean_under_asan_and_ubsan(c_compiler, tmp_path):
     exe = compile_c(c_compiler, tmp_path / "codec_selftest",
                     [str(ROOT / "fuzz" / "codec_selftest.c"), str(ROOT / "fuzz" / "fuzz_block_decode.c"),
-                     *CODEC_SOURCES],
+                     *CODEC_SOURCES, str(ROOT / "native" / "src" / "aggregate.c")],
                     ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                      "-fno-omit-frame-pointer"])
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
