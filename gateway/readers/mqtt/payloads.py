@@ -22,9 +22,11 @@ parser once, when first seen, so a row never fails later.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -39,6 +41,10 @@ from gateway.readers.mqtt.topics import TopicMismatch
 UNPARSEABLE, WRONG_TYPE, TOPIC_MISMATCH, OVERSIZED = ("unparseable", "wrong_type", "topic_mismatch",
                                                       "oversized")
 REASONS = (UNPARSEABLE, WRONG_TYPE, TOPIC_MISMATCH, OVERSIZED)
+#: A message whose decoding failed because of a bug, not because of its bytes.
+INTERNAL_ERROR = "internal_error"
+#: Where failures of the rows built from JSON and values are counted (they have no one topic).
+ROWS_TOPIC = "(decoded rows)"
 
 #: Series keys remembered per decoder: topics and JSON shapes repeat, escaping is per point.
 KEY_CACHE_SIZE = 8192
@@ -48,39 +54,91 @@ _TRUE = frozenset((b"t", b"T", b"true", b"True", b"TRUE"))
 _FALSE = frozenset((b"f", b"F", b"false", b"False", b"FALSE"))
 _RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
                       r"(?:([Zz])|([+-])(\d{2}):(\d{2}))")
+_FIELD, _TIME, _TAG, _MEASUREMENT, _SKIP = range(5)   # roles of JSON keys
 _UNIX_SCALE = {"unix": 1_000_000_000, "unix_ms": 1_000_000, "unix_us": 1_000, "unix_ns": 1}
 
 
 class PointSink:
-    """The points of a group of messages: a batch, plus rows still to be parsed into it."""
+    """The points of a group of messages, gathered cheaply and parsed in a few C calls.
 
-    __slots__ = ("batch", "rows")
+    ``batch`` takes points parsed per message; ``rows`` holds line protocol rows (JSON and
+    bare values); ``timestamped`` holds line protocol payloads whose every line carries its own
+    timestamp, per precision: those need no per-message arrival time, so one parse serves the
+    whole group and its errors are mapped back to their messages by line number.
+    """
+
+    __slots__ = ("batch", "rows", "timestamped")
 
     def __init__(self) -> None:
         self.batch = Batch()
         self.rows: list[str] = []
+        self.timestamped: dict[str, list[tuple[bytes, str]]] = {}
 
-    def seal(self) -> list[LineProtocolError]:
-        """Parses the pending rows into the batch; returns the errors (none unless a bug)."""
-        if not self.rows:
-            return []
-        text = "".join(self.rows)
-        self.rows = []
-        return lineprotocol.parse(text, batch=self.batch, default_time_ns=0, max_errors=10).errors
+    def seal(self) -> list[tuple[str, str, str, bytes]]:
+        """Parses what was gathered into the batch. Returns the bad messages found on the way
+        as (topic, reason, detail, payload); their good lines are kept."""
+        bad = []
+        for precision, group in self.timestamped.items():
+            bad.extend(_parse_group(group, precision, self.batch))
+        self.timestamped = {}
+        if self.rows:
+            text = "".join(self.rows)
+            self.rows = []
+            # Rows are built from checked keys and formatted values: an error here is a bug.
+            for e in lineprotocol.parse(text, batch=self.batch, default_time_ns=0,
+                                        max_errors=10).errors:
+                bad.append((ROWS_TOPIC, INTERNAL_ERROR, str(e), b""))
+        return bad
 
-    def __len__(self) -> int:
-        return len(self.batch) + len(self.rows)
+
+def _parse_group(group: list[tuple[bytes, str]], precision: str, batch: Batch) -> list:
+    starts, line = [], 1
+    for payload, _ in group:
+        starts.append(line)
+        line += payload.count(b"\n") + 1
+    text = b"\n".join(payload for payload, _ in group)
+    result = lineprotocol.parse(text, batch=batch, precision=precision,
+                                default_time_ns=time.time_ns(), max_errors=line)
+    first: dict[int, tuple[int, LineProtocolError]] = {}
+    for e in result.errors:
+        i = bisect.bisect_right(starts, e.line) - 1
+        count, earliest = first.get(i, (0, e))
+        first[i] = (count + 1, earliest)
+    bad = []
+    for i, (count, e) in sorted(first.items()):
+        payload, topic = group[i]
+        reason = str(e).split(": ", 1)[-1]
+        bad.append((topic, UNPARSEABLE, f"{count} bad line(s); first: line {e.line - starts[i] + 1}, "
+                                        f"column {e.column}: {reason}", payload))
+    return bad
+
+
+def _timestamped_lines(payload: bytes) -> int:
+    """How many data lines the payload has if every one ends in a timestamp, else -1.
+
+    A line without a timestamp ends in its field set, whose last token holds '=' or ends in
+    a quote; so a last token of digits is a timestamp (or the line is bad, which the parser
+    then reports). Comments and blank lines do not count.
+    """
+    n = 0
+    for line in payload.split(b"\n"):
+        line = line.strip()
+        if not line or line[0] == 35:  # '#'
+            continue
+        last = line.rpartition(b" ")[2]
+        if not (last.isdigit() or (last[:1] == b"-" and last[1:].isdigit())):
+            return -1
+        n += 1
+    return n
 
 
 class BadMessage(ValueError):
     """A message that cannot become points: ``reason`` is one of :data:`REASONS`."""
 
-    def __init__(self, reason: str, detail: str, points: int = 0) -> None:
+    def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-        #: Points the message still contributed (the good lines of a line protocol payload).
-        self.points = points
 
 
 def parse_rfc3339(text: str) -> int:
@@ -116,12 +174,14 @@ class Decoder:
         self._decode = {"line": self._decode_line, "json": self._decode_json,
                         "value": self._decode_value}[sub.format]
         j = sub.json
+        self._roles: dict[str, int] = {}
         self._tag_keys = frozenset(j.tag_keys)
         self._field_keys = frozenset(j.field_keys)
         self._string_fields = frozenset(j.string_fields)
 
-    def decode(self, topic: str, payload: bytes, arrival_ns: int, sink: PointSink) -> int:
-        """Adds the message's points to ``sink``; returns how many. Raises BadMessage."""
+    def decode(self, topic: str, payload: bytes, arrival_ns: int, sink: PointSink) -> None:
+        """Adds the message's points to ``sink``. Raises BadMessage, or, for line protocol
+        gathered for one parse, reports it from :meth:`PointSink.seal`."""
         if self.template is not None:
             try:
                 match = self.template.match(topic)
@@ -129,7 +189,7 @@ class Decoder:
                 raise BadMessage(TOPIC_MISMATCH, str(e)) from None
         else:
             match = None
-        return self._decode(match, payload, arrival_ns, sink)
+        self._decode(topic, match, payload, arrival_ns, sink)
 
     # -- helpers ----------------------------------------------------------------------------
     def _tags(self, match) -> dict[str, str]:
@@ -137,9 +197,10 @@ class Decoder:
             return self._fixed_tags
         return {**self._fixed_tags, **dict(match.tags)}
 
-    def _key(self, measurement: str, tags: dict[str, str], field: str) -> str:
+    def _key(self, measurement: str, tags: dict[str, str], field: str,
+             tag_items: tuple | None = None) -> str:
         """The series key, checked once per distinct series; BadMessage for unusable names."""
-        cache_key = (measurement, tuple(tags.items()), field)
+        cache_key = (measurement, tuple(tags.items()) if tag_items is None else tag_items, field)
         key = self._keys.get(cache_key)
         if key is None:
             key = _checked_key(measurement, tags, field)
@@ -149,26 +210,32 @@ class Decoder:
         return key
 
     # -- line protocol ----------------------------------------------------------------------
-    def _decode_line(self, match, payload: bytes, arrival_ns: int, sink: PointSink) -> int:
+    def _decode_line(self, topic: str, match, payload: bytes, arrival_ns: int,
+                     sink: PointSink) -> None:
         extra_tags = self._tags(match)
+        if not extra_tags:
+            lines = _timestamped_lines(payload)
+            if lines > 0:
+                sink.timestamped.setdefault(self.sub.precision, []).append((payload, topic))
+                return
+            if lines == 0:
+                raise BadMessage(UNPARSEABLE, "no line protocol lines in the payload")
         target = sink.batch if not extra_tags else Batch()
         try:
             result = lineprotocol.parse(payload, batch=target, precision=self.sub.precision,
                                         default_time_ns=arrival_ns, max_errors=1)
         except ValueError as e:
             raise BadMessage(UNPARSEABLE, str(e)) from None
-        points = result.points
         if extra_tags:
-            points = self._retag(target, extra_tags, sink)
+            self._retag(target, extra_tags, sink)
         if result.bad_lines:
             first = result.errors[0] if result.errors else None
             detail = f"{result.bad_lines} bad line(s)" + (f"; first: {first}" if first else "")
-            raise BadMessage(UNPARSEABLE, detail, points)
+            raise BadMessage(UNPARSEABLE, detail)
         if result.lines == 0:
             raise BadMessage(UNPARSEABLE, "no line protocol lines in the payload")
-        return points
 
-    def _retag(self, parsed: Batch, extra_tags: dict[str, str], sink: PointSink) -> int:
+    def _retag(self, parsed: Batch, extra_tags: dict[str, str], sink: PointSink) -> None:
         """Copies parsed points into ``sink`` with the subscription's and topic's tags added
         (a tag the line sets itself keeps the line's value)."""
         rows = []
@@ -176,10 +243,10 @@ class Decoder:
             key = self._key(measurement, {**extra_tags, **tags}, field)
             rows.append(f"{key}={format_value(value)} {ts}\n")
         sink.rows.extend(rows)
-        return len(rows)
 
     # -- bare values ------------------------------------------------------------------------
-    def _decode_value(self, match, payload: bytes, arrival_ns: int, sink: PointSink) -> int:
+    def _decode_value(self, topic: str, match, payload: bytes, arrival_ns: int,
+                      sink: PointSink) -> None:
         text = payload.strip()
         if _NUMBER.fullmatch(text):
             number = float(text)
@@ -197,10 +264,10 @@ class Decoder:
         field = (match and match.field) or self.sub.field
         key = self._key(measurement, self._tags(match), field)
         sink.rows.append(f"{key}={value} {arrival_ns}\n")
-        return 1
 
     # -- JSON -------------------------------------------------------------------------------
-    def _decode_json(self, match, payload: bytes, arrival_ns: int, sink: PointSink) -> int:
+    def _decode_json(self, topic: str, match, payload: bytes, arrival_ns: int,
+                     sink: PointSink) -> None:
         try:
             doc = json.loads(payload)
         except (ValueError, RecursionError) as e:
@@ -220,66 +287,87 @@ class Decoder:
             rows.extend(self._json_object(obj, where, base_tags, default_measurement, arrival_ns))
         # Every object is checked before the first row goes in: a bad message adds nothing.
         sink.rows.extend(rows)
-        return len(rows)
+
+    def _role(self, key: str) -> int:
+        """What a (flattened) JSON key is for, decided once per key name."""
+        opts = self.sub.json
+        if key == opts.time_key:
+            role = _TIME
+        elif key == opts.measurement_key:
+            role = _MEASUREMENT
+        elif key in self._tag_keys:
+            role = _TAG
+        elif key.startswith("_"):
+            role = _SKIP  # reserved by the data model; the configured key lists cannot name them
+        elif self._field_keys and key not in self._field_keys and key not in self._string_fields:
+            role = _SKIP
+        else:
+            role = _FIELD
+        if len(self._roles) >= KEY_CACHE_SIZE:
+            self._roles.clear()
+        self._roles[key] = role
+        return role
 
     def _json_object(self, obj: dict, where: str, base_tags: dict[str, str],
                      measurement: str, arrival_ns: int) -> list:
-        opts = self.sub.json
-        flat: dict[str, object] = {}
-        _flatten(obj, "", opts.separator, flat)
+        items = obj.items()
+        for value in obj.values():
+            if type(value) is dict or type(value) is list:
+                flat: dict[str, object] = {}
+                _flatten(obj, "", self.sub.json.separator, flat)
+                items = flat.items()
+                break
         ts = arrival_ns
-        tags = dict(base_tags)
-        fields: list[tuple[str, object]] = []
-        for key, value in flat.items():
-            if key == opts.time_key:
+        tags = base_tags
+        fields: list[tuple[str, str]] = []
+        roles = self._roles
+        for key, value in items:
+            role = roles.get(key)
+            if role is None:
+                role = self._role(key)
+            if role == _FIELD:
+                kind = type(value)
+                if kind is float or kind is int:
+                    try:
+                        number = float(value)
+                    except OverflowError:
+                        number = math.inf
+                    if not math.isfinite(number):
+                        raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is out of range")
+                    fields.append((key, repr(number)))
+                elif kind is bool:
+                    fields.append((key, "true" if value else "false"))
+                elif kind is str:
+                    if key in self._string_fields:
+                        if len(value) > MAX_STRING_BYTES // 4 and len(value.encode()) > MAX_STRING_BYTES:
+                            raise BadMessage(WRONG_TYPE, f"{where}string field {key!r} is longer "
+                                                         f"than {MAX_STRING_BYTES} bytes")
+                        fields.append((key, format_value(value)))
+                    elif key in self._field_keys:
+                        raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is a string; list it in "
+                                                     "json.string_fields to keep it")
+                elif value is not None and (key in self._field_keys or key in self._string_fields):
+                    raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is {_json_kind(value)}")
+            elif role == _TIME:
                 ts = self._json_time(value, where)
-            elif key == opts.measurement_key:
-                if not isinstance(value, str) or not value:
+            elif role == _TAG:
+                if value is not None:
+                    if tags is base_tags:
+                        tags = dict(base_tags)
+                    tags[key] = value if type(value) is str else json.dumps(value)
+            elif role == _MEASUREMENT:
+                if type(value) is not str or not value:
                     raise BadMessage(WRONG_TYPE, f"{where}measurement key {key!r} must be a "
                                                  f"non-empty string, got {_json_kind(value)}")
                 measurement = value
-            elif key in self._tag_keys:
-                if value is None:
-                    continue
-                tags[key] = value if isinstance(value, str) else json.dumps(value)
-            elif self._field_keys and key not in self._field_keys and key not in self._string_fields:
-                continue
-            elif isinstance(value, bool):
-                fields.append((key, "true" if value else "false"))
-            elif isinstance(value, (int, float)):
-                try:
-                    number = float(value)
-                except OverflowError:
-                    number = math.inf
-                if not math.isfinite(number):
-                    raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is out of range")
-                fields.append((key, repr(number)))
-            elif isinstance(value, str):
-                if key in self._string_fields:
-                    if len(value) > MAX_STRING_BYTES // 4 and len(value.encode()) > MAX_STRING_BYTES:
-                        raise BadMessage(WRONG_TYPE, f"{where}string field {key!r} is longer than "
-                                                     f"{MAX_STRING_BYTES} bytes")
-                    fields.append((key, format_value(value)))
-                elif key in self._field_keys:
-                    raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is a string; list it in "
-                                                 "json.string_fields to keep it")
-            elif value is None:
-                continue
-            elif key in self._field_keys or key in self._string_fields:
-                raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is {_json_kind(value)}")
         if not fields:
             raise BadMessage(WRONG_TYPE, f"{where}no number, boolean or kept string fields")
         if not measurement:
             raise BadMessage(WRONG_TYPE, f"{where}no measurement (json.measurement_key "
-                                         f"{opts.measurement_key!r} is missing)")
-        rows = []
-        for field, value in fields:
-            if field.startswith("_"):
-                continue  # reserved by the data model; configured key lists cannot name them
-            rows.append(f"{self._key(measurement, tags, field)}={value} {ts}\n")
-        if not rows:
-            raise BadMessage(WRONG_TYPE, f"{where}no fields left once reserved '_' names are skipped")
-        return rows
+                                         f"{self.sub.json.measurement_key!r} is missing)")
+        tag_items = tuple(tags.items())
+        return [f"{self._key(measurement, tags, field, tag_items)}={value} {ts}\n"
+                for field, value in fields]
 
     def _json_time(self, value, where: str) -> int:
         fmt = self.sub.json.time_format

@@ -23,8 +23,8 @@ from typing import Any
 
 from gateway.readers.mqtt.client import MqttConnection, backoff_delay
 from gateway.readers.mqtt.config import Config
-from gateway.readers.mqtt.payloads import (OVERSIZED, TOPIC_MISMATCH, WRONG_TYPE, BadMessage,
-                                           Decoder, PointSink)
+from gateway.readers.mqtt.payloads import (INTERNAL_ERROR, OVERSIZED, TOPIC_MISMATCH, WRONG_TYPE,
+                                           BadMessage, Decoder, PointSink)
 from gateway.readers.mqtt.topics import filter_matches
 from gateway.runtime import Component, Context
 
@@ -37,8 +37,6 @@ OTHER_TOPICS = "(other topics)"
 DEAD_LETTER_PREVIEW = 200
 #: Distinct topics whose subscription is remembered.
 ROUTE_CACHE_SIZE = 4096
-#: Reason for a message whose decoding failed because of a bug, not because of its bytes.
-INTERNAL_ERROR = "internal_error"
 #: Where points the store refused (their series already has another type) are counted: the
 #: store answers per batch, not per message.
 TYPE_CONFLICT_TOPIC = "(series type conflict)"
@@ -176,9 +174,10 @@ class MqttReader(Component):
         if pending.messages == 0 or len(self._in_flight) >= self.config.max_writes_in_flight:
             return  # a finishing write calls _flush again
         self._open = _Pending()
-        for error in pending.points.seal():  # rows were checked when decoded: a bug if any
-            log.error("mqtt %s: a decoded row did not parse: %s", self.config.display_name, error)
-            self._count_bad("(batch)", INTERNAL_ERROR, str(error), b"")
+        for topic, reason, detail, payload in pending.points.seal():
+            if reason == INTERNAL_ERROR:
+                log.error("mqtt %s: a decoded row did not parse: %s", self.config.display_name, detail)
+            self._count_bad(topic, reason, detail, payload)
         previous = self._in_flight[-1].done if self._in_flight else None
         pending.done = asyncio.get_running_loop().create_future()
         self._in_flight.append(pending)

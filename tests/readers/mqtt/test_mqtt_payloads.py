@@ -26,21 +26,24 @@ def decode(sub: Subscription, topic: str, payload: bytes | str, arrival: int = A
     sink = PointSink()
     if isinstance(payload, str):
         payload = payload.encode()
-    n = Decoder(sub).decode(topic, payload, arrival, sink)
+    Decoder(sub).decode(topic, payload, arrival, sink)
     assert sink.seal() == []
-    assert n == len(sink.batch)
     return sorted(sink.batch)
 
 
-def bad(sub: Subscription, topic: str, payload: bytes | str) -> BadMessage:
-    sink = PointSink()
+def bad(sub: Subscription, topic: str, payload: bytes | str, sink: PointSink | None = None) -> BadMessage:
+    """The message's BadMessage, raised at once or reported when its group is parsed."""
+    sink = sink if sink is not None else PointSink()
     if isinstance(payload, str):
         payload = payload.encode()
-    with pytest.raises(BadMessage) as info:
+    try:
         Decoder(sub).decode(topic, payload, ARRIVAL, sink)
-    assert sink.seal() == []
-    assert len(sink.batch) == info.value.points
-    return info.value
+    except BadMessage as e:
+        assert sink.seal() == []
+        return e
+    reported = sink.seal()
+    assert [(t, p) for t, _, _, p in reported] == [(topic, payload)]
+    return BadMessage(reported[0][1], reported[0][2])
 
 
 # -- line protocol ---------------------------------------------------------------------------
@@ -58,13 +61,27 @@ def test_line_protocol_precision():
 
 def test_line_protocol_bad_line_keeps_the_good_ones():
     sub = subscription(topic="t", format="line")
+    for payload in (b"a v=1 1\nbroken 5\nb v=2 2", b"a v=1 1\nbroken\nb v=2 2"):
+        sink = PointSink()
+        e = bad(sub, "t", payload, sink)
+        assert e.reason == UNPARSEABLE
+        assert "line 2" in e.detail
+        assert sorted(sink.batch) == [("a v", 1, 1.0), ("b v", 2, 2.0)]
+
+
+def test_timestamped_line_protocol_of_many_messages_parses_once_and_blames_the_right_one():
+    sub = subscription(topic="t/+", format="line")
+    decoder = Decoder(sub)
     sink = PointSink()
-    with pytest.raises(BadMessage) as info:
-        Decoder(sub).decode("t", b"a v=1 1\nbroken\nb v=2 2", ARRIVAL, sink)
-    assert info.value.reason == UNPARSEABLE
-    assert "line 2" in info.value.detail
-    assert info.value.points == 2
-    assert sorted(sink.batch) == [("a v", 1, 1.0), ("b v", 2, 2.0)]
+    payloads = [b"a v=1 1", b"b v=2 2\nb v=3 3\n", b"c v=oops 4", b"# note\nd v=4 5\nd v=x 6", b"e v=5 7"]
+    for i, p in enumerate(payloads):
+        decoder.decode(f"t/{i}", p, ARRIVAL, sink)
+    assert len(sink.batch) == 0                 # gathered, not parsed yet
+    reported = sink.seal()
+    assert [(t, r) for t, r, _, _ in reported] == [("t/2", UNPARSEABLE), ("t/3", UNPARSEABLE)]
+    assert "line 1, column 5" in reported[0][2] and "line 3" in reported[1][2]
+    assert sorted(sink.batch) == [("a v", 1, 1.0), ("b v", 2, 2.0), ("b v", 3, 3.0),
+                                  ("d v", 5, 4.0), ("e v", 7, 5.0)]
 
 
 @pytest.mark.parametrize("payload", ["", "\n\n", "# only a comment", "nonsense", "m f=\"open 1"])
@@ -209,8 +226,9 @@ def test_json_wrong_types(payload, options):
 
 def test_json_bad_second_object_adds_nothing():
     sub = subscription(topic="d", format="json", measurement="m")
-    e = bad(sub, "d", '[{"v": 1}, {"v": "x"}]')
-    assert e.reason == WRONG_TYPE and e.points == 0
+    sink = PointSink()
+    e = bad(sub, "d", '[{"v": 1}, {"v": "x"}]', sink)
+    assert e.reason == WRONG_TYPE and len(sink.batch) == 0
     assert "object 2" in e.detail
 
 
