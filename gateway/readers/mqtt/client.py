@@ -319,7 +319,7 @@ class MqttConnection:
         self.generation += 1
         if was_connected:
             self.disconnects += 1
-        if not self._closing:
+        if was_connected and not self._closing:
             self._note_error(f"disconnected from {self.config.endpoint}: {reason_code}")
         if self._connack is not None and not self._connack.done():
             self._connack.set_result(f"connection closed ({reason_code})")

@@ -32,7 +32,8 @@ def free_port() -> int:
 class Mosquitto:
     """One mosquitto process; ``restart()`` keeps its port and persistence directory."""
 
-    def __init__(self, directory: pathlib.Path, extra: str = "") -> None:
+    def __init__(self, directory: pathlib.Path, extra: str = "",
+                 listener_options: str = "allow_anonymous true\n") -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -40,6 +41,7 @@ class Mosquitto:
         self.config_path = self.dir / "mosquitto.conf"
         self.log_path = self.dir / "mosquitto.log"
         self.extra = extra
+        self.listener_options = listener_options
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -50,7 +52,7 @@ class Mosquitto:
         user = pwd.getpwuid(os.getuid()).pw_name
         self.config_path.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            + self.listener_options +
             f"user {user}\n"
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
