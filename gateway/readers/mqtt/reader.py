@@ -23,8 +23,8 @@ from typing import Any
 
 from gateway.readers.mqtt.client import MqttConnection, backoff_delay
 from gateway.readers.mqtt.config import Config
-from gateway.readers.mqtt.payloads import (INTERNAL_ERROR, OVERSIZED, TOPIC_MISMATCH, WRONG_TYPE,
-                                           BadMessage, Decoder, PointSink)
+from gateway.readers.mqtt.payloads import (INTERNAL_ERROR, OVERSIZED, TOPIC_MISMATCH, UNPARSEABLE,
+                                           WRONG_TYPE, BadMessage, Decoder, PointSink)
 from gateway.readers.mqtt.topics import filter_matches
 from gateway.runtime import Component, Context
 
@@ -110,9 +110,12 @@ class MqttReader(Component):
         payload = message.payload
         try:
             topic = message.topic
-        except UnicodeDecodeError:
-            topic = message._topic.decode("utf-8", "replace")
+        except UnicodeDecodeError:  # brokers should refuse such topics; count it if one does not
+            topic = None
         try:
+            if topic is None:
+                topic = bytes(message._topic).decode("utf-8", "replace")
+                raise BadMessage(UNPARSEABLE, "topic is not valid UTF-8")
             if len(payload) > self.config.max_payload_size:
                 raise BadMessage(OVERSIZED, f"payload of {len(payload)} bytes is larger than "
                                             f"max_payload_size ({self.config.max_payload_size.text})")
