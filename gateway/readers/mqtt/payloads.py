@@ -120,6 +120,12 @@ def _timestamped_lines(payload: bytes) -> int:
     a quote; so a last token of digits is a timestamp (or the line is bad, which the parser
     then reports). Comments and blank lines do not count.
     """
+    if b"\n" not in payload:  # the usual single line
+        line = payload.strip()
+        if not line or line[0] == 35:
+            return 0
+        last = line.rpartition(b" ")[2]
+        return 1 if last.isdigit() or (last[:1] == b"-" and last[1:].isdigit()) else -1
     n = 0
     for line in payload.split(b"\n"):
         line = line.strip()

@@ -70,6 +70,9 @@ class MqttReader(Component):
         self._in_flight: collections.deque[_Pending] = collections.deque()
         self._pending_messages = 0
         self._pause_at = max(config.receive_maximum, 2 * config.max_batch_messages)
+        self._max_payload = int(config.max_payload_size)
+        self._max_batch = config.max_batch_messages
+        self._linger_s = float(config.batch_linger)
         self._lock = threading.Lock()   # guards the bad-message views read by health()
         self.messages_received = 0
         self.messages_stored = 0
@@ -78,7 +81,7 @@ class MqttReader(Component):
         self.acks_skipped = 0
         self.store_write_errors = 0
         self.points_refused = 0
-        self.last_message_at: float | None = None
+        self.last_message_at: int | None = None   # ns
         self.last_store_error = ""
         self._bad: dict[str, dict[str, int]] = {}
         self._dead_letters: collections.deque = collections.deque(maxlen=config.dead_letters)
@@ -105,7 +108,7 @@ class MqttReader(Component):
     def _message(self, message, generation: int) -> None:
         arrival_ns = time.time_ns()
         self.messages_received += 1
-        self.last_message_at = arrival_ns / 1e9
+        self.last_message_at = arrival_ns
         pending = self._open
         payload = message.payload
         try:
@@ -116,7 +119,7 @@ class MqttReader(Component):
             if topic is None:
                 topic = bytes(message._topic).decode("utf-8", "replace")
                 raise BadMessage(UNPARSEABLE, "topic is not valid UTF-8")
-            if len(payload) > self.config.max_payload_size:
+            if len(payload) > self._max_payload:
                 raise BadMessage(OVERSIZED, f"payload of {len(payload)} bytes is larger than "
                                             f"max_payload_size ({self.config.max_payload_size.text})")
             decoder = self._route(topic)
@@ -132,11 +135,10 @@ class MqttReader(Component):
             pending.acks.append((generation, message.mid, message.qos))
         pending.messages += 1
         self._pending_messages += 1
-        if pending.messages >= self.config.max_batch_messages:
+        if pending.messages >= self._max_batch:
             self._flush()
         elif pending.messages == 1:
-            self._linger = asyncio.get_running_loop().call_later(float(self.config.batch_linger),
-                                                                 self._flush)
+            self._linger = asyncio.get_running_loop().call_later(self._linger_s, self._flush)
         if self._pending_messages >= self._pause_at:
             self.connection.pause_reading()
 
@@ -251,7 +253,7 @@ class MqttReader(Component):
             "connects": conn.connects,
             "disconnects": conn.disconnects,
             "last_connected_at": conn.last_connected_at,
-            "last_message_at": self.last_message_at,
+            "last_message_at": self.last_message_at / 1e9 if self.last_message_at else None,
             "last_error": conn.last_error,
             "subscriptions": [dict(s) for s in conn.subscriptions],
             "messages_received": self.messages_received,

@@ -255,3 +255,34 @@ def test_rfc3339_matches_datetime(seconds, nanos):
     from datetime import datetime, timezone
     text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     assert parse_rfc3339(f"{text}.{nanos:09d}Z") == seconds * 1_000_000_000 + nanos
+
+
+_names = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=8).filter(
+    lambda s: not s.startswith(("_", "#")))
+_values = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
+                    st.integers(-(2**63), 2**63 - 1), st.text(max_size=10))
+
+
+@given(st.lists(st.tuples(_names, st.dictionaries(_names, _names, max_size=2),
+                          st.dictionaries(_names, _values, min_size=1, max_size=3),
+                          st.one_of(st.none(), st.integers(-(2**62), 2**62))),
+                min_size=1, max_size=4))
+def test_lines_judged_timestamped_never_take_the_default_time(lines):
+    """The grouping shortcut: a payload judged "every line has a timestamp" parses the same
+    whatever default time is given, so one parse can serve many messages."""
+    from gateway import lineprotocol
+    from gateway.readers.mqtt.payloads import _timestamped_lines
+
+    payload = "\n".join(lineprotocol.format_line(m, t, f, ts) for m, t, f, ts in lines).encode()
+    judged = _timestamped_lines(payload)
+    all_timed = all(ts is not None for *_, ts in lines)
+    if judged > 0:  # the shortcut is taken only when it is safe
+        assert all_timed
+        a = lineprotocol.parse(payload, default_time_ns=1)
+        b = lineprotocol.parse(payload, default_time_ns=2)
+        assert not a.errors and sorted(a.batch, key=repr) == sorted(b.batch, key=repr)
+    elif all_timed and not any(isinstance(v, str) and "\n" in v
+                               for _, _, fields, _ in lines for v in fields.values()):
+        raise AssertionError("timestamped lines without newlines in strings should be grouped")
+    else:
+        assert judged == -1
