@@ -33,7 +33,8 @@ class Mosquitto:
     """One mosquitto process; ``restart()`` keeps its port and persistence directory."""
 
     def __init__(self, directory: pathlib.Path, extra: str = "",
-                 listener_options: str = "allow_anonymous true\n") -> None:
+                 listener_options: str = "allow_anonymous true\n",
+                 settings: str = BROKER_SETTINGS) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -42,6 +43,7 @@ class Mosquitto:
         self.log_path = self.dir / "mosquitto.log"
         self.extra = extra
         self.listener_options = listener_options
+        self.settings = settings
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -54,12 +56,13 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1\n"
             + self.listener_options +
             f"user {user}\n"
+            + self.settings +
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
             "persistence_file mosquitto.db\n"
             f"log_dest file {self.log_path}\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
-            + BROKER_SETTINGS + self.extra)
+            + self.extra)
 
     def start(self) -> None:
         self.write_config()
