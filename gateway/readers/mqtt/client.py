@@ -89,9 +89,6 @@ class MqttConnection:
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
             clean_session=None if v5 else False, manual_ack=True)
         client.connect_timeout = float(c.connect_timeout)
-        if c.username:
-            password = c.password.reveal() if c.password is not None else None
-            client.username_pw_set(c.username, password)
         if c.use_tls:
             t = c.tls
             client.tls_set(ca_certs=(t.ca_file or None) if t else None,
@@ -113,6 +110,13 @@ class MqttConnection:
     def _connect_blocking(self) -> None:
         """Runs on a worker thread: paho's connect (TCP, TLS) and the CONNECT packet."""
         c = self.config
+        if c.username:
+            # Read at each connect: a password file may be fixed or rotated while we retry.
+            try:
+                password = c.password.reveal() if c.password is not None else None
+            except ValueError as e:
+                raise ValueError(f"password: {e}") from None
+            self._client.username_pw_set(c.username, password)
         if c.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = min(int(c.session_expiry), SESSION_EXPIRY_NEVER)

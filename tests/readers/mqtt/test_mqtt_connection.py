@@ -190,3 +190,35 @@ measurement = "flaky"
     assert broker.url.replace("mqtt://", "") in down["last_error"]
     assert up["connected"] is True and up["connects"] == 2 and up["session_present"] is True
     assert "session resumed" in caplog.text
+
+
+@pytest.mark.integration
+def test_missing_password_file_is_reported_not_fatal(mosquitto, tmp_path):
+    missing = tmp_path / "no-such-password"
+    text = f'''
+[[readers.mqtt]]
+server = "{mosquitto.url}"
+client_id = "nopass"
+username = "gateway"
+password = {{ file = "{missing}" }}
+reconnect_min = "100ms"
+reconnect_max = "200ms"
+[[readers.mqtt.subscriptions]]
+topic = "x"
+format = "value"
+measurement = "x"
+'''
+
+    async def scenario():
+        store, (reader,) = await start_gateway(text, tmp_path / "data")
+        try:
+            await wait_for(lambda: "password" in reader.connection.last_error, 10, "the error")
+            error = reader.connection.last_error
+            missing.write_text("anything\n")     # the broker allows anonymous: any password does
+            await wait_for(lambda: reader.connection.connected, 10, "the connection")
+            return error
+        finally:
+            await stop_gateway(store, [reader])
+
+    error = asyncio.run(scenario())
+    assert f"cannot read secret file {missing}" in error and mosquitto.url in error
