@@ -5,13 +5,14 @@
  * worked example in docs/format/block.md):
  *
  *   head     1 byte   bits 0-1 delta order (0, 1, 2), bits 2-3 residual coding
- *                     (0 constant, 1 bit-packed, 2 rANS), bit 4 base is zigzagged
+ *                     (0 constant, 1 bit-packed, 2 rANS, 3 sparse), bit 4 base is zigzagged
  *   order 0: base     varint (zigzag when bit 4)       x[i] = base + r[i] * factor
  *   order 1: x0       zigzag varint                    x[i] = x[i-1] + unzigzag(r[i-1]) * factor
  *   order 2: x0, d0   zigzag varints                   d[i] = d[i-1] + unzigzag(r[i-2]) * factor
  *   factor   varint   common factor of the differences (1 = none), at most 2^62
  *   residuals         constant: varint | bit-packed: width byte + n*width bits, LSB first |
- *                     rANS: see encode_ans() below
+ *                     rANS: see encode_ans() below | sparse: count varint, then per non-zero
+ *                     residual its gap from the previous one's successor and its value
  *
  * rANS residuals: each residual r becomes a token (r itself when r < 2^E, otherwise its bit
  * length and its m bits below the top bit) plus the remaining low bits stored raw. Tokens are
@@ -33,7 +34,9 @@
 #define MAX_FACTOR      ((uint64_t)1 << 62)
 
 enum { ORDER_MAX = 2 };
-enum { RES_CONST = 0, RES_PACKED = 1, RES_ANS = 2 };
+enum { RES_CONST = 0, RES_PACKED = 1, RES_ANS = 2, RES_SPARSE = 3 };
+/* Sparse residuals are considered when at most 1 in SPARSE_SHARE is non-zero. */
+#define SPARSE_SHARE 8
 
 /* ---------------------------------------------------------------- byte helpers */
 
@@ -612,16 +615,16 @@ static int decode_ans(gw_codec_in *in, uint64_t *x, uint32_t total, int order, u
     bit_reader raw;
     br_init(&raw, raw_p, (size_t)(in->p + in->len - raw_p));
     uint64_t raw_total = 0;
-#define RECONSTRUCT(RESIDUAL)                                                        \
+#define RECONSTRUCT(RESIDUAL, FACTOR)                                                        \
     do {                                                                             \
         if (order == 0) {                                                            \
-            for (uint32_t j = 0; j < n; j++) { uint64_t r_ = RESIDUAL; x[j] = base + r_ * factor; } \
+            for (uint32_t j = 0; j < n; j++) { uint64_t r_ = RESIDUAL; x[j] = base + r_ * (FACTOR); } \
         } else if (order == 1) {                                                     \
             uint64_t acc_ = x0;                                                      \
             x[0] = acc_;                                                             \
             for (uint32_t j = 0; j < n; j++) {                                       \
                 uint64_t r_ = RESIDUAL;                                              \
-                acc_ += gw_codec_unzigzag(r_) * factor;                              \
+                acc_ += gw_codec_unzigzag(r_) * (FACTOR);                              \
                 x[j + 1] = acc_;                                                     \
             }                                                                        \
         } else {                                                                     \
@@ -631,21 +634,21 @@ static int decode_ans(gw_codec_in *in, uint64_t *x, uint32_t total, int order, u
             x[1] = acc_;                                                             \
             for (uint32_t j = 0; j < n; j++) {                                       \
                 uint64_t r_ = RESIDUAL;                                              \
-                delta_ += gw_codec_unzigzag(r_) * factor;                            \
+                delta_ += gw_codec_unzigzag(r_) * (FACTOR);                            \
                 acc_ += delta_;                                                      \
                 x[j + 2] = acc_;                                                     \
             }                                                                        \
         }                                                                            \
     } while (0)
-    if (!has_raw && factor == 1 && order == 1) {   /* the common sensor case, kept tight */
-        uint64_t acc = x0;
-        x[0] = acc;
-        for (uint32_t j = 0; j < n; j++) { acc += gw_codec_unzigzag(tok[j]); x[j + 1] = acc; }
+    /* Separate instances for factor 1 (sensor data, mostly) let the compiler drop the multiply. */
+    if (!has_raw && factor == 1) {
+        RECONSTRUCT((uint64_t)tok[j], 1);
     } else if (!has_raw) {
-        RECONSTRUCT((uint64_t)tok[j]);
+        RECONSTRUCT((uint64_t)tok[j], factor);
     } else if (widest <= 56) {
         int left = 0, per = widest == 0 ? 56 : 56 / widest;
-        RECONSTRUCT(raw_residual(&raw, tbase, rbits, tok[j], &left, per));
+        if (factor == 1) RECONSTRUCT(raw_residual(&raw, tbase, rbits, tok[j], &left, per), 1);
+        else RECONSTRUCT(raw_residual(&raw, tbase, rbits, tok[j], &left, per), factor);
         raw_total = br_bits_used(&raw);
     } else {
         for (uint32_t j = 0; j < n; j++) x[order + j] = tbase[tok[j]] + br_get_long(&raw, rbits[tok[j]]);
@@ -682,6 +685,55 @@ static int decode_packed(gw_codec_in *in, uint64_t *r, uint32_t n) {
     br_init(&br, in->p + in->pos, (size_t)bytes);
     for (uint32_t i = 0; i < n; i++) r[i] = br_get_long(&br, width);
     in->pos += (size_t)bytes;
+    return GW_OK;
+}
+
+/* ---------------------------------------------------------------- sparse residuals */
+
+static size_t varint_size(uint64_t v) { size_t k = 1; while (v >= 0x80) { v >>= 7; k++; } return k; }
+
+/* Bytes of the sparse form: count, then (gap, value) of each non-zero residual. */
+static size_t sparse_size(const uint64_t *r, uint32_t n) {
+    size_t bytes = 0, count = 0;
+    uint32_t next = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!r[i]) continue;
+        bytes += varint_size(i - next) + varint_size(r[i]);
+        next = i + 1;
+        count++;
+    }
+    return bytes + varint_size(count);
+}
+
+static size_t encode_sparse(const uint64_t *r, uint32_t n, uint8_t *out) {
+    size_t pos = 0;
+    uint32_t count = 0, next = 0;
+    for (uint32_t i = 0; i < n; i++) count += r[i] != 0;
+    gw_codec_put_uvarint(out, &pos, count);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!r[i]) continue;
+        gw_codec_put_uvarint(out, &pos, i - next);
+        gw_codec_put_uvarint(out, &pos, r[i]);
+        next = i + 1;
+    }
+    return pos;
+}
+
+static int decode_sparse(gw_codec_in *in, uint64_t *r, uint32_t n) {
+    uint64_t count, at = 0;
+    int rc;
+    if ((rc = gw_codec_get_uvarint(in, &count, "sparse residual count"))) return rc;
+    if (count > n) { in->why = "more sparse residuals than points"; return GW_ECORRUPT; }
+    memset(r, 0, sizeof(uint64_t) * n);
+    for (uint64_t k = 0; k < count; k++) {
+        uint64_t gap, v;
+        if ((rc = gw_codec_get_uvarint(in, &gap, "sparse residual position"))) return rc;
+        if (gap >= n - at) { in->why = "sparse residual position out of range"; return GW_ECORRUPT; }
+        if ((rc = gw_codec_get_uvarint(in, &v, "sparse residual value"))) return rc;
+        if (v == 0) { in->why = "sparse residual of zero"; return GW_ECORRUPT; }
+        at += gap;
+        r[at++] = v;
+    }
     return GW_OK;
 }
 
@@ -808,27 +860,31 @@ int gw_codec_int_encode(const uint64_t *x, uint32_t n, int is_signed, uint8_t *o
     gw_codec_put_uvarint(o, &p, factor);
 
     int mode = RES_CONST;
-    uint64_t maxr = 0;
-    uint64_t differ = 0;
-    for (uint32_t i = 0; i < m; i++) { differ |= d[i] ^ d[0]; maxr |= d[i]; }
+    uint64_t maxr = 0, differ = 0;
+    uint32_t nonzero = 0;
+    for (uint32_t i = 0; i < m; i++) { differ |= d[i] ^ d[0]; maxr |= d[i]; nonzero += d[i] != 0; }
     if (differ) mode = RES_PACKED;
     int rc = GW_OK;
     if (mode == RES_CONST) {
         gw_codec_put_uvarint(o, &p, d[0]);
     } else {
         int width = bitlen64(maxr);
-        size_t packed_bytes = 1 + ((size_t)m * width + 7) / 8;
+        size_t best = 1 + ((size_t)m * width + 7) / 8;   /* bit-packed */
+        if (nonzero <= m / SPARSE_SHARE) {
+            size_t sparse = sparse_size(d, m);
+            if (sparse <= best) { best = sparse; mode = RES_SPARSE; }
+        }
         residual_hist *h = malloc(sizeof *h);
         if (!h) { free(d); return GW_ENOMEM; }
         hist_build(h, d, m);
         ans_plan plan = plan_ans(h, width);
-        if (plan.bits / 8.0 < (double)packed_bytes) {
+        if (plan.bits / 8.0 < (double)best) {
             size_t cap = (size_t)m * 10 + 4096;
             uint8_t *tmp = malloc(cap + sizeof(uint16_t) * 2 * ((size_t)m + 1));
             if (!tmp) { free(h); free(d); return GW_ENOMEM; }
             uint16_t *tokens = (uint16_t *)(tmp + cap);
             size_t len = encode_ans(d, m, h, plan, tmp, tokens, tokens + m + 1);
-            if (len < packed_bytes) {
+            if (len < best) {
                 mode = RES_ANS;
                 memcpy(o + p, tmp, len);
                 p += len;
@@ -837,6 +893,7 @@ int gw_codec_int_encode(const uint64_t *x, uint32_t n, int is_signed, uint8_t *o
         }
         free(h);
         if (mode == RES_PACKED) p += encode_packed(d, m, width, o + p);
+        if (mode == RES_SPARSE) p += encode_sparse(d, m, o + p);
     }
     o[head_at] = (uint8_t)(order | mode << 2 | zig_base << 4);
     *pos += p;
@@ -849,7 +906,7 @@ int gw_codec_int_decode(gw_codec_in *in, uint64_t *x, uint32_t n) {
     int rc;
     if ((rc = gw_codec_get_byte(in, &head, "integer column header"))) return rc;
     int order = head & 3, mode = (head >> 2) & 3, zig_base = (head >> 4) & 1;
-    if (order > ORDER_MAX || mode > RES_ANS || (head >> 5) || (uint32_t)order >= n ||
+    if (order > ORDER_MAX || (head >> 5) || (uint32_t)order >= n ||
         (zig_base && order)) {
         in->why = "bad integer column header";
         return GW_ECORRUPT;
@@ -871,6 +928,8 @@ int gw_codec_int_decode(gw_codec_in *in, uint64_t *x, uint32_t n) {
         uint64_t v;
         if ((rc = gw_codec_get_uvarint(in, &v, "constant residual"))) return rc;
         for (uint32_t i = 0; i < m; i++) r[i] = v;
+    } else if (mode == RES_SPARSE) {
+        if ((rc = decode_sparse(in, r, m))) return rc;
     } else if ((rc = decode_packed(in, r, m))) {
         return rc;
     }

@@ -85,6 +85,9 @@ def test_hostile_bodies_with_valid_checksums_never_crash(block):
     (b"GB\x01\x02\x01\x02" + bytes(8) + b"\x00\x3f", "integer column header"),
     (b"GB\x01\x02\x01\x01" + bytes(8) + b"\x00\x00\x00\x01\x00\x00", "left over"),
     (b"GB\x01\x02\x01\x01" + bytes(8) + b"\x00\x00\x00\x00\x00", "factor"),
+    (b"GB\x01\x02\x01\x01" + bytes(8) + b"\x00\x0c\x00\x01\x02", "more sparse residuals"),
+    (b"GB\x01\x02\x01\x02" + bytes(8) + b"\x01\x0c\x00\x01\x01\x05\x01", "sparse residual position"),
+    (b"GB\x01\x02\x01\x02" + bytes(8) + b"\x01\x0c\x00\x01\x01\x00\x00", "sparse residual of zero"),
 ])
 def test_hostile_headers_are_named(body, message):
     with pytest.raises(CorruptBlock, match=message):
