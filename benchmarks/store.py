@@ -41,15 +41,23 @@ REFERENCE = [
 ]
 
 
-def generate(path: str, order: str) -> None:
-    """Writes the day as line protocol (one point per line). Runs in a child process."""
+def generate(path: str, order: str, counters_kind: str) -> None:
+    """Writes the day as line protocol (one point per line). Runs in a child process.
+
+    Float series step by -0.02..+0.02 a second (0 three times in seven); counters grow by a
+    uniform 0..1999 a second (byte counters: about 11 bits of entropy a point) or, with
+    counters_kind "events", by a Poisson(20) count (about 4 bits)."""
     import numpy as np
 
     rng = np.random.default_rng(20240601)
     steps = rng.choice([-2, -1, 0, 0, 0, 1, 2], size=(SERIES_FLOAT, SECONDS))
     start = rng.integers(1000, 3000, size=(SERIES_FLOAT, 1))
     walks = start + np.cumsum(steps, axis=1)                       # hundredths
-    counters = np.cumsum(rng.integers(0, 2000, size=(SERIES_COUNTER, SECONDS)), axis=1)
+    if counters_kind == "bytes":
+        increments = rng.integers(0, 2000, size=(SERIES_COUNTER, SECONDS))
+    else:
+        increments = rng.poisson(20, size=(SERIES_COUNTER, SECONDS))
+    counters = np.cumsum(increments, axis=1)
     float_keys = [f"env,sensor=s{i:03d} temp=" for i in range(SERIES_FLOAT)]
     counter_keys = [f"net,if=eth{i:02d} rx_bytes=" for i in range(SERIES_COUNTER)]
 
@@ -174,34 +182,25 @@ async def run_once(lp_path: str, offsets: list[int], concurrency: int) -> dict:
             means += len(window_means(cols.timestamps, cols.values))
         query_s = time.perf_counter() - t1
         await store.close()
+        # The parser alone on the same input, for reading the ingest figure.
+        t2 = time.perf_counter()
+        with open(lp_path, "rb") as f:
+            for a, b in zip(offsets, offsets[1:]):
+                parse(f.read(b - a))
+        parse_s = time.perf_counter() - t2
         return {"points": points, "ingest_s": ingest_s, "written": written, "on_disk": on_disk,
                 "query_s": query_s, "windows": means, "breakdown": breakdown,
+                "parse_s": parse_s,
                 "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def window_means(timestamps, values):
-    """Mean of each 10-minute window (aligned to the epoch)."""
-    try:
-        from gateway import aggregate  # the C kernels, when available
-        return aggregate.window_mean(timestamps, values, WINDOW_NS)
-    except (ImportError, AttributeError):
-        pass
-    out = []
-    n = len(timestamps)
-    i = 0
-    while i < n:
-        w = timestamps[i] - timestamps[i] % WINDOW_NS
-        j = i
-        total = 0.0
-        end = w + WINDOW_NS
-        while j < n and timestamps[j] < end:
-            total += values[j]
-            j += 1
-        out.append((w, total / (j - i)))
-        i = j
-    return out
+    """Mean of each 10-minute window (aligned to the epoch), by the C aggregation kernel."""
+    from gateway.aggregate import window_aggregate
+
+    return window_aggregate(timestamps, values, WINDOW_NS).mean
 
 
 def child(args) -> None:
@@ -216,6 +215,8 @@ def main() -> int:
     p.add_argument("--order", choices=("time", "series"), default="time",
                    help="time: every second's 120 lines together (a live gateway); series: "
                         "each series' whole day in turn (an import of an export)")
+    p.add_argument("--counters", choices=("bytes", "events"), default="bytes",
+                   help="bytes: counters grow by uniform 0..1999 a second; events: by Poisson(20)")
     p.add_argument("--concurrency", type=int, default=24,
                    help="writes in flight (as from several readers / HTTP clients)")
     p.add_argument("--dir", default=tempfile.gettempdir())
@@ -225,12 +226,13 @@ def main() -> int:
     if args.child:
         child(args)
         return 0
-    lp = os.path.join(args.dir, f"gateway-bench-store-{args.order}.lp")
+    lp = os.path.join(args.dir, f"gateway-bench-store-{args.order}-{args.counters}.lp")
     if not os.path.exists(lp):
         print(f"generating {lp} ...", file=sys.stderr)
         subprocess.run([sys.executable, "-c",
                         f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
-                        f"import store; store.generate({lp!r}, {args.order!r})"], check=True)
+                        f"import store; store.generate({lp!r}, {args.order!r}, {args.counters!r})"],
+                       check=True)
     runs = []
     for i in range(args.runs):
         out = subprocess.run([sys.executable, __file__, "--child", "--lp", lp,
@@ -246,8 +248,9 @@ def main() -> int:
     med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
     points = runs[0]["points"]
     print(f"\nStore, {points:,} points ({SERIES_FLOAT} float random walks at 0.01 + "
-          f"{SERIES_COUNTER} integer counters, 1 Hz for 24 h), batches of {BATCH_LINES} lines, "
-          f"order={args.order}, {args.concurrency} writes in flight, median of {len(runs)}")
+          f"{SERIES_COUNTER} integer counters ({args.counters}), 1 Hz for 24 h), batches of "
+          f"{BATCH_LINES} lines, order={args.order}, {args.concurrency} writes in flight, "
+          f"median of {len(runs)}")
     print(f"{'system':32} {'ingest pts/s':>13} {'peak RSS':>9} {'B written/pt':>13} {'B/pt on disk':>13}")
     print(f"{'this store (durable, synced)':32} {points / med('ingest_s') / 1e6:>11.2f} M "
           f"{med('rss') / 2**20:>6.0f} MB {med('written') / points:>13.3f} {med('on_disk') / points:>13.3f}")
@@ -255,6 +258,13 @@ def main() -> int:
         print(f"{name:32} {rate:>13} {rss:>9} {written:>13} {disk:>13}")
     print(f"\n10-minute-window mean over the day, {SERIES_FLOAT} series "
           f"({runs[0]['windows']} windows): {med('query_s'):.2f} s (scan + decode + mean)")
+    parts = {k: statistics.median(r["breakdown"][k] for r in runs) / points
+             for k in runs[0]["breakdown"]}
+    print("on disk per point: " + ", ".join(f"{k} {v:.3f} B" for k, v in parts.items())
+          + " (the ring's share is the codec's block size plus 32-byte entry headers)")
+    print(f"ingest = line protocol parsing + store; the parser alone: "
+          f"{points / med('parse_s') / 1e6:.2f} M points/s on the same input")
+    print("machine: 2 vCPU shared with other work while measuring; figures vary run to run")
     return 0
 
 

@@ -1,14 +1,17 @@
 """One bucket of the store: its ring file, WAL segments, heads, catalogue and counters.
 
 Methods named ``*_sync`` do file I/O or touch the C heads and run on the store's one store
-thread (the C objects are not thread-safe, so that thread serialises them). Everything else
-runs on the event loop thread, which alone mutates the Python-side state.
+thread; the C heads are not thread-safe, so every call on them holds ``lock``. Taking a batch
+(pure in-memory work) may also run on the event loop thread when the lock is free
+(:meth:`Bucket.try_ingest`), which spares a thread hop per write. Everything else runs on the
+event loop thread, which alone mutates the Python-side state.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import threading
 import os
 import re
 from dataclasses import dataclass
@@ -78,6 +81,7 @@ class Bucket:
         self.counters = collections.Counter()
         self.cursors: dict[str, int] = {}
         self.ring_bytes_at_open = 0
+        self.lock = threading.Lock()
 
     # ------------------------------------------------------------------ store thread
 
@@ -140,9 +144,22 @@ class Bucket:
         if not self.segments or self.segments[-1][0] != lsn:
             self.segments.append((lsn, path))
 
+    def try_ingest(self, batch_ptr, now_ms: int):
+        """:meth:`ingest_sync` if the heads are free right now, else None (any thread)."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            return self._ingest_locked(batch_ptr, now_ms)
+        finally:
+            self.lock.release()
+
     def ingest_sync(self, batch_ptr, now_ms: int):
         """Takes a batch into the heads. Returns (generation, points taken, points refused,
-        index of the last refused point, new series)."""
+        index of the last refused point, new series, unlogged points)."""
+        with self.lock:
+            return self._ingest_locked(batch_ptr, now_ms)
+
+    def _ingest_locked(self, batch_ptr, now_ms: int):
         h = self.heads.ptr
         conflicts_before = h.type_conflicts
         taken = self.heads.ingest(batch_ptr, now_ms)
@@ -173,6 +190,10 @@ class Bucket:
         heads are sealed. Returns (generation covered, commit error, seal error, heads sealed
         directly, sealed blocks, new series). The caller syncs the WAL, and the ring when any
         head was sealed directly, before the writers are answered."""
+        with self.lock:
+            return self._log_and_seal_locked(now_ms)
+
+    def _log_and_seal_locked(self, now_ms: int):
         gen = self.generation
         log_error = seal_error = None
         direct = 0
@@ -191,11 +212,17 @@ class Bucket:
         """Seals old (or, forced, all) logged heads. Returns (sealed, created, min LSN still
         needed, seal error)."""
         error = None
-        try:
-            self.heads.seal(self.ring, now_ms, force)
-        except Exception as e:
-            error = e
-        return self._sealed_sync(), self._created_sync(), self.heads.min_lsn(), error
+        with self.lock:
+            try:
+                self.heads.seal(self.ring, now_ms, force)
+            except Exception as e:
+                error = e
+            return self._sealed_sync(), self._created_sync(), self.heads.min_lsn(), error
+
+    def head_sync(self, series_id: int):
+        """A copy of a series' head (see Heads.head)."""
+        with self.lock:
+            return self.heads.head(series_id)
 
     def delete_segments_sync(self, min_lsn: int) -> int:
         """Deletes the segments whose records all lie below min_lsn (never the current one)."""
@@ -210,9 +237,10 @@ class Bucket:
         return removed
 
     def close_sync(self) -> None:
-        for obj in (self.wal, self.ring, self.heads):
-            if obj is not None:
-                obj.close()
+        with self.lock:
+            for obj in (self.wal, self.ring, self.heads):
+                if obj is not None:
+                    obj.close()
 
     # ------------------------------------------------------------------ loop thread
 

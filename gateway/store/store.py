@@ -284,8 +284,10 @@ class Store(Component):
         loop = asyncio.get_running_loop()
         ptr = batch.c_pointer
         del batch  # the caller may let it go while we wait: the heads hold copies
-        gen, taken, refused, last_conflict, created, unlogged = await loop.run_in_executor(
-            self._store_thread, b.ingest_sync, ptr, _now_ms())
+        taken = b.try_ingest(ptr, _now_ms())
+        if taken is None:  # a commit holds the heads: queue behind it on the store thread
+            taken = await loop.run_in_executor(self._store_thread, b.ingest_sync, ptr, _now_ms())
+        gen, taken, refused, last_conflict, created, unlogged = taken
         problem = None
         if refused:
             b.counters["type_conflicts"] += refused
@@ -325,18 +327,26 @@ class Store(Component):
         await fut
 
     async def _commit_loop(self) -> None:
+        """Runs group commits: once per wal_sync interval while writers wait, at once when
+        commit_points points wait; and, while that load lasts (each commit still finds at
+        least a quarter of commit_points waiting), back to back, each covering what arrived
+        during the one before, so writers never sit out an interval behind a busy pipeline."""
         last = time.monotonic()
+        loaded = False
         while True:
             await self._commit_wanted.wait()
             delay = last + self._sync_interval - time.monotonic()
-            if delay > 0 and not self._urgent.is_set():
+            if delay > 0 and not loaded and not self._urgent.is_set():
                 try:
                     await asyncio.wait_for(self._urgent.wait(), delay)
                 except asyncio.TimeoutError:
                     pass
+            urgent = self._urgent.is_set()
             self._commit_wanted.clear()
             self._urgent.clear()
             last = time.monotonic()
+            waiting = sum(b.unlogged_points for b in self.buckets.values())
+            loaded = urgent or (loaded and waiting * 4 >= self.config.commit_points)
             for b in self.buckets.values():
                 if b.waiters:
                     await self._commit_bucket(b)
@@ -518,7 +528,7 @@ class Store(Component):
         pend = [e.max_ts for e in b.pending if e.series_id == sid]
         candidates = [t for t in [newest, *pend] if t is not None]
         loop = asyncio.get_running_loop()
-        ts, _, _ = await loop.run_in_executor(self._store_thread, b.heads.head, sid)
+        ts, _, _ = await loop.run_in_executor(self._store_thread, b.head_sync, sid)
         if ts:
             candidates.append(max(ts))
         if not candidates:
@@ -538,7 +548,7 @@ class Store(Component):
         refs.sort()
         blocks = await loop.run_in_executor(self._read_thread, self._read_blocks, b, refs)
         head_ts, head_raw, head_strings = await loop.run_in_executor(
-            self._store_thread, b.heads.head, info.id)
+            self._store_thread, b.head_sync, info.id)
         return self._merge(info, blocks, head_ts, head_raw, head_strings, lo, hi)
 
     def _read_blocks(self, b: Bucket, refs) -> list:
