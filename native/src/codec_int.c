@@ -450,19 +450,84 @@ static inline uint32_t load16le(const uint8_t *p) {
 #endif
 }
 
-/* A token's value plus its raw low bits from the raw stream. The reader refills every
- * `per` residuals (per * widest raw bits <= 56), a periodic branch the CPU predicts, rather
- * than testing the bit count before every read. */
-static inline uint64_t raw_residual(bit_reader *raw, const uint64_t *tbase, const uint8_t *rbits,
-                                    uint32_t t, int *left, int per) {
-    if (*left == 0) { br_refill(raw); *left = per; }
-    (*left)--;
-    int nb = rbits[t];
-    uint64_t v = tbase[t] + (raw->acc & (((uint64_t)1 << nb) - 1));
-    raw->acc >>= nb;
-    raw->cnt -= nb;
-    return v;
-}
+/* Raw low bits for the tokens, with the reader's state in locals so it stays in registers
+ * beside the running sums. It refills every `per` residuals (per * widest raw bits <= 56), a
+ * periodic branch the CPU predicts, instead of testing the bit count before every read. Bytes
+ * past `end` read as zero and count as overrun; the caller's bit count check rejects them. */
+#define RAW_READER(p_, end_) const uint8_t *rp_ = (p_), *rend_ = (end_);                \
+    uint64_t racc_ = 0, rover_ = 0;                                                    \
+    int rcnt_ = 0, rleft_ = 0
+#define RAW_REFILL()                                                                   \
+    do {                                                                               \
+        if (rend_ - rp_ >= 8) {                                                        \
+            racc_ |= load64le(rp_) << rcnt_;                                           \
+            int take_ = (63 - rcnt_) >> 3;                                             \
+            rp_ += take_;                                                              \
+            rcnt_ += take_ * 8;                                                        \
+        } else {                                                                       \
+            while (rcnt_ <= 56) {                                                      \
+                if (rp_ < rend_) racc_ |= (uint64_t)*rp_++ << rcnt_;                   \
+                else rover_++;                                                         \
+                rcnt_ += 8;                                                            \
+            }                                                                          \
+        }                                                                              \
+    } while (0)
+#define RAW_RESIDUAL(t_, per_, out_)                                                   \
+    do {                                                                               \
+        if (rleft_ == 0) { RAW_REFILL(); rleft_ = (per_); }                            \
+        rleft_--;                                                                      \
+        int nb_ = rbits[t_];                                                           \
+        (out_) = tbase[t_] + (racc_ & (((uint64_t)1 << nb_) - 1));                     \
+        racc_ >>= nb_;                                                                 \
+        rcnt_ -= nb_;                                                                  \
+    } while (0)
+#define RAW_BITS_USED(start_) (((uint64_t)(rp_ - (start_)) + rover_) * 8 - (uint64_t)rcnt_)
+
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+/* Residuals from tokens plus raw bits, rebuilt into x[0 .. n + order) for one delta order;
+ * returns the raw bits consumed. A function of its own so the running sums and the reader
+ * stay in registers (inside the rANS decoder they would spill). */
+#define DEFINE_REBUILD_RAW(NAME, FACTOR)                                               \
+    static NOINLINE uint64_t NAME(uint64_t *x, uint32_t n, int order, const uint16_t *tok, \
+                                  const uint64_t *tbase, const uint8_t *rbits,         \
+                                  const uint8_t *raw_p, const uint8_t *raw_end, int per, \
+                                  uint64_t base, uint64_t x0, uint64_t d0, uint64_t factor) { \
+        RAW_READER(raw_p, raw_end);                                                    \
+        (void)factor;                                                                  \
+        if (order == 0) {                                                              \
+            for (uint32_t j = 0; j < n; j++) {                                         \
+                uint64_t r_; RAW_RESIDUAL(tok[j], per, r_);                           \
+                x[j] = base + r_ * (FACTOR);                                           \
+            }                                                                          \
+        } else if (order == 1) {                                                       \
+            uint64_t acc = x0;                                                         \
+            x[0] = acc;                                                                \
+            for (uint32_t j = 0; j < n; j++) {                                         \
+                uint64_t r_; RAW_RESIDUAL(tok[j], per, r_);                           \
+                acc += gw_codec_unzigzag(r_) * (FACTOR);                               \
+                x[j + 1] = acc;                                                        \
+            }                                                                          \
+        } else {                                                                       \
+            uint64_t acc = x0, delta = d0;                                             \
+            x[0] = acc;                                                                \
+            acc += delta;                                                              \
+            x[1] = acc;                                                                \
+            for (uint32_t j = 0; j < n; j++) {                                         \
+                uint64_t r_; RAW_RESIDUAL(tok[j], per, r_);                           \
+                delta += gw_codec_unzigzag(r_) * (FACTOR);                             \
+                acc += delta;                                                          \
+                x[j + 2] = acc;                                                        \
+            }                                                                          \
+        }                                                                              \
+        return RAW_BITS_USED(raw_p);                                                   \
+    }
+DEFINE_REBUILD_RAW(rebuild_raw_unit, 1)
+DEFINE_REBUILD_RAW(rebuild_raw_factor, factor)
 
 /* Rebuilds x[0..n) from residuals already stored at x[order..n). */
 static void reconstruct(uint64_t *x, uint32_t n, int order, uint64_t base, uint64_t x0, uint64_t d0,
@@ -615,15 +680,15 @@ static int decode_ans(gw_codec_in *in, uint64_t *x, uint32_t total, int order, u
     bit_reader raw;
     br_init(&raw, raw_p, (size_t)(in->p + in->len - raw_p));
     uint64_t raw_total = 0;
-#define RECONSTRUCT(RESIDUAL, FACTOR)                                                        \
+#define RECONSTRUCT(NEXT, FACTOR)                                                        \
     do {                                                                             \
         if (order == 0) {                                                            \
-            for (uint32_t j = 0; j < n; j++) { uint64_t r_ = RESIDUAL; x[j] = base + r_ * (FACTOR); } \
+            for (uint32_t j = 0; j < n; j++) { uint64_t r_; NEXT(r_); x[j] = base + r_ * (FACTOR); } \
         } else if (order == 1) {                                                     \
             uint64_t acc_ = x0;                                                      \
             x[0] = acc_;                                                             \
             for (uint32_t j = 0; j < n; j++) {                                       \
-                uint64_t r_ = RESIDUAL;                                              \
+                uint64_t r_; NEXT(r_);                                              \
                 acc_ += gw_codec_unzigzag(r_) * (FACTOR);                              \
                 x[j + 1] = acc_;                                                     \
             }                                                                        \
@@ -633,7 +698,7 @@ static int decode_ans(gw_codec_in *in, uint64_t *x, uint32_t total, int order, u
             acc_ += delta_;                                                          \
             x[1] = acc_;                                                             \
             for (uint32_t j = 0; j < n; j++) {                                       \
-                uint64_t r_ = RESIDUAL;                                              \
+                uint64_t r_; NEXT(r_);                                              \
                 delta_ += gw_codec_unzigzag(r_) * (FACTOR);                            \
                 acc_ += delta_;                                                      \
                 x[j + 2] = acc_;                                                     \
@@ -641,20 +706,21 @@ static int decode_ans(gw_codec_in *in, uint64_t *x, uint32_t total, int order, u
         }                                                                            \
     } while (0)
     /* Separate instances for factor 1 (sensor data, mostly) let the compiler drop the multiply. */
+#define TOKEN_ONLY(out_) ((out_) = tok[j])
     if (!has_raw && factor == 1) {
-        RECONSTRUCT((uint64_t)tok[j], 1);
+        RECONSTRUCT(TOKEN_ONLY, 1);
     } else if (!has_raw) {
-        RECONSTRUCT((uint64_t)tok[j], factor);
+        RECONSTRUCT(TOKEN_ONLY, factor);
     } else if (widest <= 56) {
-        int left = 0, per = widest == 0 ? 56 : 56 / widest;
-        if (factor == 1) RECONSTRUCT(raw_residual(&raw, tbase, rbits, tok[j], &left, per), 1);
-        else RECONSTRUCT(raw_residual(&raw, tbase, rbits, tok[j], &left, per), factor);
-        raw_total = br_bits_used(&raw);
+        int per = widest == 0 ? 56 : 56 / widest;
+        raw_total = (factor == 1 ? rebuild_raw_unit : rebuild_raw_factor)(
+            x, n, order, tok, tbase, rbits, raw_p, in->p + in->len, per, base, x0, d0, factor);
     } else {
         for (uint32_t j = 0; j < n; j++) x[order + j] = tbase[tok[j]] + br_get_long(&raw, rbits[tok[j]]);
         raw_total = br_bits_used(&raw);
         reconstruct(x, total, order, base, x0, d0, factor);
     }
+#undef TOKEN_ONLY
 #undef RECONSTRUCT
     free(table);
     if (has_raw && (raw_total + 7) / 8 != raw_len) {
