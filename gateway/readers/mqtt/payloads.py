@@ -55,6 +55,7 @@ _FALSE = frozenset((b"f", b"F", b"false", b"False", b"FALSE"))
 _RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
                       r"(?:([Zz])|([+-])(\d{2}):(\d{2}))")
 _FIELD, _TIME, _TAG, _MEASUREMENT, _SKIP = range(5)   # roles of JSON keys
+_json_decode = json.JSONDecoder().decode
 _UNIX_SCALE = {"unix": 1_000_000_000, "unix_ms": 1_000_000, "unix_us": 1_000, "unix_ns": 1}
 
 
@@ -275,7 +276,9 @@ class Decoder:
     def _decode_json(self, topic: str, match, payload: bytes, arrival_ns: int,
                      sink: PointSink) -> None:
         try:
-            doc = json.loads(payload)
+            doc = _json_decode(payload.decode())  # JSON is UTF-8 (RFC 8259)
+        except UnicodeDecodeError as e:
+            raise BadMessage(UNPARSEABLE, f"payload is not UTF-8 (byte {e.start})") from None
         except (ValueError, RecursionError) as e:
             raise BadMessage(UNPARSEABLE, f"invalid JSON: {e}") from None
         if isinstance(doc, dict):
