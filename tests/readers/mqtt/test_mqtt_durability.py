@@ -44,9 +44,10 @@ class GatewayProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_connected(self, timeout: float = 30) -> None:
+    def wait_connected(self, times: int = 1, timeout: float = 30) -> None:
+        """Until this process has logged ``times`` connections to the broker."""
         deadline = time.monotonic() + timeout
-        while "connected to" not in self.log():
+        while self.log().count("connected to") < times:
             if self.proc.poll() is not None:
                 raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
@@ -131,7 +132,7 @@ format = "line"
         gateway.wait_connected()
         at(9)
         mosquitto.restart()                  # the broker goes away and comes back
-        gateway.wait_connected()
+        gateway.wait_connected(times=2)
         at(14)
         gateway.kill()                       # second SIGKILL
         time.sleep(1.0)
