@@ -34,7 +34,7 @@ from gateway.runtime import Component
 from gateway.store.bucket import Bucket, SeriesInfo
 from gateway.store.index import BlockIndex
 from gateway.store.lock import DataDirLock
-from gateway.store.native import CORRUPT, OK, RING_HEADER_SIZE, STALE, gather64, merge_order
+from gateway.store.native import OK, RING_HEADER_SIZE, STALE, gather64, merge_order
 
 log = logging.getLogger("gateway.store")
 

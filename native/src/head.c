@@ -2,6 +2,9 @@
  * blocks, WAL replay. See gw_head.h for the contract between these steps. */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "gw_codec.h"
 #include "gw_head.h"
@@ -70,7 +73,17 @@ static int grow_u32(uint32_t **arr, uint32_t *cap, uint32_t need) {
     return GW_OK;
 }
 
+/* Head buffers swing between a few KiB and megabytes (a burst, then a seal). glibc would raise
+ * its mmap threshold after the first such free and serve later big buffers from the heap,
+ * where the small buffers allocated meanwhile pin the freed space: the process would keep
+ * every burst's peak. A fixed threshold keeps big buffers in their own mappings, returned
+ * to the system when freed. */
+#define HEAD_MMAP_THRESHOLD (256 * 1024)
+
 gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, HEAD_MMAP_THRESHOLD);
+#endif
     gw_heads *h = calloc(1, sizeof *h);
     impl *m = calloc(1, sizeof *m);
     if (!h || !m) { free(h); free(m); return NULL; }
