@@ -27,6 +27,11 @@ static void decode_checked(const uint8_t *block, size_t len) {
             for (uint32_t i = 0; i < info.n; i++)
                 if (ts[i] < info.min_ts || ts[i] > info.max_ts) abort();
         }
+        if (info.type != GW_STRING) {   /* the sized entry point agrees with the plain one */
+            int rc_n = gw_block_decode_n(block, len, info.n, ts, values);
+            if (rc_n != rc && !(rc == GW_ENOMEM || rc_n == GW_ENOMEM)) abort();
+            if (info.n > 1 && gw_block_decode_n(block, len, info.n - 1, ts, values) != GW_EINVAL) abort();
+        }
     }
     free(ts);
     free(values);

@@ -50,6 +50,7 @@ _ZERO_VALUES = {FLOAT: array("d", [0.0]), INT: array("q", [0]), UINT: array("Q",
                 BOOL: array("B", [0])}
 _block_count = lib.gw_block_count
 _block_decode = lib.gw_block_decode
+_block_decode_n = lib.gw_block_decode_n
 _from_buffer = ffi.from_buffer
 _out = threading.local()   # per-thread encode buffer, grown on demand
 _TS_FAST = {(f, 8) for f in ("q", "<q", "=q", "@q", "l", "<l", "=l", "@l")}
@@ -275,8 +276,19 @@ def decode(block) -> tuple[array, array | list]:
 
     Raises :class:`CorruptBlock` naming the problem for a truncated, corrupt or hostile block.
     """
-    if type(block) is bytes and len(block) > 4:   # the common case, kept short
+    if type(block) is bytes and len(block) > 16:   # the common case, kept short
         buf, size, code = block, len(block), block[3]
+        # Point count read here (flags and count as short varints) and confirmed by the C
+        # reader, which leaves the buffers alone unless the block holds exactly n points.
+        if block[4] < 0x80 and code in _ZERO_VALUES and code != BOOL:
+            n = block[5]
+            if n >= 0x80:
+                n = (n & 0x7F) | block[6] << 7 if block[6] < 0x80 else 0
+            if n:
+                ts = _ZERO_TS * n
+                values = _ZERO_VALUES[code] * n
+                if _block_decode_n(block, size, n, _from_buffer(_I64, ts), _from_buffer(_U64, values)) == 0:
+                    return ts, values
     else:
         buf, size, code = _block_buffer(block)
     n = _block_count(buf, size)

@@ -53,6 +53,10 @@ int64_t gw_block_count(const uint8_t *block, size_t len);
  * types other than GW_STRING. */
 int     gw_block_decode(const uint8_t *block, size_t len, int64_t *ts, uint64_t *values,
                         char *strings, uint32_t *string_offsets, size_t strings_cap);
+/* gw_block_decode for callers that sized ts[n] and values[n] from their own reading of the
+ * header: GW_EINVAL (buffers untouched) unless the block holds exactly n points of a type
+ * other than GW_STRING; otherwise as gw_block_decode. */
+int     gw_block_decode_n(const uint8_t *block, size_t len, uint32_t n, int64_t *ts, uint64_t *values);
 /* A short English description of what was wrong with the last block this thread failed to
  * read (gw_block_info_read / gw_block_decode), e.g. "checksum mismatch". Never NULL. */
 const char *gw_block_last_error(void);

@@ -330,12 +330,32 @@ static void fill_regular(uint64_t *t, uint32_t n, uint64_t start, uint64_t step)
     for (; i < n; i++) t[i] = start + step * i;
 }
 
+static int decode_body(const gw_block_info *hdr, gw_codec_in *in_, int64_t *ts, uint64_t *values,
+                       char *strings, uint32_t *string_offsets, size_t strings_cap);
+
 int gw_block_decode(const uint8_t *block, size_t len, int64_t *ts, uint64_t *values,
                     char *strings, uint32_t *string_offsets, size_t strings_cap) {
     gw_block_info info;
     gw_codec_in in;
     int rc = read_header(block, len, &info, &in, 1);
     if (rc) return rc;
+    return decode_body(&info, &in, ts, values, strings, string_offsets, strings_cap);
+}
+
+int gw_block_decode_n(const uint8_t *block, size_t len, uint32_t n, int64_t *ts, uint64_t *values) {
+    gw_block_info info;
+    gw_codec_in in;
+    int rc = read_header(block, len, &info, &in, 1);
+    if (rc) return rc;
+    if (info.n != n || info.type == GW_STRING) return fail(GW_EINVAL, "block does not fit the buffers");
+    return decode_body(&info, &in, ts, values, NULL, NULL, 0);
+}
+
+static int decode_body(const gw_block_info *hdr, gw_codec_in *in_, int64_t *ts, uint64_t *values,
+                       char *strings, uint32_t *string_offsets, size_t strings_cap) {
+    gw_block_info info = *hdr;
+    gw_codec_in in = *in_;
+    int rc;
     uint32_t n = info.n;
     if (!ts) return fail(GW_EINVAL, "no timestamp buffer");
     if (info.type == GW_STRING) {

@@ -112,3 +112,24 @@ def test_random_bytes_never_crash(data):
             codec.decode(candidate)
         except CorruptBlock:
             pass
+
+
+def test_decode_n_refuses_buffers_of_the_wrong_size():
+    from gateway._native import ffi
+    block = codec.encode(array("q", [1, 2, 3]), array("d", [1.0, 2.0, 3.0]))
+    ts = ffi.new("int64_t[]", [7, 7, 7, 7])
+    values = ffi.new("uint64_t[]", [7, 7, 7, 7])
+    assert lib.gw_block_decode_n(block, len(block), 4, ts, values) == lib.GW_EINVAL
+    assert list(ts) == [7, 7, 7, 7] and list(values) == [7, 7, 7, 7]
+    strings = codec.encode(array("q", [1]), ["x"])
+    assert lib.gw_block_decode_n(strings, len(strings), 1, ts, values) == lib.GW_EINVAL
+    assert lib.gw_block_decode_n(block, len(block), 3, ts, values) == lib.GW_OK
+    assert list(ts)[:3] == [1, 2, 3]
+
+
+def test_non_canonical_point_count_still_decodes_or_fails_cleanly():
+    # n = 3 written as a three-byte varint: the Python shortcut declines, the C reader decides
+    block = codec.encode(array("q", [1, 2, 3]), array("q", [5, 6, 7]))
+    body = block[:5] + b"\x83\x80\x00" + block[6:-4]
+    got_ts, got = codec.decode(with_crc(body))
+    assert list(got_ts) == [1, 2, 3] and list(got) == [5, 6, 7]
