@@ -1,6 +1,7 @@
 """Writes vectors.json: blocks of format version 1 that tests/codec/test_vectors.py holds the
-codec to, byte for byte. Run only when the format version changes (a new version keeps the old
-vectors decodable); the worked examples in docs/format/block.md are among them."""
+codec to, byte for byte; the worked example of docs/format/block.md is among them. Rerun it only
+on purpose: when the encoder's choices change (then keep the old file's blocks decoding) or the
+format version does."""
 
 import json
 import math
