@@ -290,6 +290,12 @@ class Heads:
             self._h = None
 
 
+def batch_point(batch_ptr, index: int) -> tuple[bytes, int]:
+    """(series key, type) of point ``index`` of a C batch (for error messages)."""
+    p = batch_ptr.points[index]
+    return ffi.buffer(batch_ptr.arena + p.key_off, p.key_len)[:], p.type
+
+
 def merge_order(timestamps: array) -> array:
     """Indices that sort points (given oldest write first) by time, keeping the last write of
     each timestamp."""
@@ -314,5 +320,5 @@ def gather64(column: array, order: array, typecode: str) -> array:
     return out
 
 
-__all__ = ["RingFile", "RingEntry", "WriteAheadLog", "Heads", "merge_order", "gather64",
+__all__ = ["RingFile", "RingEntry", "WriteAheadLog", "Heads", "merge_order", "gather64", "batch_point",
            "StoreIOError", "StoreCorrupt", "NativeError"]

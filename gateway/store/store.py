@@ -31,10 +31,10 @@ from typing import Any, Mapping
 from gateway import codec
 from gateway.errors import CorruptBlock, StoreError
 from gateway.runtime import Component
-from gateway.store.bucket import Bucket, SeriesInfo
+from gateway.store.bucket import TYPE_NAMES, Bucket, SeriesInfo
 from gateway.store.index import BlockIndex
 from gateway.store.lock import DataDirLock
-from gateway.store.native import OK, RING_HEADER_SIZE, STALE, gather64, merge_order
+from gateway.store.native import OK, RING_HEADER_SIZE, STALE, batch_point, gather64, merge_order
 
 log = logging.getLogger("gateway.store")
 
@@ -302,16 +302,12 @@ class Store(Component):
         return WriteResult(taken, refused, problem)
 
     def _conflict_message(self, b: Bucket, ptr, index: int, refused: int) -> str:
-        from gateway._native import ffi
-
-        p = ptr.points[index]
-        key = ffi.buffer(ptr.arena + p.key_off, p.key_len)[:].decode("utf-8", "replace")
+        raw_key, type_ = batch_point(ptr, index)
+        key = raw_key.decode("utf-8", "replace")
         sid = b.by_key.get(key)
         have = b.catalogue[sid].type_name if sid else "another type"
-        from gateway.store.bucket import TYPE_NAMES
-
         return (f"{refused} point(s) refused: field type conflict (series {key!r} is "
-                f"{have}, got {TYPE_NAMES.get(p.type, p.type)})")
+                f"{have}, got {TYPE_NAMES.get(type_, type_)})")
 
     async def _wait_durable(self, b: Bucket, gen: int, unlogged: int) -> None:
         if gen <= b.durable_generation:
