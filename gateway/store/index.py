@@ -212,13 +212,19 @@ class BlockIndex:
             (state.live_blocks, state.live_bytes, state.live_points, state.oldest,
              state.newest) = await cur.fetchone()
 
-    async def drop_beyond(self, bucket_id: int, capacity: int) -> int:
-        """Forgets blocks that a shrunk ring file no longer holds; returns how many."""
+    async def drop_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
+        """Forgets the blocks a shrunk ring file no longer holds, counting them as evicted;
+        returns (blocks, points)."""
         async with self._db.execute("DELETE FROM blocks WHERE bucket = ? AND offset + length > ? "
-                                    "RETURNING seq", (bucket_id, capacity)) as cur:
-            n = len(await cur.fetchall())
+                                    "RETURNING n", (bucket_id, capacity)) as cur:
+            rows = await cur.fetchall()
+        blocks, points = len(rows), sum(n for (n,) in rows)
+        if blocks:
+            await self._db.execute("UPDATE buckets SET evicted_blocks = evicted_blocks + ?, "
+                                   "evicted_points = evicted_points + ? WHERE id = ?",
+                                   (blocks, points, bucket_id))
         await self._db.commit()
-        return n
+        return blocks, points
 
     async def commit(self, bucket_id: int, pending: list, new_series: list, sealed: dict[int, int],
                      position: tuple[int, int], previous_pos: int, capacity: int,

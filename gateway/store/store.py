@@ -163,10 +163,12 @@ class Store(Component):
         loop = asyncio.get_running_loop()
         state = b.state = await self.index.load_bucket(b.name)
         b.cursors = dict(state.cursors)
-        dropped = await self.index.drop_beyond(state.id, b.ring.capacity)
+        dropped, points = await self.index.drop_beyond(state.id, b.ring.capacity)
         if dropped:
-            log.warning("bucket %s: ring file shrunk to %d bytes; %d blocks beyond it dropped",
-                        b.name, b.ring.capacity, dropped)
+            log.warning("bucket %s: ring file shrunk to %d bytes; %d blocks (%d points) beyond "
+                        "it dropped", b.name, b.ring.capacity, dropped, points)
+            state.counters["evicted_blocks"] += dropped
+            state.counters["evicted_points"] += points
             await self.index.refresh_totals(state)
         for sid, type_, key, sealed_lsn in state.series:
             if not b.heads.define(sid, type_, key.encode("utf-8", "surrogateescape"), sealed_lsn):
