@@ -104,16 +104,18 @@ def publish_backlog(port: int, messages: list[tuple[str, bytes]], qos: int) -> N
     c.loop_stop()
 
 
-def run_bare(port: int, client_id: str, protocol: str, n: int) -> tuple[float, float]:
-    """Messages/s of paho's loop_forever draining the backlog."""
-    state = {"count": 0, "first": None, "last": None}
+def run_bare(port: int, client_id: str, protocol: str, n: int) -> tuple[float, float, float, float]:
+    """Messages/s of paho's loop_forever draining the backlog, and its CPU µs per message."""
+    state = {"count": 0, "first": None, "last": None, "cpu0": 0.0, "cpu1": 0.0}
 
     def on_message(client, userdata, message):
         if state["first"] is None:
             state["first"] = time.perf_counter()
+            state["cpu0"] = time.process_time()
         state["count"] += 1
         if state["count"] == n:
             state["last"] = time.perf_counter()
+            state["cpu1"] = time.process_time()
             client.disconnect()
 
     c = _session_client(client_id, port, protocol, on_message)
@@ -121,12 +123,14 @@ def run_bare(port: int, client_id: str, protocol: str, n: int) -> tuple[float, f
     if state["last"] is None:
         raise RuntimeError(f"bare subscriber got {state['count']} of {n}")
     rate = n / (state["last"] - state["first"])
-    return rate, rate
+    cpu_us = (state["cpu1"] - state["cpu0"]) / n * 1e6
+    return rate, rate, rate, cpu_us
 
 
 async def run_gateway(port: int, client_id: str, protocol: str, fmt: str, qos: int, n: int,
-                      data_dir: str, wal_sync: str) -> tuple[float, float, float]:
-    """(messages/s stored, points/s stored, messages/s received), all from the first message."""
+                      data_dir: str, wal_sync: str) -> tuple[float, float, float, float]:
+    """(messages/s stored, points/s stored, messages/s received, CPU µs per message of the
+    whole process, store threads included), all from the first message."""
     from gateway.readers.mqtt import create
     from gateway.store import Store
 
@@ -152,12 +156,14 @@ format = "{fmt}"
     await store.start(context)
     reader = create(config.readers["mqtt"][0], context)
     first = last = None
+    cpu0 = 0.0
     original = reader._message
 
     def timed(message, generation):
-        nonlocal first, last
+        nonlocal first, last, cpu0
         if first is None:
             first = time.perf_counter()
+            cpu0 = time.process_time()
         original(message, generation)
         if reader.messages_received == n:
             last = time.perf_counter()
@@ -168,13 +174,14 @@ format = "{fmt}"
         while reader.messages_stored < n:
             await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - first
+        cpu_us = (time.process_time() - cpu0) / n * 1e6
         points = reader.points_stored
     finally:
         await reader.stop()
         await store.stop()
     if reader.bad_messages:
         raise RuntimeError(f"{reader.bad_messages} bad messages: {reader.health()['dead_letters'][:2]}")
-    return n / elapsed, points / elapsed, n / (last - first)
+    return n / elapsed, points / elapsed, n / (last - first), cpu_us
 
 
 def one_case(broker_mod, protocol: str, fmt: str, qos: int, n: int, wal_sync: str,
@@ -214,8 +221,10 @@ def main() -> int:
           f"WAL sync {args.wal_sync}, median of {args.repeat} runs (machine shared with other work)")
     print("stored = first message received -> last message durable and acked; "
           "received = first -> last message decoded")
+    print("CPU = process CPU time per message (all threads) while draining: bare paho vs gateway")
     header = (f"{'mqtt':>5} {'qos':>3} {'payload':>7} | {'bare msg/s':>10} | {'stored msg/s':>12} "
-              f"{'points/s':>9} {'ratio':>5} | {'received msg/s':>14} {'ratio':>5}")
+              f"{'points/s':>9} {'ratio':>5} | {'received msg/s':>14} {'ratio':>5} | "
+              f"{'CPU us/msg bare':>15} {'gateway':>7}")
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmpdir:
@@ -223,7 +232,7 @@ def main() -> int:
         for protocol in protocols:
             for qos in (0, 1):
                 for fmt in ("line", "json"):
-                    bare, stored, points, received = [], [], [], []
+                    bare, stored, points, received, cpu_bare, cpu_gw = [], [], [], [], [], []
                     for run in range(args.repeat):
                         r = one_case(broker_mod, protocol, fmt, qos, args.messages, args.wal_sync,
                                      tmp, run)
@@ -231,10 +240,14 @@ def main() -> int:
                         stored.append(r["gateway"][0])
                         points.append(r["gateway"][1])
                         received.append(r["gateway"][2])
+                        cpu_bare.append(r["bare"][3])
+                        cpu_gw.append(r["gateway"][3])
                     b, g = statistics.median(bare), statistics.median(stored)
                     p, rx = statistics.median(points), statistics.median(received)
                     print(f"{protocol:>5} {qos:>3} {fmt:>7} | {b:>10,.0f} | {g:>12,.0f} {p:>9,.0f} "
-                          f"{g / b:>5.2f} | {rx:>14,.0f} {rx / b:>5.2f}", flush=True)
+                          f"{g / b:>5.2f} | {rx:>14,.0f} {rx / b:>5.2f} | "
+                          f"{statistics.median(cpu_bare):>15.1f} {statistics.median(cpu_gw):>7.1f}",
+                          flush=True)
     return 0
 
 
