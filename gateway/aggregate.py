@@ -16,6 +16,7 @@ from array import array
 from dataclasses import dataclass
 
 from gateway._native import ffi, lib
+from gateway.codec import as_column
 
 __all__ = ["window_aggregate", "WindowColumns"]
 
@@ -46,17 +47,6 @@ class WindowColumns:
         return len(self.start)
 
 
-def _view(obj, what: str) -> memoryview:
-    try:
-        view = memoryview(obj)
-    except TypeError:
-        raise TypeError(f"{what} must be a buffer (array.array, memoryview, numpy array), "
-                        f"got {type(obj).__name__}") from None
-    if view.ndim != 1 or not view.c_contiguous:
-        raise ValueError(f"{what} must be a one-dimensional contiguous buffer")
-    return view
-
-
 def window_aggregate(timestamps, values, every_ns: int, offset_ns: int = 0) -> WindowColumns:
     """count/sum/mean/min/max/first/last of ``values`` per window of ``every_ns`` nanoseconds,
     windows aligned to the Unix epoch shifted by ``offset_ns``.
@@ -64,10 +54,10 @@ def window_aggregate(timestamps, values, every_ns: int, offset_ns: int = 0) -> W
     ``timestamps``: signed 64-bit ns in any order (sorted input takes one pass). ``values``:
     float64, int64, uint64 or one-byte booleans. NaN values are skipped.
     """
-    ts = _view(timestamps, "timestamps")
+    ts = as_column(timestamps, "timestamps")
     if (ts.format.lstrip("@=<"), ts.itemsize) not in {("q", 8), ("l", 8)}:
         raise TypeError(f"timestamps must be signed 64-bit integers (ns), got format {ts.format!r}")
-    vals = _view(values, "values")
+    vals = as_column(values, "values")
     code = _TYPE_OF_FORMAT.get((vals.format.lstrip("@=<"), vals.itemsize))
     if code is None:
         raise TypeError(f"values must be float64, int64, uint64 or bool, got format {vals.format!r}")

@@ -94,7 +94,8 @@ class BlockInfo:
     string_bytes: int
 
 
-def _column(obj, what: str) -> memoryview:
+def as_column(obj, what: str) -> memoryview:
+    """A one-dimensional contiguous view of a buffer-protocol column, or TypeError/ValueError."""
     try:
         view = memoryview(obj)
     except TypeError:
@@ -112,7 +113,7 @@ def _format(view: memoryview) -> tuple[str, int]:
 def _timestamps(timestamps) -> memoryview:
     if isinstance(timestamps, (list, tuple)):
         timestamps = array("q", timestamps)
-    view = _column(timestamps, "timestamps")
+    view = as_column(timestamps, "timestamps")
     if _format(view) not in {("q", 8), ("l", 8)}:
         raise TypeError(f"timestamps must be signed 64-bit integers (ns), got format {view.format!r}")
     return view
@@ -137,7 +138,7 @@ def _values(values, type: str | int | None) -> tuple[int, object]:
         if code == STRING:
             return code, values
         return code, memoryview(array(_TYPECODE[code], values))
-    view = _column(values, "values")
+    view = as_column(values, "values")
     fmt = _format(view)
     if type is None:
         if fmt not in _TYPE_OF_FORMAT:

@@ -150,14 +150,7 @@ class I2CReader(Component):
         """Stops polling, stores what is still queued, closes the bus."""
         await super().stop()
         if self._pending is not None and not self._pending.empty():
-            points = []
-            while not self._pending.empty():
-                points.append(self._pending.get_nowait())
-            try:
-                await self._context.store.write(Batch.from_points(points), bucket="raw")
-            except Exception as e:
-                self.store_errors += 1
-                log.error("%s: cannot store %d points at shutdown: %s", self.name, len(points), e)
+            await self._store(self._drain([]))
         if self._bus is not None:
             bus, self._bus = self._bus, None
             await asyncio.to_thread(bus.close)
@@ -231,14 +224,19 @@ class I2CReader(Component):
     async def _write_points(self) -> None:
         """Writes queued points in batches; polling never waits for the store's WAL sync."""
         while True:
-            points = [await self._pending.get()]
-            while not self._pending.empty():
-                points.append(self._pending.get_nowait())
-            try:
-                await self._context.store.write(Batch.from_points(points), bucket="raw")
-            except Exception as e:
-                self.store_errors += 1
-                log.error("%s: cannot store %d points: %s", self.name, len(points), e)
+            await self._store(self._drain([await self._pending.get()]))
+
+    def _drain(self, points: list) -> list:
+        while not self._pending.empty():
+            points.append(self._pending.get_nowait())
+        return points
+
+    async def _store(self, points: list) -> None:
+        try:
+            await self._context.store.write(Batch.from_points(points), bucket="raw")
+        except Exception as e:
+            self.store_errors += 1
+            log.error("%s: cannot store %d points: %s", self.name, len(points), e)
 
     async def _run(self, steps):
         """Runs a driver generator: its bus I/O on a worker thread, its waits on the loop."""
