@@ -72,6 +72,7 @@ class MqttConnection:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread_id: int | None = None
         self._sock = None
+        self._fd = -1
         self._misc_handle: asyncio.TimerHandle | None = None
         self._paused = False
         self._received = 0
@@ -198,13 +199,13 @@ class MqttConnection:
         if not self._paused:
             self._paused = True
             if self._sock is not None:
-                self._loop.remove_reader(self._sock)
+                self._loop.remove_reader(self._fd)
 
     def resume_reading(self) -> None:
         if self._paused:
             self._paused = False
             if self._sock is not None:
-                self._loop.add_reader(self._sock, self._readable)
+                self._loop.add_reader(self._fd, self._readable)
                 self._loop.call_soon(self._readable)
 
     # -- socket plumbing (loop thread) -------------------------------------------------------
@@ -214,16 +215,18 @@ class MqttConnection:
         if sock is None:
             return
         self._sock = sock
+        # Registered by number: paho may close the socket object before we hear of it.
+        self._fd = sock.fileno()
         if not self._paused:
-            self._loop.add_reader(sock, self._readable)
+            self._loop.add_reader(self._fd, self._readable)
         if self._client.want_write():
-            self._loop.add_writer(sock, self._writable)
+            self._loop.add_writer(self._fd, self._writable)
         self._schedule_misc()
 
     def _drop_socket(self) -> None:
         if self._sock is not None:
-            self._loop.remove_reader(self._sock)
-            self._loop.remove_writer(self._sock)
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
             self._sock = None
         if self._misc_handle is not None:
             self._misc_handle.cancel()
@@ -241,11 +244,11 @@ class MqttConnection:
 
     def _socket_want_write(self, client, userdata, sock) -> None:
         if sock is self._sock and self._loop is not None:
-            self._loop.add_writer(sock, self._writable)
+            self._loop.add_writer(self._fd, self._writable)
 
     def _socket_done_writing(self, client, userdata, sock) -> None:
         if sock is self._sock and self._loop is not None:
-            self._loop.remove_writer(sock)
+            self._loop.remove_writer(self._fd)
 
     def _readable(self) -> None:
         client = self._client
