@@ -9,6 +9,7 @@ event loop thread, which alone mutates the Python-side state.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import threading
@@ -82,6 +83,7 @@ class Bucket:
         self.cursors: dict[str, int] = {}
         self.ring_bytes_at_open = 0
         self.lock = threading.Lock()
+        self.commit_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ store thread
 

@@ -350,7 +350,13 @@ class Store(Component):
                     await self._commit_bucket(b)
 
     async def _commit_bucket(self, b: Bucket) -> None:
-        """One group commit of a bucket: log, seal, sync; then the writers are answered."""
+        """One group commit of a bucket: log, seal, sync; then the writers are answered.
+        Commits of a bucket never overlap (flush and close commit too): a segment switch must
+        not close the file another commit is syncing."""
+        async with b.commit_lock:
+            await self._commit_bucket_locked(b)
+
+    async def _commit_bucket_locked(self, b: Bucket) -> None:
         loop = asyncio.get_running_loop()
         gen, log_error, seal_error, direct, sealed, created = await loop.run_in_executor(
             self._store_thread, b.log_and_seal_sync, _now_ms(), self.config.wal_segment_size)

@@ -190,3 +190,31 @@ def test_health_and_stats_are_plain_data(data_dir, config):
             assert 0 < raw["fill"] < 1 and raw["bytes_per_point"] > 0
             assert raw["bytes_written"] > 0 and raw["wal_bytes"] > 0
     run(scenario())
+
+
+def test_flushes_checkpoints_and_segment_switches_amid_writers(data_dir):
+    from gateway.config.units import parse_duration
+
+    config = small_config(wal_sync=parse_duration("2ms"), wal_segment_size=4096, head_points=32,
+                          checkpoint_interval=parse_duration("10ms"))
+
+    async def scenario():
+        async with Store(data_dir, config) as store:
+            async def writer(w):
+                for k in range(40):
+                    await store.write(make_batch([("m", {"w": str(w)}, "v", T0 + k * 100 + i, float(i))
+                                                  for i in range(25)]))
+
+            async def flusher():
+                for k in range(30):
+                    await store.flush(seal=k % 3 == 0)
+                    await asyncio.sleep(0)
+
+            await asyncio.gather(*(writer(w) for w in range(6)), flusher())
+            got = await read_all(store)
+            assert store.stats("raw")["raw"]["commit_errors"] == 0
+        assert sorted(got) == [f"m,w={w} v" for w in range(6)]
+        assert all(len(v) == 1000 for v in got.values())
+        async with Store(data_dir, config) as store:
+            assert await read_all(store) == got
+    run(scenario())
