@@ -73,6 +73,10 @@ if __name__ == "__main__":
     built = next((HERE.parent / "build" / "cffi" / "gateway").glob("_native*.so"))
     target = HERE.parent / "gateway" / built.name
     for stale in (HERE.parent / "gateway").glob("_native*.so"):
-        stale.unlink()  # an editable install may have left one under another ABI tag
-    target.write_bytes(built.read_bytes())
+        if stale.name != target.name:
+            stale.unlink()  # an editable install may have left one under another ABI tag
+    # A new file renamed over the old one: running processes keep their mapping intact.
+    tmp = target.with_suffix(".so.tmp")
+    tmp.write_bytes(built.read_bytes())
+    os.replace(tmp, target)
     print(f"built {target.relative_to(HERE.parent)}")
