@@ -218,3 +218,24 @@ def test_flushes_checkpoints_and_segment_switches_amid_writers(data_dir):
         async with Store(data_dir, config) as store:
             assert await read_all(store) == got
     run(scenario())
+
+
+def test_wal_space_is_reclaimed_once_its_points_are_sealed(data_dir):
+    config = small_config(head_points=4096, wal_segment_size=2048)
+    wal_dir = os.path.join(data_dir, "store", "buckets", "raw", "wal")
+
+    async def scenario():
+        async with Store(data_dir, config) as store:
+            for k in range(20):
+                await store.write(make_batch([("m", {"s": str(s)}, "v", T0 + (k * 50 + i) * 10**9,
+                                               (k * 50 + i) * 0.37) for s in range(4) for i in range(50)]))
+            await store.flush()
+            assert len(os.listdir(wal_dir)) > 3      # heads not sealed: the WAL holds them
+            await store.flush(seal=True)            # every point now in synced ring blocks
+            assert os.listdir(wal_dir) == [os.path.basename(store.buckets["raw"].wal.path)]
+            assert store.stats("raw")["raw"]["wal_bytes"] <= 2048 + 1024
+            got = await read_all(store)
+        assert all(len(v) == 1000 for v in got.values())
+        async with Store(data_dir, config) as store:
+            assert await read_all(store) == got
+    run(scenario())
