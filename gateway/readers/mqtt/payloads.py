@@ -182,6 +182,8 @@ class Decoder:
                         "value": self._decode_value}[sub.format]
         j = sub.json
         self._roles: dict[str, int] = {}
+        self._series: dict[tuple, dict[str, str]] = {}
+        self._time_scale = _UNIX_SCALE.get(j.time_format)
         self._tag_keys = frozenset(j.tag_keys)
         self._field_keys = frozenset(j.field_keys)
         self._string_fields = frozenset(j.string_fields)
@@ -204,10 +206,9 @@ class Decoder:
             return self._fixed_tags
         return {**self._fixed_tags, **dict(match.tags)}
 
-    def _key(self, measurement: str, tags: dict[str, str], field: str,
-             tag_items: tuple | None = None) -> str:
+    def _key(self, measurement: str, tags: dict[str, str], field: str) -> str:
         """The series key, checked once per distinct series; BadMessage for unusable names."""
-        cache_key = (measurement, tuple(tags.items()) if tag_items is None else tag_items, field)
+        cache_key = (measurement, tuple(tags.items()), field)
         key = self._keys.get(cache_key)
         if key is None:
             key = _checked_key(measurement, tags, field)
@@ -319,29 +320,34 @@ class Decoder:
 
     def _json_object(self, obj: dict, where: str, base_tags: dict[str, str],
                      measurement: str, arrival_ns: int) -> list:
-        items = obj.items()
-        for value in obj.values():
-            if type(value) is dict or type(value) is list:
-                flat: dict[str, object] = {}
-                _flatten(obj, "", self.sub.json.separator, flat)
-                items = flat.items()
-                break
+        rows = self._json_rows(obj, obj.items(), where, base_tags, measurement, arrival_ns)
+        if rows is None:  # nested objects or arrays: flatten first (the uncommon shape)
+            flat: dict[str, object] = {}
+            _flatten(obj, "", self.sub.json.separator, flat)
+            rows = self._json_rows(obj, flat.items(), where, base_tags, measurement, arrival_ns)
+        return rows
+
+    def _json_rows(self, obj, items, where: str, base_tags: dict[str, str], measurement: str,
+                   arrival_ns: int) -> list | None:
+        """The object's rows, or None when it holds a nested object or array."""
         ts = arrival_ns
         tags = base_tags
         fields: list[tuple[str, str]] = []
         roles = self._roles
         for key, value in items:
+            kind = type(value)
+            if kind is dict or kind is list:
+                return None
             role = roles.get(key)
             if role is None:
                 role = self._role(key)
             if role == _FIELD:
-                kind = type(value)
                 if kind is float or kind is int:
                     try:
                         number = float(value)
                     except OverflowError:
                         number = math.inf
-                    if not math.isfinite(number):
+                    if number - number != 0.0:  # inf or nan
                         raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is out of range")
                     fields.append((key, repr(number)))
                 elif kind is bool:
@@ -358,14 +364,19 @@ class Decoder:
                 elif value is not None and (key in self._field_keys or key in self._string_fields):
                     raise BadMessage(WRONG_TYPE, f"{where}field {key!r} is {_json_kind(value)}")
             elif role == _TIME:
-                ts = self._json_time(value, where)
+                if kind is int and self._time_scale:
+                    ts = value * self._time_scale
+                    if not MIN_TIME_NS <= ts <= MAX_TIME_NS:
+                        ts = self._json_time(value, where)   # raises, naming the key
+                else:
+                    ts = self._json_time(value, where)
             elif role == _TAG:
                 if value is not None:
                     if tags is base_tags:
                         tags = dict(base_tags)
-                    tags[key] = value if type(value) is str else json.dumps(value)
+                    tags[key] = value if kind is str else json.dumps(value)
             elif role == _MEASUREMENT:
-                if type(value) is not str or not value:
+                if kind is not str or not value:
                     raise BadMessage(WRONG_TYPE, f"{where}measurement key {key!r} must be a "
                                                  f"non-empty string, got {_json_kind(value)}")
                 measurement = value
@@ -374,9 +385,25 @@ class Decoder:
         if not measurement:
             raise BadMessage(WRONG_TYPE, f"{where}no measurement (json.measurement_key "
                                          f"{self.sub.json.measurement_key!r} is missing)")
-        tag_items = tuple(tags.items())
-        return [f"{self._key(measurement, tags, field, tag_items)}={value} {ts}\n"
-                for field, value in fields]
+        series = self._series_of(measurement, tags)
+        suffix = f" {ts}\n"
+        rows = []
+        for field, value in fields:
+            key = series.get(field)
+            if key is None:
+                key = series[field] = self._key(measurement, tags, field)
+            rows.append(key + "=" + value + suffix)
+        return rows
+
+    def _series_of(self, measurement: str, tags: dict[str, str]) -> dict[str, str]:
+        """field -> series key, for one measurement and tag set (cached: shapes repeat)."""
+        prefix = (measurement, tuple(tags.items()))
+        series = self._series.get(prefix)
+        if series is None:
+            if len(self._series) >= KEY_CACHE_SIZE:
+                self._series.clear()
+            series = self._series[prefix] = {}
+        return series
 
     def _json_time(self, value, where: str) -> int:
         fmt = self.sub.json.time_format
