@@ -214,6 +214,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--wal-sync", default="1s")
     parser.add_argument("--protocol", choices=("3.1.1", "5", "both"), default="both")
+    parser.add_argument("--payloads", default="line,json", help="comma-separated: line, json")
+    parser.add_argument("--qos", default="0,1", help="comma-separated: 0, 1")
     args = parser.parse_args()
     broker_mod = _broker_module()
     protocols = ("3.1.1", "5") if args.protocol == "both" else (args.protocol,)
@@ -230,8 +232,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmpdir:
         tmp = pathlib.Path(tmpdir)
         for protocol in protocols:
-            for qos in (0, 1):
-                for fmt in ("line", "json"):
+            for qos in (int(q) for q in args.qos.split(",")):
+                for fmt in args.payloads.split(","):
                     bare, stored, points, received, cpu_bare, cpu_gw = [], [], [], [], [], []
                     for run in range(args.repeat):
                         r = one_case(broker_mod, protocol, fmt, qos, args.messages, args.wal_sync,
