@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.lineprotocol import split_series_key
+from gateway.store import catalogue
 from gateway.store.index import BucketState
 from gateway.store.native import RING_HEADER_SIZE, Heads, RingEntry, RingFile, WriteAheadLog
 
@@ -76,6 +77,10 @@ class Bucket:
         # Not yet in the index (loop thread).
         self.pending: list[RingEntry] = []
         self.pending_series: list[tuple[int, int, str]] = []
+        self.file_series: list[tuple[int, int, str]] = []   # not yet in the series file
+        self.series_path = os.path.join(path, "series")
+        self.ring_existed = False
+        self.chain_start: int | None = None   # set by an index rebuild, see Store._checkpoint
         self.pending_sealed: dict[int, int] = {}
         self.corrupt_seqs: set[int] = set()
         self.segments: list[tuple[int, str]] = []    # (first LSN, path), oldest first
@@ -89,6 +94,8 @@ class Bucket:
 
     def open_files_sync(self) -> None:
         os.makedirs(self.wal_dir, exist_ok=True)
+        ring_path = os.path.join(self.path, "ring")
+        self.ring_existed = os.path.exists(ring_path) and os.path.getsize(ring_path) > 0
         self.ring = RingFile(os.path.join(self.path, "ring"), self.max_size)
         self.wal = WriteAheadLog()
         self.heads = Heads(self.head_points, self.head_max_age_ms)
@@ -114,6 +121,32 @@ class Bucket:
             pos, seq = e.offset + e.length, e.seq + 1
         self.ring.set_position(pos, seq)
         return found
+
+    def rebuild_sync(self) -> list[RingEntry]:
+        """Full scan of the ring for a lost index: the newest run of consecutive sequence
+        numbers (older entries are evicted, or were cut off by the wrap that left them)."""
+        found = {}
+        pos = RING_HEADER_SIZE
+        while True:
+            e = self.ring.find_next(pos)
+            if e is None:
+                break
+            found[e.seq] = e
+            pos = e.offset + e.length
+        if not found:
+            return []
+        seq = max(found)
+        run = []
+        while seq in found:
+            run.append(found[seq])
+            seq -= 1
+        run.reverse()
+        last = run[-1]
+        self.ring.set_position(last.offset + last.length, last.seq + 1)
+        return run
+
+    def append_series_file_sync(self, series: list[tuple[int, int, str]]) -> None:
+        catalogue.append(self.series_path, series)
 
     def replay_sync(self, now_ms: int) -> dict:
         """Replays every WAL segment in order into the heads."""
@@ -253,6 +286,7 @@ class Bucket:
             self.by_key[key] = sid
             if persist:
                 self.pending_series.append((sid, type_, key))
+                self.file_series.append((sid, type_, key))
 
     def absorb(self, sealed: list[RingEntry], created) -> None:
         self.add_series(created)

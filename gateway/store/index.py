@@ -148,12 +148,15 @@ def _overlaps(events: list, lo: int, hi: int) -> bool:
 class BlockIndex:
     """The SQLite file ``index.sqlite`` of a store."""
 
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: str, created: bool) -> None:
         self._db = db
         self.path = path
+        #: The file was made by this open (new store, or the old file was lost or unreadable).
+        self.created = created
 
     @classmethod
     async def open(cls, path: str) -> "BlockIndex":
+        created = not os.path.exists(path) or os.path.getsize(path) == 0
         try:
             db = await cls._connect(path)
         except aiosqlite.DatabaseError as e:
@@ -165,7 +168,8 @@ class BlockIndex:
                 if os.path.exists(path + suffix):
                     os.replace(path + suffix, aside + suffix)
             db = await cls._connect(path)
-        return cls(db, path)
+            created = True
+        return cls(db, path, created)
 
     @staticmethod
     async def _connect(path: str) -> aiosqlite.Connection:

@@ -125,6 +125,17 @@ class RingFile:
             return None
         raise _io_error(rc, self.ptr.last_errno, f"cannot read ring file {self.path}")
 
+    def find_next(self, pos: int) -> RingEntry | None:
+        """Full scan: the first valid entry at or after ``pos``, whatever its sequence number."""
+        rc = lib.gw_ring_find_next(self.ptr, pos, self._scratch)
+        if rc == OK:
+            return RingEntry.from_c(self._scratch)
+        if rc == STALE:
+            return None
+        if rc == lib.GW_ENOMEM:
+            raise MemoryError("out of memory while scanning a ring file")
+        raise _io_error(rc, self.ptr.last_errno, f"cannot read ring file {self.path}")
+
     def sync(self) -> None:
         rc = lib.gw_ring_sync(self.ptr)
         if rc != OK:
@@ -290,6 +301,11 @@ class Heads:
             self._h = None
 
 
+def crc32c(data: bytes) -> int:
+    """CRC32C (Castagnoli) of data, the checksum of every store file."""
+    return lib.gw_crc32c(0, data, len(data))
+
+
 def batch_point(batch_ptr, index: int) -> tuple[bytes, int]:
     """(series key, type) of point ``index`` of a C batch (for error messages)."""
     p = batch_ptr.points[index]
@@ -320,5 +336,5 @@ def gather64(column: array, order: array, typecode: str) -> array:
     return out
 
 
-__all__ = ["RingFile", "RingEntry", "WriteAheadLog", "Heads", "merge_order", "gather64", "batch_point",
+__all__ = ["RingFile", "RingEntry", "WriteAheadLog", "Heads", "merge_order", "gather64", "batch_point", "crc32c",
            "StoreIOError", "StoreCorrupt", "NativeError"]

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 from gateway import codec
 from gateway.errors import CorruptBlock, StoreError
 from gateway.runtime import Component
+from gateway.store import catalogue
 from gateway.store.bucket import TYPE_NAMES, Bucket, SeriesInfo
 from gateway.store.index import BlockIndex
 from gateway.store.lock import DataDirLock
@@ -170,6 +171,10 @@ class Store(Component):
             state.counters["evicted_blocks"] += dropped
             state.counters["evicted_points"] += points
             await self.index.refresh_totals(state)
+        if self.index.created and b.ring_existed:
+            await self._rebuild_index(b, state)
+        elif state.series and not os.path.exists(b.series_path):
+            b.file_series = [(sid, t, k) for sid, t, k, _ in state.series]  # older stores
         for sid, type_, key, sealed_lsn in state.series:
             if not b.heads.define(sid, type_, key.encode("utf-8", "surrogateescape"), sealed_lsn):
                 log.error("bucket %s: catalogue entry %d (%s) conflicts with another; ignored",
@@ -209,6 +214,31 @@ class Store(Component):
         await loop.run_in_executor(self._store_thread, b.new_segment_sync)
         # Persist what recovery found (and seal what replay filled) before taking writes.
         await self._checkpoint(b)
+
+    async def _rebuild_index(self, b: Bucket, state) -> None:
+        """The index is new but the ring is not: re-index the ring from a full scan, with the
+        series file for the keys."""
+        loop = asyncio.get_running_loop()
+        series, damaged = await loop.run_in_executor(self._store_thread, catalogue.read,
+                                                     b.series_path)
+        known = {}
+        for sid, type_, key in series:
+            known.setdefault(sid, (sid, type_, key))
+        found = await loop.run_in_executor(self._store_thread, b.rebuild_sync)
+        sealed: dict[int, int] = {}
+        for e in found:
+            sealed[e.series_id] = max(sealed.get(e.series_id, 0), e.wal_lsn)
+        state.series = [(sid, t, k, sealed.get(sid, 0)) for sid, t, k in known.values()]
+        b.pending_series.extend(known.values())
+        state.write_pos, state.next_seq = b.ring.position
+        if found:
+            b.chain_start = found[0].offset  # the rebuilt run evicts nothing before it
+        b.absorb(found, [])
+        for e in found:
+            if e.series_id not in known:
+                b.counters["blocks_of_unknown_series"] += 1
+        log.warning("bucket %s: block index rebuilt from the ring: %d blocks, %d series "
+                    "(%d damaged series records)", b.name, len(found), len(known), damaged)
 
     async def stop(self) -> None:
         if self._control is not None:
@@ -438,14 +468,28 @@ class Store(Component):
             pending, b.pending = b.pending, []
             new_series, b.pending_series = b.pending_series, []
             sealed_lsn, b.pending_sealed = b.pending_sealed, {}
+            file_series, b.file_series = b.file_series, []
+            if file_series:
+                try:
+                    await loop.run_in_executor(self._store_thread, b.append_series_file_sync,
+                                               file_series)
+                except OSError as e:
+                    b.file_series[:0] = file_series
+                    b.pending[:0] = pending
+                    b.pending_series[:0] = new_series
+                    b.pending_sealed.update(sealed_lsn)
+                    raise StoreError(f"cannot write series file {b.series_path}: {e}") from e
             corrupt, b.corrupt_seqs = sorted(b.corrupt_seqs), set()
             state = b.state
             position = ((pending[-1].offset + pending[-1].length, pending[-1].seq + 1) if pending
                         else (state.write_pos, state.next_seq))
             expire = self.clock() - b.retention_ns if b.retention_ns else None
+            previous_pos = max(state.write_pos, RING_HEADER_SIZE)
+            if b.chain_start is not None and pending:
+                previous_pos, b.chain_start = b.chain_start, None
             try:
                 res = await self.index.commit(state.id, pending, new_series, sealed_lsn, position,
-                                              max(state.write_pos, RING_HEADER_SIZE), b.ring.capacity, expire,
+                                              previous_pos, b.ring.capacity, expire,
                                               b.forwarded_seq(), corrupt)
             except StoreError:
                 b.pending[:0] = pending

@@ -79,6 +79,10 @@ int  gw_ring_read_entry(gw_ring *r, uint64_t offset, uint32_t length, uint64_t s
  * a valid entry `seq` (the end of what was written), GW_ENOMEM when cap is too small, GW_EIO. */
 int  gw_ring_scan_next(gw_ring *r, uint64_t pos, uint64_t seq, uint8_t *buf, size_t cap,
                        gw_ring_entry *out);
+/* Full scan (rebuilding a lost index): the first valid entry, whatever its sequence number,
+ * at an 8-aligned offset >= from. GW_OK (out filled; continue from out->offset +
+ * out->length), GW_RING_STALE when there is none up to the end, or GW_EIO. */
+int  gw_ring_find_next(gw_ring *r, uint64_t from, gw_ring_entry *out);
 /* fdatasync of the ring file. GW_OK or GW_EIO / GW_ENOSPC. */
 int  gw_ring_sync(gw_ring *r);
 /* cdef: end */

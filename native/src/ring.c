@@ -175,7 +175,8 @@ int gw_ring_append(gw_ring *r, const uint8_t *block, uint32_t block_len, uint32_
     return GW_OK;
 }
 
-/* Checks an entry read into buf (avail bytes): magic, sequence number, lengths, both checksums. */
+/* Checks an entry read into buf (avail bytes): magic, sequence number (any when seq is 0),
+ * lengths, both checksums. */
 static int verify(const uint8_t *buf, size_t avail, uint64_t offset, uint64_t seq, gw_ring_entry *out) {
     if (avail < GW_RING_ENTRY_HEADER || get32(buf) != ENTRY_MAGIC) return GW_ECORRUPT;
     uint32_t block_len = get32(buf + 20);
@@ -183,7 +184,8 @@ static int verify(const uint8_t *buf, size_t avail, uint64_t offset, uint64_t se
     if (length > avail) return GW_ECORRUPT;
     if (get32(buf + 4) != gw_crc32c(0, buf + 8, GW_RING_ENTRY_HEADER - 8 + (size_t)block_len))
         return GW_ECORRUPT;
-    if (get64(buf + 8) != seq) return GW_RING_STALE;
+    if (seq == 0) seq = get64(buf + 8);
+    if (seq == 0 || get64(buf + 8) != seq) return GW_RING_STALE;
     gw_block_info info;
     if (gw_block_info_read(buf + GW_RING_ENTRY_HEADER, block_len, &info) != GW_OK) return GW_ECORRUPT;
     out->seq = seq;
@@ -232,6 +234,41 @@ int gw_ring_scan_next(gw_ring *r, uint64_t pos, uint64_t seq, uint8_t *buf, size
     int rc = scan_at(r, pos, seq, buf, cap, out);
     if (rc != GW_RING_STALE || pos == GW_RING_HEADER_SIZE) return rc;
     return scan_at(r, GW_RING_HEADER_SIZE, seq, buf, cap, out);
+}
+
+#define FIND_WINDOW (1u << 20)
+
+int gw_ring_find_next(gw_ring *r, uint64_t from, gw_ring_entry *out) {
+    uint64_t pos = from < GW_RING_HEADER_SIZE ? GW_RING_HEADER_SIZE : (from + 7) & ~(uint64_t)7;
+    uint8_t *win = malloc(FIND_WINDOW);
+    if (!win) return GW_ENOMEM;
+    int rc = GW_RING_STALE;
+    while (pos + GW_RING_ENTRY_HEADER <= r->capacity) {
+        size_t want = (size_t)(r->capacity - pos < FIND_WINDOW ? r->capacity - pos : FIND_WINDOW);
+        ssize_t got = pread_all(r->fd, win, want, pos);
+        if (got < 0) { r->last_errno = errno; rc = GW_EIO; break; }
+        if ((size_t)got < GW_RING_ENTRY_HEADER) break;
+        size_t k;
+        int found = 0;
+        for (k = 0; k + GW_RING_ENTRY_HEADER <= (size_t)got; k += 8) {
+            if (get32(win + k) != ENTRY_MAGIC) continue;
+            uint64_t length = ALIGN8((uint64_t)GW_RING_ENTRY_HEADER + get32(win + k + 20));
+            if (pos + k + length > r->capacity) continue;
+            uint8_t *buf = malloc((size_t)length);
+            if (!buf) { rc = GW_ENOMEM; found = -1; break; }
+            ssize_t n = pread_all(r->fd, buf, (size_t)length, pos + k);
+            int ok = n == (ssize_t)length && verify(buf, (size_t)length, pos + k, 0, out) == GW_OK;
+            free(buf);
+            if (n < 0) { r->last_errno = errno; rc = GW_EIO; found = -1; break; }
+            if (ok) { rc = GW_OK; found = 1; break; }
+        }
+        if (found) break;
+        /* The next window starts where an entry header could still begin. */
+        pos += k;
+        if ((size_t)got < want || k == 0) break;
+    }
+    free(win);
+    return rc;
 }
 
 int gw_ring_sync(gw_ring *r) {
