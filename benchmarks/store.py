@@ -7,7 +7,8 @@ holds it is synced). Prints ingest points/s, bytes on disk per point, bytes writ
 per point (``/proc/self/io`` write_bytes during the load), peak RSS, and the time of a
 10-minute-window mean over the whole day for all 100 float series. Median of --runs.
 
-    python benchmarks/store.py [--runs 3] [--order time|series] [--concurrency 24]
+    python benchmarks/store.py [--runs 3] [--order time|series] [--counters bytes|events]
+                               [--concurrency 24]
 
 The line protocol file is generated once (in a child process, so its memory does not count)
 and cached in the temporary directory.
