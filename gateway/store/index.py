@@ -89,6 +89,7 @@ class BucketState:
     live_points: int = 0
     oldest: int | None = None
     newest: int | None = None
+    first_block_end: int | None = None   # the smallest max_ts: age expiry waits for it
     cursors: dict[str, int] = field(default_factory=dict)
 
 
@@ -212,9 +213,9 @@ class BlockIndex:
     async def refresh_totals(self, state) -> None:
         async with self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(length), 0), COALESCE(SUM(n), 0), MIN(min_ts), "
-                "MAX(max_ts) FROM blocks WHERE bucket = ?", (state.id,)) as cur:
+                "MAX(max_ts), MIN(max_ts) FROM blocks WHERE bucket = ?", (state.id,)) as cur:
             (state.live_blocks, state.live_bytes, state.live_points, state.oldest,
-             state.newest) = await cur.fetchone()
+             state.newest, state.first_block_end) = await cur.fetchone()
 
     async def drop_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
         """Forgets the blocks a shrunk ring file no longer holds, counting them as evicted;

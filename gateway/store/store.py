@@ -484,6 +484,13 @@ class Store(Component):
             position = ((pending[-1].offset + pending[-1].length, pending[-1].seq + 1) if pending
                         else (state.write_pos, state.next_seq))
             expire = self.clock() - b.retention_ns if b.retention_ns else None
+            if expire is not None and (state.first_block_end is None
+                                       or expire <= state.first_block_end):
+                expire = None  # no block ends before the cutoff yet
+            if not (pending or new_series or sealed_lsn or corrupt or expire is not None):
+                # Nothing to record: leave the index file alone (no page or journal writes).
+                await loop.run_in_executor(self._store_thread, b.delete_segments_sync, min_lsn)
+                return
             previous_pos = max(state.write_pos, RING_HEADER_SIZE)
             if b.chain_start is not None and pending:
                 previous_pos, b.chain_start = b.chain_start, None

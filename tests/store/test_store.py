@@ -239,3 +239,18 @@ def test_wal_space_is_reclaimed_once_its_points_are_sealed(data_dir):
         async with Store(data_dir, config) as store:
             assert await read_all(store) == got
     run(scenario())
+
+
+def test_idle_checkpoints_leave_the_index_file_alone(data_dir, config):
+    index = os.path.join(data_dir, "store", "index.sqlite")
+
+    async def scenario():
+        async with Store(data_dir, config) as store:
+            await store.write(make_batch([("m", {}, "v", T0 + i * 10**9, float(i)) for i in range(500)]))
+            await store.flush()
+            before = os.stat(index).st_mtime_ns, os.path.getsize(index)
+            await asyncio.sleep(0.01)
+            for _ in range(5):
+                await store.flush()
+            assert (os.stat(index).st_mtime_ns, os.path.getsize(index)) == before
+    run(scenario())
