@@ -31,6 +31,7 @@ cp "$IMAGE_DIR/configure-rootfs.sh" "$root/var/tmp/"
 chroot_run "$root" sh -c 'python3 -m venv /opt/edge-gateway \
     && /opt/edge-gateway/bin/pip install --quiet --no-index --find-links /var/tmp/wheels edge-gateway \
     && /opt/edge-gateway/bin/gateway version \
+    && /opt/edge-gateway/bin/python -c "import gateway._native" \
     && /var/tmp/configure-rootfs.sh'
 rm -rf "$root/var/tmp/wheels" "$root/var/tmp/configure-rootfs.sh"
 
@@ -54,7 +55,7 @@ cp "$root/boot/initrd.img-$version" "$boot/initrd.img"
 cp "$root"/usr/lib/raspi-firmware/* "$boot/"
 cp "$root"/usr/lib/linux-image-"$version"/broadcom/bcm27*-rpi-*.dtb "$boot/"
 cp "$IMAGE_DIR/boot/config.txt" "$boot/config.txt"
-echo "console=tty1 console=ttyS1,115200 root=PARTUUID=$disk_id-02 rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 quiet" \
+echo "console=tty1 console=ttyS1,115200 root=PARTUUID=$disk_id-02 rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 cma=64M quiet" \
     >"$boot/cmdline.txt"
 cp "$REPO_DIR"/cloud-init/seed/{user-data,meta-data,network-config} "$boot/"
 # The mount point stays empty on the root filesystem; raspi-firmware's hooks wrote their copy there.

@@ -4,6 +4,8 @@
 # cold on 2 cores), so it holds only packages: configuration is applied later, in assemble.sh.
 # The tarball is keyed on the package list, this script and the mirror; downloaded .debs are kept
 # too, so a changed package list downloads only what is new.
+# The initramfs is made once, at the end: under emulation one mkinitramfs takes minutes, and the
+# kernel's postinst and the triggers of later packages would otherwise make it two or three times.
 # Prints the path of the tarball.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -43,9 +45,13 @@ mmdebstrap --mode=root --format=tar --variant=apt --architectures="$ARCH" \
     --dpkgopt='path-include=/usr/share/locale/locale.alias' \
     --skip=essential/unlink \
     --setup-hook='mkdir -p "$1/var/cache/apt/archives" "$1/boot/firmware"' \
+    --essential-hook='chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs' \
+    --essential-hook='printf "#!/bin/sh\nexit 0\n" >"$1/usr/sbin/update-initramfs" && chmod 0755 "$1/usr/sbin/update-initramfs"' \
     --setup-hook="sync-in $CACHE_DIR/debs /var/cache/apt/archives/" \
     --customize-hook="sync-out /var/cache/apt/archives $CACHE_DIR/debs" \
     --customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb "$1"/var/cache/apt/archives/partial/*' \
+    --customize-hook='rm "$1/usr/sbin/update-initramfs" && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs' \
+    --customize-hook='chroot "$1" update-initramfs -c -k all' \
     "$SUITE" "$tarball.tmp" "${sources[@]}"
 mv "$tarball.tmp" "$tarball"
 log "root filesystem built in $((SECONDS - started)) s: $tarball"

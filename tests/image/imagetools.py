@@ -21,3 +21,21 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed (deps/debian-test.txt; `make test` installs it as root)")
     return path
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for qemu's forwarded SSH port)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def artifacts_dir() -> pathlib.Path:
+    """Where the image tests keep logs worth reading after a failure (outside pytest's tmp)."""
+    import os
+
+    path = pathlib.Path(os.environ.get("GATEWAY_TEST_ARTIFACTS", REPO / "build" / "test-artifacts")) / "image"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
