@@ -26,7 +26,8 @@ def readme_broker_settings() -> str:
                    if not line.startswith("persistence_location"))
 
 
-def test_readme_broker_settings_keep_a_large_backlog(tmp_path):
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_readme_broker_settings_keep_a_large_backlog(tmp_path, protocol):
     settings = readme_broker_settings()
     assert "max_queued_messages 0" in settings
     broker = Mosquitto(tmp_path / "mosquitto", settings=settings)
@@ -35,6 +36,7 @@ def test_readme_broker_settings_keep_a_large_backlog(tmp_path):
 [[readers.mqtt]]
 server = "{broker.url}"
 client_id = "backlog"
+protocol = "{protocol}"
 [[readers.mqtt.subscriptions]]
 topic = "backlog/+"
 format = "line"
