@@ -78,3 +78,57 @@ format = "line"
             acks_seen += 1
             assert acks_seen <= durable_points
     assert sum(len(c) for c in columns) == MESSAGES
+
+
+def test_a_qos0_flood_against_a_slow_store_pauses_reading_instead_of_queueing(
+        mosquitto, publisher, tmp_path):
+    """Memory stays bounded: past the pause mark the reader stops reading the socket (TCP
+    back-pressure) until writes finish, and still stores every message."""
+    text = f'''
+[store]
+wal_sync = "always"
+[[readers.mqtt]]
+server = "{mosquitto.url}"
+client_id = "flood"
+receive_maximum = 100
+max_batch_messages = 20
+batch_linger = "5ms"
+max_writes_in_flight = 2
+[[readers.mqtt.subscriptions]]
+topic = "flood/#"
+qos = 0
+format = "line"
+'''
+    flood = 2000
+    peak = 0
+
+    async def scenario():
+        nonlocal peak
+        store, (reader,) = await start_gateway(text, tmp_path / "data")
+        real_write = store.write
+
+        async def slow_write(batch, bucket="raw"):
+            await asyncio.sleep(0.05)        # a slow card: each write takes a while
+            return await real_write(batch, bucket)
+
+        store.write = slow_write
+        on_message = reader.connection._on_message
+
+        def watch(message, generation):
+            nonlocal peak
+            on_message(message, generation)
+            peak = max(peak, reader.health()["messages_pending"])
+
+        reader.connection._on_message = watch
+        try:
+            await wait_for(lambda: reader.connection.subscriptions[0]["granted"] is not None, 10, "SUBACK")
+            for i in range(flood):
+                publisher.publish(f"flood/{i % 5}", f"f,s={i % 5} v={i}i {i}", qos=0)
+            await wait_for(lambda: reader.messages_stored == flood, 60, "every message")
+            return await store.scan("raw", measurement="f")
+        finally:
+            await stop_gateway(store, [reader])
+
+    columns = asyncio.run(scenario())
+    assert sum(len(c) for c in columns) == flood
+    assert peak == 100                         # max(receive_maximum, 2 * max_batch_messages)
