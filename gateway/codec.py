@@ -50,7 +50,9 @@ _ZERO_VALUES = {FLOAT: array("d", [0.0]), INT: array("q", [0]), UINT: array("Q",
                 BOOL: array("B", [0])}
 _block_count = lib.gw_block_count
 _block_decode = lib.gw_block_decode
-_block_decode_n = lib.gw_block_decode_n
+_block_decode_at = lib.gw_block_decode_at
+_address = array.buffer_info
+_ZERO_WORDS = {code: z for code, z in _ZERO_VALUES.items() if code != BOOL}
 _from_buffer = ffi.from_buffer
 _out = threading.local()   # per-thread encode buffer, grown on demand
 _TS_FAST = {(f, 8) for f in ("q", "<q", "=q", "@q", "l", "<l", "=l", "@l")}
@@ -281,14 +283,16 @@ def decode(block) -> tuple[array, array | list]:
         buf, size, code = block, len(block), block[3]
         # Point count read here (flags and count as short varints) and confirmed by the C
         # reader, which leaves the buffers alone unless the block holds exactly n points.
-        if block[4] < 0x80 and code in _ZERO_VALUES and code != BOOL:
+        # The columns go to C as addresses: cheaper than pointer objects for small blocks.
+        zero = _ZERO_WORDS.get(code)
+        if zero is not None and block[4] < 0x80:
             n = block[5]
             if n >= 0x80:
                 n = (n & 0x7F) | block[6] << 7 if block[6] < 0x80 else 0
             if n:
                 ts = _ZERO_TS * n
-                values = _ZERO_VALUES[code] * n
-                if _block_decode_n(block, size, n, _from_buffer(_I64, ts), _from_buffer(_U64, values)) == 0:
+                values = zero * n
+                if _block_decode_at(block, size, n, _address(ts)[0], _address(values)[0]) == 0:
                     return ts, values
     else:
         buf, size, code = _block_buffer(block)

@@ -57,6 +57,10 @@ int     gw_block_decode(const uint8_t *block, size_t len, int64_t *ts, uint64_t 
  * header: GW_EINVAL (buffers untouched) unless the block holds exactly n points of a type
  * other than GW_STRING; otherwise as gw_block_decode. */
 int     gw_block_decode_n(const uint8_t *block, size_t len, uint32_t n, int64_t *ts, uint64_t *values);
+/* gw_block_decode_n with the buffers given as addresses, for callers whose buffers are
+ * objects that report their address cheaply (array.array.buffer_info()) where wrapping each
+ * one in a pointer object would cost more than decoding a small block. */
+int     gw_block_decode_at(const uint8_t *block, size_t len, uint32_t n, uintptr_t ts, uintptr_t values);
 /* A short English description of what was wrong with the last block this thread failed to
  * read (gw_block_info_read / gw_block_decode), e.g. "checksum mismatch". Never NULL. */
 const char *gw_block_last_error(void);

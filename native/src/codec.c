@@ -317,9 +317,27 @@ done:
 typedef uint64_t v2u64 __attribute__((vector_size(16)));
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+typedef uint64_t v4u64 __attribute__((vector_size(32)));
+/* Four lanes where the CPU has AVX2 (chosen at run time): half the stores of two lanes. */
+__attribute__((target("avx2"))) static void fill_regular_4(uint64_t *t, uint32_t n, uint64_t start, uint64_t step) {
+    uint32_t i = 0;
+    v4u64 lanes = {start, start + step, start + 2 * step, start + 3 * step};
+    v4u64 inc = {4 * step, 4 * step, 4 * step, 4 * step};
+    for (; i + 4 <= n; i += 4) {
+        memcpy(t + i, &lanes, sizeof lanes);
+        lanes += inc;
+    }
+    for (; i < n; i++) t[i] = start + step * i;
+}
+#endif
+
 /* t[i] = start + i * step, two lanes at a time where the compiler has vector types. */
 static void fill_regular(uint64_t *t, uint32_t n, uint64_t start, uint64_t step) {
     uint32_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx2")) { fill_regular_4(t, n, start, step); return; }
+#endif
 #if defined(__GNUC__)
     v2u64 lanes = {start, start + step}, inc = {2 * step, 2 * step};
     for (; i + 2 <= n; i += 2) {
@@ -349,6 +367,10 @@ int gw_block_decode_n(const uint8_t *block, size_t len, uint32_t n, int64_t *ts,
     if (rc) return rc;
     if (info.n != n || info.type == GW_STRING) return fail(GW_EINVAL, "block does not fit the buffers");
     return decode_body(&info, &in, ts, values, NULL, NULL, 0);
+}
+
+int gw_block_decode_at(const uint8_t *block, size_t len, uint32_t n, uintptr_t ts, uintptr_t values) {
+    return gw_block_decode_n(block, len, n, (int64_t *)ts, (uint64_t *)values);
 }
 
 static int decode_body(const gw_block_info *hdr, gw_codec_in *in_, int64_t *ts, uint64_t *values,

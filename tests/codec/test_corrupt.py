@@ -127,6 +127,16 @@ def test_decode_n_refuses_buffers_of_the_wrong_size():
     assert list(ts)[:3] == [1, 2, 3]
 
 
+def test_decode_at_takes_addresses_and_refuses_the_wrong_size():
+    block = codec.encode(array("q", [1, 2, 3]), array("d", [1.0, 2.0, 3.0]))
+    ts, values = array("q", [7] * 4), array("d", [7.0] * 4)
+    at = (ts.buffer_info()[0], values.buffer_info()[0])
+    assert lib.gw_block_decode_at(block, len(block), 4, *at) == lib.GW_EINVAL
+    assert list(ts) == [7] * 4 and list(values) == [7.0] * 4
+    assert lib.gw_block_decode_at(block, len(block), 3, *at) == lib.GW_OK
+    assert list(ts) == [1, 2, 3, 7] and list(values) == [1.0, 2.0, 3.0, 7.0]
+
+
 def test_non_canonical_point_count_still_decodes_or_fails_cleanly():
     # n = 3 written as a three-byte varint: the Python shortcut declines, the C reader decides
     block = codec.encode(array("q", [1, 2, 3]), array("q", [5, 6, 7]))
