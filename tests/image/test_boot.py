@@ -128,6 +128,7 @@ class Guest:
     qemu: subprocess.Popen
     qemu_errors: pathlib.Path
     root_partition_bytes: int
+    mqtt_lan_port: int
 
     def ssh(self, command: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         if self.qemu.poll() is not None:
@@ -217,7 +218,9 @@ def guest(image, tmp_path_factory, request):
     cmdline = [arg for arg in (work / "cmdline.txt").read_text().split()
                if not arg.startswith("console=") and arg != "quiet"]
     cmdline.append("console=ttyAMA0,115200")
-    port = free_port()
+    port, mqtt_port = free_port(), free_port()
+    while mqtt_port == port:
+        mqtt_port = free_port()
     serial_log = artifacts_dir() / "serial.log"
     failures_before = request.session.testsfailed
     qemu = subprocess.Popen(
@@ -227,11 +230,12 @@ def guest(image, tmp_path_factory, request):
          "-append", " ".join(cmdline),
          "-drive", f"file={disk},format=raw,if=none,id=card,cache=unsafe",
          "-device", "virtio-blk-pci,drive=card",
-         "-netdev", f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
+         "-netdev", f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"
+         f",hostfwd=tcp:127.0.0.1:{mqtt_port}-:1884",
          "-device", "virtio-net-pci,netdev=net0,romfile="],  # no option ROM: direct kernel boot
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(work / "qemu.err", "w"),
         start_new_session=True)
-    machine = Guest(port, key, serial_log, qemu, work / "qemu.err", root_bytes)
+    machine = Guest(port, key, serial_log, qemu, work / "qemu.err", root_bytes, mqtt_port)
     try:
         machine.wait_for_login(FIRST_LOGIN_TIMEOUT_S)
         yield machine
@@ -242,6 +246,7 @@ def guest(image, tmp_path_factory, request):
         except (subprocess.TimeoutExpired, pytest.fail.Exception):
             pass
         _stop_group(qemu)
+        disk.unlink(missing_ok=True)  # a temporary copy: 1.6 GB not worth keeping
         if request.session.testsfailed == failures_before:
             serial_log.unlink(missing_ok=True)
         else:
@@ -341,3 +346,40 @@ def test_mosquitto_listens_on_loopback_and_with_a_password_on_the_lan(guest):
     assert re.search(r"(0\.0\.0\.0|\*|\[::\]):1884", listening), listening
     assert guest.ssh("sudo test -s /etc/mosquitto/lan.passwd && sudo test -s /etc/mosquitto/lan-credentials",
                      check=False).returncode == 0
+
+
+def _mqtt_connect(port: int, username: str | None, password: str | None) -> str:
+    """The broker's answer to a CONNECT on 127.0.0.1:port ("Success", "Not authorized", ...)."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    answered = threading.Event()
+    answer: list[str] = []
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        answer.append(str(reason_code))
+        answered.set()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.on_connect = on_connect
+    if username is not None:
+        client.username_pw_set(username, password)
+    client.connect("127.0.0.1", port, keepalive=30)
+    client.loop_start()
+    try:
+        assert answered.wait(60), "no CONNACK from the LAN listener within 60 s"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return answer[0]
+
+
+def test_lan_mqtt_listener_takes_the_password_made_on_first_boot(guest):
+    guest.wait_until_active("mosquitto.service")
+    credentials = guest.ssh("sudo cat /etc/mosquitto/lan-credentials").stdout
+    username = re.search(r"^username: (\S+)$", credentials, re.M).group(1)
+    password = re.search(r"^password: (\S+)$", credentials, re.M).group(1)
+    assert _mqtt_connect(guest.mqtt_lan_port, None, None) != "Success"
+    assert _mqtt_connect(guest.mqtt_lan_port, username, "wrong" + password) != "Success"
+    assert _mqtt_connect(guest.mqtt_lan_port, username, password) == "Success"
