@@ -70,12 +70,12 @@ class Driver:
         return DeviceError(f"{self.part} at 0x{self.address:02x}: {message}")
 
 
-def run_blocking(steps: Steps):
-    """Runs a driver generator to completion with ``time.sleep`` for its waits."""
+def run_blocking(steps: Steps, sleep=time.sleep):
+    """Runs a driver generator to completion, passing each of its waits to ``sleep``."""
     try:
         wait = next(steps)
         while True:
-            time.sleep(wait)
+            sleep(wait)
             wait = steps.send(None)
     except StopIteration as done:
         return done.value

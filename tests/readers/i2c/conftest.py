@@ -1,6 +1,7 @@
 import pytest
 
 from gateway.hardware.emulated import EmulatedI2CBus
+from gateway.readers.i2c.driver import run_blocking
 
 
 class FakeClock:
@@ -29,12 +30,4 @@ def bus():
 @pytest.fixture
 def run(clock):
     """Runs driver steps, advancing the fake clock by each wait instead of sleeping."""
-    def run_steps(steps):
-        try:
-            wait = next(steps)
-            while True:
-                clock.advance(wait)
-                wait = steps.send(None)
-        except StopIteration as done:
-            return done.value
-    return run_steps
+    return lambda steps: run_blocking(steps, sleep=clock.advance)
