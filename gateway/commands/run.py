@@ -8,7 +8,7 @@ import pathlib
 
 from gateway import __version__
 from gateway.commands.common import add_store_options, load_config
-from gateway.runtime import Component, Context, Supervisor
+from gateway.runtime import Context, Supervisor
 
 log = logging.getLogger("gateway")
 
@@ -47,6 +47,3 @@ def run(args) -> int:
     asyncio.run(serve(config))
     log.info("gateway stopped")
     return 0
-
-
-__all__ = ["Component", "component_factories", "serve"]
