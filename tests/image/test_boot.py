@@ -40,6 +40,8 @@ BUILD_TIMEOUT_S = 55 * 60      # cold: about 25 min on 2 shared cores; warm: sec
 FIRST_LOGIN_TIMEOUT_S = 15 * 60  # the SSH login usually works 60-90 s after power-on
 SERVICE_TIMEOUT_S = 5 * 60
 HOST_METRICS_TIMEOUT_S = 3 * 60  # the host reader samples every 30 s
+SSH_CONNECT_ATTEMPTS = 12      # a minute of resets while sshd restarts
+_SSH_TRANSPORT_ERROR = re.compile(r"kex_exchange_identification|Connection (reset|refused|closed)")
 GROW_BY = 512 * 1024 * 1024     # the test card is larger than the image: the root must grow
 VERSION = re.search(r'__version__ = "(.+)"', (REPO / "gateway/__init__.py").read_text()).group(1)
 
@@ -134,11 +136,18 @@ class Guest:
         if self.qemu.poll() is not None:
             pytest.fail(f"qemu exited ({self.qemu.returncode}): {_tail(self.qemu_errors, 5)}\n"
                         f"serial log {self.serial_log}:\n{_tail(self.serial_log)}")
-        proc = subprocess.run(
-            ["ssh", "-i", str(self.key), "-p", str(self.port), "-o", "BatchMode=yes",
-             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-             "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "tester@127.0.0.1", command],
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        # sshd is restarted during first boot (cloud-init's ssh and password modules), so a
+        # connection can be reset before the session starts; that is retried, a command's own
+        # failure is not.
+        for attempt in range(SSH_CONNECT_ATTEMPTS):
+            proc = subprocess.run(
+                ["ssh", "-i", str(self.key), "-p", str(self.port), "-o", "BatchMode=yes",
+                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                 "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "tester@127.0.0.1", command],
+                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            if proc.returncode != 255 or not _SSH_TRANSPORT_ERROR.search(proc.stderr):
+                break
+            time.sleep(5)
         if check and proc.returncode != 0:
             pytest.fail(f"over SSH `{command}` exited {proc.returncode}:\n{proc.stdout}{proc.stderr}")
         return proc
