@@ -23,12 +23,18 @@ SOFT_RESET_S = 0.0015
 RANGES = {"temperature_c": (-40.0, 125.0), "humidity_pct": (0.0, 100.0)}
 
 
+#: Readings are rounded to 0.001: one raw step is 0.0027 °C and at least 0.0015 %RH, so every
+#: code keeps its own value, and the store's codec sees decimals instead of 17-digit binary
+#: fractions (which it would have to keep bit for bit).
+DECIMALS = 3
+
+
 def temperature_c(word: int) -> float:
-    return -45.0 + 175.0 * word / 65535.0
+    return round(-45.0 + 175.0 * word / 65535.0, DECIMALS)
 
 
 def humidity_pct(word: int) -> float:
-    return 100.0 * word / 65535.0
+    return round(100.0 * word / 65535.0, DECIMALS)
 
 
 class SHT3x(Driver):

@@ -31,8 +31,19 @@ def test_conversion_formulas_at_the_ends():
     assert sht3x.humidity_pct(0) == 0.0
     assert sht4x.humidity_pct(0) == 0.0      # -6 %RH cropped
     assert sht4x.humidity_pct(0xFFFF) == 100.0  # 119 %RH cropped
-    assert sht4x.humidity_pct(0x8000) == pytest.approx(-6 + 125 * 0x8000 / 65535)
-    assert sht4x.temperature_c(0x6666) == pytest.approx(-45 + 175 * 0x6666 / 65535)
+    assert sht4x.humidity_pct(0x8000) == pytest.approx(-6 + 125 * 0x8000 / 65535, abs=0.0005)
+    assert sht4x.temperature_c(0x6666) == pytest.approx(-45 + 175 * 0x6666 / 65535, abs=0.0005)
+
+
+def test_rounded_readings_keep_every_raw_code_apart():
+    # Rounding to 0.001 loses no information: each raw code still has a value of its own.
+    codes = range(0x10000)
+    for convert in (sht3x.temperature_c, sht3x.humidity_pct, sht4x.temperature_c):
+        values = [convert(c) for c in codes]
+        assert all(a < b for a, b in zip(values, values[1:])), convert
+        assert all(v == round(v, 3) for v in values[::97])
+    unclamped = [sht4x.humidity_pct(c) for c in range(3146, 55575)]   # the codes within 0..100 %RH
+    assert all(a < b for a, b in zip(unclamped, unclamped[1:]))
 
 
 def test_words_checks_each_crc():
