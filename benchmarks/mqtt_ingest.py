@@ -181,12 +181,15 @@ format = "{fmt}"
         await store.stop()
     if reader.bad_messages:
         raise RuntimeError(f"{reader.bad_messages} bad messages: {reader.health()['dead_letters'][:2]}")
+    if points != 2 * n:
+        raise RuntimeError(f"stored {points} points of {2 * n} (too old: {reader.points_too_old})")
     return n / elapsed, points / elapsed, n / (last - first), cpu_us
 
 
 def one_case(broker_mod, protocol: str, fmt: str, qos: int, n: int, wal_sync: str,
              tmp: pathlib.Path, run: int):
-    base_ns = 1_714_564_800_000_000_000 + run * 10**12
+    # An hour ago (inside the raw bucket's retention), a fresh stretch of time per run.
+    base_ns = (time.time_ns() // 10**9 - 3600) * 10**9 + run * 10**11
     messages = payloads(fmt, n, base_ns)
     extra = "queue_qos0_messages true\n"
     results = {}

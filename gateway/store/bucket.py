@@ -85,6 +85,7 @@ class Bucket:
         self.corrupt_seqs: set[int] = set()
         self.segments: list[tuple[int, str]] = []    # (first LSN, path), oldest first
         self.counters = collections.Counter()
+        self.too_old_logged_at = -1e9   # time.monotonic() of the last warning about old points
         self.cursors: dict[str, int] = {}
         self.ring_bytes_at_open = 0
         self.lock = threading.Lock()
@@ -179,29 +180,33 @@ class Bucket:
         if not self.segments or self.segments[-1][0] != lsn:
             self.segments.append((lsn, path))
 
-    def try_ingest(self, batch_ptr, now_ms: int):
+    def try_ingest(self, batch_ptr, now_ms: int, min_ts: int):
         """:meth:`ingest_sync` if the heads are free right now, else None (any thread)."""
         if not self.lock.acquire(blocking=False):
             return None
         try:
-            return self._ingest_locked(batch_ptr, now_ms)
+            return self._ingest_locked(batch_ptr, now_ms, min_ts)
         finally:
             self.lock.release()
 
-    def ingest_sync(self, batch_ptr, now_ms: int):
-        """Takes a batch into the heads. Returns (generation, points taken, points refused,
-        index of the last refused point, new series, unlogged points)."""
+    def ingest_sync(self, batch_ptr, now_ms: int, min_ts: int):
+        """Takes a batch into the heads, refusing points older than ``min_ts`` (ns). Returns
+        (generation, points taken, points refused for their type, index of the last of those,
+        points refused as too old, new series, unlogged points)."""
         with self.lock:
-            return self._ingest_locked(batch_ptr, now_ms)
+            return self._ingest_locked(batch_ptr, now_ms, min_ts)
 
-    def _ingest_locked(self, batch_ptr, now_ms: int):
+    def _ingest_locked(self, batch_ptr, now_ms: int, min_ts: int):
         h = self.heads.ptr
-        conflicts_before = h.type_conflicts
+        conflicts_before, too_old_before = h.type_conflicts, h.too_old
+        h.min_ts = min_ts
         taken = self.heads.ingest(batch_ptr, now_ms)
         self.generation += 1
         refused = h.type_conflicts - conflicts_before
+        too_old = h.too_old - too_old_before
         created = self._created_sync()
-        return self.generation, taken, refused, h.last_conflict, created, h.unlogged_points
+        return (self.generation, taken, refused, h.last_conflict, too_old, created,
+                h.unlogged_points)
 
     def _created_sync(self) -> list[tuple[int, int, str]]:
         h = self.heads.ptr

@@ -52,11 +52,14 @@ class UnknownBucket(StoreError, KeyError):
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """What a write stored: points taken, points refused (their series has another type)."""
+    """What a write stored: points taken, points refused because their series has another
+    type, points refused because they are older than the bucket's retention (the store would
+    drop them at once; InfluxDB refuses them too), and the problem in words."""
 
     points: int
     refused: int = 0
     problem: str | None = None
+    too_old: int = 0
 
 
 @dataclass(slots=True)
@@ -83,6 +86,9 @@ class StoredBlock:
     series: SeriesInfo
     timestamps: array
     values: Any
+
+
+INT64_MIN = -(1 << 63)
 
 
 def _now_ms() -> int:
@@ -316,22 +322,37 @@ class Store(Component):
         loop = asyncio.get_running_loop()
         ptr = batch.c_pointer
         del batch  # the caller may let it go while we wait: the heads hold copies
-        taken = b.try_ingest(ptr, _now_ms())
+        min_ts = self.clock() - b.retention_ns if b.retention_ns else INT64_MIN
+        taken = b.try_ingest(ptr, _now_ms(), min_ts)
         if taken is None:  # a commit holds the heads: queue behind it on the store thread
-            taken = await loop.run_in_executor(self._store_thread, b.ingest_sync, ptr, _now_ms())
-        gen, taken, refused, last_conflict, created, unlogged = taken
-        problem = None
+            taken = await loop.run_in_executor(self._store_thread, b.ingest_sync, ptr, _now_ms(),
+                                               min_ts)
+        gen, taken, refused, last_conflict, too_old, created, unlogged = taken
+        problems = []
         if refused:
             b.counters["type_conflicts"] += refused
-            problem = self._conflict_message(b, ptr, last_conflict, refused)
-            log.warning("bucket %s: %s", b.name, problem)
+            problems.append(self._conflict_message(b, ptr, last_conflict, refused))
+            log.warning("bucket %s: %s", b.name, problems[-1])
+        if too_old:
+            b.counters["too_old"] += too_old
+            problems.append(f"{too_old} point(s) refused: older than the retention of bucket "
+                            f"{b.name!r} ({b.retention_ns // 1_000_000_000} s)")
+            self._warn_too_old(b, problems[-1])
+        problem = "; ".join(problems) or None
         del ptr
         if created:
             b.add_series(created)
         b.unlogged_points = unlogged
         if taken:
             await self._wait_durable(b, gen, unlogged)
-        return WriteResult(taken, refused, problem)
+        return WriteResult(taken, refused, problem, too_old)
+
+    def _warn_too_old(self, b: Bucket, problem: str) -> None:
+        # A device with a wrong clock sends old points all the time: one line a minute.
+        now = time.monotonic()
+        if now - b.too_old_logged_at >= 60:
+            b.too_old_logged_at = now
+            log.warning("bucket %s: %s (counted as too_old; check the sender's clock)", b.name, problem)
 
     def _conflict_message(self, b: Bucket, ptr, index: int, refused: int) -> str:
         raw_key, type_ = batch_point(ptr, index)
@@ -732,6 +753,7 @@ class Store(Component):
                               + (b.ring.bytes_written if b.ring else 0)),
             "points_written": heads.get("points_ingested", 0),
             "type_conflicts": b.counters["type_conflicts"],
+            "too_old": b.counters["too_old"],
             "wal_corrupt_records": b.counters["wal_corrupt_records"],
             "wal_points_lost": b.counters["wal_points_lost"],
             "corrupt_blocks": counters.get("corrupt_blocks", 0) + len(b.corrupt_seqs),

@@ -80,7 +80,7 @@ async def import_lines(store, bucket: str, pieces, precision: str = "ns",
         if result.points:
             written = await store.write(result.batch, bucket)
             report.points += written.points
-            report.refused += written.refused
+            report.refused += written.refused + written.too_old
             if written.problem and len(report.errors) < MAX_ERRORS_KEPT:
                 report.errors.append((0, 0, written.problem))
     return report

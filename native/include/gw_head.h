@@ -22,6 +22,8 @@
 typedef struct gw_heads {
     uint32_t head_points;       /* seal a head once it holds this many logged points */
     int64_t  head_max_age_ms;   /* ... or once its first point arrived this long ago */
+    int64_t  min_ts;            /* ingest refuses points older than this (the retention
+                                   cutoff, set by the caller); INT64_MIN: no limit */
     /* Outputs of the last calls, read and then reset by the caller (gw_heads_drain). */
     struct gw_ring_entry *sealed;      /* blocks written to the ring */
     uint32_t n_sealed, sealed_cap;
@@ -33,6 +35,7 @@ typedef struct gw_heads {
     uint64_t points_ingested;
     uint64_t type_conflicts;    /* points refused: their series has another type */
     int64_t  last_conflict;     /* index in its batch of the last refused point, -1 if none */
+    uint64_t too_old;           /* points refused: older than min_ts */
     uint64_t unlogged_points;   /* ingested, not yet in a WAL record */
     uint64_t head_points_total; /* points in heads, logged or not */
     uint64_t blocks_sealed;
@@ -62,7 +65,8 @@ int       gw_heads_series_type(gw_heads *h, uint32_t id);
 /* The LSN up to which series id is sealed, 0 when unknown. */
 uint64_t  gw_heads_series_sealed_lsn(gw_heads *h, uint32_t id);
 /* Appends every point of b to its series' head, creating series as needed. Points whose
- * series exists with another type are refused and counted (type_conflicts, last_conflict).
+ * series exists with another type are refused and counted (type_conflicts, last_conflict);
+ * points older than min_ts are refused and counted (too_old) without creating their series.
  * Returns the number of points taken, or GW_ENOMEM (the heads are as before the call). */
 int64_t   gw_heads_ingest(gw_heads *h, const struct gw_batch *b, int64_t now_ms);
 /* Writes all unlogged points to the WAL as one record (or more, past GW_WAL_MAX_POINTS) with

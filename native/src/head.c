@@ -95,6 +95,7 @@ gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
     h->head_max_age_ms = head_max_age_ms;
     h->next_lsn = 1;
     h->last_conflict = -1;
+    h->min_ts = INT64_MIN;
     return h;
 }
 
@@ -311,6 +312,10 @@ int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms) {
     uint64_t taken = 0;
     for (uint32_t i = 0; i < b->n; i++) {
         const gw_point *p = &b->points[i];
+        if (p->ts < h->min_ts) {   /* retention would drop it at once: refuse it */
+            h->too_old++;
+            continue;
+        }
         const char *key = b->arena + p->key_off;
         series *s = m->last;
         if (!s || s->key_len != p->key_len || memcmp(s->key, key, p->key_len) != 0) {

@@ -4,10 +4,12 @@ and through a running daemon's control socket."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import math
 import random
 import struct
 import threading
+import time
 
 import pytest
 
@@ -15,7 +17,15 @@ from gateway.cli import main
 from gateway.lineprotocol import parse
 from gateway.store import Store
 
-from store_support import T0, small_config
+from store_support import small_config
+
+# Two days ago on a whole second: inside the default buckets' retention (30 and 365 days).
+T0 = (time.time_ns() // 10**9 - 2 * 86400) * 10**9
+S0 = T0 // 10**9
+
+
+def rfc3339(seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def random_lines(n: int, seed: int) -> str:
@@ -62,7 +72,7 @@ def test_write_then_export_reproduces_every_point_bit_for_bit(tmp_path, capsysbi
     assert points_of(out) == points_of(data)  # same keys, times and values (last write wins)
     # filters
     assert main(["export", "--data-dir", d, "--bucket", "rollup", "--measurement", "m2",
-                 "--start", str(T0 + 10**11), "--stop", "2023-11-14T22:30:00Z"]) == 0
+                 "--start", str(T0 + 10**11), "--stop", rfc3339(S0 + 1000)]) == 0
     part = points_of(capsysbinary.readouterr().out)
     stop = T0 + 1000 * 10**9
     assert part == {k: v for k, v in points_of(data).items()
@@ -71,18 +81,27 @@ def test_write_then_export_reproduces_every_point_bit_for_bit(tmp_path, capsysbi
 
 def test_bad_lines_are_reported_with_line_numbers_and_good_lines_kept(tmp_path, capsys):
     src = tmp_path / "in.lp"
-    src.write_text("a v=1 1700000000\n"
-                   "a v= 1700000001\n"
+    src.write_text(f"a v=1 {S0}\n"
+                   f"a v= {S0 + 1}\n"
                    "\n"
-                   "a,t v=2 1700000002\n"
-                   "a v=3 1700000003\n")
+                   f"a,t v=2 {S0 + 2}\n"
+                   f"a v=3 {S0 + 3}\n")
     d = str(tmp_path / "data")
     assert main(["write", "--data-dir", d, "--precision", "s", str(src)]) == 1
     err = capsys.readouterr().err
     assert f"({src} line 2, column" in err and f"({src} line 4, column" in err
     assert "wrote 2 points from 2 lines" in err and "2 bad lines skipped" in err
     assert main(["export", "--data-dir", d]) == 0
-    assert capsys.readouterr().out == "a v=1 1700000000000000000\na v=3 1700000003000000000\n"
+    assert capsys.readouterr().out == f"a v=1 {T0}\na v=3 {T0 + 3 * 10**9}\n"
+
+
+def test_points_older_than_the_retention_are_refused(tmp_path, capsys):
+    src = tmp_path / "in.lp"
+    src.write_text(f"a v=1 {S0}\nold v=1 {S0 - 40 * 86400}\n")   # raw keeps 30 days
+    assert main(["write", "--data-dir", str(tmp_path / "d"), "--precision", "s", str(src)]) == 1
+    err = capsys.readouterr().err
+    assert "wrote 1 points" in err and "1 points refused" in err
+    assert "older than the retention of bucket 'raw'" in err
 
 
 def test_unknown_bucket_is_a_clear_error(tmp_path, capsys):

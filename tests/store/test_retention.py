@@ -109,3 +109,25 @@ def test_eviction_counts_points_a_replication_stream_had_not_sent(data_dir):
     stats = asyncio.run(scenario())
     assert stats["evicted_points"] > 0
     assert stats["dropped_before_forwarding"] == stats["evicted_points"]
+
+
+def test_points_older_than_the_retention_are_refused_and_counted(data_dir):
+    config = small_config()
+    config.buckets["raw"] = BucketConfig(parse_size("1MiB"), parse_duration("1h"))
+    now = T0 + 7200 * S
+
+    async def scenario():
+        async with Store(data_dir, config, clock=lambda: now) as store:
+            result = await store.write(make_batch(
+                [("m", {}, "v", now - 3601 * S, 1.0),    # an hour and a second old: refused
+                 ("m", {}, "v", now - 3599 * S, 2.0),
+                 ("old", {}, "v", T0, 3.0)]))            # its series is never created
+            got = await read_all(store)
+            return result, got, store.stats("raw")["raw"], store.series("raw")
+
+    result, got, stats, catalogue = asyncio.run(scenario())
+    assert (result.points, result.too_old, result.refused) == (1, 2, 0)
+    assert "older than the retention" in result.problem
+    assert got == {"m v": [(now - 3599 * S, 2.0)]}
+    assert stats["too_old"] == 2
+    assert [s.key for s in catalogue] == ["m v"]

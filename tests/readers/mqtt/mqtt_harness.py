@@ -13,6 +13,9 @@ import subprocess
 import time
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+#: A start for test timestamps an hour ago: well within any bucket's retention (the store
+#: refuses points older than that).
+RECENT_NS = (time.time_ns() // 1_000_000_000 - 3600) * 1_000_000_000
 
 #: Broker settings the gateway's acks-after-durable-write flow needs (also in the README).
 BROKER_SETTINGS = """\

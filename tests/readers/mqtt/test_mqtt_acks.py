@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from mqtt_harness import start_gateway, stop_gateway, wait_for
+from mqtt_harness import RECENT_NS, start_gateway, stop_gateway, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ format = "line"
             await wait_for(lambda: reader.connection.connected, 10, "the connection")
             await wait_for(lambda: reader.connection.subscriptions[0]["granted"] is not None, 10, "SUBACK")
             for i in range(MESSAGES):
-                publisher.publish(f"acks/{i % 3}", f"a,s={i % 3} v={i}i {1_000_000 + i}")
+                publisher.publish(f"acks/{i % 3}", f"a,s={i % 3} v={i}i {RECENT_NS + i}")
             await wait_for(lambda: reader.messages_stored == MESSAGES, 20, "every message")
             await wait_for(lambda: publisher.acked == MESSAGES, 20, "the publisher's acks")
             return received, writes, await store.scan("raw", measurement="a")
@@ -123,7 +123,7 @@ format = "line"
         try:
             await wait_for(lambda: reader.connection.subscriptions[0]["granted"] is not None, 10, "SUBACK")
             for i in range(flood):
-                publisher.publish(f"flood/{i % 5}", f"f,s={i % 5} v={i}i {i}", qos=0)
+                publisher.publish(f"flood/{i % 5}", f"f,s={i % 5} v={i}i {RECENT_NS + i}", qos=0)
             await wait_for(lambda: reader.messages_stored == flood, 60, "every message")
             return await store.scan("raw", measurement="f")
         finally:

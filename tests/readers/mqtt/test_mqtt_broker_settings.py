@@ -10,7 +10,7 @@ import re
 import pytest
 
 import gateway.readers.mqtt as mqtt_reader
-from mqtt_harness import Mosquitto, Publisher, start_gateway, stop_gateway, wait_for
+from mqtt_harness import RECENT_NS, Mosquitto, Publisher, start_gateway, stop_gateway, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ format = "line"
         publisher = Publisher(broker)
         try:
             for i in range(BACKLOG):
-                publisher.publish(f"backlog/{i % 4}", f"b,s={i % 4} v={i}i {i}")
+                publisher.publish(f"backlog/{i % 4}", f"b,s={i % 4} v={i}i {RECENT_NS + i}")
             asyncio.run(wait_for(lambda: publisher.acked == BACKLOG, 20, "the publisher's acks"))
         finally:
             publisher.close()

@@ -14,14 +14,12 @@ import time
 
 import pytest
 
-from mqtt_harness import Publisher
+from mqtt_harness import RECENT_NS as BASE_NS, Publisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MESSAGES = 20_000
 SERIES = 10
-# An hour ago, on a whole second: inside the raw bucket's retention, so sealed blocks stay.
-BASE_NS = (time.time_ns() // 1_000_000_000 - 3600) * 1_000_000_000
 PUBLISH_SECONDS = 20          # the stream spans the kills and the broker restart
 
 
