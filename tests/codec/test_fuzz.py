@@ -1,6 +1,7 @@
-"""A bounded libFuzzer run of the block decoder (fuzz/fuzz_block_decode.c), with ASan+UBSan.
+"""Bounded libFuzzer runs, with ASan+UBSan, of the C core's code that reads outside bytes: the
+block decoder (fuzz/fuzz_block_decode.c) and the flat-JSON converter (fuzz/fuzz_json_lines.c).
 
-CI runs it for FUZZ_SECONDS (default 45 s); run it longer by hand, see fuzz/README.md."""
+CI runs each for FUZZ_SECONDS (default 45 s); run them longer by hand, see fuzz/README.md."""
 
 import os
 import re
@@ -29,4 +30,28 @@ def test_decoder_survives_fuzzing(tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     execs = int(re.search(r"stat::number_of_executed_units:\s*(\d+)", proc.stderr).group(1))
     print(f"fuzz_block_decode: {execs} executions in {FUZZ_SECONDS} s, no crash")
+    assert execs > 1000
+
+
+@pytest.mark.slow
+def test_json_converter_survives_fuzzing(tmp_path):
+    if not shutil.which("clang"):
+        pytest.skip("libFuzzer needs clang (deps/debian-test.txt)")
+    src = ROOT / "native" / "src"
+    exe = compile_c("clang", tmp_path / "fuzz_json_lines",
+                    [str(ROOT / "fuzz" / "fuzz_json_lines.c"),
+                     *(str(src / f) for f in ("jsonlines.c", "lineproto.c", "batch.c"))],
+                    ["-O1", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"])
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # Seeds: the shapes sensors send, so the run starts inside the converter's grammar.
+    for i, seed in enumerate([b'\xff{"ts": 1500, "room": "a b", "t": 21.5, "on": true, "note": "ok"}',
+                              b'\x05{"t":-1e-3,"kind":"pump","h":null}\x1e{"a":1}']):
+        (corpus / f"seed{i}").write_bytes(seed)
+    proc = subprocess.run([str(exe), f"-max_total_time={FUZZ_SECONDS}", "-print_final_stats=1",
+                           "-seed=1", f"-artifact_prefix={tmp_path}/", str(corpus)],
+                          capture_output=True, text=True, timeout=FUZZ_SECONDS + 300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    execs = int(re.search(r"stat::number_of_executed_units:\s*(\d+)", proc.stderr).group(1))
+    print(f"fuzz_json_lines: {execs} executions in {FUZZ_SECONDS} s, no crash")
     assert execs > 1000

@@ -14,10 +14,12 @@ it went wrong. A bad message adds nothing (JSON, value) or only its good lines (
 whose partial-write semantics keep every good line).
 
 Points go into a :class:`PointSink`. Line protocol payloads are parsed straight into its batch.
-JSON and bare values become line protocol rows (series key, value, timestamp) that
-:meth:`PointSink.seal` parses in one C call per batch: escaping and key building per point in
-Python would cost more than the MQTT client itself. Every series key is checked by the same C
-parser once, when first seen, so a row never fails later.
+JSON payloads wait in the sink and are converted per group at :meth:`PointSink.seal`: flat
+objects by one C call (:mod:`.jsonlines`), the rest by the general decoder here. Bare values
+and the general decoder's output become line protocol rows (series key, value, timestamp)
+parsed in one C call per batch: escaping and key building per point in Python would cost more
+than the MQTT client itself. Every series key is checked by the same C parser once, when
+first seen, so a row never fails later.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from gateway.batch import Batch
 from gateway.errors import LineProtocolError
 from gateway.lineprotocol import MAX_STRING_BYTES, MAX_TIME_NS, MIN_TIME_NS, format_value, series_key
 from gateway.readers.mqtt.config import Subscription
+from gateway.readers.mqtt.jsonlines import GENERAL, LINE as LINE_TAKEN, JsonLines
 from gateway.readers.mqtt.topics import TopicMismatch
 
 #: Why a message was refused; the status page counts each per topic.
@@ -65,39 +68,50 @@ class PointSink:
     ``batch`` takes points parsed per message; ``rows`` holds line protocol rows (JSON and
     bare values); ``timestamped`` holds line protocol payloads whose every line carries its own
     timestamp, per precision: those need no per-message arrival time, so one parse serves the
-    whole group and its errors are mapped back to their messages by line number.
+    whole group and its errors are mapped back to their messages by line number. ``json``
+    holds JSON payloads per (decoder, topic match) with their topics and arrival times.
     """
 
-    __slots__ = ("batch", "rows", "timestamped")
+    __slots__ = ("batch", "rows", "timestamped", "json")
 
     def __init__(self) -> None:
         self.batch = Batch()
         self.rows: list[str] = []
-        self.timestamped: dict[str, list[tuple[bytes, str]]] = {}
+        self.timestamped: dict[str, list[tuple[bytes, str, int]]] = {}
+        self.json: dict[tuple, tuple[list[bytes], list[int], list[str]]] = {}
 
-    def seal(self) -> list[tuple[str, str, str, bytes]]:
+    def seal(self) -> list[tuple[int, str, str, str, bytes]]:
         """Parses what was gathered into the batch. Returns the bad messages found on the way
-        as (topic, reason, detail, payload); their good lines are kept."""
+        as (arrival_ns, topic, reason, detail, payload) in arrival order; their good lines are
+        kept."""
         bad = []
         for precision, group in self.timestamped.items():
             bad.extend(_parse_group(group, precision, self.batch))
         self.timestamped = {}
+        for (decoder, match), group in self.json.items():   # before rows: it may add some
+            bad.extend(decoder.seal_json(match, *group, self))
+        self.json = {}
         if self.rows:
             text = "".join(self.rows)
             self.rows = []
             # Rows are built from checked keys and formatted values: an error here is a bug.
             for e in lineprotocol.parse(text, batch=self.batch, default_time_ns=0,
                                         max_errors=10).errors:
-                bad.append((ROWS_TOPIC, INTERNAL_ERROR, str(e), b""))
+                bad.append((0, ROWS_TOPIC, INTERNAL_ERROR, str(e), b""))
+        bad.sort(key=_arrival)
         return bad
 
 
-def _parse_group(group: list[tuple[bytes, str]], precision: str, batch: Batch) -> list:
+def _arrival(bad: tuple) -> int:
+    return bad[0]
+
+
+def _parse_group(group: list[tuple[bytes, str, int]], precision: str, batch: Batch) -> list:
     starts, line = [], 1
-    for payload, _ in group:
+    for payload, _, _ in group:
         starts.append(line)
         line += payload.count(b"\n") + 1
-    text = b"\n".join(payload for payload, _ in group)
+    text = b"\n".join(payload for payload, _, _ in group)
     result = lineprotocol.parse(text, batch=batch, precision=precision,
                                 default_time_ns=time.time_ns(), max_errors=line)
     first: dict[int, tuple[int, LineProtocolError]] = {}
@@ -107,9 +121,9 @@ def _parse_group(group: list[tuple[bytes, str]], precision: str, batch: Batch) -
         first[i] = (count + 1, earliest)
     bad = []
     for i, (count, e) in sorted(first.items()):
-        payload, topic = group[i]
+        payload, topic, arrival_ns = group[i]
         reason = str(e).split(": ", 1)[-1]
-        bad.append((topic, UNPARSEABLE, f"{count} bad line(s); first: line {e.line - starts[i] + 1}, "
+        bad.append((arrival_ns, topic, UNPARSEABLE, f"{count} bad line(s); first: line {e.line - starts[i] + 1}, "
                                         f"column {e.column}: {reason}", payload))
     return bad
 
@@ -187,6 +201,7 @@ class Decoder:
         self._tag_keys = frozenset(j.tag_keys)
         self._field_keys = frozenset(j.field_keys)
         self._string_fields = frozenset(j.string_fields)
+        self._json_lines: dict[object, JsonLines | None] = {}
 
     def decode(self, topic: str, payload: bytes, arrival_ns: int, sink: PointSink) -> None:
         """Adds the message's points to ``sink``. Raises BadMessage, or, for line protocol
@@ -224,7 +239,7 @@ class Decoder:
         if not extra_tags:
             lines = _timestamped_lines(payload)
             if lines > 0:
-                sink.timestamped.setdefault(self.sub.precision, []).append((payload, topic))
+                sink.timestamped.setdefault(self.sub.precision, []).append((payload, topic, arrival_ns))
                 return
             if lines == 0:
                 raise BadMessage(UNPARSEABLE, "no line protocol lines in the payload")
@@ -276,6 +291,56 @@ class Decoder:
     # -- JSON -------------------------------------------------------------------------------
     def _decode_json(self, topic: str, match, payload: bytes, arrival_ns: int,
                      sink: PointSink) -> None:
+        """Keeps the message for :meth:`seal_json`, which decodes a whole group at once."""
+        group = sink.json.get((self, match))
+        if group is None:
+            group = sink.json[(self, match)] = ([], [], [])
+        group[0].append(payload)
+        group[1].append(arrival_ns)
+        group[2].append(topic)
+
+    def seal_json(self, match, payloads: list[bytes], arrivals: list[int], topics: list[str],
+                  sink: PointSink) -> list:
+        """Decodes a group of JSON messages that share this decoder and topic match into the
+        sink; returns the bad ones as (arrival_ns, topic, reason, detail, payload)."""
+        general = range(len(payloads))
+        converter = self._converter(match)
+        if converter is not None:
+            text, status = converter.convert(payloads, arrivals)
+            taken = [i for i, s in enumerate(status) if s == LINE_TAKEN]
+            if taken:
+                result = lineprotocol.parse(text, batch=sink.batch, default_time_ns=0,
+                                            max_errors=len(taken))
+                for e in result.errors:   # refused by the line rules: the general decoder says why
+                    status[taken[e.line - 1]] = GENERAL
+            general = [i for i, s in enumerate(status) if s != LINE_TAKEN]
+        bad = []
+        for i in general:
+            try:
+                self._decode_json_now(topics[i], match, payloads[i], arrivals[i], sink)
+            except BadMessage as e:
+                bad.append((arrivals[i], topics[i], e.reason, e.detail, payloads[i]))
+        return bad
+
+    def _converter(self, match) -> JsonLines | None:
+        """The C converter for this match's measurement and tags (None: general path only)."""
+        key = None if match is None else (match.measurement, match.tags)
+        try:
+            return self._json_lines[key]
+        except KeyError:
+            pass
+        try:
+            converter = JsonLines(self.sub.json, (match and match.measurement) or self.sub.measurement,
+                                  self._tags(match))
+        except ValueError:
+            converter = None
+        if len(self._json_lines) >= KEY_CACHE_SIZE:
+            self._json_lines.clear()
+        self._json_lines[key] = converter
+        return converter
+
+    def _decode_json_now(self, topic: str, match, payload: bytes, arrival_ns: int,
+                         sink: PointSink) -> None:
         try:
             doc = _json_decode(payload.decode())  # JSON is UTF-8 (RFC 8259)
         except UnicodeDecodeError as e:

@@ -23,8 +23,8 @@ from typing import Any
 
 from gateway.readers.mqtt.client import MqttConnection, backoff_delay
 from gateway.readers.mqtt.config import Config
-from gateway.readers.mqtt.payloads import (INTERNAL_ERROR, OVERSIZED, TOPIC_MISMATCH, UNPARSEABLE,
-                                           WRONG_TYPE, BadMessage, Decoder, PointSink)
+from gateway.readers.mqtt.payloads import (INTERNAL_ERROR, OVERSIZED, ROWS_TOPIC, TOPIC_MISMATCH,
+                                           UNPARSEABLE, WRONG_TYPE, BadMessage, Decoder, PointSink)
 from gateway.readers.mqtt.topics import filter_matches
 from gateway.runtime import Component, Context
 
@@ -45,10 +45,11 @@ TYPE_CONFLICT_TOPIC = "(series type conflict)"
 class _Pending:
     """Messages decoded into one batch, waiting for their store write and their acks."""
 
-    __slots__ = ("points", "acks", "messages", "done")
+    __slots__ = ("points", "acks", "messages", "done", "bad")
 
     def __init__(self) -> None:
         self.points = PointSink()
+        self.bad: list[tuple[int, str, str, str, bytes]] = []   # refused at once, see seal()
         self.acks: list[tuple[int, int, int]] = []   # (generation, mid, qos) in receipt order
         self.messages = 0
         self.done: asyncio.Future | None = None
@@ -81,6 +82,7 @@ class MqttReader(Component):
         self.acks_skipped = 0
         self.store_write_errors = 0
         self.points_refused = 0
+        self.points_too_old = 0   # older than the bucket's retention: the store refuses them
         self.last_message_at: int | None = None   # ns
         self.last_store_error = ""
         self._bad: dict[str, dict[str, int]] = {}
@@ -127,10 +129,10 @@ class MqttReader(Component):
                 raise BadMessage(TOPIC_MISMATCH, "no subscription of this reader matches the topic")
             decoder.decode(topic, payload, arrival_ns, pending.points)
         except BadMessage as e:
-            self._count_bad(topic, e.reason, e.detail, payload)
+            pending.bad.append((arrival_ns, topic, e.reason, e.detail, payload))
         except Exception as e:  # a bug must not stop the good messages behind this one
             log.exception("mqtt %s: decoding a message from %r failed", self.config.display_name, topic)
-            self._count_bad(topic, INTERNAL_ERROR, f"{type(e).__name__}: {e}", payload)
+            pending.bad.append((arrival_ns, topic, INTERNAL_ERROR, f"{type(e).__name__}: {e}", payload))
         if message.qos:
             pending.acks.append((generation, message.mid, message.qos))
         pending.messages += 1
@@ -154,7 +156,8 @@ class MqttReader(Component):
         self._routes[topic] = decoder
         return decoder
 
-    def _count_bad(self, topic: str, reason: str, detail: str, payload: bytes) -> None:
+    def _count_bad(self, topic: str, reason: str, detail: str, payload: bytes,
+                   arrival_ns: int | None = None) -> None:
         with self._lock:
             self.bad_messages += 1
             per_topic = self._bad.setdefault(reason, {})
@@ -165,7 +168,7 @@ class MqttReader(Component):
             per_topic[topic_key] = per_topic.get(topic_key, 0) + 1
             if self._dead_letters.maxlen:
                 self._dead_letters.append({
-                    "time": time.time(), "topic": topic, "reason": reason, "error": detail,
+                    "time": arrival_ns / 1e9 if arrival_ns else time.time(), "topic": topic, "reason": reason, "error": detail,
                     "payload": payload[:DEAD_LETTER_PREVIEW].decode("utf-8", "replace"),
                     "payload_bytes": len(payload)})
 
@@ -179,10 +182,15 @@ class MqttReader(Component):
         if pending.messages == 0 or len(self._in_flight) >= self.config.max_writes_in_flight:
             return  # a finishing write calls _flush again
         self._open = _Pending()
-        for topic, reason, detail, payload in pending.points.seal():
-            if reason == INTERNAL_ERROR:
+        # Bad messages are counted here, in arrival order, whether they were refused on
+        # arrival or when their group was decoded.
+        bad = pending.points.seal()
+        if pending.bad:
+            bad = sorted(pending.bad + bad, key=lambda b: b[0])
+        for arrival_ns, topic, reason, detail, payload in bad:
+            if reason == INTERNAL_ERROR and topic == ROWS_TOPIC:
                 log.error("mqtt %s: a decoded row did not parse: %s", self.config.display_name, detail)
-            self._count_bad(topic, reason, detail, payload)
+            self._count_bad(topic, reason, detail, payload, arrival_ns)
         previous = self._in_flight[-1].done if self._in_flight else None
         pending.done = asyncio.get_running_loop().create_future()
         self._in_flight.append(pending)
@@ -190,7 +198,7 @@ class MqttReader(Component):
 
     async def _write(self, pending: _Pending, previous: asyncio.Future | None) -> None:
         try:
-            await self._write_durably(pending.points.batch)
+            stored = await self._write_durably(pending.points.batch)
             if previous is not None:
                 await asyncio.shield(previous)
             sent = 0
@@ -198,7 +206,7 @@ class MqttReader(Component):
                 sent += self.connection.ack(mid, qos, generation)
             self.acks_skipped += len(pending.acks) - sent
             self.messages_stored += pending.messages
-            self.points_stored += len(pending.points.batch)
+            self.points_stored += stored
             self._pending_messages -= pending.messages
         finally:
             if not pending.done.done():
@@ -211,21 +219,23 @@ class MqttReader(Component):
                                     or self._open.messages >= self.config.max_batch_messages):
             self._flush()
 
-    async def _write_durably(self, batch) -> None:
-        """Store.write until it succeeds: nothing is acked before, so the broker keeps the data."""
+    async def _write_durably(self, batch) -> int:
+        """Store.write until it succeeds: nothing is acked before, so the broker keeps the data.
+        Returns the points the store took."""
         if len(batch) == 0:
-            return
+            return 0
         attempt = 0
         while True:
             try:
                 result = await self._store.write(batch, bucket=self.config.bucket)
                 refused = getattr(result, "refused", 0)
+                self.points_too_old += getattr(result, "too_old", 0)
                 if refused:
                     # Points whose series already holds another type: counted, not retried.
                     self.points_refused += refused
                     self._count_bad(TYPE_CONFLICT_TOPIC, WRONG_TYPE, result.problem or
                                     f"{refused} point(s) refused by the store", b"")
-                return
+                return getattr(result, "points", len(batch))
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -267,6 +277,7 @@ class MqttReader(Component):
             "dead_letters": dead,
             "acks_skipped_after_reconnect": self.acks_skipped,
             "points_refused": self.points_refused,
+            "points_too_old": self.points_too_old,
             "store_write_errors": self.store_write_errors,
             "last_store_error": self.last_store_error,
         }

@@ -8,11 +8,11 @@ import random
 
 import pytest
 
-from mqtt_harness import start_gateway, stop_gateway, wait_for
+from mqtt_harness import RECENT_NS, start_gateway, stop_gateway, wait_for
 
 pytestmark = pytest.mark.integration
 
-BASE_NS = 1_714_564_800_000_000_000
+BASE_NS = RECENT_NS
 MESSAGES = 1000
 
 
@@ -49,7 +49,7 @@ def stream():
     rng = random.Random(5)
     bad_kinds = [
         ("lp/d1", b"this is not line protocol", "unparseable"),
-        ("lp/d2", b"m v=1i 1\nm v=\n", "unparseable"),           # one good line, one bad
+        ("lp/d2", b"m v=1i %d\nm v=\n" % (BASE_NS - 1), "unparseable"),   # one good, one bad
         ("js/d3", b'{"ts": 1, "t": ', "unparseable"),
         ("js/d4", b'{"ts": "noon", "t": 1}', "wrong_type"),
         ("js/d5", b"[1, 2, 3]", "wrong_type"),
@@ -62,7 +62,7 @@ def stream():
     for i in range(MESSAGES):
         if i % 10 == 9:
             topic, payload, reason = bad_kinds[(i // 10) % len(bad_kinds)]
-            points = [("m,dev=d2 v", 1, 1)] if topic == "lp/d2" else []
+            points = [("m,dev=d2 v", BASE_NS - 1, 1)] if topic == "lp/d2" else []
             out.append((topic, payload, reason, points))
             continue
         kind = rng.choice(("lp", "js", "val"))
@@ -132,3 +132,23 @@ def test_malformed_payloads_are_counted_and_good_points_stored(mosquitto, publis
     oversized = [d for d in letters if d["reason"] == "oversized"]
     for d in oversized:
         assert d["payload_bytes"] > 1024 and len(d["payload"]) <= 200
+
+
+def test_points_older_than_the_retention_are_acked_and_counted(mosquitto, publisher, tmp_path):
+    old_ns = BASE_NS - 40 * 86400 * 10**9      # the raw bucket keeps 30 days
+
+    async def scenario():
+        store, (reader,) = await start_gateway(config(mosquitto.url), tmp_path / "data")
+        try:
+            await wait_for(lambda: all(s["granted"] is not None for s in reader.health()["subscriptions"]),
+                           10, "SUBACK")
+            publisher.publish("lp/d1", f"m v=1i {old_ns}\nm v=2i {BASE_NS}")
+            await wait_for(lambda: reader.messages_stored == 1, 10, "the message")
+            await wait_for(lambda: publisher.acked == 1, 10, "the publisher's ack")
+            return reader.health(), await store.scan("raw")
+        finally:
+            await stop_gateway(store, [reader])
+
+    health, columns = asyncio.run(scenario())
+    assert (health["points_too_old"], health["points_stored"], health["bad_messages"]) == (1, 1, 0)
+    assert [(c.key, list(c.timestamps)) for c in columns] == [("m,dev=d1 v", [BASE_NS])]

@@ -42,8 +42,8 @@ def bad(sub: Subscription, topic: str, payload: bytes | str, sink: PointSink | N
         assert sink.seal() == []
         return e
     reported = sink.seal()
-    assert [(t, p) for t, _, _, p in reported] == [(topic, payload)]
-    return BadMessage(reported[0][1], reported[0][2])
+    assert [(t, p) for _, t, _, _, p in reported] == [(topic, payload)]
+    return BadMessage(reported[0][2], reported[0][3])
 
 
 # -- line protocol ---------------------------------------------------------------------------
@@ -78,8 +78,8 @@ def test_timestamped_line_protocol_of_many_messages_parses_once_and_blames_the_r
         decoder.decode(f"t/{i}", p, ARRIVAL, sink)
     assert len(sink.batch) == 0                 # gathered, not parsed yet
     reported = sink.seal()
-    assert [(t, r) for t, r, _, _ in reported] == [("t/2", UNPARSEABLE), ("t/3", UNPARSEABLE)]
-    assert "line 1, column 5" in reported[0][2] and "line 3" in reported[1][2]
+    assert [(t, r) for _, t, r, _, _ in reported] == [("t/2", UNPARSEABLE), ("t/3", UNPARSEABLE)]
+    assert "line 1, column 5" in reported[0][3] and "line 3" in reported[1][3]
     assert sorted(sink.batch) == [("a v", 1, 1.0), ("b v", 2, 2.0), ("b v", 3, 3.0),
                                   ("d v", 5, 4.0), ("e v", 7, 5.0)]
 
@@ -244,10 +244,13 @@ def test_decoder_never_raises_anything_but_bad_message_for_arbitrary_bytes():
     @given(st.binary(max_size=200))
     def check(payload):
         for sub in subs:
+            sink = PointSink()
             try:
-                Decoder(sub).decode("d", payload, ARRIVAL, PointSink())
+                Decoder(sub).decode("d", payload, ARRIVAL, sink)
             except BadMessage as e:
                 assert e.reason in (UNPARSEABLE, WRONG_TYPE)
+            for _, topic, reason, _, _ in sink.seal():   # JSON is decoded when its group is sealed
+                assert (topic, reason in (UNPARSEABLE, WRONG_TYPE)) == ("d", True)
     check()
 
 
