@@ -226,10 +226,7 @@ class Decoder:
         cache_key = (measurement, tuple(tags.items()), field)
         key = self._keys.get(cache_key)
         if key is None:
-            key = _checked_key(measurement, tags, field)
-            if len(self._keys) >= KEY_CACHE_SIZE:
-                self._keys.clear()
-            self._keys[cache_key] = key
+            key = _remember(self._keys, cache_key, _checked_key(measurement, tags, field))
         return key
 
     # -- line protocol ----------------------------------------------------------------------
@@ -334,10 +331,7 @@ class Decoder:
                                   self._tags(match))
         except ValueError:
             converter = None
-        if len(self._json_lines) >= KEY_CACHE_SIZE:
-            self._json_lines.clear()
-        self._json_lines[key] = converter
-        return converter
+        return _remember(self._json_lines, key, converter)
 
     def _decode_json_now(self, topic: str, match, payload: bytes, arrival_ns: int,
                          sink: PointSink) -> None:
@@ -378,10 +372,7 @@ class Decoder:
             role = _SKIP
         else:
             role = _FIELD
-        if len(self._roles) >= KEY_CACHE_SIZE:
-            self._roles.clear()
-        self._roles[key] = role
-        return role
+        return _remember(self._roles, key, role)
 
     def _json_object(self, obj: dict, where: str, base_tags: dict[str, str],
                      measurement: str, arrival_ns: int) -> list:
@@ -465,9 +456,7 @@ class Decoder:
         prefix = (measurement, tuple(tags.items()))
         series = self._series.get(prefix)
         if series is None:
-            if len(self._series) >= KEY_CACHE_SIZE:
-                self._series.clear()
-            series = self._series[prefix] = {}
+            series = _remember(self._series, prefix, {})
         return series
 
     def _json_time(self, value, where: str) -> int:
@@ -496,6 +485,15 @@ class Decoder:
         if not MIN_TIME_NS <= ns <= MAX_TIME_NS:
             raise BadMessage(WRONG_TYPE, f"{where}time {key!r} = {value!r} is out of range")
         return ns
+
+
+def _remember(cache: dict, key, value):
+    """Stores value under key in a bounded cache (emptied when full: what repeats comes back
+    at once) and returns it."""
+    if len(cache) >= KEY_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _checked_key(measurement: str, tags: dict[str, str], field: str) -> str:
