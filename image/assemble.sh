@@ -29,9 +29,9 @@ mkdir -p "$root/var/tmp/wheels"
 cp "$wheels"/*.whl "$root/var/tmp/wheels/"
 cp "$IMAGE_DIR/configure-rootfs.sh" "$root/var/tmp/"
 chroot_run "$root" sh -c 'python3 -m venv /opt/edge-gateway \
-    && /opt/edge-gateway/bin/pip install --quiet --no-index --find-links /var/tmp/wheels edge-gateway \
+    && /opt/edge-gateway/bin/pip install --quiet --no-index --find-links /var/tmp/wheels "edge-gateway[pi]" \
     && /opt/edge-gateway/bin/gateway version \
-    && /opt/edge-gateway/bin/python -c "import gateway._native" \
+    && /opt/edge-gateway/bin/python -c "import gateway._native, lgpio" \
     && /var/tmp/configure-rootfs.sh'
 rm -rf "$root/var/tmp/wheels" "$root/var/tmp/configure-rootfs.sh"
 

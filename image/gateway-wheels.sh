@@ -23,7 +23,9 @@ requirements=$("$host_python" - "$REPO_DIR/pyproject.toml" <<'PY'
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
     project = tomllib.load(f)
-for req in project["project"]["dependencies"] + project["build-system"]["requires"]:
+# The image is for a Pi: the "pi" extra (lgpio, for real GPIO) goes in too.
+for req in (project["project"]["dependencies"] + project["project"]["optional-dependencies"]["pi"]
+            + project["build-system"]["requires"]):
     print(req)
 PY
 )
@@ -37,7 +39,8 @@ if [ ! -d "$deps_dir" ]; then
     mapfile -t reqs <<<"$requirements"
     "$host_python" -m pip download --quiet --only-binary=:all: --dest "$deps_dir.tmp" \
         --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
-        --platform manylinux_2_36_aarch64 --platform manylinux_2_28_aarch64 \
+        --platform manylinux_2_36_aarch64 --platform manylinux_2_34_aarch64 \
+        --platform manylinux_2_28_aarch64 \
         --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform any \
         "${reqs[@]}" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
     mv "$deps_dir.tmp" "$deps_dir"

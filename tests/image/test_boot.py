@@ -14,6 +14,7 @@ GATEWAY_TEST_IMAGE=path/to/edge-gateway-*.img(.zst) boots that image instead of 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -303,6 +304,22 @@ def test_gateway_stores_host_metrics(guest):
         time.sleep(10)
     assert lines, f"no host_system points stored; `{command}` said:\n{proc.stdout}{proc.stderr}"
     assert any("load1=" in line for line in lines), lines
+
+
+def test_real_gpio_library_opens_a_gpio_chip_as_the_service_would(guest):
+    # lgpio is what gpiozero drives a Pi's pins with. The emulated board's PL061 controller is
+    # a real GPIO chip to the kernel: opening it as the gateway user, from the service's working
+    # directory (lgpio makes a FIFO there on import), is what a GPIO reader does on a Pi.
+    assert guest.ssh("systemctl show -p WorkingDirectory --value gateway.service").stdout.strip() \
+        == "/run/gateway"
+    assert guest.ssh("ls /dev/gpiochip0", check=False).returncode == 0, "no GPIO chip in the guest"
+    guest.wait_until_active("gateway.service")   # /run/gateway exists while it runs
+    script = ("import lgpio; h = lgpio.gpiochip_open(0); print(lgpio.gpio_get_chip_info(h)); "
+              "lgpio.gpiochip_close(h)")
+    inner = f"cd /run/gateway && /opt/edge-gateway/bin/python -c {shlex.quote(script)}"
+    out = guest.ssh(f"sudo -u gateway sh -c {shlex.quote(inner)}").stdout
+    status, lines, name, _label = ast.literal_eval(out.strip())   # the tuple lgpio printed
+    assert (status, name) == (0, "gpiochip0") and lines > 0, out
 
 
 def test_bad_config_from_cloud_init_is_reported_and_survived(guest):
