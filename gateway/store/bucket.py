@@ -17,6 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from gateway.countfile import CountFile
 from gateway.lineprotocol import split_series_key
 from gateway.store import catalogue
 from gateway.store.index import BucketState
@@ -79,6 +80,10 @@ class Bucket:
         self.pending_series: list[tuple[int, int, str]] = []
         self.file_series: list[tuple[int, int, str]] = []   # not yet in the series file
         self.series_path = os.path.join(path, "series")
+        # The replication cursors, also kept beside the ring (written at checkpoints when they
+        # changed) so that an index rebuilt from the ring does not restart every stream at zero.
+        self.cursor_file = CountFile(os.path.join(path, "cursors.json"), "replication cursors", log)
+        self.cursors_saved: dict[str, int] | None = None   # what cursor_file holds, once known
         self.ring_existed = False
         self.chain_start: int | None = None   # set by an index rebuild, see Store._checkpoint
         self.pending_sealed: dict[int, int] = {}

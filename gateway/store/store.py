@@ -236,6 +236,12 @@ class Store(Component):
             sealed[e.series_id] = max(sealed.get(e.series_id, 0), e.wal_lsn)
         state.series = [(sid, t, k, sealed.get(sid, 0)) for sid, t, k in known.values()]
         b.pending_series.extend(known.values())
+        cursors = await loop.run_in_executor(self._store_thread, b.cursor_file.load)
+        for name, seq in cursors.items():
+            await self.index.set_cursor(name, state.id, seq)
+        state.cursors = cursors
+        b.cursors = dict(cursors)
+        b.cursors_saved = dict(cursors)
         state.write_pos, state.next_seq = b.ring.position
         if found:
             b.chain_start = found[0].offset  # the rebuilt run evicts nothing before it
@@ -244,7 +250,8 @@ class Store(Component):
             if e.series_id not in known:
                 b.counters["blocks_of_unknown_series"] += 1
         log.warning("bucket %s: block index rebuilt from the ring: %d blocks, %d series "
-                    "(%d damaged series records)", b.name, len(found), len(known), damaged)
+                    "(%d damaged series records), %d replication cursors as of the last "
+                    "checkpoint", b.name, len(found), len(known), damaged, len(cursors))
 
     async def stop(self) -> None:
         if self._control is not None:
@@ -465,6 +472,22 @@ class Store(Component):
 
     # ------------------------------------------------------------------ checkpoints
 
+    async def _save_cursors(self, b: Bucket) -> None:
+        """Writes the cursor file when the cursors changed since it was written."""
+        loop = asyncio.get_running_loop()
+        if b.cursors_saved is None:
+            b.cursors_saved = await loop.run_in_executor(self._store_thread, b.cursor_file.load)
+        if b.cursors == b.cursors_saved:
+            return
+        cursors = dict(b.cursors)
+        try:
+            await loop.run_in_executor(self._store_thread, b.cursor_file.save, cursors)
+        except OSError as e:
+            # Only an index rebuild reads the file: the checkpoint goes on, the next one retries.
+            log.error("bucket %s: cannot write %s: %s", b.name, b.cursor_file.path, e)
+            return
+        b.cursors_saved = cursors
+
     async def _checkpoint_loop(self) -> None:
         interval = float(self.config.checkpoint_interval)
         while True:
@@ -500,6 +523,7 @@ class Store(Component):
                     b.pending_series[:0] = new_series
                     b.pending_sealed.update(sealed_lsn)
                     raise StoreError(f"cannot write series file {b.series_path}: {e}") from e
+            await self._save_cursors(b)
             corrupt, b.corrupt_seqs = sorted(b.corrupt_seqs), set()
             state = b.state
             position = ((pending[-1].offset + pending[-1].length, pending[-1].seq + 1) if pending

@@ -59,3 +59,34 @@ def test_lost_index_is_rebuilt_from_the_rings(data_dir, damage):
     assert again == before
     assert stats["series"] == 6 and stats["points"] == 10_301
     assert stats["points_in_heads"] == 1
+
+
+def test_a_rebuilt_index_keeps_the_replication_cursors_of_the_last_checkpoint(data_dir):
+    config = small_config(head_points=256)
+
+    async def write_and_forward():
+        async with Store(data_dir, config) as store:
+            await store.write(make_batch([("env", {}, "temp", T0 + i * 10**9, float(i % 50))
+                                          for i in range(2000)]))
+            await store.flush(seal=True)
+            blocks = await store.blocks_since("raw", 0, limit=100)
+            assert len(blocks) >= 4
+            await store.set_replication_cursor("upstream", "raw", blocks[2].seq)
+            await store.set_replication_cursor("backup", "raw", blocks[0].seq)
+            await store.flush()                              # a checkpoint saves them
+            await store.set_replication_cursor("upstream", "raw", blocks[3].seq)   # saved by the close
+            return [b.seq for b in blocks]
+
+    seqs = asyncio.run(write_and_forward())
+    os.unlink(os.path.join(data_dir, "store", "index.sqlite"))
+
+    async def reopen():
+        async with Store(data_dir, config) as store:
+            rebuilt = dict(store.bucket("raw").cursors)
+            pending = [b.seq for b in await store.blocks_since("raw", rebuilt["upstream"], limit=100)]
+        async with Store(data_dir, config) as store:     # now in the rebuilt index too
+            return rebuilt, pending, dict(store.bucket("raw").cursors)
+
+    rebuilt, pending, again = asyncio.run(reopen())
+    assert rebuilt == again == {"upstream": seqs[3], "backup": seqs[0]}
+    assert pending == seqs[4:]

@@ -218,7 +218,7 @@ def test_counts_survive_a_restart(factory, tmp_path):
 def test_damaged_counter_file_starts_from_zero(factory, tmp_path, caplog):
     (tmp_path / "gpio-counters.json").write_text('{"version": 1, "counts": {"water": -3}}')
     assert CounterFile(tmp_path).load() == {}
-    assert "not a valid counter file" in caplog.text
+    assert "not a valid file of counters" in caplog.text
     (tmp_path / "gpio-counters.json").write_text("{torn")
     assert CounterFile(tmp_path).load() == {}
     config = Config(report_interval=parse_duration("1h"), inputs=[
