@@ -21,10 +21,13 @@ started=$SECONDS
 rootfs_tar=$(bash "$IMAGE_DIR/rootfs.sh")
 
 # Every input of the image: the root filesystem, this recipe, the default seed, the gateway.
-image_key=$( (echo "$rootfs_tar"
-              cd "$REPO_DIR" && find image cloud-init/seed gateway native pyproject.toml setup.py README.md \
-                  -type f ! -name '*.so' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
-                  | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
+inputs_key() {
+    (echo "$rootfs_tar"
+     cd "$REPO_DIR" && find image cloud-init/seed gateway native pyproject.toml setup.py README.md \
+         -type f ! -name '*.so' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
+         | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+}
+image_key=$(inputs_key)
 cached="$CACHE_DIR/images/$image_key"
 if [ ! -s "$cached/$name.zst" ]; then
     work=$(mktemp -d "${TMPDIR:-/var/tmp}/edge-gateway-build.XXXXXX")
@@ -33,6 +36,8 @@ if [ ! -s "$cached/$name.zst" ]; then
     bash "$IMAGE_DIR/assemble.sh" "$rootfs_tar" "$work/wheels" "$work/$name"
     log "compressing"
     zstd -q -T0 -"${ZSTD_LEVEL:-12}" "$work/$name" -o "$work/$name.zst"
+    # An image made while its sources were being edited would be cached under the wrong key.
+    [ "$(inputs_key)" = "$image_key" ] || die "the sources changed during the build; run it again"
     (cd "$work" && sha256sum "$name.zst" >"$name.zst.sha256")
     rm -rf "$cached.tmp" && mkdir -p "$cached.tmp"
     mv "$work/$name.zst" "$work/$name.zst.sha256" "$cached.tmp/"

@@ -52,7 +52,13 @@ cp "$deps_dir"/*.whl "$out/"
 sources=(pyproject.toml setup.py README.md gateway native/build_native.py native/src native/include)
 source_list=$(cd "$REPO_DIR" && find "${sources[@]}" -type f ! -name '*.so' ! -name '*.pyc' \
               ! -path '*/__pycache__/*' 2>/dev/null | LC_ALL=C sort)
-src_key=$( (cd "$REPO_DIR" && printf '%s\n' "$source_list" | xargs -d '\n' sha256sum; \
+# A snapshot of the sources, taken once: the key is the hash of what gets built, even when the
+# tree is edited during the build.
+snapshot=$(mktemp -d "${TMPDIR:-/var/tmp}/edge-gateway-src.XXXXXX")
+trap 'rm -rf "$snapshot"' EXIT
+(cd "$REPO_DIR" && printf '%s\n' "$source_list" | tar --create --files-from=- --file=-) \
+    | tar --extract --directory "$snapshot" --file=-
+src_key=$( (cd "$snapshot" && printf '%s\n' "$source_list" | xargs -d '\n' sha256sum; \
             printf '%s\n' "$requirements") | sha256sum | cut -c1-16)
 wheel_dir="$CACHE_DIR/wheels/gateway-$src_key"
 if compgen -G "$wheel_dir/edge_gateway-*.whl" >/dev/null; then
@@ -90,8 +96,7 @@ log "building the gateway wheel for arm64 (C core compiled under qemu-user)"
 started=$SECONDS
 rm -rf "$builder/build/src" "$builder/build/out"
 mkdir -p "$builder/build/src" "$builder/build/out"
-(cd "$REPO_DIR" && printf '%s\n' "$source_list" | tar --create --files-from=- --file=-) \
-    | tar --extract --directory "$builder/build/src" --file=-
+cp -a "$snapshot/." "$builder/build/src/"
 chroot_run "$builder" sh -c 'cd /build/src && /build/venv/bin/pip wheel --quiet --no-deps \
     --no-build-isolation --no-index --wheel-dir /build/out .'
 rm -rf "$wheel_dir.tmp" && mkdir -p "$wheel_dir.tmp"
