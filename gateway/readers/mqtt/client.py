@@ -67,8 +67,15 @@ class MqttConnection:
         self.disconnects = 0
         self.last_error = ""
         self.last_connected_at: float | None = None
+        # QoS 2 is subscribed as QoS 1: paho keeps QoS 2 handshake state in memory only, so a
+        # crash after PUBREC would lose the message, while QoS 1 redelivers it and the store
+        # collapses the duplicate (same series and timestamp): each point is stored once.
         self.subscriptions: list[dict] = [
-            {"topic": s.topic, "qos": s.qos, "granted": None} for s in config.subscriptions]
+            {"topic": s.topic, "qos": min(s.qos, 1), "granted": None} for s in config.subscriptions]
+        for s in config.subscriptions:
+            if s.qos == 2:
+                log.info("mqtt %s: %r asks for QoS 2; subscribing at QoS 1, which survives a "
+                         "crash (duplicates collapse in the store)", config.display_name, s.topic)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread_id: int | None = None
         self._sock = None
@@ -300,10 +307,11 @@ class MqttConnection:
         if c.protocol == "5":
             # Subscribing again on a resumed session is harmless and picks up new filters;
             # retained messages are sent only for subscriptions the session did not have yet.
-            topics = [(s.topic, SubscribeOptions(qos=s.qos, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
-                      for s in c.subscriptions]
+            topics = [(e["topic"], SubscribeOptions(qos=e["qos"],
+                                                    retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
+                      for e in self.subscriptions]
         else:
-            topics = [(s.topic, s.qos) for s in c.subscriptions]
+            topics = [(e["topic"], e["qos"]) for e in self.subscriptions]
         rc, mid = self._client.subscribe(topics)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             self._note_error(f"subscribe failed: {paho.error_string(rc)}")

@@ -132,3 +132,31 @@ format = "line"
     columns = asyncio.run(scenario())
     assert sum(len(c) for c in columns) == flood
     assert peak == 100                         # max(receive_maximum, 2 * max_batch_messages)
+
+
+def test_a_qos2_subscription_is_taken_at_qos1_and_stores_every_message(mosquitto, publisher, tmp_path):
+    text = f'''
+[[readers.mqtt]]
+server = "{mosquitto.url}"
+client_id = "qos2"
+[[readers.mqtt.subscriptions]]
+topic = "q2/#"
+qos = 2
+format = "line"
+'''
+
+    async def scenario():
+        store, (reader,) = await start_gateway(text, tmp_path / "data")
+        try:
+            await wait_for(lambda: reader.connection.subscriptions[0]["granted"] is not None, 10, "SUBACK")
+            for i in range(50):
+                publisher.publish("q2/a", f"q v={i}i {RECENT_NS + i}", qos=2)
+            await wait_for(lambda: reader.messages_stored == 50, 20, "every message")
+            await wait_for(lambda: publisher.acked == 50, 20, "the publisher's acks")
+            return reader.health(), await store.scan("raw", measurement="q")
+        finally:
+            await stop_gateway(store, [reader])
+
+    health, columns = asyncio.run(scenario())
+    assert health["subscriptions"][0]["qos"] == health["subscriptions"][0]["granted"] == 1
+    assert [list(c.values) for c in columns] == [list(range(50))]
