@@ -7,9 +7,9 @@
  * the line protocol parser then turns into points (and whose rules it checks).
  *
  * It only takes what it can take exactly as the general decoder would (the MQTT reader's
- * gateway/readers/mqtt/payloads.py): a single flat object of ASCII keys and values, no escape
- * sequences, numbers, booleans, null and plain strings. Anything else - nested values, arrays,
- * escapes, non-ASCII bytes, duplicate keys, a time the spec cannot scale, a message that would
+ * gateway/readers/mqtt/payloads.py): a single flat object of UTF-8 keys and values without
+ * escape sequences: numbers, booleans, null and plain strings. Anything else - nested values,
+ * arrays, escapes, invalid UTF-8, duplicate keys, a time the spec cannot scale, a message that would
  * be refused - is marked GW_JSON_GENERAL and left to the general decoder, which then either
  * decodes it or names what is wrong with it. So this path changes speed, never results.
  */

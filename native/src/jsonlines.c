@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gw_jsonlines.h"
+#include "utf8.h"
 
 #define LP_MIN_TIME ((int64_t)-9223372036854775806LL)
 #define LP_MAX_TIME ((int64_t)9223372036854775806LL)
@@ -45,13 +46,19 @@ static inline const char *skip_ws(const char *p, const char *end) {
     return p;
 }
 
-/* A JSON string body of plain printable ASCII (no escapes); p is past the opening quote.
- * Returns the closing quote, or NULL when the string is not of that kind. */
+/* A JSON string body without escapes or control characters, in valid UTF-8; p is past the
+ * opening quote. Returns the closing quote, or NULL when the string is not of that kind. */
 static const char *scan_plain_string(const char *p, const char *end) {
     while (p < end) {
         unsigned char c = (unsigned char)*p;
         if (c == '"') return p;
-        if (c == '\\' || c < 0x20 || c >= 0x7f) return NULL;
+        if (c >= 0x80) {
+            size_t n = utf8_len((const unsigned char *)p, (size_t)(end - p));
+            if (!n) return NULL;   /* the general decoder reports invalid UTF-8 */
+            p += n;
+            continue;
+        }
+        if (c == '\\' || c < 0x20 || c == 0x7f) return NULL;
         p++;
     }
     return NULL;

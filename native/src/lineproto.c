@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "gw_lineproto.h"
+#include "utf8.h"
 
 #define LP_MIN_TIME ((int64_t)-9223372036854775806LL)
 #define LP_MAX_TIME ((int64_t)9223372036854775806LL)
@@ -153,28 +154,6 @@ static int grow32(void **ptr, uint32_t *cap, uint32_t need, size_t item) {
     int rc = grow(ptr, &c, need, item);
     *cap = (uint32_t)c;
     return rc;
-}
-
-/* Length of the valid UTF-8 sequence starting at s[0] (a byte >= 0x80), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t avail) {
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0;
-        else if (c == 0xED) hi = 0x9F;   /* no UTF-16 surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90;
-        else if (c == 0xF4) hi = 0x8F;   /* nothing above U+10FFFF */
-    } else return 0;
-    if (avail < n) return 0;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    return n;
 }
 
 static inline const char *name_text(const lp_parser *p, const lp_name *n) {

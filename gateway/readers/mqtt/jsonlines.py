@@ -1,7 +1,7 @@
 """The C fast path for JSON payloads: flat objects become line protocol in one call per group.
 
-``native/src/jsonlines.c`` takes the common shape (one flat object of plain ASCII keys and
-values) exactly as the general decoder in :mod:`.payloads` would, and marks everything else
+``native/src/jsonlines.c`` takes the common shape (one flat object of UTF-8 keys and values
+without escape sequences) exactly as the general decoder in :mod:`.payloads` would, and marks everything else
 for that decoder; so results never depend on which path a message took, only speed does.
 """
 

@@ -20,7 +20,7 @@ ARRIVAL = 1_700_000_000_000_000_123
 
 # Keys that meet every role and every escaping rule, and some that only the general path takes.
 KEYS = ["ts", "t", "kind", "room", "dev", "v", "temp", "_id", "on", "note", "a b", "x,y", "k=v",
-        "#h", "", "ü", "a\\b", "tab\t"]
+        "température", "#h", "", "ü", "a\\b", "tab\t", "del\x7f", "c1\x85"]
 TEXT = st.sampled_from(["", "a", "hall", "a b", "x,y=z", "#1", "_r", "ü", "q\"q", "\\", "\n", "x" * 3])
 VALUES = st.one_of(
     st.integers(-10**20, 10**20), st.floats(allow_nan=False, allow_infinity=False),
@@ -28,9 +28,10 @@ VALUES = st.one_of(
     st.sampled_from([[1], {"n": 1}, []]))
 # Sensor-like objects, which the C path mostly takes, and wild ones, which it mostly leaves.
 TAME = st.dictionaries(
-    st.sampled_from(KEYS[:13]),
+    st.sampled_from(KEYS[:14]),
     st.one_of(st.integers(-10**12, 10**13), st.floats(allow_nan=False, allow_infinity=False),
-              st.booleans(), st.none(), st.sampled_from(["a", "hall", "a b", "x,y=z", "_r", "#1", ""])),
+              st.booleans(), st.none(),
+              st.sampled_from(["a", "hall", "a b", "x,y=z", "_r", "#1", "", "°C", "Küche", "日本"])),
     max_size=6)
 OBJECTS = st.one_of(TAME, st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=8))
 
@@ -92,11 +93,15 @@ def test_common_shapes_take_the_c_path():
     converter = JsonLines(sub.json, "env", {"site": "s 1"})
     payloads = [b'{"ts": 1500, "dev": "d,1", "t": 21.5, "on": true, "state": "ok", "n": null}',
                 b' {\n"t": -1e-3 }\n',
+                '{"temp\u00e9rature": 2, "unit": "\u00b0C"}'.encode(),   # UTF-8 as is
+                b'{"t": 1, "u": "\xff"}',           # invalid UTF-8
+                b'{"t": 1, "u": "\xed\xa0\x80"}',   # a UTF-16 surrogate in UTF-8 form
                 b'{"t": 1, "t": 2}',            # a key twice
                 b'{"a": {"b": 1}}',             # nested
                 b'{"t": "\\u00b0C"}',           # an escape
                 b'[{"t": 1}]']                  # an array
     text, status = converter.convert(payloads, [7] * len(payloads))
-    assert list(status) == [LINE, LINE, GENERAL, GENERAL, GENERAL, GENERAL]
+    assert list(status) == [LINE, LINE, LINE, GENERAL, GENERAL, GENERAL, GENERAL, GENERAL, GENERAL]
     assert bytes(text) == (b'env,site=s\\ 1,dev=d\\,1 t=21.5,on=true,state="ok" 1500000000\n'
-                           b'env,site=s\\ 1 t=-1e-3 7\n')
+                           b'env,site=s\\ 1 t=-1e-3 7\n'
+                           + 'env,site=s\\ 1 temp\u00e9rature=2 7\n'.encode())
