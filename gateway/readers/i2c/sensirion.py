@@ -1,4 +1,5 @@
-"""What the Sensirion humidity sensors share: the CRC-8 over each 16-bit word, and raw reads.
+"""What the Sensirion humidity sensors share: the CRC-8 over each 16-bit word, raw reads, and
+the temperature conversion (T = -45 + 175 * S / 65535 in both the SHT3x and SHT4x datasheets).
 
 CRC-8 per the SHT3x/SHT4x datasheets: polynomial 0x31 (x^8 + x^5 + x^4 + 1), initial value 0xFF,
 no input or output reflection, no final XOR; CRC(0xBEEF) = 0x92.
@@ -22,6 +23,15 @@ def _table() -> tuple[int, ...]:
 
 
 _CRC_TABLE = _table()
+
+#: Readings are rounded to 0.001: one raw step is 0.0027 °C and at least 0.0015 %RH, so every
+#: code keeps its own value, and the store's codec sees decimals instead of 17-digit binary
+#: fractions (which it would have to keep bit for bit).
+DECIMALS = 3
+
+
+def temperature_c(word: int) -> float:
+    return round(-45.0 + 175.0 * word / 65535.0, DECIMALS)
 
 
 def crc8(data: bytes) -> int:

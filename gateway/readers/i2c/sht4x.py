@@ -14,23 +14,13 @@ Datasheet facts used:
 from __future__ import annotations
 
 from gateway.readers.i2c.driver import Driver, Reading, Row, Steps
-from gateway.readers.i2c.sensirion import read_raw, read_result, words
+from gateway.readers.i2c.sensirion import DECIMALS, read_raw, read_result, temperature_c, words
 
 MEASURE = {"high": (0xFD, 0.0083), "medium": (0xF6, 0.0045), "low": (0xE0, 0.0016)}
 CMD_SERIAL, CMD_SOFT_RESET = 0x89, 0x94
 SOFT_RESET_S = 0.001
 SERIAL_S = 0.001
 RANGES = {"temperature_c": (-40.0, 125.0), "humidity_pct": (0.0, 100.0)}
-
-
-#: Readings are rounded to 0.001: one raw step is 0.0027 °C and at least 0.0015 %RH, so every
-#: code keeps its own value, and the store's codec sees decimals instead of 17-digit binary
-#: fractions (which it would have to keep bit for bit).
-DECIMALS = 3
-
-
-def temperature_c(word: int) -> float:
-    return round(-45.0 + 175.0 * word / 65535.0, DECIMALS)
 
 
 def humidity_pct(word: int) -> float:

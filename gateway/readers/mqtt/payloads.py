@@ -37,7 +37,7 @@ from gateway.batch import Batch
 from gateway.errors import LineProtocolError
 from gateway.lineprotocol import MAX_STRING_BYTES, MAX_TIME_NS, MIN_TIME_NS, format_value, series_key
 from gateway.readers.mqtt.config import Subscription
-from gateway.readers.mqtt.jsonlines import GENERAL, LINE as LINE_TAKEN, JsonLines
+from gateway.readers.mqtt.jsonlines import GENERAL, LINE as LINE_TAKEN, TIME_SCALES, JsonLines
 from gateway.readers.mqtt.topics import TopicMismatch
 
 #: Why a message was refused; the status page counts each per topic.
@@ -59,7 +59,6 @@ _RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.
                       r"(?:([Zz])|([+-])(\d{2}):(\d{2}))")
 _FIELD, _TIME, _TAG, _MEASUREMENT, _SKIP = range(5)   # roles of JSON keys
 _json_decode = json.JSONDecoder().decode
-_UNIX_SCALE = {"unix": 1_000_000_000, "unix_ms": 1_000_000, "unix_us": 1_000, "unix_ns": 1}
 
 
 class PointSink:
@@ -197,7 +196,7 @@ class Decoder:
         j = sub.json
         self._roles: dict[str, int] = {}
         self._series: dict[tuple, dict[str, str]] = {}
-        self._time_scale = _UNIX_SCALE.get(j.time_format)
+        self._time_scale = TIME_SCALES.get(j.time_format)
         self._tag_keys = frozenset(j.tag_keys)
         self._field_keys = frozenset(j.field_keys)
         self._string_fields = frozenset(j.string_fields)
@@ -474,7 +473,7 @@ class Decoder:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise BadMessage(WRONG_TYPE, f"{where}time {key!r} must be a number ({fmt}), "
                                              f"got {_json_kind(value)}")
-            scale = _UNIX_SCALE[fmt]
+            scale = TIME_SCALES[fmt]
             if isinstance(value, int):
                 ns = value * scale
             elif math.isfinite(value) and abs(value) < 1e300:
