@@ -187,8 +187,12 @@ class Executor:
         value_type = FLUX_TYPES[info.type]
         check_type(fn, value_type, f"field {info.field!r} of {info.measurement!r}")
         fold = WindowFold(fn, every, offset, value_type, method, mode)
+        points = 0
         async for ts, values in self._batches(plan, info):
             fold.add(ts, values)
+            points += len(ts)
+        if not points:
+            return []   # a series without points in the range gives no table, as in Flux
         found = fold.finish()
         key = self._key(plan, info)
         types = self._key_types(key)

@@ -274,7 +274,8 @@ class Parser:
                     node = ast.Index(node, index, t.pos)
             elif t.kind == "(":
                 self.advance()
-                node = ast.Call(node, self.arguments(), t.pos)
+                # errors of a call point at the function's name
+                node = ast.Call(node, self.arguments(), getattr(node, "pos", None) or t.pos)
             else:
                 return node
 

@@ -61,12 +61,13 @@ def _head_columns(type_: int, ts, raw, strings):
 
 
 async def stream_series(store, bucket: str, info: SeriesInfo, start: int | None = None,
-                        stop: int | None = None, batch_points: int = BATCH_POINTS,
+                        stop: int | None = None, batch_points: int | None = None,
                         ) -> AsyncIterator[tuple[array, Any]]:
     """Yields ``(timestamps, values)`` of ``info`` with start <= time < stop (ns; None =
     open), in time order across batches; never an empty batch. Values as in
     :class:`gateway.store.SeriesColumns`."""
     store._check_open()
+    batch_points = batch_points or BATCH_POINTS
     b = store.bucket(bucket)
     lo = _MIN_TS if start is None else int(start)
     hi = _MAX_TS if stop is None else int(stop)
