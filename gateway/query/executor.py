@@ -10,6 +10,7 @@ run on tables.
 
 from __future__ import annotations
 
+import contextlib
 from array import array
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
@@ -23,6 +24,17 @@ from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, che
                                    is_selector, result_type, window_start)
 
 _INT64_MAX = (1 << 63) - 1
+
+
+@contextlib.contextmanager
+def _located(pos):
+    """Gives a run-time FluxError without a position the position of the call that failed."""
+    try:
+        yield
+    except FluxError as e:
+        if e.line or pos is None:
+            raise
+        raise FluxError(e.message, pos[0], pos[1]) from None
 
 
 @dataclass
@@ -50,17 +62,20 @@ class Executor:
     # ------------------------------------------------------------------ entry
 
     async def run(self, plan: p.Plan) -> Result:
-        try:
-            self.store.bucket(plan.bucket)
-        except KeyError:
-            fail(f"bucket {plan.bucket!r} does not exist")
         ops = list(plan.ops)
-        tables = await self._read(plan, ops)
+        with _located(plan.pos):
+            try:
+                self.store.bucket(plan.bucket)
+            except KeyError:
+                fail(f"bucket {plan.bucket!r} does not exist")
+        with _located(ops[0].pos if ops else plan.pos):
+            tables = await self._read(plan, ops)
         for op in ops:
-            self.limits.check_time()
-            tables = await self._apply(op, tables)
-            if len(tables) > self.limits.max_tables:
-                fail(f"the result has more than {self.limits.max_tables} tables")
+            with _located(op.pos):
+                self.limits.check_time()
+                tables = await self._apply(op, tables)
+                if len(tables) > self.limits.max_tables:
+                    fail(f"the result has more than {self.limits.max_tables} tables")
         return Result(plan.result, tables)
 
     # ------------------------------------------------------------------ the read

@@ -271,7 +271,10 @@ class Interpreter:
                     if fn.pipe is None:
                         fail(f"{fn.name}() does not take piped input", pipe_pos or pos)
                     args = {**args, fn.pipe: piped}
-                return fn.call(self, args, pos)
+                value = fn.call(self, args, pos)
+                if isinstance(value, Stream) and value.ops and value.ops[-1].pos is None:
+                    value.ops[-1].pos = pos   # run-time errors of the operation point here
+                return value
             if isinstance(fn, Closure):
                 return self.call_closure(fn, args, pos, piped)
             fail(f"cannot call a {type_name(fn)}", pos)

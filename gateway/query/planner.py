@@ -10,6 +10,7 @@ from the catalogue; the rest test each point. The operations after them run on t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.query import ast
 from gateway.query.errors import fail
@@ -23,24 +24,30 @@ WINDOW_FUNCTIONS = AGGREGATES + SELECTORS
 
 
 @dataclass
-class From:
+class Operation:
+    """Position of the call that made the operation: errors while running it point there."""
+    pos: Any = field(default=None, compare=False, repr=False, kw_only=True)
+
+
+@dataclass
+class From(Operation):
     bucket: str
 
 
 @dataclass
-class Range:
+class Range(Operation):
     start: int
     stop: int
 
 
 @dataclass
-class Filter:
+class Filter(Operation):
     fn: Closure
     on_empty: str = "drop"
 
 
 @dataclass
-class AggregateWindow:
+class AggregateWindow(Operation):
     every: int
     period: int
     offset: int
@@ -53,7 +60,7 @@ class AggregateWindow:
 
 
 @dataclass
-class Window:
+class Window(Operation):
     every: int
     period: int
     offset: int
@@ -61,7 +68,7 @@ class Window:
 
 
 @dataclass
-class Aggregate:
+class Aggregate(Operation):
     fn: str
     column: str = "_value"
     method: str = "estimate_tdigest"
@@ -69,50 +76,50 @@ class Aggregate:
 
 
 @dataclass
-class Group:
+class Group(Operation):
     columns: tuple
     mode: str = "by"
 
 
 @dataclass
-class Keep:
+class Keep(Operation):
     columns: tuple
 
 
 @dataclass
-class Drop:
+class Drop(Operation):
     columns: tuple
 
 
 @dataclass
-class Rename:
+class Rename(Operation):
     pairs: tuple
 
 
 @dataclass
-class Map:
+class Map(Operation):
     fn: Closure
 
 
 @dataclass
-class Limit:
+class Limit(Operation):
     n: int
     offset: int = 0
 
 
 @dataclass
-class Sort:
+class Sort(Operation):
     columns: tuple
     desc: bool = False
 
 
 @dataclass
-class Yield:
+class Yield(Operation):
     name: str
 
 
 @dataclass
-class To:
+class To(Operation):
     bucket: str
 
 
@@ -125,6 +132,7 @@ class Plan:
     row_filters: list = field(default_factory=list)      # closures on every point
     ops: list = field(default_factory=list)
     result: str = "_result"
+    pos: Any = field(default=None, compare=False, repr=False)
 
 
 def plan(ops: tuple, pos=None) -> Plan:
@@ -154,7 +162,8 @@ def plan(ops: tuple, pos=None) -> Plan:
         result = rest.pop().name
     if any(isinstance(op, Yield) for op in rest):
         fail("yield() must be the last call of a stream", pos)
-    return Plan(bucket, start, max(start, stop), series_filters, row_filters, rest, result)
+    return Plan(bucket, start, max(start, stop), series_filters, row_filters, rest, result,
+                ops[0].pos or pos)
 
 
 def key_only(fn: Closure) -> bool:
