@@ -103,11 +103,9 @@ class Executor:
         return {k: ("time" if k in ("_start", "_stop", "_time") else "string") for k in key}
 
     async def _batches(self, plan: p.Plan, info):
-        from gateway.store.reading import stream_series
-
         tests = [self.interp.row_function(fn, None) for fn in plan.row_filters]
         base = self._key(plan, info) if tests else None
-        async for ts, values in stream_series(self.store, plan.bucket, info, plan.start, plan.stop):
+        async for ts, values in self.store.stream_series(info, plan.bucket, plan.start, plan.stop):
             self.points_read += len(ts)
             self.limits.check_time()
             if tests:

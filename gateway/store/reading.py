@@ -1,173 +1,262 @@
-"""Streaming reads: the points of a series in a time range, a batch of blocks at a time.
+"""Reading the store: the catalogue's series, and a series' points from blocks and head.
 
-``Store.scan`` returns whole columns; a query over 30 days of every series cannot hold that.
-:func:`stream_series` selects the series' blocks from the index (and the sealed blocks not yet
-indexed) by their time bounds, so no block outside the range is read or decoded, and yields the
-points in time order, one point per timestamp (the last written wins, as in ``scan``), in
-batches of about :data:`BATCH_POINTS` points: memory in flight is one batch per series read.
+A series' points live in three places: sealed blocks in the index, blocks sealed since the last
+checkpoint (the bucket's pending list) and the head (on the store thread). :class:`StoreReader`
+reads the blocks on the read thread, copies the head on the store thread and merges them in
+time order; where one timestamp was written more than once, the last write wins.
 
-Blocks whose time spans overlap (late or redelivered points) are merged together; blocks that
-do not overlap are concatenated as they are (sealed blocks are sorted and free of duplicates).
-The unsealed head takes part as the newest piece.
+:meth:`StoreReader.stream` is the streaming form for queries: it picks the blocks by their time
+bounds (no block outside the range is read or decoded) and yields the points in time order in
+batches of about :data:`BATCH_POINTS`, so memory in flight is one batch per series, however long
+the range. Blocks whose spans overlap (late or redelivered points) are merged as one run; the
+others are taken as they are (a sealed block is sorted and free of duplicates).
 """
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import logging
 from array import array
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 from gateway import codec
 from gateway.errors import CorruptBlock
-from gateway.store.bucket import Bucket, SeriesInfo
+from gateway.store.bucket import Bucket, HeadPoints, SeriesInfo
+from gateway.store.index import BlockIndex
 from gateway.store.native import OK, STALE, gather64, merge_order
+from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
 
-#: Points per batch handed to the caller (many blocks per C call, bounded memory).
-BATCH_POINTS = 65536
 _TYPECODES = {1: "d", 2: "q", 3: "Q"}
-_STRING, _BOOL = 5, 4
-_MIN_TS, _MAX_TS = -(1 << 63), (1 << 63) - 1
+MIN_TS, MAX_TS = -(1 << 63), (1 << 63) - 1
+
+#: (sequence number, offset, length) of a block in the ring.
+BlockRef = tuple[int, int, int]
+#: Points per batch that :meth:`StoreReader.stream` yields (many blocks per C call, bounded memory).
+BATCH_POINTS = 65536
 _HEAD_SEQ = 1 << 62   # the head is newer than every block
+_NO_HEAD = HeadPoints(array("q"), None, None)
 
 
 @dataclass(slots=True)
 class _Piece:
+    """A block (or the head) of a series, with its time bounds, as a streaming read plans it."""
+
     seq: int
     min_ts: int
     max_ts: int
     count: int
-    offset: int = 0
-    length: int = 0
-    head: Any = None   # (ts, values) of the head
+    ref: BlockRef | None   # None: the head
 
 
-def _empty_values(type_: int):
-    if type_ == _STRING:
-        return []
-    return array("B" if type_ == _BOOL else _TYPECODES[type_])
+@dataclass(slots=True)
+class SeriesColumns:
+    """The points of one series in a time range: sorted by time, one point per timestamp."""
+
+    series: SeriesInfo
+    timestamps: array
+    values: Any   # array('d' | 'q' | 'Q'), array('B') of 0/1 for booleans, list[str]
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    @property
+    def key(self) -> str:
+        return self.series.key
 
 
-def _head_columns(type_: int, ts, raw, strings):
-    if type_ == _STRING:
-        return ts, strings
-    if type_ == _BOOL:
-        return ts, array("B", raw.tobytes()[::8])
-    return ts, array(_TYPECODES[type_], raw.tobytes())
-
-
-async def stream_series(store, bucket: str, info: SeriesInfo, start: int | None = None,
-                        stop: int | None = None, batch_points: int | None = None,
-                        ) -> AsyncIterator[tuple[array, Any]]:
-    """Yields ``(timestamps, values)`` of ``info`` with start <= time < stop (ns; None =
-    open), in time order across batches; never an empty batch. Values as in
-    :class:`gateway.store.SeriesColumns`."""
-    store._check_open()
-    batch_points = batch_points or BATCH_POINTS
-    b = store.bucket(bucket)
-    lo = _MIN_TS if start is None else int(start)
-    hi = _MAX_TS if stop is None else int(stop)
-    if lo >= hi:
-        return
-    loop = asyncio.get_running_loop()
-    rows = await store.index.blocks(b.state.id, info.id, lo, hi)
-    seen = {r.seq for r in rows}
-    pieces = [_Piece(r.seq, r.min_ts, r.max_ts, r.count, r.offset, r.length) for r in rows]
-    pieces += [_Piece(e.seq, e.min_ts, e.max_ts, e.count, e.offset, e.length)
-               for e in list(b.pending)
-               if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi and e.seq not in seen]
-    head_ts, head_raw, head_strings = await loop.run_in_executor(
-        store._store_thread, b.head_sync, info.id)
-    if len(head_ts):
-        head = _head_columns(info.type, head_ts, head_raw, head_strings)
-        pieces.append(_Piece(_HEAD_SEQ, min(head_ts), max(head_ts), len(head_ts), head=head))
-    pieces.sort(key=lambda p: (p.min_ts, p.seq))
-
-    # Runs of pieces whose spans overlap, each merged as one; batches of runs per thread hop.
-    batch: list[list[_Piece]] = []
-    batch_n = 0
-    run: list[_Piece] = []
-    run_max = _MIN_TS
-    for p in pieces:
-        if run and p.min_ts > run_max:
-            batch.append(run)
-            batch_n += sum(q.count for q in run)
-            run, run_max = [], _MIN_TS
-            if batch_n >= batch_points:
-                cols = await loop.run_in_executor(store._read_thread, _read_batch, b, info, batch, lo, hi)
-                if cols is not None:
-                    yield cols
-                batch, batch_n = [], 0
-        run.append(p)
-        run_max = max(run_max, p.max_ts)
-    if run:
-        batch.append(run)
-    if batch:
-        cols = await loop.run_in_executor(store._read_thread, _read_batch, b, info, batch, lo, hi)
-        if cols is not None:
-            yield cols
-
-
-def _read_piece(b: Bucket, p: _Piece):
-    if p.head is not None:
-        return p.head
-    status, block = b.ring.read(p.offset, p.length, p.seq)
-    if status == STALE:
-        return None   # overwritten since the index was read: evicted
-    if status == OK:
-        try:
-            return codec.decode(block)
-        except CorruptBlock as e:
-            why = str(e)
-    else:
-        why = "entry checksum mismatch"
-    if p.seq not in b.corrupt_seqs:   # counted at the next checkpoint, logged once
-        b.corrupt_seqs.add(p.seq)
-        log.error("bucket %s: block %d at offset %d is damaged (%s); skipped",
-                  b.name, p.seq, p.offset, why)
-    return None
-
-
-def _read_batch(b: Bucket, info: SeriesInfo, runs: list[list[_Piece]], lo: int, hi: int):
-    """Runs on the read thread: reads, decodes and merges the runs; (ts, values) or None."""
-    type_ = info.type
-    out_ts, out_v = array("q"), _empty_values(type_)
-    for run in runs:
-        parts = []
-        for p in sorted(run, key=lambda p: p.seq):   # oldest write first: the last one wins
-            cols = _read_piece(b, p)
-            if cols is not None and len(cols[0]):
-                parts.append(cols)
-        if not parts:
+def matching_series(b: Bucket, measurement: str | None = None,
+                    tags: Mapping[str, str] | None = None,
+                    field: str | None = None) -> list[SeriesInfo]:
+    """The bucket's series matching the predicate, by key."""
+    out = []
+    for info in list(b.catalogue.values()):
+        if measurement is not None and info.measurement != measurement:
             continue
-        if len(parts) == 1 and run[0].head is None:
-            ts, values = parts[0]
+        if field is not None and info.field != field:
+            continue
+        if tags and any(info.tags.get(k) != v for k, v in tags.items()):
+            continue
+        out.append(info)
+    out.sort(key=lambda s: s.key)
+    return out
+
+
+class StoreReader:
+    def __init__(self, index: BlockIndex, threads: StoreThreads) -> None:
+        self.index = index
+        self.threads = threads
+
+    async def series_columns(self, b: Bucket, info: SeriesInfo, lo: int,
+                             hi: int) -> SeriesColumns | None:
+        """The points of a series with lo <= time < hi, or None when it has none there."""
+        rows = await self.index.blocks(b.state.id, info.id, lo, hi)
+        seen = {r.seq for r in rows}
+        refs = [(r.seq, r.offset, r.length) for r in rows]
+        refs += [(e.seq, e.offset, e.length) for e in list(b.pending)
+                 if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi and e.seq not in seen]
+        refs.sort()
+        blocks = await self.threads.on_read_thread(self.read_blocks, b, refs)
+        head = await self.threads.on_store_thread(b.head_on_thread, info.id)
+        return merge(info, blocks, head, lo, hi)
+
+    async def stream(self, b: Bucket, info: SeriesInfo, lo: int, hi: int,
+                     batch_points: int | None = None) -> AsyncIterator[tuple[array, Any]]:
+        """Yields (timestamps, values) of the series with lo <= time < hi in time order across
+        batches, one point per timestamp (the last write wins); never an empty batch."""
+        if lo >= hi:
+            return
+        batch_points = batch_points or BATCH_POINTS
+        rows = await self.index.blocks(b.state.id, info.id, lo, hi)
+        seen = {r.seq for r in rows}
+        pieces = [_Piece(r.seq, r.min_ts, r.max_ts, r.count, (r.seq, r.offset, r.length))
+                  for r in rows]
+        pieces += [_Piece(e.seq, e.min_ts, e.max_ts, e.count, (e.seq, e.offset, e.length))
+                   for e in list(b.pending)
+                   if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi
+                   and e.seq not in seen]
+        head = await self.threads.on_store_thread(b.head_on_thread, info.id)
+        if len(head.timestamps):
+            pieces.append(_Piece(_HEAD_SEQ, min(head.timestamps), max(head.timestamps),
+                                 len(head.timestamps), None))
+        pieces.sort(key=lambda p: (p.min_ts, p.seq))
+        # Runs of pieces whose spans overlap, each merged as one; a batch of runs per thread hop.
+        batch: list[list[_Piece]] = []
+        run: list[_Piece] = []
+        batch_n, run_max = 0, MIN_TS
+        for p in pieces:
+            if run and p.min_ts > run_max:
+                batch.append(run)
+                batch_n += sum(q.count for q in run)
+                run, run_max = [], MIN_TS
+                if batch_n >= batch_points:
+                    got = await self.threads.on_read_thread(self._read_runs, b, info, batch, head, lo, hi)
+                    if got is not None:
+                        yield got
+                    batch, batch_n = [], 0
+            run.append(p)
+            run_max = max(run_max, p.max_ts)
+        if run:
+            batch.append(run)
+        if batch:
+            got = await self.threads.on_read_thread(self._read_runs, b, info, batch, head, lo, hi)
+            if got is not None:
+                yield got
+
+    @classmethod
+    def _read_runs(cls, b: Bucket, info: SeriesInfo, runs: list[list[_Piece]], head: HeadPoints,
+                   lo: int, hi: int) -> tuple[array, Any] | None:
+        """Reads, decodes and merges runs of pieces (read thread); (ts, values) or None."""
+        out_ts = array("q")
+        out_v: Any = [] if info.type == 5 else array("B" if info.type == 4 else _TYPECODES[info.type])
+        for run in runs:
+            refs = sorted(p.ref for p in run if p.ref is not None)   # oldest write first
+            with_head = any(p.ref is None for p in run)
+            blocks = cls.read_blocks(b, refs)
+            if len(blocks) == 1 and not with_head:
+                ts, values = blocks[0]
+            else:
+                cols = merge(info, blocks, head if with_head else _NO_HEAD, MIN_TS, MAX_TS)
+                if cols is None:
+                    continue
+                ts, values = cols.timestamps, cols.values
+            out_ts.extend(ts)
+            out_v.extend(values)
+        # Only the first and the last run can reach outside the range.
+        a = bisect.bisect_left(out_ts, lo)
+        z = bisect.bisect_left(out_ts, hi)
+        if a or z < len(out_ts):
+            out_ts, out_v = out_ts[a:z], out_v[a:z]
+        return (out_ts, out_v) if len(out_ts) else None
+
+    async def last(self, b: Bucket, info: SeriesInfo) -> tuple[int, Any] | None:
+        """The newest point (time, value) of a series, or None."""
+        newest = await self.index.newest_block_ts(b.state.id, info.id)
+        pend = [e.max_ts for e in b.pending if e.series_id == info.id]
+        candidates = [t for t in [newest, *pend] if t is not None]
+        head = await self.threads.on_store_thread(b.head_on_thread, info.id)
+        if head.timestamps:
+            candidates.append(max(head.timestamps))
+        if not candidates:
+            return None
+        cols = await self.series_columns(b, info, max(candidates), MAX_TS)
+        if cols is None or not len(cols):
+            return None
+        return cols.timestamps[-1], cols.values[-1]
+
+    async def decoded_block(self, b: Bucket, ref: BlockRef) -> tuple[array, Any] | None:
+        """One block's (timestamps, values), or None when it is gone or damaged."""
+        got = await self.threads.on_read_thread(self.read_blocks, b, [ref])
+        return got[0] if got else None
+
+    @staticmethod
+    def read_blocks(b: Bucket, refs: list[BlockRef]) -> list[tuple[array, Any]]:
+        """Decoded blocks (read thread). A block overwritten since the index was read is
+        skipped (evicted); a damaged one is skipped, logged once and counted at the next
+        checkpoint."""
+        out = []
+        for seq, offset, length in refs:
+            status, block = b.ring.read(offset, length, seq)
+            if status == STALE:
+                continue
+            if status == OK:
+                try:
+                    out.append(codec.decode(block))
+                    continue
+                except CorruptBlock as e:
+                    why = str(e)
+            else:
+                why = "entry checksum mismatch"
+            if seq not in b.corrupt_seqs:
+                b.corrupt_seqs.add(seq)
+                log.error("bucket %s: block %d at offset %d is damaged (%s); skipped",
+                          b.name, seq, offset, why)
+        return out
+
+
+def merge(info: SeriesInfo, blocks: list[tuple[array, Any]], head: HeadPoints, lo: int,
+          hi: int) -> SeriesColumns | None:
+    """One series' blocks (oldest write first) and head as columns sorted by time, cut to
+    lo <= time < hi; None when no point is left."""
+    type_ = info.type
+    parts_ts = [ts for ts, _ in blocks]
+    parts_v = [v for _, v in blocks]
+    if len(head.timestamps):
+        parts_ts.append(head.timestamps)
+        if type_ == 5:
+            parts_v.append(head.strings)
+        elif type_ == 4:
+            parts_v.append(array("B", head.raw.tobytes()[::8]) if head.raw else array("B"))
         else:
-            ts, values = _merge(type_, parts)
-        out_ts.extend(ts)
-        out_v.extend(values)
-    # Only the first and last runs can reach outside the range.
-    a = bisect.bisect_left(out_ts, lo)
-    z = bisect.bisect_left(out_ts, hi)
-    if a or z < len(out_ts):
-        out_ts, out_v = out_ts[a:z], out_v[a:z]
-    return (out_ts, out_v) if len(out_ts) else None
-
-
-def _merge(type_: int, parts):
+            parts_v.append(array(_TYPECODES[type_], head.raw.tobytes()))
+    if not parts_ts:
+        return None
     ts = array("q")
-    values = _empty_values(type_)
-    for t, v in parts:
-        ts.extend(t)
-        values.extend(v)
+    for p in parts_ts:
+        ts.extend(p)
+    if type_ == 5:
+        values = [v for p in parts_v for v in p]
+    else:
+        values = array("B" if type_ == 4 else _TYPECODES[type_])
+        for p in parts_v:
+            values.extend(p)
+    # Blocks come oldest write first and the head last, so the last write of a timestamp
+    # wins (a redelivered point replaces the earlier copy).
     order = merge_order(ts)
-    merged_ts = gather64(ts, order, "q")
+    ts = gather64(ts, order, "q")
     if type_ in _TYPECODES:
-        return merged_ts, gather64(values, order, _TYPECODES[type_])
-    if type_ == _BOOL:
-        return merged_ts, array("B", (values[i] for i in order))
-    return merged_ts, [values[i] for i in order]
+        values = gather64(values, order, _TYPECODES[type_])
+    elif type_ == 4:
+        values = array("B", (values[i] for i in order))
+    else:
+        values = [values[i] for i in order]
+    a = bisect.bisect_left(ts, lo)
+    z = bisect.bisect_left(ts, hi)
+    if a or z < len(ts):
+        ts = ts[a:z]
+        values = values[a:z]
+    if not len(ts):
+        return None
+    return SeriesColumns(info, ts, values)
