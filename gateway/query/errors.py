@@ -26,8 +26,8 @@ class FluxError(GatewayError, ValueError):
 
     def render(self) -> str:
         if not self.line:
-            return f"error: {self.message}"
-        text = f"error at {self.line}:{self.column}: {self.message}"
+            return self.message
+        text = f"{self.message} (line {self.line}, column {self.column})"
         if self.source_line is not None:
             shown = self.source_line.expandtabs(1)
             text += f"\n  {shown}\n  {' ' * (self.column - 1)}^"

@@ -97,6 +97,15 @@ def _filter(interp, args, pos):
 
 # ---------------------------------------------------------------------- windows
 
+#: Most windows one point may fall in (period / every), which bounds the work per point.
+MAX_WINDOWS_PER_POINT = 10000
+
+
+def _check_period(fn: str, every: int, period: int, pos) -> None:
+    if period // every > MAX_WINDOWS_PER_POINT:
+        fail(f"{fn}() period is more than {MAX_WINDOWS_PER_POINT} times every", pos)
+
+
 def _aggregate_window(interp, args, pos):
     a = _take(args, pos, "aggregateWindow", {
         "tables": ((), _REQUIRED), "every": (("duration",), _REQUIRED),
@@ -112,6 +121,7 @@ def _aggregate_window(interp, args, pos):
     every = _ns(a["every"], "aggregateWindow", "every", pos)
     period = every if a["period"] is None else _ns(a["period"], "aggregateWindow", "period", pos)
     offset = _ns(a["offset"], "aggregateWindow", "offset", pos, positive=False)
+    _check_period("aggregateWindow", every, period, pos)
     return _stream(a["tables"], "aggregateWindow", pos).then(p.AggregateWindow(
         every, period, offset, fn.name, "estimate_tdigest", a["column"], a["timeSrc"],
         a["timeDst"], a["createEmpty"]))
@@ -127,6 +137,7 @@ def _window(interp, args, pos):
     every = _ns(a["every"] or a["period"], "window", "every", pos)
     period = every if a["period"] is None else _ns(a["period"], "window", "period", pos)
     offset = _ns(a["offset"], "window", "offset", pos, positive=False)
+    _check_period("window", every, period, pos)
     return _stream(a["tables"], "window", pos).then(p.Window(every, period, offset, a["createEmpty"]))
 
 

@@ -29,6 +29,7 @@ _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:
                    r"(?:Z|[+-][0-9]{2}:[0-9]{2}))?")
 _FLOAT = re.compile(r"[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?")
 _INT = re.compile(r"[0-9]+")
+_WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"[ \t\r\n]+")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$"}
 # After these, an operand is complete, so "/" divides.
@@ -73,14 +74,15 @@ def tokenize(source: str) -> list[Token]:
             return tokens
         c = source[i]
         prev = tokens[-1].kind if tokens else None
-        if c.isdigit():
+        if "0" <= c <= "9":   # not str.isdigit(): that takes other scripts' digits too
             for kind, pattern in (("TIME", _TIME), ("DURATION", _DURATION), ("FLOAT", _FLOAT),
                                   ("INT", _INT)):
                 m = pattern.match(source, i)
                 if m:
                     end = m.end()
                     if end < n and (source[end].isalnum() or source[end] == "_"):
-                        fail(f"invalid number or duration {source[i:end + 1]!r}", pos)
+                        word = _WORD.match(source, i).group()
+                        fail(f"invalid number or duration {word[:40]!r}", pos)
                     tokens.append(Token(kind, m.group(), pos))
                     i = end
                     break

@@ -1,12 +1,14 @@
-"""The store's control socket: ``gateway write`` / ``gateway export`` while the daemon runs.
+"""The store's control socket: ``gateway write`` / ``export`` / ``query`` while the daemon runs.
 
 A data directory belongs to one process (its lock). When the daemon holds it, the commands
 talk to the daemon over the Unix socket ``store/control.sock`` in the data directory (mode
 0600: only the daemon's user, or root, may use it).
 
 Protocol: the client sends one JSON line (the request), then, for ``write``, the line protocol
-body and shuts down its sending side. The server answers one JSON line (``{"ok": true, ...}`` or
-``{"ok": false, "error": "..."}``); for ``export`` the line protocol follows until it closes.
+body (for ``query``, the Flux text) and shuts down its sending side. The server answers one JSON
+line (``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``, with ``"flux": true`` when the
+Flux program was at fault); for ``export`` the line protocol follows until it closes, for
+``query`` the result in the requested format. A query never writes (``to()`` is refused).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import socket
 from typing import Iterable
 
 from gateway.errors import GatewayError, StoreError
+from gateway.query.errors import FluxError
 from gateway.runtime import Component
 from gateway.store.transfer import ExportReport, export_lines, import_lines
 
@@ -86,8 +89,12 @@ class ControlServer(Component):
                     await self._write(request, reader, writer)
                 elif op == "export":
                     await self._export(request, writer)
+                elif op == "query":
+                    await self._query(request, reader, writer)
                 else:
                     raise ValueError(f"unknown operation {op!r}")
+            except FluxError as e:
+                writer.write(json.dumps({"ok": False, "flux": True, "error": str(e)}).encode() + b"\n")
             except (GatewayError, ValueError, OSError) as e:
                 writer.write(json.dumps({"ok": False, "error": str(e)}).encode() + b"\n")
             await writer.drain()
@@ -121,6 +128,22 @@ class ControlServer(Component):
             writer.write(text)
             await writer.drain()
 
+    async def _query(self, request: dict, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        from gateway.query import compile_query, run_query
+        from gateway.query.lexer import MAX_SOURCE
+        from gateway.query.output import render
+
+        fmt = str(request.get("format", "table"))
+        body = await reader.read(MAX_SOURCE * 4 + 1)   # UTF-8: at most 4 bytes per character
+        source = body.decode("utf-8", "replace")
+        results, _ = await run_query(compile_query(source), self.store)
+        pieces = render(results, fmt)   # checks the format before the answer goes out
+        writer.write(json.dumps({"ok": True}).encode() + b"\n")
+        for text in pieces:
+            writer.write(text.encode())
+            await writer.drain()
+
 
 class ControlClient:
     """Blocking client used by the CLI commands."""
@@ -148,6 +171,8 @@ class ControlClient:
         if not line:
             raise StoreError("the daemon closed the control connection without an answer")
         answer = json.loads(line)
+        if not answer.get("ok") and answer.get("flux"):
+            raise FluxError(answer.get("error", "the query failed"))
         if not answer.get("ok"):
             raise StoreError(f"the daemon refused: {answer.get('error', 'no reason given')}")
         return answer
@@ -164,6 +189,18 @@ class ControlClient:
         sock = self._connect({"op": "export", "bucket": bucket, "start": start, "stop": stop,
                               "measurement": measurement})
         with sock, sock.makefile("rb") as f:
+            self._answer(f)
+            while True:
+                data = f.read1(_READ)
+                if not data:
+                    return
+                out.write(data)
+
+    def query(self, source: str, fmt: str, out) -> None:
+        sock = self._connect({"op": "query", "format": fmt})
+        with sock, sock.makefile("rb") as f:
+            sock.sendall(source.encode("utf-8", "surrogateescape"))
+            sock.shutdown(socket.SHUT_WR)
             self._answer(f)
             while True:
                 data = f.read1(_READ)

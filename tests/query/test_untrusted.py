@@ -102,3 +102,9 @@ def test_result_size_is_capped(data_dir):
             await run_query(q, store)
     with pytest.raises(FluxError, match="more than 100 rows"):
         run(go())
+
+
+@pytest.mark.parametrize("source", ["x = ²", "x = ٣", "x = 1٣", "x = 𝟙h"])
+def test_digits_of_other_scripts_are_errors_not_hangs(source):
+    with pytest.raises(FluxError):
+        compile_query(source, now=NOW)
