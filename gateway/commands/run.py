@@ -22,13 +22,18 @@ def add_parser(sub) -> None:
 
 def component_factories(config) -> list:
     """The components of a running gateway, in the order they start (the store first, then
-    the control socket through which CLI commands reach it)."""
+    the control socket through which CLI commands reach it, the task scheduler, the readers)."""
     from gateway.readers import kind_module
     from gateway.store import Store
     from gateway.store.control import ControlServer
+    from gateway.tasks.default import specs
+    from gateway.tasks.scheduler import TaskScheduler, task_directory
 
+    task_specs = specs(config)   # a task that does not compile stops the start here
     factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store),
-                 lambda ctx: ControlServer(ctx.store)]
+                 lambda ctx: ControlServer(ctx.store),
+                 lambda ctx: TaskScheduler(ctx.store, task_specs, task_directory(ctx.data_dir),
+                                           ctx.config.scheduler)]
     for kind, configs in config.readers.items():
         module = kind_module(kind)
         for reader_config in configs:

@@ -74,6 +74,49 @@ class HttpSection:
             yield "listen", f"expected HOST:PORT, got {self.listen!r}"
 
 
+@dataclass
+class TaskConfig:
+    """A downsampling task: a Flux program with ``option task = {name: ..., every: ...}``."""
+
+    flux: str | None = setting(None, doc="the task's Flux program")
+    file: str | None = setting(None, doc="a file holding the task's Flux program (instead of flux)")
+
+    def source(self) -> str:
+        if self.flux is not None:
+            return self.flux
+        with open(self.file, encoding="utf-8") as f:
+            return f.read()
+
+    def validate(self):
+        if (self.flux is None) == (self.file is None):
+            yield "", "give the program either inline (flux) or in a file (file), not both"
+            return
+        try:
+            source = self.source()
+        except OSError as e:
+            yield "file", f"cannot read {self.file}: {e.strerror}"
+            return
+        from gateway.tasks.spec import TaskSpecError, task_spec
+
+        try:
+            task_spec(source)
+        except TaskSpecError as e:
+            yield "file" if self.file is not None else "flux", str(e)
+
+
+@dataclass
+class SchedulerSection:
+    default_rollup: bool = setting(
+        True, doc="run the built-in task keeping 1-minute mean/min/max/count of raw in rollup")
+    catch_up: Duration = setting(default_factory=lambda: parse_duration("1d"), check=positive,
+                                 doc="after downtime, missed runs up to this far back are run")
+    late_data: Duration = setting(default_factory=lambda: parse_duration("1d"), check=positive,
+                                  doc="late points this recent make their window run again")
+    history: int = setting(200, check=in_range(1, 100000), doc="runs kept in each task's history")
+    run_timeout: Duration = setting(default_factory=lambda: parse_duration("60s"), check=positive,
+                                    doc="a task run taking longer fails")
+
+
 class ReadersSection(dict):
     """``{kind: [Config, ...]}``; each kind loads with its own module's ``Config``."""
 
@@ -121,3 +164,5 @@ class Config:
     store: StoreSection = setting(default_factory=StoreSection)
     http: HttpSection = setting(default_factory=HttpSection)
     readers: ReadersSection = setting(default_factory=_default_readers)
+    scheduler: SchedulerSection = setting(default_factory=SchedulerSection)
+    tasks: list[TaskConfig] = setting(default_factory=list)

@@ -24,6 +24,7 @@ from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, che
                                    is_selector, result_type, window_start)
 
 _INT64_MAX = (1 << 63) - 1
+_TYPE_SAMPLES = {1: 0.0, 2: 0, 3: 0, 4: False, 5: ""}
 
 
 @contextlib.contextmanager
@@ -85,8 +86,10 @@ class Executor:
         tests = [self.interp.row_function(fn, None) for fn in plan.series_filters]
         for info in self.store.series(plan.bucket):
             if tests:
+                # _value: a value of the series' type, for type tests (types.isNumeric)
                 record = {"_measurement": info.measurement, "_field": info.field,
-                          "_start": Time(plan.start), "_stop": Time(plan.stop), **info.tags}
+                          "_start": Time(plan.start), "_stop": Time(plan.stop),
+                          "_value": _TYPE_SAMPLES.get(info.type), **info.tags}
                 if not all(t(record) is True for t in tests):
                     continue
             chosen.append(info)

@@ -296,6 +296,13 @@ def globals_() -> dict:
     return out
 
 
+def _is_numeric(interp, args, pos):
+    a = _take(args, pos, "types.isNumeric", {"v": ((), _REQUIRED)})
+    v = a["v"]
+    return isinstance(v, (int, float)) and not isinstance(v, (bool, Time))
+
+
 def packages() -> dict[str, dict]:
     return {"influxdata/influxdb/tasks": {
-        "lastSuccess": Builtin("tasks.lastSuccess", _last_success, pipe=None)}}
+                "lastSuccess": Builtin("tasks.lastSuccess", _last_success, pipe=None)},
+            "types": {"isNumeric": Builtin("types.isNumeric", _is_numeric, pipe=None)}}

@@ -159,7 +159,9 @@ class Interpreter:
         out = []
         for stmt in program.body:
             if isinstance(stmt, ast.Option):
-                self.options[stmt.name] = self.eval(stmt.value, scope)
+                value = self.options[stmt.name] = self.eval(stmt.value, scope)
+                if "." not in stmt.name:
+                    scope[stmt.name] = value   # task.every and kin read it back
             elif isinstance(stmt, ast.Assignment):
                 if stmt.name in scope and stmt.name not in self.globals:
                     fail(f"'{stmt.name}' is already defined", stmt.pos)

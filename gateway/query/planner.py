@@ -176,6 +176,8 @@ def key_only(fn: Closure) -> bool:
 
 
 def _key_only(node, name: str) -> bool:
+    if _is_type_test(node, name):
+        return True   # a series has one value type
     if isinstance(node, ast.Member) and isinstance(node.object, ast.Identifier) \
             and node.object.name == name:
         return node.property not in ROW_COLUMNS
@@ -190,3 +192,13 @@ def _key_only(node, name: str) -> bool:
         elif isinstance(value, list):
             children.extend(v for v in value if isinstance(v, ast.Node))
     return all(_key_only(c, name) for c in children)
+
+
+def _is_type_test(node, name: str) -> bool:
+    """``types.isNumeric(v: r._value)``."""
+    return (isinstance(node, ast.Call) and isinstance(node.callee, ast.Member)
+            and node.callee.property == "isNumeric" and len(node.arguments) == 1
+            and isinstance(node.arguments[0].value, ast.Member)
+            and node.arguments[0].value.property == "_value"
+            and isinstance(node.arguments[0].value.object, ast.Identifier)
+            and node.arguments[0].value.object.name == name)

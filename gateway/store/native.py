@@ -312,6 +312,14 @@ def batch_point(batch_ptr, index: int) -> tuple[bytes, int]:
     return ffi.buffer(batch_ptr.arena + p.key_off, p.key_len)[:], p.type
 
 
+def batch_time_bounds(batch_ptr) -> tuple[int, int] | None:
+    """(min, max) timestamp of a C batch's points, or None when it is empty."""
+    lo, hi = ffi.new("int64_t *"), ffi.new("int64_t *")
+    if not lib.gw_batch_time_bounds(batch_ptr, lo, hi):
+        return None
+    return lo[0], hi[0]
+
+
 def merge_order(timestamps: array) -> array:
     """Indices that sort points (given oldest write first) by time, keeping the last write of
     each timestamp."""

@@ -33,7 +33,7 @@ from gateway.store.checkpoint import Checkpointer
 from gateway.store.commit import GroupCommit
 from gateway.store.index import BlockIndex
 from gateway.store.lock import DataDirLock
-from gateway.store.native import batch_point
+from gateway.store.native import batch_point, batch_time_bounds
 from gateway.store.reading import MAX_TS, MIN_TS, SeriesColumns, StoreReader, matching_series
 from gateway.store.recovery import Recovery
 from gateway.store.replication import ReplicationPositions, StoredBlock
@@ -79,6 +79,7 @@ class Store(Component):
         self._commits: GroupCommit | None = None
         self._checkpoints: Checkpointer | None = None
         self._reader: StoreReader | None = None
+        self._write_listeners: list = []
         self._replication: ReplicationPositions | None = None
         self._opened = False
         self._closing = False
@@ -196,6 +197,7 @@ class Store(Component):
             return WriteResult(0)
         ptr = batch.c_pointer
         del batch  # the caller may let it go while we wait: the heads hold copies
+        bounds = batch_time_bounds(ptr) if self._write_listeners else None
         min_ts = self.clock() - b.retention_ns if b.retention_ns else MIN_TS
         got = b.try_ingest(ptr, monotonic_ms(), min_ts)
         if got is None:  # a commit holds the heads: queue behind it on the store thread
@@ -217,8 +219,20 @@ class Store(Component):
         b.unlogged_points = got.unlogged
         if got.taken:
             await self._commits.wait_durable(b, got.generation, got.unlogged)
+            if bounds is not None:
+                for listener in list(self._write_listeners):
+                    listener(bucket, *bounds)
         return WriteResult(got.taken, got.type_conflicts, "; ".join(problems) or None,
                            got.too_old)
+
+    def add_write_listener(self, listener) -> None:
+        """Calls ``listener(bucket, min_ts, max_ts)`` after each durable write with the time
+        bounds of the batch (the downsampling tasks find late data this way)."""
+        self._write_listeners.append(listener)
+
+    def remove_write_listener(self, listener) -> None:
+        if listener in self._write_listeners:
+            self._write_listeners.remove(listener)
 
     def _conflict_message(self, b: Bucket, ptr, index: int, refused: int) -> str:
         raw_key, type_ = batch_point(ptr, index)

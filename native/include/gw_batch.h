@@ -54,6 +54,9 @@ int64_t gw_batch_arena_append(gw_batch *b, const char *bytes, size_t len);
  * gw_batch_arena_append). Returns GW_OK, GW_EINVAL or GW_ENOMEM. */
 int gw_batch_push(gw_batch *b, uint32_t key_off, uint32_t key_len, uint8_t type,
                   uint64_t value, uint32_t str_len, int64_t ts);
+/* Smallest and largest timestamp of the batch's points into *min_ts / *max_ts; returns 1, or 0
+ * (outputs untouched) for an empty batch. */
+int gw_batch_time_bounds(const gw_batch *b, int64_t *min_ts, int64_t *max_ts);
 /* cdef: end */
 
 #endif
