@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from gateway.query.values import Time
+from gateway.query.values import type_name
 
 #: Order of the well-known columns in output (InfluxDB's), the rest follow by name.
 _LEADING = ("_start", "_stop", "_time", "_value", "_field", "_measurement")
@@ -21,20 +21,13 @@ def column_order(names: Iterable[str]) -> list[str]:
     return lead + sorted(c for c in names if c not in _LEADING)
 
 
+_COLUMN_TYPES = {"bool": "bool", "time": "time", "int": "int", "float": "float",
+                 "string": "string"}
+
+
 def type_of(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, Time):
-        return "time"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    return None
+    """The column type of a value, or None (null, or a value no column holds)."""
+    return None if value is None else _COLUMN_TYPES.get(type_name(value))
 
 
 class Table:

@@ -190,11 +190,7 @@ class ControlClient:
                               "measurement": measurement})
         with sock, sock.makefile("rb") as f:
             self._answer(f)
-            while True:
-                data = f.read1(_READ)
-                if not data:
-                    return
-                out.write(data)
+            self._copy_rest(f, out)
 
     def query(self, source: str, fmt: str, out) -> None:
         sock = self._connect({"op": "query", "format": fmt})
@@ -202,8 +198,13 @@ class ControlClient:
             sock.sendall(source.encode("utf-8", "surrogateescape"))
             sock.shutdown(socket.SHUT_WR)
             self._answer(f)
-            while True:
-                data = f.read1(_READ)
-                if not data:
-                    return
-                out.write(data)
+            self._copy_rest(f, out)
+
+    @staticmethod
+    def _copy_rest(f, out) -> None:
+        """Copies what follows the answer line until the daemon closes the connection."""
+        while True:
+            data = f.read1(_READ)
+            if not data:
+                return
+            out.write(data)

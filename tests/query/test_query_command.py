@@ -3,18 +3,14 @@ program as argument, file or stdin; a bad program is one clear error with its po
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import sys
-import threading
 import time
 
 import pytest
 
 from gateway.cli import main
-from gateway.store import Store
-from gateway.store.control import ControlServer
 from query_support import store_config
 
 # Two days ago on a whole hour: inside the default buckets' retention.
@@ -69,29 +65,10 @@ def test_to_is_refused_in_a_query(tmp_path, capsys):
 
 
 @pytest.fixture
-def daemon(tmp_path):
+def daemon(tmp_path, serve_store):
     d = str(tmp_path / "data")
-    loop = asyncio.new_event_loop()
-    store = Store(d, store_config(head_points=64))
-    control = ControlServer(store)
-    ready = threading.Event()
-
-    def serve():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(store.start())
-        loop.run_until_complete(control.start())
-        ready.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(30)
-    yield d
-    asyncio.run_coroutine_threadsafe(control.stop(), loop).result(30)
-    asyncio.run_coroutine_threadsafe(store.stop(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    t.join(30)
-    loop.close()
+    serve_store(d, store_config(head_points=64))
+    return d
 
 
 def test_query_goes_through_the_running_daemon(tmp_path, daemon, capsysbinary):
