@@ -1,6 +1,7 @@
 """`gateway run` as systemd and `make run` start it: ready, stays up, exits 0 on SIGTERM with every
 component stopped inside the supervisor's shutdown budget (its own log says when one is not)."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,20 +49,44 @@ def test_runs_on_defaults_until_sigterm(tmp_path):
     assert "Traceback" not in err
 
 
-def test_sigint_also_stops_cleanly(tmp_path):
+@contextlib.contextmanager
+def ready_gateway(tmp_path):
+    """A `gateway run` that has logged "gateway ready"; killed on the way out if still running."""
     proc = start_gateway(tmp_path)
     try:
-        deadline = time.monotonic() + 60
         lines = []
-        while time.monotonic() < deadline:
+        while True:
             line = proc.stderr.readline()
             lines.append(line)
             if "gateway ready" in line or not line:
                 break
         assert any("gateway ready" in l for l in lines), "".join(lines)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_sigint_also_stops_cleanly(tmp_path):
+    with ready_gateway(tmp_path) as proc:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_commands_reach_the_running_daemon_through_its_control_socket(tmp_path):
+    with ready_gateway(tmp_path) as proc:
+        src = tmp_path / "in.lp"
+        now = time.time_ns()
+        src.write_text(f"probe,site=a v=1.5 {now}\n")
+        data_dir = str(tmp_path / "data")
+        write = subprocess.run([sys.executable, "-m", "gateway", "write", "--data-dir", data_dir,
+                                str(src)], capture_output=True, text=True, timeout=60)
+        assert write.returncode == 0, write.stderr
+        export = subprocess.run([sys.executable, "-m", "gateway", "export", "--data-dir", data_dir,
+                                 "--measurement", "probe"], capture_output=True, text=True,
+                                timeout=60)
+        assert export.returncode == 0, export.stderr
+        assert export.stdout == f"probe,site=a v=1.5 {now}\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
