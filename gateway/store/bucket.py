@@ -23,6 +23,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from gateway.countfile import CountFile
+from gateway.durable import sync_directory
 from gateway.lineprotocol import split_series_key
 from gateway.store import catalogue
 from gateway.store.index import BucketState
@@ -170,21 +171,36 @@ class Bucket:
 
     # ------------------------------------------------------------------ store thread
 
-    def open_files_on_thread(self) -> None:
-        os.makedirs(self.wal_dir, exist_ok=True)
+    def open_files_on_thread(self, read_only: bool = False) -> bool:
+        """Opens the ring (creating it, with the configured size and retention, unless
+        read-only), lists the WAL segments and makes the heads. False: read-only and the
+        bucket has no ring file (it holds no data)."""
         ring_path = os.path.join(self.path, "ring")
         self.ring_existed = os.path.exists(ring_path) and os.path.getsize(ring_path) > 0
-        self.ring = RingFile(ring_path, self.max_size)
+        if self.ring_existed:
+            self.ring = RingFile.open(ring_path, read_only)
+        elif read_only:
+            return False
+        else:
+            os.makedirs(self.wal_dir, exist_ok=True)
+            if os.path.exists(ring_path):
+                os.unlink(ring_path)  # left empty by a cut while it was created
+            self.ring = RingFile.create(ring_path, self.max_size, self.retention_ns)
+            # The new names must survive a power cut: the ring and each new directory.
+            buckets = os.path.dirname(self.path)
+            for d in (self.path, buckets, os.path.dirname(buckets)):
+                sync_directory(d)
         self.wal = WriteAheadLog()
         self.heads = Heads(self.head_points, self.head_max_age_ms)
         segments = []
-        for name in os.listdir(self.wal_dir):
+        for name in (os.listdir(self.wal_dir) if os.path.isdir(self.wal_dir) else []):
             m = _SEGMENT_NAME.match(name)
             if m:
                 segments.append((int(m.group(1), 16), os.path.join(self.wal_dir, name)))
-            elif name.endswith(".wal.tmp"):
+            elif name.endswith(".wal.tmp") and not read_only:
                 os.unlink(os.path.join(self.wal_dir, name))
         self.segments = sorted(segments)
+        return True
 
     def recover_ring_on_thread(self, write_pos: int, next_seq: int) -> list[RingEntry]:
         """Entries written after the index's checkpoint: the chain of sequence numbers that
@@ -249,11 +265,7 @@ class Bucket:
         lsn = self.heads.ptr.next_lsn
         path = os.path.join(self.wal_dir, f"{lsn:016x}.wal")
         self.wal.open_segment(path, lsn)
-        fd = os.open(self.wal_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)  # the new name must survive a power cut too
-        finally:
-            os.close(fd)
+        sync_directory(self.wal_dir)  # the new name must survive a power cut too
         if not self.segments or self.segments[-1][0] != lsn:
             self.segments.append((lsn, path))
 

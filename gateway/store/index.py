@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 
 import aiosqlite
@@ -156,7 +157,11 @@ class BlockIndex:
         self.created = created
 
     @classmethod
-    async def open(cls, path: str) -> "BlockIndex":
+    async def open(cls, path: str, read_only: bool = False) -> "BlockIndex":
+        """The index file at path. Read-only, it is copied into memory: what recovery records
+        there (blocks found after the checkpoint, a rebuild) never reaches the disk."""
+        if read_only:
+            return await cls._open_copy(path)
         created = not os.path.exists(path) or os.path.getsize(path) == 0
         try:
             db = await cls._connect(path)
@@ -172,6 +177,35 @@ class BlockIndex:
             created = True
         return cls(db, path, created)
 
+    @classmethod
+    async def _open_copy(cls, path: str) -> "BlockIndex":
+        db = await aiosqlite.connect(":memory:")
+        created = True
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            try:
+                src = await aiosqlite.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
+                try:
+                    await cls._check(src)
+                    await src.backup(db)
+                finally:
+                    await src.close()
+                created = False
+            except aiosqlite.DatabaseError as e:
+                log.error("block index %s is unreadable (%s); the rings are indexed again in "
+                          "memory (the file is left as it is)", path, e)
+                await db.close()
+                db = await aiosqlite.connect(":memory:")
+        await db.executescript(_SCHEMA)
+        await db.commit()
+        return cls(db, path, created)
+
+    @staticmethod
+    async def _check(db: aiosqlite.Connection) -> None:
+        async with db.execute("PRAGMA quick_check") as cur:
+            row = await cur.fetchone()
+        if row is None or row[0] != "ok":
+            raise aiosqlite.DatabaseError(f"quick_check: {row}")
+
     @staticmethod
     async def _connect(path: str) -> aiosqlite.Connection:
         db = await aiosqlite.connect(path)
@@ -179,10 +213,7 @@ class BlockIndex:
             await db.execute("PRAGMA journal_mode=TRUNCATE")
             await db.execute("PRAGMA synchronous=FULL")
             await db.executescript(_SCHEMA)
-            async with db.execute("PRAGMA quick_check") as cur:
-                row = await cur.fetchone()
-            if row is None or row[0] != "ok":
-                raise aiosqlite.DatabaseError(f"quick_check: {row}")
+            await BlockIndex._check(db)
             await db.commit()
         except Exception:
             await db.close()
@@ -216,6 +247,19 @@ class BlockIndex:
                 "MAX(max_ts), MIN(max_ts) FROM blocks WHERE bucket = ?", (state.id,)) as cur:
             (state.live_blocks, state.live_bytes, state.live_points, state.oldest,
              state.newest, state.first_block_end) = await cur.fetchone()
+
+    async def usage_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
+        """(blocks, points) that a ring cut to capacity would no longer hold."""
+        async with self._db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM blocks WHERE "
+                                    "bucket = ? AND offset + length > ?",
+                                    (bucket_id, capacity)) as cur:
+            return tuple(await cur.fetchone())
+
+    async def usage_older(self, bucket_id: int, cutoff: int) -> tuple[int, int]:
+        """(blocks, points) whose newest point is older than cutoff: what retention drops."""
+        async with self._db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM blocks WHERE "
+                                    "bucket = ? AND max_ts < ?", (bucket_id, cutoff)) as cur:
+            return tuple(await cur.fetchone())
 
     async def drop_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
         """Forgets the blocks a shrunk ring file no longer holds, counting them as evicted;
