@@ -162,6 +162,12 @@ class Bucket:
         self.chain_start: int | None = None   # set by an index rebuild, see Checkpointer
         self.pending_sealed: dict[int, int] = {}
         self.corrupt_seqs: set[int] = set()
+        # Index rows that led to no entry of theirs, not by an overwrite: the index is checked
+        # against the ring (see Checkpointer.repair_index).
+        self.index_suspects: set[int] = set()
+        # The ring's bytes_written when the checkpoint position was taken: a reader tells from
+        # it whether the ring has gone a whole lap since.
+        self.written_at_checkpoint = 0
         self.segments: list[tuple[int, str]] = []    # (first LSN, path), oldest first
         self.counters = collections.Counter()
         self.too_old_logged_at = -1e9   # time.monotonic() of the last warning about old points
@@ -216,9 +222,8 @@ class Bucket:
         self.ring.set_position(pos, seq)
         return found
 
-    def rebuild_on_thread(self) -> list[RingEntry]:
-        """Full scan of the ring for a lost index: the newest run of consecutive sequence
-        numbers (older entries are evicted, or were cut off by the wrap that left them)."""
+    def scan_ring_on_thread(self) -> dict[int, RingEntry]:
+        """Full scan of the ring: every valid entry, by sequence number."""
         found = {}
         pos = RING_HEADER_SIZE
         while True:
@@ -227,6 +232,12 @@ class Bucket:
                 break
             found[e.seq] = e
             pos = e.offset + e.length
+        return found
+
+    def rebuild_on_thread(self) -> list[RingEntry]:
+        """Full scan of the ring for a lost index: the newest run of consecutive sequence
+        numbers (older entries are evicted, or were cut off by the wrap that left them)."""
+        found = self.scan_ring_on_thread()
         if not found:
             return []
         seq = max(found)
@@ -458,6 +469,19 @@ class Bucket:
             except OSError:
                 pass
         return total
+
+    def overwritten_since(self, start: int, written: int | None, offset: int,
+                          length: int) -> bool:
+        """Whether the entry at [offset, offset + length) lies where the ring has written
+        since its write position was ``start`` and its bytes_written was ``written`` (None:
+        unknown, then up to one lap is seen; any thread)."""
+        if written is not None and self.ring.bytes_written - written >= self.data_capacity:
+            return True
+        pos = self.ring.position[0]
+        end = offset + length
+        if pos >= start:
+            return offset < pos and start < end
+        return end > start or offset < pos   # wrapped: [start, end of file) and [data, pos)
 
     def forwarded_seq(self) -> int | None:
         """The sequence number every replication stream has sent, or None without streams."""

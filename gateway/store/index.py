@@ -95,6 +95,13 @@ class BucketState:
 
 
 @dataclass
+class RepairResult:
+    corrected: int = 0   # rows that pointed elsewhere, now pointing at their block
+    restored: int = 0    # blocks in the ring that had lost their row
+    dropped: int = 0     # rows of blocks the ring does not hold (damaged): corrupt blocks
+
+
+@dataclass
 class CommitResult:
     evicted_blocks: int = 0
     evicted_points: int = 0
@@ -260,6 +267,59 @@ class BlockIndex:
         async with self._db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM blocks WHERE "
                                     "bucket = ? AND max_ts < ?", (bucket_id, cutoff)) as cur:
             return tuple(await cur.fetchone())
+
+    async def repair(self, bucket_id: int, found: dict, below_seq: int,
+                     expire_before: int | None, overwritten) -> RepairResult:
+        """Makes a bucket's rows agree with ``found`` (every valid ring entry by sequence
+        number, from a full scan), for blocks below ``below_seq`` (what checkpoints indexed).
+        Entries older than the oldest row that agrees are evicted, those that end before
+        ``expire_before`` expired: neither is indexed again. Rows for which
+        ``overwritten(row)`` holds are left to the next checkpoint. One transaction."""
+        db = self._db
+        res = RepairResult()
+        async with db.execute("SELECT seq, series, min_ts, max_ts, offset, length, n FROM blocks "
+                              "WHERE bucket = ?", (bucket_id,)) as cur:
+            rows = [BlockRow(*r) for r in await cur.fetchall()]
+
+        def agrees(r: BlockRow, e) -> bool:
+            return (r.series, r.min_ts, r.max_ts, r.offset, r.length, r.count) == (
+                e.series_id, e.min_ts, e.max_ts, e.offset, e.length, e.count)
+
+        good = [r.seq for r in rows if r.seq in found and agrees(r, found[r.seq])]
+        oldest = min(good) if good else min(found, default=below_seq)
+        fix, drop, lost = [], [], 0
+        at = {e.offset for e in found.values()}
+        for r in rows:
+            e = found.get(r.seq)
+            if e is not None and e.seq < below_seq:
+                if not agrees(r, e):
+                    fix.append(e)
+            elif not overwritten(r):
+                drop.append(r.seq)
+                # A row whose seq was wrong still pointed at a block (indexed again below);
+                # one that points at no entry had its block damaged.
+                lost += r.offset not in at
+        indexed = {r.seq for r in rows}
+        add = [e for s, e in found.items() if oldest <= s < below_seq and s not in indexed
+               and (expire_before is None or e.max_ts >= expire_before)]
+        try:
+            if drop:
+                await db.executemany("DELETE FROM blocks WHERE bucket = ? AND seq = ?",
+                                     [(bucket_id, s) for s in drop])
+                await db.execute("UPDATE buckets SET corrupt_blocks = corrupt_blocks + ? "
+                                 "WHERE id = ?", (lost, bucket_id))
+            if fix or add:
+                await db.executemany(
+                    "INSERT OR REPLACE INTO blocks (bucket, seq, series, min_ts, max_ts, offset, "
+                    "length, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(bucket_id, e.seq, e.series_id, e.min_ts, e.max_ts, e.offset, e.length,
+                      e.count) for e in fix + add])
+            await db.commit()
+        except aiosqlite.Error as e:
+            await db.rollback()
+            raise StoreError(f"cannot repair the block index {self.path}: {e}") from e
+        res.corrected, res.restored, res.dropped = len(fix), len(add), lost
+        return res
 
     async def drop_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
         """Forgets the blocks a shrunk ring file no longer holds, counting them as evicted;

@@ -145,7 +145,8 @@ class RingFile:
         r.next_seq = max(1, next_seq)
 
     def read(self, offset: int, length: int, seq: int) -> tuple[int, bytes | None]:
-        """(status, block bytes): OK with the block, STALE (overwritten) or CORRUPT."""
+        """(status, block bytes): OK with the block, STALE (another entry is there) or
+        CORRUPT; :meth:`entry_seq_at` tells whose entry header is there."""
         buf = ffi.new("uint8_t[]", length)
         entry = ffi.new("gw_ring_entry *")
         rc = lib.gw_ring_read_entry(self.ptr, offset, length, seq, buf, entry)
@@ -154,6 +155,18 @@ class RingFile:
         if rc in (STALE, CORRUPT, lib.GW_EINVAL):
             return (STALE if rc == STALE else CORRUPT), None
         raise _io_error(rc, self.ptr.last_errno, f"cannot read ring file {self.path}")
+
+    def entry_seq_at(self, offset: int) -> int | None:
+        """The sequence number in the entry header at offset (its magic there), else None;
+        the entry itself is not checked."""
+        if not RING_HEADER_SIZE <= offset <= self.ptr.capacity - RING_ENTRY_HEADER:
+            return None
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            head = f.read(16)
+        if len(head) < 16 or head[:4] != b"GWRE":
+            return None
+        return int.from_bytes(head[8:16], "little")
 
     def scan_next(self, pos: int, seq: int) -> RingEntry | None:
         """Recovery: entry ``seq`` at ``pos`` (or wrapped to the start), else None."""

@@ -135,7 +135,7 @@ class Store(Component):
                                     cfg.commit_points, cfg.wal_segment_size)
         self._checkpoints = Checkpointer(self.buckets.values(), self.index, self.threads,
                                          self.clock, float(cfg.checkpoint_interval))
-        self._reader = StoreReader(self.index, self.threads)
+        self._reader = StoreReader(self.index, self.threads, self._checkpoints.repair_index)
         self._replication = ReplicationPositions(self.index, self._reader)
         recovery = Recovery(self.index, self.threads, self.access, self.clock)
         for b in self.buckets.values():
