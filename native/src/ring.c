@@ -275,3 +275,18 @@ int gw_ring_sync(gw_ring *r) {
     if (fdatasync(r->fd) != 0) { r->last_errno = errno; return io_status(errno); }
     return GW_OK;
 }
+
+void gw_ring_get_info(gw_ring *r, gw_ring_info *out) {
+    out->capacity = r->capacity;
+    out->write_pos = r->write_pos;
+    out->next_seq = r->next_seq;
+    out->bytes_written = r->bytes_written;
+    out->entries_written = r->entries_written;
+    out->last_errno = r->last_errno;
+}
+
+void gw_ring_set_position(gw_ring *r, uint64_t write_pos, uint64_t next_seq) {
+    r->write_pos = write_pos >= GW_RING_HEADER_SIZE && write_pos <= r->capacity
+                   ? write_pos : GW_RING_HEADER_SIZE;
+    r->next_seq = next_seq ? next_seq : 1;
+}

@@ -499,3 +499,10 @@ int gw_wal_sync(gw_wal *w) {
     if (fdatasync(w->fd) != 0) { w->last_errno = errno; return io_status(errno); }
     return GW_OK;
 }
+
+void gw_wal_get_info(gw_wal *w, gw_wal_info *out) {
+    out->segment_first_lsn = w->segment_first_lsn;
+    out->size = w->size;
+    out->bytes_written = w->bytes_written;
+    out->last_errno = w->last_errno;
+}
