@@ -96,13 +96,8 @@ void gw_ring_set_position(gw_ring *r, uint64_t write_pos, uint64_t next_seq);
 /* cdef: end */
 
 struct gw_ring {
-    int      fd;
-    uint64_t capacity;        /* file size: header + data area */
-    uint64_t write_pos;       /* offset of the next entry */
-    uint64_t next_seq;        /* sequence number of the next entry */
-    uint64_t bytes_written;   /* since open */
-    uint64_t entries_written; /* since open */
-    int      last_errno;      /* errno of the last failed call */
+    int          fd;
+    gw_ring_info info;        /* the state gw_ring_get_info copies out */
 };
 
 #endif

@@ -55,11 +55,8 @@ void gw_wal_get_info(gw_wal *w, gw_wal_info *out);
 /* cdef: end */
 
 struct gw_wal {
-    int      fd;                 /* current segment, -1 when none is open */
-    uint64_t segment_first_lsn;  /* LSN in the current segment's name and header */
-    uint64_t size;               /* bytes in the current segment */
-    uint64_t bytes_written;      /* since open, all segments */
-    int      last_errno;         /* errno of the last failed call */
+    int         fd;              /* current segment, -1 when none is open */
+    gw_wal_info info;            /* the state gw_wal_get_info copies out */
 };
 
 /* ---- Record framing and body coding, shared with head.c (not part of the Python API). ---- */

@@ -371,15 +371,15 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
 static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *sealed_directly);
 
 int gw_heads_commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, gw_commit_report *out) {
-    w->last_errno = 0;
-    if (r) r->last_errno = 0;
+    w->info.last_errno = 0;
+    if (r) r->info.last_errno = 0;
     out->sealed_directly = 0;
     int rc = commit(h, w, r, now_ms, &out->sealed_directly);
     /* The WAL's errno is set by a failed append, the ring's by a failed direct seal. */
-    out->failed_file = rc == GW_OK ? 0 : (r && r->last_errno && !w->last_errno) ? GW_FILE_RING
+    out->failed_file = rc == GW_OK ? 0 : (r && r->info.last_errno && !w->info.last_errno) ? GW_FILE_RING
                                                                              : GW_FILE_WAL;
-    out->failed_errno = rc == GW_OK ? 0 : out->failed_file == GW_FILE_RING ? r->last_errno
-                                                                           : w->last_errno;
+    out->failed_errno = rc == GW_OK ? 0 : out->failed_file == GW_FILE_RING ? r->info.last_errno
+                                                                           : w->info.last_errno;
     return rc;
 }
 
@@ -405,7 +405,7 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
     uint32_t n_groups = 0, n_defs = 0;
     uint64_t in_record = 0;
     size_t off_used = 0;
-    uint64_t segment_tag = w->segment_first_lsn + 1;
+    uint64_t segment_tag = w->info.segment_first_lsn + 1;
     /* The dirty series split into those logged now and those sealed directly; the dirty
      * list itself stays whole until success, so a failure can roll all of them back. */
     uint32_t nd_logged = 0, n_direct = 0;
