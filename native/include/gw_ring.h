@@ -44,9 +44,11 @@
 #define GW_RING_HEADER_PRIMARY_BAD 1
 #define GW_RING_HEADER_COPY_BAD    2
 
-typedef struct gw_ring {
-    int      fd;
-    int      readonly;        /* opened with GW_RING_READONLY: every write fails with GW_EINVAL */
+/* Opaque: Python reads its state with gw_ring_get_info. */
+typedef struct gw_ring gw_ring;
+
+/* A ring's state, copied out by one call. */
+typedef struct gw_ring_info {
     uint32_t version;         /* format version of the file */
     int      header_damage;   /* GW_RING_HEADER_*_BAD bits found on open */
     uint64_t capacity;        /* file size: header + data area */
@@ -57,7 +59,7 @@ typedef struct gw_ring {
     uint64_t bytes_written;   /* since open */
     uint64_t entries_written; /* since open */
     int      last_errno;      /* errno of the last failed call */
-} gw_ring;
+} gw_ring_info;
 
 typedef struct gw_ring_entry {
     uint64_t seq;
@@ -116,6 +118,17 @@ int  gw_ring_scan_next(gw_ring *r, uint64_t pos, uint64_t seq, uint8_t *buf, siz
 int  gw_ring_find_next(gw_ring *r, uint64_t from, gw_ring_entry *out);
 /* fdatasync of the ring file. GW_OK or GW_EIO / GW_ENOSPC. */
 int  gw_ring_sync(gw_ring *r);
+/* Copies the ring's state into *out. */
+void gw_ring_get_info(gw_ring *r, gw_ring_info *out);
+/* Sets where the next entry goes (from the index's checkpoint or recovery): write_pos is
+ * clamped to the data area, next_seq to at least 1. */
+void gw_ring_set_position(gw_ring *r, uint64_t write_pos, uint64_t next_seq);
 /* cdef: end */
+
+struct gw_ring {
+    int          fd;
+    int          readonly;    /* opened with GW_RING_READONLY: every write fails, GW_EINVAL */
+    gw_ring_info info;        /* the state gw_ring_get_info copies out */
+};
 
 #endif
