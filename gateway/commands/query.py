@@ -7,7 +7,6 @@ import os
 import sys
 
 from gateway.commands.common import add_store_options, load_config
-from gateway.errors import StoreLocked
 
 
 def add_parser(sub) -> None:
@@ -39,27 +38,26 @@ def _source(args) -> str:
 async def _query_local(config, source: str, fmt: str, out) -> None:
     from gateway.query import compile_query, run_query
     from gateway.query.output import render
-    from gateway.store import Store
+    from gateway.store import Access, Store
 
     query = compile_query(source)   # a bad program fails before the store is opened
-    async with Store(config.gateway.data_dir, config.store) as store:
+    # Read-only: nothing in the data directory changes (works on a read-only mount too).
+    async with Store(config.gateway.data_dir, config.store, access=Access.READ) as store:
         results, _ = await run_query(query, store)
     for text in render(results, fmt):
         out.write(text.encode("utf-8", "surrogateescape"))
 
 
 def run(args) -> int:
-    from gateway.store.control import ControlClient
+    from gateway.store.control import with_store
 
     config = load_config(args)
     source = _source(args)
     out = sys.stdout.buffer
     try:
-        asyncio.run(_query_local(config, source, args.format, out))
-    except StoreLocked:
-        client = ControlClient(os.path.join(config.gateway.data_dir, "store"))
-        if not client.available():
-            raise
-        client.query(source, args.format, out)
-    out.flush()
+        with_store(os.path.join(config.gateway.data_dir, "store"),
+                   lambda: asyncio.run(_query_local(config, source, args.format, out)),
+                   lambda client: client.query(source, args.format, out))
+    finally:
+        out.flush()
     return 0

@@ -10,7 +10,7 @@ from gateway.store.bucket import Bucket
 def bucket_stats(b: Bucket) -> dict[str, Any]:
     """A bucket's figures; cheap, callable from any thread (it only reads)."""
     state = b.state
-    heads = b.heads.counters() if b.heads is not None and b.heads._h is not None else {}
+    heads = b.heads.counters() if b.heads is not None and not b.heads.closed else {}
     live_bytes = state.live_bytes if state else 0
     block_points = state.live_points if state else 0
     head_points = heads.get("head_points_total", 0)
@@ -49,4 +49,7 @@ def bucket_stats(b: Bucket) -> dict[str, Any]:
         "dropped_before_forwarding": counters.get("dropped_unforwarded", 0),
         "commit_errors": b.counters["commit_errors"],
         "seal_errors": b.counters["seal_errors"],
+        "ring_header_damage": b.counters["ring_header_damage"],
+        "index_repairs": b.counters["index_repairs"],
+        "overwritten_while_read": b.counters["overwritten_while_read"],
     }

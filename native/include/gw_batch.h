@@ -16,7 +16,9 @@
 #include "gw_common.h"
 
 /* cdef: begin */
-#define GW_MAX_KEY_LEN    65535     /* bytes of one series key */
+/* Bytes of one series key: the series file keeps a key with its 4-byte id and 1-byte type
+ * under a 16-bit length (docs/format/series.md), so 65535 - 5. */
+#define GW_MAX_KEY_LEN    65530
 #define GW_MAX_STRING_LEN 65536     /* bytes of one string value (the line protocol limit) */
 
 typedef struct gw_point {
@@ -47,16 +49,19 @@ void gw_batch_clear(gw_batch *b);
  * long, empty key) or GW_ENOMEM. */
 int gw_batch_add(gw_batch *b, const char *key, uint32_t key_len, uint8_t type,
                  uint64_t value, const char *str, uint32_t str_len, int64_t ts);
+/* Smallest and largest timestamp of the batch's points into *min_ts / *max_ts; returns 1, or 0
+ * (outputs untouched) for an empty batch. */
+int gw_batch_time_bounds(const gw_batch *b, int64_t *min_ts, int64_t *max_ts);
+/* cdef: end */
+
+/* ---- For C producers (the parser), not part of the Python API. ---- */
+
 /* Copies bytes into the arena and returns their offset, or -1 when out of memory. Used by
- * producers (the parser) that build keys in place and then call gw_batch_push. */
+ * producers that build keys in place and then call gw_batch_push. */
 int64_t gw_batch_arena_append(gw_batch *b, const char *bytes, size_t len);
 /* Appends a point whose key and string already sit in the arena (offsets from
  * gw_batch_arena_append). Returns GW_OK, GW_EINVAL or GW_ENOMEM. */
 int gw_batch_push(gw_batch *b, uint32_t key_off, uint32_t key_len, uint8_t type,
                   uint64_t value, uint32_t str_len, int64_t ts);
-/* Smallest and largest timestamp of the batch's points into *min_ts / *max_ts; returns 1, or 0
- * (outputs untouched) for an empty batch. */
-int gw_batch_time_bounds(const gw_batch *b, int64_t *min_ts, int64_t *max_ts);
-/* cdef: end */
 
 #endif

@@ -60,6 +60,9 @@ def test_bad_program_is_one_error_with_its_position(tmp_path, capsys):
 
 def test_to_is_refused_in_a_query(tmp_path, capsys):
     d = str(tmp_path / "data")
+    src = tmp_path / "in.lp"
+    src.write_bytes(_lines())
+    assert main(["write", "--data-dir", d, str(src)]) == 0
     assert main(["query", "--data-dir", d, 'from(bucket: "raw") |> range(start: -1h) |> to(bucket: "rollup")']) == 1
     assert "a query is read-only" in capsys.readouterr().err
 
