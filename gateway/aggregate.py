@@ -29,6 +29,9 @@ _U8 = ffi.typeof("uint8_t[]")
 _TYPE_OF_FORMAT = {("d", 8): lib.GW_FLOAT, ("q", 8): lib.GW_INT, ("l", 8): lib.GW_INT,
                    ("Q", 8): lib.GW_UINT, ("L", 8): lib.GW_UINT, ("?", 1): lib.GW_BOOL,
                    ("B", 1): lib.GW_BOOL}
+_WINDOW_FIELDS = ("start", "count", "sum", "isum", "mean", "m2", "min", "max", "first", "last",
+                  "min_at", "max_at", "first_at", "last_at")
+_WINDOW_TYPECODES = "qQdqdddddd" + "IIII"
 #: Quantile methods of :func:`window_quantile` (Flux's names).
 EXACT_MEAN, EXACT_SELECTOR = 0, 1
 
@@ -85,6 +88,17 @@ def _inputs(timestamps, values, every_ns, offset_ns):
     return code, ffi.from_buffer(_I64, ts), words, n, every, offset % every
 
 
+def _capacity(timestamps, n: int, every: int) -> int:
+    """Room for the windows: exact bound for sorted input, else n (the kernel refuses to
+    write past it, and the caller retries with n)."""
+    if n == 0:
+        return 0
+    first, last = timestamps[0], timestamps[n - 1]
+    if last < first:
+        return n
+    return min(n, (last - first) // every + 2)
+
+
 def _check(got: int) -> int:
     if got == lib.GW_ENOMEM:
         raise MemoryError("window aggregation ran out of memory")
@@ -101,17 +115,19 @@ def window_aggregate(timestamps, values, every_ns: int, offset_ns: int = 0) -> W
     float64, int64, uint64 or one-byte booleans. NaN values are skipped.
     """
     code, ts, words, n, every, offset = _inputs(timestamps, values, every_ns, offset_ns)
-    typecodes = "qQdqdddddd" + "IIII"
-    cols = [array(t, bytes(array(t).itemsize * n)) for t in typecodes]
-    out = ffi.new("gw_windows *")
-    keep = [ffi.from_buffer(c) for c in cols]  # alive until the call returns
-    (out.start, out.count, out.sum, out.isum, out.mean, out.m2, out.min, out.max, out.first,
-     out.last, out.min_at, out.max_at, out.first_at, out.last_at) = [
-        ffi.cast(ffi.typeof(getattr(out, f)), k) for f, k in zip(
-            ("start", "count", "sum", "isum", "mean", "m2", "min", "max", "first", "last",
-             "min_at", "max_at", "first_at", "last_at"), keep)]
-    got = _check(lib.gw_aggregate_windows(code, ts, words, n, every, offset, out, n))
-    del keep
+    cap = _capacity(timestamps, n, every)
+    while True:
+        cols = [array(t, bytes(array(t).itemsize * cap)) for t in _WINDOW_TYPECODES]
+        out = ffi.new("gw_windows *")
+        keep = [ffi.from_buffer(c) for c in cols]  # alive until the call returns
+        for name, buf in zip(_WINDOW_FIELDS, keep):
+            setattr(out, name, ffi.cast(ffi.typeof(getattr(out, name)), buf))
+        got = lib.gw_aggregate_windows(code, ts, words, n, every, offset, out, cap)
+        if got != lib.GW_EINVAL or cap == n:
+            break
+        cap = n   # unsorted input with more windows than the sorted bound
+    _check(got)
+    del keep, buf, out   # the views must go before the arrays can shrink
     for c in cols:
         del c[got:]
     return WindowColumns(*cols)
@@ -125,8 +141,14 @@ def window_quantile(timestamps, values, every_ns: int, offset_ns: int = 0, q: fl
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must be between 0 and 1, got {q!r}")
     code, ts, words, n, every, offset = _inputs(timestamps, values, every_ns, offset_ns)
-    value, at = array("d", bytes(8 * n)), array("I", bytes(4 * n))
-    got = _check(lib.gw_window_quantile(code, ts, words, n, every, offset, float(q), int(method),
-                                        ffi.from_buffer(_F64, value), ffi.from_buffer(_U32, at), n))
+    cap = _capacity(timestamps, n, every)
+    while True:
+        value, at = array("d", bytes(8 * cap)), array("I", bytes(4 * cap))
+        got = lib.gw_window_quantile(code, ts, words, n, every, offset, float(q), int(method),
+                                     ffi.from_buffer(_F64, value), ffi.from_buffer(_U32, at), cap)
+        if got != lib.GW_EINVAL or cap == n:
+            break
+        cap = n
+    _check(got)
     del value[got:], at[got:]
     return value, at

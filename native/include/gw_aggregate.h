@@ -36,8 +36,8 @@ typedef struct {
  * GW_INT, GW_UINT, GW_BOOL: 0/1 words; computed in double precision) per window of `every`
  * ns shifted by `offset` ns. Sorted timestamps take one pass; others are ordered first (one
  * temporary index of n entries). Writes up to cap windows, in time order, into `out`; cap = n
- * always suffices. Returns the number of windows, or GW_EINVAL (every <= 0, unknown type, cap
- * too small) or GW_ENOMEM. */
+ * always suffices, and for sorted input (ts[n-1] - ts[0]) / every + 2 does. Returns the number
+ * of windows, or GW_EINVAL (every <= 0, unknown type, more windows than cap) or GW_ENOMEM. */
 int64_t gw_aggregate_windows(uint8_t type, const int64_t *ts, const uint64_t *values, uint32_t n,
                              int64_t every, int64_t offset, gw_windows *out, uint32_t cap);
 
@@ -46,8 +46,8 @@ int64_t gw_aggregate_windows(uint8_t type, const int64_t *ts, const uint64_t *va
  * between the two points closest to rank q * (count - 1) (Flux's exact_mean; the exact value
  * that its estimate_tdigest approximates); method 1 selects the point at rank
  * ceil(q * count) - 1 (Flux's exact_selector), whose input index goes to at[] (ties: the
- * earliest point). Returns the number of windows, or GW_EINVAL (bad every, type, q, method, cap)
- * or GW_ENOMEM (it needs 16 bytes of scratch per point). */
+ * earliest point). Returns the number of windows, or GW_EINVAL (bad every, type, q, method, or
+ * more windows than cap) or GW_ENOMEM (it needs 16 bytes of scratch per point). */
 int64_t gw_window_quantile(uint8_t type, const int64_t *ts, const uint64_t *values, uint32_t n,
                            int64_t every, int64_t offset, double q, int method,
                            double *value, uint32_t *at, uint32_t cap);

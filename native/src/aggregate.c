@@ -57,7 +57,6 @@ int64_t gw_aggregate_windows(uint8_t type, const int64_t *ts, const uint64_t *va
                              int64_t every, int64_t offset, gw_windows *out, uint32_t cap) {
     if (!normalise(every, &offset) || type < GW_FLOAT || type > GW_BOOL) return GW_EINVAL;
     if (n == 0) return 0;
-    if (cap < n) return GW_EINVAL;
     int failed;
     ordered_point *order = time_order(ts, n, &failed);
     if (failed) return GW_ENOMEM;
@@ -70,6 +69,7 @@ int64_t gw_aggregate_windows(uint8_t type, const int64_t *ts, const uint64_t *va
         if (v != v) continue;   /* NaN: skipped */
         int64_t s = window_start(ts[i], every, offset);
         if (w < 0 || s != cur) {
+            if (w + 1 >= (int64_t)cap) { free(order); return GW_EINVAL; }
             w++;
             cur = s;
             out->start[w] = s;
@@ -131,7 +131,6 @@ int64_t gw_window_quantile(uint8_t type, const int64_t *ts, const uint64_t *valu
     if (!normalise(every, &offset) || type < GW_FLOAT || type > GW_BOOL) return GW_EINVAL;
     if (!(q >= 0.0 && q <= 1.0) || (method != 0 && method != 1)) return GW_EINVAL;
     if (n == 0) return 0;
-    if (cap < n) return GW_EINVAL;
     int failed;
     ordered_point *order = time_order(ts, n, &failed);
     if (failed) return GW_ENOMEM;
@@ -147,6 +146,7 @@ int64_t gw_window_quantile(uint8_t type, const int64_t *ts, const uint64_t *valu
         int64_t s = window_start(ts[i], every, offset);
         if (w < 0 || s != cur) {
             if (w >= 0) quantile_of(scratch, m, q, method, value, at, w);
+            if (w + 1 >= (int64_t)cap) { free(scratch); free(order); return GW_EINVAL; }
             w++;
             cur = s;
             m = 0;
