@@ -190,6 +190,10 @@ class TaskScheduler(Component):
             record.status = "failed"
             record.error = str(e) or type(e).__name__
             log.warning("task %s: run for %d failed: %s", spec.name, scheduled_for, record.error)
+        except Exception as e:   # a bug: recorded and retried like any failure, the loop lives on
+            record.status = "failed"
+            record.error = f"internal error: {type(e).__name__}: {e}"
+            log.exception("task %s: run for %d failed", spec.name, scheduled_for)
         record.finished = self.clock()
         records.append(record)
         records.save_state()
