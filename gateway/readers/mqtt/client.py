@@ -105,6 +105,11 @@ class MqttConnection:
                            cert_reqs=ssl.CERT_NONE if t and t.insecure_skip_verify else ssl.CERT_REQUIRED)
             if t and t.insecure_skip_verify:
                 client.tls_insecure_set(True)
+        if c.listener is not None and c.listener.forward:
+            # LAN messages passed on to the broker: a wide window and a bounded queue while
+            # the broker is away (QoS 0 ones are dropped then, and counted by the reader).
+            client.max_inflight_messages_set(1000)
+            client.max_queued_messages_set(100_000)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
@@ -200,6 +205,11 @@ class MqttConnection:
             return False
         self._client.ack(mid, qos)
         return True
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
+        """Publishes on this connection (paho queues QoS 1 while disconnected); False if refused."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN)
 
     def pause_reading(self) -> None:
         """Stops reading the socket (TCP back-pressure) until :meth:`resume_reading`."""
@@ -307,7 +317,10 @@ class MqttConnection:
         if c.protocol == "5":
             # Subscribing again on a resumed session is harmless and picks up new filters;
             # retained messages are sent only for subscriptions the session did not have yet.
-            topics = [(e["topic"], SubscribeOptions(qos=e["qos"],
+            # No Local: messages this client passes on from the LAN endpoint are not sent back
+            # to it (v5 3.8.3.1; mosquitto matches them by client id, so across reconnects too).
+            no_local = c.listener is not None and c.listener.forward
+            topics = [(e["topic"], SubscribeOptions(qos=e["qos"], noLocal=no_local,
                                                     retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
                       for e in self.subscriptions]
         else:
