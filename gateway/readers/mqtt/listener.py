@@ -59,6 +59,7 @@ class LanListener:
         self._server: asyncio.base_events.Server | None = None
         self._readable = asyncio.Event()
         self._readable.set()
+        self.write_buffer_high = WRITE_BUFFER_HIGH
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
@@ -337,7 +338,7 @@ class LanConnection:
             if not listener._readable.is_set():
                 await listener._readable.wait()   # the store is behind: TCP back-pressure
             transport = self.writer.transport
-            if transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
+            if transport.get_write_buffer_size() > listener.write_buffer_high:
                 try:   # a client that does not read its acks is not read either
                     await asyncio.wait_for(self.writer.drain(), self.idle_timeout)
                 except asyncio.TimeoutError:
