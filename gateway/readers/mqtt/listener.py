@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
 import ssl
 import time
 import uuid
@@ -35,6 +36,9 @@ log = logging.getLogger("gateway.readers.mqtt")
 
 #: Bytes of answers waiting for a client before its socket is no longer read (a slow reader).
 WRITE_BUFFER_HIGH = 64 * 1024
+#: Kernel send buffer per device connection: acks are 4 bytes, and loopback or LAN autotuning
+#: would otherwise let a client that never reads hold megabytes of them.
+SOCKET_SEND_BUFFER = 64 * 1024
 #: Names of the counters on the status page: why connections were refused or closed.
 COUNTERS = ("connections", "refused_busy", "refused_rate_limited", "wrong_passwords",
             "malformed_packets", "oversized_packets", "keepalive_timeouts", "connect_timeouts",
@@ -128,6 +132,9 @@ class LanListener:
             self.count("refused_busy")   # before reading: a CONNECT flood costs one accept each
             writer.transport.abort()
             return
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
         conn = LanConnection(self, reader, writer, address)
         self.connections.add(conn)
         self.count("connections")
@@ -345,7 +352,8 @@ class LanConnection:
                     listener.count("slow_readers")
                     log.warning("mqtt %s: closing %s: it has not read its acknowledgements "
                                 "for %.0f s", listener.name, self.describe(), self.idle_timeout)
-                    self.close()
+                    self.open = False
+                    transport.abort()   # close() would wait for the unread bytes to drain
                     return
             try:
                 kind, flags, body = await asyncio.wait_for(p.read_packet(self.stream, max_size),

@@ -3,6 +3,7 @@ dir, stopped by PID), a publisher, and the store plus readers running in the tes
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 import pwd
@@ -10,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -129,6 +131,69 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class GatewayProcess:
+    """``gateway run`` as a child process, its log in a file."""
+
+    def __init__(self, config: pathlib.Path, data_dir: pathlib.Path, logs: pathlib.Path) -> None:
+        self.config, self.data_dir, self.logs = config, data_dir, logs
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        self.log_path = self.logs / f"gateway-{self.starts}.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--config", str(self.config),
+             "--data-dir", str(self.data_dir)],
+            stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_connected(self, times: int = 1, timeout: float = 30, line: str = "connected to") -> None:
+        """Until this process has logged ``line`` (a connection to the broker) ``times`` times."""
+        deadline = time.monotonic() + timeout
+        while self.log().count(line) < times:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gateway did not connect within {timeout} s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._log.close()
+
+    def terminate(self) -> int:
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"gateway ignored SIGTERM:\n{self.log()}")
+        self._log.close()
+        return rc
+
+
+def stored_points(data_dir: pathlib.Path, config_path: pathlib.Path,
+                  measurement: str = "dur") -> dict[tuple[str, int], object]:
+    from gateway.config import load_file
+    from gateway.store import Store
+
+    async def read():
+        store = Store(str(data_dir), load_file(config_path).store)
+        await store.open()
+        try:
+            columns = await store.scan("raw", measurement=measurement)
+        finally:
+            await store.close()
+        return {(c.key, ts): v for c in columns for ts, v in zip(c.timestamps, c.values)}
+
+    return asyncio.run(read())
 
 
 async def start_gateway(config_text: str, data_dir: pathlib.Path):

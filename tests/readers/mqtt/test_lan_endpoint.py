@@ -245,6 +245,7 @@ def test_client_that_never_pings_is_closed_after_one_and_a_half_keepalives(mosqu
     run_lan(mosquitto, tmp_path, scenario)
 
 
+@pytest.mark.slow
 def test_slow_reader_is_not_read_and_then_closed(mosquitto, tmp_path):
     async def scenario(reader, port):
         reader.listener.write_buffer_high = 1024
