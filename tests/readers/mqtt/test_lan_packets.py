@@ -121,3 +121,18 @@ def test_session_journal_keeps_state_and_skips_torn_and_damaged_lines(tmp_path):
     journal.open()
     assert journal.sessions["dev"].received == {6} and journal.damaged_lines == 0
     journal.close()
+
+
+def test_journal_example_of_the_format_page(tmp_path):
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[3] / "docs" / "format" / "mqtt-sessions.md"
+    example = re.findall(r"^[0-9a-f]{8} [SR] .*$", page.read_text(), re.M)
+    path = tmp_path / "example.sessions"
+    path.write_text("\n".join(example) + "\n")
+    journal = SessionJournal(str(path), 10)
+    journal.open()
+    assert journal.damaged_lines == 0
+    assert journal.sessions["dev"].expiry == 3600 and journal.sessions["dev"].received == {6}
+    journal.close()
