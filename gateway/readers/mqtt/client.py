@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -108,7 +109,7 @@ class MqttConnection:
         if c.listener is not None and c.listener.forward:
             # LAN messages passed on to the broker: a wide window and a bounded queue while
             # the broker is away (QoS 0 ones are dropped then, and counted by the reader).
-            client.max_inflight_messages_set(1000)
+            client.max_inflight_messages_set(0)
             client.max_queued_messages_set(100_000)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
@@ -276,7 +277,17 @@ class MqttConnection:
                 break
 
     def _writable(self) -> None:
-        self._client.loop_write()
+        # paho sends each queued packet with its own send(); corked, the kernel sends them as
+        # full segments when uncorked, so a burst of acks or passed-on messages wakes the
+        # broker once instead of once per packet.
+        cork = self._sock is not None and self._sock.family in (socket.AF_INET, socket.AF_INET6)
+        if cork:
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        try:
+            self._client.loop_write()
+        finally:
+            if cork and self._sock is not None:
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
 
     def _schedule_misc(self) -> None:
         self._misc_handle = self._loop.call_later(MISC_INTERVAL_S, self._misc)

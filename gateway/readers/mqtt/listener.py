@@ -36,6 +36,8 @@ log = logging.getLogger("gateway.readers.mqtt")
 
 #: Bytes of answers waiting for a client before its socket is no longer read (a slow reader).
 WRITE_BUFFER_HIGH = 64 * 1024
+#: Packets read from one connection before other work of the loop gets a turn.
+READ_BURST = 256
 #: Kernel send buffer per device connection: acks are 4 bytes, and loopback or LAN autotuning
 #: would otherwise let a client that never reads hold megabytes of them.
 SOCKET_SEND_BUFFER = 64 * 1024
@@ -166,6 +168,8 @@ class LanConnection:
         self.open = True
         self.in_flight = 0       # QoS 1/2 messages not yet acknowledged (v5 Receive Maximum)
         self.will: tuple[str, bytes, int, bool] | None = None
+        self._acks = bytearray()
+        self._acks_scheduled = False
         self._tokens = float(self.options.max_messages_per_second)
         self._refilled = time.monotonic()
 
@@ -198,15 +202,22 @@ class LanConnection:
             self.listener.sessions.end(self.session)
 
     def ack(self, packet_id: int, qos: int, generation: int) -> bool:
-        """Called by the reader once the message's points are durable (QoS 2: its id too)."""
+        """Called by the reader once the message's points are durable (QoS 2: its id too).
+        A batch's acks leave in one write: a send per 4-byte ack would cost more than the rest."""
         if not self.open:
             return False
         if qos == 1:
             self.in_flight -= 1
-            self.send(p.encode_ack(p.PUBACK, packet_id, self.protocol))
-        else:
-            self.send(p.encode_ack(p.PUBREC, packet_id, self.protocol))
+        self._acks += p.encode_ack(p.PUBACK if qos == 1 else p.PUBREC, packet_id, self.protocol)
+        if not self._acks_scheduled:
+            self._acks_scheduled = True
+            asyncio.get_running_loop().call_soon(self._send_acks)
         return True
+
+    def _send_acks(self) -> None:
+        self._acks_scheduled = False
+        data, self._acks = bytes(self._acks), bytearray()
+        self.send(data)
 
     # -- reading ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -341,6 +352,7 @@ class LanConnection:
         listener, options = self.listener, self.options
         max_size = int(options.max_packet_size)
         rate = options.max_messages_per_second
+        burst = 0
         while self.open:
             if not listener._readable.is_set():
                 await listener._readable.wait()   # the store is behind: TCP back-pressure
@@ -355,10 +367,16 @@ class LanConnection:
                     self.open = False
                     transport.abort()   # close() would wait for the unread bytes to drain
                     return
+            burst += 1
+            if burst >= READ_BURST:   # a client with a full buffer lets the others have a turn
+                burst = 0
+                await asyncio.sleep(0)
             try:
-                kind, flags, body = await asyncio.wait_for(p.read_packet(self.stream, max_size),
-                                                           self.idle_timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: no task per packet, and packets already in the
+                # buffer are read without a loop iteration each (their forwards leave together).
+                async with asyncio.timeout(self.idle_timeout):
+                    kind, flags, body = await p.read_packet(self.stream, max_size)
+            except TimeoutError:
                 listener.count("keepalive_timeouts")
                 log.warning("mqtt %s: closing %s: nothing received for %.0f s (1.5 x keep alive)",
                             listener.name, self.describe(), self.idle_timeout)
