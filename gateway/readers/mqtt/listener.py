@@ -185,6 +185,8 @@ class LanConnection:
         """Closes the connection; MQTT 5 clients first get DISCONNECT with ``reason``."""
         if not self.open:
             return
+        if self._acks:   # acks of stored messages go out before the connection closes
+            self._send_acks()
         if reason is not None and self.protocol == p.V5 and self.session is not None:
             self.send(p.encode_disconnect(reason, text))
         self.open = False
