@@ -117,6 +117,10 @@ def _check_utf8(raw: bytes, what: str) -> str:
     return text
 
 
+#: The _Body method reading each property type.
+_READ = {_BYTE: "u8", _U16: "u16", _U32: "u32", _VARINT: "varint", _STR: "string", _BIN: "binary"}
+
+
 class _Body:
     """A cursor over a packet body; every read checks the bytes are there."""
 
@@ -173,20 +177,10 @@ class _Body:
             if kind is None:
                 raise MalformedPacket(f"{what}: unknown property 0x{ident:02x}")
             name = f"{what} property 0x{ident:02x}"
-            if kind == _BYTE:
-                value = self.u8(name)
-            elif kind == _U16:
-                value = self.u16(name)
-            elif kind == _U32:
-                value = self.u32(name)
-            elif kind == _VARINT:
-                value = self.varint(name)
-            elif kind == _STR:
-                value = self.string(name)
-            elif kind == _BIN:
-                value = self.binary(name)
-            else:
+            if kind == _PAIR:
                 value = (self.string(name), self.string(name))
+            else:
+                value = getattr(self, _READ[kind])(name)
             if ident == USER_PROPERTY:
                 out.setdefault(ident, []).append(value)
             elif ident in out:   # only user properties may repeat (2.2.2.2)
