@@ -168,6 +168,11 @@ class GatewayProcess:
         self.proc.wait()
         self._log.close()
 
+    def kill_if_running(self) -> None:
+        """After a failed test: the child must not outlive it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
     def terminate(self) -> int:
         os.kill(self.proc.pid, signal.SIGTERM)
         try:

@@ -31,22 +31,26 @@ def test_every_acknowledged_message_survives_gateway_kills(mosquitto, tmp_path):
                                  store='[store]\nwal_sync = "1s"').replace('topic = "lan/#"', 'topic = "kill/#"'))
     gateway = GatewayProcess(config, tmp_path / "data", tmp_path)
     gateway.start()
+    try:
+        publish_across_kills(gateway, port, config, tmp_path)
+    finally:
+        gateway.kill_if_running()
+
+
+def publish_across_kills(gateway: GatewayProcess, port: int, config, tmp_path) -> None:
     gateway.wait_connected(line=LISTENING)
 
     # paho: QoS 1, persistent session, resends what was not acknowledged after each reconnect.
-    acked_paho: set[int] = set()
-    seq_of_mid: dict[int, int] = {}
-    lock = threading.Lock()
+    # A message counts as acknowledged once paho reports its PUBACK (on_publish). Packet ids
+    # do not wrap within PAHO_MESSAGES, so each names one message; no lock is shared with
+    # paho's thread (its callbacks run under paho's own locks).
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="kill-paho", clean_session=False)
     client.username_pw_set(USER, PASSWORD)
     client.reconnect_delay_set(0.1, 0.5)
     client.max_inflight_messages_set(200)
-
-    def on_publish(c, u, mid, rc, props):
-        with lock:
-            acked_paho.add(seq_of_mid[mid])
-
-    client.on_publish = on_publish
+    acked_mids: set[int] = set()
+    seq_of_mid: dict[int, int] = {}
+    client.on_publish = lambda c, u, mid, rc, props: acked_mids.add(mid)
     client.connect("127.0.0.1", port)
     client.loop_start()
 
@@ -72,9 +76,7 @@ def test_every_acknowledged_message_survives_gateway_kills(mosquitto, tmp_path):
         start = time.monotonic()
         kills = [2.5, 5.5]
         for i in range(PAHO_MESSAGES):
-            with lock:
-                info = client.publish("kill/paho", f"kill,src=paho seq={i}i {RECENT_NS + i}", qos=1)
-                seq_of_mid[info.mid] = i
+            seq_of_mid[client.publish("kill/paho", f"kill,src=paho seq={i}i {RECENT_NS + i}", qos=1).mid] = i
             if i % 50 == 49:
                 time.sleep(0.05)   # about 1000 messages/s, spanning both kills
             if kills and time.monotonic() - start > kills[0]:
@@ -85,8 +87,9 @@ def test_every_acknowledged_message_survives_gateway_kills(mosquitto, tmp_path):
                 gateway.wait_connected(line=LISTENING)
         assert not kills, "the stream ended before both kills"
         deadline = time.monotonic() + 60
-        while len(acked_paho) < PAHO_MESSAGES and time.monotonic() < deadline:
+        while len(acked_mids) < PAHO_MESSAGES and time.monotonic() < deadline:
             time.sleep(0.1)
+        acked_paho = {seq_of_mid[mid] for mid in list(acked_mids)}
     finally:
         stop.set()
         cli.join(timeout=60)
