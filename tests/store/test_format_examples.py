@@ -54,7 +54,7 @@ def write_example(tmp_path) -> tuple[bytes, bytes]:
     heads = Heads(1024, 0)
     wal = WriteAheadLog()
     wal.open_segment(str(tmp_path / "0000000000000001.wal"), 1)
-    ring = RingFile(str(tmp_path / "ring"), 1 << 20)
+    ring = RingFile.create(str(tmp_path / "ring"), 1 << 20, None)
     heads.ingest(example_batch().c_pointer, 0)
     heads.log(wal)
     heads.seal(ring, 0, force=True)
