@@ -15,6 +15,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.query import planner as p
 from gateway.query.errors import FluxError, fail
 from gateway.query.interpreter import Interpreter, Limits
@@ -24,7 +25,7 @@ from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, che
                                    is_selector, result_type, window_start)
 
 _INT64_MAX = (1 << 63) - 1
-_TYPE_SAMPLES = {1: 0.0, 2: 0, 3: 0, 4: False, 5: ""}
+_TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 
 
 @contextlib.contextmanager
@@ -120,7 +121,7 @@ class Executor:
     def _filter_points(self, tests, base, info, ts, values):
         record = dict(base)
         keep = []
-        bool_ = info.type == 4
+        bool_ = info.type == BOOL
         for i in range(len(ts)):
             record["_time"] = Time(ts[i])
             v = values[i]
@@ -187,7 +188,7 @@ class Executor:
         value_type = FLUX_TYPES[info.type]
         types.update(_time="time", _value=value_type)
         times = [Time(t) for t in ts_all]
-        values = [bool(v) for v in vs_all] if info.type == 4 else list(vs_all)
+        values = [bool(v) for v in vs_all] if info.type == BOOL else list(vs_all)
         return Table(key, {"_time": times, "_value": values}, types, len(times))
 
     async def _read_windows(self, plan: p.Plan, info, fused) -> list[Table]:

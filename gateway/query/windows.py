@@ -17,14 +17,15 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.aggregate import EXACT_MEAN, EXACT_SELECTOR, window_aggregate, window_quantile
 from gateway.query.errors import fail
 from gateway.query.planner import SELECTORS
 from gateway.query.values import Time
 
 _U64 = (1 << 64) - 1
-#: Value types per store type code (1 float, 2 int, 3 uint, 4 bool, 5 string).
-FLUX_TYPES = {1: "float", 2: "int", 3: "uint", 4: "bool", 5: "string"}
+#: Flux's name of each value type of the data model.
+FLUX_TYPES = {FLOAT: "float", INT: "int", UINT: "uint", BOOL: "bool", STRING: "string"}
 _NUMERIC_ONLY = ("mean", "sum", "median", "spread", "stddev")
 
 
