@@ -27,7 +27,7 @@ class BucketConfig:
 def _default_buckets() -> dict[str, BucketConfig]:
     return {
         "raw": BucketConfig(parse_size("256MiB"), parse_duration("30d")),
-        "rollup": BucketConfig(parse_size("512MiB"), parse_duration("365d")),
+        "rollup": BucketConfig(parse_size("256MiB"), parse_duration("365d")),
     }
 
 
