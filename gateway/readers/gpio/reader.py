@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway import hardware
-from gateway.batch import Batch, Point, UInt
+from gateway.batch import Point, UInt
 from gateway.readers.gpio.config import Config, InputConfig
 from gateway.readers.gpio.counters import CounterFile
 from gateway.runtime import Component, Context
+from gateway.readers.store_writer import write_once
 
 log = logging.getLogger("gateway.readers.gpio")
 
@@ -226,11 +227,7 @@ class GPIOReader(Component):
             points.append(self._queue.get_nowait())
         if not points:
             return
-        try:
-            await self._context.store.write(Batch.from_points(points), bucket="raw")
-        except Exception as e:
-            self.store_errors += 1
-            log.error("%s: cannot store %d points: %s", self.name, len(points), e)
+        await write_once(self._context.store, points, self)   # the policy: see store_writer
 
     def report(self) -> None:
         """Queues every input's current state, or count and rate since the last report."""

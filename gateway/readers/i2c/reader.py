@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import hardware
-from gateway.batch import Batch, Point
+from gateway.batch import Point
 from gateway.errors import DeviceError
 from gateway.readers.i2c.config import PARTS, Config, SensorConfig
 from gateway.readers.i2c.driver import Driver, Reading
 from gateway.runtime import Component, Context
+from gateway.readers.store_writer import write_once
 
 log = logging.getLogger("gateway.readers.i2c")
 
@@ -232,11 +233,7 @@ class I2CReader(Component):
         return points
 
     async def _store(self, points: list) -> None:
-        try:
-            await self._context.store.write(Batch.from_points(points), bucket="raw")
-        except Exception as e:
-            self.store_errors += 1
-            log.error("%s: cannot store %d points: %s", self.name, len(points), e)
+        await write_once(self._context.store, points, self)   # the policy: see store_writer
 
     async def _run(self, steps):
         """Runs a driver generator: its bus I/O on a worker thread, its waits on the loop."""
