@@ -24,12 +24,14 @@ def component_factories(config) -> list:
     """The components of a running gateway, in the order they start (the store first)."""
     from gateway.readers import kind_module
     from gateway.store import Store
+    from gateway.web import component as web
 
     factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store)]
     for kind, configs in config.readers.items():
         module = kind_module(kind)
         for reader_config in configs:
             factories.append(lambda ctx, m=module, c=reader_config: m.create(c, ctx))
+    factories.append(web.create)  # last: it shows every other component
     return factories
 
 

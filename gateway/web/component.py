@@ -1,0 +1,103 @@
+"""The web server component: the Flask app served by waitress inside the gateway process.
+
+waitress reads whole requests in its own I/O thread before a worker thread sees them, so a slow
+client (slowloris) holds a socket, not a worker, and is dropped after ``http.timeout`` idle;
+the event loop never waits for a client. Workers reach the store through :class:`LoopBridge`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from waitress import create_server
+from waitress.channel import HTTPChannel
+from waitress.task import WSGITask
+
+from gateway.runtime import Component
+
+log = logging.getLogger("gateway.web")
+
+#: Seconds ``stop()`` waits for requests in progress before it gives up on them.
+STOP_WAIT_S = 2.0
+
+
+class WebServer(Component):
+    name = "web"
+
+    def __init__(self, config, data_dir: str) -> None:
+        super().__init__()
+        self.config = config
+        self.data_dir = data_dir
+        self.server = None
+        self.state = None
+        self._thread: threading.Thread | None = None
+        self.address: tuple[str, int] | None = None
+
+    async def start(self, context) -> None:
+        from gateway.web.app import WebState, create_app
+        from gateway.web.bridge import LoopBridge
+        from gateway.web.tokens import TokenStore
+
+        http = self.config.http
+        self.state = WebState(self.config, context,
+                              LoopBridge(asyncio.get_running_loop(), float(http.timeout)),
+                              TokenStore(self.data_dir))
+        app = create_app(self.state)
+        host, _, port = http.listen.rpartition(":")
+        self.server = create_server(
+            app, host=host.strip("[]"), port=int(port), threads=http.threads,
+            channel_timeout=int(max(1, float(http.timeout))), cleanup_interval=5,
+            max_request_body_size=int(http.max_body) + 1, connection_limit=64,
+            asyncore_use_poll=True, ident="edge-gateway", expose_tracebacks=False)
+        self.server.channel_class = _KeepAliveChannel
+        self.address = (str(self.server.effective_host), int(self.server.effective_port))
+        self._thread = threading.Thread(target=self.server.run, name="gateway[web].waitress",
+                                        daemon=True)
+        self._thread.start()
+        log.info("status page and HTTP API on http://%s:%d/", *self.address)
+        await super().start(context)
+
+    async def stop(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            # Closing happens in waitress's own I/O thread; the joins run off the loop, which
+            # keeps answering the bridge calls of requests still in progress.
+            server.trigger.pull_trigger(lambda: _close_all(server))
+            await asyncio.to_thread(self._thread.join, STOP_WAIT_S)
+            await asyncio.to_thread(server.task_dispatcher.shutdown, True, STOP_WAIT_S)
+        await super().stop()
+
+    def health(self):
+        out = super().health()
+        out["listen"] = f"{self.address[0]}:{self.address[1]}" if self.address else None
+        if self.state is not None:
+            snap = self.state.counters.snapshot()
+            out.update({k: snap[k] for k in ("points_written", "bad_lines", "errors")})
+        return out
+
+
+class _BodilessKeepAliveTask(WSGITask):
+    """waitress 3.0 closes the connection after every 204 (it reads the absent Content-Length
+    as an unknown length, although a 204 has no body by definition); an InfluxDB writer that
+    waits for each 204 would reconnect for every write."""
+
+    def set_close_on_finish(self) -> None:
+        connection = self.request.headers.get("CONNECTION", "").lower()
+        client_closes = connection == "close" or (self.version == "1.0" and connection != "keep-alive")
+        if self.has_body or client_closes:
+            super().set_close_on_finish()
+
+
+class _KeepAliveChannel(HTTPChannel):
+    task_class = _BodilessKeepAliveTask
+
+
+def _close_all(server) -> None:
+    for channel in list(server._map.values()):
+        channel.close()
+
+
+def create(context) -> WebServer:
+    return WebServer(context.config, context.data_dir)
