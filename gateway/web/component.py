@@ -8,14 +8,16 @@ the event loop never waits for a client. Workers reach the store through :class:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 
 from waitress import create_server
 from waitress.channel import HTTPChannel
-from waitress.task import WSGITask
+from waitress.task import ErrorTask, WSGITask
 
 from gateway.runtime import Component
+from gateway.web.errors import CODES
 
 log = logging.getLogger("gateway.web")
 
@@ -52,6 +54,7 @@ class WebServer(Component):
             max_request_body_size=int(http.max_body) + 1, connection_limit=64,
             asyncore_use_poll=True, ident="edge-gateway", expose_tracebacks=False)
         self.server.channel_class = _KeepAliveChannel
+        self.server.gateway_counters = self.state.counters
         self.address = (str(self.server.effective_host), int(self.server.effective_port))
         self._thread = threading.Thread(target=self.server.run, name="gateway[web].waitress",
                                         daemon=True)
@@ -90,8 +93,28 @@ class _BodilessKeepAliveTask(WSGITask):
             super().set_close_on_finish()
 
 
+class _JsonErrorTask(ErrorTask):
+    """Errors waitress answers itself (a Content-Length over http.max_body, bad framing) in
+    InfluxDB's JSON error shape, counted like the application's own errors."""
+
+    def execute(self) -> None:
+        e = self.request.error
+        reason = "too_large" if e.code == 413 else f"http_{e.code}"
+        counters = getattr(self.channel.server, "gateway_counters", None)
+        if counters is not None:
+            counters.error(reason)
+        body = json.dumps({"code": CODES.get(e.code, "invalid"),
+                           "message": f"{e.reason}: {e.body}"}).encode()
+        self.status = f"{e.code} {e.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
 class _KeepAliveChannel(HTTPChannel):
     task_class = _BodilessKeepAliveTask
+    error_task_class = _JsonErrorTask
 
 
 def _close_all(server) -> None:

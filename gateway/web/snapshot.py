@@ -136,7 +136,8 @@ async def sensors(state, bucket: str, limit: int) -> dict:
             value = bool(value)
         age = (now - last[0]) / 1e9 if last else None
         rows.append({
-            "key": info.key, "measurement": measurement, "tags": tags, "field": field,
+            "key": info.key, "name": f"{measurement} {field}",
+            "measurement": measurement, "tags": tags, "field": field,
             "tags_text": ", ".join(f"{k}={v}" for k, v in tags.items()),
             "type": info.type_name, "last_time": last[0] / 1e9 if last else None,
             "last_value": value, "last_value_text": "-" if last is None else _value_text(value),
