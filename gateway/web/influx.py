@@ -30,28 +30,26 @@ def _state():
 
 @bp.post("/api/v2/write")
 def write_v2():
-    check("write")
-    bucket = request.args.get("bucket")
-    if not bucket:
-        raise ApiError(400, "bucket is required (query parameter 'bucket')", "bad_request")
-    precision = _precision(V2_PRECISIONS, "ns")
-    return _write(bucket, precision, v1=False)
+    return _write(_required("bucket", "bucket"), _precision(V2_PRECISIONS))
 
 
 @bp.post("/write")
 def write_v1():
+    return _write(_required("db", "database"), _precision(V1_PRECISIONS))
+
+
+def _required(param: str, what: str) -> str:
     check("write")
-    db = request.args.get("db")
-    if not db:
-        raise ApiError(400, "database is required (query parameter 'db')", "bad_request")
-    precision = _precision(V1_PRECISIONS, "ns")
-    return _write(db, precision, v1=True)
+    value = request.args.get(param)
+    if not value:
+        raise ApiError(400, f"{what} is required (query parameter '{param}')", "bad_request")
+    return value
 
 
-def _precision(names: dict[str, str], default: str) -> str:
+def _precision(names: dict[str, str]) -> str:
     given = request.args.get("precision")
-    if given is None or given == "":
-        return default
+    if not given:
+        return "ns"
     try:
         return names[given]
     except KeyError:
@@ -95,7 +93,7 @@ def _line_text(body: bytes, number: int) -> str:
     return text[:200].decode("utf-8", "replace")
 
 
-def _write(bucket: str, precision: str, *, v1: bool):
+def _write(bucket: str, precision: str):
     state = _state()
     http = state.config.http
     if bucket not in state.config.store.buckets:
