@@ -172,7 +172,8 @@ async def storage(state) -> dict:
         per_day = s["bytes_written"] / uptime * 86400
         oldest = s.get("oldest")
         buckets.append({
-            "name": name, "fill": s["fill"], "fill_text": f"{s['fill'] * 100:.1f} %",
+            "name": name, "fill": s["fill"], "fill_pct": round(s["fill"] * 100, 2),
+            "fill_text": f"{s['fill'] * 100:.1f} %",
             "used_bytes": s["used_bytes"], "max_size": s["max_size"],
             "size_text": f"{_size_text(s['used_bytes'])} of {_size_text(s['max_size'])}",
             "points": s["points"], "series": s["series"],

@@ -1,8 +1,9 @@
 // Keeps a status page current: every few seconds it fetches the page's JSON (main[data-api])
 // and updates, in place, the elements bound to it:
 //   data-bind="a.b"        text of a value       data-bind-json="a"  a value as JSON text
-//   tbody data-list="a"    rows of a list, matched by data-key, new rows from its <template>
-//   data-field / data-spark / data-ok   a row's text cell, sparkline points, health dot
+//   data-list="a"          rows (or cards) of a list, matched by data-key, new ones from its <template>
+//   data-field / data-spark / data-ok / data-width   an item's text, sparkline points,
+//                          health dot, bar width in percent
 "use strict";
 (function () {
   var main = document.getElementById("page");
@@ -26,6 +27,9 @@
     tr.querySelectorAll("[data-spark]").forEach(function (el) {
       el.setAttribute("points", get(item, el.dataset.spark) || "");
     });
+    tr.querySelectorAll("[data-width]").forEach(function (el) {
+      el.style.width = Math.max(0, Math.min(100, Number(get(item, el.dataset.width)) || 0)) + "%";
+    });
     tr.querySelectorAll("[data-ok]").forEach(function (el) {
       var ok = !!get(item, el.dataset.ok);
       el.classList.toggle("ok", ok);
@@ -33,21 +37,21 @@
     });
   }
 
-  function fillList(tbody, items) {
-    var key = tbody.dataset.key;
+  function fillList(list, items) {
+    var key = list.dataset.key;
     var existing = {};
-    Array.prototype.forEach.call(tbody.rows, function (tr) { existing[tr.dataset.key] = tr; });
-    var template = document.getElementById(tbody.dataset.template);
+    Array.prototype.forEach.call(list.children, function (tr) { existing[tr.dataset.key] = tr; });
+    var template = document.getElementById(list.dataset.template);
     items.forEach(function (item) {
       var k = text(get(item, key));
       var tr = existing[k];
       if (tr) delete existing[k];
       else tr = template.content.firstElementChild.cloneNode(true);
       fillRow(tr, item, key);
-      tbody.appendChild(tr);  // appending an existing row moves it into the JSON's order
+      list.appendChild(tr);  // appending an existing item moves it into the JSON's order
     });
     Object.keys(existing).forEach(function (k) { existing[k].remove(); });
-    var empty = document.querySelector('[data-empty="' + tbody.dataset.list + '"]');
+    var empty = document.querySelector('[data-empty="' + list.dataset.list + '"]');
     if (empty) empty.hidden = items.length > 0;
   }
 
@@ -59,9 +63,9 @@
     document.querySelectorAll("[data-bind-json]").forEach(function (el) {
       el.textContent = JSON.stringify(get(data, el.dataset.bindJson));
     });
-    document.querySelectorAll("tbody[data-list]").forEach(function (tbody) {
-      var items = get(data, tbody.dataset.list);
-      if (Array.isArray(items)) fillList(tbody, items);
+    document.querySelectorAll("[data-list]").forEach(function (list) {
+      var items = get(data, list.dataset.list);
+      if (Array.isArray(items)) fillList(list, items);
     });
   }
 
