@@ -16,6 +16,7 @@ from waitress import create_server
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask, WSGITask
 
+from gateway.errors import GatewayError
 from gateway.runtime import Component
 from gateway.web.errors import CODES
 
@@ -48,11 +49,15 @@ class WebServer(Component):
                               TokenStore(self.data_dir))
         app = create_app(self.state)
         host, _, port = http.listen.rpartition(":")
-        self.server = create_server(
-            app, host=host.strip("[]"), port=int(port), threads=http.threads,
-            channel_timeout=int(max(1, float(http.timeout))), cleanup_interval=5,
-            max_request_body_size=int(http.max_body) + 1, connection_limit=64,
-            asyncore_use_poll=True, ident="edge-gateway", expose_tracebacks=False)
+        try:
+            self.server = create_server(
+                app, host=host.strip("[]"), port=int(port), threads=http.threads,
+                channel_timeout=int(max(1, float(http.timeout))), cleanup_interval=5,
+                max_request_body_size=int(http.max_body) + 1, connection_limit=64,
+                asyncore_use_poll=True, ident="edge-gateway", expose_tracebacks=False)
+        except OSError as e:
+            raise GatewayError(f"http.listen = {http.listen!r}: cannot listen there: "
+                               f"{e.strerror or e}") from None
         self.server.channel_class = _KeepAliveChannel
         self.server.gateway_counters = self.state.counters
         self.address = (str(self.server.effective_host), int(self.server.effective_port))
