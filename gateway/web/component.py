@@ -16,7 +16,6 @@ from waitress import create_server
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask, WSGITask
 
-from gateway.errors import GatewayError
 from gateway.runtime import Component
 from gateway.web.errors import CODES
 
@@ -24,6 +23,8 @@ log = logging.getLogger("gateway.web")
 
 #: Seconds ``stop()`` waits for requests in progress before it gives up on them.
 STOP_WAIT_S = 2.0
+#: Seconds between attempts to listen when the address is taken.
+LISTEN_RETRY_S = 10.0
 
 
 class WebServer(Component):
@@ -36,7 +37,10 @@ class WebServer(Component):
         self.server = None
         self.state = None
         self._thread: threading.Thread | None = None
+        self._app = None
         self.address: tuple[str, int] | None = None
+        #: Why the server is not listening, or None.
+        self.error: str | None = None
 
     async def start(self, context) -> None:
         from gateway.web.app import WebState, create_app
@@ -47,25 +51,40 @@ class WebServer(Component):
         self.state = WebState(self.config, context,
                               LoopBridge(asyncio.get_running_loop(), float(http.timeout)),
                               TokenStore(self.data_dir))
-        app = create_app(self.state)
-        host, _, port = http.listen.rpartition(":")
+        self._app = create_app(self.state)
         try:
-            self.server = create_server(
-                app, host=host.strip("[]"), port=int(port), threads=http.threads,
-                channel_timeout=int(max(1, float(http.timeout))), cleanup_interval=5,
-                max_request_body_size=int(http.max_body) + 1, connection_limit=64,
-                asyncore_use_poll=True, ident="edge-gateway", expose_tracebacks=False)
+            self._listen()
         except OSError as e:
-            raise GatewayError(f"http.listen = {http.listen!r}: cannot listen there: "
-                               f"{e.strerror or e}") from None
-        self.server.channel_class = _KeepAliveChannel
-        self.server.gateway_counters = self.state.counters
-        self.address = (str(self.server.effective_host), int(self.server.effective_port))
-        self._thread = threading.Thread(target=self.server.run, name="gateway[web].waitress",
-                                        daemon=True)
-        self._thread.start()
-        log.info("status page and HTTP API on http://%s:%d/", *self.address)
+            # The sensors matter more than the page: the gateway runs on and tries again.
+            self.error = f"cannot listen on http.listen = {http.listen!r}: {e.strerror or e}"
+            log.error("%s; trying again every %.0f s", self.error, LISTEN_RETRY_S)
+            self.spawn(self._listen_later(), "listen")
         await super().start(context)
+
+    def _listen(self) -> None:
+        http = self.config.http
+        host, _, port = http.listen.rpartition(":")
+        server = create_server(
+            self._app, host=host.strip("[]"), port=int(port), threads=http.threads,
+            channel_timeout=int(max(1, float(http.timeout))), cleanup_interval=5,
+            max_request_body_size=int(http.max_body) + 1, connection_limit=64,
+            asyncore_use_poll=True, ident="edge-gateway", expose_tracebacks=False)
+        server.channel_class = _KeepAliveChannel
+        server.gateway_counters = self.state.counters
+        self.address = (str(server.effective_host), int(server.effective_port))
+        self._thread = threading.Thread(target=server.run, name="gateway[web].waitress", daemon=True)
+        self._thread.start()
+        self.server = server
+        self.error = None
+        log.info("status page and HTTP API on http://%s:%d/", *self.address)
+
+    async def _listen_later(self) -> None:
+        while self.server is None:
+            await asyncio.sleep(LISTEN_RETRY_S)
+            try:
+                self._listen()
+            except OSError:
+                continue
 
     async def stop(self) -> None:
         server, self.server = self.server, None
@@ -80,6 +99,9 @@ class WebServer(Component):
     def health(self):
         out = super().health()
         out["listen"] = f"{self.address[0]}:{self.address[1]}" if self.address else None
+        out["healthy"] = self.error is None
+        if self.error:
+            out["error"] = self.error
         if self.state is not None:
             snap = self.state.counters.snapshot()
             out.update({k: snap[k] for k in ("points_written", "bad_lines", "errors")})

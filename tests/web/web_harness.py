@@ -84,8 +84,9 @@ class Gateway:
         return self.proc.returncode
 
 
-def start_gateway(tmp_path, extra_config: str = "", scopes=("write", "query", "admin")) -> Gateway:
-    port = free_port()
+def start_gateway(tmp_path, extra_config: str = "", scopes=("write", "query", "admin"),
+                  port: int | None = None) -> Gateway:
+    port = port or free_port()
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     config = tmp_path / "gateway.toml"
