@@ -1,10 +1,12 @@
 """InfluxDB line protocol: escaping, series keys, parsing and serialization.
 
-The rules are those of ``docs/format/line-protocol.md``. In short: measurement names escape comma
-and space; tag keys, tag values and field keys escape comma, equals sign and space; string field
-values escape double quote and backslash. A backslash in a name is written as two backslashes
-(the spec reads two contiguous backslashes as one), so every name round-trips. Names cannot hold
-control characters (newline, tab, ...) and must not start with ``_``, which InfluxDB reserves.
+The rules are those of ``docs/format/line-protocol.md``, which are InfluxDB's own parser's. In
+short: measurement names escape comma and space; tag keys and tag values also the equals sign;
+field keys also the double quote; string field values escape double quote and backslash. A
+backslash in a name is an ordinary character unless a character its kind escapes follows it, so
+it is written as itself; a name ending in a backslash cannot be written (the backslash would
+escape the separator after it) and is refused. Names cannot hold control characters (newline,
+tab, ...) and must not start with ``_``, which InfluxDB reserves.
 
 Parsing happens in C (``native/src/lineproto.c``) straight into a :class:`gateway.batch.Batch`;
 a bad line is reported as a :class:`LineProtocolError` with its line and column while the good
@@ -36,8 +38,13 @@ MIN_TIME_NS, MAX_TIME_NS = lib.GW_LP_MIN_TIME, lib.GW_LP_MAX_TIME
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _UINT64_MAX = (1 << 64) - 1
 
-_MEASUREMENT_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", " ": "\\ "})
-_KEY_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\=", " ": "\\ "})
+# The characters each kind of name escapes (a backslash before any other character is itself).
+_MEASUREMENT_SPECIAL = ", "
+_TAG_SPECIAL = ", ="
+_FIELD_SPECIAL = ', ="'
+_MEASUREMENT_ESCAPES = str.maketrans({c: "\\" + c for c in _MEASUREMENT_SPECIAL})
+_TAG_ESCAPES = str.maketrans({c: "\\" + c for c in _TAG_SPECIAL})
+_FIELD_ESCAPES = str.maketrans({c: "\\" + c for c in _FIELD_SPECIAL})
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 _CONTROL = frozenset(chr(c) for c in [*range(32), 127])
 
@@ -47,6 +54,9 @@ def _check_name(what: str, name: str) -> None:
         raise ValueError(f"{what} is empty")
     if not _CONTROL.isdisjoint(name):
         raise ValueError(f"{what} {name!r} contains a control character")
+    if name.endswith("\\"):
+        raise ValueError(f"{what} {name!r} ends in a backslash, which line protocol cannot write "
+                         f"(it would escape the separator after the name)")
 
 
 def escape_measurement(name: str) -> str:
@@ -55,9 +65,14 @@ def escape_measurement(name: str) -> str:
 
 
 def escape_key(name: str, what: str = "name") -> str:
-    """Escapes a tag key, tag value or field key."""
+    """Escapes a tag key or tag value."""
     _check_name(what, name)
-    return name.translate(_KEY_ESCAPES)
+    return name.translate(_TAG_ESCAPES)
+
+
+def escape_field_key(name: str) -> str:
+    _check_name("field key", name)
+    return name.translate(_FIELD_ESCAPES)
 
 
 def escape_string(value: str) -> str:
@@ -73,7 +88,7 @@ def series_key(measurement: str, tags: Mapping[str, str], field: str) -> str:
         if v == "":
             continue  # an empty tag value is the same as no tag (as in InfluxDB)
         parts.append(f"{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}")
-    return ",".join(parts) + " " + escape_key(field, "field key")
+    return ",".join(parts) + " " + escape_field_key(field)
 
 
 def _scan_name(key: str, i: int, stops: str, escapable: str) -> tuple[str, int]:
@@ -95,17 +110,17 @@ def _scan_name(key: str, i: int, stops: str, escapable: str) -> tuple[str, int]:
 
 def split_series_key(key: str) -> tuple[str, dict[str, str], str]:
     """Inverse of :func:`series_key`: ``(measurement, tags, field)``."""
-    measurement, i = _scan_name(key, 0, ", ", "\\, ")
+    measurement, i = _scan_name(key, 0, ", ", _MEASUREMENT_SPECIAL)
     tags: dict[str, str] = {}
     while i < len(key) and key[i] == ",":
-        k, i = _scan_name(key, i + 1, ", =", "\\, =")
+        k, i = _scan_name(key, i + 1, ", =", _TAG_SPECIAL)
         if i >= len(key) or key[i] != "=":
             raise ValueError(f"malformed series key {key!r}")
-        v, i = _scan_name(key, i + 1, ", =", "\\, =")
+        v, i = _scan_name(key, i + 1, ", =", _TAG_SPECIAL)
         tags[k] = v
     if i >= len(key) or key[i] != " ":
         raise ValueError(f"malformed series key {key!r}")
-    field, i = _scan_name(key, i + 1, ", =", "\\, =")
+    field, i = _scan_name(key, i + 1, ", =", _FIELD_SPECIAL)
     if i != len(key) or not measurement or not field:
         raise ValueError(f"malformed series key {key!r}")
     return measurement, tags, field
@@ -166,7 +181,7 @@ def format_line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, 
     field_set = []
     for k, v in fields.items():
         _check_not_reserved("field key", k)
-        field_set.append(f"{escape_key(k, 'field key')}={format_value(v)}")
+        field_set.append(f"{escape_field_key(k)}={format_value(v)}")
     line = ",".join(parts) + " " + ",".join(field_set)
     if time_ns is not None:
         if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS:
@@ -294,8 +309,8 @@ def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
           max_errors: int = MAX_ERRORS_KEPT) -> ParseResult:
     """Parses line protocol into ``batch`` (a new one when None).
 
-    Lines without a timestamp get ``default_time_ns``, or the current time truncated to
-    ``precision`` when that is None. Bad lines do not stop the parse: each is counted and the
+    Lines without a timestamp get ``default_time_ns`` (the current time when None) truncated
+    to ``precision``, as InfluxDB does. Bad lines do not stop the parse: each is counted and the
     first ``max_errors`` come back as :class:`LineProtocolError` (``.line``, ``.column``).
     Raises ValueError for an unknown precision and MemoryError when the batch cannot grow.
     """
@@ -304,8 +319,7 @@ def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
     except KeyError:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}") from None
     if default_time_ns is None:
-        now = time.time_ns()
-        default_time_ns = now - now % unit
+        default_time_ns = time.time_ns()  # the parser truncates it
     elif not MIN_TIME_NS <= default_time_ns <= MAX_TIME_NS:
         raise ValueError(f"default_time_ns out of range: {default_time_ns}")
     if max_errors < 0:
@@ -335,5 +349,5 @@ def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
 __all__ = [
     "PRECISIONS", "MAX_ERRORS_KEPT", "MAX_STRING_BYTES", "ParseResult", "parse",
     "format_line", "format_value", "serialize_series", "count_nonfinite", "series_key",
-    "split_series_key", "escape_measurement", "escape_key", "escape_string",
+    "split_series_key", "escape_measurement", "escape_key", "escape_field_key", "escape_string",
 ]
