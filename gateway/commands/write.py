@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 
-from gateway.commands.common import add_store_options, load_config
+from gateway.commands.common import add_store_options, load_config, open_input
 from gateway.errors import StoreLocked
 from gateway.lineprotocol import PRECISIONS
 
@@ -50,7 +50,7 @@ def run(args) -> int:
 
     config = load_config(args)
     name = "<stdin>" if args.file == "-" else args.file
-    f = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    f = sys.stdin.buffer if args.file == "-" else open_input(args.file)
     try:
         try:
             report = asyncio.run(_write_local(config, args, f))
