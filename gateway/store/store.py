@@ -86,6 +86,7 @@ class Store(Component):
         self._replication: ReplicationPositions | None = None
         self._opened = False
         self._closing = False
+        self._loops: list[asyncio.Task] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -109,9 +110,17 @@ class Store(Component):
             self._lock.release()
             raise
         self._opened = True
-        self.spawn(self._commits.run(), "commit")
-        self.spawn(self._checkpoints.run(), "checkpoint")
+        self._loops = [self.spawn(self._commits.run(), "commit"),
+                       self.spawn(self._checkpoints.run(), "checkpoint")]
         return self
+
+    def alive(self, now: float | None = None) -> bool:
+        """The commit and checkpoint loops run and no commit is stuck (idle is alive): the
+        supervisor feeds the systemd watchdog only while this holds. ``now`` is a
+        time.monotonic() value (default: the current one)."""
+        if not self._opened or self._closing:
+            return True   # nothing to judge before open or while closing
+        return all(not t.done() for t in self._loops) and not self._commits.stalled(now)
 
     async def _acquire_lock(self, wait: float) -> None:
         deadline = time.monotonic() + wait
