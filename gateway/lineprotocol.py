@@ -61,6 +61,10 @@ def _check_name(what: str, name: str) -> None:
 
 def escape_measurement(name: str) -> str:
     _check_name("measurement", name)
+    if name.startswith("\ufeff"):
+        # the parser skips a byte order mark at the start of its input
+        raise ValueError(f"measurement {name!r} starts with U+FEFF, which reads as a byte "
+                         f"order mark at the start of input")
     return name.translate(_MEASUREMENT_ESCAPES)
 
 
@@ -108,19 +112,23 @@ def _scan_name(key: str, i: int, stops: str, escapable: str) -> tuple[str, int]:
     return "".join(out), i
 
 
-def split_series_key(key: str) -> tuple[str, dict[str, str], str]:
-    """Inverse of :func:`series_key`: ``(measurement, tags, field)``."""
-    measurement, i = _scan_name(key, 0, ", ", _MEASUREMENT_SPECIAL)
+def split_series_key(key: str, *, legacy: bool = False) -> tuple[str, dict[str, str], str]:
+    """Inverse of :func:`series_key`: ``(measurement, tags, field)``. ``legacy`` reads a key
+    written before InfluxDB's backslash rule, when a backslash in a name was written as two
+    (stores keep such keys until they are migrated, see gateway.store.catalogue)."""
+    extra = "\\" if legacy else ""
+    field_special = _TAG_SPECIAL if legacy else _FIELD_SPECIAL
+    measurement, i = _scan_name(key, 0, ", ", _MEASUREMENT_SPECIAL + extra)
     tags: dict[str, str] = {}
     while i < len(key) and key[i] == ",":
-        k, i = _scan_name(key, i + 1, ", =", _TAG_SPECIAL)
+        k, i = _scan_name(key, i + 1, ", =", _TAG_SPECIAL + extra)
         if i >= len(key) or key[i] != "=":
             raise ValueError(f"malformed series key {key!r}")
-        v, i = _scan_name(key, i + 1, ", =", _TAG_SPECIAL)
+        v, i = _scan_name(key, i + 1, ", =", _TAG_SPECIAL + extra)
         tags[k] = v
     if i >= len(key) or key[i] != " ":
         raise ValueError(f"malformed series key {key!r}")
-    field, i = _scan_name(key, i + 1, ", =", _FIELD_SPECIAL)
+    field, i = _scan_name(key, i + 1, ", =", field_special + extra)
     if i != len(key) or not measurement or not field:
         raise ValueError(f"malformed series key {key!r}")
     return measurement, tags, field

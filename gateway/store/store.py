@@ -153,11 +153,28 @@ class Store(Component):
         self._reader = StoreReader(self.index, self.threads)
         self._replication = ReplicationPositions(self.index, self._reader)
         recovery = Recovery(self.index, self.threads)
-        for b in self.buckets.values():
-            await self.threads.on_store_thread(b.open_files_on_thread)
-            await recovery.recover(b)
-            # Persist what recovery found (and seal what replay filled) before taking writes.
-            await self._checkpoints.checkpoint(b)
+        for name in list(self.buckets):
+            b = self.buckets[name]
+            outdated = await recovery.keys_outdated(b)
+            await self._recover(b, recovery)
+            if outdated:
+                # Keys in an older escaping: everything goes into blocks (so the WAL holds
+                # nothing to replay), the keys are rewritten, and the bucket opens afresh.
+                await self._checkpoints.checkpoint(b, force_seal=True)
+                await self.threads.on_store_thread(b.close_on_thread)
+                await recovery.migrate_keys(b)
+                b = self.buckets[name] = Bucket(b.name, b.path, b.max_size, b.retention_ns,
+                                                b.head_points, b.head_max_age_ms)
+                await self._recover(b, recovery)
+        buckets = list(self.buckets.values())
+        self._commits.buckets = buckets
+        self._checkpoints.buckets = buckets
+
+    async def _recover(self, b: Bucket, recovery: Recovery) -> None:
+        await self.threads.on_store_thread(b.open_files_on_thread)
+        await recovery.recover(b)
+        # Persist what recovery found (and seal what replay filled) before taking writes.
+        await self._checkpoints.checkpoint(b)
 
     async def stop(self) -> None:
         await self.close()
