@@ -48,7 +48,8 @@
 #define GW_LP_E_MEASUREMENT_HASH     29   /* series keys only: a line starting '#' is a comment */
 #define GW_LP_E_LINE_KEYS_TOO_BIG    30
 #define GW_LP_E_TRAILING_BACKSLASH  31
-#define GW_LP_E_LAST                 31
+#define GW_LP_E_MEASUREMENT_BOM     32
+#define GW_LP_E_LAST                 32
 
 /* Every field of a line repeats the line's measurement and tags in its series key, so a short
  * hostile line (a long tag set, thousands of one-byte fields) could otherwise make gigabytes

@@ -128,6 +128,7 @@ static const char *const reasons[GW_LP_E_LAST + 1] = {
     "measurement starts with '#', a comment",
     "series keys of the line exceed 4 MiB",
     "name ends in a backslash, which line protocol cannot write",
+    "measurement starts with U+FEFF, read as a byte order mark at the start of input",
 };
 
 const char *gw_lp_reason(int reason) {
@@ -851,9 +852,12 @@ int gw_lp_check_series_key(const char *key, size_t len) {
     if (nm.raw_len == 0) { rc = GW_LP_E_MEASUREMENT_MISSING; goto done; }
     if (key[0] == '_') { rc = GW_LP_E_NAME_RESERVED; goto done; }
     if (key[0] == '#') { rc = GW_LP_E_MEASUREMENT_HASH; goto done; }
+    if (len >= 3 && !memcmp(key, "\xEF\xBB\xBF", 3)) { rc = GW_LP_E_MEASUREMENT_BOM; goto done; }
     while (i < len && key[i] == ',') {
         i++;
-        if ((rc = scan_name(&p, &i, NAME_TAG, &nm))) goto done;
+        if (grow32((void **)&p.tags, &p.tags_cap, p.ntags + 1, sizeof *p.tags)) { rc = -1; goto done; }
+        if ((rc = scan_name(&p, &i, NAME_TAG, &p.tags[p.ntags].key))) goto done;
+        nm = p.tags[p.ntags++].key;
         if (nm.raw_len == 0) { rc = GW_LP_E_TAG_KEY_MISSING; goto done; }
         if (key[nm.raw] == '_') { rc = GW_LP_E_NAME_RESERVED; goto done; }
         if (i >= len || key[i] != '=') { rc = GW_LP_E_TAG_EQUALS_MISSING; goto done; }
@@ -871,10 +875,18 @@ int gw_lp_check_series_key(const char *key, size_t len) {
      * backslash: written before '=', that backslash would escape it */
     if (key[len - 1] == '\\') { rc = GW_LP_E_TRAILING_BACKSLASH; goto done; }
     /* a key is one line: anything left (a second space, a newline, '=') is malformed */
-    if (i != len) rc = GW_LP_E_FIELD_EQUALS_MISSING;
-    else if (len > GW_MAX_KEY_LEN) rc = GW_LP_E_KEY_TOO_LONG;
+    if (i != len) { rc = GW_LP_E_FIELD_EQUALS_MISSING; goto done; }
+    if (len > GW_MAX_KEY_LEN) { rc = GW_LP_E_KEY_TOO_LONG; goto done; }
+    /* a tag key twice: the parser refuses such a line, so it cannot be written */
+    if (p.ntags > 1) {
+        if (ensure_order(&p, p.ntags)) { rc = -1; goto done; }
+        for (uint32_t k = 0; k < p.ntags; k++) p.order[k] = k;
+        sort_idx(&p, p.order, p.order_tmp, p.ntags, cmp_tags);
+        for (uint32_t k = 1; k < p.ntags; k++)
+            if (cmp_tags(&p, p.order[k - 1], p.order[k]) == 0) { rc = GW_LP_E_TAG_DUPLICATE; break; }
+    }
 done:
-    free(p.scratch);
+    parser_free(&p);
     return rc < 0 ? GW_LP_E_KEY_TOO_LONG : rc;
 }
 

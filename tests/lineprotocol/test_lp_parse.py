@@ -281,3 +281,22 @@ def test_a_given_default_time_is_truncated_to_the_precision(precision, default, 
 def test_a_byte_order_mark_at_the_start_is_not_part_of_the_measurement():
     result = parse("\ufeffm f=1i\n\ufeffn f=2i".encode(), default_time_ns=0)
     assert [k for k, _, _ in result.batch] == ["m f", "\ufeffn f"]
+
+
+def test_a_measurement_starting_with_a_byte_order_mark_is_refused_when_writing():
+    from gateway.batch import FLOAT
+    from gateway.lineprotocol import format_line, serialize_series, series_key
+    with pytest.raises(ValueError, match="U\\+FEFF"):
+        series_key("\ufeffm", {}, "f")
+    with pytest.raises(ValueError, match="U\\+FEFF"):
+        format_line("\ufeffm", {}, {"f": 1.0})
+    with pytest.raises(ValueError, match="U\\+FEFF"):
+        serialize_series("\ufeffm f", FLOAT, [1], [1.0])
+
+
+def test_a_series_key_with_a_tag_key_twice_is_not_written():
+    """The parser refuses such a line, so the serializer must not write one."""
+    from gateway.batch import FLOAT
+    from gateway.lineprotocol import serialize_series
+    with pytest.raises(ValueError, match="duplicate tag key"):
+        serialize_series("weather,site=r,site=a temp", FLOAT, [1], [1.0])

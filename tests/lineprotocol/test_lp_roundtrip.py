@@ -27,8 +27,8 @@ name_chars = st.one_of(_special, _any)
 # A name ending in a backslash cannot be written (test_lp_parse checks that it is refused).
 writable = st.text(name_chars, min_size=1, max_size=12).filter(lambda s: not s.endswith("\\"))
 names = writable.filter(lambda s: not s.startswith("_"))
-# a line that starts with '#' is a comment, so no measurement can
-measurements = names.filter(lambda s: not s.startswith("#"))
+# a line that starts with '#' is a comment, so no measurement can; nor with U+FEFF (a BOM)
+measurements = names.filter(lambda s: not s.startswith(("#", "\ufeff")))
 tag_values = writable
 string_values = st.text(st.characters(codec="utf-8"), max_size=40) | \
     st.text(st.sampled_from(list('\\"\n\r\t, =x')), max_size=20)
