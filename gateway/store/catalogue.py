@@ -21,12 +21,13 @@ from __future__ import annotations
 import os
 import struct
 
-from gateway.lineprotocol import series_key, split_series_key
+from gateway.datamodel import series_key, split_series_key
+from gateway.durable import sync_directory
 from gateway.store.native import crc32c
 
 _HEAD = struct.Struct("<IH")
 _BODY = struct.Struct("<IB")
-MAX_KEY = 65535 - _BODY.size
+MAX_KEY = 65535 - _BODY.size   # = GW_MAX_KEY_LEN: longer keys are refused at write
 KEY_VERSION = 2
 _MARKER = "series keys v"
 
@@ -34,7 +35,9 @@ _MARKER = "series keys v"
 def encode(series: list[tuple[int, int, str]]) -> bytes:
     out = bytearray()
     for sid, type_, key in series:
-        raw = key.encode("utf-8", "surrogateescape")[:MAX_KEY]
+        raw = key.encode("utf-8", "surrogateescape")
+        if len(raw) > MAX_KEY:  # the batch refuses these: never cut a key
+            raise ValueError(f"series key of {len(raw)} bytes is longer than {MAX_KEY}")
         body = _BODY.pack(sid, type_) + raw
         length = struct.pack("<H", len(body))
         out += struct.pack("<I", crc32c(length + body)) + length + body
@@ -46,7 +49,9 @@ def _marker() -> bytes:
 
 
 def append(path: str, series: list[tuple[int, int, str]]) -> None:
-    """Appends and syncs (raises OSError); a new file starts with the version marker."""
+    """Appends and syncs (raises OSError); a new file starts with the version marker, and its
+    name is synced too."""
+    created = not os.path.exists(path)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:
         data = (_marker() if os.fstat(fd).st_size == 0 else b"") + encode(series)
@@ -56,6 +61,8 @@ def append(path: str, series: list[tuple[int, int, str]]) -> None:
         os.fdatasync(fd)
     finally:
         os.close(fd)
+    if created:
+        sync_directory(os.path.dirname(path) or ".")
 
 
 def rewrite(path: str, series: list[tuple[int, int, str]]) -> None:
@@ -66,11 +73,7 @@ def rewrite(path: str, series: list[tuple[int, int, str]]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_directory(os.path.dirname(path) or ".")
 
 
 def key_version(path: str, indexed_series: bool) -> int:
