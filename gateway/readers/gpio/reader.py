@@ -72,6 +72,7 @@ class GPIOReader(Component):
         super().__init__()
         self.config = config
         self.hardware = getattr(getattr(context.config, "gateway", None), "hardware", "auto")
+        self.source_tags = hardware.source_tags(self.hardware)
         self.inputs: dict[str, InputState] = {n.name: InputState(n) for n in config.inputs}
         self.counter_file = CounterFile(context.data_dir)
         self._queue: asyncio.Queue[Point] | None = None
@@ -146,6 +147,8 @@ class GPIOReader(Component):
     def health(self) -> dict[str, Any]:
         out = super().health()
         out["inputs"] = {name: inp.snapshot() for name, inp in list(self.inputs.items())}
+        if self.source_tags:
+            out["hardware"] = hardware.EMULATED
         out["dropped_points"] = self.dropped_points
         out["store_errors"] = self.store_errors
         out["counter_save_errors"] = self.save_errors
@@ -207,7 +210,8 @@ class GPIOReader(Component):
 
     # -- points -------------------------------------------------------------------------
     def _point(self, inp: InputState, fields: dict, time_ns: int) -> Point:
-        tags = {**inp.config.tags, "input": inp.config.name, "pin": str(inp.config.pin)}
+        tags = {**inp.config.tags, "input": inp.config.name, "pin": str(inp.config.pin),
+                **self.source_tags}
         return Point(self.config.measurement, fields, tags, time_ns)
 
     def _enqueue(self, point: Point) -> None:

@@ -89,6 +89,7 @@ class I2CReader(Component):
         self.config = config
         self.name = f"reader:i2c:{config.bus}"
         self.hardware = getattr(getattr(context.config, "gateway", None), "hardware", "auto")
+        self.source_tags = hardware.source_tags(self.hardware)
         self._rng = rng or random.Random()
         self._bus = None
         self._bus_lock = asyncio.Lock()
@@ -159,6 +160,8 @@ class I2CReader(Component):
     def health(self) -> dict[str, Any]:
         out = super().health()
         out["bus"] = self.config.bus
+        if self.source_tags:
+            out["hardware"] = hardware.EMULATED
         out["dropped_points"] = self.dropped_points
         out["store_errors"] = self.store_errors
         if self.open_error:
@@ -268,7 +271,8 @@ class I2CReader(Component):
     def _points(self, state: SensorState, reading: Reading, time_ns: int) -> list[Point]:
         cfg = state.config
         base_tags = {**cfg.tags, "sensor": cfg.name, "part": cfg.part,
-                     "bus": str(self.config.bus), "address": f"0x{cfg.address:02x}"}
+                     "bus": str(self.config.bus), "address": f"0x{cfg.address:02x}",
+                     **self.source_tags}
         points = []
         for row in reading.rows:
             fields = {}
