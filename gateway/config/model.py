@@ -22,6 +22,10 @@ class GatewaySection:
 class BucketConfig:
     max_size: ByteSize = setting(default_factory=lambda: parse_size("256MiB"), check=positive)
     retention: Duration | None = setting(None, doc="age limit; absent means size-limited only")
+    max_series: int = setting(
+        1_000_000, check=in_range(1, (1 << 32) - 1),
+        doc="points of new series are refused (counted as series_limited) once the bucket holds "
+            "this many series, as InfluxDB's max-series-per-database")
 
 
 def _default_buckets() -> dict[str, BucketConfig]:
