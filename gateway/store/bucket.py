@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import os
 import re
@@ -37,18 +38,34 @@ TYPE_NAMES = {1: "float", 2: "integer", 3: "unsigned", 4: "boolean", 5: "string"
 
 @dataclass(frozen=True, slots=True)
 class SeriesInfo:
-    """A series of the catalogue."""
+    """A series of the catalogue. Only the key is kept: measurement, tags and field are read
+    from it when asked for, so a bucket of a million series does not hold a million dicts."""
 
     id: int
     key: str
     type: int
-    measurement: str
-    tags: dict
-    field: str
 
     @property
     def type_name(self) -> str:
         return TYPE_NAMES.get(self.type, "?")
+
+    def parts(self) -> tuple[str, dict[str, str], str]:
+        """(measurement, tags, field) of the key (the tags a new dict of the caller's)."""
+        measurement, tags, field = _key_parts(self.key)
+        return measurement, dict(tags), field
+
+    measurement = property(lambda self: self.parts()[0])
+    tags = property(lambda self: self.parts()[1])
+    field = property(lambda self: self.parts()[2])
+
+
+@functools.lru_cache(maxsize=4096)   # a query asks for the same few series again and again
+def _key_parts(key: str) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    try:
+        measurement, tags, field = split_series_key(key)
+    except ValueError:
+        return key, (), ""
+    return measurement, tuple(tags.items()), field
 
 
 def monotonic_ms() -> int:
@@ -122,11 +139,7 @@ class Unindexed:
 
 
 def series_info(series_id: int, type_: int, key: str) -> SeriesInfo:
-    try:
-        measurement, tags, field = split_series_key(key)
-    except ValueError:
-        measurement, tags, field = key, {}, ""
-    return SeriesInfo(series_id, key, type_, measurement, tags, field)
+    return SeriesInfo(series_id, key, type_)
 
 
 class Bucket:

@@ -55,12 +55,14 @@ def matching_series(b: Bucket, measurement: str | None = None,
     """The bucket's series matching the predicate, by key."""
     out = []
     for info in list(b.catalogue.values()):
-        if measurement is not None and info.measurement != measurement:
-            continue
-        if field is not None and info.field != field:
-            continue
-        if tags and any(info.tags.get(k) != v for k, v in tags.items()):
-            continue
+        if measurement is not None or field is not None or tags:
+            m, t, f = info.parts()
+            if measurement is not None and m != measurement:
+                continue
+            if field is not None and f != field:
+                continue
+            if tags and any(t.get(k) != v for k, v in tags.items()):
+                continue
         out.append(info)
     out.sort(key=lambda s: s.key)
     return out
