@@ -24,8 +24,8 @@ from array import array
 from dataclasses import dataclass, field
 
 from gateway.countfile import CountFile
+from gateway.datamodel import split_series_key, type_name
 from gateway.durable import sync_directory
-from gateway.lineprotocol import split_series_key
 from gateway.store import catalogue
 from gateway.store.index import BucketState
 from gateway.store.native import RING_HEADER_SIZE, Heads, RingEntry, RingFile, WriteAheadLog
@@ -33,7 +33,6 @@ from gateway.store.native import RING_HEADER_SIZE, Heads, RingEntry, RingFile, W
 log = logging.getLogger("gateway.store")
 
 _SEGMENT_NAME = re.compile(r"^([0-9a-f]{16})\.wal$")
-TYPE_NAMES = {1: "float", 2: "integer", 3: "unsigned", 4: "boolean", 5: "string"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,7 @@ class SeriesInfo:
 
     @property
     def type_name(self) -> str:
-        return TYPE_NAMES.get(self.type, "?")
+        return type_name(self.type)
 
     def parts(self) -> tuple[str, dict[str, str], str]:
         """(measurement, tags, field) of the key (the tags a new dict of the caller's)."""
