@@ -27,6 +27,7 @@ def component_factories(config) -> list:
     from gateway.readers import kind_module
     from gateway.store import Store
     from gateway.store.control import ControlServer
+    from gateway.web import component as web
 
     factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store),
                  lambda ctx: ControlServer(ctx.store)]
@@ -37,6 +38,7 @@ def component_factories(config) -> list:
         module = kind_module(kind)
         for reader_config in configs:
             factories.append(lambda ctx, m=module, c=reader_config: m.create(c, ctx))
+    factories.append(web.create)  # last: it shows every other component
     return factories
 
 

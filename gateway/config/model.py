@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -70,7 +71,21 @@ class StoreSection:
 
 @dataclass
 class HttpSection:
-    listen: str = setting("127.0.0.1:8080", doc="address:port of the status page and HTTP API")
+    listen: str = setting(
+        default_factory=lambda: os.environ.get("GATEWAY_HTTP_LISTEN") or "127.0.0.1:8080",
+        doc="address:port of the status page and HTTP API (default: GATEWAY_HTTP_LISTEN when "
+            "set, as on the image: 0.0.0.0:80; else 127.0.0.1:8080)")
+    public_status: bool = setting(
+        True, doc="status pages readable without a token; the APIs always need one")
+    max_body: ByteSize = setting(default_factory=lambda: parse_size("8MiB"), check=positive,
+                                 doc="largest request body (413 above it)")
+    max_decompressed: ByteSize = setting(
+        default_factory=lambda: parse_size("32MiB"), check=positive,
+        doc="largest body after gzip decompression (413 above it: no gzip bombs)")
+    threads: int = setting(4, check=in_range(1, 64), doc="worker threads answering requests")
+    timeout: Duration = setting(
+        default_factory=lambda: parse_duration("30s"), check=positive,
+        doc="a connection idle this long is closed; a store call waits at most this long")
 
     def validate(self):
         host, sep, port = self.listen.rpartition(":")
