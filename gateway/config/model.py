@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gateway.config.schema import Loader, in_range, positive, setting
+from gateway.replication.config import ReplicationSection
 from gateway.config.units import ByteSize, Duration, parse_duration, parse_size
 
 
@@ -121,3 +122,12 @@ class Config:
     store: StoreSection = setting(default_factory=StoreSection)
     http: HttpSection = setting(default_factory=HttpSection)
     readers: ReadersSection = setting(default_factory=_default_readers)
+    replication: ReplicationSection = setting(default_factory=ReplicationSection,
+                                              doc="[[replication]] streams to upstreams")
+
+    def validate(self):
+        for i, stream in enumerate(self.replication):
+            for bucket in stream.buckets:
+                if bucket not in self.store.buckets:
+                    yield (f"replication[{i}].buckets",
+                           f"unknown bucket {bucket!r} (configured: {', '.join(self.store.buckets)})")

@@ -75,9 +75,14 @@ class Loader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        #: things that load but deserve a word (a secret in plain text, say)
+        self.warnings: list[Problem] = []
 
     def error(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(Problem(path, message))
 
     # -- entry points -------------------------------------------------------------------
     def load(self, cls: type, raw: Any, path: str = "") -> Any:
@@ -210,7 +215,7 @@ def _join(path: str, key: str) -> str:
 
 def positive(value) -> None:
     if value <= 0:
-        raise ValueError(f"must be greater than zero, got {value}")
+        raise ValueError(f"must be greater than zero, got {getattr(value, 'text', value)}")
 
 
 def non_negative(value) -> None:
