@@ -199,6 +199,9 @@ class InfluxDB(Server):
         for (measurement,) in (result.get("series") or [{}])[0].get("values", []):
             tag_keys = [r[0] for r in ((self.query(f'SHOW TAG KEYS FROM "{measurement}"', db="gw")
                                         ["results"][0].get("series") or [{}])[0].get("values", []))]
+            floats = {r[0] for r in ((self.query(f'SHOW FIELD KEYS FROM "{measurement}"', db="gw")
+                                      ["results"][0].get("series") or [{}])[0].get("values", []))
+                      if r[1] == "float"}  # JSON writes integral floats as integers
             data = self.query(f'SELECT * FROM "{measurement}" GROUP BY *', db="gw")["results"][0]
             for series in data.get("series", []):
                 tags = {k: v for k, v in (series.get("tags") or {}).items() if v != ""}
@@ -207,6 +210,8 @@ class InfluxDB(Server):
                     for name, value in zip(columns[1:], row[1:]):
                         if value is None or name in tag_keys:
                             continue
+                        if name in floats:
+                            value = float(value)
                         key = series_key(measurement, tags, name)
                         out.setdefault(key, []).append((row[0], value))
         for points in out.values():
