@@ -249,8 +249,7 @@ class FaultProxy:
         self.mode = mode
         for k, v in options.items():
             setattr(self, k, v)
-        if mode != "pass":
-            self.drop_connections()
+        self.drop_connections()  # a kept-alive connection would go on in the old mode
 
     def drop_connections(self) -> None:
         for s in list(self._open):
