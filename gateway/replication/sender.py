@@ -75,7 +75,7 @@ class HttpSender:
         words = f"{status} {answer.text()}"
         if status == 413 and self.splittable:
             self.status.counters["batches_split"] += 1
-            halves = split_lines(body)
+            halves = self.split(body)
             if halves is None:
                 self._reject(bucket, body, f"upstream answered {words} for a single line")
                 return
@@ -83,7 +83,7 @@ class HttpSender:
                 self._deliver(bucket, half)
             return
         if status == 400 and self.splittable:
-            halves = split_lines(body)
+            halves = self.split(body)
             if halves is None:
                 self._reject(bucket, body, f"upstream answered {words}")
                 return
@@ -110,16 +110,27 @@ class HttpSender:
         self.status.error(kind, f"upstream answered {words}")
         raise RetryLater(self.status.last_error)
 
+    def split(self, body: Body) -> tuple[Body, Body] | None:
+        """The body in two halves, or None when it holds a single item (line protocol: a
+        line)."""
+        return split_lines(body)
+
+    def items(self, body: Body) -> list[tuple[bytes, int]]:
+        """The body's items as the dead-letter view shows them, with their points."""
+        return [(line, 1) for line in body.data.splitlines(keepends=True)]
+
+    def compress(self, data: bytes) -> tuple[bytes, dict[str, str]]:
+        if self.config.gzip_level:
+            return gzip.compress(data, self.config.gzip_level, mtime=0), {"Content-Encoding": "gzip"}
+        return data, {}
+
     def _reject(self, bucket: str, body: Body, message: str) -> None:
-        for line in body.data.splitlines(keepends=True):
-            self.status.dead_letter(bucket, line, message)
+        for item, points in self.items(body):
+            self.status.dead_letter(bucket, item, message, points)
 
     def _post(self, body: Body) -> Answer:
-        data = body.data
-        headers = {"Content-Type": self.content_type, **self.headers()}
-        if self.config.gzip_level:
-            data = gzip.compress(data, self.config.gzip_level, mtime=0)
-            headers["Content-Encoding"] = "gzip"
+        data, encoding = self.compress(body.data)
+        headers = {"Content-Type": self.content_type, **encoding, **self.headers()}
         self._throttle(len(data))
         try:
             answer = self.upstream.post(self.path, self.query(), data, headers)

@@ -52,8 +52,8 @@ class StreamStatus:
         self.last_error = f"stream {self.name}: {message}"
         self.last_error_at = time.time()
 
-    def dead_letter(self, bucket: str, line: bytes, message: str) -> None:
-        self.counters["rejected_points"] += 1
+    def dead_letter(self, bucket: str, line: bytes, message: str, points: int = 1) -> None:
+        self.counters["rejected_points"] += points
         self.dead_letters.append(DeadLetter(time.time(), bucket,
                                             line[:DEAD_LETTER_TEXT].decode("utf-8", "replace").rstrip("\n"),
                                             message[:DEAD_LETTER_TEXT]))

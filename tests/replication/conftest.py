@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from upstreams import FaultProxy, InfluxDB, VictoriaMetrics
+from upstreams import FaultProxy, InfluxDB, Prometheus, VictoriaMetrics
 
 
 @pytest.fixture
@@ -18,6 +18,14 @@ def victoria(tmp_path):
 @pytest.fixture
 def influxdb(tmp_path):
     server = InfluxDB(tmp_path / "influxdb")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    server = Prometheus(tmp_path / "prometheus")
     server.start()
     yield server
     server.stop()

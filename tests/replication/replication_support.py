@@ -88,10 +88,13 @@ def strip_labels(export: dict, *labels: str) -> dict:
             for (name, tags), pts in export.items()}
 
 
-def compare_with_duplicates(expected: dict, got: dict) -> tuple[list[str], int]:
+def compare_with_duplicates(expected: dict, got: dict, digits: int | None = None) -> tuple[list[str], int]:
     """Problems (missing or unexpected series and points, different values; values compared
-    bit for bit) and the number of duplicate samples (a timestamp stored more than once with
-    the same value)."""
+    bit for bit, or to ``digits`` significant decimal digits) and the number of duplicate
+    samples (a timestamp stored more than once with the same value)."""
+    def _same(a, b):
+        return _equal(a, b, digits)
+
     problems, duplicates = [], 0
     for key in sorted(set(expected) | set(got), key=str):
         want, have = expected.get(key), got.get(key)
@@ -115,20 +118,26 @@ def compare_with_duplicates(expected: dict, got: dict) -> tuple[list[str], int]:
     return problems, duplicates
 
 
-def _same(a, b) -> bool:
+def _equal(a, b, digits: int | None) -> bool:
+    if digits is not None and isinstance(a, float) and isinstance(b, float):
+        return a == b or float(f"{a:.{digits}g}") == float(f"{b:.{digits}g}")
     if isinstance(a, float) and isinstance(b, float):
         return struct.pack("<d", a) == struct.pack("<d", b)
     return a == b and type(a) is type(b)
 
 
-async def wait_until_equal(expected_fn, got_fn, timeout: float = CATCH_UP_S):
+#: VictoriaMetrics keeps a value as a decimal of 12 significant digits (its data model).
+VM_DIGITS = 12
+
+
+async def wait_until_equal(expected_fn, got_fn, timeout: float = CATCH_UP_S, digits=None):
     """Polls until the upstream's content equals the expected content (or the time is up);
     returns the last (problems, duplicates) for the caller to assert on."""
     deadline = time.monotonic() + timeout
     while True:
         expected = await expected_fn()
         got = await asyncio.get_running_loop().run_in_executor(None, got_fn)
-        problems, duplicates = compare_with_duplicates(expected, got)
+        problems, duplicates = compare_with_duplicates(expected, got, digits)
         if not problems or time.monotonic() > deadline:
             return problems, duplicates
         await asyncio.sleep(0.5)

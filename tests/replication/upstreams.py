@@ -130,6 +130,51 @@ class VictoriaMetrics(Server):
         return out
 
 
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+PROMETHEUS_CONFIG = """\
+global:
+  scrape_interval: 1h
+storage:
+  tsdb:
+    out_of_order_time_window: 30d
+"""
+
+
+class Prometheus(Server):
+    """Prometheus with its remote-write receiver on and an out-of-order window, so a backlog
+    older than what it already holds is still taken; it scrapes nothing."""
+
+    name = "prometheus"
+
+    @property
+    def write_url(self) -> str:
+        return self.url + "/api/v1/write"
+
+    def command(self) -> list[str]:
+        path = self.dir / "prometheus.yml"
+        path.write_text(PROMETHEUS_CONFIG)
+        return [PROMETHEUS, f"--config.file={path}", f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver",
+                "--storage.tsdb.retention.time=100y"]
+
+    def ready(self) -> bool:
+        return http("GET", self.url + "/-/ready", timeout=2)[0] == 200
+
+    def export(self) -> dict[tuple, list[tuple[int, float]]]:
+        """{(metric name, sorted labels): [(ms, value)]} of every sample of the last 30 days."""
+        query = urllib.parse.urlencode({"query": '{__name__=~".+"}[30d]'})
+        status, body = http("GET", f"{self.url}/api/v1/query?{query}")
+        assert status == 200, body[:300]
+        out = {}
+        for item in json.loads(body)["data"]["result"]:
+            metric = dict(item["metric"])
+            name = metric.pop("__name__")
+            out[(name, tuple(sorted(metric.items())))] = sorted(
+                (round(float(t) * 1000), float(v)) for t, v in item["values"])
+        return out
+
+
 INFLUXDB_CONFIG = """\
 reporting-disabled = true
 bind-address = "127.0.0.1:{rpc_port}"
