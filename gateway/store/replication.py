@@ -4,6 +4,11 @@ A stream (named by its sender) reads sealed blocks by sequence number and record
 (its cursor). Cursors are kept in the index and, at checkpoints, in a file beside the ring, so that
 an index rebuilt from the ring restarts no stream at zero. Retention that drops blocks above the
 lowest cursor counts them as dropped before forwarding.
+
+Sealed blocks are read whether or not a checkpoint has indexed them yet, so a stream never waits
+for one; head points are copied for a stream only at a moment when every one of them is durable
+(the bucket's last commit covered every batch taken and no sealed block is on its way to the
+bucket's list), on the event loop thread, where that bookkeeping runs.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.store.bucket import Bucket, SeriesInfo
+from gateway.store.bucket import Bucket, HeadPoints, SeriesInfo
 from gateway.store.index import BlockIndex
 from gateway.store.reading import StoreReader
 
@@ -41,10 +46,45 @@ class ReplicationPositions:
 
     async def blocks_since(self, b: Bucket, after_seq: int, limit: int) -> list[StoredBlock]:
         rows = await self.index.blocks_after(b.state.id, after_seq, limit)
+        refs = {r.seq: (r.series, r.offset, r.length) for r in rows}
+        for e in list(b.pending):  # sealed since the last checkpoint
+            if e.seq > after_seq:
+                refs.setdefault(e.seq, (e.series_id, e.offset, e.length))
         out = []
-        for r in rows:
-            got = await self.reader.decoded_block(b, (r.seq, r.offset, r.length))
-            info = b.catalogue.get(r.series)
+        for seq in sorted(refs)[:limit]:
+            series, offset, length = refs[seq]
+            got = await self.reader.decoded_block(b, (seq, offset, length))
+            info = b.catalogue.get(series)
             if got is not None and info is not None:
-                out.append(StoredBlock(r.seq, info, got[0], got[1]))
+                out.append(StoredBlock(seq, info, got[0], got[1]))
         return out
+
+    @staticmethod
+    def last_sealed_seq(b: Bucket) -> int:
+        """The sequence number of the newest block written to the bucket's ring."""
+        return b.ring.position[1] - 1
+
+    @staticmethod
+    def durable_heads(b: Bucket, measurements=None) -> tuple[list[tuple[SeriesInfo, HeadPoints]], int] | None:
+        """Every head (arrival order) and the newest sealed sequence number, if right now every
+        point in the heads is durable and every sealed block is readable by
+        :meth:`blocks_since`; None otherwise (ask again after the next commit). Loop thread."""
+        if b.durable_generation < b.generation or not b.lock.acquire(blocking=False):
+            return None
+        try:
+            if b.durable_generation < b.generation:
+                return None
+            last_seq = b.ring.position[1] - 1
+            known = max([e.seq for e in b.pending] + [b.state.next_seq - 1])
+            if last_seq > known:
+                return None  # a seal's blocks are on their way to Bucket.pending
+            out = []
+            for sid, info in list(b.catalogue.items()):
+                if measurements is not None and info.measurement not in measurements:
+                    continue
+                head = HeadPoints(*b.heads.head(sid))
+                if len(head.timestamps):
+                    out.append((info, head))
+            return out, last_seq
+        finally:
+            b.lock.release()
