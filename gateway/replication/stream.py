@@ -20,6 +20,7 @@ import logging
 import time
 from array import array
 
+from gateway.errors import ConfigError
 from gateway.replication import registry
 from gateway.replication.backoff import Backoff
 from gateway.replication.batching import Chunk, SeriesPoints
@@ -51,8 +52,8 @@ def _sender(config, status):
     if kind == "prometheus_remote_write":
         from gateway.replication.remote_write import RemoteWriteSender
         return RemoteWriteSender(config, status)
-    from gateway.replication.mqtt import MqttSender
-    return MqttSender(config, status)
+    raise ConfigError(f"replication stream {config.name}: the {kind} kind is not available in "
+                      f"this version (see docs/replication.md)")
 
 
 def _comparable(values, type_: int) -> list:
@@ -164,7 +165,7 @@ class ReplicationStream(Component):
             if not blocks:
                 self._oldest_unsent[bucket] = None
                 return
-            if blocks[0][0] > position + 1 and position:
+            if blocks[0][0] > position + 1:
                 # Blocks the stream had not sent were evicted or expired meanwhile.
                 self.status.counters[f"dropped_blocks_{bucket}"] += blocks[0][0] - position - 1
             self._oldest_unsent[bucket] = min(int(sp.timestamps[0]) for _, sp in blocks[:1])
