@@ -22,10 +22,10 @@ class StoreSource:
         blocks = await self.store.blocks_since(bucket, after_seq, limit)
         return [(b.seq, SeriesPoints(b.series, b.timestamps, b.values)) for b in blocks]
 
-    def durable_heads(self, bucket: str, measurements=None) -> tuple[list[SeriesPoints], int] | None:
-        """The heads' points (arrival order) and the newest sealed sequence number, or None
-        when the heads hold points not yet durable (try again after the next commit)."""
-        got = self.store.durable_heads(bucket, measurements)
+    async def durable_heads(self, bucket: str, measurements, timeout: float):
+        """The heads' durable points (arrival order) and the newest sealed sequence number, or
+        None when no commit made them durable within ``timeout`` seconds."""
+        got = await self.store.durable_heads(bucket, measurements, timeout)
         if got is None:
             return None
         heads, last_seq = got

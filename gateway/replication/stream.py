@@ -35,8 +35,6 @@ log = logging.getLogger("gateway.replication")
 PAUSED_RETRY_S = 60.0
 #: Sealed blocks read from the store at a time.
 BLOCKS_PER_READ = 256
-#: While the heads are busy (a commit is on its way), look again this often.
-HEAD_POLL_S = 0.02
 #: Line protocol costs about this much per point beyond the series key (value, time, spaces).
 POINT_OVERHEAD_BYTES = 30
 
@@ -155,13 +153,16 @@ class ReplicationStream(Component):
 
         await loop.run_in_executor(self._thread, work)
 
-    async def _send_sealed(self, bucket: str) -> None:
-        """Sends the sealed blocks after the position, a batch at a time, oldest first."""
+    async def _send_sealed(self, bucket: str, upto: int | None = None) -> None:
+        """Sends the sealed blocks after the position (up to sequence number ``upto``), a batch
+        at a time, oldest first."""
         budget = int(self.config.batch_bytes)
         sent = self._sent_from_heads[bucket]
         while True:
             position = self.position(bucket)
             blocks = await self.source.sealed_after(bucket, position, BLOCKS_PER_READ)
+            if upto is not None:
+                blocks = [(seq, sp) for seq, sp in blocks if seq <= upto]
             if not blocks:
                 self._oldest_unsent[bucket] = None
                 return
@@ -213,17 +214,15 @@ class ReplicationStream(Component):
 
     async def _send_heads(self, bucket: str) -> None:
         """Sends the durable head points not sent yet, once the sealed blocks are all sent."""
-        deadline = time.monotonic() + float(self.config.flush_interval)
-        while True:
-            got = self.source.durable_heads(bucket, self._measurements)
-            if got is not None:
-                break
-            if time.monotonic() > deadline:
-                return  # the heads were never quiet: the next cycle tries again
-            await asyncio.sleep(HEAD_POLL_S)
+        got = await self.source.durable_heads(bucket, self._measurements,
+                                              float(self.config.flush_interval))
+        if got is None:
+            return  # no commit made the heads durable meanwhile: the next cycle tries again
         heads, last_seq = got
         if last_seq > self.position(bucket):
-            await self._send_sealed(bucket)  # blocks sealed meanwhile go first (order)
+            # Blocks sealed before the copy go first (order); those sealed after it hold
+            # points of the copy and come up in the next cycle, where the marks skip them.
+            await self._send_sealed(bucket, upto=last_seq)
             if last_seq > self.position(bucket):
                 return
         sent = self._sent_from_heads[bucket]

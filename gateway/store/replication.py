@@ -6,13 +6,16 @@ an index rebuilt from the ring restarts no stream at zero. Retention that drops 
 lowest cursor counts them as dropped before forwarding.
 
 Sealed blocks are read whether or not a checkpoint has indexed them yet, so a stream never waits
-for one; head points are copied for a stream only at a moment when every one of them is durable
-(the bucket's last commit covered every batch taken and no sealed block is on its way to the
-bucket's list), on the event loop thread, where that bookkeeping runs.
+for one. Head points are copied for a stream only when every one of them is durable: at once
+when the bucket's last commit covered every batch taken (and no sealed block is on its way to
+the bucket's list), else by the next group commit right after it logged everything waiting,
+handed out once that commit's sync succeeded (under continuous ingest there is no quiet
+moment, but every commit is one).
 """
 
 from __future__ import annotations
 
+import asyncio
 from array import array
 from dataclasses import dataclass
 from typing import Any
@@ -64,11 +67,28 @@ class ReplicationPositions:
         """The sequence number of the newest block written to the bucket's ring."""
         return b.ring.position[1] - 1
 
+    async def durable_heads(self, b: Bucket, measurements, timeout: float):
+        """Every non-empty head (arrival order) as [(SeriesInfo, HeadPoints)] and the newest
+        sealed sequence number, all durable; None when no commit made a copy within
+        ``timeout`` seconds."""
+        got = self.quiet_heads(b)
+        if got is None:
+            try:
+                copied, last_seq = await asyncio.wait_for(b.want_head_copy(), timeout)
+            except asyncio.TimeoutError:
+                return None
+            got = ([(b.catalogue[sid], head) for sid, head in copied if sid in b.catalogue],
+                   last_seq)
+        heads, last_seq = got
+        if measurements is not None:
+            heads = [(info, head) for info, head in heads if info.measurement in measurements]
+        return heads, last_seq
+
     @staticmethod
-    def durable_heads(b: Bucket, measurements=None) -> tuple[list[tuple[SeriesInfo, HeadPoints]], int] | None:
-        """Every head (arrival order) and the newest sealed sequence number, if right now every
-        point in the heads is durable and every sealed block is readable by
-        :meth:`blocks_since`; None otherwise (ask again after the next commit). Loop thread."""
+    def quiet_heads(b: Bucket) -> tuple[list[tuple[SeriesInfo, HeadPoints]], int] | None:
+        """Every head and the newest sealed sequence number, if right now every point in the
+        heads is durable and every sealed block is readable by :meth:`blocks_since`; None
+        otherwise. Loop thread."""
         if b.durable_generation < b.generation or not b.lock.acquire(blocking=False):
             return None
         try:
@@ -80,8 +100,6 @@ class ReplicationPositions:
                 return None  # a seal's blocks are on their way to Bucket.pending
             out = []
             for sid, info in list(b.catalogue.items()):
-                if measurements is not None and info.measurement not in measurements:
-                    continue
                 head = HeadPoints(*b.heads.head(sid))
                 if len(head.timestamps):
                     out.append((info, head))

@@ -308,12 +308,12 @@ class Store(Component):
         """The sequence number of the newest block of the bucket's ring."""
         return self._replication.last_sealed_seq(self.bucket(bucket))
 
-    def durable_heads(self, bucket: str, measurements=None):
-        """[(SeriesInfo, HeadPoints)] of every non-empty head and the newest sealed sequence
-        number, when every point in the heads is durable right now; else None. Event loop
-        thread only (replication streams call it after each commit)."""
+    async def durable_heads(self, bucket: str, measurements=None, timeout: float = 10.0):
+        """[(SeriesInfo, HeadPoints)] of every non-empty head (of the given measurements) and
+        the newest sealed sequence number, every point durable: now if the heads are quiet,
+        else as the next group commit copies them; None if none did within ``timeout``."""
         self._check_open()
-        return self._replication.durable_heads(self.bucket(bucket), measurements)
+        return await self._replication.durable_heads(self.bucket(bucket), measurements, timeout)
 
     # ------------------------------------------------------------------ accounting
 

@@ -60,7 +60,9 @@ def test_upstream_stopped_during_ingest_gets_everything_back(tmp_path, victoria)
 
             problems, duplicates = await wait_until_equal(expected, lambda: vm_content(victoria))
             assert problems == [], "\n".join(problems)
-            assert duplicates == 0
+            # A request the upstream took as it went down may have gone unanswered: resent
+            # once. At most a delivery of heads (20 series x 64 points) was in flight.
+            assert duplicates <= 20 * 64
             assert stream.stats()["buckets"]["raw"]["backlog_blocks"] == 0
         finally:
             await stream.stop()
