@@ -250,7 +250,7 @@ class Bucket:
 
     def new_segment_on_thread(self) -> None:
         """Starts a new segment at the next LSN (the old one was synced by the caller)."""
-        lsn = self.heads.ptr.next_lsn
+        lsn = self.heads.next_lsn()
         path = os.path.join(self.wal_dir, f"{lsn:016x}.wal")
         self.wal.open_segment(path, lsn)
         fd = os.open(self.wal_dir, os.O_RDONLY | os.O_DIRECTORY)
@@ -276,30 +276,21 @@ class Bucket:
             return self._ingest_locked(batch_ptr, now_ms, min_ts)
 
     def _ingest_locked(self, batch_ptr, now_ms: int, min_ts: int) -> Ingested:
-        h = self.heads.ptr
-        conflicts_before, too_old_before = h.type_conflicts, h.too_old
-        h.min_ts = min_ts
-        taken = self.heads.ingest(batch_ptr, now_ms)
+        report = self.heads.ingest(batch_ptr, now_ms, min_ts)
         self.generation += 1
-        return Ingested(self.generation, taken, h.type_conflicts - conflicts_before,
-                        h.last_conflict, h.too_old - too_old_before, self._created_locked(),
-                        h.unlogged_points)
+        sealed, created = self._take_outputs_locked()
+        assert not sealed  # taking a batch never seals
+        return Ingested(self.generation, report.taken, report.type_conflicts,
+                        report.last_conflict, report.too_old, created, report.unlogged_points)
 
-    def _created_locked(self) -> list[NewSeries]:
-        h = self.heads.ptr
-        out = []
-        for i in range(h.n_new_series):
-            sid = h.new_series[i]
+    def _take_outputs_locked(self) -> tuple[list[RingEntry], list[NewSeries]]:
+        """The blocks sealed and the series created since the last call (lock held)."""
+        sealed, ids = self.heads.take_outputs()
+        created = []
+        for sid in ids:
             key, type_ = self.heads.series(sid)
-            out.append((sid, type_, key.decode("utf-8", "surrogateescape")))
-        h.n_new_series = 0
-        return out
-
-    def _sealed_locked(self) -> list[RingEntry]:
-        h = self.heads.ptr
-        out = [RingEntry.from_c(h.sealed[i]) for i in range(h.n_sealed)]
-        h.n_sealed = 0
-        return out
+            created.append((sid, type_, key.decode("utf-8", "surrogateescape")))
+        return sealed, created
 
     def log_and_seal_on_thread(self, now_ms: int) -> Logged:
         """Group commit, first half: the unlogged points go to the WAL in one write, except
@@ -322,12 +313,11 @@ class Bucket:
                 if self.head_copy_wanted:  # every point in the heads is logged right now
                     self.head_copy = (gen, self._copy_heads_locked(), self.ring.position[1] - 1)
                     self.head_copy_wanted = False
-            return Logged(gen, log_error, seal_error, direct, self._sealed_locked(),
-                          self._created_locked())
+            return Logged(gen, log_error, seal_error, direct, *self._take_outputs_locked())
 
     def _copy_heads_locked(self) -> list[tuple[int, HeadPoints]]:
         out = []
-        for sid in range(1, self.heads.ptr.max_series_id + 1):
+        for sid in range(1, self.heads.counters()["max_series_id"] + 1):
             head = HeadPoints(*self.heads.head(sid))
             if len(head.timestamps):
                 out.append((sid, head))
@@ -341,8 +331,8 @@ class Bucket:
                 self.heads.seal(self.ring, now_ms, force)
             except Exception as e:
                 error = e
-            return Sealed(self._sealed_locked(), self._created_locked(), self.heads.min_lsn(),
-                          error)
+            sealed, created = self._take_outputs_locked()
+            return Sealed(sealed, created, self.heads.min_lsn(), error)
 
     def head_on_thread(self, series_id: int) -> HeadPoints:
         """A copy of a series' head."""

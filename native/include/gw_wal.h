@@ -25,13 +25,16 @@
 /* Nor more points than this, which bounds what replay allocates (28 bytes a point). */
 #define GW_WAL_MAX_POINTS     4194304
 
-typedef struct gw_wal {
-    int      fd;                 /* current segment, -1 when none is open */
+/* Opaque: Python reads its state with gw_wal_get_info. */
+typedef struct gw_wal gw_wal;
+
+/* A WAL's state, copied out by one call. */
+typedef struct gw_wal_info {
     uint64_t segment_first_lsn;  /* LSN in the current segment's name and header */
     uint64_t size;               /* bytes in the current segment */
     uint64_t bytes_written;      /* since open, all segments */
     int      last_errno;         /* errno of the last failed call */
-} gw_wal;
+} gw_wal_info;
 
 /* A WAL with no segment open, or NULL when out of memory. */
 gw_wal *gw_wal_new(void);
@@ -47,7 +50,14 @@ int gw_wal_open_segment(gw_wal *w, const char *path, uint64_t first_lsn);
 int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len);
 /* fdatasync of the current segment. GW_OK, GW_EINVAL (none open), GW_EIO or GW_ENOSPC. */
 int gw_wal_sync(gw_wal *w);
+/* Copies the WAL's state into *out. */
+void gw_wal_get_info(gw_wal *w, gw_wal_info *out);
 /* cdef: end */
+
+struct gw_wal {
+    int         fd;              /* current segment, -1 when none is open */
+    gw_wal_info info;            /* the state gw_wal_get_info copies out */
+};
 
 /* ---- Record framing and body coding, shared with head.c (not part of the Python API). ---- */
 

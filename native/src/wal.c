@@ -459,7 +459,7 @@ static int write_all(int fd, const uint8_t *p, size_t len) {
 
 int gw_wal_open_segment(gw_wal *w, const char *path, uint64_t first_lsn) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) { w->last_errno = errno; return io_status(errno); }
+    if (fd < 0) { w->info.last_errno = errno; return io_status(errno); }
     uint8_t h[GW_WAL_SEGMENT_HEADER] = {0};
     memcpy(h, SEGMENT_MAGIC, 8);
     put32(h + 8, WAL_VERSION);
@@ -467,35 +467,39 @@ int gw_wal_open_segment(gw_wal *w, const char *path, uint64_t first_lsn) {
     put64(h + 16, first_lsn);
     put32(h + 28, gw_crc32c(0, h, 28));
     if (write_all(fd, h, sizeof h) != 0 || fdatasync(fd) != 0) {
-        w->last_errno = errno;
+        w->info.last_errno = errno;
         close(fd);
         unlink(path);
-        return io_status(w->last_errno);
+        return io_status(w->info.last_errno);
     }
     if (w->fd >= 0) close(w->fd);
     w->fd = fd;
-    w->segment_first_lsn = first_lsn;
-    w->size = sizeof h;
-    w->bytes_written += sizeof h;
+    w->info.segment_first_lsn = first_lsn;
+    w->info.size = sizeof h;
+    w->info.bytes_written += sizeof h;
     return GW_OK;
 }
 
 int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len) {
     if (w->fd < 0) return GW_EINVAL;
     if (write_all(w->fd, data, len) != 0) {
-        w->last_errno = errno;
+        w->info.last_errno = errno;
         /* Cut off whatever part of the record reached the file; if even that fails the
          * partial record fails its checksum on replay. */
-        if (ftruncate(w->fd, (off_t)w->size) != 0) { /* keep the first errno */ }
-        return io_status(w->last_errno);
+        if (ftruncate(w->fd, (off_t)w->info.size) != 0) { /* keep the first errno */ }
+        return io_status(w->info.last_errno);
     }
-    w->size += len;
-    w->bytes_written += len;
+    w->info.size += len;
+    w->info.bytes_written += len;
     return GW_OK;
 }
 
 int gw_wal_sync(gw_wal *w) {
     if (w->fd < 0) return GW_EINVAL;
-    if (fdatasync(w->fd) != 0) { w->last_errno = errno; return io_status(errno); }
+    if (fdatasync(w->fd) != 0) { w->info.last_errno = errno; return io_status(errno); }
     return GW_OK;
+}
+
+void gw_wal_get_info(gw_wal *w, gw_wal_info *out) {
+    *out = w->info;
 }
