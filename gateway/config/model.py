@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.config.schema import Loader, in_range, positive, setting
+from gateway.config.schema import Loader, in_range, positive, setting, unknown_kind
 from gateway.replication.config import ReplicationSection
 from gateway.config.units import ByteSize, Duration, parse_duration, parse_size
 
@@ -90,9 +89,7 @@ class ReadersSection(dict):
         for kind, tables in raw.items():
             sub = f"{path}.{kind}"
             if kind not in known:
-                close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                loader.error(sub, f"unknown reader kind '{kind}'{hint} (known: {', '.join(known)})")
+                loader.error(sub, unknown_kind("reader kind", kind, KINDS, known))
                 continue
             entries = tables if isinstance(tables, list) else [tables]
             config_cls = kind_module(kind).Config

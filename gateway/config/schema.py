@@ -209,6 +209,14 @@ class Loader:
             return None
 
 
+def unknown_kind(what: str, kind: str, candidates, known) -> str:
+    """``unknown <what> 'x'; did you mean 'y'? (known: ...)``: the nearest of ``candidates``
+    suggested, ``known`` listed."""
+    close = difflib.get_close_matches(str(kind), list(candidates), n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown {what} '{kind}'{hint} (known: {', '.join(known)})"
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 

@@ -7,13 +7,12 @@ refused with its key path; a token or password written in plain text loads with 
 
 from __future__ import annotations
 
-import difflib
 import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.config.schema import Loader, in_range, positive, setting
+from gateway.config.schema import Loader, in_range, positive, setting, unknown_kind
 from gateway.config.secrets import Secret
 from gateway.config.units import ByteSize, Duration, parse_duration, parse_size
 
@@ -135,10 +134,7 @@ class ReplicationSection(list):
                 loader.error(f"{sub}.kind", f"is required (one of: {', '.join(KINDS)})")
                 continue
             if kind not in KINDS:
-                close = difflib.get_close_matches(str(kind), KINDS, n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                loader.error(f"{sub}.kind",
-                             f"unknown kind {kind!r}{hint} (known: {', '.join(KINDS)})")
+                loader.error(f"{sub}.kind", unknown_kind("kind", kind, KINDS, KINDS))
                 continue
             config = loader.load(KINDS[kind], table, sub)
             if config is None:

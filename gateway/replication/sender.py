@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import time
 
-from gateway.replication.backoff import retry_after
+from gateway.backoff import retry_after
 from gateway.replication.batching import Body, split_lines
 from gateway.replication.http import Answer, HttpUpstream, UpstreamError
 from gateway.replication.status import StreamStatus

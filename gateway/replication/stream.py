@@ -22,7 +22,7 @@ from array import array
 
 from gateway.errors import ConfigError
 from gateway.replication import registry
-from gateway.replication.backoff import Backoff
+from gateway.backoff import Backoff
 from gateway.replication.batching import Chunk, SeriesPoints
 from gateway.replication.sender import Paused, RetryLater
 from gateway.replication.source import StoreSource

@@ -7,28 +7,25 @@ import pytest
 from upstreams import FaultProxy, InfluxDB, Prometheus, VictoriaMetrics
 
 
-@pytest.fixture
-def victoria(tmp_path):
-    server = VictoriaMetrics(tmp_path / "vm")
+def _serving(server):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def victoria(tmp_path):
+    yield from _serving(VictoriaMetrics(tmp_path / "vm"))
 
 
 @pytest.fixture
 def influxdb(tmp_path):
-    server = InfluxDB(tmp_path / "influxdb")
-    server.start()
-    yield server
-    server.stop()
+    yield from _serving(InfluxDB(tmp_path / "influxdb"))
 
 
 @pytest.fixture
 def prometheus(tmp_path):
-    server = Prometheus(tmp_path / "prometheus")
-    server.start()
-    yield server
-    server.stop()
+    yield from _serving(Prometheus(tmp_path / "prometheus"))
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ check that an upstream holds exactly the store's points (imported by module name
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import struct
 import time
@@ -141,3 +142,29 @@ async def wait_until_equal(expected_fn, got_fn, timeout: float = CATCH_UP_S, dig
         if not problems or time.monotonic() > deadline:
             return problems, duplicates
         await asyncio.sleep(0.5)
+
+
+@contextlib.asynccontextmanager
+async def running_stream(data_dir: str, stream, config=None):
+    """A store in ``data_dir`` and one started stream on it: yields (store, stream)."""
+    from gateway.replication.stream import ReplicationStream
+    from gateway.store import Store
+
+    store = await Store(data_dir, config or store_config()).open()
+    s = ReplicationStream(stream, store)
+    await s.start()
+    try:
+        yield store, s
+    finally:
+        await s.stop()
+        await store.close()
+
+
+@contextlib.contextmanager
+def serving(server):
+    """A test's own upstream (non-default settings), stopped by PID on the way out."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -8,9 +8,8 @@ import asyncio
 import pytest
 
 from gateway.batch import UInt
-from gateway.replication.stream import ReplicationStream
-from gateway.store import Store
-from replication_support import local_content, store_config, stream_config, wait_until_equal
+from replication_support import (local_content, running_stream, serving, stream_config,
+                                 wait_until_equal)
 from test_victoria_metrics import SECOND, write_rows
 from upstreams import RECENT_NS, InfluxDB
 
@@ -36,18 +35,12 @@ def influx_expected(store, bucket="raw"):
 
 def test_points_arrive_bit_for_bit(tmp_path, influxdb):
     async def main():
-        store = await Store(str(tmp_path / "data"), store_config()).open()
-        stream = ReplicationStream(stream_config("influxdb_v1", influxdb.url, db="gw",
-                                                 buckets=["raw"]), store)
-        await stream.start()
-        try:
+        config = stream_config("influxdb_v1", influxdb.url, db="gw", buckets=["raw"])
+        async with running_stream(str(tmp_path / "data"), config) as (store, stream):
             await write_rows(store, typed_rows(RECENT_NS, 100))
-            problems, duplicates = await wait_until_equal(influx_expected(store), influxdb.export)
+            problems, _ = await wait_until_equal(influx_expected(store), influxdb.export)
             assert problems == [], "\n".join(problems)
             assert stream.status.counters["rejected_points"] == 0
-        finally:
-            await stream.stop()
-            await store.close()
 
     asyncio.run(main())
 
@@ -62,11 +55,8 @@ def test_refused_lines_are_dead_lettered_and_the_rest_delivered(tmp_path, influx
     assert http("POST", f"{influxdb.url}/write?db=gw", conflict)[0] == 204
 
     async def main():
-        store = await Store(str(tmp_path / "data"), store_config()).open()
-        stream = ReplicationStream(stream_config("influxdb_v1", influxdb.url, db="gw",
-                                                 buckets=["raw"]), store)
-        await stream.start()
-        try:
+        config = stream_config("influxdb_v1", influxdb.url, db="gw", buckets=["raw"])
+        async with running_stream(str(tmp_path / "data"), config) as (store, stream):
             good = list(typed_rows(RECENT_NS, 40))
             await write_rows(store, good)
             await write_rows(store, [("u", {}, "count", RECENT_NS + i * SECOND, UInt((1 << 63) + i))
@@ -89,9 +79,6 @@ def test_refused_lines_are_dead_lettered_and_the_rest_delivered(tmp_path, influx
             assert all("400" in d["message"] and d["bucket"] == "raw" for d in letters)
             assert any("field type conflict" in d["message"] for d in letters)
             assert stream.status.counters["rejected_points"] == 4
-        finally:
-            await stream.stop()
-            await store.close()
 
     asyncio.run(main())
 
@@ -101,15 +88,12 @@ def test_refused_credentials_pause_the_stream_and_keep_the_data(tmp_path):
     server.start()  # creates the admin user; then authentication goes on
     server.stop()
     server.auth = True
-    server.start()
-    try:
+    data_dir = str(tmp_path / "data")
+    with serving(server):
         async def main():
-            store = await Store(str(tmp_path / "data"), store_config()).open()
-            config = stream_config("influxdb_v1", server.url, db="gw", buckets=["raw"],
-                                   user="admin", password="wrong")
-            stream = ReplicationStream(config, store)
-            await stream.start()
-            try:
+            wrong = stream_config("influxdb_v1", server.url, db="gw", buckets=["raw"],
+                                  user="admin", password="wrong")
+            async with running_stream(data_dir, wrong) as (store, stream):
                 await write_rows(store, typed_rows(RECENT_NS, 10))
                 while stream.status.state != "paused":
                     await asyncio.sleep(0.1)
@@ -117,44 +101,25 @@ def test_refused_credentials_pause_the_stream_and_keep_the_data(tmp_path):
                 assert "401" in stats["last_error"] and "stream up" in stats["last_error"]
                 assert stats["buckets"]["raw"]["position"] == 0
                 assert stats["counters"]["errors_auth"] >= 1
-            finally:
-                await stream.stop()
             # Fixed credentials: everything kept is delivered.
-            config = stream_config("influxdb_v1", server.url, db="gw", buckets=["raw"],
-                                   user="admin", password="secret")
-            stream = ReplicationStream(config, store)
-            await stream.start()
-            try:
-                problems, duplicates = await wait_until_equal(influx_expected(store), server.export)
+            right = stream_config("influxdb_v1", server.url, db="gw", buckets=["raw"],
+                                  user="admin", password="secret")
+            async with running_stream(data_dir, right) as (store, stream):
+                problems, _ = await wait_until_equal(influx_expected(store), server.export)
                 assert problems == [], "\n".join(problems)
-            finally:
-                await stream.stop()
-                await store.close()
 
         asyncio.run(main())
-    finally:
-        server.stop()
 
 
 def test_a_body_too_large_is_split(tmp_path):
-    server = InfluxDB(tmp_path / "influxdb", max_body=4000)
-    server.start()
-    try:
+    with serving(InfluxDB(tmp_path / "influxdb", max_body=4000)) as server:
         async def main():
-            store = await Store(str(tmp_path / "data"), store_config()).open()
-            stream = ReplicationStream(stream_config("influxdb_v1", server.url, db="gw",
-                                                     buckets=["raw"], gzip_level=0), store)
-            await stream.start()
-            try:
+            config = stream_config("influxdb_v1", server.url, db="gw", buckets=["raw"], gzip_level=0)
+            async with running_stream(str(tmp_path / "data"), config) as (store, stream):
                 await write_rows(store, typed_rows(RECENT_NS, 100))
-                problems, duplicates = await wait_until_equal(influx_expected(store), server.export)
+                problems, _ = await wait_until_equal(influx_expected(store), server.export)
                 assert problems == [], "\n".join(problems)
                 assert stream.status.counters["batches_split"] > 0
                 assert stream.status.counters["rejected_points"] == 0
-            finally:
-                await stream.stop()
-                await store.close()
 
         asyncio.run(main())
-    finally:
-        server.stop()

@@ -1,5 +1,5 @@
-"""How long a stream waits before trying again: capped exponential backoff with full jitter,
-and the upstream's own ``Retry-After`` (capped at :data:`MAX_RETRY_AFTER_S`)."""
+"""Waiting before trying again: capped exponential backoff with jitter (reconnects, upstream
+retries), and an upstream's own ``Retry-After`` (capped at :data:`MAX_RETRY_AFTER_S`)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,23 @@ import time
 MAX_RETRY_AFTER_S = 600.0
 
 
-class Backoff:
-    """Delays of ``base * 2**n`` seconds capped at ``cap``, each drawn uniformly from
-    [delay/2, delay] so that a fleet of gateways coming back together spreads out."""
+def backoff_delay(attempt: int, first: float, cap: float, rng=random.random) -> float:
+    """Capped exponential backoff with jitter: in [d/2, d] for d = min(cap, first * 2**attempt)."""
+    d = min(cap, first * (2 ** min(attempt, 30)))
+    return d * (0.5 + 0.5 * rng())
 
-    def __init__(self, base: float = 0.5, cap: float = 60.0, rng: random.Random | None = None):
-        self.base, self.cap = base, cap
+
+class Backoff:
+    """Successive :func:`backoff_delay` values until :meth:`reset` (a success)."""
+
+    def __init__(self, first: float = 0.5, cap: float = 60.0) -> None:
+        self.first, self.cap = first, cap
         self.failures = 0
-        self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        delay = min(self.cap, self.base * (2 ** min(self.failures, 30)))
+        delay = backoff_delay(self.failures, self.first, self.cap)
         self.failures += 1
-        return self._rng.uniform(delay / 2, delay)
+        return delay
 
     def reset(self) -> None:
         self.failures = 0
