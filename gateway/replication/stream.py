@@ -20,7 +20,6 @@ import logging
 import time
 from array import array
 
-from gateway.errors import ConfigError
 from gateway.replication import registry
 from gateway.backoff import Backoff
 from gateway.replication.batching import Chunk, SeriesPoints
@@ -50,8 +49,8 @@ def _sender(config, status):
     if kind == "prometheus_remote_write":
         from gateway.replication.remote_write import RemoteWriteSender
         return RemoteWriteSender(config, status)
-    raise ConfigError(f"replication stream {config.name}: the {kind} kind is not available in "
-                      f"this version (see docs/replication.md)")
+    from gateway.replication.mqtt import MqttSender
+    return MqttSender(config, status)
 
 
 def _comparable(values, type_: int) -> list:
