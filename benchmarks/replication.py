@@ -44,7 +44,7 @@ SECOND = 1_000_000_000
 
 
 def store_config(points: int) -> StoreSection:
-    config = StoreSection()
+    config = StoreSection(wal_sync="always")  # the fill commits each minute of points at once
     size = max(parse_size("64MiB"), parse_size(f"{int(points * 3 // 1024 + 1024)}KiB"))
     config.buckets = {"raw": BucketConfig(size, None), "rollup": BucketConfig(parse_size("1MiB"), None)}
     config.checkpoint_interval = parse_duration("2s")
@@ -62,10 +62,10 @@ def value(s: int, i: int) -> float:
 
 
 async def fill(store, series: int, seconds: int, start: int) -> None:
-    """seconds x series points at 1 Hz, written a minute at a time."""
-    for t0 in range(0, seconds, 60):
+    """seconds x series points at 1 Hz, written ten minutes at a time."""
+    for t0 in range(0, seconds, 600):
         batch = Batch()
-        for i in range(t0, min(seconds, t0 + 60)):
+        for i in range(t0, min(seconds, t0 + 600)):
             for s in range(series):
                 batch.add("bench", {"sensor": f"s{s:03d}"}, "v", value(s, i), start + i * SECOND)
         await store.write(batch)
