@@ -77,6 +77,8 @@ class Loader:
         self.problems: list[Problem] = []
         #: things that load but deserve a word (a secret in plain text, say)
         self.warnings: list[Problem] = []
+        #: (path, object) of every table loaded without problems, for checks across sections.
+        self.loaded: list[tuple[str, Any]] = []
 
     def error(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -132,6 +134,7 @@ class Loader:
         if validate is not None:
             for subkey, message in validate():
                 self.error(_join(path, subkey) if subkey else path, message)
+        self.loaded.append((path, obj))
         return obj
 
     @staticmethod

@@ -44,10 +44,6 @@ void gw_wal_free(gw_wal *w);
  * syncs its header, and makes it current; the previous segment is closed. The caller syncs
  * the previous segment first and the directory afterwards. GW_OK, GW_EIO or GW_ENOSPC. */
 int gw_wal_open_segment(gw_wal *w, const char *path, uint64_t first_lsn);
-/* Appends len bytes (whole records) to the current segment. On a failed or short write the
- * segment is cut back to its previous length, so a failed append leaves no partial record.
- * GW_OK, GW_EINVAL (no segment open), GW_EIO or GW_ENOSPC. */
-int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len);
 /* fdatasync of the current segment. GW_OK, GW_EINVAL (none open), GW_EIO or GW_ENOSPC. */
 int gw_wal_sync(gw_wal *w);
 /* Copies the WAL's state into *out. */
@@ -60,6 +56,11 @@ struct gw_wal {
 };
 
 /* ---- Record framing and body coding, shared with head.c (not part of the Python API). ---- */
+
+/* Appends len bytes (whole records) to the current segment. On a failed or short write the
+ * segment is cut back to its previous length, so a failed append leaves no partial record.
+ * GW_OK, GW_EINVAL (no segment open), GW_EIO or GW_ENOSPC. */
+int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len);
 
 typedef struct gw_buf {
     uint8_t *p;
