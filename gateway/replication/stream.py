@@ -255,6 +255,15 @@ class ReplicationStream(Component):
 
     # ------------------------------------------------------------------ figures
 
+    def health(self) -> dict:
+        """The component's health for the status page: the stream's figures."""
+        h = super().health()
+        try:
+            return {**self.stats(), **h, "stream": self.config.name}
+        except Exception as e:  # a snapshot must never take the status page down
+            h["error"] = str(e)
+            return h
+
     def stats(self) -> dict:
         """The stream's figures for ``gateway replication status``, the status page and
         /metrics; cheap, callable from any thread."""
