@@ -33,6 +33,10 @@ class BucketConfig:
     retention: Duration | None = setting(
         None, check=_positive_retention, doc="age limit; leave it out for none (the bucket is then limited "
                                   "by max_size only)")
+    max_series: int = setting(
+        1_000_000, check=in_range(1, (1 << 32) - 1),
+        doc="points of new series are refused (counted as series_limited) once the bucket holds "
+            "this many series, as InfluxDB's max-series-per-database")
 
 
 def _default_buckets() -> dict[str, BucketConfig]:
