@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal
 
-from gateway.config.schema import Loader, in_range, positive, setting
+from gateway.config.schema import Loader, in_range, positive, setting, unknown_kind
+from gateway.replication.config import ReplicationSection
 from gateway.config.units import ByteSize, Duration, parse_duration, parse_size
 
 
@@ -118,9 +118,7 @@ class ReadersSection(dict):
         for kind, tables in raw.items():
             sub = f"{path}.{kind}"
             if kind not in known:
-                close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                loader.error(sub, f"unknown reader kind '{kind}'{hint} (known: {', '.join(known)})")
+                loader.error(sub, unknown_kind("reader kind", kind, KINDS, known))
                 continue
             entries = tables if isinstance(tables, list) else [tables]
             config_cls = kind_module(kind).Config
@@ -150,6 +148,8 @@ class Config:
     store: StoreSection = setting(default_factory=StoreSection)
     http: HttpSection = setting(default_factory=HttpSection)
     readers: ReadersSection = setting(default_factory=_default_readers)
+    replication: ReplicationSection = setting(default_factory=ReplicationSection,
+                                              doc="[[replication]] streams to upstreams")
 
 
 def cross_checks(config: Config, loaded: list[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
@@ -172,3 +172,8 @@ def cross_checks(config: Config, loaded: list[tuple[str, Any]]) -> Iterator[tupl
         if first != path:
             yield (f"{path}.client_id", f"client id {reader.client_id!r} is already used by "
                    f"{first} on {reader.endpoint}; give each reader its own client_id")
+    for i, stream in enumerate(config.replication):
+        for bucket in stream.buckets:
+            if bucket not in buckets:
+                yield (f"replication[{i}].buckets",
+                       f"unknown bucket {bucket!r} (configured: {', '.join(buckets)})")

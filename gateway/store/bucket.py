@@ -162,6 +162,10 @@ class Bucket:
         self.generation = 0          # store thread: batches taken so far
         self.durable_generation = 0
         self.waiters: list[tuple[int, asyncio.Future]] = []
+        # Replication: a copy of the heads taken by the next commit, handed out once durable.
+        self.head_copy_wanted = False
+        self.head_copy: tuple[int, list[tuple[int, HeadPoints]], int] | None = None
+        self.head_copy_waiters: list[asyncio.Future] = []
         self.outcomes: collections.deque = collections.deque(maxlen=64)
         self.unlogged_points = 0
         # Not yet in the index (loop thread).
@@ -346,7 +350,18 @@ class Bucket:
                     self.heads.seal(self.ring, now_ms)
                 except Exception as e:  # the heads kept their points; sealing is retried later
                     seal_error = e
+                if self.head_copy_wanted:  # every point in the heads is logged right now
+                    self.head_copy = (gen, self._copy_heads_locked(), self.ring.position[1] - 1)
+                    self.head_copy_wanted = False
             return Logged(gen, log_error, seal_error, direct, *self._take_outputs_locked())
+
+    def _copy_heads_locked(self) -> list[tuple[int, HeadPoints]]:
+        out = []
+        for sid in range(1, self.heads.counters()["max_series_id"] + 1):
+            head = HeadPoints(*self.heads.head(sid))
+            if len(head.timestamps):
+                out.append((sid, head))
+        return out
 
     def seal_due_on_thread(self, now_ms: int, force: bool) -> Sealed:
         """Seals old (or, forced, all) logged heads."""
@@ -457,8 +472,24 @@ class Bucket:
         self.waiters.append((generation, fut))
         return fut
 
+    def want_head_copy(self) -> asyncio.Future:
+        """A future answered with (heads, newest sealed seq) copied by the next commit once
+        that commit is durable: every point in the copy is durable (replication)."""
+        fut = asyncio.get_running_loop().create_future()
+        self.head_copy_waiters.append(fut)
+        self.head_copy_wanted = True
+        return fut
+
     def settle(self, generation: int, error: Exception | None) -> None:
         """Answers the writers of every batch up to ``generation``: durable, or ``error``."""
+        copy, self.head_copy = self.head_copy, None
+        if copy is not None and error is None and copy[0] <= generation:
+            waiters, self.head_copy_waiters = self.head_copy_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result((copy[1], copy[2]))
+        elif copy is not None:
+            self.head_copy_wanted = True  # not durable: the next commit copies again
         if error is None:
             self.durable_generation = max(self.durable_generation, generation)
         self.outcomes.append((generation, error))

@@ -400,8 +400,20 @@ class Store(Component):
         await self._replication.set_cursor(self.bucket(bucket), name, seq)
 
     async def blocks_since(self, bucket: str, after_seq: int, limit: int = 100) -> list[StoredBlock]:
-        """Sealed blocks with a sequence number above ``after_seq``, oldest first."""
+        """Sealed blocks with a sequence number above ``after_seq``, oldest first (indexed or
+        sealed since the last checkpoint)."""
         return await self._replication.blocks_since(self.bucket(bucket), after_seq, limit)
+
+    def last_sealed_seq(self, bucket: str) -> int:
+        """The sequence number of the newest block of the bucket's ring."""
+        return self._replication.last_sealed_seq(self.bucket(bucket))
+
+    async def durable_heads(self, bucket: str, measurements=None, timeout: float = 10.0):
+        """[(SeriesInfo, HeadPoints)] of every non-empty head (of the given measurements) and
+        the newest sealed sequence number, every point durable: now if the heads are quiet,
+        else as the next group commit copies them; None if none did within ``timeout``."""
+        self._check_open()
+        return await self._replication.durable_heads(self.bucket(bucket), measurements, timeout)
 
     # ------------------------------------------------------------------ accounting
 
