@@ -43,8 +43,16 @@ def component_factories(config) -> list:
         module = kind_module(kind)
         for reader_config in configs:
             factories.append(lambda ctx, m=module, c=reader_config: m.create(c, ctx))
+    for stream_config in config.replication:
+        factories.append(lambda ctx, c=stream_config: _replication_stream(c, ctx))
     factories.append(web.create)  # last: it shows every other component
     return factories
+
+
+def _replication_stream(config, context):
+    from gateway.replication.stream import ReplicationStream
+
+    return ReplicationStream(config, context.store)
 
 
 async def serve(config) -> str | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal
 
-from gateway.config.schema import Loader, in_range, positive, setting
+from gateway.config.schema import Loader, in_range, positive, setting, unknown_kind
+from gateway.replication.config import ReplicationSection
 from gateway.config.units import ByteSize, Duration, parse_duration, parse_size
 
 
@@ -33,6 +33,10 @@ class BucketConfig:
     retention: Duration | None = setting(
         None, check=_positive_retention, doc="age limit; leave it out for none (the bucket is then limited "
                                   "by max_size only)")
+    max_series: int = setting(
+        1_000_000, check=in_range(1, (1 << 32) - 1),
+        doc="points of new series are refused (counted as series_limited) once the bucket holds "
+            "this many series, as InfluxDB's max-series-per-database")
 
 
 def _default_buckets() -> dict[str, BucketConfig]:
@@ -157,9 +161,7 @@ class ReadersSection(dict):
         for kind, tables in raw.items():
             sub = f"{path}.{kind}"
             if kind not in known:
-                close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                loader.error(sub, f"unknown reader kind '{kind}'{hint} (known: {', '.join(known)})")
+                loader.error(sub, unknown_kind("reader kind", kind, KINDS, known))
                 continue
             entries = tables if isinstance(tables, list) else [tables]
             config_cls = kind_module(kind).Config
@@ -191,6 +193,8 @@ class Config:
     readers: ReadersSection = setting(default_factory=_default_readers)
     scheduler: SchedulerSection = setting(default_factory=SchedulerSection)
     tasks: list[TaskConfig] = setting(default_factory=list)
+    replication: ReplicationSection = setting(default_factory=ReplicationSection,
+                                              doc="[[replication]] streams to upstreams")
 
 
 def cross_checks(config: Config, loaded: list[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
@@ -213,3 +217,8 @@ def cross_checks(config: Config, loaded: list[tuple[str, Any]]) -> Iterator[tupl
         if first != path:
             yield (f"{path}.client_id", f"client id {reader.client_id!r} is already used by "
                    f"{first} on {reader.endpoint}; give each reader its own client_id")
+    for i, stream in enumerate(config.replication):
+        for bucket in stream.buckets:
+            if bucket not in buckets:
+                yield (f"replication[{i}].buckets",
+                       f"unknown bucket {bucket!r} (configured: {', '.join(buckets)})")

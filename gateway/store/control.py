@@ -111,6 +111,10 @@ class ControlServer(Component):
                     await self._export(request, writer)
                 elif op == "query":
                     await self._query(reader, writer, str(request.get("format", "table")))
+                elif op == "replication_status":
+                    from gateway.replication import registry
+
+                    writer.write(json.dumps({"ok": True, "streams": registry.stats()}).encode() + b"\n")
                 else:
                     raise ValueError(f"unknown operation {op!r}")
             except FluxError as e:
@@ -215,6 +219,18 @@ class ControlClient:
                 sock.sendall(piece)
             sock.shutdown(socket.SHUT_WR)
             return self._answer(f)
+
+    def replication_status(self) -> dict:
+        """The daemon's replication streams and their figures."""
+        sock = self._connect({"op": "replication_status"})
+        with sock, sock.makefile("rb") as f:
+            line = f.readline()  # dead letters make it longer than a request may be
+        if not line:
+            raise StoreError("the daemon closed the control connection without an answer")
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise StoreError(f"the daemon refused: {answer.get('error', 'no reason given')}")
+        return answer["streams"]
 
     def export(self, bucket: str, start, stop, measurement, out) -> ExportReport:
         """Writes the export to ``out``; raises StoreError when the daemon reports an error

@@ -79,12 +79,14 @@ def matching_series(b: Bucket, measurement: str | None = None,
     """The bucket's series matching the predicate, by key."""
     out = []
     for info in list(b.catalogue.values()):
-        if measurement is not None and info.measurement != measurement:
-            continue
-        if field is not None and info.field != field:
-            continue
-        if tags and any(info.tags.get(k) != v for k, v in tags.items()):
-            continue
+        if measurement is not None or field is not None or tags:
+            m, t, f = info.parts()
+            if measurement is not None and m != measurement:
+                continue
+            if field is not None and f != field:
+                continue
+            if tags and any(t.get(k) != v for k, v in tags.items()):
+                continue
         out.append(info)
     out.sort(key=lambda s: s.key)
     return out
@@ -100,25 +102,43 @@ class StoreReader:
     async def series_columns(self, b: Bucket, info: SeriesInfo, lo: int,
                              hi: int) -> SeriesColumns | None:
         """The points of a series with lo <= time < hi, or None when it has none there."""
-        blocks = await self._series_blocks(b, info, lo, hi)
+        return (await self.many_columns(b, [info], lo, hi))[0]
+
+    async def many_columns(self, b: Bucket, infos: list[SeriesInfo], lo: int,
+                           hi: int) -> list[SeriesColumns | None]:
+        """:meth:`series_columns` of each series, with one index query and one hop to each
+        worker thread for all of them (an export of many small series pays no hop per
+        series)."""
+        ids = [info.id for info in infos]
+        blocks = await self._blocks_of(b, ids, lo, hi)
         if b.index_suspects:  # an index row led nowhere: repair the index, then read again
             await self.repair_index(b)
-            blocks = await self._series_blocks(b, info, lo, hi)
-        head = await self.threads.on_store_thread(b.head_on_thread, info.id)
-        return merge(info, blocks, head, lo, hi)
+            blocks = await self._blocks_of(b, ids, lo, hi)
+        heads = await self.threads.on_store_thread(b.heads_on_thread, ids)
+        return [merge(info, blocks[info.id], head, lo, hi) for info, head in zip(infos, heads)]
 
-    async def _series_blocks(self, b: Bucket, info: SeriesInfo, lo: int,
-                             hi: int) -> list[tuple[array, Any]]:
+    async def _blocks_of(self, b: Bucket, ids: list[int], lo: int,
+                         hi: int) -> dict[int, list[tuple[array, Any]]]:
         # Where the checkpoint stood before the rows are read: the ring may write over them
         # from there on (the next checkpoint then drops their rows).
         since = (b.state.write_pos, b.written_at_checkpoint)
-        rows = await self.index.blocks(b.state.id, info.id, lo, hi)
-        seen = {r.seq for r in rows}
-        refs = [(r.seq, r.offset, r.length, since) for r in rows]
-        refs += [(e.seq, e.offset, e.length, (e.offset + e.length, None)) for e in list(b.pending)
-                 if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi and e.seq not in seen]
-        refs.sort()
-        return await self.threads.on_read_thread(self.read_blocks, b, refs)
+        rows = await self.index.blocks_of(b.state.id, ids, lo, hi)
+        refs: dict[int, list[_Read]] = {sid: [] for sid in ids}
+        seen = set()
+        for r in rows:
+            refs[r.series].append((r.seq, r.offset, r.length, since))
+            seen.add(r.seq)
+        for e in list(b.pending):
+            if (e.series_id in refs and e.max_ts >= lo and e.min_ts < hi
+                    and e.seq not in seen):
+                refs[e.series_id].append((e.seq, e.offset, e.length, (e.offset + e.length, None)))
+        for r in refs.values():
+            r.sort()
+        return await self.threads.on_read_thread(self._read_many, b, refs)
+
+    @classmethod
+    def _read_many(cls, b: Bucket, refs: dict[int, list[_Read]]) -> dict[int, list]:
+        return {sid: cls.read_blocks(b, r) for sid, r in refs.items()}
 
     async def stream(self, b: Bucket, info: SeriesInfo, lo: int, hi: int,
                      batch_points: int | None = None) -> AsyncIterator[tuple[array, Any]]:
@@ -211,18 +231,20 @@ class StoreReader:
 
     async def decoded_block(self, b: Bucket, ref: BlockRef) -> tuple[array, Any] | None:
         """One block's (timestamps, values), or None when it is gone or damaged."""
-        since = (b.state.write_pos, b.written_at_checkpoint)
-        got = await self.threads.on_read_thread(self.read_blocks, b, [(*ref, since)])
+        got = await self.threads.on_read_thread(self.read_blocks, b, [ref])
         return got[0] if got else None
 
     @staticmethod
-    def read_blocks(b: Bucket, refs: list[_Read]) -> list[tuple[array, Any]]:
+    def read_blocks(b: Bucket, refs: list[_Read] | list[BlockRef]) -> list[tuple[array, Any]]:
         """Decoded blocks (read thread). A block that the ring wrote over while it was read
         is skipped (evicted: counted as ``overwritten_while_read``); a damaged one is skipped,
         logged once and counted at the next checkpoint; a row of the index that leads to
         another entry is logged and left to :meth:`Checkpointer.repair_index`."""
         out = []
-        for seq, offset, length, since in refs:
+        for ref in refs:
+            seq, offset, length = ref[:3]
+            # without the reader's own checkpoint position, the current one (stricter)
+            since = ref[3] if len(ref) > 3 else (b.state.write_pos, b.written_at_checkpoint)
             status, block = b.ring.read(offset, length, seq)
             if status == OK:
                 try:
