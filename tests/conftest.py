@@ -1,12 +1,19 @@
-"""Suite-wide policy: in CI (``CI`` set) a skipped test fails the run.
+"""Suite-wide policy: in CI (``CI`` set) a skipped test fails the run, and property tests draw
+the same examples every run.
 
 `make test` installs everything the suite needs, so a skip there means a missing install step
-or a broken fixture, which must not pass as green.
+or a broken fixture, which must not pass as green. A property test that finds a new example on
+a developer's machine is a bug report; in CI the same inputs make a red run mean a change.
 """
 
 import os
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_sessionfinish(session, exitstatus):
