@@ -1,9 +1,10 @@
 /* The write-ahead log of a bucket: checksummed records in preallocated segment files.
  *
  * A segment is named after the sequence number (LSN) of its first record and starts with a
- * 32-byte header; records follow back to back, then zeros to the segment's preallocated size:
+ * 40-byte header; records follow back to back, then zeros to the segment's preallocated size:
  *
- *   segment: "GWWAL001" | version u32 | header_size u32 | first_lsn u64 | created u32 | crc32c u32
+ *   segment: "GWWAL001" | version u32 | header_size u32 | first_lsn u64 | created u32
+ *            | prev_lsn u64 | crc32c u32
  *   record:  "GWWR" u32 | crc32c u32 | lsn u64 | body_len u32 | n_points u32 | body
  *
  * The record crc covers lsn .. end of body. A body holds the points logged by one group
@@ -21,11 +22,12 @@
 #include "gw_common.h"
 
 /* cdef: begin */
-#define GW_WAL_SEGMENT_HEADER 32
+#define GW_WAL_SEGMENT_HEADER 40
 #define GW_WAL_RECORD_HEADER  24
-/* Segment format versions: 1 grew by appending (no zero tail, created 0); 2 is preallocated
- * and zero-filled with its creation time in the header. Replay reads both; newer ones are
- * refused (GW_WAL_EVERSION) rather than guessed at. */
+/* Segment format versions: 1 grew by appending (32-byte header, no zero tail); 2 is
+ * preallocated and zero-filled, with its creation time and the LSN of the record written
+ * before it (so replay can tell a missing segment) in the header. Replay reads both; newer
+ * ones are refused (GW_WAL_EVERSION) rather than guessed at. */
 #define GW_WAL_VERSION        2
 #define GW_WAL_EVERSION       -7
 /* A record body never exceeds this, so a damaged length cannot make replay allocate more. */
@@ -39,6 +41,7 @@ typedef struct gw_wal {
     uint64_t size;               /* bytes of header and records in the current segment */
     uint64_t capacity;           /* the current segment file's size (zeros past size) */
     uint64_t bytes_written;      /* since open, all segments, zeros of preallocation included */
+    uint64_t last_lsn;           /* LSN of the last record appended (or found on resuming) */
     int      last_errno;         /* errno of the last failed call */
     uint32_t max_body;           /* a commit cuts records at this many body bytes (at most
                                     GW_WAL_MAX_BODY, the default; lower only to test) */
@@ -47,8 +50,11 @@ typedef struct gw_wal {
 /* What a segment header says. */
 typedef struct gw_wal_segment_info {
     uint32_t version;
+    uint32_t header_size;        /* records start here */
     uint64_t first_lsn;
     uint32_t created;            /* unix seconds when the segment was created, 0 if unknown */
+    uint64_t prev_lsn;           /* LSN of the last record written before this segment, 0 if
+                                    unknown (version 1, or none) */
     uint64_t end;                /* gw_wal_segment_scan: offset just past the last valid record */
     uint64_t last_lsn;           /* gw_wal_segment_scan: LSN of the last valid record, 0: none */
 } gw_wal_segment_info;
@@ -59,12 +65,14 @@ gw_wal *gw_wal_new(void);
 void gw_wal_free(gw_wal *w);
 /* Creates the segment file at path (replacing an existing file of that name): the header,
  * then zeros up to segment_size bytes, all written and synced, and makes it current; the
- * previous segment is closed. created is stored in the header (unix seconds). The caller
+ * previous segment is closed. prev_lsn (the LSN of the last record written before this
+ * segment, 0 for none) and created (unix seconds) are stored in the header. The caller
  * syncs the previous segment first and the directory afterwards. GW_OK, GW_EINVAL
  * (segment_size below the header's), GW_EIO or GW_ENOSPC (the file is removed). */
-int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint64_t segment_size,
-                          uint32_t created);
-/* gw_wal_create_segment without preallocation (the file grows with each record). */
+int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint64_t prev_lsn,
+                          uint64_t segment_size, uint32_t created);
+/* gw_wal_create_segment without preallocation (the file grows with each record), after the
+ * WAL's last_lsn. */
 int gw_wal_open_segment(gw_wal *w, const char *path, uint64_t first_lsn);
 /* Makes an existing segment of the current version current again, so that a store opened
  * and closed often (short-lived commands) does not leave a segment each time: records are
@@ -144,9 +152,6 @@ typedef struct gw_wal_record {
     uint32_t       body_len;
 } gw_wal_record;
 
-/* Checks the segment header in data. GW_OK, GW_ETRUNC, GW_ECORRUPT or GW_WAL_EVERSION;
- * *first_lsn filled. */
-int gw_wal_segment_header(const uint8_t *data, size_t len, uint64_t *first_lsn);
 /* Reads the record at *pos: GW_OK (rec filled, *pos advanced past it), GW_ETRUNC (the data
  * ends inside or before a record header, or only zeros follow: the clean or torn end) or
  * GW_ECORRUPT (bad magic, length or checksum; *pos unchanged). A zeroed record header with a

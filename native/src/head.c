@@ -724,12 +724,14 @@ static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
 int gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms) {
     replay_ctx ctx = {h, 0, now_ms, 0};
     gw_wal_sink sink = {&ctx, on_def, on_group};
-    uint64_t first_lsn = 0;
-    int status = gw_wal_segment_header(data, len, &first_lsn);
+    gw_wal_segment_info info;
+    int status = gw_wal_segment_info_of(data, len, &info);
     if (status == GW_WAL_EVERSION) return status;   /* a newer format: not ours to guess at */
     int header_bad = status == GW_ECORRUPT;
     if (status == GW_ETRUNC) return GW_OK;  /* created but never written: nothing to replay */
-    size_t pos = GW_WAL_SEGMENT_HEADER;
+    uint64_t first_lsn = info.first_lsn;
+    /* A damaged header's size is unknown: search from the smallest; resync finds records. */
+    size_t pos = header_bad ? 32 : info.header_size;
     for (;;) {
         gw_wal_record rec;
         int rc = gw_wal_next_record(data, len, &pos, &rec);

@@ -31,6 +31,7 @@
 
 #define SEGMENT_MAGIC  "GWWAL001"
 #define WAL_VERSION_APPENDED 1   /* still replayed */
+#define APPENDED_HEADER      32
 #define RECORD_MAGIC   0x52575747u   /* "GWWR" little endian */
 #define MAX_SCALE      15
 #define RAW_SCALE      255
@@ -311,27 +312,30 @@ static int get_ints(reader *r, uint64_t *out, uint32_t n, uint64_t *z) {
 
 int gw_wal_segment_info_of(const uint8_t *data, size_t len, gw_wal_segment_info *info) {
     memset(info, 0, sizeof *info);
-    if (len < GW_WAL_SEGMENT_HEADER) return GW_ETRUNC;
-    if (memcmp(data, SEGMENT_MAGIC, 8) != 0 || get32(data + 28) != gw_crc32c(0, data, 28)
-        || get32(data + 12) != GW_WAL_SEGMENT_HEADER) return GW_ECORRUPT;
-    info->version = get32(data + 8);
+    if (len < APPENDED_HEADER) return GW_ETRUNC;
+    if (memcmp(data, SEGMENT_MAGIC, 8) != 0) return GW_ECORRUPT;
+    uint32_t version = get32(data + 8), size = get32(data + 12);
+    uint32_t want = version == WAL_VERSION_APPENDED ? APPENDED_HEADER : GW_WAL_SEGMENT_HEADER;
+    /* The size must be the version's (a newer version may have another, checked first). */
+    if (version <= GW_WAL_VERSION && size != want) return GW_ECORRUPT;
+    if (size < APPENDED_HEADER || size > 4096) return GW_ECORRUPT;
+    if (len < size) return GW_ETRUNC;
+    if (get32(data + size - 4) != gw_crc32c(0, data, size - 4)) return GW_ECORRUPT;
+    info->version = version;
+    info->header_size = size;
     info->first_lsn = get64(data + 16);
-    info->created = get32(data + 24);
-    if (info->version < WAL_VERSION_APPENDED || info->version > GW_WAL_VERSION) return GW_WAL_EVERSION;
+    if (version < WAL_VERSION_APPENDED || version > GW_WAL_VERSION) return GW_WAL_EVERSION;
+    if (version >= 2) {
+        info->created = get32(data + 24);
+        info->prev_lsn = get64(data + 28);
+    }
     return GW_OK;
-}
-
-int gw_wal_segment_header(const uint8_t *data, size_t len, uint64_t *first_lsn) {
-    gw_wal_segment_info info;
-    int rc = gw_wal_segment_info_of(data, len, &info);
-    *first_lsn = info.first_lsn;
-    return rc;
 }
 
 int gw_wal_segment_scan(const uint8_t *data, size_t len, gw_wal_segment_info *info) {
     int rc = gw_wal_segment_info_of(data, len, info);
     if (rc != GW_OK) return rc;
-    size_t pos = GW_WAL_SEGMENT_HEADER;
+    size_t pos = info->header_size;
     info->end = pos;
     for (;;) {
         gw_wal_record rec;
@@ -537,8 +541,8 @@ static void make_current(gw_wal *w, int fd, uint64_t first_lsn, uint64_t size, u
     w->capacity = capacity;
 }
 
-int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint64_t segment_size,
-                          uint32_t created) {
+int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint64_t prev_lsn,
+                          uint64_t segment_size, uint32_t created) {
     if (segment_size < GW_WAL_SEGMENT_HEADER) return GW_EINVAL;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) { w->last_errno = errno; return io_status(errno); }
@@ -548,7 +552,8 @@ int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint6
     put32(h + 12, GW_WAL_SEGMENT_HEADER);
     put64(h + 16, first_lsn);
     put32(h + 24, created);
-    put32(h + 28, gw_crc32c(0, h, 28));
+    put64(h + 28, prev_lsn);
+    put32(h + 36, gw_crc32c(0, h, 36));
     /* Zeros written, not fallocate()d: an unwritten extent would turn each later overwrite
      * into an extent conversion that the filesystem journals, the cost this avoids. */
     if (pwrite_all(fd, h, sizeof h, 0) != 0
@@ -560,11 +565,13 @@ int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint6
     }
     make_current(w, fd, first_lsn, sizeof h, segment_size);
     w->bytes_written += segment_size;
+    if (prev_lsn > w->last_lsn) w->last_lsn = prev_lsn;
     return GW_OK;
 }
 
 int gw_wal_open_segment(gw_wal *w, const char *path, uint64_t first_lsn) {
-    return gw_wal_create_segment(w, path, first_lsn, GW_WAL_SEGMENT_HEADER, (uint32_t)time(NULL));
+    return gw_wal_create_segment(w, path, first_lsn, w->last_lsn, GW_WAL_SEGMENT_HEADER,
+                                 (uint32_t)time(NULL));
 }
 
 int gw_wal_resume_segment(gw_wal *w, const char *path, gw_wal_segment_info *info) {
@@ -605,6 +612,7 @@ int gw_wal_resume_segment(gw_wal *w, const char *path, gw_wal_segment_info *info
     free(data);
     if (rc != GW_OK) { close(fd); return rc; }
     make_current(w, fd, info->first_lsn, info->end, (uint64_t)file_len);
+    w->last_lsn = info->last_lsn ? info->last_lsn : info->prev_lsn;
     return GW_OK;
 }
 
@@ -627,6 +635,12 @@ int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len) {
     w->size += len;
     if (w->size > w->capacity) w->capacity = w->size;
     w->bytes_written += len;
+    /* The LSN of the last of the records written, for the next segment's header. */
+    for (size_t p = 0; p + GW_WAL_RECORD_HEADER <= len;) {
+        uint64_t lsn = get64(data + p + 8);
+        if (lsn > w->last_lsn) w->last_lsn = lsn;
+        p += GW_WAL_RECORD_HEADER + get32(data + p + 16);
+    }
     return GW_OK;
 }
 

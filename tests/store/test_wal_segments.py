@@ -14,8 +14,10 @@ T0 = 1_700_000_000 * 10**9
 SEGMENT = 64 * 1024
 
 
-def create(wal: WriteAheadLog, path: str, first_lsn: int = 1, size: int = SEGMENT) -> None:
-    assert lib.gw_wal_create_segment(wal.ptr, os.fsencode(path), first_lsn, size, 1_700_000_000) == 0
+def create(wal: WriteAheadLog, path: str, first_lsn: int = 1, size: int = SEGMENT,
+           prev_lsn: int = 0) -> None:
+    assert lib.gw_wal_create_segment(wal.ptr, os.fsencode(path), first_lsn, prev_lsn, size,
+                                     1_700_000_000) == 0
 
 
 def log_commit(heads: Heads, wal: WriteAheadLog, commit: int, points: int = 30) -> None:
@@ -117,11 +119,22 @@ def test_a_zeroed_record_header_is_damage_not_the_end(tmp_path):
 
 def set_version(path: str, version: int) -> None:
     with open(path, "r+b") as f:
-        header = bytearray(f.read(32))
+        header = bytearray(f.read(lib.GW_WAL_SEGMENT_HEADER))
         struct.pack_into("<I", header, 8, version)
-        struct.pack_into("<I", header, 28, crc32c(bytes(header[:28])))
+        struct.pack_into("<I", header, 36, crc32c(bytes(header[:36])))
         f.seek(0)
         f.write(header)
+
+
+def as_version_1(path: str) -> None:
+    """Rewrites a segment in the appending layout: 32-byte header, records, no zero tail."""
+    with open(path, "rb") as f:
+        data = f.read()
+    offset, body = record_offsets(data)[-1]
+    records = data[lib.GW_WAL_SEGMENT_HEADER:offset + 24 + body]
+    header = b"GWWAL001" + struct.pack("<IIQI", 1, 32, 1, 0)
+    with open(path, "wb") as f:
+        f.write(header + struct.pack("<I", crc32c(header)) + records)
 
 
 def test_segment_format_version_is_checked_on_replay(tmp_path):
@@ -138,10 +151,29 @@ def test_segment_format_version_is_checked_on_replay(tmp_path):
     assert fresh.ptr.points_replayed == 0
     info = ffi.new("gw_wal_segment_info *")
     assert lib.gw_wal_resume_segment(WriteAheadLog().ptr, os.fsencode(path), info) == lib.GW_WAL_EVERSION
-    set_version(path, 1)   # segments of the appending format are still read
+    set_version(path, lib.GW_WAL_VERSION)
+    as_version_1(path)   # segments of the appending layout are still read, never resumed
     assert replay(path).ptr.points_replayed == 30
+    assert lib.gw_wal_resume_segment(WriteAheadLog().ptr, os.fsencode(path), info) == lib.GW_ECORRUPT
     heads.close()
     fresh.close()
+
+
+def test_segment_header_names_the_record_before_it(tmp_path):
+    first, second = str(tmp_path / "0000000000000001.wal"), str(tmp_path / "0000000000000004.wal")
+    wal, heads = WriteAheadLog(), Heads(1 << 20, 0)
+    create(wal, first)
+    for commit in range(3):
+        log_commit(heads, wal, commit)
+    assert wal.ptr.last_lsn == 3
+    create(wal, second, first_lsn=4, prev_lsn=wal.ptr.last_lsn)
+    info = ffi.new("gw_wal_segment_info *")
+    with open(second, "rb") as f:
+        data = f.read()
+    assert lib.gw_wal_segment_scan(data, len(data), info) == 0
+    assert (info.first_lsn, info.prev_lsn, info.last_lsn) == (4, 3, 0)
+    heads.close()
+    wal.close()
 
 
 def test_records_are_cut_by_bytes_as_well_as_by_points(tmp_path):
