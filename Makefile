@@ -8,13 +8,26 @@ NATIVE_SOURCES := $(wildcard native/src/*.c native/include/*.h) native/build_nat
 NATIVE_STAMP := build/.native
 DATA_DIR ?= ./var
 
-.PHONY: run test setup native deps-run deps-test clean bench image
+.PHONY: run test test-fast test-random hil setup native deps-run deps-test clean bench image
 
 run: setup deps-run
 	GATEWAY_HW=$${GATEWAY_HW:-emulated} $(VENV)/bin/gateway run --data-dir $(DATA_DIR)
 
 test: setup deps-test
 	@bash .ci/pytest-run $(PY) $(PYTEST_ARGS)
+
+# The unit tests alone (no servers, no image, nothing marked slow): under a minute.
+test-fast: setup
+	@bash .ci/pytest-run $(PY) -q -m "not slow and not integration and not hil" --ignore=tests/image $(PYTEST_ARGS)
+
+# The hardware-in-the-loop scenarios on the emulated rig (hil/README.md); `make test` runs them too.
+hil: setup
+	$(PY) hil/run --rig emulated
+
+# Every test but the image's in a shuffled order (pytest-randomly; rerun one order with
+# PYTEST_ARGS=--randomly-seed=N, the seed it printed).
+test-random: setup deps-test
+	@bash .ci/pytest-run $(PY) -p randomly --ignore=tests/image $(PYTEST_ARGS)
 
 setup: $(STAMP) $(NATIVE_STAMP)
 

@@ -21,11 +21,18 @@ def add_parser(sub) -> None:
 
 
 def component_factories(config) -> list:
-    """The components of a running gateway, in the order they start (the store first)."""
+    """The components of a running gateway, in the order they start (the store first, then
+    the control socket through which CLI commands reach it)."""
+    from gateway.hardware.emulated import control as rig_control
     from gateway.readers import kind_module
     from gateway.store import Store
+    from gateway.store.control import ControlServer
 
-    factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store)]
+    factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store),
+                 lambda ctx: ControlServer(ctx.store)]
+    rig_socket = rig_control.path_from_environment()
+    if rig_socket:  # a HIL rig drives the emulated hardware from outside (hil/README.md)
+        factories.append(lambda ctx: rig_control.RigControl(rig_socket, ctx.config.gateway.hardware))
     for kind, configs in config.readers.items():
         module = kind_module(kind)
         for reader_config in configs:

@@ -2,6 +2,8 @@
 retention by size and age, and crash recovery (see :mod:`gateway.store.store`)."""
 
 from gateway.store.bucket import SeriesInfo
-from gateway.store.store import SeriesColumns, Store, StoredBlock, UnknownBucket, WriteResult
+from gateway.store.reading import SeriesColumns
+from gateway.store.replication import StoredBlock
+from gateway.store.store import Store, UnknownBucket, WriteResult
 
 __all__ = ["Store", "SeriesColumns", "SeriesInfo", "StoredBlock", "UnknownBucket", "WriteResult"]

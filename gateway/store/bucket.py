@@ -1,10 +1,13 @@
 """One bucket of the store: its ring file, WAL segments, heads, catalogue and counters.
 
-Methods named ``*_sync`` do file I/O or touch the C heads and run on the store's one store
-thread; the C heads are not thread-safe, so every call on them holds ``lock``. Taking a batch
-(pure in-memory work) may also run on the event loop thread when the lock is free
-(:meth:`Bucket.try_ingest`), which spares a thread hop per write. Everything else runs on the
-event loop thread, which alone mutates the Python-side state.
+Methods named ``*_on_thread`` do file I/O or touch the C heads and run on the store thread
+(:mod:`gateway.store.threads`); the C heads are not thread-safe, so every call on them holds
+``lock``. They return named results (:class:`Ingested`, :class:`Logged`, :class:`Sealed`,
+:class:`HeadPoints`). Taking a batch (pure in-memory work) may also run on the event loop thread
+when the lock is free (:meth:`Bucket.try_ingest`), which spares a thread hop per write.
+Everything else runs on the event loop thread, which alone mutates the Python-side state: the
+catalogue, the blocks and series not yet in the index (:class:`Unindexed`, taken by a checkpoint
+and put back when it fails), and the writers waiting for a commit.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import threading
 import os
 import re
-from dataclasses import dataclass
+import threading
+import time
+from array import array
+from dataclasses import dataclass, field
 
 from gateway.countfile import CountFile
 from gateway.lineprotocol import split_series_key
@@ -45,6 +50,74 @@ class SeriesInfo:
         return TYPE_NAMES.get(self.type, "?")
 
 
+def monotonic_ms() -> int:
+    """The clock of head ages (``head_max_age``): monotonic, in milliseconds."""
+    return int(time.monotonic() * 1000)
+
+
+#: A series created by the heads: (series id, type code, key).
+NewSeries = tuple[int, int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What taking a batch into the heads did."""
+
+    generation: int          # the batch's number: durable once a commit covers it
+    taken: int               # points taken
+    type_conflicts: int      # points refused: their series has another type
+    last_conflict: int       # index in the batch of the last of those
+    too_old: int             # points refused: older than the retention
+    created: list[NewSeries]
+    unlogged: int            # points in the heads not yet in the WAL
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """The first half of a group commit: points logged (or not), heads sealed."""
+
+    generation: int               # the last batch the commit covers
+    log_error: Exception | None   # the WAL write failed: the batches up to generation fail
+    seal_error: Exception | None  # sealing failed: the heads kept their points, retried later
+    sealed_directly: int          # full heads sealed into the ring instead of the WAL
+    sealed: list[RingEntry]
+    created: list[NewSeries]
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """Heads sealed at a checkpoint."""
+
+    sealed: list[RingEntry]
+    created: list[NewSeries]
+    min_lsn: int                  # the oldest WAL record still needed by a head
+    error: Exception | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeadPoints:
+    """A copy of a series' head: raw 64-bit values, or strings for a string series."""
+
+    timestamps: array
+    raw: array | None
+    strings: list[str] | None
+
+
+@dataclass(slots=True)
+class Unindexed:
+    """What a checkpoint takes from a bucket to write to the index (and to the series file);
+    :meth:`Bucket.restore` puts back what it did not write."""
+
+    blocks: list[RingEntry]
+    series: list[NewSeries]
+    sealed_lsn: dict[int, int]
+    corrupt: list[int]
+    file_series: list[NewSeries] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.blocks or self.series or self.sealed_lsn or self.corrupt)
+
+
 def series_info(series_id: int, type_: int, key: str) -> SeriesInfo:
     try:
         measurement, tags, field = split_series_key(key)
@@ -72,37 +145,36 @@ class Bucket:
         # Waiting for durability: (generation, future); outcomes of recent commits.
         self.generation = 0          # store thread: batches taken so far
         self.durable_generation = 0
-        self.waiters: list = []
+        self.waiters: list[tuple[int, asyncio.Future]] = []
         self.outcomes: collections.deque = collections.deque(maxlen=64)
         self.unlogged_points = 0
         # Not yet in the index (loop thread).
         self.pending: list[RingEntry] = []
-        self.pending_series: list[tuple[int, int, str]] = []
-        self.file_series: list[tuple[int, int, str]] = []   # not yet in the series file
+        self.pending_series: list[NewSeries] = []
+        self.file_series: list[NewSeries] = []   # not yet in the series file
         self.series_path = os.path.join(path, "series")
         # The replication cursors, also kept beside the ring (written at checkpoints when they
         # changed) so that an index rebuilt from the ring does not restart every stream at zero.
         self.cursor_file = CountFile(os.path.join(path, "cursors.json"), "replication cursors", log)
         self.cursors_saved: dict[str, int] | None = None   # what cursor_file holds, once known
         self.ring_existed = False
-        self.chain_start: int | None = None   # set by an index rebuild, see Store._checkpoint
+        self.chain_start: int | None = None   # set by an index rebuild, see Checkpointer
         self.pending_sealed: dict[int, int] = {}
         self.corrupt_seqs: set[int] = set()
         self.segments: list[tuple[int, str]] = []    # (first LSN, path), oldest first
         self.counters = collections.Counter()
         self.too_old_logged_at = -1e9   # time.monotonic() of the last warning about old points
         self.cursors: dict[str, int] = {}
-        self.ring_bytes_at_open = 0
         self.lock = threading.Lock()
         self.commit_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ store thread
 
-    def open_files_sync(self) -> None:
+    def open_files_on_thread(self) -> None:
         os.makedirs(self.wal_dir, exist_ok=True)
         ring_path = os.path.join(self.path, "ring")
         self.ring_existed = os.path.exists(ring_path) and os.path.getsize(ring_path) > 0
-        self.ring = RingFile(os.path.join(self.path, "ring"), self.max_size)
+        self.ring = RingFile(ring_path, self.max_size)
         self.wal = WriteAheadLog()
         self.heads = Heads(self.head_points, self.head_max_age_ms)
         segments = []
@@ -114,7 +186,7 @@ class Bucket:
                 os.unlink(os.path.join(self.wal_dir, name))
         self.segments = sorted(segments)
 
-    def recover_ring_sync(self, write_pos: int, next_seq: int) -> list[RingEntry]:
+    def recover_ring_on_thread(self, write_pos: int, next_seq: int) -> list[RingEntry]:
         """Entries written after the index's checkpoint: the chain of sequence numbers that
         continues from it (a torn or stale entry ends the chain)."""
         found = []
@@ -128,7 +200,7 @@ class Bucket:
         self.ring.set_position(pos, seq)
         return found
 
-    def rebuild_sync(self) -> list[RingEntry]:
+    def rebuild_on_thread(self) -> list[RingEntry]:
         """Full scan of the ring for a lost index: the newest run of consecutive sequence
         numbers (older entries are evicted, or were cut off by the wrap that left them)."""
         found = {}
@@ -151,10 +223,10 @@ class Bucket:
         self.ring.set_position(last.offset + last.length, last.seq + 1)
         return run
 
-    def append_series_file_sync(self, series: list[tuple[int, int, str]]) -> None:
+    def append_series_file_on_thread(self, series: list[NewSeries]) -> None:
         catalogue.append(self.series_path, series)
 
-    def replay_sync(self, now_ms: int) -> dict:
+    def replay_on_thread(self, now_ms: int) -> dict:
         """Replays every WAL segment in order into the heads."""
         stats = {"segments": 0, "bad_segments": 0}
         for first_lsn, path in self.segments:
@@ -172,7 +244,7 @@ class Bucket:
                           "recovered by checksum", self.name, path)
         return stats
 
-    def new_segment_sync(self) -> None:
+    def new_segment_on_thread(self) -> None:
         """Starts a new segment at the next LSN (the old one was synced by the caller)."""
         lsn = self.heads.ptr.next_lsn
         path = os.path.join(self.wal_dir, f"{lsn:016x}.wal")
@@ -185,8 +257,8 @@ class Bucket:
         if not self.segments or self.segments[-1][0] != lsn:
             self.segments.append((lsn, path))
 
-    def try_ingest(self, batch_ptr, now_ms: int, min_ts: int):
-        """:meth:`ingest_sync` if the heads are free right now, else None (any thread)."""
+    def try_ingest(self, batch_ptr, now_ms: int, min_ts: int) -> Ingested | None:
+        """:meth:`ingest_on_thread` if the heads are free right now, else None (any thread)."""
         if not self.lock.acquire(blocking=False):
             return None
         try:
@@ -194,26 +266,22 @@ class Bucket:
         finally:
             self.lock.release()
 
-    def ingest_sync(self, batch_ptr, now_ms: int, min_ts: int):
-        """Takes a batch into the heads, refusing points older than ``min_ts`` (ns). Returns
-        (generation, points taken, points refused for their type, index of the last of those,
-        points refused as too old, new series, unlogged points)."""
+    def ingest_on_thread(self, batch_ptr, now_ms: int, min_ts: int) -> Ingested:
+        """Takes a batch into the heads, refusing points older than ``min_ts`` (ns)."""
         with self.lock:
             return self._ingest_locked(batch_ptr, now_ms, min_ts)
 
-    def _ingest_locked(self, batch_ptr, now_ms: int, min_ts: int):
+    def _ingest_locked(self, batch_ptr, now_ms: int, min_ts: int) -> Ingested:
         h = self.heads.ptr
         conflicts_before, too_old_before = h.type_conflicts, h.too_old
         h.min_ts = min_ts
         taken = self.heads.ingest(batch_ptr, now_ms)
         self.generation += 1
-        refused = h.type_conflicts - conflicts_before
-        too_old = h.too_old - too_old_before
-        created = self._created_sync()
-        return (self.generation, taken, refused, h.last_conflict, too_old, created,
-                h.unlogged_points)
+        return Ingested(self.generation, taken, h.type_conflicts - conflicts_before,
+                        h.last_conflict, h.too_old - too_old_before, self._created_locked(),
+                        h.unlogged_points)
 
-    def _created_sync(self) -> list[tuple[int, int, str]]:
+    def _created_locked(self) -> list[NewSeries]:
         h = self.heads.ptr
         out = []
         for i in range(h.n_new_series):
@@ -223,53 +291,50 @@ class Bucket:
         h.n_new_series = 0
         return out
 
-    def _sealed_sync(self) -> list[RingEntry]:
+    def _sealed_locked(self) -> list[RingEntry]:
         h = self.heads.ptr
         out = [RingEntry.from_c(h.sealed[i]) for i in range(h.n_sealed)]
         h.n_sealed = 0
         return out
 
-    def log_and_seal_sync(self, now_ms: int, segment_bytes: int):
+    def log_and_seal_on_thread(self, now_ms: int) -> Logged:
         """Group commit, first half: the unlogged points go to the WAL in one write, except
         those of heads that are full, which are sealed into the ring directly; then full or old
-        heads are sealed. Returns (generation covered, commit error, seal error, heads sealed
-        directly, sealed blocks, new series). The caller syncs the WAL, and the ring when any
-        head was sealed directly, before the writers are answered."""
+        heads are sealed. The caller syncs the WAL, and the ring when any head was sealed
+        directly, before the writers are answered."""
         with self.lock:
-            return self._log_and_seal_locked(now_ms)
-
-    def _log_and_seal_locked(self, now_ms: int):
-        gen = self.generation
-        log_error = seal_error = None
-        direct = 0
-        try:
-            direct = self.heads.commit(self.wal, self.ring, now_ms)
-        except Exception as e:  # the heads dropped the unlogged points: the writes fail
-            log_error = e
-        if log_error is None:
+            gen = self.generation
+            log_error = seal_error = None
+            direct = 0
             try:
-                self.heads.seal(self.ring, now_ms)
-            except Exception as e:  # the heads kept their points; sealing is retried later
-                seal_error = e
-        return gen, log_error, seal_error, direct, self._sealed_sync(), self._created_sync()
+                direct = self.heads.commit(self.wal, self.ring, now_ms)
+            except Exception as e:  # the heads dropped the unlogged points: the writes fail
+                log_error = e
+            if log_error is None:
+                try:
+                    self.heads.seal(self.ring, now_ms)
+                except Exception as e:  # the heads kept their points; sealing is retried later
+                    seal_error = e
+            return Logged(gen, log_error, seal_error, direct, self._sealed_locked(),
+                          self._created_locked())
 
-    def seal_due_sync(self, now_ms: int, force: bool):
-        """Seals old (or, forced, all) logged heads. Returns (sealed, created, min LSN still
-        needed, seal error)."""
+    def seal_due_on_thread(self, now_ms: int, force: bool) -> Sealed:
+        """Seals old (or, forced, all) logged heads."""
         error = None
         with self.lock:
             try:
                 self.heads.seal(self.ring, now_ms, force)
             except Exception as e:
                 error = e
-            return self._sealed_sync(), self._created_sync(), self.heads.min_lsn(), error
+            return Sealed(self._sealed_locked(), self._created_locked(), self.heads.min_lsn(),
+                          error)
 
-    def head_sync(self, series_id: int):
-        """A copy of a series' head (see Heads.head)."""
+    def head_on_thread(self, series_id: int) -> HeadPoints:
+        """A copy of a series' head."""
         with self.lock:
-            return self.heads.head(series_id)
+            return HeadPoints(*self.heads.head(series_id))
 
-    def delete_segments_sync(self, min_lsn: int) -> int:
+    def delete_segments_on_thread(self, min_lsn: int) -> int:
         """Deletes the segments whose records all lie below min_lsn (never the current one)."""
         removed = 0
         while len(self.segments) > 1 and self.segments[1][0] <= min_lsn:
@@ -281,7 +346,7 @@ class Bucket:
                 pass
         return removed
 
-    def close_sync(self) -> None:
+    def close_on_thread(self) -> None:
         with self.lock:
             for obj in (self.wal, self.ring, self.heads):
                 if obj is not None:
@@ -289,7 +354,7 @@ class Bucket:
 
     # ------------------------------------------------------------------ loop thread
 
-    def add_series(self, created: list[tuple[int, int, str]], persist: bool = True) -> None:
+    def add_series(self, created: list[NewSeries], persist: bool = True) -> None:
         for sid, type_, key in created:
             info = series_info(sid, type_, key)
             self.catalogue[sid] = info
@@ -298,12 +363,80 @@ class Bucket:
                 self.pending_series.append((sid, type_, key))
                 self.file_series.append((sid, type_, key))
 
-    def absorb(self, sealed: list[RingEntry], created) -> None:
+    def absorb(self, sealed: list[RingEntry], created: list[NewSeries]) -> None:
+        """Takes in blocks sealed and series created on the store thread (not yet indexed)."""
         self.add_series(created)
         for e in sealed:
             self.pending.append(e)
             if e.wal_lsn and e.wal_lsn > self.pending_sealed.get(e.series_id, 0):
                 self.pending_sealed[e.series_id] = e.wal_lsn
+
+    def note_seal_error(self, error: Exception | None) -> None:
+        if error is not None:
+            self.counters["seal_errors"] += 1
+            log.error("bucket %s: sealing blocks failed (retried later): %s", self.name, error)
+
+    def warn_too_old(self, problem: str) -> None:
+        # A device with a wrong clock sends old points all the time: one line a minute.
+        now = time.monotonic()
+        if now - self.too_old_logged_at >= 60:
+            self.too_old_logged_at = now
+            log.warning("bucket %s: %s (counted as too_old; check the sender's clock)",
+                        self.name, problem)
+
+    def take_unindexed(self) -> Unindexed:
+        """Everything not yet in the index, handed to a checkpoint (see :meth:`restore`)."""
+        u = Unindexed(self.pending, self.pending_series, self.pending_sealed,
+                      sorted(self.corrupt_seqs), self.file_series)
+        self.pending, self.pending_series, self.pending_sealed = [], [], {}
+        self.corrupt_seqs, self.file_series = set(), []
+        return u
+
+    def restore(self, u: Unindexed) -> None:
+        """Puts back what a failed checkpoint took, ahead of what arrived since."""
+        self.pending[:0] = u.blocks
+        self.pending_series[:0] = u.series
+        self.file_series[:0] = u.file_series
+        for sid, lsn in u.sealed_lsn.items():
+            self.pending_sealed[sid] = max(lsn, self.pending_sealed.get(sid, 0))
+        self.corrupt_seqs.update(u.corrupt)
+
+    # -------------------------------------------------- writers waiting for a commit
+
+    def durable_future(self, generation: int) -> asyncio.Future | None:
+        """A future answered when the commit covering batch ``generation`` is durable; None if
+        it already is; raises the error of the commit that already failed it."""
+        if generation <= self.durable_generation:
+            return None
+        for hi, error in self.outcomes:
+            if generation <= hi and error is not None:
+                raise error
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters.append((generation, fut))
+        return fut
+
+    def settle(self, generation: int, error: Exception | None) -> None:
+        """Answers the writers of every batch up to ``generation``: durable, or ``error``."""
+        if error is None:
+            self.durable_generation = max(self.durable_generation, generation)
+        self.outcomes.append((generation, error))
+        keep = []
+        for g, fut in self.waiters:
+            if g > generation:
+                keep.append((g, fut))
+            elif not fut.done():
+                if error is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(error)
+        self.waiters = keep
+        self.unlogged_points = 0
+
+    def fail_waiters(self, error: Exception) -> None:
+        for _, fut in self.waiters:
+            if not fut.done():
+                fut.set_exception(error)
+        self.waiters.clear()
 
     def wal_size(self) -> int:
         total = 0

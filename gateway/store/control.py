@@ -19,6 +19,7 @@ import socket
 from typing import Iterable
 
 from gateway.errors import GatewayError, StoreError
+from gateway.runtime import Component
 from gateway.store.transfer import ExportReport, export_lines, import_lines
 
 log = logging.getLogger("gateway.store")
@@ -33,13 +34,20 @@ def socket_path(store_dir: str) -> str:
     return os.path.join(store_dir, SOCKET_NAME)
 
 
-class ControlServer:
+class ControlServer(Component):
+    """The socket server (component name ``control``), started after the store it serves and
+    stopped before it."""
+
+    name = "control"
+
     def __init__(self, store) -> None:
+        super().__init__()
         self.store = store
         self.path = socket_path(store.path)
         self._server: asyncio.AbstractServer | None = None
 
-    async def start(self) -> None:
+    async def start(self, context=None) -> None:
+        await super().start(context)
         if len(os.fsencode(self.path)) >= 108:
             log.warning("control socket path %s is too long for a Unix socket; gateway write/"
                         "export cannot reach this daemon", self.path)
@@ -60,6 +68,12 @@ class ControlServer:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+        await super().stop()
+
+    def health(self):
+        h = super().health()
+        h["running"] = self._server is not None
+        return h
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -16,6 +16,7 @@ import pytest
 from gateway.cli import main
 from gateway.lineprotocol import parse
 from gateway.store import Store
+from gateway.store.control import ControlServer
 
 from store_support import small_config
 
@@ -115,15 +116,18 @@ def test_unknown_bucket_is_a_clear_error(tmp_path, capsys):
 
 @pytest.fixture
 def daemon_store(tmp_path):
-    """A running store component (as in ``gateway run``) on its own thread and loop."""
+    """A running store and its control socket (as in ``gateway run``) on their own thread
+    and loop."""
     d = str(tmp_path / "data")
     loop = asyncio.new_event_loop()
     store = Store(d, small_config())
+    control = ControlServer(store)
     ready = threading.Event()
 
     def serve():
         asyncio.set_event_loop(loop)
         loop.run_until_complete(store.start())
+        loop.run_until_complete(control.start())
         ready.set()
         loop.run_forever()
 
@@ -131,6 +135,7 @@ def daemon_store(tmp_path):
     t.start()
     assert ready.wait(30)
     yield d, store, loop
+    asyncio.run_coroutine_threadsafe(control.stop(), loop).result(30)
     asyncio.run_coroutine_threadsafe(store.stop(), loop).result(30)
     loop.call_soon_threadsafe(loop.stop)
     t.join(30)

@@ -48,11 +48,10 @@ async def build(data_dir: str) -> None:
     await store.flush(seal=True)                     # blocks in the ring, indexed
     await store.write(make_batch(rows(2400, 300)))
     b = store.buckets["raw"]
-    loop = asyncio.get_running_loop()
-    sealed, *_ = await loop.run_in_executor(store._store_thread, b.seal_due_sync, 0, True)
-    await loop.run_in_executor(store._sync_thread, b.ring.sync)  # in the ring, not indexed
+    sealed = await store.threads.on_store_thread(b.seal_due_on_thread, 0, True)
+    await store.threads.on_sync_thread(b.ring.sync)  # in the ring, not indexed
     await store.write(make_batch(rows(2700, 300)))   # only in the WAL
-    assert sealed
+    assert sealed.sealed
     os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -1,0 +1,111 @@
+"""Checkpoints and retention: what is in the ring becomes durable in the index.
+
+Every ``checkpoint_interval`` old heads are sealed, the ring is synced, new blocks and series go
+to the index in one transaction (evicting what the ring overwrote, expiring what is older than
+the retention) and WAL segments whose points are all in synced blocks are deleted. A checkpoint
+that fails leaves everything it took in the bucket for the next one (:meth:`Bucket.restore`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable, Iterable
+
+from gateway.errors import StoreError
+from gateway.store.bucket import Bucket, Unindexed, monotonic_ms
+from gateway.store.index import BlockIndex
+from gateway.store.native import RING_HEADER_SIZE
+from gateway.store.threads import StoreThreads
+
+log = logging.getLogger("gateway.store")
+
+
+class Checkpointer:
+    def __init__(self, buckets: Iterable[Bucket], index: BlockIndex, threads: StoreThreads,
+                 clock: Callable[[], int], interval: float) -> None:
+        self.buckets = list(buckets)
+        self.index = index
+        self.threads = threads
+        self.clock = clock
+        self.interval = interval
+        self._lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            for b in self.buckets:
+                try:
+                    await self.checkpoint(b)
+                except StoreError as e:
+                    b.counters["checkpoint_errors"] += 1
+                    log.error("bucket %s: checkpoint failed (retried): %s", b.name, e)
+
+    async def checkpoint(self, b: Bucket, force_seal: bool = False) -> None:
+        """Seals due heads (all with force_seal), syncs the ring and records it in the index.
+        Raises StoreError when the series file or the index cannot be written."""
+        async with self._lock:
+            sealed = await self.threads.on_store_thread(b.seal_due_on_thread, monotonic_ms(),
+                                                        force_seal)
+            b.absorb(sealed.sealed, sealed.created)
+            b.note_seal_error(sealed.error)
+            await self.threads.on_sync_thread(b.ring.sync)
+            todo = b.take_unindexed()
+            if todo.file_series:
+                try:
+                    await self.threads.on_store_thread(b.append_series_file_on_thread,
+                                                       todo.file_series)
+                except OSError as e:
+                    b.restore(todo)
+                    raise StoreError(f"cannot write series file {b.series_path}: {e}") from e
+                todo.file_series = []
+            await self._save_cursors(b)
+            try:
+                await self._record(b, todo)
+            except StoreError:
+                b.restore(todo)
+                raise
+            await self.threads.on_store_thread(b.delete_segments_on_thread, sealed.min_lsn)
+
+    async def _record(self, b: Bucket, todo: Unindexed) -> None:
+        state = b.state
+        blocks = todo.blocks
+        position = ((blocks[-1].offset + blocks[-1].length, blocks[-1].seq + 1) if blocks
+                    else (state.write_pos, state.next_seq))
+        expire = self.clock() - b.retention_ns if b.retention_ns else None
+        if expire is not None and (state.first_block_end is None
+                                   or expire <= state.first_block_end):
+            expire = None  # no block ends before the cutoff yet
+        if not todo and expire is None:
+            return  # nothing to record: leave the index file alone (no page or journal writes)
+        previous_pos = max(state.write_pos, RING_HEADER_SIZE)
+        if b.chain_start is not None and blocks:
+            previous_pos, b.chain_start = b.chain_start, None
+        res = await self.index.commit(state.id, blocks, todo.series, todo.sealed_lsn, position,
+                                      previous_pos, b.ring.capacity, expire, b.forwarded_seq(),
+                                      todo.corrupt)
+        state.write_pos, state.next_seq = position
+        for name in ("evicted_blocks", "evicted_points", "expired_blocks", "expired_points",
+                     "dropped_unforwarded"):
+            state.counters[name] += getattr(res, name)
+        state.counters["corrupt_blocks"] += len(todo.corrupt)
+        if res.evicted_blocks or res.expired_blocks or res.added_blocks or todo.corrupt:
+            await self.index.refresh_totals(state)
+        if res.dropped_unforwarded:
+            log.warning("bucket %s: %d points dropped before they were forwarded",
+                        b.name, res.dropped_unforwarded)
+
+    async def _save_cursors(self, b: Bucket) -> None:
+        """Writes the cursor file when the cursors changed since it was written."""
+        if b.cursors_saved is None:
+            b.cursors_saved = await self.threads.on_store_thread(b.cursor_file.load)
+        if b.cursors == b.cursors_saved:
+            return
+        cursors = dict(b.cursors)
+        try:
+            await self.threads.on_store_thread(b.cursor_file.save, cursors)
+        except OSError as e:
+            # Only an index rebuild reads the file: the checkpoint goes on, the next one retries.
+            log.error("bucket %s: cannot write %s: %s", b.name, b.cursor_file.path, e)
+            return
+        b.cursors_saved = cursors

@@ -1,0 +1,115 @@
+"""Opening a bucket after a stop or a crash: the ring's chain, the index rebuild, WAL replay.
+
+The index's checkpoint says where the ring's chain of entries stood; recovery follows that chain
+as far as it continues (blocks sealed after the last checkpoint), then replays the WAL into the
+heads, skipping what blocks already hold. An index that is new while the ring is not (deleted or
+lost) is rebuilt from a full scan of the ring, with the series file for the keys and the cursor
+file for the replication cursors as of the last checkpoint. Damaged records and blocks are
+skipped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from gateway.store import catalogue
+from gateway.store.bucket import Bucket, monotonic_ms
+from gateway.store.index import BlockIndex, BucketState
+from gateway.store.native import RING_HEADER_SIZE
+from gateway.store.threads import StoreThreads
+
+log = logging.getLogger("gateway.store")
+
+
+class Recovery:
+    def __init__(self, index: BlockIndex, threads: StoreThreads) -> None:
+        self.index = index
+        self.threads = threads
+
+    async def recover(self, b: Bucket) -> None:
+        """Brings the bucket's index state, catalogue and heads to where the last run left
+        them. The caller checkpoints afterwards, before taking writes."""
+        state = b.state = await self.index.load_bucket(b.name)
+        b.cursors = dict(state.cursors)
+        dropped, points = await self.index.drop_beyond(state.id, b.ring.capacity)
+        if dropped:
+            log.warning("bucket %s: ring file shrunk to %d bytes; %d blocks (%d points) beyond "
+                        "it dropped", b.name, b.ring.capacity, dropped, points)
+            state.counters["evicted_blocks"] += dropped
+            state.counters["evicted_points"] += points
+            await self.index.refresh_totals(state)
+        if self.index.created and b.ring_existed:
+            await self.rebuild_index(b, state)
+        elif state.series and not os.path.exists(b.series_path):
+            b.file_series = [(sid, t, k) for sid, t, k, _ in state.series]  # older stores
+        for sid, type_, key, sealed_lsn in state.series:
+            if not b.heads.define(sid, type_, key.encode("utf-8", "surrogateescape"), sealed_lsn):
+                log.error("bucket %s: catalogue entry %d (%s) conflicts with another; ignored",
+                          b.name, sid, key)
+                continue
+        b.add_series([(sid, t, k) for sid, t, k, _ in state.series], persist=False)
+        start = state.write_pos if state.write_pos >= RING_HEADER_SIZE else RING_HEADER_SIZE
+        found = await self.threads.on_store_thread(b.recover_ring_on_thread, start,
+                                                   state.next_seq)
+        max_lsn = max([s[3] for s in state.series] + [0])
+        for e in found:
+            if e.wal_lsn:
+                b.heads.note_sealed(e.series_id, e.wal_lsn)
+                max_lsn = max(max_lsn, e.wal_lsn)
+            h = b.heads.ptr
+            h.max_series_id = max(h.max_series_id, e.series_id)
+        b.absorb(found, [])
+        if found:
+            log.info("bucket %s: %d blocks found in the ring after the last checkpoint",
+                     b.name, len(found))
+        h = b.heads.ptr
+        h.next_lsn = max(h.next_lsn, max_lsn + 1,
+                         (b.segments[-1][0] if b.segments else 0))
+        await self._replay(b)
+        await self.threads.on_store_thread(b.new_segment_on_thread)
+
+    async def _replay(self, b: Bucket) -> None:
+        replay = await self.threads.on_store_thread(b.replay_on_thread, monotonic_ms())
+        counters = b.heads.counters()
+        b.counters["wal_corrupt_records"] += counters["corrupt_records"]
+        b.counters["wal_points_lost"] += counters["points_lost"]
+        b.counters["wal_bad_segments"] += replay["bad_segments"]
+        if counters["corrupt_records"] or counters["points_lost"] or replay["bad_segments"]:
+            log.error("bucket %s: WAL replay skipped %d damaged records (%d bytes) and %d points "
+                      "of unknown series", b.name, counters["corrupt_records"],
+                      counters["corrupt_bytes"], counters["points_lost"])
+        if counters["points_replayed"]:
+            log.info("bucket %s: %d points replayed from %d WAL segments", b.name,
+                     counters["points_replayed"], replay["segments"])
+        b.unlogged_points = 0
+
+    async def rebuild_index(self, b: Bucket, state: BucketState) -> None:
+        """The index is new but the ring is not: re-index the ring from a full scan, with the
+        series file for the keys."""
+        series, damaged = await self.threads.on_store_thread(catalogue.read, b.series_path)
+        known = {}
+        for sid, type_, key in series:
+            known.setdefault(sid, (sid, type_, key))
+        found = await self.threads.on_store_thread(b.rebuild_on_thread)
+        sealed: dict[int, int] = {}
+        for e in found:
+            sealed[e.series_id] = max(sealed.get(e.series_id, 0), e.wal_lsn)
+        state.series = [(sid, t, k, sealed.get(sid, 0)) for sid, t, k in known.values()]
+        b.pending_series.extend(known.values())
+        cursors = await self.threads.on_store_thread(b.cursor_file.load)
+        for name, seq in cursors.items():
+            await self.index.set_cursor(name, state.id, seq)
+        state.cursors = cursors
+        b.cursors = dict(cursors)
+        b.cursors_saved = dict(cursors)
+        state.write_pos, state.next_seq = b.ring.position
+        if found:
+            b.chain_start = found[0].offset  # the rebuilt run evicts nothing before it
+        b.absorb(found, [])
+        for e in found:
+            if e.series_id not in known:
+                b.counters["blocks_of_unknown_series"] += 1
+        log.warning("bucket %s: block index rebuilt from the ring: %d blocks, %d series "
+                    "(%d damaged series records), %d replication cursors as of the last "
+                    "checkpoint", b.name, len(found), len(known), damaged, len(cursors))

@@ -1,0 +1,52 @@
+"""The store's figures for the status page and ``gateway status``: sizes, points, counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.store.bucket import Bucket
+
+
+def bucket_stats(b: Bucket) -> dict[str, Any]:
+    """A bucket's figures; cheap, callable from any thread (it only reads)."""
+    state = b.state
+    heads = b.heads.counters() if b.heads is not None and b.heads._h is not None else {}
+    live_bytes = state.live_bytes if state else 0
+    block_points = state.live_points if state else 0
+    head_points = heads.get("head_points_total", 0)
+    pending = list(b.pending)
+    pending_points = sum(e.count for e in pending)
+    pending_bytes = sum(e.length for e in pending)
+    counters = dict(state.counters) if state else {}
+    return {
+        "max_size": b.max_size,
+        "retention_s": b.retention_ns / 1e9 if b.retention_ns else None,
+        "used_bytes": live_bytes + pending_bytes,
+        "fill": (live_bytes + pending_bytes) / b.data_capacity,
+        "blocks": (state.live_blocks if state else 0) + len(pending),
+        "points": block_points + pending_points + head_points,
+        "points_in_blocks": block_points + pending_points,
+        "points_in_heads": head_points,
+        "bytes_per_point": ((live_bytes + pending_bytes) / (block_points + pending_points)
+                            if block_points + pending_points else None),
+        "oldest": state.oldest if state else None,
+        "newest": state.newest if state else None,
+        "series": len(b.catalogue),
+        "wal_bytes": b.wal_size(),
+        "wal_segments": len(b.segments),
+        "bytes_written": ((b.wal.bytes_written if b.wal else 0)
+                          + (b.ring.bytes_written if b.ring else 0)),
+        "points_written": heads.get("points_ingested", 0),
+        "type_conflicts": b.counters["type_conflicts"],
+        "too_old": b.counters["too_old"],
+        "wal_corrupt_records": b.counters["wal_corrupt_records"],
+        "wal_points_lost": b.counters["wal_points_lost"],
+        "corrupt_blocks": counters.get("corrupt_blocks", 0) + len(b.corrupt_seqs),
+        "evicted_blocks": counters.get("evicted_blocks", 0),
+        "evicted_points": counters.get("evicted_points", 0),
+        "expired_blocks": counters.get("expired_blocks", 0),
+        "expired_points": counters.get("expired_points", 0),
+        "dropped_before_forwarding": counters.get("dropped_unforwarded", 0),
+        "commit_errors": b.counters["commit_errors"],
+        "seal_errors": b.counters["seal_errors"],
+    }

@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop scenarios: one set, run on the emulated rig, the booted image and a Pi."""

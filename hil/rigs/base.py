@@ -1,0 +1,105 @@
+"""What a scenario may ask of a rig: the capabilities, named once for every rig.
+
+A scenario never learns which machine it runs on. It asks its rig to boot the device under test
+with a configuration, to cut and restore power, to press a button, to unplug a sensor, to fill
+the disk, and to read back what the device stored; each rig (``emulated``, ``qemu``, ``ssh``)
+provides what it can. A rig that cannot provide a capability raises :class:`RigLacks`, which the
+runner reports as "not possible on this rig" with the capability's name, never as a pass.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any
+
+
+class RigError(RuntimeError):
+    """The rig itself failed (the device did not boot, a command could not be run)."""
+
+
+class RigLacks(RigError):
+    """This rig has no way to provide the capability a scenario asked for."""
+
+    def __init__(self, rig: str, capability: str) -> None:
+        super().__init__(f"the {rig} rig cannot provide '{capability}'")
+        self.rig = rig
+        self.capability = capability
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredPoint:
+    """One point as the device under test stored it (read back with ``gateway export``)."""
+
+    measurement: str
+    tags: dict[str, str]
+    field: str
+    time_ns: int
+    value: Any
+
+
+class Rig(abc.ABC):
+    """The capabilities; every method blocks until the rig has carried it out."""
+
+    #: ``emulated``, ``qemu`` or ``ssh``.
+    kind: str = "rig"
+
+    # -- the device under test ---------------------------------------------------------
+    @abc.abstractmethod
+    def boot(self, config_toml: str) -> None:
+        """Installs this gateway configuration and powers the device on; returns once the gateway
+        reports ready."""
+
+    @abc.abstractmethod
+    def power_cut(self) -> None:
+        """Cuts the power at once: nothing is flushed, nothing is told."""
+
+    @abc.abstractmethod
+    def power_on(self) -> float:
+        """Restores power; returns the seconds until the gateway reported ready again."""
+
+    @abc.abstractmethod
+    def restart_gateway(self) -> None:
+        """A graceful restart of the gateway service (SIGTERM, then start)."""
+
+    @abc.abstractmethod
+    def gateway_running(self) -> bool:
+        """Whether the gateway process is alive."""
+
+    @abc.abstractmethod
+    def gateway(self, *args: str, timeout: float = 120) -> tuple[int, bytes, str]:
+        """Runs ``gateway ARGS...`` on the device (its data dir is filled in); (exit, stdout, stderr)."""
+
+    @abc.abstractmethod
+    def points(self, measurement: str | None = None, bucket: str = "raw") -> list[StoredPoint]:
+        """Every point the device has stored (of one measurement), read back as line protocol."""
+
+    # -- stimulus ----------------------------------------------------------------------
+    def press(self, pin: int, count: int = 1, hold_ms: int = 60, gap_ms: int = 60) -> None:
+        """Presses a button wired between the GPIO pin and ground ``count`` times."""
+        raise RigLacks(self.kind, "gpio stimulus")
+
+    def i2c_fault(self, bus: int, address: int, fault: str, count: int | None = None) -> None:
+        """``vanish`` (unplugged), ``reappear``, ``corrupt_crc``, ``nack`` or ``clear``."""
+        raise RigLacks(self.kind, "i2c faults")
+
+    # -- storage -----------------------------------------------------------------------
+    def fill_disk(self, leave_bytes: int = 0) -> int:
+        """Fills the device's data file system until ``leave_bytes`` are free; returns bytes used."""
+        raise RigLacks(self.kind, "disk")
+
+    def free_disk(self) -> None:
+        """Removes what :meth:`fill_disk` wrote."""
+        raise RigLacks(self.kind, "disk")
+
+    def block_device_bytes_written(self) -> int:
+        """Bytes written to the data's block device since boot, from the device's own counters."""
+        raise RigLacks(self.kind, "block device counters")
+
+    # -- the LAN ------------------------------------------------------------------------
+    def mqtt_device_endpoint(self) -> tuple[str, int, str | None, str | None]:
+        """(host, port, username, password) a LAN device publishes to."""
+        raise RigLacks(self.kind, "mqtt publisher")
+
+    def close(self) -> None:
+        """Powers the device off and releases what the rig made (processes, mounts, files)."""
