@@ -69,8 +69,8 @@ uint64_t  gw_heads_series_sealed_lsn(gw_heads *h, uint32_t id);
  * points older than min_ts are refused and counted (too_old) without creating their series.
  * Returns the number of points taken, or GW_ENOMEM (the heads are as before the call). */
 int64_t   gw_heads_ingest(gw_heads *h, const struct gw_batch *b, int64_t now_ms);
-/* Writes all unlogged points to the WAL as one record (or more, past GW_WAL_MAX_POINTS) with
- * one write(2). On failure the unlogged points are removed from the heads, so a failed commit
+/* Writes all unlogged points to the WAL as one record (or more, past GW_WAL_MAX_POINTS points
+ * or GW_WAL_MAX_BODY bytes) with one write(2). On failure the unlogged points are removed from the heads, so a failed commit
  * stores nothing. GW_OK, GW_EIO, GW_ENOSPC, GW_EINVAL or GW_ENOMEM. */
 int       gw_heads_log(gw_heads *h, struct gw_wal *w);
 /* A group commit: as gw_heads_log, except that a head already holding head_points points
@@ -86,8 +86,9 @@ int       gw_heads_commit(gw_heads *h, struct gw_wal *w, struct gw_ring *r, int6
  * h->sealed. GW_OK, or the ring's error (the failing head keeps its points). */
 int       gw_heads_seal(gw_heads *h, struct gw_ring *r, int64_t now_ms, int force);
 /* Replays one WAL segment file's bytes into the heads (points become logged). Damaged records
- * are skipped and counted. GW_OK, GW_ECORRUPT when the segment header is damaged (records are
- * still recovered) or GW_ENOMEM. */
+ * are skipped and counted; the zeros after the last record of a preallocated segment are its
+ * end, not damage. GW_OK, GW_ECORRUPT when the segment header is damaged (records are still
+ * recovered), GW_WAL_EVERSION (a format newer than this code: nothing replayed) or GW_ENOMEM. */
 int       gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms);
 /* The smallest LSN whose WAL record still holds points not sealed (next_lsn when none). */
 uint64_t  gw_heads_min_lsn(gw_heads *h);
