@@ -71,9 +71,6 @@ void gw_wal_free(gw_wal *w);
  * (segment_size below the header's), GW_EIO or GW_ENOSPC (the file is removed). */
 int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint64_t prev_lsn,
                           uint64_t segment_size, uint32_t created);
-/* gw_wal_create_segment without preallocation (the file grows with each record), after the
- * WAL's last_lsn. */
-int gw_wal_open_segment(gw_wal *w, const char *path, uint64_t first_lsn);
 /* Makes an existing segment of the current version current again, so that a store opened
  * and closed often (short-lived commands) does not leave a segment each time: records are
  * appended after its last valid record, and whatever follows that (a record a crash cut)

@@ -23,7 +23,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "gw_codec.h"
@@ -567,11 +566,6 @@ int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint6
     w->bytes_written += segment_size;
     if (prev_lsn > w->last_lsn) w->last_lsn = prev_lsn;
     return GW_OK;
-}
-
-int gw_wal_open_segment(gw_wal *w, const char *path, uint64_t first_lsn) {
-    return gw_wal_create_segment(w, path, first_lsn, w->last_lsn, GW_WAL_SEGMENT_HEADER,
-                                 (uint32_t)time(NULL));
 }
 
 int gw_wal_resume_segment(gw_wal *w, const char *path, gw_wal_segment_info *info) {

@@ -67,7 +67,8 @@ class HostReader(Component):
         self.last_collection_at = time.time()
         if points:
             try:
-                await self._context.store.write(Batch.from_points(points), bucket="raw")
+                # Nobody acknowledges a local reading: it need not wait for a sync (see local_sync).
+                await self._context.store.write(Batch.from_points(points), bucket="raw", wait=False)
             except Exception as e:
                 self.store_errors += 1
                 log.error("%s: cannot store host metrics: %s", self.name, e)

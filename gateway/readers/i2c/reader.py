@@ -233,7 +233,8 @@ class I2CReader(Component):
 
     async def _store(self, points: list) -> None:
         try:
-            await self._context.store.write(Batch.from_points(points), bucket="raw")
+            # Nobody acknowledges a local reading: it need not wait for a sync (see local_sync).
+            await self._context.store.write(Batch.from_points(points), bucket="raw", wait=False)
         except Exception as e:
             self.store_errors += 1
             log.error("%s: cannot store %d points: %s", self.name, len(points), e)
