@@ -213,6 +213,7 @@ async def run_once(lp_path: str, offsets: list[int], concurrency: int, parent: s
             finally:
                 slots.release()
 
+        meter = WriteMeter(store, data_dir)
         written_before = io_write_bytes()
         t0 = time.perf_counter()
         tasks = set()
@@ -230,6 +231,7 @@ async def run_once(lp_path: str, offsets: list[int], concurrency: int, parent: s
         ingest_s = time.perf_counter() - t0
         await store.flush()  # the last blocks go to the index; part of what a load costs
         written = io_write_bytes() - written_before
+        wal_written = sum(b.wal.bytes_written for b in store.buckets.values())
         if errors:
             raise errors[0]
         stats = store.stats("raw")["raw"]
@@ -252,7 +254,7 @@ async def run_once(lp_path: str, offsets: list[int], concurrency: int, parent: s
         parse_s = time.perf_counter() - t2
         return {"points": points, "ingest_s": ingest_s, "written": written, "on_disk": on_disk,
                 "query_s": query_s, "windows": means, "breakdown": breakdown,
-                "parse_s": parse_s,
+                "parse_s": parse_s, "syncs": meter.syncs, "wal_written": wal_written,
                 "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -489,7 +491,8 @@ def main() -> int:
         print(f"run {i + 1}: {r['points'] / r['ingest_s'] / 1e6:.2f} M points/s, "
               f"{r['written'] / r['points']:.3f} B written/pt, "
               f"{r['on_disk'] / r['points']:.3f} B/pt on disk, {r['rss'] / 2**20:.0f} MB peak RSS, "
-              f"query {r['query_s']:.2f} s; on disk: " + ", ".join(
+              f"query {r['query_s']:.2f} s, {r['syncs']} syncs, WAL written "
+              f"{r['wal_written'] / r['points']:.3f} B/pt; on disk: " + ", ".join(
                   f"{k} {v / r['points']:.3f}" for k, v in r["breakdown"].items()), file=sys.stderr)
     med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
     points = runs[0]["points"]

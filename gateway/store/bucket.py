@@ -32,6 +32,10 @@ from gateway.store.native import (RING_HEADER_SIZE, Heads, RingEntry, RingFile, 
 log = logging.getLogger("gateway.store")
 
 _SEGMENT_NAME = re.compile(r"^([0-9a-f]{16})\.wal$")
+#: A segment filled faster than this (bulk ingest: large commits) is followed by one that grows
+#: as records are appended: its zeros would double what the WAL writes, while the size changes
+#: they save cost little next to commits that large. Slower segments are preallocated.
+QUICK_SEGMENT_S = 60.0
 TYPE_NAMES = {1: "float", 2: "integer", 3: "unsigned", 4: "boolean", 5: "string"}
 #: What replay found wrong with the WAL, kept across restarts in the bucket's damage file.
 WAL_DAMAGE = ("wal_corrupt_records", "wal_points_lost", "wal_bad_segments", "wal_lsn_gaps",
@@ -160,6 +164,7 @@ class Bucket:
         # WAL bytes a point costs, from recent commits: how many waiting points fill a page.
         self.wal_bytes_per_point = 1.0
         self.replayed_lsn = 0   # the last WAL record replay found
+        self.segment_started: float | None = None   # time.monotonic() the current one began
         self.opened_at = time.monotonic()
         # Damage found by replay, kept across restarts (per segment, so that damage still in a
         # segment is not counted again at the next open).
@@ -305,6 +310,7 @@ class Bucket:
                             self.name, path, e)
                 info = None
             if info is not None and info.first_lsn == first_lsn and info.end < self.wal_segment_size:
+                self.segment_started = time.monotonic()
                 return
         self.new_segment_on_thread()
 
@@ -312,8 +318,11 @@ class Bucket:
         """Starts a new segment at the next LSN (the old one was synced by the caller)."""
         lsn = self.heads.ptr.next_lsn
         path = os.path.join(self.wal_dir, f"{lsn:016x}.wal")
+        now = time.monotonic()
+        quick = self.segment_started is not None and now - self.segment_started < QUICK_SEGMENT_S
         self.wal.create_segment(path, lsn, max(self.wal.last_lsn, self.replayed_lsn),
-                                self.wal_segment_size, int(time.time()))
+                                0 if quick else self.wal_segment_size, int(time.time()))
+        self.segment_started = now
         fd = os.open(self.wal_dir, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(fd)  # the new name must survive a power cut too
