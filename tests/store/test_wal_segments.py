@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import struct
 
+import pytest
+
 from gateway._native import ffi, lib
 from gateway.batch import Batch
 from gateway.store.native import Heads, WriteAheadLog, crc32c
@@ -37,6 +39,21 @@ def replay(path: str) -> Heads:
     return fresh
 
 
+@pytest.fixture
+def segment(tmp_path):
+    """A new preallocated segment: (path, its WAL, heads to log into it); closed afterwards."""
+    path = str(tmp_path / "0000000000000001.wal")
+    wal, heads = WriteAheadLog(), Heads(1 << 20, 0)
+    create(wal, path)
+    yield path, wal, heads
+    close_all(heads, wal)
+
+
+def close_all(*handles) -> None:
+    for h in handles:
+        h.close()
+
+
 def record_offsets(data: bytes) -> list[tuple[int, int]]:
     """(offset, body length) of each record, walking the headers from the segment header."""
     out, pos = [], lib.GW_WAL_SEGMENT_HEADER
@@ -47,10 +64,8 @@ def record_offsets(data: bytes) -> list[tuple[int, int]]:
     return out
 
 
-def test_segment_is_preallocated_with_written_zeros_and_records_overwrite_them(tmp_path):
-    path = str(tmp_path / "0000000000000001.wal")
-    wal, heads = WriteAheadLog(), Heads(1 << 20, 0)
-    create(wal, path)
+def test_segment_is_preallocated_with_written_zeros_and_records_overwrite_them(segment):
+    path, wal, heads = segment
     st = os.stat(path)
     assert st.st_size == SEGMENT
     with open(path, "rb") as f:
@@ -65,15 +80,11 @@ def test_segment_is_preallocated_with_written_zeros_and_records_overwrite_them(t
     fresh = replay(path)
     assert fresh.ptr.records_replayed == 5 and fresh.ptr.points_replayed == 150
     assert fresh.ptr.corrupt_records == 0 and fresh.ptr.corrupt_bytes == 0
-    for h in (heads, fresh):
-        h.close()
-    wal.close()
+    close_all(heads, fresh, wal)
 
 
-def test_resumed_segment_drops_a_torn_record_and_continues_after_the_last_good_one(tmp_path):
-    path = str(tmp_path / "0000000000000001.wal")
-    wal, heads = WriteAheadLog(), Heads(1 << 20, 0)
-    create(wal, path)
+def test_resumed_segment_drops_a_torn_record_and_continues_after_the_last_good_one(segment):
+    path, wal, heads = segment
     log_commit(heads, wal, 0)
     log_commit(heads, wal, 1)
     end = wal.size
@@ -93,15 +104,11 @@ def test_resumed_segment_drops_a_torn_record_and_continues_after_the_last_good_o
     log_commit(heads, wal2, 2)
     fresh = replay(path)
     assert fresh.ptr.records_replayed == 3 and fresh.ptr.corrupt_records == 0
-    for h in (heads, fresh):
-        h.close()
-    wal2.close()
+    close_all(heads, fresh, wal2)
 
 
-def test_a_zeroed_record_header_is_damage_not_the_end(tmp_path):
-    path = str(tmp_path / "0000000000000001.wal")
-    wal, heads = WriteAheadLog(), Heads(1 << 20, 0)
-    create(wal, path)
+def test_a_zeroed_record_header_is_damage_not_the_end(segment):
+    path, wal, heads = segment
     for commit in range(3):
         log_commit(heads, wal, commit)
     wal.close()
@@ -137,10 +144,8 @@ def as_version_1(path: str) -> None:
         f.write(header + struct.pack("<I", crc32c(header)) + records)
 
 
-def test_segment_format_version_is_checked_on_replay(tmp_path):
-    path = str(tmp_path / "0000000000000001.wal")
-    wal, heads = WriteAheadLog(), Heads(1 << 20, 0)
-    create(wal, path)
+def test_segment_format_version_is_checked_on_replay(segment):
+    path, wal, heads = segment
     log_commit(heads, wal, 0)
     wal.close()
     set_version(path, lib.GW_WAL_VERSION + 1)
