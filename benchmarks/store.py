@@ -11,9 +11,9 @@ Cases (``--case``):
   waits for durability); ``--path local`` as the I2C, GPIO and host readers do
   (``Batch.from_points``, nobody waits for the write).
 
-Every case prints points/s, bytes written per point by the process (``/proc/self/io``) and by
-the block device holding the data directory (``/sys/dev/block/*/stat``), and file syncs per
-minute. The device figure counts every writer of that device: give ``--loop-ext4 MB`` (root) to
+Every case prints points/s, bytes written per point: by the store to its files (before the
+page cache), by the process (``/proc/self/io``: whole pages) and by the block device holding
+the data directory (``/sys/dev/block/*/stat``), and file syncs per minute. The device figure counts every writer of that device: give ``--loop-ext4 MB`` (root) to
 run each case on an ext4 file of its own, loop-mounted under /tmp and unmounted afterwards.
 
 Day workload: 100 float series (random walks at 0.01 resolution) and 20 integer counters, one
@@ -142,6 +142,7 @@ class WriteMeter:
         from gateway.diskio import block_device_stat
 
         self.device = block_device_stat(data_dir)
+        self.store = store
         self.syncs = 0
         for b in store.buckets.values():
             for f in (b.wal, b.ring):
@@ -160,6 +161,11 @@ class WriteMeter:
         self.process0 = io_write_bytes()
         self.device0 = device_write_bytes(self.device)
         self.syncs0 = self.syncs
+        self.files0 = self.files_written()
+
+    def files_written(self) -> int:
+        """Bytes the store wrote to its WAL and ring files (before the page cache)."""
+        return sum(b.wal.bytes_written + b.ring.bytes_written for b in self.store.buckets.values())
 
     def stop(self) -> dict:
         from gateway.diskio import device_write_bytes
@@ -169,7 +175,8 @@ class WriteMeter:
         return {"seconds": time.perf_counter() - self.t0,
                 "process_written": io_write_bytes() - self.process0,
                 "device_written": None if device is None else device - self.device0,
-                "syncs": self.syncs - self.syncs0}
+                "syncs": self.syncs - self.syncs0,
+                "files_written": self.files_written() - self.files0}
 
 
 def bench_config(retention_none: bool = True):
@@ -310,7 +317,7 @@ def trickle_values(rng, walks: list[int], counters: list[int]) -> None:
         counters[i] += rng.randrange(2000)
 
 
-async def run_trickle(path: str, minutes: float, parent: str) -> dict:
+async def run_trickle(path: str, minutes: float, parent: str, aligned: bool = False) -> dict:
     """120 series at 1 Hz in real time: one write a second, as MQTT (``ack``: the write waits
     for durability) or as the local readers write (``local``)."""
     import inspect
@@ -338,6 +345,8 @@ async def run_trickle(path: str, minutes: float, parent: str) -> dict:
             await asyncio.sleep(max(0.0, start + second - time.monotonic()))
             trickle_values(rng, walks, counters)
             ts = time.time_ns()
+            if aligned:
+                ts -= ts % 10**9
             if path == "ack":
                 lines = [f"env,sensor=s{i:03d} temp={w / 100} {ts}" for i, w in enumerate(walks)]
                 lines += [f"net,if=eth{i:02d} rx_bytes={c}i {ts}" for i, c in enumerate(counters)]
@@ -364,7 +373,8 @@ async def run_trickle(path: str, minutes: float, parent: str) -> dict:
 
 def child(args) -> None:
     if args.case == "trickle":
-        result = asyncio.run(run_trickle(args.path, args.trickle_minutes, args.data_parent))
+        result = asyncio.run(run_trickle(args.path, args.trickle_minutes, args.data_parent,
+                                         args.aligned))
     elif args.case == "waiting":
         offsets = batch_offsets(args.lp)
         result = asyncio.run(run_waiting(args.lp, offsets, args.writers[0], args.seconds,
@@ -402,11 +412,12 @@ def cost_row(label: str, r: dict) -> str:
     pts = r["points"] or 1
     minutes = r["seconds"] / 60
     device = "-" if r["device_written"] is None else f"{r['device_written'] / pts:.2f}"
-    return (f"{label:34} {r['points'] / r['seconds']:>12,.0f} {r['process_written'] / pts:>10.2f} "
-            f"{device:>10} {r['syncs'] / minutes:>9.1f}")
+    return (f"{label:34} {r['points'] / r['seconds']:>12,.0f} {r['files_written'] / pts:>10.2f} "
+            f"{r['process_written'] / pts:>10.2f} {device:>10} {r['syncs'] / minutes:>9.1f}")
 
 
-COST_HEADER = (f"{'case':34} {'points/s':>12} {'B/pt proc':>10} {'B/pt dev':>10} {'syncs/min':>9}")
+COST_HEADER = (f"{'case':34} {'points/s':>12} {'B/pt files':>10} {'B/pt proc':>10} "
+               f"{'B/pt dev':>10} {'syncs/min':>9}")
 
 
 def run_child(args, lp: str | None, extra: list[str]) -> dict:
@@ -427,8 +438,10 @@ def main_costs(args, lp: str | None) -> int:
             rows.append((f"{n} waiting writers, 5,000-line batches", r))
     else:
         r = run_child(args, None, ["--path", args.path,
-                                   "--trickle-minutes", str(args.trickle_minutes)])
+                                   "--trickle-minutes", str(args.trickle_minutes)]
+                      + (["--aligned"] if args.aligned else []))
         what = "acknowledged (MQTT, HTTP)" if args.path == "ack" else "local readers (I2C, host)"
+        what += ", whole s" if args.aligned else ""
         rows.append((f"trickle, {what}", r))
     print(f"\nStore, {args.case}: default [store] settings (wal_sync 1s), "
           + ("device: a loop-mounted ext4 of its own" if args.loop_ext4
@@ -463,6 +476,9 @@ def main() -> int:
                    help="trickle: ack = each write waits for durability (MQTT, HTTP); local = "
                         "written as the I2C, GPIO and host readers write")
     p.add_argument("--trickle-minutes", type=float, default=10.0)
+    p.add_argument("--aligned", action="store_true",
+                   help="trickle: timestamps on whole seconds (as a sender with precision s) "
+                        "instead of the clock's nanoseconds, whose jitter costs the WAL bytes")
     p.add_argument("--loop-ext4", type=int, metavar="MB", default=0,
                    help="run each case on a loop-mounted ext4 file of this size (needs root), "
                         "so the block device's counters are the case's alone")
