@@ -90,3 +90,32 @@ def test_commands_reach_the_running_daemon_through_its_control_socket(tmp_path):
         assert export.stdout == f"probe,site=a v=1.5 {now}\n"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_the_daemon_waits_for_a_command_that_holds_the_store(tmp_path):
+    from gateway.store.lock import DataDirLock
+
+    store_dir = tmp_path / "data" / "store"
+    store_dir.mkdir(parents=True)
+    command = DataDirLock(str(store_dir / "LOCK"))   # as a direct `gateway write` holds it
+    command.acquire()
+    proc = start_gateway(tmp_path)
+    try:
+        while True:
+            line = proc.stderr.readline()
+            assert line, "the daemon ended instead of waiting for the store"
+            if "waiting up to" in line:
+                break
+        command.release()
+        while True:
+            line = proc.stderr.readline()
+            assert line, "the daemon ended instead of starting"
+            if "gateway ready" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        command.release()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

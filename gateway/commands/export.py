@@ -7,7 +7,6 @@ import os
 import sys
 
 from gateway.commands.common import add_store_options, load_config
-from gateway.errors import StoreLocked
 
 
 def add_parser(sub) -> None:
@@ -27,7 +26,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-async def _export_local(config, args, start, stop, out) -> None:
+async def _export_local(config, args, start, stop, out):
     from gateway.store import Store
     from gateway.store.transfer import ExportReport, export_lines
 
@@ -36,13 +35,11 @@ async def _export_local(config, args, start, stop, out) -> None:
         store.bucket(args.bucket)
         async for text in export_lines(store, args.bucket, start, stop, args.measurement, report):
             out.write(text)
-    if report.skipped_nonfinite:
-        print(f"gateway: warning: {report.skipped_nonfinite} NaN or infinite values have no line "
-              f"protocol form and were left out", file=sys.stderr)
+    return report
 
 
 def run(args) -> int:
-    from gateway.store.control import ControlClient
+    from gateway.store.control import with_store
     from gateway.store.transfer import parse_time
 
     config = load_config(args)
@@ -53,11 +50,13 @@ def run(args) -> int:
         return 1
     out = sys.stdout.buffer
     try:
-        asyncio.run(_export_local(config, args, start, stop, out))
-    except StoreLocked:
-        client = ControlClient(os.path.join(config.gateway.data_dir, "store"))
-        if not client.available():
-            raise
-        client.export(args.bucket, start, stop, args.measurement, out)
-    out.flush()
+        report = with_store(
+            os.path.join(config.gateway.data_dir, "store"),
+            lambda: asyncio.run(_export_local(config, args, start, stop, out)),
+            lambda client: client.export(args.bucket, start, stop, args.measurement, out))
+    finally:
+        out.flush()
+    if report.skipped_nonfinite:
+        print(f"gateway: warning: {report.skipped_nonfinite} NaN or infinite values have no line "
+              f"protocol form and were left out", file=sys.stderr)
     return 0

@@ -7,7 +7,6 @@ import os
 import sys
 
 from gateway.commands.common import add_store_options, load_config
-from gateway.errors import StoreLocked
 from gateway.lineprotocol import PRECISIONS
 
 _READ = 1 << 20
@@ -45,20 +44,18 @@ async def _write_local(config, args, f):
 
 
 def run(args) -> int:
-    from gateway.store.control import ControlClient
+    from gateway.store.control import with_store
     from gateway.store.transfer import ImportReport
 
     config = load_config(args)
     name = "<stdin>" if args.file == "-" else args.file
     f = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
     try:
-        try:
-            report = asyncio.run(_write_local(config, args, f))
-        except StoreLocked:
-            client = ControlClient(os.path.join(config.gateway.data_dir, "store"))
-            if not client.available():
-                raise
-            report = ImportReport.from_dict(client.write(args.bucket, args.precision, _pieces(f)))
+        report = with_store(
+            os.path.join(config.gateway.data_dir, "store"),
+            lambda: asyncio.run(_write_local(config, args, f)),
+            lambda client: ImportReport.from_dict(client.write(args.bucket, args.precision,
+                                                               _pieces(f))))
     finally:
         if f is not sys.stdin.buffer:
             f.close()

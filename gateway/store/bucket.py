@@ -280,14 +280,14 @@ class Bucket:
             # A head replayed from a segment is as old as the segment, so that head_max_age
             # seals it even when the store only ever runs for a moment.
             age_ms = int(max(0.0, wall - info.created) * 1000) if info and info.created else 0
-            h = self.heads.ptr
-            corrupt, lost = h.corrupt_records, h.points_lost
+            before = self.heads.counters()
             try:
                 header_ok = self.heads.replay(data, now_ms - age_ms)
             except StoreCorrupt as e:
                 raise StoreCorrupt(f"{path}: {e}") from None
-            damage["wal_corrupt_records"] += h.corrupt_records - corrupt
-            damage["wal_points_lost"] += h.points_lost - lost
+            after = self.heads.counters()
+            damage["wal_corrupt_records"] += after["corrupt_records"] - before["corrupt_records"]
+            damage["wal_points_lost"] += after["points_lost"] - before["points_lost"]
             if not header_ok:
                 damage["wal_bad_segments"] += 1
                 log.error("bucket %s: WAL segment %s has a damaged header; its records were "
@@ -316,7 +316,7 @@ class Bucket:
 
     def new_segment_on_thread(self) -> None:
         """Starts a new segment at the next LSN (the old one was synced by the caller)."""
-        lsn = self.heads.ptr.next_lsn
+        lsn = self.heads.next_lsn()
         path = os.path.join(self.wal_dir, f"{lsn:016x}.wal")
         now = time.monotonic()
         quick = self.segment_started is not None and now - self.segment_started < QUICK_SEGMENT_S
@@ -346,30 +346,21 @@ class Bucket:
             return self._ingest_locked(batch_ptr, now_ms, min_ts)
 
     def _ingest_locked(self, batch_ptr, now_ms: int, min_ts: int) -> Ingested:
-        h = self.heads.ptr
-        conflicts_before, too_old_before = h.type_conflicts, h.too_old
-        h.min_ts = min_ts
-        taken = self.heads.ingest(batch_ptr, now_ms)
+        report = self.heads.ingest(batch_ptr, now_ms, min_ts)
         self.generation += 1
-        return Ingested(self.generation, taken, h.type_conflicts - conflicts_before,
-                        h.last_conflict, h.too_old - too_old_before, self._created_locked(),
-                        h.unlogged_points)
+        sealed, created = self._take_outputs_locked()
+        assert not sealed  # taking a batch never seals
+        return Ingested(self.generation, report.taken, report.type_conflicts,
+                        report.last_conflict, report.too_old, created, report.unlogged_points)
 
-    def _created_locked(self) -> list[NewSeries]:
-        h = self.heads.ptr
-        out = []
-        for i in range(h.n_new_series):
-            sid = h.new_series[i]
+    def _take_outputs_locked(self) -> tuple[list[RingEntry], list[NewSeries]]:
+        """The blocks sealed and the series created since the last call (lock held)."""
+        sealed, ids = self.heads.take_outputs()
+        created = []
+        for sid in ids:
             key, type_ = self.heads.series(sid)
-            out.append((sid, type_, key.decode("utf-8", "surrogateescape")))
-        h.n_new_series = 0
-        return out
-
-    def _sealed_locked(self) -> list[RingEntry]:
-        h = self.heads.ptr
-        out = [RingEntry.from_c(h.sealed[i]) for i in range(h.n_sealed)]
-        h.n_sealed = 0
-        return out
+            created.append((sid, type_, key.decode("utf-8", "surrogateescape")))
+        return sealed, created
 
     def log_and_seal_on_thread(self, now_ms: int) -> Logged:
         """Group commit, first half: the unlogged points go to the WAL in one write, except
@@ -380,7 +371,7 @@ class Bucket:
             gen = self.generation
             log_error = seal_error = None
             direct = 0
-            points, size = self.heads.ptr.unlogged_points, self.wal.size
+            points, size = self.heads.counters()["unlogged_points"], self.wal.size
             try:
                 direct = self.heads.commit(self.wal, self.ring, now_ms)
             except Exception as e:  # the heads dropped the unlogged points: the writes fail
@@ -393,8 +384,7 @@ class Bucket:
                     self.heads.seal(self.ring, now_ms)
                 except Exception as e:  # the heads kept their points; sealing is retried later
                     seal_error = e
-            return Logged(gen, log_error, seal_error, direct, self._sealed_locked(),
-                          self._created_locked())
+            return Logged(gen, log_error, seal_error, direct, *self._take_outputs_locked())
 
     def seal_due_on_thread(self, now_ms: int, force: bool) -> Sealed:
         """Seals old (or, forced, all) logged heads."""
@@ -404,8 +394,8 @@ class Bucket:
                 self.heads.seal(self.ring, now_ms, force)
             except Exception as e:
                 error = e
-            return Sealed(self._sealed_locked(), self._created_locked(), self.heads.min_lsn(),
-                          error)
+            sealed, created = self._take_outputs_locked()
+            return Sealed(sealed, created, self.heads.min_lsn(), error)
 
     def head_on_thread(self, series_id: int) -> HeadPoints:
         """A copy of a series' head."""

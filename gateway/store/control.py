@@ -6,7 +6,15 @@ talk to the daemon over the Unix socket ``store/control.sock`` in the data direc
 
 Protocol: the client sends one JSON line (the request), then, for ``write``, the line protocol
 body and shuts down its sending side. The server answers one JSON line (``{"ok": true, ...}`` or
-``{"ok": false, "error": "..."}``); for ``export`` the line protocol follows until it closes.
+``{"ok": false, "error": "..."}``). For ``export`` the line protocol follows in chunks, each an
+ASCII decimal length and a newline, then that many bytes; a zero length ends them and a last
+JSON line says how the export ended (``{"ok": true, "series": ..}`` or ``{"ok": false,
+"error": ..}``). An error after the first byte thus reaches the client, and a connection that
+ends without that line is an error too: output cut short never passes for complete.
+
+While a daemon starts it holds the store before its socket answers, and a command may hold the
+store when the daemon starts: :func:`with_store` makes commands wait and retry briefly, and the
+daemon waits for the lock (:data:`gateway.store.store.DAEMON_LOCK_WAIT_S`).
 """
 
 from __future__ import annotations
@@ -16,11 +24,14 @@ import json
 import logging
 import os
 import socket
-from typing import Iterable
+import time
+from typing import Callable, Iterable, TypeVar
 
-from gateway.errors import GatewayError, StoreError
+from gateway.errors import GatewayError, StoreError, StoreLocked
 from gateway.runtime import Component
-from gateway.store.transfer import ExportReport, export_lines, import_lines
+from gateway.store.transfer import ExportReport, check_time, export_lines, import_lines
+
+T = TypeVar("T")
 
 log = logging.getLogger("gateway.store")
 
@@ -28,6 +39,14 @@ SOCKET_NAME = "control.sock"
 #: Longest request line accepted (the body of a write is not part of it).
 MAX_REQUEST = 64 * 1024
 _READ = 1 << 20
+#: How long a command waits for a store held by another process to become reachable (its
+#: control socket answering, or its lock free).
+CLIENT_WAIT_S = 15.0
+_RETRY_S = 0.1
+
+
+class ControlUnavailable(StoreError):
+    """The control socket does not exist or does not answer (nothing was sent)."""
 
 
 def socket_path(store_dir: str) -> str:
@@ -114,12 +133,22 @@ class ControlServer(Component):
     async def _export(self, request: dict, writer: asyncio.StreamWriter) -> None:
         bucket = str(request.get("bucket", "raw"))
         self.store.bucket(bucket)
+        start, stop = (None if request.get(k) is None
+                       else check_time(request.get(k), f"{k}={request.get(k)!r}")
+                       for k in ("start", "stop"))
         writer.write(json.dumps({"ok": True}).encode() + b"\n")
         report = ExportReport()
-        async for text in export_lines(self.store, bucket, request.get("start"),
-                                       request.get("stop"), request.get("measurement"), report):
-            writer.write(text)
-            await writer.drain()
+        try:
+            async for text in export_lines(self.store, bucket, start, stop,
+                                           request.get("measurement"), report):
+                writer.write(b"%d\n" % len(text) + text)
+                await writer.drain()
+        except (GatewayError, ValueError, OSError) as e:
+            log.error("export through the control socket failed: %s", e)
+            end = {"ok": False, "error": str(e)}
+        else:
+            end = {"ok": True, **report.as_dict()}
+        writer.write(b"0\n" + json.dumps(end).encode() + b"\n")
 
 
 class ControlClient:
@@ -132,13 +161,14 @@ class ControlClient:
         return os.path.exists(self.path)
 
     def _connect(self, request: dict) -> socket.socket:
+        """A connection with the request sent; ControlUnavailable when nothing answers."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             sock.connect(self.path)
         except OSError as e:
             sock.close()
-            raise StoreError(f"the store is in use by another process and its control socket "
-                             f"{self.path} does not answer: {e.strerror}") from None
+            raise ControlUnavailable(f"the store is in use by another process and its control "
+                                     f"socket {self.path} does not answer: {e.strerror}") from None
         sock.sendall(json.dumps(request).encode() + b"\n")
         return sock
 
@@ -160,13 +190,49 @@ class ControlClient:
             sock.shutdown(socket.SHUT_WR)
             return self._answer(f)
 
-    def export(self, bucket: str, start, stop, measurement, out) -> None:
+    def export(self, bucket: str, start, stop, measurement, out) -> ExportReport:
+        """Writes the export to ``out``; raises StoreError when the daemon reports an error
+        or the connection ends early (``out`` then holds the part that came)."""
         sock = self._connect({"op": "export", "bucket": bucket, "start": start, "stop": stop,
                               "measurement": measurement})
         with sock, sock.makefile("rb") as f:
             self._answer(f)
             while True:
-                data = f.read1(_READ)
-                if not data:
-                    return
+                head = f.readline(32)
+                if not head.endswith(b"\n") or not head[:-1].isdigit():
+                    raise StoreError("the daemon ended the export early (connection closed "
+                                     "or garbled); the output is incomplete")
+                size = int(head)
+                if size == 0:
+                    end = self._answer(f)
+                    return ExportReport.from_dict(end)
+                data = f.read(size)
+                if len(data) != size:
+                    raise StoreError("the daemon ended the export early (connection closed); "
+                                     "the output is incomplete")
                 out.write(data)
+
+
+def with_store(store_dir: str, local: Callable[[], T], remote: Callable[[ControlClient], T],
+               wait: float = CLIENT_WAIT_S) -> T:
+    """``local()`` (which opens the store in this process), or, while another process holds
+    the store, ``remote(client)`` through that process's control socket. A daemon that is
+    starting holds the store before its socket answers, and a command may hold it for a
+    moment: both are waited for, retrying for up to ``wait`` seconds (logged once). Only
+    attempts that sent nothing are retried."""
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            return local()
+        except StoreLocked as locked:
+            try:
+                return remote(ControlClient(store_dir))
+            except ControlUnavailable:
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"{locked}, and its control socket does not answer "
+                                     f"(waited {wait:.0f} s)") from None
+                if not told:
+                    log.warning("%s and does not answer yet; waiting up to %.0f s", locked, wait)
+                    told = True
+        time.sleep(_RETRY_S)

@@ -1,7 +1,9 @@
 """Thin typed wrappers over the store's C core (``gw_ring.h``, ``gw_wal.h``, ``gw_head.h``).
 
-The only module of the store that touches ``ffi``/``lib``. Every C status code is turned into
-an exception at once; handles are freed by ``close()`` (safe twice) or by the garbage collector.
+The only module of the store that touches ``ffi``/``lib``. The C structs are opaque to Python:
+values go in as arguments, state and counters come out of one ``*_get_info``/``*_get_stats``
+call per handle. Every C status code is turned into an exception at once; handles are freed by
+``close()`` (safe twice), and carry ``ffi.gc`` as a safety net for one never closed.
 None of these objects is thread-safe: the store calls a bucket's heads and WAL from its one
 store thread only; ring reads may run on other threads.
 """
@@ -74,8 +76,9 @@ class RingFile:
         if rc != OK:
             raise _io_error(rc, lib.gw_ring_open_errno(), f"cannot open ring file {path}")
         self.path = path
-        self._r = out[0]
+        self._r = ffi.gc(out[0], lib.gw_ring_close)
         self._scratch = ffi.new("gw_ring_entry *")
+        self._info = ffi.new("gw_ring_info *")
 
     @property
     def ptr(self):
@@ -83,20 +86,26 @@ class RingFile:
             raise StoreError(f"ring file {self.path} is closed")
         return self._r
 
-    capacity = property(lambda self: self.ptr.capacity)
-    bytes_written = property(lambda self: self.ptr.bytes_written if self._r else 0)
+    def info(self):
+        """The ring's state (a ``gw_ring_info``, overwritten by the next call)."""
+        lib.gw_ring_get_info(self.ptr, self._info)
+        return self._info
+
+    capacity = property(lambda self: self.info().capacity)
+    bytes_written = property(lambda self: self.info().bytes_written if self._r else 0)
 
     @property
     def position(self) -> tuple[int, int]:
         """(write position, next sequence number)."""
-        return self.ptr.write_pos, self.ptr.next_seq
+        info = self.info()
+        return info.write_pos, info.next_seq
 
     def set_position(self, write_pos: int, next_seq: int) -> None:
-        r = self.ptr
-        if not RING_HEADER_SIZE <= write_pos <= r.capacity:
-            write_pos = RING_HEADER_SIZE
-        r.write_pos = write_pos
-        r.next_seq = max(1, next_seq)
+        """Where the next entry goes; a position outside the data area means its start."""
+        lib.gw_ring_set_position(self.ptr, max(0, write_pos), max(1, next_seq))
+
+    def _error(self, rc: int, what: str) -> StoreError:
+        return _io_error(rc, self.info().last_errno, f"{what} {self.path}")
 
     def read(self, offset: int, length: int, seq: int) -> tuple[int, bytes | None]:
         """(status, block bytes): OK with the block, STALE (overwritten) or CORRUPT."""
@@ -107,7 +116,7 @@ class RingFile:
             return OK, ffi.buffer(buf + RING_ENTRY_HEADER, entry.block_len)[:]
         if rc in (STALE, CORRUPT, lib.GW_EINVAL):
             return (STALE if rc == STALE else CORRUPT), None
-        raise _io_error(rc, self.ptr.last_errno, f"cannot read ring file {self.path}")
+        raise self._error(rc, "cannot read ring file")
 
     def scan_next(self, pos: int, seq: int) -> RingEntry | None:
         """Recovery: entry ``seq`` at ``pos`` (or wrapped to the start), else None."""
@@ -123,7 +132,7 @@ class RingFile:
             return RingEntry.from_c(self._scratch)
         if rc in (STALE, lib.GW_ENOMEM):
             return None
-        raise _io_error(rc, self.ptr.last_errno, f"cannot read ring file {self.path}")
+        raise self._error(rc, "cannot read ring file")
 
     def find_next(self, pos: int) -> RingEntry | None:
         """Full scan: the first valid entry at or after ``pos``, whatever its sequence number."""
@@ -134,16 +143,16 @@ class RingFile:
             return None
         if rc == lib.GW_ENOMEM:
             raise MemoryError("out of memory while scanning a ring file")
-        raise _io_error(rc, self.ptr.last_errno, f"cannot read ring file {self.path}")
+        raise self._error(rc, "cannot read ring file")
 
     def sync(self) -> None:
         rc = lib.gw_ring_sync(self.ptr)
         if rc != OK:
-            raise _io_error(rc, self.ptr.last_errno, f"cannot sync ring file {self.path}")
+            raise self._error(rc, "cannot sync ring file")
 
     def close(self) -> None:
         if self._r is not None:
-            lib.gw_ring_close(self._r)
+            ffi.release(self._r)   # runs gw_ring_close now, and never again
             self._r = None
 
 
@@ -181,7 +190,8 @@ class WriteAheadLog:
         w = lib.gw_wal_new()
         if w == ffi.NULL:
             raise MemoryError("cannot allocate a WAL")
-        self._w = w
+        self._w = ffi.gc(w, lib.gw_wal_free)
+        self._info = ffi.new("gw_wal_info *")
         self.path: str | None = None
 
     @property
@@ -190,10 +200,20 @@ class WriteAheadLog:
             raise StoreError("the WAL is closed")
         return self._w
 
-    size = property(lambda self: self.ptr.size)
-    segment_lsn = property(lambda self: self.ptr.segment_first_lsn)
-    last_lsn = property(lambda self: self.ptr.last_lsn)
-    bytes_written = property(lambda self: self._w.bytes_written if self._w else 0)
+    def info(self):
+        """The WAL's state (a ``gw_wal_info``, overwritten by the next call)."""
+        lib.gw_wal_get_info(self.ptr, self._info)
+        return self._info
+
+    size = property(lambda self: self.info().size)
+    segment_lsn = property(lambda self: self.info().segment_first_lsn)
+    last_lsn = property(lambda self: self.info().last_lsn)
+    bytes_written = property(lambda self: self.info().bytes_written if self._w else 0)
+
+    def set_max_body(self, max_body: int) -> None:
+        """Cuts records at ``max_body`` body bytes (the format's limit by default; tests lower
+        it to see records cut)."""
+        lib.gw_wal_set_max_body(self.ptr, max_body)
 
     def create_segment(self, path: str, first_lsn: int, prev_lsn: int, size: int,
                        created: int) -> None:
@@ -201,7 +221,7 @@ class WriteAheadLog:
         rc = lib.gw_wal_create_segment(self.ptr, os.fsencode(path), first_lsn, prev_lsn,
                                        max(size, lib.GW_WAL_SEGMENT_HEADER), created)
         if rc != OK:
-            raise _io_error(rc, self.ptr.last_errno, f"cannot create WAL segment {path}")
+            raise _io_error(rc, self.info().last_errno, f"cannot create WAL segment {path}")
         self.path = path
 
     def resume_segment(self, path: str) -> SegmentInfo | None:
@@ -214,19 +234,36 @@ class WriteAheadLog:
         if rc == lib.GW_ENOMEM:
             raise MemoryError(f"cannot read WAL segment {path}")
         if rc != OK:
-            raise _io_error(rc, self.ptr.last_errno, f"cannot continue WAL segment {path}")
+            raise _io_error(rc, self.info().last_errno, f"cannot continue WAL segment {path}")
         self.path = path
         return SegmentInfo.from_c(info)
 
     def sync(self) -> None:
         rc = lib.gw_wal_sync(self.ptr)
         if rc != OK:
-            raise _io_error(rc, self.ptr.last_errno, f"cannot sync WAL segment {self.path}")
+            raise _io_error(rc, self.info().last_errno, f"cannot sync WAL segment {self.path}")
 
     def close(self) -> None:
         if self._w is not None:
-            lib.gw_wal_free(self._w)
+            ffi.release(self._w)   # runs gw_wal_free now, and never again
             self._w = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What taking one batch into the heads did (``gw_ingest_report``)."""
+
+    taken: int
+    type_conflicts: int
+    last_conflict: int     # index in the batch of the last point refused for its type, -1
+    too_old: int
+    unlogged_points: int   # in the heads, not yet in the WAL, after the call
+
+
+_STATS = ("next_lsn", "max_series_id", "points_ingested", "type_conflicts", "too_old",
+          "unlogged_points", "head_points_total", "blocks_sealed", "direct_sealed",
+          "records_replayed", "points_replayed", "corrupt_records", "corrupt_bytes",
+          "points_lost")
 
 
 class Heads:
@@ -236,7 +273,11 @@ class Heads:
         h = lib.gw_heads_new(head_points, head_max_age_ms)
         if h == ffi.NULL:
             raise MemoryError("cannot allocate heads")
-        self._h = h
+        self._h = ffi.gc(h, lib.gw_heads_free)
+        self._stats = ffi.new("gw_heads_stats *")
+        self._ingest = ffi.new("gw_ingest_report *")
+        self._commit = ffi.new("gw_commit_report *")
+        self._counts = ffi.new("uint32_t[2]")
 
     @property
     def ptr(self):
@@ -244,12 +285,23 @@ class Heads:
             raise StoreError("the store is closed")
         return self._h
 
+    @property
+    def closed(self) -> bool:
+        return self._h is None
+
     def counters(self) -> dict[str, int]:
-        h = self.ptr
-        return {name: getattr(h, name) for name in (
-            "next_lsn", "points_ingested", "type_conflicts", "unlogged_points",
-            "head_points_total", "blocks_sealed", "direct_sealed", "records_replayed", "points_replayed",
-            "corrupt_records", "corrupt_bytes", "points_lost", "max_series_id")}
+        """Every counter of the heads, from one call."""
+        lib.gw_heads_get_stats(self.ptr, self._stats)
+        st = self._stats
+        return {name: getattr(st, name) for name in _STATS}
+
+    def next_lsn(self) -> int:
+        lib.gw_heads_get_stats(self.ptr, self._stats)
+        return self._stats.next_lsn
+
+    def resume(self, next_lsn: int, max_series_id: int) -> None:
+        """Recovery: the next LSN and the highest series id are at least these from now on."""
+        lib.gw_heads_resume(self.ptr, next_lsn, max_series_id)
 
     def define(self, series_id: int, type_: int, key: bytes, sealed_lsn: int) -> bool:
         rc = lib.gw_heads_define(self.ptr, series_id, type_, key, len(key), sealed_lsn)
@@ -270,35 +322,48 @@ class Heads:
     def sealed_lsn(self, series_id: int) -> int:
         return lib.gw_heads_series_sealed_lsn(self.ptr, series_id)
 
-    def ingest(self, batch_ptr, now_ms: int) -> int:
-        rc = lib.gw_heads_ingest(self.ptr, batch_ptr, now_ms)
-        if rc < 0:
+    def ingest(self, batch_ptr, now_ms: int, min_ts: int = -(1 << 63)) -> IngestReport:
+        """Takes a batch, refusing points older than ``min_ts`` (ns; by default none)."""
+        r = self._ingest
+        if lib.gw_heads_ingest(self.ptr, batch_ptr, now_ms, min_ts, r) < 0:
             raise MemoryError("out of memory while taking a batch")
-        return rc
+        return IngestReport(r.taken, r.type_conflicts, r.last_conflict, r.too_old,
+                            r.unlogged_points)
+
+    def commit(self, wal: WriteAheadLog, ring: RingFile | None, now_ms: int) -> int:
+        """Group commit, with direct sealing of full heads when a ring is given; returns how
+        many heads were sealed directly (then the ring must be synced too). Raises
+        StoreIOError."""
+        r = self._commit
+        rc = lib.gw_heads_commit(self.ptr, wal.ptr, ring.ptr if ring is not None else ffi.NULL,
+                                 now_ms, r)
+        if rc != OK:
+            if r.failed_file == lib.GW_FILE_RING:
+                raise _io_error(rc, r.failed_errno, f"cannot write ring file {ring.path}")
+            raise _io_error(rc, r.failed_errno, f"cannot write WAL segment {wal.path}")
+        return r.sealed_directly
 
     def log(self, wal: WriteAheadLog) -> None:
-        rc = lib.gw_heads_log(self.ptr, wal.ptr)
-        if rc != OK:
-            raise _io_error(rc, wal.ptr.last_errno, f"cannot write WAL segment {wal.path}")
-
-    def commit(self, wal: WriteAheadLog, ring: RingFile, now_ms: int) -> int:
-        """Group commit with direct sealing of full heads; returns how many heads were sealed
-        directly (then the ring must be synced too). Raises StoreIOError."""
-        before = self.ptr.direct_sealed
-        wal.ptr.last_errno = ring.ptr.last_errno = 0
-        rc = lib.gw_heads_commit(self.ptr, wal.ptr, ring.ptr, now_ms)
-        if rc != OK:
-            # Which file failed: the WAL's errno is set by a failed append, the ring's by a
-            # failed direct seal.
-            if wal.ptr.last_errno:
-                raise _io_error(rc, wal.ptr.last_errno, f"cannot write WAL segment {wal.path}")
-            raise _io_error(rc, ring.ptr.last_errno, f"cannot write ring file {ring.path}")
-        return self.ptr.direct_sealed - before
+        """Logs every unlogged point to the WAL (a commit without direct sealing)."""
+        self.commit(wal, None, 0)
 
     def seal(self, ring: RingFile, now_ms: int, force: bool = False) -> None:
         rc = lib.gw_heads_seal(self.ptr, ring.ptr, now_ms, 1 if force else 0)
         if rc != OK:
-            raise _io_error(rc, ring.ptr.last_errno, f"cannot write ring file {ring.path}")
+            raise ring._error(rc, "cannot write ring file")
+
+    def take_outputs(self) -> tuple[list[RingEntry], list[int]]:
+        """The blocks sealed and the series ids created since the last call."""
+        counts = self._counts
+        lib.gw_heads_outputs(self.ptr, counts, counts + 1)
+        n_sealed, n_new = counts[0], counts[1]
+        if not n_sealed and not n_new:
+            return [], []
+        sealed = ffi.new("gw_ring_entry[]", max(n_sealed, 1))
+        created = ffi.new("uint32_t[]", max(n_new, 1))
+        lib.gw_heads_take_outputs(self.ptr, sealed, created)
+        return ([RingEntry.from_c(sealed[i]) for i in range(n_sealed)],
+                [created[i] for i in range(n_new)])
 
     def replay(self, data: bytes, now_ms: int) -> bool:
         """Replays one segment; False when its header was damaged (records still recovered).
@@ -313,14 +378,6 @@ class Heads:
 
     def min_lsn(self) -> int:
         return lib.gw_heads_min_lsn(self.ptr)
-
-    def drain(self) -> tuple[list[RingEntry], list[int]]:
-        """The blocks sealed and the series created since the last drain."""
-        h = self.ptr
-        sealed = [RingEntry.from_c(h.sealed[i]) for i in range(h.n_sealed)]
-        created = [h.new_series[i] for i in range(h.n_new_series)]
-        lib.gw_heads_drain(h)
-        return sealed, created
 
     def head(self, series_id: int):
         """(timestamps, raw 64-bit values or None, strings list or None) of a head, copied."""
@@ -346,7 +403,7 @@ class Heads:
 
     def close(self) -> None:
         if self._h is not None:
-            lib.gw_heads_free(self._h)
+            ffi.release(self._h)   # runs gw_heads_free now, and never again
             self._h = None
 
 
@@ -385,5 +442,5 @@ def gather64(column: array, order: array, typecode: str) -> array:
     return out
 
 
-__all__ = ["RingFile", "RingEntry", "WriteAheadLog", "SegmentInfo", "segment_info", "Heads", "merge_order", "gather64", "batch_point", "crc32c",
+__all__ = ["RingFile", "RingEntry", "WriteAheadLog", "SegmentInfo", "segment_info", "Heads", "IngestReport", "merge_order", "gather64", "batch_point", "crc32c",
            "StoreIOError", "StoreCorrupt", "NativeError"]

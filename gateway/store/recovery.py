@@ -53,19 +53,17 @@ class Recovery:
         found = await self.threads.on_store_thread(b.recover_ring_on_thread, start,
                                                    state.next_seq)
         max_lsn = max([s[3] for s in state.series] + [0])
+        max_series_id = 0
         for e in found:
             if e.wal_lsn:
                 b.heads.note_sealed(e.series_id, e.wal_lsn)
                 max_lsn = max(max_lsn, e.wal_lsn)
-            h = b.heads.ptr
-            h.max_series_id = max(h.max_series_id, e.series_id)
+            max_series_id = max(max_series_id, e.series_id)
         b.absorb(found, [])
         if found:
             log.info("bucket %s: %d blocks found in the ring after the last checkpoint",
                      b.name, len(found))
-        h = b.heads.ptr
-        h.next_lsn = max(h.next_lsn, max_lsn + 1,
-                         (b.segments[-1][0] if b.segments else 0))
+        b.heads.resume(max(max_lsn + 1, b.segments[-1][0] if b.segments else 0), max_series_id)
         await self._replay(b)
         await self.threads.on_store_thread(b.open_segment_on_thread)
 

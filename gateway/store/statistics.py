@@ -45,7 +45,7 @@ def _since(now: int | None, start: int | None) -> int | None:
 def bucket_stats(b: Bucket) -> dict[str, Any]:
     """A bucket's figures; cheap, callable from any thread (it only reads)."""
     state = b.state
-    heads = b.heads.counters() if b.heads is not None and b.heads._h is not None else {}
+    heads = b.heads.counters() if b.heads is not None and not b.heads.closed else {}
     live_bytes = state.live_bytes if state else 0
     block_points = state.live_points if state else 0
     head_points = heads.get("head_points_total", 0)

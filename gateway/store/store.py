@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from gateway.errors import StoreError
+from gateway.errors import StoreError, StoreLocked
 from gateway.runtime import Component
 from gateway.store.bucket import TYPE_NAMES, Bucket, SeriesInfo, monotonic_ms
 from gateway.store.checkpoint import Checkpointer
@@ -41,6 +41,10 @@ from gateway.store.statistics import CardWrites, bucket_stats
 from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
+
+#: How long a starting daemon waits for a command that holds the store to finish with it.
+DAEMON_LOCK_WAIT_S = 30.0
+LOCK_RETRY_S = 0.1
 
 
 class UnknownBucket(StoreError, KeyError):
@@ -87,16 +91,18 @@ class Store(Component):
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, context=None) -> None:
-        await self.open()
+        # A command (gateway write, export) may hold the store for a moment: the daemon waits
+        # for it instead of failing to start.
+        await self.open(lock_wait=DAEMON_LOCK_WAIT_S)
         await super().start(context)
 
-    async def open(self) -> "Store":
+    async def open(self, lock_wait: float = 0.0) -> "Store":
         """Opens (or creates) the store and recovers it. Raises StoreLocked when another
-        process has it open."""
+        process has it open (still, after waiting up to ``lock_wait`` seconds for it)."""
         if self._opened:
             return self
         os.makedirs(self.path, exist_ok=True)
-        self._lock.acquire()
+        await self._acquire_lock(lock_wait)
         self._card = CardWrites(self.path)
         try:
             await self._open_locked()
@@ -108,6 +114,21 @@ class Store(Component):
         self.spawn(self._commits.run(), "commit")
         self.spawn(self._checkpoints.run(), "checkpoint")
         return self
+
+    async def _acquire_lock(self, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        logged = False
+        while True:
+            try:
+                self._lock.acquire()
+                return
+            except StoreLocked as e:
+                if time.monotonic() >= deadline:
+                    raise
+                if not logged:
+                    log.warning("%s; waiting up to %.0f s for it", e, wait)
+                    logged = True
+            await asyncio.sleep(LOCK_RETRY_S)
 
     async def _open_locked(self) -> None:
         cfg = self.config

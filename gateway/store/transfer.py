@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from gateway.lineprotocol import MAX_ERRORS_KEPT, parse, serialize_series
+from gateway.store.reading import MAX_TS, MIN_TS
 
 #: Input is parsed in pieces of about this size, cut at line ends (bounds memory for big files).
 CHUNK_BYTES = 4 << 20
@@ -92,16 +93,29 @@ def parse_time(text: str | None) -> int | None:
         return None
     t = text.strip()
     if t.lstrip("-").isdigit():
-        return int(t)
-    try:
-        stamp = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"invalid time {text!r}: use nanoseconds since the epoch or RFC 3339 "
-                         f"(2024-05-01T12:00:00Z)") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    delta = stamp - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-    return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+        ns = int(t)
+    else:
+        try:
+            stamp = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"invalid time {text!r}: use nanoseconds since the epoch or RFC "
+                             f"3339 (2024-05-01T12:00:00Z)") from None
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        delta = stamp - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        ns = (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    return check_time(ns, repr(text))
+
+
+def check_time(ns, what: str) -> int:
+    """``ns`` if it is a time the store can hold (int64 nanoseconds: 1677-09-21 to
+    2262-04-11), else ValueError naming ``what``."""
+    if isinstance(ns, bool) or not isinstance(ns, int):
+        raise ValueError(f"invalid time {what}: not an integer number of nanoseconds")
+    if not MIN_TS <= ns <= MAX_TS:
+        raise ValueError(f"time {what} is out of range: times are int64 nanoseconds since the "
+                         f"epoch (1677-09-21T00:12:43Z to 2262-04-11T23:47:16Z)")
+    return ns
 
 
 @dataclass
@@ -109,6 +123,14 @@ class ExportReport:
     series: int = 0
     points: int = 0
     skipped_nonfinite: int = 0
+
+    def as_dict(self) -> dict:
+        return {"series": self.series, "points": self.points,
+                "skipped_nonfinite": self.skipped_nonfinite}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExportReport":
+        return cls(int(d["series"]), int(d["points"]), int(d["skipped_nonfinite"]))
 
 
 async def export_lines(store, bucket: str, start: int | None = None, stop: int | None = None,

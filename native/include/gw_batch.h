@@ -47,13 +47,16 @@ void gw_batch_clear(gw_batch *b);
  * long, empty key) or GW_ENOMEM. */
 int gw_batch_add(gw_batch *b, const char *key, uint32_t key_len, uint8_t type,
                  uint64_t value, const char *str, uint32_t str_len, int64_t ts);
+/* cdef: end */
+
+/* ---- For C producers (the parser), not part of the Python API. ---- */
+
 /* Copies bytes into the arena and returns their offset, or -1 when out of memory. Used by
- * producers (the parser) that build keys in place and then call gw_batch_push. */
+ * producers that build keys in place and then call gw_batch_push. */
 int64_t gw_batch_arena_append(gw_batch *b, const char *bytes, size_t len);
 /* Appends a point whose key and string already sit in the arena (offsets from
  * gw_batch_arena_append). Returns GW_OK, GW_EINVAL or GW_ENOMEM. */
 int gw_batch_push(gw_batch *b, uint32_t key_off, uint32_t key_len, uint8_t type,
                   uint64_t value, uint32_t str_len, int64_t ts);
-/* cdef: end */
 
 #endif

@@ -18,24 +18,16 @@
 #include "gw_wal.h"
 
 /* cdef: begin */
-/* (struct tags: gw_ring.h and gw_wal.h come later in the cdef) */
-typedef struct gw_heads {
-    uint32_t head_points;       /* seal a head once it holds this many logged points */
-    int64_t  head_max_age_ms;   /* ... or once its first point arrived this long ago */
-    int64_t  min_ts;            /* ingest refuses points older than this (the retention
-                                   cutoff, set by the caller); INT64_MIN: no limit */
-    /* Outputs of the last calls, read and then reset by the caller (gw_heads_drain). */
-    struct gw_ring_entry *sealed;      /* blocks written to the ring */
-    uint32_t n_sealed, sealed_cap;
-    uint32_t *new_series;       /* series ids created (by ingest or replay) */
-    uint32_t n_new_series, new_series_cap;
-    /* State and counters. */
+/* Opaque: Python passes values in as arguments and reads counters with gw_heads_get_stats. */
+typedef struct gw_heads gw_heads;
+
+/* Counters and state of a gw_heads, copied out by one call. */
+typedef struct gw_heads_stats {
     uint64_t next_lsn;          /* LSN of the next WAL record */
     uint32_t max_series_id;
     uint64_t points_ingested;
     uint64_t type_conflicts;    /* points refused: their series has another type */
-    int64_t  last_conflict;     /* index in its batch of the last refused point, -1 if none */
-    uint64_t too_old;           /* points refused: older than min_ts */
+    uint64_t too_old;           /* points refused: older than the ingest's min_ts */
     uint64_t unlogged_points;   /* ingested, not yet in a WAL record */
     uint64_t head_points_total; /* points in heads, logged or not */
     uint64_t blocks_sealed;
@@ -44,20 +36,42 @@ typedef struct gw_heads {
     uint64_t corrupt_records;   /* WAL records skipped by replay (checksum or structure) */
     uint64_t corrupt_bytes;     /* bytes replay skipped to find the next good record */
     uint64_t points_lost;       /* replayed points whose series or type was unknown */
-    void *impl;
-} gw_heads;
+} gw_heads_stats;
+
+/* What one gw_heads_ingest did. */
+typedef struct gw_ingest_report {
+    uint64_t taken;             /* points taken */
+    uint64_t type_conflicts;    /* points refused: their series has another type */
+    int64_t  last_conflict;     /* index in the batch of the last of those, -1 if none */
+    uint64_t too_old;           /* points refused: older than min_ts */
+    uint64_t unlogged_points;   /* points in the heads not yet in a WAL record, after the call */
+} gw_ingest_report;
+
+/* Which file a failed gw_heads_commit could not write. */
+#define GW_FILE_WAL  1
+#define GW_FILE_RING 2
+
+/* What one gw_heads_commit did. */
+typedef struct gw_commit_report {
+    uint32_t sealed_directly;   /* full heads sealed into the ring instead of the WAL */
+    int      failed_file;       /* on failure: GW_FILE_WAL or GW_FILE_RING */
+    int      failed_errno;      /* errno of that failure, 0 when not an I/O error */
+} gw_commit_report;
 
 /* New heads, or NULL when out of memory. */
 gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms);
 void      gw_heads_free(gw_heads *h);
-/* Forgets the sealed blocks and new series reported so far. */
-void      gw_heads_drain(gw_heads *h);
+/* Copies the counters into *out. */
+void      gw_heads_get_stats(gw_heads *h, gw_heads_stats *out);
 /* Declares a known series (from the catalogue). GW_OK, GW_EINVAL (bad id/type/key, or the id
  * or key already belongs to another series) or GW_ENOMEM. */
 int       gw_heads_define(gw_heads *h, uint32_t id, uint8_t type, const char *key,
                           uint32_t key_len, uint64_t sealed_lsn);
 /* Raises a series' sealed LSN (from a ring entry found by recovery). GW_OK or GW_EINVAL. */
 int       gw_heads_note_sealed(gw_heads *h, uint32_t id, uint64_t lsn);
+/* Recovery: raises the next LSN and the highest series id to at least these values (from the
+ * catalogue, the ring and the WAL segment names), so neither is ever reused. */
+void      gw_heads_resume(gw_heads *h, uint64_t next_lsn, uint32_t max_series_id);
 /* The key of series id (length in *len), or NULL when unknown. */
 const char *gw_heads_series_key(gw_heads *h, uint32_t id, uint32_t *len);
 /* The type of series id, or 0 when unknown. */
@@ -66,25 +80,32 @@ int       gw_heads_series_type(gw_heads *h, uint32_t id);
 uint64_t  gw_heads_series_sealed_lsn(gw_heads *h, uint32_t id);
 /* Appends every point of b to its series' head, creating series as needed. Points whose
  * series exists with another type are refused and counted (type_conflicts, last_conflict);
- * points older than min_ts are refused and counted (too_old) without creating their series.
- * Returns the number of points taken, or GW_ENOMEM (the heads are as before the call). */
-int64_t   gw_heads_ingest(gw_heads *h, const struct gw_batch *b, int64_t now_ms);
-/* Writes all unlogged points to the WAL as one record (or more, past GW_WAL_MAX_POINTS points
- * or GW_WAL_MAX_BODY bytes) with one write(2). On failure the unlogged points are removed from the heads, so a failed commit
- * stores nothing. GW_OK, GW_EIO, GW_ENOSPC, GW_EINVAL or GW_ENOMEM. */
-int       gw_heads_log(gw_heads *h, struct gw_wal *w);
-/* A group commit: as gw_heads_log, except that a head already holding head_points points
- * (logged or not) is sealed into ring blocks right away instead of being logged, so its
- * points never pass through the WAL; the caller must then sync the ring as well as the WAL
- * before the commit counts (h->direct_sealed grows when this happens). The keys of such
- * series still go into the WAL record when this segment lacks them. On a failed direct seal
- * the unsealed points of those heads are dropped and the ring's error is returned. */
-int       gw_heads_commit(gw_heads *h, struct gw_wal *w, struct gw_ring *r, int64_t now_ms);
+ * points older than min_ts (INT64_MIN: no limit) are refused and counted (too_old) without
+ * creating their series. Fills *out. Returns the number of points taken, or GW_ENOMEM (all
+ * unlogged points are dropped: the commit they wait for fails). */
+int64_t   gw_heads_ingest(gw_heads *h, const struct gw_batch *b, int64_t now_ms, int64_t min_ts,
+                          gw_ingest_report *out);
+/* A group commit: all unlogged points go to the WAL as one record (or more, past
+ * GW_WAL_MAX_POINTS points or the WAL's max_body bytes) with one write(2), except that, when r is not NULL, a head already
+ * holding head_points points (logged or not) is sealed into ring blocks right away instead of
+ * being logged, so its points never pass through the WAL; the caller must then sync the ring
+ * as well as the WAL before the commit counts (out->sealed_directly > 0). The keys of such
+ * series still go into the WAL record when this segment lacks them. On failure the unlogged
+ * points are removed from the heads, so a failed commit stores nothing, and out says which
+ * file failed. GW_OK, GW_EIO, GW_ENOSPC, GW_EINVAL or GW_ENOMEM. */
+int       gw_heads_commit(gw_heads *h, struct gw_wal *w, struct gw_ring *r, int64_t now_ms,
+                          gw_commit_report *out);
 /* Seals the logged points of every head that is full, older than head_max_age_ms, or any
  * non-empty head when force is set: sorted by time, duplicates (same timestamp) collapsed to
- * the last written, cut into blocks of at most head_points. New ring entries are added to
- * h->sealed. GW_OK, or the ring's error (the failing head keeps its points). */
+ * the last written, cut into blocks of at most head_points. The new ring entries wait to be
+ * taken (gw_heads_take_outputs). GW_OK, or the ring's error (the failing head keeps its
+ * points; its errno in the ring's info). */
 int       gw_heads_seal(gw_heads *h, struct gw_ring *r, int64_t now_ms, int force);
+/* How many sealed ring entries and new series ids wait to be taken. */
+void      gw_heads_outputs(gw_heads *h, uint32_t *n_sealed, uint32_t *n_new_series);
+/* Copies the waiting ring entries and new series ids (sized by gw_heads_outputs) out and
+ * forgets them. */
+void      gw_heads_take_outputs(gw_heads *h, struct gw_ring_entry *sealed, uint32_t *new_series);
 /* Replays one WAL segment file's bytes into the heads (points become logged). Damaged records
  * are skipped and counted; the zeros after the last record of a preallocated segment are its
  * end, not damage. GW_OK, GW_ECORRUPT when the segment header is damaged (records are still
@@ -105,5 +126,19 @@ int64_t   gw_heads_merge_order(const int64_t *ts, uint32_t n, uint32_t *order);
 /* dst[i] = src[order[i]] for i < n (64-bit columns). */
 void      gw_heads_gather64(const uint64_t *src, const uint32_t *order, uint32_t n, uint64_t *dst);
 /* cdef: end */
+
+/* ---- The heads' state (not part of the Python API: C alone reads and writes it). ---- */
+
+struct gw_heads {
+    uint32_t head_points;       /* seal a head once it holds this many logged points */
+    int64_t  head_max_age_ms;   /* ... or once its first point arrived this long ago */
+    /* Outputs waiting to be taken (gw_heads_take_outputs). */
+    struct gw_ring_entry *sealed;      /* blocks written to the ring */
+    uint32_t n_sealed, sealed_cap;
+    uint32_t *new_series;       /* series ids created (by ingest or replay) */
+    uint32_t n_new_series, new_series_cap;
+    gw_heads_stats stats;
+    void *impl;
+};
 
 #endif

@@ -29,15 +29,18 @@
 /* gw_ring_read_entry: the entry at that offset is not the one asked for (overwritten). */
 #define GW_RING_STALE         1
 
-typedef struct gw_ring {
-    int      fd;
+/* Opaque: Python reads its state with gw_ring_get_info. */
+typedef struct gw_ring gw_ring;
+
+/* A ring's state, copied out by one call. */
+typedef struct gw_ring_info {
     uint64_t capacity;        /* file size: header + data area */
     uint64_t write_pos;       /* offset of the next entry */
     uint64_t next_seq;        /* sequence number of the next entry */
     uint64_t bytes_written;   /* since open */
     uint64_t entries_written; /* since open */
     int      last_errno;      /* errno of the last failed call */
-} gw_ring;
+} gw_ring_info;
 
 typedef struct gw_ring_entry {
     uint64_t seq;
@@ -85,6 +88,16 @@ int  gw_ring_scan_next(gw_ring *r, uint64_t pos, uint64_t seq, uint8_t *buf, siz
 int  gw_ring_find_next(gw_ring *r, uint64_t from, gw_ring_entry *out);
 /* fdatasync of the ring file. GW_OK or GW_EIO / GW_ENOSPC. */
 int  gw_ring_sync(gw_ring *r);
+/* Copies the ring's state into *out. */
+void gw_ring_get_info(gw_ring *r, gw_ring_info *out);
+/* Sets where the next entry goes (from the index's checkpoint or recovery): write_pos is
+ * clamped to the data area, next_seq to at least 1. */
+void gw_ring_set_position(gw_ring *r, uint64_t write_pos, uint64_t next_seq);
 /* cdef: end */
+
+struct gw_ring {
+    int          fd;
+    gw_ring_info info;        /* the state gw_ring_get_info copies out */
+};
 
 #endif

@@ -35,17 +35,18 @@
 /* Nor more points than this, which bounds what replay allocates (28 bytes a point). */
 #define GW_WAL_MAX_POINTS     4194304
 
-typedef struct gw_wal {
-    int      fd;                 /* current segment, -1 when none is open */
+/* Opaque: Python reads its state with gw_wal_get_info. */
+typedef struct gw_wal gw_wal;
+
+/* A WAL's state, copied out by one call. */
+typedef struct gw_wal_info {
     uint64_t segment_first_lsn;  /* LSN in the current segment's name and header */
     uint64_t size;               /* bytes of header and records in the current segment */
     uint64_t capacity;           /* the current segment file's size (zeros past size) */
     uint64_t bytes_written;      /* since open, all segments, zeros of preallocation included */
     uint64_t last_lsn;           /* LSN of the last record appended (or found on resuming) */
     int      last_errno;         /* errno of the last failed call */
-    uint32_t max_body;           /* a commit cuts records at this many body bytes (at most
-                                    GW_WAL_MAX_BODY, the default; lower only to test) */
-} gw_wal;
+} gw_wal_info;
 
 /* What a segment header says. */
 typedef struct gw_wal_segment_info {
@@ -92,7 +93,18 @@ int gw_wal_segment_scan(const uint8_t *data, size_t len, gw_wal_segment_info *in
 int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len);
 /* fdatasync of the current segment. GW_OK, GW_EINVAL (none open), GW_EIO or GW_ENOSPC. */
 int gw_wal_sync(gw_wal *w);
+/* Copies the WAL's state into *out. */
+void gw_wal_get_info(gw_wal *w, gw_wal_info *out);
+/* A commit cuts records at max_body body bytes (GW_WAL_MAX_BODY, the default and the most;
+ * lower only to test the cutting). */
+void gw_wal_set_max_body(gw_wal *w, uint32_t max_body);
 /* cdef: end */
+
+struct gw_wal {
+    int         fd;              /* current segment, -1 when none is open */
+    uint32_t    max_body;        /* see gw_wal_set_max_body */
+    gw_wal_info info;            /* the state gw_wal_get_info copies out */
+};
 
 /* ---- Record framing and body coding, shared with head.c (not part of the Python API). ---- */
 

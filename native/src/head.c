@@ -2,9 +2,6 @@
  * blocks, WAL replay. See gw_head.h for the contract between these steps. */
 #include <stdlib.h>
 #include <string.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include "gw_codec.h"
 #include "gw_head.h"
@@ -73,17 +70,7 @@ static int grow_u32(uint32_t **arr, uint32_t *cap, uint32_t need) {
     return GW_OK;
 }
 
-/* Head buffers swing between a few KiB and megabytes (a burst, then a seal). glibc would raise
- * its mmap threshold after the first such free and serve later big buffers from the heap,
- * where the small buffers allocated meanwhile pin the freed space: the process would keep
- * every burst's peak. A fixed threshold keeps big buffers in their own mappings, returned
- * to the system when freed. */
-#define HEAD_MMAP_THRESHOLD (256 * 1024)
-
 gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
-#if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, HEAD_MMAP_THRESHOLD);
-#endif
     gw_heads *h = calloc(1, sizeof *h);
     impl *m = calloc(1, sizeof *m);
     if (!h || !m) { free(h); free(m); return NULL; }
@@ -93,9 +80,7 @@ gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
     h->impl = m;
     h->head_points = head_points ? head_points : 1024;
     h->head_max_age_ms = head_max_age_ms;
-    h->next_lsn = 1;
-    h->last_conflict = -1;
-    h->min_ts = INT64_MIN;
+    h->stats.next_lsn = 1;
     return h;
 }
 
@@ -123,9 +108,26 @@ void gw_heads_free(gw_heads *h) {
     free(h);
 }
 
-void gw_heads_drain(gw_heads *h) {
+void gw_heads_get_stats(gw_heads *h, gw_heads_stats *out) {
+    *out = h->stats;
+}
+
+void gw_heads_outputs(gw_heads *h, uint32_t *n_sealed, uint32_t *n_new_series) {
+    *n_sealed = h->n_sealed;
+    *n_new_series = h->n_new_series;
+}
+
+void gw_heads_take_outputs(gw_heads *h, gw_ring_entry *sealed, uint32_t *new_series) {
+    if (h->n_sealed) memcpy(sealed, h->sealed, (size_t)h->n_sealed * sizeof *sealed);
+    if (h->n_new_series)
+        memcpy(new_series, h->new_series, (size_t)h->n_new_series * sizeof *new_series);
     h->n_sealed = 0;
     h->n_new_series = 0;
+}
+
+void gw_heads_resume(gw_heads *h, uint64_t next_lsn, uint32_t max_series_id) {
+    if (next_lsn > h->stats.next_lsn) h->stats.next_lsn = next_lsn;
+    if (max_series_id > h->stats.max_series_id) h->stats.max_series_id = max_series_id;
 }
 
 static series *by_id(gw_heads *h, uint32_t id) {
@@ -190,7 +192,7 @@ static series *create(gw_heads *h, uint32_t id, uint8_t type, const char *key, u
     s->type = type;
     m->by_id[id] = s;
     if (table_insert(m, s) != GW_OK) { m->by_id[id] = NULL; free(s->key); free(s); return NULL; }
-    if (id > h->max_series_id) h->max_series_id = id;
+    if (id > h->stats.max_series_id) h->stats.max_series_id = id;
     return s;
 }
 
@@ -290,7 +292,7 @@ static void push(series *s, int64_t ts, uint64_t value, const char *str, uint32_
 /* Points [from, n) are dropped, with their strings. */
 static void truncate_head(gw_heads *h, series *s, uint32_t from) {
     if (from >= s->n) return;
-    h->head_points_total -= s->n - from;
+    h->stats.head_points_total -= s->n - from;
     if (s->type == GW_STRING) s->str_len = from ? (size_t)(s->values[from - 1] >> LEN_BITS)
                                                   + (s->values[from - 1] & LEN_MASK) : 0;
     s->n = from;
@@ -304,16 +306,20 @@ static void rollback_unlogged(gw_heads *h) {
         s->dirty = 0;
     }
     m->n_dirty = 0;
-    h->unlogged_points = 0;
+    h->stats.unlogged_points = 0;
 }
 
-int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms) {
+int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms, int64_t min_ts,
+                        gw_ingest_report *out) {
     impl *m = IMPL(h);
     uint64_t taken = 0;
+    out->type_conflicts = 0;
+    out->too_old = 0;
+    out->last_conflict = -1;
     for (uint32_t i = 0; i < b->n; i++) {
         const gw_point *p = &b->points[i];
-        if (p->ts < h->min_ts) {   /* retention would drop it at once: refuse it */
-            h->too_old++;
+        if (p->ts < min_ts) {   /* retention would drop it at once: refuse it */
+            out->too_old++;
             continue;
         }
         const char *key = b->arena + p->key_off;
@@ -322,14 +328,14 @@ int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms) {
             uint64_t hash = hash_key(key, p->key_len);
             s = lookup(h, key, p->key_len, hash);
             if (!s) {
-                s = create(h, h->max_series_id + 1, p->type, key, p->key_len, hash);
+                s = create(h, h->stats.max_series_id + 1, p->type, key, p->key_len, hash);
                 if (!s || note_new(h, s->id) != GW_OK) goto nomem;
             }
             m->last = s;
         }
         if (s->type != p->type) {
-            h->type_conflicts++;
-            h->last_conflict = i;
+            out->type_conflicts++;
+            out->last_conflict = i;
             continue;
         }
         if (reserve_points(s, 1) != GW_OK) goto nomem;
@@ -337,16 +343,24 @@ int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms) {
         if (s->logged == s->n && mark_dirty(h, s) != GW_OK) goto nomem;
         if (s->n == 0) s->started_ms = now_ms;
         push(s, p->ts, p->value, b->arena + (p->type == GW_STRING ? p->value : 0), p->str_len);
-        h->head_points_total++;
+        h->stats.head_points_total++;
         taken++;
     }
-    h->unlogged_points += taken;
-    h->points_ingested += taken;
+    h->stats.unlogged_points += taken;
+    h->stats.points_ingested += taken;
+    h->stats.type_conflicts += out->type_conflicts;
+    h->stats.too_old += out->too_old;
+    out->taken = taken;
+    out->unlogged_points = h->stats.unlogged_points;
     return (int64_t)taken;
 nomem:
     /* The points of this batch cannot be told from earlier unlogged ones, so all unlogged
      * points go: the store fails every write waiting for this commit. */
     rollback_unlogged(h);
+    h->stats.type_conflicts += out->type_conflicts;
+    h->stats.too_old += out->too_old;
+    out->taken = 0;
+    out->unlogged_points = 0;
     return GW_ENOMEM;
 }
 
@@ -354,8 +368,19 @@ nomem:
 
 static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint32_t m);
 
-int gw_heads_log(gw_heads *h, gw_wal *w) {
-    return gw_heads_commit(h, w, NULL, 0);
+static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *sealed_directly);
+
+int gw_heads_commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, gw_commit_report *out) {
+    w->info.last_errno = 0;
+    if (r) r->info.last_errno = 0;
+    out->sealed_directly = 0;
+    int rc = commit(h, w, r, now_ms, &out->sealed_directly);
+    /* The WAL's errno is set by a failed append, the ring's by a failed direct seal. */
+    out->failed_file = rc == GW_OK ? 0 : (r && r->info.last_errno && !w->info.last_errno) ? GW_FILE_RING
+                                                                             : GW_FILE_WAL;
+    out->failed_errno = rc == GW_OK ? 0 : out->failed_file == GW_FILE_RING ? r->info.last_errno
+                                                                           : w->info.last_errno;
+    return rc;
 }
 
 /* A string value's largest size in a record (decode refuses more). */
@@ -378,16 +403,16 @@ static uint32_t fit_in_body(const series *s, uint32_t from, uint32_t take, size_
     return k;
 }
 
-int gw_heads_commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms) {
+static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *sealed_directly) {
     impl *m = IMPL(h);
     if (m->n_dirty == 0) return GW_OK;
     if (w->fd < 0) { rollback_unlogged(h); return GW_EINVAL; }
     uint32_t nd = m->n_dirty;
     /* A series split over several records (past GW_WAL_MAX_POINTS points, or past max_body
      * bytes, which hold at least min_points points) needs one group per part. */
-    size_t max_body = w->max_body && w->max_body < GW_WAL_MAX_BODY ? w->max_body : GW_WAL_MAX_BODY;
+    size_t max_body = w->max_body;
     size_t min_points = max_body / (19 + MAX_STRING_IN_RECORD);
-    size_t max_groups = nd + h->unlogged_points / (min_points ? min_points : 1) + 2;
+    size_t max_groups = nd + h->stats.unlogged_points / (min_points ? min_points : 1) + 2;
     gw_wal_group *groups = malloc(max_groups * sizeof *groups);
     gw_wal_def *defs = malloc((size_t)nd * sizeof *defs);
     uint32_t *offs = NULL;
@@ -401,14 +426,14 @@ int gw_heads_commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms) {
     if (offs_len) offs = malloc(offs_len * sizeof *offs);
     m->record.len = 0;
     int rc = (!groups || !defs || (offs_len && !offs)) ? GW_ENOMEM : GW_OK;
-    uint64_t lsn = h->next_lsn;
+    uint64_t lsn = h->stats.next_lsn;
     uint32_t n_groups = 0, n_defs = 0;
     uint64_t in_record = 0;
     size_t record_bytes = GW_WAL_BODY_FIXED;   /* the encoder's bound of the record so far */
     size_t off_used = 0;
     uint64_t *lsn_span = malloc((size_t)nd * 2 * sizeof *lsn_span);  /* first, last per logged */
     if (!lsn_span) rc = GW_ENOMEM;
-    uint64_t segment_tag = w->segment_first_lsn + 1;
+    uint64_t segment_tag = w->info.segment_first_lsn + 1;
     /* The dirty series split into those logged now and those sealed directly; the dirty
      * list itself stays whole until success, so a failure can roll all of them back. */
     uint32_t nd_logged = 0, n_direct = 0;
@@ -490,7 +515,7 @@ int gw_heads_commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms) {
     free(offs);
     if (rc == GW_OK && m->record.len) rc = gw_wal_append(w, m->record.p, m->record.len);
     if (m->record.cap > (8u << 20)) gw_buf_free(&m->record);  /* do not keep a huge buffer */
-    h->next_lsn = lsn;  /* LSNs are never reused, even those of a record that failed */
+    h->stats.next_lsn = lsn;  /* LSNs are never reused, even those of a record that failed */
     if (rc != GW_OK) {
         free(direct);
         free(logged);
@@ -517,11 +542,11 @@ int gw_heads_commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms) {
         s->dirty = 0;
         if (rc == GW_OK) rc = seal_series(h, s, r, now_ms, s->n);
         if (rc != GW_OK) truncate_head(h, s, s->logged);
-        else h->direct_sealed++;
+        else { h->stats.direct_sealed++; (*sealed_directly)++; }
     }
     free(direct);
     free(logged);
-    h->unlogged_points = 0;
+    h->stats.unlogged_points = 0;
     return rc;
 }
 
@@ -621,7 +646,7 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
          * restores the points of the blocks not written. */
         rc = gw_ring_append(r, out, (uint32_t)len, s->id, c + 1 == chunks ? s->last_lsn : 0, &e);
         if (rc == GW_OK) rc = push_sealed(h, &e);
-        if (rc == GW_OK) h->blocks_sealed++;
+        if (rc == GW_OK) h->stats.blocks_sealed++;
     }
     free(order); free(ts); free(vals); free(soff); free(sbuf); free(out);
     if (rc != GW_OK) return rc;
@@ -639,7 +664,7 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
     } else {
         s->str_len = 0;
     }
-    h->head_points_total -= m;
+    h->stats.head_points_total -= m;
     s->n = tail;
     s->logged = 0;
     s->dirty = tail ? s->dirty : 0;
@@ -675,7 +700,7 @@ int gw_heads_seal(gw_heads *h, gw_ring *r, int64_t now_ms, int force) {
 
 uint64_t gw_heads_min_lsn(gw_heads *h) {
     impl *m = IMPL(h);
-    uint64_t lo = h->next_lsn;
+    uint64_t lo = h->stats.next_lsn;
     for (uint32_t id = 1; id < m->by_id_cap; id++) {
         series *s = m->by_id[id];
         if (s && s->logged && s->first_lsn && s->first_lsn < lo) lo = s->first_lsn;
@@ -706,7 +731,7 @@ static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
     replay_ctx *c = ctx;
     gw_heads *h = c->h;
     series *s = by_id(h, g->series_id);
-    if (!s || s->type != g->type) { h->points_lost += g->n; return; }
+    if (!s || s->type != g->type) { h->stats.points_lost += g->n; return; }
     if (lsn <= s->sealed_lsn) return;
     if (reserve_points(s, g->n) != GW_OK) { c->failed = 1; return; }
     if (g->type == GW_STRING && reserve_str(s, g->str_off[g->n]) != GW_OK) { c->failed = 1; return; }
@@ -717,8 +742,8 @@ static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
     s->logged = s->n;
     if (!s->first_lsn || lsn < s->first_lsn) s->first_lsn = lsn;
     if (lsn > s->last_lsn) s->last_lsn = lsn;
-    h->head_points_total += g->n;
-    h->points_replayed += g->n;
+    h->stats.head_points_total += g->n;
+    h->stats.points_replayed += g->n;
 }
 
 int gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms) {
@@ -737,26 +762,26 @@ int gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms
         int rc = gw_wal_next_record(data, len, &pos, &rec);
         if (rc == GW_ETRUNC) {
             if (!gw_wal_zero_tail(data, len, pos)) {   /* a torn tail: skipped, counted */
-                h->corrupt_records++;
-                h->corrupt_bytes += len - pos;
+                h->stats.corrupt_records++;
+                h->stats.corrupt_bytes += len - pos;
             }
             break;
         }
         if (rc == GW_OK) rc = gw_wal_decode_body(&rec, &sink);
         else {
             size_t bad = pos;
-            h->corrupt_records++;
+            h->stats.corrupt_records++;
             gw_wal_resync(data, len, &pos);
-            h->corrupt_bytes += pos - bad;
+            h->stats.corrupt_bytes += pos - bad;
             continue;
         }
         if (rc == GW_ENOMEM || ctx.failed) return GW_ENOMEM;
-        if (rc != GW_OK) { h->corrupt_records++; continue; }
-        h->records_replayed++;
+        if (rc != GW_OK) { h->stats.corrupt_records++; continue; }
+        h->stats.records_replayed++;
         if (rec.lsn > ctx.max_lsn) ctx.max_lsn = rec.lsn;
     }
-    if (ctx.max_lsn + 1 > h->next_lsn) h->next_lsn = ctx.max_lsn + 1;
-    if (first_lsn > h->next_lsn) h->next_lsn = first_lsn;
+    if (ctx.max_lsn + 1 > h->stats.next_lsn) h->stats.next_lsn = ctx.max_lsn + 1;
+    if (first_lsn > h->stats.next_lsn) h->stats.next_lsn = first_lsn;
     return header_bad ? GW_ECORRUPT : GW_OK;
 }
 

@@ -112,9 +112,9 @@ int gw_ring_open(const char *path, uint64_t capacity, gw_ring **out) {
     gw_ring *r = calloc(1, sizeof *r);
     if (!r) { close(fd); return GW_ENOMEM; }
     r->fd = fd;
-    r->capacity = capacity;
-    r->write_pos = GW_RING_HEADER_SIZE;
-    r->next_seq = 1;
+    r->info.capacity = capacity;
+    r->info.write_pos = GW_RING_HEADER_SIZE;
+    r->info.next_seq = 1;
     *out = r;
     return GW_OK;
 io_fail:
@@ -142,20 +142,20 @@ static void entry_header(uint8_t *h, uint64_t seq, uint32_t series_id, uint32_t 
 int gw_ring_append(gw_ring *r, const uint8_t *block, uint32_t block_len, uint32_t series_id,
                    uint64_t wal_lsn, gw_ring_entry *out) {
     uint64_t length = ALIGN8((uint64_t)GW_RING_ENTRY_HEADER + block_len);
-    if (length > r->capacity - GW_RING_HEADER_SIZE) return GW_EINVAL;
-    uint64_t pos = r->write_pos;
-    if (pos < GW_RING_HEADER_SIZE || pos + length > r->capacity) pos = GW_RING_HEADER_SIZE;
+    if (length > r->info.capacity - GW_RING_HEADER_SIZE) return GW_EINVAL;
+    uint64_t pos = r->info.write_pos;
+    if (pos < GW_RING_HEADER_SIZE || pos + length > r->info.capacity) pos = GW_RING_HEADER_SIZE;
     uint8_t *buf = malloc(length);
     if (!buf) return GW_ENOMEM;
-    entry_header(buf, r->next_seq, series_id, block_len, wal_lsn);
+    entry_header(buf, r->info.next_seq, series_id, block_len, wal_lsn);
     memcpy(buf + GW_RING_ENTRY_HEADER, block, block_len);
     memset(buf + GW_RING_ENTRY_HEADER + block_len, 0, length - GW_RING_ENTRY_HEADER - block_len);
     put32(buf + 4, gw_crc32c(0, buf + 8, GW_RING_ENTRY_HEADER - 8 + (size_t)block_len));
     int rc = pwrite_all(r->fd, buf, (size_t)length, pos);
     free(buf);
-    if (rc != 0) { r->last_errno = errno; return io_status(errno); }
+    if (rc != 0) { r->info.last_errno = errno; return io_status(errno); }
     memset(out, 0, sizeof *out);
-    out->seq = r->next_seq;
+    out->seq = r->info.next_seq;
     out->offset = pos;
     out->length = (uint32_t)length;
     out->series_id = series_id;
@@ -168,10 +168,10 @@ int gw_ring_append(gw_ring *r, const uint8_t *block, uint32_t block_len, uint32_
         out->n = info.n;
         out->type = info.type;
     }
-    r->next_seq++;
-    r->write_pos = pos + length;
-    r->bytes_written += length;
-    r->entries_written++;
+    r->info.next_seq++;
+    r->info.write_pos = pos + length;
+    r->info.bytes_written += length;
+    r->info.entries_written++;
     return GW_OK;
 }
 
@@ -204,9 +204,9 @@ static int verify(const uint8_t *buf, size_t avail, uint64_t offset, uint64_t se
 int gw_ring_read_entry(gw_ring *r, uint64_t offset, uint32_t length, uint64_t seq,
                        uint8_t *buf, gw_ring_entry *out) {
     if (offset < GW_RING_HEADER_SIZE || length < GW_RING_ENTRY_HEADER
-        || offset + length > r->capacity) return GW_EINVAL;
+        || offset + length > r->info.capacity) return GW_EINVAL;
     ssize_t got = pread_all(r->fd, buf, length, offset);
-    if (got < 0) { r->last_errno = errno; return GW_EIO; }
+    if (got < 0) { r->info.last_errno = errno; return GW_EIO; }
     if ((size_t)got < length) return GW_ECORRUPT;
     int rc = verify(buf, length, offset, seq, out);
     /* A different, valid entry at this place means ours was overwritten: stale, not corrupt.
@@ -217,15 +217,15 @@ int gw_ring_read_entry(gw_ring *r, uint64_t offset, uint32_t length, uint64_t se
 }
 
 static int scan_at(gw_ring *r, uint64_t pos, uint64_t seq, uint8_t *buf, size_t cap, gw_ring_entry *out) {
-    if (pos < GW_RING_HEADER_SIZE || pos + GW_RING_ENTRY_HEADER > r->capacity) return GW_RING_STALE;
+    if (pos < GW_RING_HEADER_SIZE || pos + GW_RING_ENTRY_HEADER > r->info.capacity) return GW_RING_STALE;
     ssize_t got = pread_all(r->fd, buf, GW_RING_ENTRY_HEADER, pos);
-    if (got < 0) { r->last_errno = errno; return GW_EIO; }
+    if (got < 0) { r->info.last_errno = errno; return GW_EIO; }
     if (got < GW_RING_ENTRY_HEADER || get32(buf) != ENTRY_MAGIC || get64(buf + 8) != seq) return GW_RING_STALE;
     uint64_t length = ALIGN8((uint64_t)GW_RING_ENTRY_HEADER + get32(buf + 20));
-    if (pos + length > r->capacity) return GW_RING_STALE;
+    if (pos + length > r->info.capacity) return GW_RING_STALE;
     if (length > cap) return GW_ENOMEM;
     got = pread_all(r->fd, buf, (size_t)length, pos);
-    if (got < 0) { r->last_errno = errno; return GW_EIO; }
+    if (got < 0) { r->info.last_errno = errno; return GW_EIO; }
     return verify(buf, (size_t)got, pos, seq, out) == GW_OK ? GW_OK : GW_RING_STALE;
 }
 
@@ -243,23 +243,23 @@ int gw_ring_find_next(gw_ring *r, uint64_t from, gw_ring_entry *out) {
     uint8_t *win = malloc(FIND_WINDOW);
     if (!win) return GW_ENOMEM;
     int rc = GW_RING_STALE;
-    while (pos + GW_RING_ENTRY_HEADER <= r->capacity) {
-        size_t want = (size_t)(r->capacity - pos < FIND_WINDOW ? r->capacity - pos : FIND_WINDOW);
+    while (pos + GW_RING_ENTRY_HEADER <= r->info.capacity) {
+        size_t want = (size_t)(r->info.capacity - pos < FIND_WINDOW ? r->info.capacity - pos : FIND_WINDOW);
         ssize_t got = pread_all(r->fd, win, want, pos);
-        if (got < 0) { r->last_errno = errno; rc = GW_EIO; break; }
+        if (got < 0) { r->info.last_errno = errno; rc = GW_EIO; break; }
         if ((size_t)got < GW_RING_ENTRY_HEADER) break;
         size_t k;
         int found = 0;
         for (k = 0; k + GW_RING_ENTRY_HEADER <= (size_t)got; k += 8) {
             if (get32(win + k) != ENTRY_MAGIC) continue;
             uint64_t length = ALIGN8((uint64_t)GW_RING_ENTRY_HEADER + get32(win + k + 20));
-            if (pos + k + length > r->capacity) continue;
+            if (pos + k + length > r->info.capacity) continue;
             uint8_t *buf = malloc((size_t)length);
             if (!buf) { rc = GW_ENOMEM; found = -1; break; }
             ssize_t n = pread_all(r->fd, buf, (size_t)length, pos + k);
             int ok = n == (ssize_t)length && verify(buf, (size_t)length, pos + k, 0, out) == GW_OK;
             free(buf);
-            if (n < 0) { r->last_errno = errno; rc = GW_EIO; found = -1; break; }
+            if (n < 0) { r->info.last_errno = errno; rc = GW_EIO; found = -1; break; }
             if (ok) { rc = GW_OK; found = 1; break; }
         }
         if (found) break;
@@ -272,6 +272,16 @@ int gw_ring_find_next(gw_ring *r, uint64_t from, gw_ring_entry *out) {
 }
 
 int gw_ring_sync(gw_ring *r) {
-    if (fdatasync(r->fd) != 0) { r->last_errno = errno; return io_status(errno); }
+    if (fdatasync(r->fd) != 0) { r->info.last_errno = errno; return io_status(errno); }
     return GW_OK;
+}
+
+void gw_ring_get_info(gw_ring *r, gw_ring_info *out) {
+    *out = r->info;
+}
+
+void gw_ring_set_position(gw_ring *r, uint64_t write_pos, uint64_t next_seq) {
+    r->info.write_pos = write_pos >= GW_RING_HEADER_SIZE && write_pos <= r->info.capacity
+                   ? write_pos : GW_RING_HEADER_SIZE;
+    r->info.next_seq = next_seq ? next_seq : 1;
 }

@@ -535,16 +535,16 @@ static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off) {
 static void make_current(gw_wal *w, int fd, uint64_t first_lsn, uint64_t size, uint64_t capacity) {
     if (w->fd >= 0) close(w->fd);
     w->fd = fd;
-    w->segment_first_lsn = first_lsn;
-    w->size = size;
-    w->capacity = capacity;
+    w->info.segment_first_lsn = first_lsn;
+    w->info.size = size;
+    w->info.capacity = capacity;
 }
 
 int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint64_t prev_lsn,
                           uint64_t segment_size, uint32_t created) {
     if (segment_size < GW_WAL_SEGMENT_HEADER) return GW_EINVAL;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) { w->last_errno = errno; return io_status(errno); }
+    if (fd < 0) { w->info.last_errno = errno; return io_status(errno); }
     uint8_t h[GW_WAL_SEGMENT_HEADER] = {0};
     memcpy(h, SEGMENT_MAGIC, 8);
     put32(h + 8, GW_WAL_VERSION);
@@ -557,25 +557,25 @@ int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint6
      * into an extent conversion that the filesystem journals, the cost this avoids. */
     if (pwrite_all(fd, h, sizeof h, 0) != 0
         || write_zeros(fd, sizeof h, segment_size - sizeof h) != 0 || fdatasync(fd) != 0) {
-        w->last_errno = errno;
+        w->info.last_errno = errno;
         close(fd);
         unlink(path);
-        return io_status(w->last_errno);
+        return io_status(w->info.last_errno);
     }
     make_current(w, fd, first_lsn, sizeof h, segment_size);
-    w->bytes_written += segment_size;
-    if (prev_lsn > w->last_lsn) w->last_lsn = prev_lsn;
+    w->info.bytes_written += segment_size;
+    if (prev_lsn > w->info.last_lsn) w->info.last_lsn = prev_lsn;
     return GW_OK;
 }
 
 int gw_wal_resume_segment(gw_wal *w, const char *path, gw_wal_segment_info *info) {
     memset(info, 0, sizeof *info);
     int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) { w->last_errno = errno; return io_status(errno); }
+    if (fd < 0) { w->info.last_errno = errno; return io_status(errno); }
     off_t file_len = lseek(fd, 0, SEEK_END);
     uint8_t *data = file_len > 0 ? malloc((size_t)file_len) : NULL;
     int rc = GW_OK;
-    if (file_len < 0) { w->last_errno = errno; rc = io_status(errno); }
+    if (file_len < 0) { w->info.last_errno = errno; rc = io_status(errno); }
     else if (file_len < GW_WAL_SEGMENT_HEADER) rc = GW_ECORRUPT;
     else if (!data) rc = GW_ENOMEM;
     else {
@@ -583,7 +583,7 @@ int gw_wal_resume_segment(gw_wal *w, const char *path, gw_wal_segment_info *info
         while (got < (size_t)file_len) {
             ssize_t n = pread(fd, data + got, (size_t)file_len - got, (off_t)got);
             if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) { w->last_errno = n < 0 ? errno : EIO; rc = GW_EIO; break; }
+            if (n <= 0) { w->info.last_errno = n < 0 ? errno : EIO; rc = GW_EIO; break; }
             got += (size_t)n;
         }
     }
@@ -596,43 +596,43 @@ int gw_wal_resume_segment(gw_wal *w, const char *path, gw_wal_segment_info *info
         while (last_nonzero > info->end && data[last_nonzero - 1] == 0) last_nonzero--;
         if (last_nonzero > info->end) {
             if (write_zeros(fd, info->end, last_nonzero - info->end) != 0 || fdatasync(fd) != 0) {
-                w->last_errno = errno;
+                w->info.last_errno = errno;
                 rc = io_status(errno);
             } else {
-                w->bytes_written += last_nonzero - info->end;
+                w->info.bytes_written += last_nonzero - info->end;
             }
         }
     }
     free(data);
     if (rc != GW_OK) { close(fd); return rc; }
     make_current(w, fd, info->first_lsn, info->end, (uint64_t)file_len);
-    w->last_lsn = info->last_lsn ? info->last_lsn : info->prev_lsn;
+    w->info.last_lsn = info->last_lsn ? info->last_lsn : info->prev_lsn;
     return GW_OK;
 }
 
 int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len) {
     if (w->fd < 0) return GW_EINVAL;
-    if (pwrite_all(w->fd, data, len, w->size) != 0) {
-        w->last_errno = errno;
+    if (pwrite_all(w->fd, data, len, w->info.size) != 0) {
+        w->info.last_errno = errno;
         /* Undo whatever part of the record reached the file; if even that fails the partial
          * record fails its checksum on replay. */
-        uint64_t end = w->size + len;
-        if (end > w->capacity) {
-            if (ftruncate(w->fd, (off_t)(w->size > w->capacity ? w->size : w->capacity)) != 0) {
+        uint64_t end = w->info.size + len;
+        if (end > w->info.capacity) {
+            if (ftruncate(w->fd, (off_t)(w->info.size > w->info.capacity ? w->info.size : w->info.capacity)) != 0) {
                 /* keep the first errno; the torn bytes fail their checksum on replay */
             }
-            end = w->capacity;
+            end = w->info.capacity;
         }
-        if (end > w->size && write_zeros(w->fd, w->size, end - w->size) != 0) { /* keep the first errno */ }
-        return io_status(w->last_errno);
+        if (end > w->info.size && write_zeros(w->fd, w->info.size, end - w->info.size) != 0) { /* keep the first errno */ }
+        return io_status(w->info.last_errno);
     }
-    w->size += len;
-    if (w->size > w->capacity) w->capacity = w->size;
-    w->bytes_written += len;
+    w->info.size += len;
+    if (w->info.size > w->info.capacity) w->info.capacity = w->info.size;
+    w->info.bytes_written += len;
     /* The LSN of the last of the records written, for the next segment's header. */
     for (size_t p = 0; p + GW_WAL_RECORD_HEADER <= len;) {
         uint64_t lsn = get64(data + p + 8);
-        if (lsn > w->last_lsn) w->last_lsn = lsn;
+        if (lsn > w->info.last_lsn) w->info.last_lsn = lsn;
         p += GW_WAL_RECORD_HEADER + get32(data + p + 16);
     }
     return GW_OK;
@@ -640,6 +640,14 @@ int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len) {
 
 int gw_wal_sync(gw_wal *w) {
     if (w->fd < 0) return GW_EINVAL;
-    if (fdatasync(w->fd) != 0) { w->last_errno = errno; return io_status(errno); }
+    if (fdatasync(w->fd) != 0) { w->info.last_errno = errno; return io_status(errno); }
     return GW_OK;
+}
+
+void gw_wal_set_max_body(gw_wal *w, uint32_t max_body) {
+    w->max_body = max_body && max_body < GW_WAL_MAX_BODY ? max_body : GW_WAL_MAX_BODY;
+}
+
+void gw_wal_get_info(gw_wal *w, gw_wal_info *out) {
+    *out = w->info;
 }

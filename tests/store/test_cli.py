@@ -8,15 +8,18 @@ import datetime
 import math
 import random
 import struct
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from gateway.cli import main
+from gateway.errors import StoreError
 from gateway.lineprotocol import parse
 from gateway.store import Store
-from gateway.store.control import ControlServer
+from gateway.store.control import ControlClient, ControlServer
 
 from store_support import small_config
 
@@ -114,32 +117,53 @@ def test_unknown_bucket_is_a_clear_error(tmp_path, capsys):
     assert "invalid time 'yesterday'" in capsys.readouterr().err
 
 
+class RunningStore:
+    """An open store on its own thread and loop, as ``gateway run`` holds it; its control
+    socket starts when :meth:`start_control` is called (a daemon's start takes a while)."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.data_dir = data_dir
+        self.loop = asyncio.new_event_loop()
+        self.store = Store(data_dir, small_config())
+        self.control = ControlServer(self.store)
+        ready = threading.Event()
+
+        def serve():
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.store.start())
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+        assert ready.wait(30)
+
+    def run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    def start_control(self) -> None:
+        self.run(self.control.start())
+
+    def stop(self) -> None:
+        self.run(self.control.stop())
+        self.run(self.store.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+        self.loop.close()
+
+
 @pytest.fixture
-def daemon_store(tmp_path):
-    """A running store and its control socket (as in ``gateway run``) on their own thread
-    and loop."""
-    d = str(tmp_path / "data")
-    loop = asyncio.new_event_loop()
-    store = Store(d, small_config())
-    control = ControlServer(store)
-    ready = threading.Event()
+def running_store(tmp_path):
+    running = RunningStore(str(tmp_path / "data"))
+    yield running
+    running.stop()
 
-    def serve():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(store.start())
-        loop.run_until_complete(control.start())
-        ready.set()
-        loop.run_forever()
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(30)
-    yield d, store, loop
-    asyncio.run_coroutine_threadsafe(control.stop(), loop).result(30)
-    asyncio.run_coroutine_threadsafe(store.stop(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    t.join(30)
-    loop.close()
+@pytest.fixture
+def daemon_store(running_store):
+    """A running store and its control socket (as in ``gateway run``)."""
+    running_store.start_control()
+    return running_store.data_dir, running_store.store, running_store.loop
 
 
 def test_write_and_export_go_through_the_running_daemon(tmp_path, daemon_store, capsysbinary):
@@ -154,3 +178,66 @@ def test_write_and_export_go_through_the_running_daemon(tmp_path, daemon_store, 
     assert sum(len(c) for c in got) == len(points_of(data))
     assert main(["export", "--data-dir", d]) == 0
     assert points_of(capsysbinary.readouterr().out) == points_of(data)
+
+
+@pytest.mark.parametrize("option, value", [("--start", "2300-01-01T00:00:00Z"),
+                                           ("--stop", "-99999999999999999999"),
+                                           ("--start", "1500-01-01T00:00:00Z")])
+def test_times_out_of_range_are_a_clear_error(tmp_path, capsys, option, value):
+    assert main(["export", "--data-dir", str(tmp_path / "d"), option, value]) == 1
+    err = capsys.readouterr().err
+    assert f"gateway: error: time {value!r} is out of range" in err
+    assert "OverflowError" not in err
+
+
+def test_the_daemon_refuses_times_out_of_range(daemon_store, capsysbinary):
+    d, store, loop = daemon_store
+    client = ControlClient(store.path)
+    with pytest.raises(StoreError, match="the daemon refused: time start=1180591620717411303424 is out of range"):
+        client.export("raw", 2**70, None, None, sys.stdout.buffer)
+    assert capsysbinary.readouterr().out == b""
+
+
+def test_an_export_failing_midway_through_the_daemon_exits_non_zero(tmp_path, daemon_store,
+                                                                    capsysbinary, monkeypatch):
+    d, store, loop = daemon_store
+    src = tmp_path / "in.lp"
+    src.write_text(f"a v=1 {T0}\nb v=2 {T0}\nc v=3 {T0}\n")
+    assert main(["write", "--data-dir", d, str(src)]) == 0
+    capsysbinary.readouterr()
+    scan_series = store.scan_series
+    calls = []
+
+    async def failing_after_the_first_series(*args, **kwargs):
+        calls.append(args)
+        if len(calls) > 1:
+            raise StoreError("cannot read ring file: Input/output error")
+        return await scan_series(*args, **kwargs)
+
+    # A read error after the first bytes went out (as a failing SD card gives).
+    monkeypatch.setattr(store, "scan_series", failing_after_the_first_series)
+    assert main(["export", "--data-dir", d]) == 1
+    got = capsysbinary.readouterr()
+    assert got.out == f"a v=1 {T0}\n".encode()   # what came before the error
+    assert b"cannot read ring file: Input/output error" in got.err
+
+
+def test_a_write_during_the_daemons_start_waits_for_its_control_socket(tmp_path, running_store):
+    # The daemon holds the store (recovery runs) before its control socket answers.
+    src = tmp_path / "in.lp"
+    src.write_text(f"a v=1 {T0}\n")
+    write = subprocess.Popen([sys.executable, "-m", "gateway", "write", "--data-dir",
+                              running_store.data_dir, str(src)],
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        first = write.stderr.readline()
+        assert "is in use by another process" in first and "waiting up to" in first, first
+        running_store.start_control()
+        rest = write.stderr.read()
+        assert write.wait(60) == 0, first + rest
+    finally:
+        if write.poll() is None:
+            write.kill()
+            write.wait()
+    assert "wrote 1 points" in rest
+    assert running_store.run(running_store.store.last("a v")) == (T0, 1.0)

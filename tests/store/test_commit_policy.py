@@ -75,7 +75,7 @@ def test_points_nobody_waits_for_are_synced_within_local_sync(data_dir):
             while b.unwaited_since is not None:   # the commit loop's deadline, not this test's
                 await asyncio.sleep(0.01)
             assert store.stats("raw")["raw"]["wal_syncs"] == 1
-            assert b.heads.ptr.unlogged_points == 0
+            assert b.heads.counters()["unlogged_points"] == 0
 
     asyncio.run(scenario())
 

@@ -62,14 +62,15 @@ def test_logged_points_replay_exactly(tmp_path_factory, commits):
             b.add("m", {"s": str(series)}, kind, value, ts)
         heads.ingest(b.c_pointer, 0)
         heads.log(wal)
-    ids = range(1, heads.ptr.max_series_id + 1)
+    ids = range(1, heads.counters()["max_series_id"] + 1)
     before = head_points(heads, ids)
     with open(path, "rb") as f:
         data = f.read()
     fresh = Heads(1 << 20, 0)
     assert fresh.replay(data, 0)
-    assert fresh.ptr.corrupt_records == 0 and fresh.ptr.points_lost == 0
-    assert fresh.ptr.records_replayed == len(commits)
+    counters = fresh.counters()
+    assert counters["corrupt_records"] == 0 and counters["points_lost"] == 0
+    assert counters["records_replayed"] == len(commits)
     assert head_points(fresh, ids) == before
     for h in (heads, fresh):
         h.close()

@@ -78,8 +78,8 @@ def test_segment_is_preallocated_with_written_zeros_and_records_overwrite_them(s
     assert (after.st_size, after.st_blocks) == (st.st_size, st.st_blocks)
     assert wal.size < SEGMENT
     fresh = replay(path)
-    assert fresh.ptr.records_replayed == 5 and fresh.ptr.points_replayed == 150
-    assert fresh.ptr.corrupt_records == 0 and fresh.ptr.corrupt_bytes == 0
+    assert fresh.counters()["records_replayed"] == 5 and fresh.counters()["points_replayed"] == 150
+    assert fresh.counters()["corrupt_records"] == 0 and fresh.counters()["corrupt_bytes"] == 0
     close_all(heads, fresh, wal)
 
 
@@ -100,10 +100,10 @@ def test_resumed_segment_drops_a_torn_record_and_continues_after_the_last_good_o
     with open(path, "rb") as f:
         data = f.read()
     assert len(data) == SEGMENT and data[end:] == bytes(SEGMENT - end)
-    heads.ptr.next_lsn = 3
+    heads.resume(3, 0)
     log_commit(heads, wal2, 2)
     fresh = replay(path)
-    assert fresh.ptr.records_replayed == 3 and fresh.ptr.corrupt_records == 0
+    assert fresh.counters()["records_replayed"] == 3 and fresh.counters()["corrupt_records"] == 0
     close_all(heads, fresh, wal2)
 
 
@@ -118,8 +118,8 @@ def test_a_zeroed_record_header_is_damage_not_the_end(segment):
         f.seek(second)
         f.write(bytes(24))
     fresh = replay(path)
-    assert fresh.ptr.corrupt_records == 1
-    assert fresh.ptr.records_replayed == 2 and fresh.ptr.points_replayed == 60
+    assert fresh.counters()["corrupt_records"] == 1
+    assert fresh.counters()["records_replayed"] == 2 and fresh.counters()["points_replayed"] == 60
     heads.close()
     fresh.close()
 
@@ -153,12 +153,12 @@ def test_segment_format_version_is_checked_on_replay(segment):
         data = f.read()
     fresh = Heads(1 << 20, 0)
     assert lib.gw_heads_replay(fresh.ptr, data, len(data), 0) == lib.GW_WAL_EVERSION
-    assert fresh.ptr.points_replayed == 0
+    assert fresh.counters()["points_replayed"] == 0
     info = ffi.new("gw_wal_segment_info *")
     assert lib.gw_wal_resume_segment(WriteAheadLog().ptr, os.fsencode(path), info) == lib.GW_WAL_EVERSION
     set_version(path, lib.GW_WAL_VERSION)
     as_version_1(path)   # segments of the appending layout are still read, never resumed
-    assert replay(path).ptr.points_replayed == 30
+    assert replay(path).counters()["points_replayed"] == 30
     assert lib.gw_wal_resume_segment(WriteAheadLog().ptr, os.fsencode(path), info) == lib.GW_ECORRUPT
     heads.close()
     fresh.close()
@@ -170,8 +170,8 @@ def test_segment_header_names_the_record_before_it(tmp_path):
     create(wal, first)
     for commit in range(3):
         log_commit(heads, wal, commit)
-    assert wal.ptr.last_lsn == 3
-    create(wal, second, first_lsn=4, prev_lsn=wal.ptr.last_lsn)
+    assert wal.last_lsn == 3
+    create(wal, second, first_lsn=4, prev_lsn=wal.last_lsn)
     info = ffi.new("gw_wal_segment_info *")
     with open(second, "rb") as f:
         data = f.read()
@@ -185,7 +185,7 @@ def test_records_are_cut_by_bytes_as_well_as_by_points(tmp_path):
     path = str(tmp_path / "0000000000000001.wal")
     wal, heads = WriteAheadLog(), Heads(1 << 20, 0)
     create(wal, path, size=lib.GW_WAL_SEGMENT_HEADER)
-    wal.ptr.max_body = 4096
+    wal.set_max_body(4096)
     b = Batch()
     for i in range(300):
         b.add("log", {"unit": str(i % 3)}, "msg", f"{i:05d}" + "x" * 195, T0 + i)
@@ -195,9 +195,9 @@ def test_records_are_cut_by_bytes_as_well_as_by_points(tmp_path):
         records = record_offsets(f.read())
     assert len(records) >= 300 * 200 // 4096
     assert all(body <= 4096 for _, body in records)
-    assert heads.ptr.next_lsn == 1 + len(records)
+    assert heads.next_lsn() == 1 + len(records)
     fresh = replay(path)
-    assert fresh.ptr.points_replayed == 300 and fresh.ptr.corrupt_records == 0
+    assert fresh.counters()["points_replayed"] == 300 and fresh.counters()["corrupt_records"] == 0
     for sid in range(1, 4):
         assert heads.head(sid)[2] == fresh.head(sid)[2]
     heads.close()
