@@ -105,6 +105,9 @@ class Batch:
         type_, raw, text = _encode_value(value)
         if not _INT64_MIN <= time_ns <= _INT64_MAX:
             raise ValueError(f"timestamp out of range: {time_ns}")
+        if len(key) > lib.GW_MAX_KEY_LEN:
+            raise ValueError(f"series key of {len(key)} bytes is longer than "
+                             f"{lib.GW_MAX_KEY_LEN}, the store's limit: {key[:60]!r}...")
         rc = lib.gw_batch_add(self._ptr, key, len(key), type_, raw, text, len(text), time_ns)
         if rc != lib.GW_OK:
             raise _STATUS.get(rc, NativeError)(f"cannot add {key!r} to batch (status {rc})")

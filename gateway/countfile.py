@@ -12,6 +12,8 @@ import logging
 import os
 import pathlib
 
+from gateway.durable import sync_directory
+
 FORMAT_VERSION = 1
 
 
@@ -58,8 +60,4 @@ class CountFile:
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        sync_directory(self.path.parent)

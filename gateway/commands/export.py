@@ -27,11 +27,12 @@ def add_parser(sub) -> None:
 
 
 async def _export_local(config, args, start, stop, out):
-    from gateway.store import Store
+    from gateway.store import Access, Store
     from gateway.store.transfer import ExportReport, export_lines
 
     report = ExportReport()
-    async with Store(config.gateway.data_dir, config.store) as store:
+    # Read-only: nothing in the data directory changes (works on a read-only mount too).
+    async with Store(config.gateway.data_dir, config.store, access=Access.READ) as store:
         store.bucket(args.bucket)
         async for text in export_lines(store, args.bucket, start, stop, args.measurement, report):
             out.write(text)

@@ -36,10 +36,11 @@ def _pieces(f):
 
 
 async def _write_local(config, args, f):
-    from gateway.store import Store
+    from gateway.store import Access, Store
     from gateway.store.transfer import import_lines
 
-    async with Store(config.gateway.data_dir, config.store) as store:
+    # Buckets keep their recorded size and retention: a write never expires or cuts data.
+    async with Store(config.gateway.data_dir, config.store, access=Access.WRITE) as store:
         return await import_lines(store, args.bucket, _pieces(f), args.precision)
 
 

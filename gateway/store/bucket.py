@@ -23,6 +23,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from gateway.countfile import CountFile
+from gateway.durable import sync_directory
 from gateway.lineprotocol import split_series_key
 from gateway.store import catalogue
 from gateway.store.index import BucketState
@@ -183,6 +184,12 @@ class Bucket:
         self.chain_start: int | None = None   # set by an index rebuild, see Checkpointer
         self.pending_sealed: dict[int, int] = {}
         self.corrupt_seqs: set[int] = set()
+        # Index rows that led to no entry of theirs, not by an overwrite: the index is checked
+        # against the ring (see Checkpointer.repair_index).
+        self.index_suspects: set[int] = set()
+        # The ring's bytes_written when the checkpoint position was taken: a reader tells from
+        # it whether the ring has gone a whole lap since.
+        self.written_at_checkpoint = 0
         self.segments: list[tuple[int, str]] = []    # (first LSN, path), oldest first
         self.counters = collections.Counter()
         self.too_old_logged_at = -1e9   # time.monotonic() of the last warning about old points
@@ -192,21 +199,36 @@ class Bucket:
 
     # ------------------------------------------------------------------ store thread
 
-    def open_files_on_thread(self) -> None:
-        os.makedirs(self.wal_dir, exist_ok=True)
+    def open_files_on_thread(self, read_only: bool = False) -> bool:
+        """Opens the ring (creating it, with the configured size and retention, unless
+        read-only), lists the WAL segments and makes the heads. False: read-only and the
+        bucket has no ring file (it holds no data)."""
         ring_path = os.path.join(self.path, "ring")
         self.ring_existed = os.path.exists(ring_path) and os.path.getsize(ring_path) > 0
-        self.ring = RingFile(ring_path, self.max_size)
+        if self.ring_existed:
+            self.ring = RingFile.open(ring_path, read_only)
+        elif read_only:
+            return False
+        else:
+            os.makedirs(self.wal_dir, exist_ok=True)
+            if os.path.exists(ring_path):
+                os.unlink(ring_path)  # left empty by a cut while it was created
+            self.ring = RingFile.create(ring_path, self.max_size, self.retention_ns)
+            # The new names must survive a power cut: the ring and each new directory.
+            buckets = os.path.dirname(self.path)
+            for d in (self.path, buckets, os.path.dirname(buckets)):
+                sync_directory(d)
         self.wal = WriteAheadLog()
         self.heads = Heads(self.head_points, self.head_max_age_ms)
         segments = []
-        for name in os.listdir(self.wal_dir):
+        for name in (os.listdir(self.wal_dir) if os.path.isdir(self.wal_dir) else []):
             m = _SEGMENT_NAME.match(name)
             if m:
                 segments.append((int(m.group(1), 16), os.path.join(self.wal_dir, name)))
-            elif name.endswith(".wal.tmp"):
+            elif name.endswith(".wal.tmp") and not read_only:
                 os.unlink(os.path.join(self.wal_dir, name))
         self.segments = sorted(segments)
+        return True
 
     def recover_ring_on_thread(self, write_pos: int, next_seq: int) -> list[RingEntry]:
         """Entries written after the index's checkpoint: the chain of sequence numbers that
@@ -222,9 +244,8 @@ class Bucket:
         self.ring.set_position(pos, seq)
         return found
 
-    def rebuild_on_thread(self) -> list[RingEntry]:
-        """Full scan of the ring for a lost index: the newest run of consecutive sequence
-        numbers (older entries are evicted, or were cut off by the wrap that left them)."""
+    def scan_ring_on_thread(self) -> dict[int, RingEntry]:
+        """Full scan of the ring: every valid entry, by sequence number."""
         found = {}
         pos = RING_HEADER_SIZE
         while True:
@@ -233,6 +254,12 @@ class Bucket:
                 break
             found[e.seq] = e
             pos = e.offset + e.length
+        return found
+
+    def rebuild_on_thread(self) -> list[RingEntry]:
+        """Full scan of the ring for a lost index: the newest run of consecutive sequence
+        numbers (older entries are evicted, or were cut off by the wrap that left them)."""
+        found = self.scan_ring_on_thread()
         if not found:
             return []
         seq = max(found)
@@ -323,11 +350,7 @@ class Bucket:
         self.wal.create_segment(path, lsn, max(self.wal.last_lsn, self.replayed_lsn),
                                 0 if quick else self.wal_segment_size, int(time.time()))
         self.segment_started = now
-        fd = os.open(self.wal_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)  # the new name must survive a power cut too
-        finally:
-            os.close(fd)
+        sync_directory(self.wal_dir)  # the new name must survive a power cut too
         if not self.segments or self.segments[-1][0] != lsn:
             self.segments.append((lsn, path))
 
@@ -526,6 +549,19 @@ class Bucket:
             except OSError:
                 pass
         return total
+
+    def overwritten_since(self, start: int, written: int | None, offset: int,
+                          length: int) -> bool:
+        """Whether the entry at [offset, offset + length) lies where the ring has written
+        since its write position was ``start`` and its bytes_written was ``written`` (None:
+        unknown, then up to one lap is seen; any thread)."""
+        if written is not None and self.ring.bytes_written - written >= self.data_capacity:
+            return True
+        pos = self.ring.position[0]
+        end = offset + length
+        if pos >= start:
+            return offset < pos and start < end
+        return end > start or offset < pos   # wrapped: [start, end of file) and [data, pos)
 
     def forwarded_seq(self) -> int | None:
         """The sequence number every replication stream has sent, or None without streams."""

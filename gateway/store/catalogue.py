@@ -15,17 +15,20 @@ from __future__ import annotations
 import os
 import struct
 
+from gateway.durable import sync_directory
 from gateway.store.native import crc32c
 
 _HEAD = struct.Struct("<IH")
 _BODY = struct.Struct("<IB")
-MAX_KEY = 65535 - _BODY.size
+MAX_KEY = 65535 - _BODY.size   # = GW_MAX_KEY_LEN: longer keys are refused at write
 
 
 def encode(series: list[tuple[int, int, str]]) -> bytes:
     out = bytearray()
     for sid, type_, key in series:
-        raw = key.encode("utf-8", "surrogateescape")[:MAX_KEY]
+        raw = key.encode("utf-8", "surrogateescape")
+        if len(raw) > MAX_KEY:  # the batch refuses these: never cut a key
+            raise ValueError(f"series key of {len(raw)} bytes is longer than {MAX_KEY}")
         body = _BODY.pack(sid, type_) + raw
         length = struct.pack("<H", len(body))
         out += struct.pack("<I", crc32c(length + body)) + length + body
@@ -33,7 +36,8 @@ def encode(series: list[tuple[int, int, str]]) -> bytes:
 
 
 def append(path: str, series: list[tuple[int, int, str]]) -> None:
-    """Appends and syncs (raises OSError)."""
+    """Appends and syncs (raises OSError); a new file's name is synced too."""
+    created = not os.path.exists(path)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:
         data = encode(series)
@@ -43,6 +47,8 @@ def append(path: str, series: list[tuple[int, int, str]]) -> None:
         os.fdatasync(fd)
     finally:
         os.close(fd)
+    if created:
+        sync_directory(os.path.dirname(path) or ".")
 
 
 def read(path: str) -> tuple[list[tuple[int, int, str]], int]:

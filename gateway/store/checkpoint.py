@@ -51,6 +51,7 @@ class Checkpointer:
             b.note_seal_error(sealed.error)
             await self.threads.on_sync_thread(b.ring.sync)
             todo = b.take_unindexed()
+            written = b.ring.bytes_written
             if todo.file_series:
                 try:
                     await self.threads.on_store_thread(b.append_series_file_on_thread,
@@ -65,7 +66,36 @@ class Checkpointer:
             except StoreError:
                 b.restore(todo)
                 raise
+            b.written_at_checkpoint = written
             await self.threads.on_store_thread(b.delete_segments_on_thread, sealed.min_lsn)
+        if b.index_suspects:
+            await self.repair_index(b)
+
+    async def repair_index(self, b: Bucket) -> None:
+        """Checks the bucket's index rows against a full scan of the ring, after a row led to
+        an entry that is not its block: rows that point to the wrong place are corrected,
+        blocks that lost their row get it back, rows of blocks the ring no longer holds are
+        dropped and counted as corrupt blocks. Works on a read-only store's in-memory index."""
+        async with self._lock:
+            suspects, b.index_suspects = b.index_suspects, set()
+            if not suspects:
+                return
+            found = await self.threads.on_store_thread(b.scan_ring_on_thread)
+            state = b.state
+            expire = self.clock() - b.retention_ns if b.retention_ns else None
+            # Blocks the ring wrote over since the checkpoint keep their rows: the next
+            # checkpoint evicts them.
+            res = await self.index.repair(
+                state.id, found, state.next_seq, expire,
+                lambda r: b.overwritten_since(state.write_pos, b.written_at_checkpoint,
+                                              r.offset, r.length))
+            state.counters["corrupt_blocks"] += res.dropped
+            b.counters["index_repairs"] += res.corrected + res.restored
+            await self.index.refresh_totals(state)
+            log.error("bucket %s: index checked against the ring after %d rows led elsewhere: "
+                      "%d rows corrected, %d blocks indexed again, %d rows of blocks the ring "
+                      "no longer holds dropped", b.name, len(suspects), res.corrected,
+                      res.restored, res.dropped)
 
     async def _record(self, b: Bucket, todo: Unindexed) -> None:
         state = b.state

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 
 import aiosqlite
@@ -94,6 +95,13 @@ class BucketState:
 
 
 @dataclass
+class RepairResult:
+    corrected: int = 0   # rows that pointed elsewhere, now pointing at their block
+    restored: int = 0    # blocks in the ring that had lost their row
+    dropped: int = 0     # rows of blocks the ring does not hold (damaged): corrupt blocks
+
+
+@dataclass
 class CommitResult:
     evicted_blocks: int = 0
     evicted_points: int = 0
@@ -156,7 +164,11 @@ class BlockIndex:
         self.created = created
 
     @classmethod
-    async def open(cls, path: str) -> "BlockIndex":
+    async def open(cls, path: str, read_only: bool = False) -> "BlockIndex":
+        """The index file at path. Read-only, it is copied into memory: what recovery records
+        there (blocks found after the checkpoint, a rebuild) never reaches the disk."""
+        if read_only:
+            return await cls._open_copy(path)
         created = not os.path.exists(path) or os.path.getsize(path) == 0
         try:
             db = await cls._connect(path)
@@ -172,6 +184,35 @@ class BlockIndex:
             created = True
         return cls(db, path, created)
 
+    @classmethod
+    async def _open_copy(cls, path: str) -> "BlockIndex":
+        db = await aiosqlite.connect(":memory:")
+        created = True
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            try:
+                src = await aiosqlite.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
+                try:
+                    await cls._check(src)
+                    await src.backup(db)
+                finally:
+                    await src.close()
+                created = False
+            except aiosqlite.DatabaseError as e:
+                log.error("block index %s is unreadable (%s); the rings are indexed again in "
+                          "memory (the file is left as it is)", path, e)
+                await db.close()
+                db = await aiosqlite.connect(":memory:")
+        await db.executescript(_SCHEMA)
+        await db.commit()
+        return cls(db, path, created)
+
+    @staticmethod
+    async def _check(db: aiosqlite.Connection) -> None:
+        async with db.execute("PRAGMA quick_check") as cur:
+            row = await cur.fetchone()
+        if row is None or row[0] != "ok":
+            raise aiosqlite.DatabaseError(f"quick_check: {row}")
+
     @staticmethod
     async def _connect(path: str) -> aiosqlite.Connection:
         db = await aiosqlite.connect(path)
@@ -179,10 +220,7 @@ class BlockIndex:
             await db.execute("PRAGMA journal_mode=TRUNCATE")
             await db.execute("PRAGMA synchronous=FULL")
             await db.executescript(_SCHEMA)
-            async with db.execute("PRAGMA quick_check") as cur:
-                row = await cur.fetchone()
-            if row is None or row[0] != "ok":
-                raise aiosqlite.DatabaseError(f"quick_check: {row}")
+            await BlockIndex._check(db)
             await db.commit()
         except Exception:
             await db.close()
@@ -216,6 +254,72 @@ class BlockIndex:
                 "MAX(max_ts), MIN(max_ts) FROM blocks WHERE bucket = ?", (state.id,)) as cur:
             (state.live_blocks, state.live_bytes, state.live_points, state.oldest,
              state.newest, state.first_block_end) = await cur.fetchone()
+
+    async def usage_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
+        """(blocks, points) that a ring cut to capacity would no longer hold."""
+        async with self._db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM blocks WHERE "
+                                    "bucket = ? AND offset + length > ?",
+                                    (bucket_id, capacity)) as cur:
+            return tuple(await cur.fetchone())
+
+    async def usage_older(self, bucket_id: int, cutoff: int) -> tuple[int, int]:
+        """(blocks, points) whose newest point is older than cutoff: what retention drops."""
+        async with self._db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM blocks WHERE "
+                                    "bucket = ? AND max_ts < ?", (bucket_id, cutoff)) as cur:
+            return tuple(await cur.fetchone())
+
+    async def repair(self, bucket_id: int, found: dict, below_seq: int,
+                     expire_before: int | None, overwritten) -> RepairResult:
+        """Makes a bucket's rows agree with ``found`` (every valid ring entry by sequence
+        number, from a full scan), for blocks below ``below_seq`` (what checkpoints indexed).
+        Entries older than the oldest row that agrees are evicted, those that end before
+        ``expire_before`` expired: neither is indexed again. Rows for which
+        ``overwritten(row)`` holds are left to the next checkpoint. One transaction."""
+        db = self._db
+        res = RepairResult()
+        async with db.execute("SELECT seq, series, min_ts, max_ts, offset, length, n FROM blocks "
+                              "WHERE bucket = ?", (bucket_id,)) as cur:
+            rows = [BlockRow(*r) for r in await cur.fetchall()]
+
+        def agrees(r: BlockRow, e) -> bool:
+            return (r.series, r.min_ts, r.max_ts, r.offset, r.length, r.count) == (
+                e.series_id, e.min_ts, e.max_ts, e.offset, e.length, e.count)
+
+        good = [r.seq for r in rows if r.seq in found and agrees(r, found[r.seq])]
+        oldest = min(good) if good else min(found, default=below_seq)
+        fix, drop, lost = [], [], 0
+        at = {e.offset for e in found.values()}
+        for r in rows:
+            e = found.get(r.seq)
+            if e is not None and e.seq < below_seq:
+                if not agrees(r, e):
+                    fix.append(e)
+            elif not overwritten(r):
+                drop.append(r.seq)
+                # A row whose seq was wrong still pointed at a block (indexed again below);
+                # one that points at no entry had its block damaged.
+                lost += r.offset not in at
+        indexed = {r.seq for r in rows}
+        add = [e for s, e in found.items() if oldest <= s < below_seq and s not in indexed
+               and (expire_before is None or e.max_ts >= expire_before)]
+        try:
+            if drop:
+                await db.executemany("DELETE FROM blocks WHERE bucket = ? AND seq = ?",
+                                     [(bucket_id, s) for s in drop])
+                await db.execute("UPDATE buckets SET corrupt_blocks = corrupt_blocks + ? "
+                                 "WHERE id = ?", (lost, bucket_id))
+            if fix or add:
+                await db.executemany(
+                    "INSERT OR REPLACE INTO blocks (bucket, seq, series, min_ts, max_ts, offset, "
+                    "length, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(bucket_id, e.seq, e.series_id, e.min_ts, e.max_ts, e.offset, e.length,
+                      e.count) for e in fix + add])
+            await db.commit()
+        except aiosqlite.Error as e:
+            await db.rollback()
+            raise StoreError(f"cannot repair the block index {self.path}: {e}") from e
+        res.corrected, res.restored, res.dropped = len(fix), len(add), lost
+        return res
 
     async def drop_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
         """Forgets the blocks a shrunk ring file no longer holds, counting them as evicted;

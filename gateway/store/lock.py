@@ -9,7 +9,8 @@ from gateway.errors import StoreLocked
 
 
 class DataDirLock:
-    """An exclusive, non-blocking flock; released by :meth:`release` or by the process dying."""
+    """A non-blocking flock, exclusive for a process that changes the store, shared for one
+    that only reads it; released by :meth:`release` or by the process dying."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -17,8 +18,23 @@ class DataDirLock:
 
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._lock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def acquire_shared(self) -> None:
+        """Keeps writers out while reading; writes nothing (a missing file: nobody writes)."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        self._lock(fd, fcntl.LOCK_SH)
+        self._fd = fd
+
+    def _lock(self, fd: int, mode: int) -> None:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
@@ -27,9 +43,6 @@ class DataDirLock:
             who = f" (pid {holder})" if holder.isdigit() else ""
             raise StoreLocked(f"the store in {os.path.dirname(self.path)} is in use by another "
                               f"process{who}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:

@@ -21,6 +21,7 @@ from gateway.errors import NativeError, StoreError
 RING_HEADER_SIZE = lib.GW_RING_HEADER_SIZE
 RING_ENTRY_HEADER = lib.GW_RING_ENTRY_HEADER
 RING_MIN_CAPACITY = lib.GW_RING_MIN_CAPACITY
+RING_MAX_ENTRY = lib.GW_RING_ENTRY_HEADER + lib.GW_RING_MAX_BLOCK + 8
 STRING = lib.GW_STRING
 OK, STALE, CORRUPT = lib.GW_OK, lib.GW_RING_STALE, lib.GW_ECORRUPT
 
@@ -62,23 +63,68 @@ class RingEntry:
 
 
 class RingFile:
-    """A bucket's preallocated ring file of blocks."""
+    """A bucket's preallocated ring file of blocks, with the bucket's size and retention
+    recorded in its header. :meth:`create` makes a new one, :meth:`open` opens one as it is
+    (read-only on request); :meth:`configure` changes what it records."""
 
-    def __init__(self, path: str, capacity: int) -> None:
+    def __init__(self, path: str, ptr) -> None:
+        self.path = path
+        self._r = ffi.gc(ptr, lib.gw_ring_close)
+        self._scratch = ffi.new("gw_ring_entry *")
+        self._info = ffi.new("gw_ring_info *")
+
+    @classmethod
+    def create(cls, path: str, capacity: int, retention_ns: int | None) -> "RingFile":
         out = ffi.new("gw_ring **")
-        rc = lib.gw_ring_open(os.fsencode(path), capacity, out)
-        if rc == lib.GW_ECORRUPT:
-            raise StoreCorrupt(f"{path} is not a ring file of this store (bad header); "
-                               f"move it away to start the bucket afresh")
+        rc = lib.gw_ring_create(os.fsencode(path), capacity, retention_ns or 0, out)
         if rc == lib.GW_EINVAL:
             raise StoreError(f"ring size {capacity} bytes is out of range "
                              f"(at least {RING_MIN_CAPACITY}) ({path})")
         if rc != OK:
+            raise _io_error(rc, lib.gw_ring_open_errno(), f"cannot create ring file {path}")
+        return cls(path, out[0])
+
+    @classmethod
+    def open(cls, path: str, read_only: bool = False) -> "RingFile":
+        out = ffi.new("gw_ring **")
+        rc = lib.gw_ring_open(os.fsencode(path), lib.GW_RING_READONLY if read_only else 0, out)
+        if rc == lib.GW_ECORRUPT:
+            raise StoreCorrupt(f"{path} is not a ring file of this store (both header copies "
+                               f"are damaged or it was cut short); move it away to start the "
+                               f"bucket afresh")
+        if rc == lib.GW_RING_NEWER:
+            raise StoreCorrupt(f"{path} has a ring format newer than version "
+                               f"{lib.GW_RING_VERSION}, which this gateway reads; use a newer "
+                               f"gateway")
+        if rc != OK:
             raise _io_error(rc, lib.gw_ring_open_errno(), f"cannot open ring file {path}")
-        self.path = path
-        self._r = ffi.gc(out[0], lib.gw_ring_close)
-        self._scratch = ffi.new("gw_ring_entry *")
-        self._info = ffi.new("gw_ring_info *")
+        return cls(path, out[0])
+
+    def configure(self, capacity: int, retention_ns: int | None) -> None:
+        """Records size and retention (resizing the file, rewriting both header copies)."""
+        rc = lib.gw_ring_configure(self.ptr, capacity, retention_ns or 0)
+        if rc == lib.GW_EINVAL:
+            raise StoreError(f"ring size {capacity} bytes is out of range (at least "
+                             f"{RING_MIN_CAPACITY}), or the ring is open read-only ({self.path})")
+        if rc != OK:
+            raise self._error(rc, "cannot write the header of")
+
+    @property
+    def retention_ns(self) -> int | None | bool:
+        """The recorded retention: ns, None for none, False when not recorded (version 1)."""
+        r = self.info().retention_ns
+        return False if r < 0 else (r or None)
+
+    @property
+    def header_damage(self) -> list[str]:
+        """Which header copies failed their checks on open."""
+        d = self.info().header_damage
+        out = []
+        if d & lib.GW_RING_HEADER_PRIMARY_BAD:
+            out.append("the header at offset 0")
+        if d & lib.GW_RING_HEADER_COPY_BAD:
+            out.append(f"the header copy at offset {lib.GW_RING_HEADER_COPY}")
+        return out
 
     @property
     def ptr(self):
@@ -108,7 +154,8 @@ class RingFile:
         return _io_error(rc, self.info().last_errno, f"{what} {self.path}")
 
     def read(self, offset: int, length: int, seq: int) -> tuple[int, bytes | None]:
-        """(status, block bytes): OK with the block, STALE (overwritten) or CORRUPT."""
+        """(status, block bytes): OK with the block, STALE (another entry is there) or
+        CORRUPT; :meth:`entry_seq_at` tells whose entry header is there."""
         buf = ffi.new("uint8_t[]", length)
         entry = ffi.new("gw_ring_entry *")
         rc = lib.gw_ring_read_entry(self.ptr, offset, length, seq, buf, entry)
@@ -118,14 +165,26 @@ class RingFile:
             return (STALE if rc == STALE else CORRUPT), None
         raise self._error(rc, "cannot read ring file")
 
+    def entry_seq_at(self, offset: int) -> int | None:
+        """The sequence number in the entry header at offset (its magic there), else None;
+        the entry itself is not checked."""
+        if not RING_HEADER_SIZE <= offset <= self.capacity - RING_ENTRY_HEADER:
+            return None
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            head = f.read(16)
+        if len(head) < 16 or head[:4] != b"GWRE":
+            return None
+        return int.from_bytes(head[8:16], "little")
+
     def scan_next(self, pos: int, seq: int) -> RingEntry | None:
         """Recovery: entry ``seq`` at ``pos`` (or wrapped to the start), else None."""
         cap = 1 << 20
         while True:
             buf = ffi.new("uint8_t[]", cap)
             rc = lib.gw_ring_scan_next(self.ptr, pos, seq, buf, cap, self._scratch)
-            if rc == lib.GW_ENOMEM and cap < (1 << 30):
-                cap *= 16
+            if rc == lib.GW_ENOMEM and cap < RING_MAX_ENTRY:
+                cap = RING_MAX_ENTRY  # the C side refuses anything longer
                 continue
             break
         if rc == OK:

@@ -12,13 +12,13 @@ import bisect
 import logging
 from array import array
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from gateway import codec
 from gateway.errors import CorruptBlock
 from gateway.store.bucket import Bucket, HeadPoints, SeriesInfo
 from gateway.store.index import BlockIndex
-from gateway.store.native import OK, STALE, gather64, merge_order
+from gateway.store.native import OK, gather64, merge_order
 from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
@@ -28,6 +28,9 @@ MIN_TS, MAX_TS = -(1 << 63), (1 << 63) - 1
 
 #: (sequence number, offset, length) of a block in the ring.
 BlockRef = tuple[int, int, int]
+#: A block to read, with the ring position (and bytes written) from which a later write may
+#: have overwritten it.
+_Read = tuple[int, int, int, tuple[int, int | None]]
 
 
 @dataclass(slots=True)
@@ -64,22 +67,34 @@ def matching_series(b: Bucket, measurement: str | None = None,
 
 
 class StoreReader:
-    def __init__(self, index: BlockIndex, threads: StoreThreads) -> None:
+    def __init__(self, index: BlockIndex, threads: StoreThreads,
+                 repair_index: Callable[[Bucket], Awaitable[None]]) -> None:
         self.index = index
         self.threads = threads
+        self.repair_index = repair_index
 
     async def series_columns(self, b: Bucket, info: SeriesInfo, lo: int,
                              hi: int) -> SeriesColumns | None:
         """The points of a series with lo <= time < hi, or None when it has none there."""
-        rows = await self.index.blocks(b.state.id, info.id, lo, hi)
-        seen = {r.seq for r in rows}
-        refs = [(r.seq, r.offset, r.length) for r in rows]
-        refs += [(e.seq, e.offset, e.length) for e in list(b.pending)
-                 if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi and e.seq not in seen]
-        refs.sort()
-        blocks = await self.threads.on_read_thread(self.read_blocks, b, refs)
+        blocks = await self._series_blocks(b, info, lo, hi)
+        if b.index_suspects:  # an index row led nowhere: repair the index, then read again
+            await self.repair_index(b)
+            blocks = await self._series_blocks(b, info, lo, hi)
         head = await self.threads.on_store_thread(b.head_on_thread, info.id)
         return merge(info, blocks, head, lo, hi)
+
+    async def _series_blocks(self, b: Bucket, info: SeriesInfo, lo: int,
+                             hi: int) -> list[tuple[array, Any]]:
+        # Where the checkpoint stood before the rows are read: the ring may write over them
+        # from there on (the next checkpoint then drops their rows).
+        since = (b.state.write_pos, b.written_at_checkpoint)
+        rows = await self.index.blocks(b.state.id, info.id, lo, hi)
+        seen = {r.seq for r in rows}
+        refs = [(r.seq, r.offset, r.length, since) for r in rows]
+        refs += [(e.seq, e.offset, e.length, (e.offset + e.length, None)) for e in list(b.pending)
+                 if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi and e.seq not in seen]
+        refs.sort()
+        return await self.threads.on_read_thread(self.read_blocks, b, refs)
 
     async def last(self, b: Bucket, info: SeriesInfo) -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None."""
@@ -98,25 +113,36 @@ class StoreReader:
 
     async def decoded_block(self, b: Bucket, ref: BlockRef) -> tuple[array, Any] | None:
         """One block's (timestamps, values), or None when it is gone or damaged."""
-        got = await self.threads.on_read_thread(self.read_blocks, b, [ref])
+        since = (b.state.write_pos, b.written_at_checkpoint)
+        got = await self.threads.on_read_thread(self.read_blocks, b, [(*ref, since)])
         return got[0] if got else None
 
     @staticmethod
-    def read_blocks(b: Bucket, refs: list[BlockRef]) -> list[tuple[array, Any]]:
-        """Decoded blocks (read thread). A block overwritten since the index was read is
-        skipped (evicted); a damaged one is skipped, logged once and counted at the next
-        checkpoint."""
+    def read_blocks(b: Bucket, refs: list[_Read]) -> list[tuple[array, Any]]:
+        """Decoded blocks (read thread). A block that the ring wrote over while it was read
+        is skipped (evicted: counted as ``overwritten_while_read``); a damaged one is skipped,
+        logged once and counted at the next checkpoint; a row of the index that leads to
+        another entry is logged and left to :meth:`Checkpointer.repair_index`."""
         out = []
-        for seq, offset, length in refs:
+        for seq, offset, length, since in refs:
             status, block = b.ring.read(offset, length, seq)
-            if status == STALE:
-                continue
             if status == OK:
                 try:
                     out.append(codec.decode(block))
                     continue
                 except CorruptBlock as e:
                     why = str(e)
+            elif b.overwritten_since(*since, offset, length):
+                b.counters["overwritten_while_read"] += 1
+                continue
+            elif b.ring.entry_seq_at(offset) != seq:
+                # Neither an overwrite nor this block's damaged entry: the index row is wrong.
+                if seq not in b.index_suspects:
+                    b.index_suspects.add(seq)
+                    log.error("bucket %s: the index row of block %d (offset %d, %d bytes) leads "
+                              "to no entry of that block; the index is checked against the "
+                              "ring", b.name, seq, offset, length)
+                continue
             else:
                 why = "entry checksum mismatch"
             if seq not in b.corrupt_seqs:

@@ -12,26 +12,33 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Callable
 
 from gateway.store import catalogue
 from gateway.store.bucket import WAL_DAMAGE, Bucket, monotonic_ms
 from gateway.store.index import BlockIndex, BucketState
 from gateway.store.native import RING_HEADER_SIZE
+from gateway.store.settings import Access, settle
 from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
 
 
 class Recovery:
-    def __init__(self, index: BlockIndex, threads: StoreThreads) -> None:
+    def __init__(self, index: BlockIndex, threads: StoreThreads, access: Access,
+                 clock: Callable[[], int]) -> None:
         self.index = index
         self.threads = threads
+        self.access = access
+        self.clock = clock
 
     async def recover(self, b: Bucket) -> None:
         """Brings the bucket's index state, catalogue and heads to where the last run left
-        them. The caller checkpoints afterwards, before taking writes."""
+        them. The caller checkpoints afterwards, before taking writes (unless read-only:
+        then everything found stays in memory)."""
         state = b.state = await self.index.load_bucket(b.name)
         b.cursors = dict(state.cursors)
+        await settle(b, state, self.index, self.threads, self.access, self.clock)
         dropped, points = await self.index.drop_beyond(state.id, b.ring.capacity)
         if dropped:
             log.warning("bucket %s: ring file shrunk to %d bytes; %d blocks (%d points) beyond "
@@ -65,7 +72,8 @@ class Recovery:
                      b.name, len(found))
         b.heads.resume(max(max_lsn + 1, b.segments[-1][0] if b.segments else 0), max_series_id)
         await self._replay(b)
-        await self.threads.on_store_thread(b.open_segment_on_thread)
+        if self.access is not Access.READ:
+            await self.threads.on_store_thread(b.open_segment_on_thread)
 
     async def _replay(self, b: Bucket) -> None:
         replay = await self.threads.on_store_thread(b.replay_on_thread, monotonic_ms())
@@ -97,7 +105,7 @@ class Recovery:
                     counts[key] = max(n, before)
         counts.update(totals)
         counts = {k: v for k, v in counts.items() if v}
-        if counts != saved:
+        if counts != saved and self.access is not Access.READ:   # reading changes nothing
             try:
                 await self.threads.on_store_thread(b.damage_file.save, counts)
             except OSError as e:

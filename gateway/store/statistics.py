@@ -89,4 +89,7 @@ def bucket_stats(b: Bucket) -> dict[str, Any]:
         "dropped_before_forwarding": counters.get("dropped_unforwarded", 0),
         "commit_errors": b.counters["commit_errors"],
         "seal_errors": b.counters["seal_errors"],
+        "ring_header_damage": b.counters["ring_header_damage"],
+        "index_repairs": b.counters["index_repairs"],
+        "overwritten_while_read": b.counters["overwritten_while_read"],
     }

@@ -37,6 +37,7 @@ from gateway.store.native import batch_point
 from gateway.store.reading import MAX_TS, MIN_TS, SeriesColumns, StoreReader, matching_series
 from gateway.store.recovery import Recovery
 from gateway.store.replication import ReplicationPositions, StoredBlock
+from gateway.store.settings import Access
 from gateway.store.statistics import CardWrites, bucket_stats
 from gateway.store.threads import StoreThreads
 
@@ -71,11 +72,16 @@ class Store(Component):
 
     name = "store"
 
-    def __init__(self, data_dir: str, config, *, clock=time.time_ns) -> None:
+    def __init__(self, data_dir: str, config, *, clock=time.time_ns,
+                 access: Access = Access.RUN) -> None:
         super().__init__()
         self.config = config
         self.path = os.path.join(data_dir, "store")
         self.clock = clock
+        #: How this process opens the store (:class:`~gateway.store.settings.Access`): read
+        #: only, writing with the recorded bucket settings, or applying the configuration's.
+        self.access = access
+        self.read_only = access is Access.READ
         self.buckets: dict[str, Bucket] = {}
         self.index: BlockIndex | None = None
         self.threads: StoreThreads | None = None
@@ -101,8 +107,13 @@ class Store(Component):
         process has it open (still, after waiting up to ``lock_wait`` seconds for it)."""
         if self._opened:
             return self
-        os.makedirs(self.path, exist_ok=True)
-        await self._acquire_lock(lock_wait)
+        if self.read_only:
+            if not os.path.isdir(self.path):
+                raise StoreError(f"there is no store in {os.path.dirname(self.path)}")
+            await self._acquire_lock(lock_wait, self._lock.acquire_shared)
+        else:
+            os.makedirs(self.path, exist_ok=True)
+            await self._acquire_lock(lock_wait, self._lock.acquire)
         self._card = CardWrites(self.path)
         try:
             await self._open_locked()
@@ -111,16 +122,17 @@ class Store(Component):
             self._lock.release()
             raise
         self._opened = True
-        self.spawn(self._commits.run(), "commit")
-        self.spawn(self._checkpoints.run(), "checkpoint")
+        if not self.read_only:
+            self.spawn(self._commits.run(), "commit")
+            self.spawn(self._checkpoints.run(), "checkpoint")
         return self
 
-    async def _acquire_lock(self, wait: float) -> None:
+    async def _acquire_lock(self, wait: float, acquire) -> None:
         deadline = time.monotonic() + wait
         logged = False
         while True:
             try:
-                self._lock.acquire()
+                acquire()
                 return
             except StoreLocked as e:
                 if time.monotonic() >= deadline:
@@ -133,25 +145,29 @@ class Store(Component):
     async def _open_locked(self) -> None:
         cfg = self.config
         self.threads = StoreThreads()
-        self.index = await BlockIndex.open(os.path.join(self.path, "index.sqlite"))
+        self.index = await BlockIndex.open(os.path.join(self.path, "index.sqlite"),
+                                           read_only=self.read_only)
         for name, bcfg in cfg.buckets.items():
-            self.buckets[name] = Bucket(
-                name, os.path.join(self.path, "buckets", name), int(bcfg.max_size),
-                bcfg.retention.ns if bcfg.retention is not None else None,
-                cfg.head_points, int(float(cfg.head_max_age) * 1000), int(cfg.wal_segment_size))
+            b = Bucket(name, os.path.join(self.path, "buckets", name), int(bcfg.max_size),
+                       bcfg.retention.ns if bcfg.retention is not None else None,
+                       cfg.head_points, int(float(cfg.head_max_age) * 1000),
+                       int(cfg.wal_segment_size))
+            self.buckets[name] = b
+            if not await self.threads.on_store_thread(b.open_files_on_thread, self.read_only):
+                del self.buckets[name]  # read-only, and the bucket holds no data
         self._commits = GroupCommit(self.buckets.values(), self.threads, cfg.wal_sync,
                                     cfg.commit_points, cfg.wal_segment_size,
                                     float(cfg.local_sync))
         self._checkpoints = Checkpointer(self.buckets.values(), self.index, self.threads,
                                          self.clock, float(cfg.checkpoint_interval))
-        self._reader = StoreReader(self.index, self.threads)
+        self._reader = StoreReader(self.index, self.threads, self._checkpoints.repair_index)
         self._replication = ReplicationPositions(self.index, self._reader)
-        recovery = Recovery(self.index, self.threads)
+        recovery = Recovery(self.index, self.threads, self.access, self.clock)
         for b in self.buckets.values():
-            await self.threads.on_store_thread(b.open_files_on_thread)
             await recovery.recover(b)
-            # Persist what recovery found (and seal what replay filled) before taking writes.
-            await self._checkpoints.checkpoint(b)
+            if not self.read_only:
+                # Persist what recovery found (and seal what replay filled) before taking writes.
+                await self._checkpoints.checkpoint(b)
 
     async def stop(self) -> None:
         await self.close()
@@ -163,9 +179,9 @@ class Store(Component):
             return
         self._closing = True
         try:
-            for b in self.buckets.values():
+            for b in self.buckets.values() if not self.read_only else ():
                 await self._commits.commit(b)
-            for b in self.buckets.values():
+            for b in self.buckets.values() if not self.read_only else ():
                 try:
                     await self._checkpoints.checkpoint(b)
                 except StoreError as e:
@@ -204,12 +220,20 @@ class Store(Component):
         try:
             return self.buckets[name]
         except KeyError:
+            if name in self.config.buckets:
+                raise UnknownBucket(f"bucket {name!r} holds no data yet (no ring file in "
+                                    f"{self.path})") from None
             raise UnknownBucket(f"unknown bucket {name!r} (configured: "
-                                f"{', '.join(sorted(self.buckets))})") from None
+                                f"{', '.join(sorted(self.config.buckets))})") from None
 
     def _check_open(self) -> None:
         if not self._opened or self._closing:
             raise StoreError("the store is not open")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.read_only:
+            raise StoreError(f"the store in {self.path} is open read-only")
 
     async def write(self, batch, bucket: str = "raw", wait: bool = True) -> WriteResult:
         """Stores the batch; returns once it is durable (in the WAL, synced). Raises StoreError
@@ -219,7 +243,7 @@ class Store(Component):
         once the points are in the store (readable at once) and they become durable with the
         next commit of the bucket, at the latest ``local_sync`` later; a power cut before
         that loses them, and a failed commit drops them (counted in ``commit_errors``)."""
-        self._check_open()
+        self._check_writable()
         b = self.bucket(bucket)
         if len(batch) == 0:
             return WriteResult(0)
@@ -263,7 +287,7 @@ class Store(Component):
     async def flush(self, bucket: str | None = None, seal: bool = False) -> None:
         """Commits and checkpoints now; with seal, every head becomes a block first (so that
         all data is in the ring and visible to block readers such as replication)."""
-        self._check_open()
+        self._check_writable()
         for b in ([self.bucket(bucket)] if bucket else list(self.buckets.values())):
             await self._commits.commit(b)
             await self._checkpoints.checkpoint(b, force_seal=seal)

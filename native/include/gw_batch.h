@@ -16,7 +16,9 @@
 #include "gw_common.h"
 
 /* cdef: begin */
-#define GW_MAX_KEY_LEN    65535     /* bytes of one series key */
+/* Bytes of one series key: the series file keeps a key with its 4-byte id and 1-byte type
+ * under a 16-bit length (docs/format/series.md), so 65535 - 5. */
+#define GW_MAX_KEY_LEN    65530
 #define GW_MAX_STRING_LEN 65536     /* bytes of one string value (the line protocol limit) */
 
 typedef struct gw_point {

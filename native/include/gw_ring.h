@@ -23,18 +23,37 @@
 
 /* cdef: begin */
 #define GW_RING_HEADER_SIZE   4096
+/* A second copy of the file header, so that one damaged sector does not cost the bucket. */
+#define GW_RING_HEADER_COPY   2048
 #define GW_RING_ENTRY_HEADER  32
+/* Format version written; version 1 files (no retention, no header copy) are still read. */
+#define GW_RING_VERSION       2
+/* The largest block an entry may hold: sealing writes at most 65536 points (head_points) with
+ * at most GW_BLOCK_MAX_STRING_BYTES of strings, which encode to well under this. An entry that
+ * declares more is damage, never an allocation. */
+#define GW_RING_MAX_BLOCK     75497472  /* 72 MiB */
 /* The smallest ring that still holds a useful number of blocks. */
 #define GW_RING_MIN_CAPACITY  65536
 /* gw_ring_read_entry: the entry at that offset is not the one asked for (overwritten). */
 #define GW_RING_STALE         1
+/* gw_ring_open: the file's format version is newer than this code reads. */
+#define GW_RING_NEWER         2
+/* gw_ring_open flags */
+#define GW_RING_READONLY      1
+/* gw_ring.header_damage bits: which header copy failed its checks on open. */
+#define GW_RING_HEADER_PRIMARY_BAD 1
+#define GW_RING_HEADER_COPY_BAD    2
 
 /* Opaque: Python reads its state with gw_ring_get_info. */
 typedef struct gw_ring gw_ring;
 
 /* A ring's state, copied out by one call. */
 typedef struct gw_ring_info {
+    uint32_t version;         /* format version of the file */
+    int      header_damage;   /* GW_RING_HEADER_*_BAD bits found on open */
     uint64_t capacity;        /* file size: header + data area */
+    int64_t  created_ns;      /* when the file was created */
+    int64_t  retention_ns;    /* recorded retention: 0 none, -1 not recorded (version 1) */
     uint64_t write_pos;       /* offset of the next entry */
     uint64_t next_seq;        /* sequence number of the next entry */
     uint64_t bytes_written;   /* since open */
@@ -54,21 +73,32 @@ typedef struct gw_ring_entry {
     uint8_t  type;
 } gw_ring_entry;
 
-/* Opens the ring file at path, creating and preallocating it at capacity bytes when absent
- * or empty. An existing ring of another capacity is resized to capacity (entries beyond the
- * new end are lost; the caller drops them from the index). On success *out owns the file;
- * write_pos/next_seq start at the data area / 1 and are set by the caller from its checkpoint.
- * Returns GW_OK, GW_EINVAL (capacity too small or too large), GW_ECORRUPT (the header is not a
- * ring's: the file is left untouched), GW_EIO / GW_ENOSPC (errno from gw_ring_open_errno)
- * or GW_ENOMEM. */
-int  gw_ring_open(const char *path, uint64_t capacity, gw_ring **out);
-/* errno of the last failed gw_ring_open in this thread. */
+/* Creates the ring file at path (which must not exist), preallocated at capacity bytes, with
+ * the bucket's retention recorded in its header (0: none). On success *out owns the file;
+ * write_pos/next_seq start at the data area / 1. Returns GW_OK, GW_EINVAL (capacity too small
+ * or too large, or the file exists), GW_EIO / GW_ENOSPC (errno from gw_ring_open_errno) or
+ * GW_ENOMEM. The caller syncs the directory. */
+int  gw_ring_create(const char *path, uint64_t capacity, int64_t retention_ns, gw_ring **out);
+/* Opens an existing ring file as it is (flags: GW_RING_READONLY opens it for reading only).
+ * The header is taken from its first valid copy (header_damage says which failed; a writable
+ * ring repairs them with gw_ring_configure). A file shorter than its capacity (cut) is
+ * extended back to it when opened for writing; otherwise the file is not changed.
+ * Returns GW_OK, GW_ECORRUPT (no valid header: not a ring's, the file is left untouched),
+ * GW_RING_NEWER (a format version this code does not know), GW_EIO (errno from
+ * gw_ring_open_errno) or GW_ENOMEM. */
+int  gw_ring_open(const char *path, int flags, gw_ring **out);
+/* Records capacity and retention in both header copies (the copy first, each synced), growing
+ * or cutting the file to the new capacity (entries beyond the new end are lost; the caller
+ * drops them from the index). Also upgrades a version 1 header and repairs a damaged copy.
+ * GW_OK, GW_EINVAL (read-only, or capacity out of range), GW_EIO / GW_ENOSPC (last_errno). */
+int  gw_ring_configure(gw_ring *r, uint64_t capacity, int64_t retention_ns);
+/* errno of the last failed gw_ring_create / gw_ring_open in this thread. */
 int  gw_ring_open_errno(void);
 /* Closes the file and frees the ring; NULL is accepted. */
 void gw_ring_close(gw_ring *r);
 /* Appends one block as the entry with sequence number r->next_seq at the write position
  * (wrapping when needed) and fills out. Returns GW_OK, GW_EINVAL (the entry is larger than
- * the data area), GW_EIO or GW_ENOSPC (errno in last_errno; write_pos is unchanged). */
+ * the data area or the block larger than GW_RING_MAX_BLOCK, or the ring is read-only), GW_EIO or GW_ENOSPC (errno in last_errno; write_pos is unchanged). */
 int  gw_ring_append(gw_ring *r, const uint8_t *block, uint32_t block_len, uint32_t series_id,
                     uint64_t wal_lsn, gw_ring_entry *out);
 /* Reads the entry of `length` bytes at offset into buf (length bytes), checks that it is entry
@@ -97,6 +127,7 @@ void gw_ring_set_position(gw_ring *r, uint64_t write_pos, uint64_t next_seq);
 
 struct gw_ring {
     int          fd;
+    int          readonly;    /* opened with GW_RING_READONLY: every write fails, GW_EINVAL */
     gw_ring_info info;        /* the state gw_ring_get_info copies out */
 };
 

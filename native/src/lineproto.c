@@ -122,7 +122,7 @@ static const char *const reasons[GW_LP_E_LAST + 1] = {
     "name starts with reserved '_'",
     "control character not allowed",
     "invalid UTF-8",
-    "series key longer than 65535 bytes",
+    "series key longer than 65530 bytes (the store's limit)",
     "measurement starts with '#', a comment",
     "series keys of the line exceed 4 MiB",
 };

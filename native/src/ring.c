@@ -1,10 +1,11 @@
 /* Ring file of codec blocks; format in gw_ring.h and docs/format/ring.md.
  *
- * Header (first 64 of the 4096 reserved bytes, little endian):
- *   0  magic "GWRING01"      8  version u32 = 1     12 header_size u32 = 4096
- *   16 capacity u64          24 created_ns i64     32..59 zero    60 crc32c of bytes 0..59
- * The header never changes after creation except on resize, so it cannot be torn by
- * ordinary writes; the write position lives in the caller's checkpoint.
+ * Header (64 bytes at offset 0, and a copy at GW_RING_HEADER_COPY; little endian):
+ *   0  magic "GWRING01"      8  version u32 = 2     12 header_size u32 = 4096
+ *   16 capacity u64          24 created_ns i64      32 retention_ns i64 (0: none)
+ *   40..59 zero              60 crc32c of bytes 0..59
+ * The header changes only when the bucket's size or retention does (gw_ring_configure), so
+ * ordinary writes cannot tear it; the write position lives in the caller's checkpoint.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +18,6 @@
 #include "gw_ring.h"
 
 #define RING_MAGIC        "GWRING01"
-#define RING_VERSION      1
 #define ENTRY_MAGIC       0x45525747u  /* "GWRE" little endian */
 #define RING_MAX_CAPACITY ((uint64_t)1 << 40)
 #define ALIGN8(x)         (((x) + 7u) & ~(uint64_t)7u)
@@ -60,14 +60,23 @@ static ssize_t pread_all(int fd, uint8_t *p, size_t len, uint64_t off) {
     return (ssize_t)got;
 }
 
-static void header_bytes(uint8_t h[64], uint64_t capacity, int64_t created) {
+static void header_bytes(uint8_t h[64], uint64_t capacity, int64_t created, int64_t retention) {
     memset(h, 0, 64);
     memcpy(h, RING_MAGIC, 8);
-    put32(h + 8, RING_VERSION);
+    put32(h + 8, GW_RING_VERSION);
     put32(h + 12, GW_RING_HEADER_SIZE);
     put64(h + 16, capacity);
     put64(h + 24, (uint64_t)created);
+    put64(h + 32, (uint64_t)retention);
     put32(h + 60, gw_crc32c(0, h, 60));
+}
+
+/* A header copy that checks out: magic, checksum, header size; version 2 and later have the
+ * retention. GW_OK, GW_ECORRUPT or GW_RING_NEWER. */
+static int header_valid(const uint8_t h[64]) {
+    if (memcmp(h, RING_MAGIC, 8) != 0 || get32(h + 60) != gw_crc32c(0, h, 60)
+        || get32(h + 12) != GW_RING_HEADER_SIZE || get32(h + 8) == 0) return GW_ECORRUPT;
+    return get32(h + 8) > GW_RING_VERSION ? GW_RING_NEWER : GW_OK;
 }
 
 static int preallocate(int fd, uint64_t from, uint64_t to) {
@@ -78,51 +87,126 @@ static int preallocate(int fd, uint64_t from, uint64_t to) {
     return rc;
 }
 
-int gw_ring_open(const char *path, uint64_t capacity, gw_ring **out) {
-    *out = NULL;
-    open_errno = 0;
-    if (capacity < GW_RING_MIN_CAPACITY || capacity > RING_MAX_CAPACITY) return GW_EINVAL;
-    capacity &= ~(uint64_t)7u;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) { open_errno = errno; return io_status(errno); }
-    off_t size = lseek(fd, 0, SEEK_END);
-    uint8_t h[64];
-    int rc;
-    if (size < 0) { rc = errno; goto io_fail; }
-    if (size == 0) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        header_bytes(h, capacity, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
-        if ((rc = preallocate(fd, 0, capacity)) != 0) goto io_fail_rc;
-        if (pwrite_all(fd, h, sizeof h, 0) != 0 || fdatasync(fd) != 0) { rc = errno; goto io_fail; }
-    } else {
-        if (pread_all(fd, h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h, RING_MAGIC, 8) != 0
-            || get32(h + 60) != gw_crc32c(0, h, 60) || get32(h + 12) != GW_RING_HEADER_SIZE) {
-            close(fd);
-            return GW_ECORRUPT;
-        }
-        uint64_t old = get64(h + 16);
-        if (old != capacity || (uint64_t)size != capacity) {
-            if (capacity > (uint64_t)size && (rc = preallocate(fd, (uint64_t)size, capacity)) != 0) goto io_fail_rc;
-            if (capacity < (uint64_t)size && ftruncate(fd, (off_t)capacity) != 0) { rc = errno; goto io_fail; }
-            header_bytes(h, capacity, (int64_t)get64(h + 24));
-            if (pwrite_all(fd, h, sizeof h, 0) != 0 || fdatasync(fd) != 0) { rc = errno; goto io_fail; }
-        }
-    }
+/* Both header copies, the second first: a cut during the write leaves one of them whole. */
+static int write_headers(int fd, const uint8_t h[64]) {
+    if (pwrite_all(fd, h, 64, GW_RING_HEADER_COPY) != 0 || fdatasync(fd) != 0) return errno;
+    if (pwrite_all(fd, h, 64, 0) != 0 || fdatasync(fd) != 0) return errno;
+    return 0;
+}
+
+static int capacity_ok(uint64_t capacity) {
+    return capacity >= GW_RING_MIN_CAPACITY && capacity <= RING_MAX_CAPACITY;
+}
+
+static gw_ring *new_ring(int fd, int readonly) {
     gw_ring *r = calloc(1, sizeof *r);
-    if (!r) { close(fd); return GW_ENOMEM; }
+    if (!r) return NULL;
     r->fd = fd;
-    r->info.capacity = capacity;
+    r->readonly = readonly;
     r->info.write_pos = GW_RING_HEADER_SIZE;
     r->info.next_seq = 1;
+    return r;
+}
+
+int gw_ring_create(const char *path, uint64_t capacity, int64_t retention_ns, gw_ring **out) {
+    *out = NULL;
+    open_errno = 0;
+    if (!capacity_ok(capacity) || retention_ns < 0) return GW_EINVAL;
+    capacity &= ~(uint64_t)7u;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) { open_errno = errno; return errno == EEXIST ? GW_EINVAL : io_status(errno); }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t created = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    uint8_t h[64];
+    header_bytes(h, capacity, created, retention_ns);
+    int rc = preallocate(fd, 0, capacity);
+    if (rc == 0) rc = write_headers(fd, h);
+    gw_ring *r = rc == 0 ? new_ring(fd, 0) : NULL;
+    if (!r) {
+        open_errno = rc;
+        close(fd);
+        unlink(path);  /* no half-made ring: the next open creates it again */
+        return rc ? io_status(rc) : GW_ENOMEM;
+    }
+    r->info.version = GW_RING_VERSION;
+    r->info.capacity = capacity;
+    r->info.created_ns = created;
+    r->info.retention_ns = retention_ns;
     *out = r;
     return GW_OK;
-io_fail:
-    rc = errno;
-io_fail_rc:
-    open_errno = rc;
-    close(fd);
-    return io_status(rc);
+}
+
+int gw_ring_open(const char *path, int flags, gw_ring **out) {
+    *out = NULL;
+    open_errno = 0;
+    int readonly = (flags & GW_RING_READONLY) != 0;
+    int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) { open_errno = errno; return io_status(errno); }
+    uint8_t h[64], copy[64];
+    int damage = 0, rc;
+    ssize_t got = pread_all(fd, h, sizeof h, 0);
+    if (got < 0) { open_errno = errno; close(fd); return GW_EIO; }
+    int primary = got == (ssize_t)sizeof h ? header_valid(h) : GW_ECORRUPT;
+    got = pread_all(fd, copy, sizeof copy, GW_RING_HEADER_COPY);
+    if (got < 0) { open_errno = errno; close(fd); return GW_EIO; }
+    int second = got == (ssize_t)sizeof copy ? header_valid(copy) : GW_ECORRUPT;
+    if (primary == GW_RING_NEWER || (primary != GW_OK && second == GW_RING_NEWER)) {
+        close(fd);
+        return GW_RING_NEWER;
+    }
+    if (primary == GW_OK) {
+        /* Version 1 files have no copy; from version 2 on a copy that differs is damaged. */
+        if (get32(h + 8) >= 2 && (second != GW_OK || memcmp(h, copy, 64) != 0))
+            damage |= GW_RING_HEADER_COPY_BAD;
+    } else if (second == GW_OK) {
+        damage |= GW_RING_HEADER_PRIMARY_BAD;
+        memcpy(h, copy, 64);
+    } else {
+        close(fd);
+        return GW_ECORRUPT;
+    }
+    uint64_t capacity = get64(h + 16);
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size < 0) { rc = errno; open_errno = rc; close(fd); return io_status(rc); }
+    if (!capacity_ok(capacity) || (capacity & 7u)) { close(fd); return GW_ECORRUPT; }
+    /* A file cut short reads as entries that end early (damage); opened for writing it gets
+     * its reserved space back. A longer one is read as far as the header says. */
+    if ((uint64_t)size < capacity && !readonly
+        && (rc = preallocate(fd, (uint64_t)size, capacity)) != 0) {
+        open_errno = rc;
+        close(fd);
+        return io_status(rc);
+    }
+    gw_ring *r = new_ring(fd, readonly);
+    if (!r) { close(fd); return GW_ENOMEM; }
+    r->info.version = get32(h + 8);
+    r->info.header_damage = damage;
+    r->info.capacity = capacity;
+    r->info.created_ns = (int64_t)get64(h + 24);
+    r->info.retention_ns = r->info.version >= 2 ? (int64_t)get64(h + 32) : -1;
+    *out = r;
+    return GW_OK;
+}
+
+int gw_ring_configure(gw_ring *r, uint64_t capacity, int64_t retention_ns) {
+    if (r->readonly || !capacity_ok(capacity) || retention_ns < 0) return GW_EINVAL;
+    capacity &= ~(uint64_t)7u;
+    int rc = 0;
+    off_t size = lseek(r->fd, 0, SEEK_END);
+    if (size < 0) rc = errno;
+    if (rc == 0 && capacity > (uint64_t)size) rc = preallocate(r->fd, (uint64_t)size, capacity);
+    if (rc == 0 && capacity < (uint64_t)size && ftruncate(r->fd, (off_t)capacity) != 0) rc = errno;
+    uint8_t h[64];
+    header_bytes(h, capacity, r->info.created_ns, retention_ns);
+    if (rc == 0) rc = write_headers(r->fd, h);
+    if (rc != 0) { r->info.last_errno = rc; return io_status(rc); }
+    r->info.capacity = capacity;
+    r->info.retention_ns = retention_ns;
+    r->info.version = GW_RING_VERSION;
+    r->info.header_damage = 0;
+    if (r->info.write_pos > capacity) { r->info.write_pos = GW_RING_HEADER_SIZE; }
+    return GW_OK;
 }
 
 void gw_ring_close(gw_ring *r) {
@@ -142,7 +226,8 @@ static void entry_header(uint8_t *h, uint64_t seq, uint32_t series_id, uint32_t 
 int gw_ring_append(gw_ring *r, const uint8_t *block, uint32_t block_len, uint32_t series_id,
                    uint64_t wal_lsn, gw_ring_entry *out) {
     uint64_t length = ALIGN8((uint64_t)GW_RING_ENTRY_HEADER + block_len);
-    if (length > r->info.capacity - GW_RING_HEADER_SIZE) return GW_EINVAL;
+    if (r->readonly || block_len > GW_RING_MAX_BLOCK || length > r->info.capacity - GW_RING_HEADER_SIZE)
+        return GW_EINVAL;
     uint64_t pos = r->info.write_pos;
     if (pos < GW_RING_HEADER_SIZE || pos + length > r->info.capacity) pos = GW_RING_HEADER_SIZE;
     uint8_t *buf = malloc(length);
@@ -181,7 +266,7 @@ static int verify(const uint8_t *buf, size_t avail, uint64_t offset, uint64_t se
     if (avail < GW_RING_ENTRY_HEADER || get32(buf) != ENTRY_MAGIC) return GW_ECORRUPT;
     uint32_t block_len = get32(buf + 20);
     uint64_t length = ALIGN8((uint64_t)GW_RING_ENTRY_HEADER + block_len);
-    if (length > avail) return GW_ECORRUPT;
+    if (block_len > GW_RING_MAX_BLOCK || length > avail) return GW_ECORRUPT;
     if (get32(buf + 4) != gw_crc32c(0, buf + 8, GW_RING_ENTRY_HEADER - 8 + (size_t)block_len))
         return GW_ECORRUPT;
     if (seq == 0) seq = get64(buf + 8);
@@ -221,6 +306,8 @@ static int scan_at(gw_ring *r, uint64_t pos, uint64_t seq, uint8_t *buf, size_t 
     ssize_t got = pread_all(r->fd, buf, GW_RING_ENTRY_HEADER, pos);
     if (got < 0) { r->info.last_errno = errno; return GW_EIO; }
     if (got < GW_RING_ENTRY_HEADER || get32(buf) != ENTRY_MAGIC || get64(buf + 8) != seq) return GW_RING_STALE;
+    /* A length past the largest block is damage (or a torn header), never an allocation. */
+    if (get32(buf + 20) > GW_RING_MAX_BLOCK) return GW_RING_STALE;
     uint64_t length = ALIGN8((uint64_t)GW_RING_ENTRY_HEADER + get32(buf + 20));
     if (pos + length > r->info.capacity) return GW_RING_STALE;
     if (length > cap) return GW_ENOMEM;
@@ -251,7 +338,7 @@ int gw_ring_find_next(gw_ring *r, uint64_t from, gw_ring_entry *out) {
         size_t k;
         int found = 0;
         for (k = 0; k + GW_RING_ENTRY_HEADER <= (size_t)got; k += 8) {
-            if (get32(win + k) != ENTRY_MAGIC) continue;
+            if (get32(win + k) != ENTRY_MAGIC || get32(win + k + 20) > GW_RING_MAX_BLOCK) continue;
             uint64_t length = ALIGN8((uint64_t)GW_RING_ENTRY_HEADER + get32(win + k + 20));
             if (pos + k + length > r->info.capacity) continue;
             uint8_t *buf = malloc((size_t)length);

@@ -49,8 +49,19 @@ def test_string_limit_is_in_utf8_bytes():
 def test_series_key_longer_than_the_batch_limit_is_rejected():
     long_tag = "v" * 70_000
     result = parse(f"m,t={long_tag} f=1i 1\nm g=2i 2".encode(), default_time_ns=0)
-    assert reasons(result) == [(1, 1, "series key longer than 65535 bytes")]
+    assert reasons(result) == [(1, 1, "series key longer than 65530 bytes (the store's limit)")]
     assert [k for k, _, _ in points(result)] == ["m g"]
+
+
+@pytest.mark.parametrize("key_bytes, ok", [(65530, True), (65531, False), (65535, False)])
+def test_series_keys_the_series_file_cannot_hold_are_refused(key_bytes, ok):
+    # "m,t=<v> f": the series file keeps keys up to 65530 bytes; longer ones were cut there.
+    tag = "v" * (key_bytes - len("m,t= f"))
+    result = parse(f"m,t={tag} f=1i 1".encode(), default_time_ns=0)
+    if ok:
+        assert [len(k.encode()) for k, _, _ in points(result)] == [key_bytes]
+    else:
+        assert reasons(result) == [(1, 1, "series key longer than 65530 bytes (the store's limit)")]
 
 
 @pytest.mark.parametrize("bad, column", [

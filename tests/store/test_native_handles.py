@@ -8,7 +8,7 @@ from gateway.store.native import Heads, RingFile, WriteAheadLog
 
 
 def handles(tmp_path):
-    return [Heads(16, 0), RingFile(str(tmp_path / "ring"), 1 << 16), WriteAheadLog()]
+    return [Heads(16, 0), RingFile.create(str(tmp_path / "ring"), 1 << 16, None), WriteAheadLog()]
 
 
 def test_close_frees_at_once_and_is_safe_twice(tmp_path):
@@ -31,11 +31,11 @@ def test_python_cannot_write_into_the_c_structs(tmp_path):
 
 
 def test_handles_never_closed_are_freed_by_the_collector(tmp_path):
-    ring = RingFile(str(tmp_path / "ring"), 1 << 16)
+    ring = RingFile.create(str(tmp_path / "ring"), 1 << 16, None)
     ring.sync()
     del ring
     gc.collect()
     # The ring file's descriptor was closed by its destructor: a new ring opens it afresh.
-    again = RingFile(str(tmp_path / "ring"), 1 << 16)
+    again = RingFile.open(str(tmp_path / "ring"))
     assert again.position == (4096, 1)
     again.close()

@@ -1,5 +1,6 @@
 """Changing a bucket's max_size resizes its ring file: growing keeps every block, shrinking
-drops (and counts) exactly the blocks beyond the new end, and the bucket keeps working."""
+(only on purpose: `gateway bucket resize`) drops (and counts) exactly the blocks beyond the new
+end, and the bucket keeps working."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import asyncio
 import os
 import random
 
+import pytest
+
 from gateway.config.model import BucketConfig
 from gateway.config.units import parse_size
-from gateway.store import Store
+from gateway.store import Access, Store
+from gateway.store.settings import SettingsRefused
 
 from store_support import T0, make_batch, read_all, small_config
 
@@ -40,7 +44,10 @@ def test_grow_then_shrink_the_ring(data_dir):
             grown = (await read_all(store))["m v"]
         assert os.path.getsize(ring) == 1024 * 1024
         assert grown == [(ts, v) for _, _, _, ts, v in rows]
-        async with Store(data_dir, config_of("128KiB")) as store:  # shrink
+        with pytest.raises(SettingsRefused, match="gateway bucket resize raw --max-size 128KiB"):
+            await Store(data_dir, config_of("128KiB")).open()  # the daemon does not cut data
+        assert os.path.getsize(ring) == 1024 * 1024
+        async with Store(data_dir, config_of("128KiB"), access=Access.RESIZE) as store:  # shrink
             kept = (await read_all(store))["m v"]
             stats = store.stats("raw")["raw"]
             assert stats["used_bytes"] <= 128 * 1024
