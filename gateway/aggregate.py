@@ -16,6 +16,7 @@ from array import array
 from dataclasses import dataclass
 
 from gateway._native import ffi, lib
+from gateway.datamodel import BOOL, FLOAT, INT, UINT
 from gateway.codec import as_column
 
 __all__ = ["window_aggregate", "WindowColumns"]
@@ -24,9 +25,8 @@ _I64 = ffi.typeof("int64_t[]")
 _U64 = ffi.typeof("uint64_t[]")
 _F64 = ffi.typeof("double[]")
 _U8 = ffi.typeof("uint8_t[]")
-_TYPE_OF_FORMAT = {("d", 8): lib.GW_FLOAT, ("q", 8): lib.GW_INT, ("l", 8): lib.GW_INT,
-                   ("Q", 8): lib.GW_UINT, ("L", 8): lib.GW_UINT, ("?", 1): lib.GW_BOOL,
-                   ("B", 1): lib.GW_BOOL}
+_TYPE_OF_FORMAT = {("d", 8): FLOAT, ("q", 8): INT, ("l", 8): INT, ("Q", 8): UINT, ("L", 8): UINT,
+                   ("?", 1): BOOL, ("B", 1): BOOL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ def window_aggregate(timestamps, values, every_ns: int, offset_ns: int = 0) -> W
     if not 0 < every < 1 << 63:
         raise ValueError(f"every_ns must be a positive 64-bit number of nanoseconds, got {every_ns!r}")
     offset %= every
-    if code == lib.GW_BOOL:
+    if code == BOOL:
         words = ffi.new("uint64_t[]", n)
         lib.gw_block_bools_widen(ffi.from_buffer(_U8, vals), words, n)
     else:

@@ -12,20 +12,12 @@ from dataclasses import dataclass, field as dc_field
 from typing import Iterable, Iterator, Mapping
 
 from gateway._native import ffi, lib
+from gateway.datamodel import (BOOL, FLOAT, INT, INT64_MAX, INT64_MIN, STRING, TYPE_NAMES, UINT,
+                               UINT64_MAX, UInt, series_key, split_series_key)
 from gateway.errors import NativeError
-from gateway.lineprotocol import series_key, split_series_key
 
-FLOAT, INT, UINT, BOOL, STRING = lib.GW_FLOAT, lib.GW_INT, lib.GW_UINT, lib.GW_BOOL, lib.GW_STRING
-TYPE_NAMES = {FLOAT: "float", INT: "integer", UINT: "unsigned", BOOL: "boolean", STRING: "string"}
-
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-_UINT64_MAX = (1 << 64) - 1
 _f64 = struct.Struct("<d")
 _u64 = struct.Struct("<Q")
-
-
-class UInt(int):
-    """Marks a Python int as an unsigned field value (line protocol ``u``)."""
 
 
 @dataclass(slots=True)
@@ -43,13 +35,13 @@ def _encode_value(value) -> tuple[int, int, bytes]:
     if isinstance(value, bool):
         return BOOL, int(value), b""
     if isinstance(value, UInt):
-        if not 0 <= value <= _UINT64_MAX:
+        if not 0 <= value <= UINT64_MAX:
             raise ValueError(f"unsigned value out of range: {int(value)}")
         return UINT, int(value), b""
     if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
+        if not INT64_MIN <= value <= INT64_MAX:
             raise ValueError(f"integer value out of range: {value}")
-        return INT, value & _UINT64_MAX, b""
+        return INT, value & UINT64_MAX, b""
     if isinstance(value, float):
         return FLOAT, _u64.unpack(_f64.pack(value))[0], b""
     if isinstance(value, str):
@@ -103,7 +95,7 @@ class Batch:
         """Adds one field value. Raises ValueError/TypeError for values the data model refuses."""
         key = series_key(measurement, tags, field).encode()
         type_, raw, text = _encode_value(value)
-        if not _INT64_MIN <= time_ns <= _INT64_MAX:
+        if not INT64_MIN <= time_ns <= INT64_MAX:
             raise ValueError(f"timestamp out of range: {time_ns}")
         if len(key) > lib.GW_MAX_KEY_LEN:
             raise ValueError(f"series key of {len(key)} bytes is longer than "

@@ -20,18 +20,17 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from gateway._native import ffi, lib
+from gateway.datamodel import BOOL, COLUMN_TYPECODES, FLOAT, INT, STRING, UINT
 from gateway.errors import CorruptBlock
 
 __all__ = ["encode", "decode", "block_info", "BlockInfo", "CorruptBlock",
            "FLOAT", "INT", "UINT", "BOOL", "STRING", "MAX_POINTS", "MAX_STRING_BYTES"]
 
-FLOAT, INT, UINT, BOOL, STRING = lib.GW_FLOAT, lib.GW_INT, lib.GW_UINT, lib.GW_BOOL, lib.GW_STRING
 MAX_POINTS = lib.GW_BLOCK_MAX_POINTS
 MAX_STRING_BYTES = lib.GW_BLOCK_MAX_STRING_BYTES
 
 _TYPE_BY_NAME = {"float": FLOAT, "int": INT, "uint": UINT, "bool": BOOL, "string": STRING}
-# array.array typecodes of the decoded value columns (bool: one byte 0/1 per point).
-_TYPECODE = {FLOAT: "d", INT: "q", UINT: "Q", BOOL: "B"}
+_TYPECODE = COLUMN_TYPECODES
 # memoryview formats (byte-order prefix stripped) and item sizes accepted per type.
 _FORMATS = {FLOAT: {("d", 8)}, INT: {("q", 8), ("l", 8)}, UINT: {("Q", 8), ("L", 8)},
             BOOL: {("?", 1), ("b", 1), ("B", 1), ("q", 8), ("Q", 8), ("l", 8), ("L", 8)}}

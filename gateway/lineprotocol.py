@@ -17,13 +17,15 @@ import array
 import math
 import time
 from dataclasses import dataclass, field as dc_field
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from gateway._native import ffi, lib
+from gateway.batch import Batch
+from gateway.datamodel import (INT64_MAX, INT64_MIN, STRING, UINT64_MAX, WORD_TYPECODES, UInt,
+                               escape_key,
+                               escape_measurement, escape_string, series_key, split_series_key)
 from gateway.errors import LineProtocolError, NativeError
 
-if TYPE_CHECKING:
-    from gateway.batch import Batch
 
 #: Length of one timestamp unit in nanoseconds, by the precision names of the InfluxDB v2 API.
 PRECISIONS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -32,83 +34,6 @@ MAX_ERRORS_KEPT = 100
 #: Longest string field value, in UTF-8 bytes (the line protocol limit, 64 KiB).
 MAX_STRING_BYTES = lib.GW_MAX_STRING_LEN
 MIN_TIME_NS, MAX_TIME_NS = lib.GW_LP_MIN_TIME, lib.GW_LP_MAX_TIME
-
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-_UINT64_MAX = (1 << 64) - 1
-
-_MEASUREMENT_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", " ": "\\ "})
-_KEY_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\=", " ": "\\ "})
-_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
-_CONTROL = frozenset(chr(c) for c in [*range(32), 127])
-
-
-def _check_name(what: str, name: str) -> None:
-    if not name:
-        raise ValueError(f"{what} is empty")
-    if not _CONTROL.isdisjoint(name):
-        raise ValueError(f"{what} {name!r} contains a control character")
-
-
-def escape_measurement(name: str) -> str:
-    _check_name("measurement", name)
-    return name.translate(_MEASUREMENT_ESCAPES)
-
-
-def escape_key(name: str, what: str = "name") -> str:
-    """Escapes a tag key, tag value or field key."""
-    _check_name(what, name)
-    return name.translate(_KEY_ESCAPES)
-
-
-def escape_string(value: str) -> str:
-    """The body of a string field value (without its quotes)."""
-    return value.translate(_STRING_ESCAPES)
-
-
-def series_key(measurement: str, tags: Mapping[str, str], field: str) -> str:
-    """The canonical series key: ``measurement[,tag=value]... field``, tags sorted by key bytes."""
-    parts = [escape_measurement(measurement)]
-    for k in sorted(tags, key=lambda t: t.encode()):
-        v = tags[k]
-        if v == "":
-            continue  # an empty tag value is the same as no tag (as in InfluxDB)
-        parts.append(f"{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}")
-    return ",".join(parts) + " " + escape_key(field, "field key")
-
-
-def _scan_name(key: str, i: int, stops: str, escapable: str) -> tuple[str, int]:
-    """Unescapes the name at key[i:] up to an unescaped stop character; returns (name, end)."""
-    out = []
-    n = len(key)
-    while i < n:
-        c = key[i]
-        if c == "\\" and i + 1 < n and key[i + 1] in escapable:
-            out.append(key[i + 1])
-            i += 2
-            continue
-        if c in stops:
-            break
-        out.append(c)
-        i += 1
-    return "".join(out), i
-
-
-def split_series_key(key: str) -> tuple[str, dict[str, str], str]:
-    """Inverse of :func:`series_key`: ``(measurement, tags, field)``."""
-    measurement, i = _scan_name(key, 0, ", ", "\\, ")
-    tags: dict[str, str] = {}
-    while i < len(key) and key[i] == ",":
-        k, i = _scan_name(key, i + 1, ", =", "\\, =")
-        if i >= len(key) or key[i] != "=":
-            raise ValueError(f"malformed series key {key!r}")
-        v, i = _scan_name(key, i + 1, ", =", "\\, =")
-        tags[k] = v
-    if i >= len(key) or key[i] != " ":
-        raise ValueError(f"malformed series key {key!r}")
-    field, i = _scan_name(key, i + 1, ", =", "\\, =")
-    if i != len(key) or not measurement or not field:
-        raise ValueError(f"malformed series key {key!r}")
-    return measurement, tags, field
 
 
 # ---- serialization ----------------------------------------------------------------------
@@ -120,16 +45,14 @@ def _check_not_reserved(what: str, name: str) -> None:
 
 def format_value(value) -> str:
     """A field value in line protocol: ``1.5``, ``-3i``, ``7u`` (:class:`UInt`), ``true``, ``"s"``."""
-    from gateway.batch import UInt
-
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, UInt):
-        if not 0 <= value <= _UINT64_MAX:
+        if not 0 <= value <= UINT64_MAX:
             raise ValueError(f"unsigned value out of range: {int(value)}")
         return f"{int(value)}u"
     if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
+        if not INT64_MIN <= value <= INT64_MAX:
             raise ValueError(f"integer value out of range: {value}")
         return f"{value}i"
     if isinstance(value, float):
@@ -211,9 +134,9 @@ def serialize_series(series_key: str | bytes, type: int, timestamps, values, *,
     _check_series_key(key)
     if nonfinite not in ("raise", "skip"):
         raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
-    if type == lib.GW_STRING:
+    if type == STRING:
         return _serialize_strings(key, timestamps, values)
-    codes = {lib.GW_FLOAT: "d", lib.GW_INT: "q", lib.GW_UINT: "Q", lib.GW_BOOL: "Q"}
+    codes = WORD_TYPECODES
     if type not in codes:
         raise ValueError(f"unknown value type {type}")
     ts_view, ts_c = _words(timestamps, "q", "timestamps")
@@ -278,15 +201,8 @@ class ParseResult:
 _REASONS = [ffi.string(lib.gw_lp_reason(r)).decode() for r in range(lib.GW_LP_E_LAST + 1)]
 
 
-def _new_batch() -> "Batch":
-    # gateway.batch imports this module for series_key, so Batch is looked up on first use
-    global _Batch
-    if _Batch is None:
-        from gateway.batch import Batch as _Batch
-    return _Batch()
-
-
-_Batch = None
+def _new_batch() -> Batch:
+    return Batch()
 
 
 def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",

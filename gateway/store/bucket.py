@@ -23,8 +23,8 @@ from array import array
 from dataclasses import dataclass, field
 
 from gateway.countfile import CountFile
+from gateway.datamodel import split_series_key, type_name
 from gateway.durable import sync_directory
-from gateway.lineprotocol import split_series_key
 from gateway.store import catalogue
 from gateway.store.index import BucketState
 from gateway.store.native import (RING_HEADER_SIZE, Heads, RingEntry, RingFile, StoreCorrupt,
@@ -37,7 +37,6 @@ _SEGMENT_NAME = re.compile(r"^([0-9a-f]{16})\.wal$")
 #: as records are appended: its zeros would double what the WAL writes, while the size changes
 #: they save cost little next to commits that large. Slower segments are preallocated.
 QUICK_SEGMENT_S = 60.0
-TYPE_NAMES = {1: "float", 2: "integer", 3: "unsigned", 4: "boolean", 5: "string"}
 #: What replay found wrong with the WAL, kept across restarts in the bucket's damage file.
 WAL_DAMAGE = ("wal_corrupt_records", "wal_points_lost", "wal_bad_segments", "wal_lsn_gaps",
               "wal_records_missing")
@@ -56,7 +55,7 @@ class SeriesInfo:
 
     @property
     def type_name(self) -> str:
-        return TYPE_NAMES.get(self.type, "?")
+        return type_name(self.type)
 
 
 def monotonic_ms() -> int:

@@ -16,13 +16,13 @@ from array import array
 from dataclasses import dataclass
 
 from gateway._native import ffi, lib
+from gateway.datamodel import STRING
 from gateway.errors import NativeError, StoreError
 
 RING_HEADER_SIZE = lib.GW_RING_HEADER_SIZE
 RING_ENTRY_HEADER = lib.GW_RING_ENTRY_HEADER
 RING_MIN_CAPACITY = lib.GW_RING_MIN_CAPACITY
 RING_MAX_ENTRY = lib.GW_RING_ENTRY_HEADER + lib.GW_RING_MAX_BLOCK + 8
-STRING = lib.GW_STRING
 OK, STALE, CORRUPT = lib.GW_OK, lib.GW_RING_STALE, lib.GW_ECORRUPT
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
 from gateway import codec
+from gateway.datamodel import BOOL, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING, UINT, WORD_TYPECODES
 from gateway.errors import CorruptBlock
 from gateway.store.bucket import Bucket, HeadPoints, SeriesInfo
 from gateway.store.index import BlockIndex
@@ -23,8 +24,9 @@ from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
 
-_TYPECODES = {1: "d", 2: "q", 3: "Q"}
-MIN_TS, MAX_TS = -(1 << 63), (1 << 63) - 1
+# Value columns held as 64-bit words in heads and blocks.
+_WORD_COLUMNS = {t: WORD_TYPECODES[t] for t in (FLOAT, INT, UINT)}
+MIN_TS, MAX_TS = MIN_TIME_NS, MAX_TIME_NS
 
 #: (sequence number, offset, length) of a block in the ring.
 BlockRef = tuple[int, int, int]
@@ -161,30 +163,30 @@ def merge(info: SeriesInfo, blocks: list[tuple[array, Any]], head: HeadPoints, l
     parts_v = [v for _, v in blocks]
     if len(head.timestamps):
         parts_ts.append(head.timestamps)
-        if type_ == 5:
+        if type_ == STRING:
             parts_v.append(head.strings)
-        elif type_ == 4:
+        elif type_ == BOOL:
             parts_v.append(array("B", head.raw.tobytes()[::8]) if head.raw else array("B"))
         else:
-            parts_v.append(array(_TYPECODES[type_], head.raw.tobytes()))
+            parts_v.append(array(_WORD_COLUMNS[type_], head.raw.tobytes()))
     if not parts_ts:
         return None
     ts = array("q")
     for p in parts_ts:
         ts.extend(p)
-    if type_ == 5:
+    if type_ == STRING:
         values = [v for p in parts_v for v in p]
     else:
-        values = array("B" if type_ == 4 else _TYPECODES[type_])
+        values = array("B" if type_ == BOOL else _WORD_COLUMNS[type_])
         for p in parts_v:
             values.extend(p)
     # Blocks come oldest write first and the head last, so the last write of a timestamp
     # wins (a redelivered point replaces the earlier copy).
     order = merge_order(ts)
     ts = gather64(ts, order, "q")
-    if type_ in _TYPECODES:
-        values = gather64(values, order, _TYPECODES[type_])
-    elif type_ == 4:
+    if type_ in _WORD_COLUMNS:
+        values = gather64(values, order, _WORD_COLUMNS[type_])
+    elif type_ == BOOL:
         values = array("B", (values[i] for i in order))
     else:
         values = [values[i] for i in order]

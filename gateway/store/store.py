@@ -28,7 +28,8 @@ from typing import Any, Mapping
 
 from gateway.errors import StoreError, StoreLocked
 from gateway.runtime import Component
-from gateway.store.bucket import TYPE_NAMES, Bucket, SeriesInfo, monotonic_ms
+from gateway.datamodel import type_name
+from gateway.store.bucket import Bucket, SeriesInfo, monotonic_ms
 from gateway.store.checkpoint import Checkpointer
 from gateway.store.commit import GroupCommit
 from gateway.store.index import BlockIndex
@@ -282,7 +283,7 @@ class Store(Component):
         sid = b.by_key.get(key)
         have = b.catalogue[sid].type_name if sid else "another type"
         return (f"{refused} point(s) refused: field type conflict (series {key!r} is "
-                f"{have}, got {TYPE_NAMES.get(type_, type_)})")
+                f"{have}, got {type_name(type_)})")
 
     async def flush(self, bucket: str | None = None, seal: bool = False) -> None:
         """Commits and checkpoints now; with seal, every head becomes a block first (so that

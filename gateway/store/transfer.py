@@ -8,12 +8,11 @@ from array import array
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
+from gateway.datamodel import BOOL, MAX_TIME_NS, MIN_TIME_NS
 from gateway.lineprotocol import MAX_ERRORS_KEPT, parse, serialize_series
-from gateway.store.reading import MAX_TS, MIN_TS
 
 #: Input is parsed in pieces of about this size, cut at line ends (bounds memory for big files).
 CHUNK_BYTES = 4 << 20
-_BOOL = 4
 
 
 @dataclass
@@ -112,7 +111,7 @@ def check_time(ns, what: str) -> int:
     2262-04-11), else ValueError naming ``what``."""
     if isinstance(ns, bool) or not isinstance(ns, int):
         raise ValueError(f"invalid time {what}: not an integer number of nanoseconds")
-    if not MIN_TS <= ns <= MAX_TS:
+    if not MIN_TIME_NS <= ns <= MAX_TIME_NS:
         raise ValueError(f"time {what} is out of range: times are int64 nanoseconds since the "
                          f"epoch (1677-09-21T00:12:43Z to 2262-04-11T23:47:16Z)")
     return ns
@@ -145,7 +144,7 @@ async def export_lines(store, bucket: str, start: int | None = None, stop: int |
         if cols is None or not len(cols):
             continue
         values = cols.values
-        if info.type == _BOOL:
+        if info.type == BOOL:
             values = array("Q", values)
         text = serialize_series(info.key, info.type, cols.timestamps, values, nonfinite="skip")
         lines = text.count(b"\n")

@@ -1,63 +1,12 @@
 /* Per-series heads: ingest from batches, group-commit logging to the WAL, sealing into ring
- * blocks, WAL replay. See gw_head.h for the contract between these steps. */
+ * blocks, WAL replay. See gw_head.h for the contract between these steps; the series table is
+ * in head_table.c, the time-order merge in head_merge.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_codec.h"
-#include "gw_head.h"
+#include "head_internal.h"
 
-/* A string value in a head is (offset in the head's arena << LEN_BITS) | length. */
-#define LEN_BITS   20
-#define LEN_MASK   ((1u << LEN_BITS) - 1)
-#define MIN_TABLE  64
-
-typedef struct series {
-    uint32_t  id;
-    uint8_t   type;
-    uint8_t   dirty;        /* on the dirty list (has unlogged points) */
-    uint32_t  key_len;
-    char     *key;
-    uint64_t  hash;
-    int64_t  *ts;
-    uint64_t *values;
-    uint32_t  n, cap, logged;
-    char     *str;          /* string arena of the head */
-    size_t    str_len, str_cap;
-    uint64_t  first_lsn;    /* record of the oldest logged point, 0 when none is logged */
-    uint64_t  last_lsn;     /* record of the newest logged point */
-    uint64_t  sealed_lsn;
-    uint64_t  def_segment;  /* WAL segment whose defs hold this key, +1 (0 = none) */
-    int64_t   started_ms;
-} series;
-
-typedef struct impl {
-    series  **by_id;        /* index = id */
-    uint32_t  by_id_cap;
-    uint32_t *table;        /* open addressing: series ids, 0 = empty */
-    uint32_t  table_cap, table_used;
-    uint32_t *dirty;
-    uint32_t  n_dirty, dirty_cap;
-    series   *last;         /* one-entry lookup cache: batches repeat keys */
-    gw_buf    record;
-} impl;
-
-#define IMPL(h) ((impl *)(h)->impl)
-
-static uint64_t hash_key(const char *p, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = (h ^ v) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t v = 0;
-    memcpy(&v, p, n);
-    h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
-}
 
 static int grow_u32(uint32_t **arr, uint32_t *cap, uint32_t need) {
     if (need <= *cap) return GW_OK;
@@ -135,41 +84,6 @@ static series *by_id(gw_heads *h, uint32_t id) {
     return id < m->by_id_cap ? m->by_id[id] : NULL;
 }
 
-static series *lookup(gw_heads *h, const char *key, uint32_t len, uint64_t hash) {
-    impl *m = IMPL(h);
-    uint32_t mask = m->table_cap - 1;
-    for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
-        uint32_t id = m->table[i];
-        if (!id) return NULL;
-        series *s = m->by_id[id];
-        if (s->hash == hash && s->key_len == len && memcmp(s->key, key, len) == 0) return s;
-    }
-}
-
-static int table_insert(impl *m, series *s) {
-    if ((m->table_used + 1) * 2 > m->table_cap) {
-        uint32_t cap = m->table_cap * 2;
-        uint32_t *t = calloc(cap, sizeof *t);
-        if (!t) return GW_ENOMEM;
-        for (uint32_t i = 0; i < m->table_cap; i++) {
-            uint32_t id = m->table[i];
-            if (!id) continue;
-            uint32_t j = (uint32_t)m->by_id[id]->hash & (cap - 1);
-            while (t[j]) j = (j + 1) & (cap - 1);
-            t[j] = id;
-        }
-        free(m->table);
-        m->table = t;
-        m->table_cap = cap;
-    }
-    uint32_t mask = m->table_cap - 1;
-    uint32_t j = (uint32_t)s->hash & mask;
-    while (m->table[j]) j = (j + 1) & mask;
-    m->table[j] = s->id;
-    m->table_used++;
-    return GW_OK;
-}
-
 static series *create(gw_heads *h, uint32_t id, uint8_t type, const char *key, uint32_t len, uint64_t hash) {
     impl *m = IMPL(h);
     if (id >= m->by_id_cap) {
@@ -191,7 +105,7 @@ static series *create(gw_heads *h, uint32_t id, uint8_t type, const char *key, u
     s->id = id;
     s->type = type;
     m->by_id[id] = s;
-    if (table_insert(m, s) != GW_OK) { m->by_id[id] = NULL; free(s->key); free(s); return NULL; }
+    if (gw_head_table_insert(m, s) != GW_OK) { m->by_id[id] = NULL; free(s->key); free(s); return NULL; }
     if (id > h->stats.max_series_id) h->stats.max_series_id = id;
     return s;
 }
@@ -206,8 +120,8 @@ int gw_heads_define(gw_heads *h, uint32_t id, uint8_t type, const char *key, uin
                     uint64_t sealed_lsn) {
     if (id == 0 || type < GW_FLOAT || type > GW_STRING || key_len == 0 || key_len > GW_MAX_KEY_LEN)
         return GW_EINVAL;
-    uint64_t hash = hash_key(key, key_len);
-    if (by_id(h, id) || lookup(h, key, key_len, hash)) return GW_EINVAL;
+    uint64_t hash = gw_head_hash(key, key_len);
+    if (by_id(h, id) || gw_head_table_find(IMPL(h), key, key_len, hash)) return GW_EINVAL;
     series *s = create(h, id, type, key, key_len, hash);
     if (!s) return GW_ENOMEM;
     s->sealed_lsn = sealed_lsn;
@@ -325,8 +239,8 @@ int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms, int64_t 
         const char *key = b->arena + p->key_off;
         series *s = m->last;
         if (!s || s->key_len != p->key_len || memcmp(s->key, key, p->key_len) != 0) {
-            uint64_t hash = hash_key(key, p->key_len);
-            s = lookup(h, key, p->key_len, hash);
+            uint64_t hash = gw_head_hash(key, p->key_len);
+            s = gw_head_table_find(IMPL(h), key, p->key_len, hash);
             if (!s) {
                 s = create(h, h->stats.max_series_id + 1, p->type, key, p->key_len, hash);
                 if (!s || note_new(h, s->id) != GW_OK) goto nomem;
@@ -552,41 +466,6 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
 
 /* ------------------------------------------------------------------ sealing */
 
-int64_t gw_heads_merge_order(const int64_t *ts, uint32_t n, uint32_t *order) {
-    uint32_t i;
-    for (i = 1; i < n && ts[i] > ts[i - 1]; i++) {}
-    for (uint32_t k = 0; k < n; k++) order[k] = k;
-    if (i >= n) return n;
-    uint32_t *tmp = malloc((size_t)n * sizeof *tmp);
-    if (!tmp) return GW_ENOMEM;
-    /* Bottom-up merge sort of the indices: stable, so equal timestamps stay in write order. */
-    uint32_t *src = order, *dst = tmp;
-    for (uint32_t width = 1; width < n; width *= 2) {
-        for (uint32_t lo = 0; lo < n; lo += 2 * width) {
-            uint32_t mid = lo + width < n ? lo + width : n;
-            uint32_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-            uint32_t a = lo, b = mid, k = lo;
-            while (a < mid && b < hi) dst[k++] = ts[src[b]] < ts[src[a]] ? src[b++] : src[a++];
-            while (a < mid) dst[k++] = src[a++];
-            while (b < hi) dst[k++] = src[b++];
-        }
-        uint32_t *t = src; src = dst; dst = t;
-    }
-    if (src != order) memcpy(order, src, (size_t)n * sizeof *order);
-    free(tmp);
-    /* Keep the last of each run of equal timestamps. */
-    uint32_t kept = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        if (k + 1 < n && ts[order[k + 1]] == ts[order[k]]) continue;
-        order[kept++] = order[k];
-    }
-    return kept;
-}
-
-void gw_heads_gather64(const uint64_t *src, const uint32_t *order, uint32_t n, uint64_t *dst) {
-    for (uint32_t i = 0; i < n; i++) dst[i] = src[order[i]];
-}
-
 static int push_sealed(gw_heads *h, const gw_ring_entry *e) {
     if (h->n_sealed == h->sealed_cap) {
         uint32_t cap = h->sealed_cap ? h->sealed_cap * 2 : 64;
@@ -721,8 +600,8 @@ static void on_def(void *ctx, const gw_wal_def *d) {
     replay_ctx *c = ctx;
     gw_heads *h = c->h;
     if (by_id(h, d->series_id)) return;   /* known; a different key would be caught by type/key */
-    uint64_t hash = hash_key(d->key, d->key_len);
-    if (lookup(h, d->key, d->key_len, hash)) return;
+    uint64_t hash = gw_head_hash(d->key, d->key_len);
+    if (gw_head_table_find(IMPL(h), d->key, d->key_len, hash)) return;
     series *s = create(h, d->series_id, d->type, d->key, d->key_len, hash);
     if (!s || note_new(h, s->id) != GW_OK) c->failed = 1;
 }

@@ -1,0 +1,57 @@
+/* Internals of the heads shared by head.c, head_table.c and head_merge.c (not part of the
+ * cffi interface). */
+#ifndef GW_HEAD_INTERNAL_H
+#define GW_HEAD_INTERNAL_H
+
+#include <string.h>
+
+#include "gw_head.h"
+
+/* A string value in a head is (offset in the head's arena << LEN_BITS) | length. */
+#define LEN_BITS   20
+#define LEN_MASK   ((1u << LEN_BITS) - 1)
+#define MIN_TABLE  64   /* slots of a new series table (a power of two) */
+
+typedef struct series {
+    uint32_t  id;
+    uint8_t   type;
+    uint8_t   dirty;        /* on the dirty list (has unlogged points) */
+    uint32_t  key_len;
+    char     *key;
+    uint64_t  hash;
+    int64_t  *ts;
+    uint64_t *values;
+    uint32_t  n, cap, logged;
+    char     *str;          /* string arena of the head */
+    size_t    str_len, str_cap;
+    uint64_t  first_lsn;    /* record of the oldest logged point, 0 when none is logged */
+    uint64_t  last_lsn;     /* record of the newest logged point */
+    uint64_t  sealed_lsn;
+    uint64_t  def_segment;  /* WAL segment whose defs hold this key, +1 (0 = none) */
+    int64_t   started_ms;
+} series;
+
+typedef struct impl {
+    series  **by_id;        /* index = id */
+    uint32_t  by_id_cap;
+    uint32_t *table;        /* open addressing: series ids, 0 = empty */
+    uint32_t  table_cap, table_used;
+    uint32_t *dirty;
+    uint32_t  n_dirty, dirty_cap;
+    series   *last;         /* one-entry lookup cache: batches repeat keys */
+    gw_buf    record;
+} impl;
+
+#define IMPL(h) ((impl *)(h)->impl)
+
+/* ---- head_table.c: the series of a gw_heads by key (open addressing over series ids). ---- */
+
+/* The hash of a series key. */
+uint64_t gw_head_hash(const char *key, size_t len);
+/* The series with this key (hash from gw_head_hash), or NULL. */
+series  *gw_head_table_find(const impl *m, const char *key, uint32_t len, uint64_t hash);
+/* Adds s (already in m->by_id) to the table, growing it to stay at most half full.
+ * GW_OK or GW_ENOMEM (the table is unchanged). */
+int      gw_head_table_insert(impl *m, series *s);
+
+#endif
