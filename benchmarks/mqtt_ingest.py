@@ -7,7 +7,16 @@ gateway is the MQTT reader with the real Store (WAL sync as configured, default 
 asyncio loop, timed from its first message to the moment the last message is stored *and*
 acknowledged. Each figure is the median of ``--repeat`` runs.
 
+The LAN path (``--paths lan``): paho publishers send to mosquitto and, in the same run, to the
+gateway's own LAN endpoint (``gateway run`` in a child process, acking after the WAL sync and
+passing every message on to a mosquitto). QoS 1: publishing rate until the last PUBACK; QoS 0:
+until a subscriber on the broker has every message (through the gateway: passed on by it). Cases:
+one publisher with a large in-flight window, and 50 publishers with paho's default of 20 (each
+waits for a sync, so that figure shows the commit policy's latency). After each gateway run the
+store is checked to hold every message.
+
     .venv/bin/python benchmarks/mqtt_ingest.py [--messages 100000] [--repeat 3] [--wal-sync 1s]
+        [--paths reader,lan] [--lan-messages 50000] [--lan-window 40000]
 """
 
 from __future__ import annotations
@@ -16,8 +25,11 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import os
 import pathlib
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -211,16 +223,159 @@ def one_case(broker_mod, protocol: str, fmt: str, qos: int, n: int, wal_sync: st
     return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--wal-sync", default="1s")
-    parser.add_argument("--protocol", choices=("3.1.1", "5", "both"), default="both")
-    parser.add_argument("--payloads", default="line,json", help="comma-separated: line, json")
-    parser.add_argument("--qos", default="0,1", help="comma-separated: 0, 1")
-    args = parser.parse_args()
-    broker_mod = _broker_module()
+def _lan_publish(port: int, publishers: int, window: int, n: int, qos: int, base_ns: int,
+                 delivered: threading.Event | None) -> float:
+    """Seconds from the first publish until every PUBACK (QoS 1) or, for QoS 0, until
+    ``delivered`` is set by the subscriber."""
+    share = n // publishers
+    clients, done, windows = [], [], []
+    for k in range(publishers):
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"lan-bench-{k}")
+        # paho scans every message in flight at each PUBACK once its own window is in use, so
+        # a window of thousands is kept here instead (paho's own limit off); small windows are
+        # paho's.
+        own = window > 20
+        c.max_inflight_messages_set(0 if own else window)
+        slots = threading.Semaphore(window if own else n)
+        finished = threading.Event()
+        count = [0]
+
+        def on_publish(client, userdata, mid, rc, props, count=count, finished=finished, slots=slots):
+            slots.release()
+            count[0] += 1
+            if count[0] == share:
+                finished.set()
+
+        c.on_publish = on_publish
+        c.username_pw_set("bench", "bench")
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        clients.append(c)
+        done.append(finished)
+        windows.append(slots)
+    start = time.perf_counter()
+
+    def publish_share(k: int) -> None:
+        c, slots = clients[k], windows[k]
+        for i in range(share):
+            slots.acquire()
+            j = k * share + i
+            c.publish(f"{TOPIC_PREFIX}/lan/d{j % DEVICES}",
+                      f"lan,device=d{j % DEVICES} seq={j}i {base_ns + j}", qos=qos)
+
+    threads = [threading.Thread(target=publish_share, args=(k,)) for k in range(publishers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    waits = [delivered] if qos == 0 else done
+    for event in waits:
+        if not event.wait(600):
+            raise RuntimeError("messages not acknowledged/delivered within 600 s")
+    elapsed = time.perf_counter() - start
+    for c in clients:
+        c.disconnect()
+        c.loop_stop()
+    return elapsed
+
+
+def _subscriber(port: int, n: int) -> tuple[paho.Client, threading.Event]:
+    got, delivered, subscribed = [0], threading.Event(), threading.Event()
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id="lan-bench-subscriber")
+
+    def on_message(client, userdata, message):
+        got[0] += 1
+        if got[0] == n:
+            delivered.set()
+
+    c.on_message = on_message
+    c.on_subscribe = lambda *a: subscribed.set()
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    c.subscribe(f"{TOPIC_PREFIX}/lan/#", 0)
+    if not subscribed.wait(10):
+        raise RuntimeError("no SUBACK")
+    return c, delivered
+
+
+def lan_case(broker_mod, tmp: pathlib.Path, qos: int, publishers: int, window: int, n: int,
+             wal_sync: str, run: int, forward: bool = True) -> dict[str, float]:
+    """{"mosquitto": msg/s, "gateway": msg/s} for one case."""
+    n -= n % publishers
+    base_ns = (time.time_ns() // 10**9 - 3600) * 10**9 + run * 10**11
+    rates = {}
+    for target in ("mosquitto", "gateway"):
+        where = tmp / f"lan-{qos}-{publishers}-{run}-{target}"
+        broker = broker_mod.Mosquitto(where / "mosquitto")
+        broker.start()
+        gateway = None
+        try:
+            port = broker.port
+            if target == "gateway":
+                port = broker_mod.free_port()
+                config = where / "gateway.toml"
+                config.write_text(f'''
+[store]
+wal_sync = "{wal_sync}"
+[[readers.mqtt]]
+server = "{broker.url}"
+client_id = "lan-bench-gateway"
+[readers.mqtt.listener]
+listen = "127.0.0.1:{port}"
+allow_anonymous = true
+forward = {"true" if forward else "false"}
+receive_maximum = 65535
+max_messages_per_second = 1000000
+[[readers.mqtt.subscriptions]]
+topic = "{TOPIC_PREFIX}/lan/#"
+format = "line"
+''')
+                log = open(where / "gateway.log", "wb")
+                gateway = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config",
+                                            str(config), "--data-dir", str(where / "data")],
+                                           stdout=log, stderr=subprocess.STDOUT)
+                deadline = time.monotonic() + 30
+                while b"devices publish to" not in (where / "gateway.log").read_bytes():
+                    if gateway.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError((where / "gateway.log").read_text())
+                    time.sleep(0.05)
+            if qos == 0 and not forward:
+                raise ValueError("QoS 0 is timed at a subscriber: it needs forwarding")
+            subscriber, delivered = _subscriber(broker.port, n) if qos == 0 else (None, None)
+            try:
+                rates[target] = n / _lan_publish(port, publishers, window, n, qos, base_ns, delivered)
+            finally:
+                if subscriber is not None:
+                    subscriber.disconnect()
+                    subscriber.loop_stop()
+        finally:
+            if gateway is not None:
+                os.kill(gateway.pid, signal.SIGTERM)
+                gateway.wait(30)
+            broker.stop()
+        if gateway is not None:
+            stored = _stored_count(where / "data", where / "gateway.toml")
+            if stored != n:
+                raise RuntimeError(f"the gateway stored {stored} of {n} messages")
+    return rates
+
+
+def _stored_count(data_dir: pathlib.Path, config_path: pathlib.Path) -> int:
+    from gateway.config import load_file
+    from gateway.store import Store
+
+    async def count():
+        store = Store(str(data_dir), load_file(config_path).store)
+        await store.open()
+        try:
+            return sum(len(c.timestamps) for c in await store.scan("raw", measurement="lan"))
+        finally:
+            await store.close()
+
+    return asyncio.run(count())
+
+
+def main_reader(args, broker_mod, tmp: pathlib.Path) -> None:
     protocols = ("3.1.1", "5") if args.protocol == "both" else (args.protocol,)
     print(f"MQTT ingest: {args.messages} queued messages drained per run, 2 points per message, "
           f"WAL sync {args.wal_sync}, median of {args.repeat} runs (machine shared with other work)")
@@ -232,27 +387,73 @@ def main() -> int:
               f"{'CPU us/msg bare':>15} {'gateway':>7}")
     print(header)
     print("-" * len(header))
+    for protocol in protocols:
+        for qos in (int(q) for q in args.qos.split(",")):
+            for fmt in args.payloads.split(","):
+                bare, stored, points, received, cpu_bare, cpu_gw = [], [], [], [], [], []
+                for run in range(args.repeat):
+                    r = one_case(broker_mod, protocol, fmt, qos, args.messages, args.wal_sync,
+                                 tmp, run)
+                    bare.append(r["bare"][0])
+                    stored.append(r["gateway"][0])
+                    points.append(r["gateway"][1])
+                    received.append(r["gateway"][2])
+                    cpu_bare.append(r["bare"][3])
+                    cpu_gw.append(r["gateway"][3])
+                b, g = statistics.median(bare), statistics.median(stored)
+                p, rx = statistics.median(points), statistics.median(received)
+                print(f"{protocol:>5} {qos:>3} {fmt:>7} | {b:>10,.0f} | {g:>12,.0f} {p:>9,.0f} "
+                      f"{g / b:>5.2f} | {rx:>14,.0f} {rx / b:>5.2f} | "
+                      f"{statistics.median(cpu_bare):>15.1f} {statistics.median(cpu_gw):>7.1f}",
+                      flush=True)
+
+
+def main_lan(args, broker_mod, tmp: pathlib.Path) -> None:
+    print(f"\nLAN path: paho publishers -> mosquitto, and -> the gateway's endpoint (acks after the "
+          f"WAL sync, {args.wal_sync}; messages passed on to mosquitto), {args.lan_messages} "
+          f"messages per case, median of {args.repeat} runs (machine shared with other work)")
+    print("QoS 1: first publish -> last PUBACK; QoS 0: first publish -> last message at a "
+          "subscriber of mosquitto")
+    header = (f"{'qos':>3} {'publishers':>10} {'window':>6} | {'mosquitto msg/s':>15} | "
+              f"{'gateway msg/s':>13} {'ratio':>5}")
+    print(header)
+    print("-" * len(header))
+    for qos in (int(q) for q in args.qos.split(",")):
+        for publishers, window, n in ((1, args.lan_window, args.lan_messages),
+                                      (50, 20, args.lan_messages_many)):
+            runs = [lan_case(broker_mod, tmp, qos, publishers, window, n, args.wal_sync, run,
+                             forward=not args.lan_no_forward)
+                    for run in range(args.repeat)]
+            m = statistics.median(r["mosquitto"] for r in runs)
+            g = statistics.median(r["gateway"] for r in runs)
+            print(f"{qos:>3} {publishers:>10} {window:>6} | {m:>15,.0f} | {g:>13,.0f} {g / m:>5.2f}",
+                  flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--wal-sync", default="1s")
+    parser.add_argument("--protocol", choices=("3.1.1", "5", "both"), default="both")
+    parser.add_argument("--payloads", default="line,json", help="comma-separated: line, json")
+    parser.add_argument("--qos", default="0,1", help="comma-separated: 0, 1")
+    parser.add_argument("--paths", default="reader,lan", help="comma-separated: reader, lan")
+    parser.add_argument("--lan-messages", type=int, default=50_000, help="one publisher's case")
+    parser.add_argument("--lan-messages-many", type=int, default=10_000, help="50 publishers' case")
+    parser.add_argument("--lan-window", type=int, default=40_000,
+                        help="in-flight window of the single publisher")
+    parser.add_argument("--lan-no-forward", action="store_true",
+                        help="the gateway does not pass messages on (QoS 1 only): its ack path alone")
+    args = parser.parse_args()
+    broker_mod = _broker_module()
+    paths = args.paths.split(",")
     with tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmpdir:
         tmp = pathlib.Path(tmpdir)
-        for protocol in protocols:
-            for qos in (int(q) for q in args.qos.split(",")):
-                for fmt in args.payloads.split(","):
-                    bare, stored, points, received, cpu_bare, cpu_gw = [], [], [], [], [], []
-                    for run in range(args.repeat):
-                        r = one_case(broker_mod, protocol, fmt, qos, args.messages, args.wal_sync,
-                                     tmp, run)
-                        bare.append(r["bare"][0])
-                        stored.append(r["gateway"][0])
-                        points.append(r["gateway"][1])
-                        received.append(r["gateway"][2])
-                        cpu_bare.append(r["bare"][3])
-                        cpu_gw.append(r["gateway"][3])
-                    b, g = statistics.median(bare), statistics.median(stored)
-                    p, rx = statistics.median(points), statistics.median(received)
-                    print(f"{protocol:>5} {qos:>3} {fmt:>7} | {b:>10,.0f} | {g:>12,.0f} {p:>9,.0f} "
-                          f"{g / b:>5.2f} | {rx:>14,.0f} {rx / b:>5.2f} | "
-                          f"{statistics.median(cpu_bare):>15.1f} {statistics.median(cpu_gw):>7.1f}",
-                          flush=True)
+        if "reader" in paths:
+            main_reader(args, broker_mod, tmp)
+        if "lan" in paths:
+            main_lan(args, broker_mod, tmp)
     return 0
 
 

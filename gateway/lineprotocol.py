@@ -112,7 +112,9 @@ def _words(values, typecode: str, what: str, n: int | None = None):
     return view, ffi.from_buffer("uint64_t[]", view.cast("B"))
 
 
-def _check_series_key(key: bytes) -> None:
+def check_series_key(key: bytes) -> None:
+    """Raises ValueError naming the rule when ``key`` (escaped, UTF-8) is not a series key the
+    C parser accepts: reserved names, control characters, UTF-8, length."""
     rc = lib.gw_lp_check_series_key(key, len(key))
     if rc:
         reason = ffi.string(lib.gw_lp_reason(rc)).decode()
@@ -131,7 +133,7 @@ def serialize_series(series_key: str | bytes, type: int, timestamps, values, *,
     ``"skip"`` leaves them out (count them with :func:`count_nonfinite`).
     """
     key = series_key.encode() if isinstance(series_key, str) else bytes(series_key)
-    _check_series_key(key)
+    check_series_key(key)
     if nonfinite not in ("raise", "skip"):
         raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
     if type == STRING:

@@ -7,13 +7,17 @@
   (``GATEWAY_RIG_CONTROL``, ``gateway/hardware/emulated/control.py``);
 * disk: as root, the data directory is on an ext4 file system of its own in a loop-mounted file
   (``card_mib``), so "the card is full" and "bytes written to the card" are real for that file
-  system and its block device; without root there is no disk capability.
+  system and its block device; without root there is no disk capability;
+* the LAN: a mosquitto of the rig's own on a free loopback port serves subscribers (as on the
+  image), and LAN devices publish to the gateway's own endpoint on another free port, with a
+  password made for the run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import pathlib
 import signal
 import socket
@@ -83,6 +87,8 @@ class EmulatedRig(Rig):
         self.log_path = self.workdir / "gateway.log"
         self.proc: subprocess.Popen | None = None
         self.boots = 0
+        self.broker = None
+        self._device_endpoint: tuple[int, str, str, pathlib.Path] | None = None
 
     # -- the device under test ---------------------------------------------------------
     def boot(self, config_toml: str) -> None:
@@ -240,6 +246,32 @@ class EmulatedRig(Rig):
             raise RigLacks(self.kind, "disk")
         return self.card.free_bytes()
 
+    # -- the LAN ------------------------------------------------------------------------
+    def subscriber_broker_url(self) -> str:
+        """The broker subscribers use (the gateway passes device messages on to it)."""
+        from hil.rigs.mosquitto import Mosquitto
+
+        if self.broker is None:
+            self.broker = Mosquitto(self.workdir / "mosquitto")
+            self.broker.start()
+        return self.broker.url
+
+    def device_listener(self) -> tuple[int, pathlib.Path]:
+        """(port, password file) for the gateway's ``[readers.mqtt.listener]``."""
+        from hil.rigs.mosquitto import free_port, password_file
+
+        if self._device_endpoint is None:
+            user, password = "device", secrets.token_urlsafe(16)
+            path = password_file(self.workdir, {user: password})
+            self._device_endpoint = (free_port(), user, password, path)
+        port, _, _, path = self._device_endpoint
+        return port, path
+
+    def mqtt_device_endpoint(self) -> tuple[str, int, str | None, str | None]:
+        port, _ = self.device_listener()
+        _, user, password, _ = self._device_endpoint
+        return "127.0.0.1", port, user, password
+
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -248,6 +280,9 @@ class EmulatedRig(Rig):
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
         if self.card is not None:
             self.card.close()
             self.card = None

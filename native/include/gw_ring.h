@@ -96,11 +96,6 @@ int  gw_ring_configure(gw_ring *r, uint64_t capacity, int64_t retention_ns);
 int  gw_ring_open_errno(void);
 /* Closes the file and frees the ring; NULL is accepted. */
 void gw_ring_close(gw_ring *r);
-/* Appends one block as the entry with sequence number r->next_seq at the write position
- * (wrapping when needed) and fills out. Returns GW_OK, GW_EINVAL (the entry is larger than
- * the data area or the block larger than GW_RING_MAX_BLOCK, or the ring is read-only), GW_EIO or GW_ENOSPC (errno in last_errno; write_pos is unchanged). */
-int  gw_ring_append(gw_ring *r, const uint8_t *block, uint32_t block_len, uint32_t series_id,
-                    uint64_t wal_lsn, gw_ring_entry *out);
 /* Reads the entry of `length` bytes at offset into buf (length bytes), checks that it is entry
  * `seq` and that its checksums hold, and fills out (the block starts at buf + 32).
  * Returns GW_OK, GW_RING_STALE (another entry is there now), GW_ECORRUPT (checksum or
@@ -124,6 +119,14 @@ void gw_ring_get_info(gw_ring *r, gw_ring_info *out);
  * clamped to the data area, next_seq to at least 1. */
 void gw_ring_set_position(gw_ring *r, uint64_t write_pos, uint64_t next_seq);
 /* cdef: end */
+
+/* ---- For the heads (head.c), not part of the Python API. ---- */
+
+/* Appends one block as the entry with sequence number r->next_seq at the write position
+ * (wrapping when needed) and fills out. Returns GW_OK, GW_EINVAL (the entry is larger than
+ * the data area or the block larger than GW_RING_MAX_BLOCK, or the ring is read-only), GW_EIO or GW_ENOSPC (errno in last_errno; write_pos is unchanged). */
+int  gw_ring_append(gw_ring *r, const uint8_t *block, uint32_t block_len, uint32_t series_id,
+                    uint64_t wal_lsn, gw_ring_entry *out);
 
 struct gw_ring {
     int          fd;

@@ -86,11 +86,6 @@ int gw_wal_segment_info_of(const uint8_t *data, size_t len, gw_wal_segment_info 
  * the last record that passes its checksum (records after damage count), info->last_lsn
  * that record's LSN. */
 int gw_wal_segment_scan(const uint8_t *data, size_t len, gw_wal_segment_info *info);
-/* Writes len bytes (whole records) at the end of the current segment's records, over its
- * zeros (the file grows when they do not fit). On a failed or short write the bytes are
- * zeroed again (and a grown file cut back), so a failed append leaves no partial record.
- * GW_OK, GW_EINVAL (no segment open), GW_EIO or GW_ENOSPC. */
-int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len);
 /* fdatasync of the current segment. GW_OK, GW_EINVAL (none open), GW_EIO or GW_ENOSPC. */
 int gw_wal_sync(gw_wal *w);
 /* Copies the WAL's state into *out. */
@@ -107,6 +102,12 @@ struct gw_wal {
 };
 
 /* ---- Record framing and body coding, shared with head.c (not part of the Python API). ---- */
+
+/* Writes len bytes (whole records) at the end of the current segment's records, over its
+ * zeros (the file grows when they do not fit). On a failed or short write the bytes are
+ * zeroed again (and a grown file cut back), so a failed append leaves no partial record.
+ * GW_OK, GW_EINVAL (no segment open), GW_EIO or GW_ENOSPC. */
+int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len);
 
 typedef struct gw_buf {
     uint8_t *p;

@@ -366,12 +366,17 @@ def test_sd_card_care(guest):
 
 
 def test_mosquitto_listens_on_loopback_and_with_a_password_on_the_lan(guest):
+    # Port 1883 is the gateway's own device endpoint (when gateway.toml configures it); mosquitto
+    # serves subscribers on 127.0.0.1:1885 and, with a password, on 1884.
     guest.wait_until_active("mosquitto.service")
     listening = guest.ssh("ss -Hltn").stdout
-    assert "127.0.0.1:1883" in listening, listening
+    assert "127.0.0.1:1885" in listening, listening
     assert re.search(r"(0\.0\.0\.0|\*|\[::\]):1884", listening), listening
     assert guest.ssh("sudo test -s /etc/mosquitto/lan.passwd && sudo test -s /etc/mosquitto/lan-credentials",
                      check=False).returncode == 0
+    # The gateway's copy of the same hashes, readable by its group only.
+    assert guest.ssh("sudo stat -c '%U:%G %a' /etc/gateway/lan.passwd").stdout.strip() == "root:gateway 640"
+    assert guest.ssh("sudo cmp /etc/mosquitto/lan.passwd /etc/gateway/lan.passwd", check=False).returncode == 0
 
 
 def _mqtt_connect(port: int, username: str | None, password: str | None) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -105,6 +106,11 @@ class MqttConnection:
                            cert_reqs=ssl.CERT_NONE if t and t.insecure_skip_verify else ssl.CERT_REQUIRED)
             if t and t.insecure_skip_verify:
                 client.tls_insecure_set(True)
+        if c.listener is not None and c.listener.forward:
+            # LAN messages passed on to the broker: a wide window and a bounded queue while
+            # the broker is away (QoS 0 ones are dropped then, and counted by the reader).
+            client.max_inflight_messages_set(0)
+            client.max_queued_messages_set(100_000)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
@@ -201,6 +207,11 @@ class MqttConnection:
         self._client.ack(mid, qos)
         return True
 
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
+        """Publishes on this connection (paho queues QoS 1 while disconnected); False if refused."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN)
+
     def pause_reading(self) -> None:
         """Stops reading the socket (TCP back-pressure) until :meth:`resume_reading`."""
         if not self._paused:
@@ -266,7 +277,17 @@ class MqttConnection:
                 break
 
     def _writable(self) -> None:
-        self._client.loop_write()
+        # paho sends each queued packet with its own send(); corked, the kernel sends them as
+        # full segments when uncorked, so a burst of acks or passed-on messages wakes the
+        # broker once instead of once per packet.
+        cork = self._sock is not None and self._sock.family in (socket.AF_INET, socket.AF_INET6)
+        if cork:
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        try:
+            self._client.loop_write()
+        finally:
+            if cork and self._sock is not None:
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
 
     def _schedule_misc(self) -> None:
         self._misc_handle = self._loop.call_later(MISC_INTERVAL_S, self._misc)
@@ -307,7 +328,10 @@ class MqttConnection:
         if c.protocol == "5":
             # Subscribing again on a resumed session is harmless and picks up new filters;
             # retained messages are sent only for subscriptions the session did not have yet.
-            topics = [(e["topic"], SubscribeOptions(qos=e["qos"],
+            # No Local: messages this client passes on from the LAN endpoint are not sent back
+            # to it (v5 3.8.3.1; mosquitto matches them by client id, so across reconnects too).
+            no_local = c.listener is not None and c.listener.forward
+            topics = [(e["topic"], SubscribeOptions(qos=e["qos"], noLocal=no_local,
                                                     retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB))
                       for e in self.subscriptions]
         else:

@@ -138,6 +138,62 @@ class TlsOptions:
                 "cert_file and key_file go together"
 
 
+def _listen(value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+
+
+@dataclass
+class ListenerOptions:
+    """The LAN endpoint: an MQTT server for publishing devices, acknowledging after the WAL sync."""
+
+    listen: str = setting("0.0.0.0:1883", check=_listen, doc="HOST:PORT the devices publish to")
+    password_file: str = setting("", doc="mosquitto_passwd file (hashes) of the users who may publish")
+    allow_anonymous: bool = setting(False, doc="accept clients without a user name (tests, closed networks)")
+    tls_cert_file: str = setting("", doc="server certificate (PEM); with tls_key_file the endpoint speaks TLS only")
+    tls_key_file: str = setting("", doc="private key of tls_cert_file (PEM)")
+    forward: bool = setting(True, doc="pass every message on to this reader's broker for subscribers")
+    max_connections: int = setting(256, check=in_range(1, 65535))
+    max_packet_size: ByteSize = setting(default_factory=lambda: parse_size("1MiB"),
+                                        check=in_range(64, 268435460),
+                                        doc="larger packets close the connection (MQTT 5: DISCONNECT 0x95)")
+    receive_maximum: int = setting(1000, check=in_range(1, RECEIVE_MAXIMUM_LIMIT),
+                                   doc="QoS 1/2 messages a client may have unacknowledged (MQTT 5)")
+    max_keepalive: Duration = setting(default_factory=lambda: parse_duration("5m"), check=in_range(5, 65535),
+                                      doc="longer or no keep alive from a client is cut to this")
+    connect_timeout: Duration = setting(default_factory=lambda: parse_duration("10s"), check=positive,
+                                        doc="a connection that sends no CONNECT within this is closed")
+    max_messages_per_second: int = setting(20000, check=positive,
+                                           doc="per connection; faster clients are read more slowly")
+    auth_failures_per_minute: int = setting(10, check=positive,
+                                            doc="wrong passwords per client address before its CONNECTs are refused")
+    session_expiry: Duration = setting(default_factory=lambda: parse_duration("7d"), check=positive,
+                                       doc="longest a session of a disconnected client is kept")
+    max_sessions: int = setting(1000, check=in_range(1, 1_000_000))
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def use_tls(self) -> bool:
+        return bool(self.tls_cert_file)
+
+    def validate(self):
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            yield "tls_key_file" if self.tls_cert_file else "tls_cert_file", \
+                "tls_cert_file and tls_key_file go together"
+        if not self.password_file and not self.allow_anonymous:
+            yield "password_file", "needed unless allow_anonymous = true"
+        if self.max_sessions < self.max_connections:
+            yield "max_sessions", f"must be at least max_connections ({self.max_connections})"
+
+
 @dataclass
 class Config:
     """One broker connection of the MQTT reader."""
@@ -171,6 +227,8 @@ class Config:
     dead_letters: int = setting(20, check=in_range(0, 1000),
                                 doc="bad messages kept with their error for the status page")
     subscriptions: list[Subscription] = setting(default_factory=list)
+    listener: ListenerOptions | None = setting(
+        None, doc="serve LAN devices on an MQTT port of the gateway itself (see README)")
 
     def __post_init__(self) -> None:
         _server(self.server)
@@ -197,3 +255,7 @@ class Config:
                                     f"got {self.reconnect_max.text}")
         if self.password is not None and not self.username:
             yield "password", "a password needs a username"
+        if self.listener is not None and self.listener.forward and self.protocol != "5":
+            # Forwarded messages must not come back to this reader: MQTT 5's No Local option.
+            yield "listener.forward", 'passing messages on to the broker needs protocol = "5"'
+

@@ -10,6 +10,10 @@ acknowledged: MQTT expects PUBACKs in the order the PUBLISHes arrived.
 A message that cannot become points is acknowledged with its batch (so the broker does not
 send it again forever), counted per reason and topic, and kept in a short dead-letter list for
 the status page. It costs the good messages nothing.
+
+With a ``[readers.mqtt.listener]`` table the reader also serves LAN devices itself
+(:mod:`.listener`): their messages enter the same batches and are acknowledged the same way, by
+the connection they came on, and are passed on to the broker for subscribers.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from gateway.readers.mqtt.client import MqttConnection, backoff_delay
 from gateway.readers.mqtt.config import Config
+from gateway.readers.mqtt.listener import LanListener
 from gateway.readers.mqtt.payloads import (INTERNAL_ERROR, OVERSIZED, ROWS_TOPIC, TOPIC_MISMATCH,
                                            UNPARSEABLE, WRONG_TYPE, BadMessage, Decoder, PointSink)
 from gateway.readers.mqtt.topics import filter_matches
@@ -45,12 +50,15 @@ TYPE_CONFLICT_TOPIC = "(series type conflict)"
 class _Pending:
     """Messages decoded into one batch, waiting for their store write and their acks."""
 
-    __slots__ = ("points", "acks", "messages", "done", "bad")
+    __slots__ = ("points", "acks", "messages", "done", "bad", "qos2")
 
     def __init__(self) -> None:
         self.points = PointSink()
         self.bad: list[tuple[int, str, str, str, bytes]] = []   # refused at once, see seal()
-        self.acks: list[tuple[int, int, int]] = []   # (generation, mid, qos) in receipt order
+        # (connection, generation, mid, qos) in receipt order; the connection is the broker's
+        # or a LAN device's, each with ack(mid, qos, generation) -> bool.
+        self.acks: list[tuple[Any, int, int, int]] = []
+        self.qos2: list = []   # (LAN session, packet id) to record before their PUBREC
         self.messages = 0
         self.done: asyncio.Future | None = None
 
@@ -63,6 +71,7 @@ class MqttReader(Component):
         self.config = config
         self.name = f"reader:mqtt:{config.display_name}"
         self.connection = MqttConnection(config, self._message)
+        self.listener: LanListener | None = None
         self._store = None
         self._routes: dict[str, Decoder | None] = {}
         self._decoders = [(s.topic.split("/"), Decoder(s)) for s in config.subscriptions]
@@ -83,6 +92,9 @@ class MqttReader(Component):
         self.store_write_errors = 0
         self.points_refused = 0
         self.points_too_old = 0   # older than the bucket's retention: the store refuses them
+        self.lan_messages_not_stored = 0   # from the LAN on topics no subscription matches
+        self.forwarded = 0
+        self.forward_failures = 0
         self.last_message_at: int | None = None   # ns
         self.last_store_error = ""
         self._bad: dict[str, dict[str, int]] = {}
@@ -94,47 +106,88 @@ class MqttReader(Component):
         self._store.bucket(self.config.bucket)  # UnknownBucket (naming it) before we subscribe
         await super().start(context)
         self.spawn(self.connection.run(), "connection")
+        if self.config.listener is not None:
+            self.listener = LanListener(self.config.listener, self, context.data_dir)
+            await self.listener.start()
 
     async def stop(self) -> None:
         """Writes and acknowledges what is already received, then disconnects."""
         budget_end = time.monotonic() + 3.0
-        self.connection.pause_reading()
+        if self.listener is not None:
+            self.listener.stop_accepting()
+        self._pause_reading()
         self._flush()
         while self._in_flight and time.monotonic() < budget_end:
             await asyncio.wait([self._in_flight[-1].done], timeout=budget_end - time.monotonic())
             self._flush()
+        if self.listener is not None:
+            await self.listener.close()
         await self.connection.close(timeout=max(0.1, budget_end - time.monotonic()))
         await super().stop()
 
     # -- receiving (loop thread, inside paho's loop_read) ------------------------------------
     def _message(self, message, generation: int) -> None:
-        arrival_ns = time.time_ns()
-        self.messages_received += 1
-        self.last_message_at = arrival_ns
-        pending = self._open
-        payload = message.payload
         try:
             topic = message.topic
         except UnicodeDecodeError:  # brokers should refuse such topics; count it if one does not
             topic = None
+        ack = (self.connection, generation, message.mid, message.qos) if message.qos else None
+        self._take(topic, message.payload, ack, lan=False,
+                   raw_topic=bytes(message._topic) if topic is None else None)
+
+    def receive(self, topic: str, payload: bytes, ack: tuple | None, qos2_session=None) -> None:
+        """A message from a LAN device (topic already checked by the packet codec); ``ack`` is
+        (connection, generation, packet id, qos) or None for QoS 0."""
+        if qos2_session is not None:
+            self._open.qos2.append((qos2_session, ack[2]))
+        self._take(topic, payload, ack, lan=True)
+
+    def acknowledge_later(self, ack: tuple) -> None:
+        """Acknowledges with the open batch, after every earlier one (a QoS 2 resend whose first
+        copy is still on its way to the store)."""
+        self._open.acks.append(ack)
+        self._queued(self._open)
+
+    def forward(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        """Passes a LAN message on to the broker for subscribers (not back to this reader)."""
+        if not self.config.listener.forward or topic.startswith("$"):
+            return
+        if self.connection.publish(topic, payload, qos, retain):
+            self.forwarded += 1
+        else:
+            self.forward_failures += 1
+
+    def _take(self, topic: str | None, payload: bytes, ack: tuple | None, lan: bool,
+              raw_topic: bytes | None = None) -> None:
+        arrival_ns = time.time_ns()
+        self.messages_received += 1
+        self.last_message_at = arrival_ns
+        pending = self._open
         try:
             if topic is None:
-                topic = bytes(message._topic).decode("utf-8", "replace")
+                topic = raw_topic.decode("utf-8", "replace")
                 raise BadMessage(UNPARSEABLE, "topic is not valid UTF-8")
             if len(payload) > self._max_payload:
                 raise BadMessage(OVERSIZED, f"payload of {len(payload)} bytes is larger than "
                                             f"max_payload_size ({self.config.max_payload_size.text})")
             decoder = self._route(topic)
             if decoder is None:
-                raise BadMessage(TOPIC_MISMATCH, "no subscription of this reader matches the topic")
-            decoder.decode(topic, payload, arrival_ns, pending.points)
+                if lan:   # a LAN message only for subscribers: passed on, nothing to store
+                    self.lan_messages_not_stored += 1
+                else:
+                    raise BadMessage(TOPIC_MISMATCH, "no subscription of this reader matches the topic")
+            else:
+                decoder.decode(topic, payload, arrival_ns, pending.points)
         except BadMessage as e:
             pending.bad.append((arrival_ns, topic, e.reason, e.detail, payload))
         except Exception as e:  # a bug must not stop the good messages behind this one
             log.exception("mqtt %s: decoding a message from %r failed", self.config.display_name, topic)
             pending.bad.append((arrival_ns, topic, INTERNAL_ERROR, f"{type(e).__name__}: {e}", payload))
-        if message.qos:
-            pending.acks.append((generation, message.mid, message.qos))
+        if ack is not None:
+            pending.acks.append(ack)
+        self._queued(pending)
+
+    def _queued(self, pending: _Pending) -> None:
         pending.messages += 1
         self._pending_messages += 1
         if pending.messages >= self._max_batch:
@@ -142,7 +195,17 @@ class MqttReader(Component):
         elif pending.messages == 1:
             self._linger = asyncio.get_running_loop().call_later(self._linger_s, self._flush)
         if self._pending_messages >= self._pause_at:
-            self.connection.pause_reading()
+            self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        self.connection.pause_reading()
+        if self.listener is not None:
+            self.listener.pause_reading()
+
+    def _resume_reading(self) -> None:
+        self.connection.resume_reading()
+        if self.listener is not None:
+            self.listener.resume_reading()
 
     def _route(self, topic: str) -> Decoder | None:
         try:
@@ -201,9 +264,11 @@ class MqttReader(Component):
             stored = await self._write_durably(pending.points.batch)
             if previous is not None:
                 await asyncio.shield(previous)
+            if pending.qos2:
+                await self._record_qos2(pending.qos2)
             sent = 0
-            for generation, mid, qos in pending.acks:
-                sent += self.connection.ack(mid, qos, generation)
+            for connection, generation, mid, qos in pending.acks:
+                sent += connection.ack(mid, qos, generation)
             self.acks_skipped += len(pending.acks) - sent
             self.messages_stored += pending.messages
             self.points_stored += stored
@@ -214,10 +279,22 @@ class MqttReader(Component):
             if self._in_flight and self._in_flight[0] is pending:
                 self._in_flight.popleft()
         if self._pending_messages < self._pause_at // 2:
-            self.connection.resume_reading()
+            self._resume_reading()
         if self._open.messages and (self._linger is None
                                     or self._open.messages >= self.config.max_batch_messages):
             self._flush()
+
+    async def _record_qos2(self, items: list) -> None:
+        """QoS 2 ids of LAN sessions, synced before their PUBREC (see :mod:`.sessions`)."""
+        try:
+            await self.listener.sessions.received(items)
+        except OSError as e:
+            # Without the record a resend would be stored twice: no PUBREC, the client resends.
+            log.error("mqtt %s: cannot sync the LAN session journal (%s); closing the QoS 2 "
+                      "publishers concerned", self.config.display_name, e)
+            for session, _ in items:
+                if session.connection is not None:
+                    session.connection.close(0x80, "session journal not writable")
 
     async def _write_durably(self, batch) -> int:
         """Store.write until it succeeds: nothing is acked before, so the broker keeps the data.
@@ -280,4 +357,19 @@ class MqttReader(Component):
             "points_too_old": self.points_too_old,
             "store_write_errors": self.store_write_errors,
             "last_store_error": self.last_store_error,
+            **({"lan": self._lan_health()} if self.listener is not None else {}),
+        }
+
+    def _lan_health(self) -> dict[str, Any]:
+        listener = self.listener
+        return {
+            "listen": listener.options.listen,
+            "tls": listener.options.use_tls,
+            "connected_devices": len(listener.connections),
+            "sessions": len(listener.sessions.sessions),
+            "messages": listener.messages,
+            "messages_not_stored": self.lan_messages_not_stored,
+            "forwarded": self.forwarded,
+            "forward_failures": self.forward_failures,
+            **listener.counters,
         }

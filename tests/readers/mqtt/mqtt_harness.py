@@ -1,107 +1,23 @@
-"""Test harness of the MQTT reader: a real mosquitto (loopback, free port, persistence in a temp
-dir, stopped by PID), a publisher, and the store plus readers running in the test's loop."""
+"""Test harness of the MQTT reader: a real mosquitto (the HIL rigs' own, hil/rigs/mosquitto.py:
+loopback, free port, persistence in a temp dir, stopped by PID), a publisher, and the store plus
+readers running in the test's loop."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+from hil.rigs.mosquitto import BROKER_SETTINGS, MOSQUITTO, Mosquitto, free_port, password_file  # noqa: F401
+
 #: A start for test timestamps an hour ago: well within any bucket's retention (the store
 #: refuses points older than that).
 RECENT_NS = (time.time_ns() // 1_000_000_000 - 3600) * 1_000_000_000
-
-#: Broker settings the gateway's acks-after-durable-write flow needs (also in the README).
-BROKER_SETTINGS = """\
-max_queued_messages 0
-max_queued_bytes 0
-max_inflight_messages 0
-persistent_client_expiration 7d
-"""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mosquitto:
-    """One mosquitto process; ``restart()`` keeps its port and persistence directory."""
-
-    def __init__(self, directory: pathlib.Path, extra: str = "",
-                 listener_options: str = "allow_anonymous true\n",
-                 settings: str = BROKER_SETTINGS) -> None:
-        self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.host = "127.0.0.1"
-        self.config_path = self.dir / "mosquitto.conf"
-        self.log_path = self.dir / "mosquitto.log"
-        self.extra = extra
-        self.listener_options = listener_options
-        self.settings = settings
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
-
-    def write_config(self) -> None:
-        user = pwd.getpwuid(os.getuid()).pw_name
-        self.config_path.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            + self.listener_options +
-            f"user {user}\n"
-            + self.settings +
-            "persistence true\n"
-            f"persistence_location {self.dir}/\n"
-            "persistence_file mosquitto.db\n"
-            f"log_dest file {self.log_path}\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
-            + self.extra)
-
-    def start(self) -> None:
-        self.write_config()
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config_path)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")
-                log = self.log_path.read_text() if self.log_path.exists() else ""
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}{log}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port} within 10 s")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stops the broker by its PID (SIGTERM saves the persistence file first)."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc.stderr.close()
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 class Publisher:
@@ -129,6 +45,74 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class GatewayProcess:
+    """``gateway run`` as a child process, its log in a file."""
+
+    def __init__(self, config: pathlib.Path, data_dir: pathlib.Path, logs: pathlib.Path) -> None:
+        self.config, self.data_dir, self.logs = config, data_dir, logs
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        self.log_path = self.logs / f"gateway-{self.starts}.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run", "--config", str(self.config),
+             "--data-dir", str(self.data_dir)],
+            stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_connected(self, times: int = 1, timeout: float = 30, line: str = "connected to") -> None:
+        """Until this process has logged ``line`` (a connection to the broker) ``times`` times."""
+        deadline = time.monotonic() + timeout
+        while self.log().count(line) < times:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gateway did not connect within {timeout} s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._log.close()
+
+    def kill_if_running(self) -> None:
+        """After a failed test: the child must not outlive it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
+    def terminate(self) -> int:
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"gateway ignored SIGTERM:\n{self.log()}")
+        self._log.close()
+        return rc
+
+
+def stored_points(data_dir: pathlib.Path, config_path: pathlib.Path,
+                  measurement: str = "dur") -> dict[tuple[str, int], object]:
+    from gateway.config import load_file
+    from gateway.store import Store
+
+    async def read():
+        store = Store(str(data_dir), load_file(config_path).store)
+        await store.open()
+        try:
+            columns = await store.scan("raw", measurement=measurement)
+        finally:
+            await store.close()
+        return {(c.key, ts): v for c in columns for ts, v in zip(c.timestamps, c.values)}
+
+    return asyncio.run(read())
 
 
 async def start_gateway(config_text: str, data_dir: pathlib.Path):
@@ -165,3 +149,102 @@ async def wait_for(predicate, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def lan_config(broker: Mosquitto, port: int, passwd: pathlib.Path, extra: str = "",
+               store: str = "") -> str:
+    """A gateway with one MQTT reader on ``broker`` serving LAN devices on ``port``."""
+    return f'''
+{store}
+[[readers.mqtt]]
+server = "{broker.url}"
+client_id = "gateway-lan"
+reconnect_min = "100ms"
+reconnect_max = "1s"
+[readers.mqtt.listener]
+listen = "127.0.0.1:{port}"
+password_file = "{passwd}"
+{extra}
+[[readers.mqtt.subscriptions]]
+topic = "lan/#"
+format = "line"
+'''
+
+
+class RawClient:
+    """A socket speaking MQTT byte by byte, for input no real client would send."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def closed_by_server(self, timeout: float = 10) -> bytes:
+        """Reads until the server closes; returns what it sent. Fails if it stays open."""
+        self.sock.settimeout(timeout)
+        got = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return got
+            if not chunk:
+                return got
+            got += chunk
+
+    def read(self, n: int) -> bytes:
+        got = b""
+        while len(got) < n:
+            chunk = self.sock.recv(n - len(got))
+            if not chunk:
+                raise AssertionError(f"connection closed after {got!r}")
+            got += chunk
+        return got
+
+    def read_packet(self) -> bytes:
+        """The body of the next packet (Remaining Length below 128 here)."""
+        header = self.read(2)
+        return self.read(header[1])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def mqtt_packet(kind: int, flags: int, body: bytes) -> bytes:
+    """A packet as a client writes it (fixed header with the Remaining Length varint)."""
+    n, length = len(body), bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        length.append(byte | (0x80 if n else 0))
+        if not n:
+            break
+    return bytes((kind << 4 | flags,)) + bytes(length) + body
+
+
+def mqtt_str(raw: bytes | str) -> bytes:
+    raw = raw.encode() if isinstance(raw, str) else raw
+    return len(raw).to_bytes(2, "big") + raw
+
+
+def connect_packet(client_id: str, username: str | None = None, password: str | None = None,
+                   version: int = 4, keepalive: int = 60, clean: bool = True,
+                   properties: bytes = b"\x00") -> bytes:
+    flags = (0x02 if clean else 0) | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
+    body = mqtt_str("MQTT") + bytes((version, flags)) + keepalive.to_bytes(2, "big")
+    if version == 5:
+        body += properties
+    body += mqtt_str(client_id)
+    if username is not None:
+        body += mqtt_str(username)
+    if password is not None:
+        body += mqtt_str(password)
+    return mqtt_packet(1, 0, body)
+
+
+def publish_packet(topic: bytes | str, payload: bytes, qos: int = 0, packet_id: int = 1,
+                   version: int = 4, dup: bool = False) -> bytes:
+    body = mqtt_str(topic) + (packet_id.to_bytes(2, "big") if qos else b"")
+    if version == 5:
+        body += b"\x00"
+    return mqtt_packet(3, (0x08 if dup else 0) | qos << 1, body + payload)

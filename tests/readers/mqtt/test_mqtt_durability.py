@@ -3,86 +3,18 @@ broker restarted once; afterwards every message's point is in the store, and not
 
 from __future__ import annotations
 
-import asyncio
-import os
-import pathlib
-import signal
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from mqtt_harness import RECENT_NS as BASE_NS, Publisher
+from mqtt_harness import RECENT_NS as BASE_NS, GatewayProcess, Publisher, stored_points
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MESSAGES = 20_000
 SERIES = 10
 PUBLISH_SECONDS = 20          # the stream spans the kills and the broker restart
-
-
-class GatewayProcess:
-    """``gateway run`` as a child process, its log in a file."""
-
-    def __init__(self, config: pathlib.Path, data_dir: pathlib.Path, logs: pathlib.Path) -> None:
-        self.config, self.data_dir, self.logs = config, data_dir, logs
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        self.log_path = self.logs / f"gateway-{self.starts}.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--config", str(self.config),
-             "--data-dir", str(self.data_dir)],
-            stdout=self._log, stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_connected(self, times: int = 1, timeout: float = 30) -> None:
-        """Until this process has logged ``times`` connections to the broker."""
-        deadline = time.monotonic() + timeout
-        while self.log().count("connected to") < times:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gateway did not connect within {timeout} s:\n{self.log()}")
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        self._log.close()
-
-    def terminate(self) -> int:
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"gateway ignored SIGTERM:\n{self.log()}")
-        self._log.close()
-        return rc
-
-
-def stored_points(data_dir: pathlib.Path, config_path: pathlib.Path) -> dict[tuple[str, int], object]:
-    from gateway.config import load_file
-    from gateway.store import Store
-
-    async def read():
-        store = Store(str(data_dir), load_file(config_path).store)
-        await store.open()
-        try:
-            columns = await store.scan("raw", measurement="dur")
-        finally:
-            await store.close()
-        return {(c.key, ts): v for c in columns for ts, v in zip(c.timestamps, c.values)}
-
-    return asyncio.run(read())
 
 
 @pytest.mark.parametrize("head_points", [
