@@ -280,15 +280,14 @@ def decode(block) -> tuple[array, array | list]:
     """
     if type(block) is bytes and len(block) > 16:   # the common case, kept short
         buf, size, code = block, len(block), block[3]
-        # Point count read here (flags and count as short varints) and confirmed by the C
-        # reader, which leaves the buffers alone unless the block holds exactly n points.
-        # The columns go to C as addresses: cheaper than pointer objects for small blocks.
+        # The point count comes from the C reader of the header (the block format lives in C
+        # only), and the decoder leaves the buffers alone unless the block holds exactly n
+        # points. The columns go to C as addresses: cheaper than pointer objects for small
+        # blocks.
         zero = _ZERO_WORDS.get(code)
-        if zero is not None and block[4] < 0x80:
-            n = block[5]
-            if n >= 0x80:
-                n = (n & 0x7F) | block[6] << 7 if block[6] < 0x80 else 0
-            if n:
+        if zero is not None:
+            n = _block_count(block, size)
+            if n > 0:
                 ts = _ZERO_TS * n
                 values = zero * n
                 if _block_decode_at(block, size, n, _address(ts)[0], _address(values)[0]) == 0:

@@ -43,8 +43,14 @@ def type_name(code: int) -> str:
 
 # ---- series keys ---------------------------------------------------------------------------
 
-_MEASUREMENT_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", " ": "\\ "})
-_KEY_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\=", " ": "\\ "})
+# The characters each kind of name escapes, as InfluxDB's parser reads them: a backslash
+# before any other character, a backslash included, is itself.
+_MEASUREMENT_SPECIAL = ", "
+_TAG_SPECIAL = ", ="
+_FIELD_SPECIAL = ', ="'
+_MEASUREMENT_ESCAPES = str.maketrans({c: "\\" + c for c in _MEASUREMENT_SPECIAL})
+_TAG_ESCAPES = str.maketrans({c: "\\" + c for c in _TAG_SPECIAL})
+_FIELD_ESCAPES = str.maketrans({c: "\\" + c for c in _FIELD_SPECIAL})
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 _CONTROL = frozenset(chr(c) for c in [*range(32), 127])
 
@@ -54,17 +60,29 @@ def _check_name(what: str, name: str) -> None:
         raise ValueError(f"{what} is empty")
     if not _CONTROL.isdisjoint(name):
         raise ValueError(f"{what} {name!r} contains a control character")
+    if name.endswith("\\"):
+        raise ValueError(f"{what} {name!r} ends in a backslash, which line protocol cannot write "
+                         f"(it would escape the separator after the name)")
 
 
 def escape_measurement(name: str) -> str:
     _check_name("measurement", name)
+    if name.startswith("\ufeff"):
+        # the parser skips a byte order mark at the start of its input
+        raise ValueError(f"measurement {name!r} starts with U+FEFF, which reads as a byte "
+                         f"order mark at the start of input")
     return name.translate(_MEASUREMENT_ESCAPES)
 
 
 def escape_key(name: str, what: str = "name") -> str:
-    """Escapes a tag key, tag value or field key."""
+    """Escapes a tag key or tag value."""
     _check_name(what, name)
-    return name.translate(_KEY_ESCAPES)
+    return name.translate(_TAG_ESCAPES)
+
+
+def escape_field_key(name: str) -> str:
+    _check_name("field key", name)
+    return name.translate(_FIELD_ESCAPES)
 
 
 def escape_string(value: str) -> str:
@@ -80,7 +98,7 @@ def series_key(measurement: str, tags: Mapping[str, str], field: str) -> str:
         if v == "":
             continue  # an empty tag value is the same as no tag (as in InfluxDB)
         parts.append(f"{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}")
-    return ",".join(parts) + " " + escape_key(field, "field key")
+    return ",".join(parts) + " " + escape_field_key(field)
 
 
 def _scan_name(key: str, i: int, stops: str, escapable: str) -> tuple[str, int]:
@@ -100,19 +118,23 @@ def _scan_name(key: str, i: int, stops: str, escapable: str) -> tuple[str, int]:
     return "".join(out), i
 
 
-def split_series_key(key: str) -> tuple[str, dict[str, str], str]:
-    """Inverse of :func:`series_key`: ``(measurement, tags, field)``."""
-    measurement, i = _scan_name(key, 0, ", ", "\\, ")
+def split_series_key(key: str, *, legacy: bool = False) -> tuple[str, dict[str, str], str]:
+    """Inverse of :func:`series_key`: ``(measurement, tags, field)``. ``legacy`` reads a key
+    written before InfluxDB's backslash rule, when a backslash in a name was written as two
+    (stores keep such keys until they are migrated, see gateway.store.catalogue)."""
+    extra = "\\" if legacy else ""
+    field_special = _TAG_SPECIAL if legacy else _FIELD_SPECIAL
+    measurement, i = _scan_name(key, 0, ", ", _MEASUREMENT_SPECIAL + extra)
     tags: dict[str, str] = {}
     while i < len(key) and key[i] == ",":
-        k, i = _scan_name(key, i + 1, ", =", "\\, =")
+        k, i = _scan_name(key, i + 1, ", =", _TAG_SPECIAL + extra)
         if i >= len(key) or key[i] != "=":
             raise ValueError(f"malformed series key {key!r}")
-        v, i = _scan_name(key, i + 1, ", =", "\\, =")
+        v, i = _scan_name(key, i + 1, ", =", _TAG_SPECIAL + extra)
         tags[k] = v
     if i >= len(key) or key[i] != " ":
         raise ValueError(f"malformed series key {key!r}")
-    field, i = _scan_name(key, i + 1, ", =", "\\, =")
+    field, i = _scan_name(key, i + 1, ", =", field_special + extra)
     if i != len(key) or not measurement or not field:
         raise ValueError(f"malformed series key {key!r}")
     return measurement, tags, field

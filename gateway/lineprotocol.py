@@ -1,10 +1,12 @@
 """InfluxDB line protocol: escaping, series keys, parsing and serialization.
 
-The rules are those of ``docs/format/line-protocol.md``. In short: measurement names escape comma
-and space; tag keys, tag values and field keys escape comma, equals sign and space; string field
-values escape double quote and backslash. A backslash in a name is written as two backslashes
-(the spec reads two contiguous backslashes as one), so every name round-trips. Names cannot hold
-control characters (newline, tab, ...) and must not start with ``_``, which InfluxDB reserves.
+The rules are those of ``docs/format/line-protocol.md``, which are InfluxDB's own parser's. In
+short: measurement names escape comma and space; tag keys and tag values also the equals sign;
+field keys also the double quote; string field values escape double quote and backslash. A
+backslash in a name is an ordinary character unless a character its kind escapes follows it, so
+it is written as itself; a name ending in a backslash cannot be written (the backslash would
+escape the separator after it) and is refused. Names cannot hold control characters (newline,
+tab, ...) and must not start with ``_``, which InfluxDB reserves.
 
 Parsing happens in C (``native/src/lineproto.c``) straight into a :class:`gateway.batch.Batch`;
 a bad line is reported as a :class:`LineProtocolError` with its line and column while the good
@@ -22,8 +24,8 @@ from typing import Mapping, Sequence
 from gateway._native import ffi, lib
 from gateway.batch import Batch
 from gateway.datamodel import (INT64_MAX, INT64_MIN, STRING, UINT64_MAX, WORD_TYPECODES, UInt,
-                               escape_key,
-                               escape_measurement, escape_string, series_key, split_series_key)
+                               escape_field_key, escape_key, escape_measurement, escape_string,
+                               series_key, split_series_key)
 from gateway.errors import LineProtocolError, NativeError
 
 
@@ -89,7 +91,7 @@ def format_line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, 
     field_set = []
     for k, v in fields.items():
         _check_not_reserved("field key", k)
-        field_set.append(f"{escape_key(k, 'field key')}={format_value(v)}")
+        field_set.append(f"{escape_field_key(k)}={format_value(v)}")
     line = ",".join(parts) + " " + ",".join(field_set)
     if time_ns is not None:
         if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS:
@@ -212,8 +214,8 @@ def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
           max_errors: int = MAX_ERRORS_KEPT) -> ParseResult:
     """Parses line protocol into ``batch`` (a new one when None).
 
-    Lines without a timestamp get ``default_time_ns``, or the current time truncated to
-    ``precision`` when that is None. Bad lines do not stop the parse: each is counted and the
+    Lines without a timestamp get ``default_time_ns`` (the current time when None) truncated
+    to ``precision``, as InfluxDB does. Bad lines do not stop the parse: each is counted and the
     first ``max_errors`` come back as :class:`LineProtocolError` (``.line``, ``.column``).
     Raises ValueError for an unknown precision and MemoryError when the batch cannot grow.
     """
@@ -222,8 +224,7 @@ def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
     except KeyError:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}") from None
     if default_time_ns is None:
-        now = time.time_ns()
-        default_time_ns = now - now % unit
+        default_time_ns = time.time_ns()  # the parser truncates it
     elif not MIN_TIME_NS <= default_time_ns <= MAX_TIME_NS:
         raise ValueError(f"default_time_ns out of range: {default_time_ns}")
     if max_errors < 0:
@@ -253,5 +254,5 @@ def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
 __all__ = [
     "PRECISIONS", "MAX_ERRORS_KEPT", "MAX_STRING_BYTES", "ParseResult", "parse",
     "format_line", "format_value", "serialize_series", "count_nonfinite", "series_key",
-    "split_series_key", "escape_measurement", "escape_key", "escape_string",
+    "split_series_key", "escape_measurement", "escape_key", "escape_field_key", "escape_string",
 ]

@@ -44,3 +44,34 @@ def setup(level: str = "info", debug_tracebacks: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class Throttled:
+    """A failure that repeats (a full disk fails every commit, once a second) logged at most
+    once per ``interval_s``, saying how many were held back since, and its end logged once."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 60.0,
+                 clock=time.monotonic) -> None:
+        self.logger = logger
+        self.interval_s = interval_s
+        self.clock = clock
+        self.failures = 0        # in a row, since the last success
+        self._held = 0           # not logged since the last line
+        self._logged_at: float | None = None
+
+    def failure(self, msg: str, *args) -> None:
+        self.failures += 1
+        now = self.clock()
+        if self._logged_at is not None and now - self._logged_at < self.interval_s:
+            self._held += 1
+            return
+        if self._held:
+            msg += f" ({self._held} more times since the last report)"
+        self.logger.error(msg, *args)
+        self._logged_at, self._held = now, 0
+
+    def success(self, msg: str, *args) -> None:
+        """Logs msg (with ``after N failures`` appended) when failures came before."""
+        if self.failures:
+            self.logger.info(f"{msg} after {self.failures} failures", *args)
+        self.failures, self._held, self._logged_at = 0, 0, None

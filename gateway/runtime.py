@@ -8,6 +8,16 @@ page and must be cheap and thread-safe (the web server calls it from its own thr
 The :class:`Supervisor` runs the components, handles SIGTERM/SIGINT, and speaks the systemd
 notify protocol when ``NOTIFY_SOCKET`` is set (READY=1, STATUS=, WATCHDOG=1 at half of
 ``WATCHDOG_USEC``, STOPPING=1).
+
+Failure policy: a component whose task crashes, or that stops being :meth:`Component.alive`
+(the store's commit thread died, say), stops the whole process with a non-zero status, and the
+service manager restarts it (systemd's ``Restart=on-failure``, limited by its start limit). The
+watchdog is fed only while every component is alive and the event loop runs the feeding task,
+so a gateway that hangs is restarted too. Nothing is restarted in-process: a half-dead process
+with a fresh task on top of broken state is harder to trust than a clean start with recovery.
+
+SIGHUP is logged and ignored: the configuration is read once at start (``systemctl restart``
+applies a new one), and a terminal hang-up must not kill the daemon.
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ log = logging.getLogger("gateway.runtime")
 
 #: How long a graceful shutdown may take in total before the process gives up on stragglers.
 SHUTDOWN_BUDGET_S = 4.5
+#: Seconds between liveness checks of the components when no systemd watchdog sets the pace.
+HEALTH_CHECK_S = 5.0
 
 
 class Component:
@@ -36,9 +48,12 @@ class Component:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task] = set()
         self.started_at: float | None = None
+        #: Called with (component, task, exception) when one of its tasks crashes; the
+        #: supervisor sets it to stop the process.
+        self.on_crash: Callable[["Component", asyncio.Task, BaseException], None] | None = None
 
     def spawn(self, coro: Awaitable, what: str) -> asyncio.Task:
-        """Starts a task owned by this component; a crash is logged and does not go unnoticed."""
+        """Starts a task owned by this component; a crash is logged and reported to on_crash."""
         task = asyncio.get_running_loop().create_task(coro, name=f"gateway[{self.name}].{what}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -46,9 +61,17 @@ class Component:
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed: %r", task.get_name(), task.exception(),
-                      exc_info=task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("%s failed: %r", task.get_name(), exc, exc_info=exc)
+        if self.on_crash is not None:
+            self.on_crash(self, task, exc)
+
+    def alive(self) -> bool:
+        """False once the component can no longer do its work (idle is alive). Cheap; called
+        from the event loop every few seconds."""
+        return True
 
     async def start(self, context: "Context") -> None:
         self.started_at = time.time()
@@ -126,20 +149,39 @@ class Supervisor:
         self.notifier = notifier or SystemdNotifier()
         self.started: list[Component] = []
         self._stop = asyncio.Event()
+        #: Why the gateway stopped on its own (a crashed or dead component), or None.
+        self.failure: str | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def _fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+            log.critical("%s: stopping the gateway", reason)
+        self.request_stop()
+
+    def _component_crashed(self, component: Component, task: asyncio.Task,
+                           exc: BaseException) -> None:
+        self._fail(f"{task.get_name()} failed: {exc!r}")
+
+    @staticmethod
+    def _hangup() -> None:
+        log.warning("SIGHUP ignored: the configuration is read at start; restart the gateway "
+                    "to apply a changed one")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        watchdog = None
+        loop.add_signal_handler(signal.SIGHUP, self._hangup)
+        monitor = None
         try:
             for factory in self.factories:
                 component = factory(self.context)
                 log.info("starting %s", component.name)
                 self.context.components[component.name] = component
+                component.on_crash = self._component_crashed
                 await component.start(self.context)
                 self.started.append(component)
                 if self._stop.is_set():
@@ -147,16 +189,16 @@ class Supervisor:
             names = ", ".join(c.name for c in self.started)
             log.info("gateway ready (%s)", names)
             self.notifier.notify(READY="1", STATUS=f"running: {names}")
-            if self.notifier.watchdog_interval:
-                watchdog = loop.create_task(self._watchdog(), name="gateway[supervisor].watchdog")
+            monitor = loop.create_task(self._monitor(), name="gateway[supervisor].monitor")
             await self._stop.wait()
             log.info("stopping")
         finally:
-            self.notifier.notify(STOPPING="1", STATUS="stopping")
-            if watchdog is not None:
-                watchdog.cancel()
+            self.notifier.notify(STOPPING="1", STATUS=f"stopping: {self.failure}"
+                                 if self.failure else "stopping")
+            if monitor is not None:
+                monitor.cancel()
             await self._stop_all()
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self.notifier.close()
 
@@ -173,7 +215,14 @@ class Supervisor:
                 log.exception("%s failed while stopping", component.name)
         self.started.clear()
 
-    async def _watchdog(self) -> None:
+    async def _monitor(self) -> None:
+        """Checks that every component is alive; feeds the systemd watchdog only then."""
+        interval = self.notifier.watchdog_interval or HEALTH_CHECK_S
         while True:
-            self.notifier.notify(WATCHDOG="1")
-            await asyncio.sleep(self.notifier.watchdog_interval)
+            dead = [c.name for c in self.started if not c.alive()]
+            if dead:
+                self._fail(f"{', '.join(dead)} not alive")
+                return
+            if self.notifier.watchdog_interval:
+                self.notifier.notify(WATCHDOG="1")
+            await asyncio.sleep(interval)

@@ -73,3 +73,50 @@ def test_unknown_command_is_a_usage_error():
 @pytest.mark.parametrize("argv", [["run", "--log-level", "debug", "--help"], ["--log-level", "debug", "version"]])
 def test_log_level_before_or_after_the_command(argv):
     assert gateway(*argv).returncode == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["write", "--data-dir", "{tmp}/afile", "{tmp}/in.lp"],
+     "--data-dir {tmp}/afile is a file, expected a directory"),
+    (["export", "--data-dir", "{tmp}/afile/sub"],
+     "--data-dir {tmp}/afile/sub lies under a file: {tmp}/afile is a file, expected a directory"),
+    (["run", "--data-dir", "{tmp}/afile"], "--data-dir {tmp}/afile is a file, expected a directory"),
+    (["write", "--data-dir", "{tmp}/data", "{tmp}/missing.lp"],
+     "input file {tmp}/missing.lp does not exist"),
+    (["write", "--data-dir", "{tmp}/data", "{tmp}"],
+     "input {tmp} is a directory, expected a line protocol file"),
+    (["check-config", "{tmp}"], "configuration {tmp} is a directory, expected a TOML file"),
+])
+def test_a_path_of_the_wrong_kind_is_named_with_what_was_expected(tmp_path, capsys, argv, message):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "in.lp").write_text("m f=1\n")
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"gateway: error: {message.format(tmp=tmp_path)}"
+
+
+def test_check_config_catches_what_run_cannot_use(tmp_path):
+    f = tmp_path / "gw.toml"
+    f.write_text(textwrap.dedent("""\
+        [store.buckets.raw]
+        retention = "200000d"
+
+        [[readers.mqtt]]
+        bucket = "nowhere"
+        [[readers.mqtt.subscriptions]]
+        topic = "x"
+        format = "value"
+        measurement = "x"
+    """))
+    proc = gateway("check-config", str(f))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0] == (
+        f"{f}:2: store.buckets.raw.retention: duration '200000d' is too long: at most 106751d "
+        f"(what a 64-bit count of nanoseconds holds)")
+    # checks across sections need the sections themselves valid
+    f.write_text(f.read_text().replace("200000d", "36500d"))
+    proc = gateway("check-config", str(f))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0] == (
+        f"{f}:5: readers.mqtt[0].bucket: unknown bucket 'nowhere' (the store has raw, rollup; "
+        f"add [store.buckets.nowhere] to create it)")

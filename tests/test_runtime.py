@@ -4,6 +4,9 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -91,3 +94,91 @@ def test_notifier_without_socket_is_silent():
 def test_watchdog_for_another_pid_is_ignored():
     n = SystemdNotifier({"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"})
     assert n.watchdog_interval is None
+
+
+class Crasher(Component):
+    """A component whose background task fails once started."""
+
+    name = "crasher"
+
+    async def start(self, context):
+        await super().start(context)
+
+        async def work():
+            await asyncio.sleep(0)
+            raise RuntimeError("commit loop broke")
+        self.spawn(work(), "work")
+
+
+class Dead(Component):
+    """A component that starts fine and reports itself dead (its worker thread is gone)."""
+
+    name = "dead"
+
+    def alive(self):
+        return False
+
+
+def test_a_crashed_component_task_stops_the_gateway_with_a_failure():
+    log = []
+
+    async def main():
+        sup = Supervisor(Context(config=None, data_dir="/x"),
+                         [lambda c: Recorder("a", log), lambda c: Crasher()])
+        # returns on its own: no stop is requested from outside (the bound only ends a hang)
+        await asyncio.wait_for(sup.run(), 60)
+        return sup
+    sup = asyncio.run(main())
+    assert sup.failure == "gateway[crasher].work failed: RuntimeError('commit loop broke')"
+    assert log == ["start a", "stop a"]
+
+
+def test_a_dead_component_stops_the_gateway_and_starves_the_watchdog(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "40000"})
+
+    async def main():
+        sup = Supervisor(Context(config=None, data_dir="/x"), [lambda c: Dead()], notifier)
+        await asyncio.wait_for(sup.run(), 60)
+        return sup
+    sup = asyncio.run(main())
+    server.setblocking(False)
+    messages = []
+    while True:
+        try:
+            messages.append(server.recv(4096).decode())
+        except BlockingIOError:
+            break
+    server.close()
+    assert sup.failure == "dead not alive"
+    assert "WATCHDOG=1" not in messages
+    assert messages[-1] == "STOPPING=1\nSTATUS=stopping: dead not alive"
+
+
+def test_sighup_is_logged_and_ignored():
+    """In a child process: before SIGHUP was handled it killed the process."""
+    script = textwrap.dedent("""
+        import asyncio, logging, os, signal
+        from gateway.runtime import Component, Context, Supervisor
+        logging.basicConfig(level=logging.INFO)
+
+        class Idle(Component):
+            name = "idle"
+
+        async def main():
+            sup = Supervisor(Context(config=None, data_dir="/x"), [lambda c: Idle()])
+            loop = asyncio.get_running_loop()
+            loop.call_soon(os.kill, os.getpid(), signal.SIGHUP)
+            loop.call_later(0.2, sup.request_stop)
+            await sup.run()
+            print("failure:", sup.failure)
+
+        asyncio.run(main())
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "failure: None"
+    assert "SIGHUP ignored" in proc.stderr

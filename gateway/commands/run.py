@@ -27,6 +27,7 @@ def component_factories(config) -> list:
     from gateway.readers import kind_module
     from gateway.store import Store
     from gateway.store.control import ControlServer
+    from gateway.web import component as web
 
     factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store),
                  lambda ctx: ControlServer(ctx.store)]
@@ -37,20 +38,28 @@ def component_factories(config) -> list:
         module = kind_module(kind)
         for reader_config in configs:
             factories.append(lambda ctx, m=module, c=reader_config: m.create(c, ctx))
+    factories.append(web.create)  # last: it shows every other component
     return factories
 
 
-async def serve(config) -> None:
+async def serve(config) -> str | None:
+    """Runs the gateway until it is told to stop; returns why it stopped on its own, or None."""
     data_dir = pathlib.Path(config.gateway.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     context = Context(config=config, data_dir=str(data_dir))
-    await Supervisor(context, component_factories(config)).run()
+    supervisor = Supervisor(context, component_factories(config))
+    await supervisor.run()
+    return supervisor.failure
 
 
 def run(args) -> int:
     config = load_config(args)
     log.info("gateway %s starting (config: %s, data: %s)", __version__,
              args.config or "built-in defaults", config.gateway.data_dir)
-    asyncio.run(serve(config))
+    failure = asyncio.run(serve(config))
+    if failure:
+        # a non-zero status makes the service manager restart the gateway
+        log.error("gateway stopped: %s", failure)
+        return 1
     log.info("gateway stopped")
     return 0

@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 
-from gateway.commands.common import add_store_options, load_config
+from gateway.commands.common import add_store_options, load_config, open_input
 from gateway.lineprotocol import PRECISIONS
 
 _READ = 1 << 20
@@ -50,7 +50,7 @@ def run(args) -> int:
 
     config = load_config(args)
     name = "<stdin>" if args.file == "-" else args.file
-    f = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    f = sys.stdin.buffer if args.file == "-" else open_input(args.file)
     try:
         report = with_store(
             os.path.join(config.gateway.data_dir, "store"),

@@ -12,7 +12,8 @@ import re
 import tomllib
 
 from gateway.config.locate import key_lines, line_of
-from gateway.config.model import (BucketConfig, Config, GatewaySection, HttpSection, StoreSection)
+from gateway.config.model import (BucketConfig, Config, GatewaySection, HttpSection, StoreSection,
+                                  cross_checks)
 from gateway.config.render import render
 from gateway.config.schema import Loader, Problem, setting
 from gateway.config.secrets import Secret
@@ -28,6 +29,8 @@ def defaults() -> Config:
 
 
 def load_text(text: str, filename: str = "<config>") -> Config:
+    # A byte order mark (some Windows editors write one) is not TOML: "Invalid statement".
+    text = text.removeprefix("\ufeff")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -37,6 +40,9 @@ def load_text(text: str, filename: str = "<config>") -> Config:
         raise ConfigError(problem.format(filename), [problem]) from None
     loader = Loader()
     config = loader.load(Config, raw)
+    if config is not None:
+        for path, message in cross_checks(config, loader.loaded):
+            loader.error(path, message)
     if loader.problems:
         lines = key_lines(text)
         problems = [Problem(p.path, p.message, line_of(lines, p.path)) for p in loader.problems]
@@ -49,6 +55,8 @@ def load_file(path: str | pathlib.Path) -> Config:
     path = pathlib.Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"configuration {path} is a directory, expected a TOML file") from None
     except OSError as e:
         raise ConfigError(f"cannot read configuration {path}: {e.strerror}") from None
     except UnicodeDecodeError as e:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from gateway.config.schema import Loader, in_range, positive, setting
 from gateway.config.units import ByteSize, Duration, parse_duration, parse_size
@@ -18,10 +19,20 @@ class GatewaySection:
         "auto", doc="I2C/GPIO back-end; auto means real on a Pi, else emulated (GATEWAY_HW overrides)")
 
 
+def _positive_retention(value: Duration) -> None:
+    if value <= 0:
+        raise ValueError(f"must be longer than 0s, got {value.text!r}; leave retention out for "
+                         f"no age limit")
+
+
 @dataclass
 class BucketConfig:
     max_size: ByteSize = setting(default_factory=lambda: parse_size("256MiB"), check=positive)
-    retention: Duration | None = setting(None, doc="age limit; absent means size-limited only")
+    # "0s" is refused rather than read as "forever" (InfluxDB's convention) or "keep nothing":
+    # either reading could be meant, and a guess deletes data or keeps it past a legal limit.
+    retention: Duration | None = setting(
+        None, check=_positive_retention, doc="age limit; leave it out for none (the bucket is then limited "
+                                  "by max_size only)")
 
 
 def _default_buckets() -> dict[str, BucketConfig]:
@@ -72,7 +83,21 @@ class StoreSection:
 
 @dataclass
 class HttpSection:
-    listen: str = setting("127.0.0.1:8080", doc="address:port of the status page and HTTP API")
+    listen: str = setting(
+        default_factory=lambda: os.environ.get("GATEWAY_HTTP_LISTEN") or "127.0.0.1:8080",
+        doc="address:port of the status page and HTTP API (default: GATEWAY_HTTP_LISTEN when "
+            "set, as on the image: 0.0.0.0:80; else 127.0.0.1:8080)")
+    public_status: bool = setting(
+        True, doc="status pages readable without a token; the APIs always need one")
+    max_body: ByteSize = setting(default_factory=lambda: parse_size("8MiB"), check=positive,
+                                 doc="largest request body (413 above it)")
+    max_decompressed: ByteSize = setting(
+        default_factory=lambda: parse_size("32MiB"), check=positive,
+        doc="largest body after gzip decompression (413 above it: no gzip bombs)")
+    threads: int = setting(4, check=in_range(1, 64), doc="worker threads answering requests")
+    timeout: Duration = setting(
+        default_factory=lambda: parse_duration("30s"), check=positive,
+        doc="a connection idle this long is closed; a store call waits at most this long")
 
     def validate(self):
         host, sep, port = self.listen.rpartition(":")
@@ -127,3 +152,25 @@ class Config:
     store: StoreSection = setting(default_factory=StoreSection)
     http: HttpSection = setting(default_factory=HttpSection)
     readers: ReadersSection = setting(default_factory=_default_readers)
+
+
+def cross_checks(config: Config, loaded: list[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
+    """Problems no single table can see, as (key path, message): a ``bucket`` setting that
+    names no bucket of the store; two MQTT readers that would share one session on a broker
+    (the broker drops one connection whenever the other connects)."""
+    buckets = config.store.buckets
+    for path, obj in loaded:
+        bucket = getattr(obj, "bucket", None)
+        if path.startswith("readers.") and isinstance(bucket, str) and bucket not in buckets:
+            yield (f"{path}.bucket", f"unknown bucket {bucket!r} (the store has "
+                   f"{', '.join(sorted(buckets))}; add [store.buckets.{bucket}] to create it)")
+    paths = {id(obj): path for path, obj in loaded}
+    sessions: dict[tuple[str, str], str] = {}
+    for reader in config.readers.get("mqtt", []):
+        path = paths.get(id(reader))
+        if path is None:
+            continue
+        first = sessions.setdefault((reader.endpoint, reader.client_id), path)
+        if first != path:
+            yield (f"{path}.client_id", f"client id {reader.client_id!r} is already used by "
+                   f"{first} on {reader.endpoint}; give each reader its own client_id")

@@ -75,6 +75,8 @@ class Loader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        #: (path, object) of every table loaded without problems, for checks across sections.
+        self.loaded: list[tuple[str, Any]] = []
 
     def error(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -127,6 +129,7 @@ class Loader:
         if validate is not None:
             for subkey, message in validate():
                 self.error(_join(path, subkey) if subkey else path, message)
+        self.loaded.append((path, obj))
         return obj
 
     @staticmethod

@@ -2,12 +2,15 @@
 
 In TOML a secret is written ``{ file = "/etc/gateway/token" }`` or ``{ env = "UPSTREAM_TOKEN" }``;
 a plain string is accepted too (for tests and quick setups) and is shown as ``"<redacted>"``.
+A secret file must exist when the configuration is loaded and must not be readable by all
+(``check-config`` refuses it then, rather than the gateway failing later or leaking it).
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import stat
 
 
 class Secret:
@@ -30,7 +33,10 @@ class Secret:
                 raise ValueError(f"a secret takes 'file' or 'env', not {sorted(unknown)}")
             if len(raw) != 1 or not isinstance(next(iter(raw.values())), str):
                 raise ValueError('a secret is { file = "PATH" } or { env = "NAME" }')
-            return cls(**raw)
+            secret = cls(**raw)
+            if secret.file is not None:
+                _check_secret_file(secret.file)
+            return secret
         raise ValueError('a secret is a string, { file = "PATH" } or { env = "NAME" }')
 
     def reveal(self) -> str:
@@ -64,3 +70,15 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash((self.file, self.env, self._literal))
+
+
+def _check_secret_file(path: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise ValueError(f"secret file {path}: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"secret file {path} is not a regular file")
+    if st.st_mode & stat.S_IROTH:
+        raise ValueError(f"secret file {path} is readable by all users "
+                         f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod o-r {path}")

@@ -11,6 +11,9 @@ _SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**1
                "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "K": 2**10, "M": 2**20,
                "G": 2**30, "T": 2**40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+#: Longest duration: what a signed 64-bit count of nanoseconds holds (about 292 years), which
+#: is also the whole span the store's timestamps can cover, so no longer age limit means more.
+MAX_DURATION_S = (2**63 - 1) // 10**9
 
 
 class Duration(float):
@@ -59,6 +62,9 @@ def parse_duration(text: str) -> Duration:
             raise ValueError(f"invalid duration {text!r} (use a number and a unit: ns, us, ms, s, m, h, d, w)")
         total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
+    if not total <= MAX_DURATION_S:
+        raise ValueError(f"duration {text!r} is too long: at most {MAX_DURATION_S // 86400}d "
+                         f"(what a 64-bit count of nanoseconds holds)")
     return Duration(total, s)
 
 

@@ -9,10 +9,16 @@ The choice, in order: ``GATEWAY_HW=real|emulated`` in the environment; the confi
 Real I2C is ``smbus2.SMBus`` on ``/dev/i2c-N``; real GPIO is gpiozero's lgpio factory (the one
 that works on the Pi 5's RP1 as well as older boards). The emulated rig is one per process, so
 tests and HIL scenarios can reach the very parts the readers talk to.
+
+Fake data never passes for real: every point a reader measures on the emulated rig carries the
+tag ``source=emulated`` (:func:`source_tags`), the rig's start is logged as a warning, and the
+readers' ``health()`` says ``"hardware": "emulated hardware"``. The SD-card image configures
+``hardware = "real"``, so ``auto`` only applies where a configuration leaves it unset.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import threading
@@ -21,6 +27,12 @@ from gateway.errors import ReaderError
 
 HARDWARE_ENV = "GATEWAY_HW"
 CHOICES = ("real", "emulated")
+#: What logs and health() say wherever the emulated rig runs.
+EMULATED = "emulated hardware"
+#: The tag on every point measured on the emulated rig.
+EMULATED_TAGS = {"source": "emulated"}
+
+log = logging.getLogger("gateway.hardware")
 _DEVICE_TREE_MODEL = pathlib.Path("/proc/device-tree/model")
 
 _rig = None
@@ -53,6 +65,15 @@ def resolve(setting: str = "auto", environ=os.environ) -> str:
     return "real" if is_raspberry_pi() else "emulated"
 
 
+def source_tags(setting: str = "auto") -> dict[str, str]:
+    """The tags a reader adds to the points it measures: ``source=emulated`` on the emulated rig,
+    none on real hardware (nor when ``GATEWAY_HW`` is invalid: opening the bus reports that)."""
+    try:
+        return dict(EMULATED_TAGS) if resolve(setting) == "emulated" else {}
+    except HardwareUnavailable:
+        return {}
+
+
 def emulated_rig():
     """The process's emulated rig (created with the default parts on first use)."""
     global _rig
@@ -60,6 +81,9 @@ def emulated_rig():
         if _rig is None:
             from gateway.hardware.emulated.rig import default_rig
             _rig = default_rig()
+            log.warning("%s: the I2C and GPIO readers measure simulated parts, not sensors; "
+                        "their points are tagged source=emulated (set [gateway] hardware = "
+                        "\"real\" on a gateway with real sensors)", EMULATED)
         return _rig
 
 
@@ -96,5 +120,6 @@ def pin_factory(setting: str = "auto"):
         raise HardwareUnavailable(f"cannot open the GPIO chip: {e}") from None
 
 
-__all__ = ["HARDWARE_ENV", "HardwareUnavailable", "emulated_rig", "is_raspberry_pi",
-           "open_i2c_bus", "pin_factory", "replace_emulated_rig", "resolve"]
+__all__ = ["EMULATED", "EMULATED_TAGS", "HARDWARE_ENV", "HardwareUnavailable", "emulated_rig",
+           "is_raspberry_pi", "open_i2c_bus", "pin_factory", "replace_emulated_rig", "resolve",
+           "source_tags"]

@@ -13,6 +13,7 @@ import logging
 from typing import Callable, Iterable
 
 from gateway.errors import StoreError
+from gateway.logs import Throttled
 from gateway.store.bucket import Bucket, Unindexed, monotonic_ms
 from gateway.store.index import BlockIndex
 from gateway.store.native import RING_HEADER_SIZE
@@ -30,6 +31,7 @@ class Checkpointer:
         self.clock = clock
         self.interval = interval
         self._lock = asyncio.Lock()
+        self._failed = {b.name: Throttled(log) for b in self.buckets}
 
     async def run(self) -> None:
         while True:
@@ -39,7 +41,10 @@ class Checkpointer:
                     await self.checkpoint(b)
                 except StoreError as e:
                     b.counters["checkpoint_errors"] += 1
-                    log.error("bucket %s: checkpoint failed (retried): %s", b.name, e)
+                    self._failed[b.name].failure("bucket %s: checkpoint failed (retried): %s",
+                                                 b.name, e)
+                else:
+                    self._failed[b.name].success("bucket %s: checkpoints succeed again", b.name)
 
     async def checkpoint(self, b: Bucket, force_seal: bool = False) -> None:
         """Seals due heads (all with force_seal), syncs the ring and records it in the index.

@@ -27,6 +27,7 @@ import time
 from typing import Iterable
 
 from gateway.errors import StoreError
+from gateway.logs import Throttled
 from gateway.store.bucket import Bucket, monotonic_ms
 from gateway.store.threads import StoreThreads
 
@@ -34,6 +35,9 @@ log = logging.getLogger("gateway.store")
 
 #: A sync writes at least one page of the WAL, however little it holds.
 PAGE_BYTES = 4096
+#: A commit (write, fdatasync) running longer than this means the store is stuck: an SD card
+#: that stopped answering. Far above any healthy sync, which takes milliseconds to seconds.
+COMMIT_STALL_S = 120.0
 
 
 class GroupCommit:
@@ -47,6 +51,15 @@ class GroupCommit:
         self.local_sync = local_sync
         self._wanted = asyncio.Event()
         self._urgent = asyncio.Event()
+        self._busy_since: float | None = None   # time.monotonic() when the running commit began
+        # A full disk fails every commit: its error is logged once a minute, not each time.
+        self._failed = {b.name: Throttled(log) for b in self.buckets}
+
+    def stalled(self, now: float | None = None) -> bool:
+        """True while one commit has been running for more than COMMIT_STALL_S."""
+        started = self._busy_since
+        return started is not None and (now if now is not None else time.monotonic()) - started \
+            > COMMIT_STALL_S
 
     async def wait_durable(self, b: Bucket, generation: int, unlogged: int) -> None:
         """Returns once batch ``generation`` of the bucket is durable; raises StoreError when
@@ -118,7 +131,11 @@ class GroupCommit:
         Commits of a bucket never overlap (flush and close commit too): a segment switch must
         not close the file another commit is syncing."""
         async with b.commit_lock:
-            await self._commit_locked(b)
+            self._busy_since = time.monotonic()
+            try:
+                await self._commit_locked(b)
+            finally:
+                self._busy_since = None
 
     async def _commit_locked(self, b: Bucket) -> None:
         logged = await self.threads.on_store_thread(b.log_and_seal_on_thread, monotonic_ms())
@@ -135,8 +152,10 @@ class GroupCommit:
                 error = e
         if error is not None:
             b.counters["commit_errors"] += 1
-            log.error("bucket %s: write failed: %s", b.name, error)
+            self._failed[b.name].failure("bucket %s: write failed: %s", b.name, error)
             error = StoreError(f"bucket {b.name}: write not stored: {error}")
+        else:
+            self._failed[b.name].success("bucket %s: writes are stored again", b.name)
         b.settle(logged.generation, error)
         if error is None and b.wal.size >= self.wal_segment_size:
             try:

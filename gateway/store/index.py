@@ -432,6 +432,12 @@ class BlockIndex:
                                     (bucket_id, series_id)) as cur:
             return (await cur.fetchone())[0]
 
+    async def rename_series(self, bucket_id: int, renames: list[tuple[int, str]]) -> None:
+        """New keys for series ids, in one transaction (the key escaping migration)."""
+        await self._db.executemany("UPDATE series SET key = ? WHERE bucket = ? AND id = ?",
+                                   [(key, bucket_id, sid) for sid, key in renames])
+        await self._db.commit()
+
     async def set_cursor(self, name: str, bucket_id: int, seq: int | None) -> None:
         if seq is None:
             await self._db.execute("DELETE FROM replication_cursors WHERE name = ? AND bucket = ?",

@@ -75,6 +75,37 @@ class Recovery:
         if self.access is not Access.READ:
             await self.threads.on_store_thread(b.open_segment_on_thread)
 
+    async def keys_outdated(self, b: Bucket) -> bool:
+        """True when the bucket's series keys are in an older escaping (see catalogue); asked
+        before recovery, which may create the series file."""
+        state = await self.index.load_bucket(b.name)
+        version = await self.threads.on_store_thread(catalogue.key_version, b.series_path,
+                                                     bool(state.series))
+        return version < catalogue.KEY_VERSION
+
+    async def migrate_keys(self, b: Bucket) -> None:
+        """Rewrites the keys of a bucket whose heads are all sealed and whose files are closed:
+        in the index and in the series file, which then carries the current version. The WAL
+        still names the series by id (and replay ignores its keys for known ids)."""
+        state = await self.index.load_bucket(b.name)
+        series, renames = [], []
+        kept = 0
+        for sid, type_, key, _ in state.series:
+            try:
+                new = catalogue.migrate_key(key)
+            except ValueError as e:
+                # kept as bytes: readable, under the name those bytes now spell
+                log.warning("bucket %s: series %d key %r kept as it was: %s", b.name, sid,
+                            key, e)
+                new, kept = key, kept + 1
+            if new != key:
+                renames.append((sid, new))
+            series.append((sid, type_, new))
+        await self.index.rename_series(state.id, renames)
+        await self.threads.on_store_thread(catalogue.rewrite, b.series_path, series)
+        log.warning("bucket %s: series keys migrated to InfluxDB's backslash escaping "
+                    "(%d of %d keys changed, %d kept)", b.name, len(renames), len(series), kept)
+
     async def _replay(self, b: Bucket) -> None:
         replay = await self.threads.on_store_thread(b.replay_on_thread, monotonic_ms())
         counters = b.heads.counters()

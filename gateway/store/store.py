@@ -94,6 +94,7 @@ class Store(Component):
         self._opened = False
         self._closing = False
         self._card: CardWrites | None = None
+        self._loops: list[asyncio.Task] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -124,9 +125,17 @@ class Store(Component):
             raise
         self._opened = True
         if not self.read_only:
-            self.spawn(self._commits.run(), "commit")
-            self.spawn(self._checkpoints.run(), "checkpoint")
+            self._loops = [self.spawn(self._commits.run(), "commit"),
+                           self.spawn(self._checkpoints.run(), "checkpoint")]
         return self
+
+    def alive(self, now: float | None = None) -> bool:
+        """The commit and checkpoint loops run and no commit is stuck (idle is alive): the
+        supervisor feeds the systemd watchdog only while this holds. ``now`` is a
+        time.monotonic() value (default: the current one)."""
+        if not self._opened or self._closing:
+            return True   # nothing to judge before open or while closing
+        return all(not t.done() for t in self._loops) and not self._commits.stalled(now)
 
     async def _acquire_lock(self, wait: float, acquire) -> None:
         deadline = time.monotonic() + wait
@@ -148,12 +157,8 @@ class Store(Component):
         self.threads = StoreThreads()
         self.index = await BlockIndex.open(os.path.join(self.path, "index.sqlite"),
                                            read_only=self.read_only)
-        for name, bcfg in cfg.buckets.items():
-            b = Bucket(name, os.path.join(self.path, "buckets", name), int(bcfg.max_size),
-                       bcfg.retention.ns if bcfg.retention is not None else None,
-                       cfg.head_points, int(float(cfg.head_max_age) * 1000),
-                       int(cfg.wal_segment_size))
-            self.buckets[name] = b
+        for name in cfg.buckets:
+            b = self.buckets[name] = self._new_bucket(name)
             if not await self.threads.on_store_thread(b.open_files_on_thread, self.read_only):
                 del self.buckets[name]  # read-only, and the bucket holds no data
         self._commits = GroupCommit(self.buckets.values(), self.threads, cfg.wal_sync,
@@ -164,11 +169,35 @@ class Store(Component):
         self._reader = StoreReader(self.index, self.threads, self._checkpoints.repair_index)
         self._replication = ReplicationPositions(self.index, self._reader)
         recovery = Recovery(self.index, self.threads, self.access, self.clock)
-        for b in self.buckets.values():
+        for name in list(self.buckets):
+            b = self.buckets[name]
+            # (a read-only open changes nothing: old keys are read as they are until a writer
+            # opens the store)
+            outdated = not self.read_only and await recovery.keys_outdated(b)
             await recovery.recover(b)
             if not self.read_only:
                 # Persist what recovery found (and seal what replay filled) before taking writes.
                 await self._checkpoints.checkpoint(b)
+            if outdated:
+                # Keys in an older escaping: everything goes into blocks (so the WAL holds
+                # nothing to replay), the keys are rewritten, and the bucket opens afresh.
+                await self._checkpoints.checkpoint(b, force_seal=True)
+                await self.threads.on_store_thread(b.close_on_thread)
+                await recovery.migrate_keys(b)
+                b = self.buckets[name] = self._new_bucket(name)
+                await self.threads.on_store_thread(b.open_files_on_thread, False)
+                await recovery.recover(b)
+                await self._checkpoints.checkpoint(b)
+        buckets = list(self.buckets.values())
+        self._commits.buckets = buckets
+        self._checkpoints.buckets = buckets
+
+    def _new_bucket(self, name: str) -> Bucket:
+        cfg, bcfg = self.config, self.config.buckets[name]
+        return Bucket(name, os.path.join(self.path, "buckets", name), int(bcfg.max_size),
+                      bcfg.retention.ns if bcfg.retention is not None else None,
+                      cfg.head_points, int(float(cfg.head_max_age) * 1000),
+                      int(cfg.wal_segment_size))
 
     async def stop(self) -> None:
         await self.close()

@@ -47,7 +47,9 @@
 #define GW_LP_E_KEY_TOO_LONG         28
 #define GW_LP_E_MEASUREMENT_HASH     29   /* series keys only: a line starting '#' is a comment */
 #define GW_LP_E_LINE_KEYS_TOO_BIG    30
-#define GW_LP_E_LAST                 30
+#define GW_LP_E_TRAILING_BACKSLASH  31
+#define GW_LP_E_MEASUREMENT_BOM     32
+#define GW_LP_E_LAST                 32
 
 /* Every field of a line repeats the line's measurement and tags in its series key, so a short
  * hostile line (a long tag set, thousands of one-byte fields) could otherwise make gigabytes
@@ -69,9 +71,10 @@ typedef struct gw_lp_stats {
 
 /* Parses len bytes of line protocol and appends one point per field of each good line to b.
  * precision_ns is the length of one timestamp unit in ns (1, 1000, 1000000 or 1000000000);
- * default_ts (ns) is the time of lines without a timestamp. The first max_errors bad lines
- * are described in errors[]; all are counted in stats. Returns GW_OK (even when lines were
- * rejected), GW_EINVAL for a bad precision, or GW_ENOMEM when the batch cannot grow (the
+ * default_ts (ns), truncated to the precision, is the time of lines without a timestamp. The
+ * first max_errors bad lines are described in errors[]; all are counted in stats. Returns GW_OK
+ * (even when lines were rejected), GW_EINVAL for a bad precision or a default_ts outside the
+ * line protocol's time range, or GW_ENOMEM when the batch cannot grow (the
  * points of the lines parsed before that stay in the batch). */
 int gw_lp_parse(gw_batch *b, const char *data, size_t len, int64_t precision_ns,
                 int64_t default_ts, gw_lp_error *errors, uint32_t max_errors,

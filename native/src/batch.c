@@ -60,7 +60,9 @@ int gw_batch_push(gw_batch *b, uint32_t key_off, uint32_t key_len, uint8_t type,
     if (key_len == 0 || key_len > GW_MAX_KEY_LEN) return GW_EINVAL;
     if ((uint64_t)key_off + key_len > b->arena_len) return GW_EINVAL;
     if (type == GW_STRING) {
-        if (str_len > GW_MAX_STRING_LEN || value + str_len > b->arena_len) return GW_EINVAL;
+        /* compared without adding: value + str_len could wrap */
+        if (str_len > GW_MAX_STRING_LEN || value > b->arena_len || str_len > b->arena_len - value)
+            return GW_EINVAL;
     } else {
         str_len = 0;
     }

@@ -13,6 +13,7 @@
  *                       8 raw bytes LE | integer column of q
  *   scheme 1 (ordered): integer column of the order-preserving bit patterns
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +65,8 @@ static int digits_needed(double v, int hint) {
 static int digits_of_resolution(double res) {
     for (int k = 0; k <= MAX_DIGITS; k++) {
         double t = res * pow10_table[k];
-        double r = (double)(int64_t)(t + 0.5);
+        /* floor, not a cast to int64_t: a resolution up to 1e300 scales far beyond its range */
+        double r = floor(t + 0.5);
         if (t >= 1.0 && (t - r < 1e-9 * t && r - t < 1e-9 * t)) return k;
     }
     return -1;

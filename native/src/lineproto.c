@@ -49,16 +49,18 @@ static const unsigned char byte_class[256] = {
     3,3,3,3,3,3,3,3, 3,3,3,3,3,3,3,3, 3,3,3,3,3,3,3,3, 3,3,3,3,3,3,3,3,
 };
 
-/* Where a name's escaping rules differ: a measurement does not end at '=' and '\=' is not an
- * escape in it; tag keys, tag values and field keys escape comma, equals sign and space. */
-enum { NAME_MEASUREMENT = 0, NAME_KEY = 1 };
+/* Where a name's escaping rules differ, as in InfluxDB's parser: a measurement escapes comma and
+ * space (it does not end at '=', so '\=' is a backslash and '=' in it); tag keys and tag values
+ * also escape the equals sign; field keys also the double quote. A backslash before any other
+ * byte, a backslash included, is an ordinary character. */
+enum { NAME_MEASUREMENT = 0, NAME_TAG = 1, NAME_FIELD = 2 };
 
 typedef struct {
     size_t raw;        /* offset of the raw (escaped) text in the input */
     size_t text;       /* offset of the unescaped text: input if !esc, scratch if esc */
     uint32_t raw_len;
     uint32_t len;      /* unescaped length */
-    uint8_t esc;       /* the raw text contains at least one backslash */
+    uint8_t esc;       /* the raw text may differ from the name or from its canonical escaping */
 } lp_name;
 
 typedef struct {
@@ -125,6 +127,8 @@ static const char *const reasons[GW_LP_E_LAST + 1] = {
     "series key longer than 65530 bytes (the store's limit)",
     "measurement starts with '#', a comment",
     "series keys of the line exceed 4 MiB",
+    "name ends in a backslash, which line protocol cannot write",
+    "measurement starts with U+FEFF, read as a byte order mark at the start of input",
 };
 
 const char *gw_lp_reason(int reason) {
@@ -185,7 +189,8 @@ static inline size_t past_eol(const lp_parser *p, size_t i) {
 }
 
 static inline int escapable(int kind, unsigned char c) {
-    return c == ',' || c == ' ' || c == '\\' || (kind == NAME_KEY && c == '=');
+    return c == ',' || c == ' ' || (kind != NAME_MEASUREMENT && c == '=') ||
+           (kind == NAME_FIELD && c == '"');
 }
 
 static int fail(lp_parser *p, int reason, size_t pos) {
@@ -195,7 +200,9 @@ static int fail(lp_parser *p, int reason, size_t pos) {
 }
 
 /* Scans a name starting at *pos. It ends at an unescaped ',' or ' ', at '=' for keys, at the
- * end of the line or of the input; *pos is left on that byte. Returns 0 or a reason. */
+ * end of the line or of the input; *pos is left on that byte. Returns 0 or a reason. A byte is
+ * escaped when a backslash comes right before it, however many backslashes precede that one
+ * (InfluxDB's rule), so "a\\,b" is the name "a\,b". */
 static int scan_name(lp_parser *p, size_t *pos, int kind, lp_name *out) {
     const unsigned char *d = (const unsigned char *)p->data;
     size_t i = *pos, n = p->len;
@@ -207,7 +214,7 @@ static int scan_name(lp_parser *p, size_t *pos, int kind, lp_name *out) {
         if (cls == SPECIAL) {
             if (c == ',' || c == ' ') break;
             if (c == '=') {
-                if (kind == NAME_KEY) break;
+                if (kind != NAME_MEASUREMENT) break;
                 i++;
                 continue;
             }
@@ -226,6 +233,8 @@ static int scan_name(lp_parser *p, size_t *pos, int kind, lp_name *out) {
     }
     size_t raw_len = i - *pos;
     if (raw_len > UINT32_MAX) return fail(p, GW_LP_E_KEY_TOO_LONG, *pos);
+    /* a plain '"' in a field key is escaped in the canonical key: take the copying path */
+    if (!esc && kind == NAME_FIELD && memchr(d + *pos, '"', raw_len)) esc = 1;
     out->raw = *pos;
     out->raw_len = (uint32_t)raw_len;
     out->esc = (uint8_t)esc;
@@ -559,7 +568,8 @@ static int put_name(lp_parser *p, size_t *klen, const lp_name *nm, int kind) {
     if (grow((void **)&p->key, &p->key_cap, need, 1)) return GW_ENOMEM;
     char *w = p->key + *klen;
     if (!nm->esc) {
-        /* without a backslash the raw text holds no escapable byte: it is already canonical */
+        /* without a backslash (or a field key's '"') the raw text holds no escapable byte: it
+         * is already canonical */
         memcpy(w, p->data + nm->raw, nm->raw_len);
         *klen += nm->raw_len;
         return GW_OK;
@@ -596,12 +606,12 @@ static int parse_line(lp_parser *p, gw_batch *b, size_t *pos, int64_t precision,
         i++;
         if (grow32((void **)&p->tags, &p->tags_cap, p->ntags + 1, sizeof *p->tags)) return -1;
         lp_tag *t = &p->tags[p->ntags];
-        if ((rc = scan_name(p, &i, NAME_KEY, &t->key))) return rc;
+        if ((rc = scan_name(p, &i, NAME_TAG, &t->key))) return rc;
         if (t->key.raw_len == 0) return fail(p, GW_LP_E_TAG_KEY_MISSING, i);
         if (p->data[t->key.raw] == '_') return fail(p, GW_LP_E_NAME_RESERVED, t->key.raw);
         if (i >= p->len || p->data[i] != '=') return fail(p, GW_LP_E_TAG_EQUALS_MISSING, i);
         i++;
-        if ((rc = scan_name(p, &i, NAME_KEY, &t->value))) return rc;
+        if ((rc = scan_name(p, &i, NAME_TAG, &t->value))) return rc;
         if (i < p->len && p->data[i] == '=') return fail(p, GW_LP_E_TAG_VALUE_EQUALS, i);
         if (t->value.raw_len == 0) return fail(p, GW_LP_E_TAG_VALUE_MISSING, i);
         p->ntags++;
@@ -618,7 +628,7 @@ static int parse_line(lp_parser *p, gw_batch *b, size_t *pos, int64_t precision,
         f->skip = 0;
         f->str_len = 0;
         f->str_esc = 0;
-        if ((rc = scan_name(p, &i, NAME_KEY, &f->key))) return rc;
+        if ((rc = scan_name(p, &i, NAME_FIELD, &f->key))) return rc;
         if (f->key.raw_len == 0) return fail(p, GW_LP_E_FIELD_KEY_MISSING, i);
         if (p->data[f->key.raw] == '_') return fail(p, GW_LP_E_NAME_RESERVED, f->key.raw);
         if (i >= p->len || p->data[i] != '=') return fail(p, GW_LP_E_FIELD_EQUALS_MISSING, i);
@@ -674,10 +684,10 @@ static int parse_line(lp_parser *p, gw_batch *b, size_t *pos, int64_t precision,
         const lp_tag *t = &p->tags[p->order[k]];
         if (grow((void **)&p->key, &p->key_cap, klen + 1, 1)) return -1;
         p->key[klen++] = ',';
-        if (put_name(p, &klen, &t->key, NAME_KEY)) return -1;
+        if (put_name(p, &klen, &t->key, NAME_TAG)) return -1;
         if (grow((void **)&p->key, &p->key_cap, klen + 1, 1)) return -1;
         p->key[klen++] = '=';
-        if (put_name(p, &klen, &t->value, NAME_KEY)) return -1;
+        if (put_name(p, &klen, &t->value, NAME_TAG)) return -1;
     }
     size_t prefix_len = klen;
 
@@ -693,7 +703,7 @@ static int parse_line(lp_parser *p, gw_batch *b, size_t *pos, int64_t precision,
     uint64_t key_bytes = 0;
     for (uint32_t k = 0; k < p->nfields; k++)
         if (!p->fields[k].skip)
-            key_bytes += prefix_len + 1 + escaped_len(p, &p->fields[k].key, NAME_KEY);
+            key_bytes += prefix_len + 1 + escaped_len(p, &p->fields[k].key, NAME_FIELD);
     if (key_bytes > GW_LP_MAX_LINE_KEY_BYTES) {
         p->err_pos = meas.raw;
         p->resume_pos = eol;
@@ -709,7 +719,7 @@ static int parse_line(lp_parser *p, gw_batch *b, size_t *pos, int64_t precision,
         klen = prefix_len;
         if (grow((void **)&p->key, &p->key_cap, klen + 1, 1)) goto nomem;
         p->key[klen++] = ' ';
-        if (put_name(p, &klen, &f->key, NAME_KEY)) goto nomem;
+        if (put_name(p, &klen, &f->key, NAME_FIELD)) goto nomem;
         if (klen > GW_MAX_KEY_LEN) {
             b->arena_len = arena_mark;
             b->n = n_mark;
@@ -778,12 +788,21 @@ int gw_lp_parse(gw_batch *b, const char *data, size_t len, int64_t precision_ns,
     if (precision_ns != 1 && precision_ns != 1000 && precision_ns != 1000000 &&
         precision_ns != 1000000000)
         return GW_EINVAL;
+    if (default_ts < LP_MIN_TIME || default_ts > LP_MAX_TIME) return GW_EINVAL;
+    /* A default time is truncated to the precision, as InfluxDB does, so a line without a
+     * timestamp gets the time a line with one could have said (rounded up only where the
+     * floor would leave the range). */
+    int64_t below = default_ts % precision_ns;
+    if (below < 0) below += precision_ns;
+    if (default_ts >= LP_MIN_TIME + below) default_ts -= below;
+    else default_ts += precision_ns - below;
     memset(stats, 0, sizeof *stats);
     lp_parser p;
     memset(&p, 0, sizeof p);
     p.data = data;
     p.len = len;
-    size_t pos = 0;
+    /* A UTF-8 byte order mark (editors on Windows write one) is not part of the first name. */
+    size_t pos = len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) ? 3 : 0;
     uint64_t line_no = 1;
     int result = GW_OK;
     while (pos < len) {
@@ -833,27 +852,41 @@ int gw_lp_check_series_key(const char *key, size_t len) {
     if (nm.raw_len == 0) { rc = GW_LP_E_MEASUREMENT_MISSING; goto done; }
     if (key[0] == '_') { rc = GW_LP_E_NAME_RESERVED; goto done; }
     if (key[0] == '#') { rc = GW_LP_E_MEASUREMENT_HASH; goto done; }
+    if (len >= 3 && !memcmp(key, "\xEF\xBB\xBF", 3)) { rc = GW_LP_E_MEASUREMENT_BOM; goto done; }
     while (i < len && key[i] == ',') {
         i++;
-        if ((rc = scan_name(&p, &i, NAME_KEY, &nm))) goto done;
+        if (grow32((void **)&p.tags, &p.tags_cap, p.ntags + 1, sizeof *p.tags)) { rc = -1; goto done; }
+        if ((rc = scan_name(&p, &i, NAME_TAG, &p.tags[p.ntags].key))) goto done;
+        nm = p.tags[p.ntags++].key;
         if (nm.raw_len == 0) { rc = GW_LP_E_TAG_KEY_MISSING; goto done; }
         if (key[nm.raw] == '_') { rc = GW_LP_E_NAME_RESERVED; goto done; }
         if (i >= len || key[i] != '=') { rc = GW_LP_E_TAG_EQUALS_MISSING; goto done; }
         i++;
-        if ((rc = scan_name(&p, &i, NAME_KEY, &nm))) goto done;
+        if ((rc = scan_name(&p, &i, NAME_TAG, &nm))) goto done;
         if (i < len && key[i] == '=') { rc = GW_LP_E_TAG_VALUE_EQUALS; goto done; }
         if (nm.raw_len == 0) { rc = GW_LP_E_TAG_VALUE_MISSING; goto done; }
     }
     if (i >= len || key[i] != ' ') { rc = GW_LP_E_FIELDS_MISSING; goto done; }
     i++;
-    if ((rc = scan_name(&p, &i, NAME_KEY, &nm))) goto done;
+    if ((rc = scan_name(&p, &i, NAME_FIELD, &nm))) goto done;
     if (nm.raw_len == 0) { rc = GW_LP_E_FIELD_KEY_MISSING; goto done; }
     if (key[nm.raw] == '_') { rc = GW_LP_E_NAME_RESERVED; goto done; }
+    /* the other names end at an unescaped separator, so only the field key can end in a
+     * backslash: written before '=', that backslash would escape it */
+    if (key[len - 1] == '\\') { rc = GW_LP_E_TRAILING_BACKSLASH; goto done; }
     /* a key is one line: anything left (a second space, a newline, '=') is malformed */
-    if (i != len) rc = GW_LP_E_FIELD_EQUALS_MISSING;
-    else if (len > GW_MAX_KEY_LEN) rc = GW_LP_E_KEY_TOO_LONG;
+    if (i != len) { rc = GW_LP_E_FIELD_EQUALS_MISSING; goto done; }
+    if (len > GW_MAX_KEY_LEN) { rc = GW_LP_E_KEY_TOO_LONG; goto done; }
+    /* a tag key twice: the parser refuses such a line, so it cannot be written */
+    if (p.ntags > 1) {
+        if (ensure_order(&p, p.ntags)) { rc = -1; goto done; }
+        for (uint32_t k = 0; k < p.ntags; k++) p.order[k] = k;
+        sort_idx(&p, p.order, p.order_tmp, p.ntags, cmp_tags);
+        for (uint32_t k = 1; k < p.ntags; k++)
+            if (cmp_tags(&p, p.order[k - 1], p.order[k]) == 0) { rc = GW_LP_E_TAG_DUPLICATE; break; }
+    }
 done:
-    free(p.scratch);
+    parser_free(&p);
     return rc < 0 ? GW_LP_E_KEY_TOO_LONG : rc;
 }
 

@@ -1,5 +1,6 @@
 """Bounded libFuzzer runs, with ASan+UBSan, of the C core's code that reads outside bytes: the
-block decoder (fuzz/fuzz_block_decode.c) and the flat-JSON converter (fuzz/fuzz_json_lines.c).
+block decoder (fuzz/fuzz_block_decode.c) and the flat-JSON converter (fuzz/fuzz_json_lines.c);
+and of its encoders, given any values (fuzz/fuzz_encode.c).
 
 CI runs each for FUZZ_SECONDS (default 45 s); run them longer by hand, see fuzz/README.md."""
 
@@ -46,3 +47,14 @@ def test_json_converter_survives_fuzzing(tmp_path):
     _fuzz(tmp_path, "fuzz_json_lines", [str(src / f) for f in ("jsonlines.c", "lineproto.c", "batch.c")],
           [b'\xff{"ts": 1500, "room": "a b", "t": 21.5, "on": true, "note": "ok"}',
            b'\x05{"t":-1e-3,"kind":"pump","h":null}\x1e{"a":1}'])
+
+
+@pytest.mark.slow
+def test_encoders_survive_fuzzing(tmp_path):
+    src = ROOT / "native" / "src"
+    # Seeds: a float block with a declared resolution of 0.01 (its bits, little endian) and
+    # four points, and the lines of a float series.
+    _fuzz(tmp_path, "fuzz_encode",
+          [*CODEC_SOURCES, *(str(src / f) for f in ("lineproto.c", "batch.c"))],
+          [b"\x00" + bytes.fromhex("7b14ae47e17a843f") + bytes(16) * 4,
+           b"\x01weather,site=a temperature\x00" + bytes(32)])

@@ -130,3 +130,82 @@ def test_render_round_trips():
     assert again.store == c.store
     assert cfg.render(again) == cfg.render(c)
     assert cfg.render(cfg.defaults()) == cfg.render(cfg.load_text(cfg.render(cfg.defaults())))
+
+
+# ---- what `gateway run` would refuse or could not use, found when the file is checked ----
+
+def test_a_reader_writing_to_an_unknown_bucket_is_refused():
+    found = problems("""
+        [[readers.mqtt]]
+        client_id = "a"
+        bucket = "archive"
+        [[readers.mqtt.subscriptions]]
+        topic = "x"
+        format = "value"
+        measurement = "x"
+    """)
+    assert found == [(4, "readers.mqtt[0].bucket",
+                      "unknown bucket 'archive' (the store has raw, rollup; "
+                      "add [store.buckets.archive] to create it)")]
+    load("""
+        [store.buckets.archive]
+        max_size = "1MiB"
+        [[readers.mqtt]]
+        bucket = "archive"
+        [[readers.mqtt.subscriptions]]
+        topic = "x"
+        format = "value"
+        measurement = "x"
+    """)
+
+
+@pytest.mark.parametrize("retention, message", [
+    ("200000d", "duration '200000d' is too long: at most 106751d (what a 64-bit count of "
+                "nanoseconds holds)"),
+    ("0s", "must be longer than 0s, got '0s'; leave retention out for no age limit"),
+])
+def test_retentions_that_cannot_work_are_refused(retention, message):
+    found = problems(f"""
+        [store.buckets.raw]
+        retention = "{retention}"
+    """)
+    assert found == [(3, "store.buckets.raw.retention", message)]
+
+
+def test_the_longest_duration_fits_in_int64_nanoseconds():
+    longest = cfg.parse_duration("106751d")
+    assert longest.ns < 2**63
+    assert load('[store.buckets.raw]\nretention = "36500d"').store.buckets["raw"].retention.ns \
+        == 36500 * 86400 * 10**9
+
+
+def test_two_mqtt_readers_with_one_client_id_on_one_broker_are_refused():
+    reader = """
+        [[readers.mqtt]]
+        server = "mqtt://{host}:1883"
+        {client_id}
+        [[readers.mqtt.subscriptions]]
+        topic = "x"
+        format = "value"
+        measurement = "x"
+    """
+    found = problems(reader.format(host="127.0.0.1", client_id="") +
+                     reader.format(host="127.0.0.1", client_id=""))
+    assert found == [(10, "readers.mqtt[1].client_id",
+                      "client id 'gateway' is already used by readers.mqtt[0] on "
+                      "mqtt://127.0.0.1:1883; give each reader its own client_id")]
+    load(reader.format(host="127.0.0.1", client_id="") +
+         reader.format(host="127.0.0.1", client_id='client_id = "second"'))
+    load(reader.format(host="127.0.0.1", client_id="") + reader.format(host="10.0.0.2", client_id=""))
+
+
+def test_a_byte_order_mark_before_the_first_key_is_ignored(tmp_path):
+    path = tmp_path / "gw.toml"
+    path.write_bytes(b'\xef\xbb\xbf[gateway]\nlog_level = "debug"\n')
+    assert cfg.load_file(path).gateway.log_level == "debug"
+
+
+def test_the_image_default_configuration_says_real_hardware():
+    import pathlib
+    image_config = pathlib.Path(__file__).resolve().parents[2] / "image/overlay/etc/gateway/gateway.toml"
+    assert cfg.load_file(image_config).gateway.hardware == "real"

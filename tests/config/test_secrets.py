@@ -22,6 +22,7 @@ def test_secret_from_env_and_file(tmp_path, monkeypatch):
     assert not errs and up.token.reveal() == "s3cr3t-env"
     f = tmp_path / "token"
     f.write_text("s3cr3t-file\n")
+    f.chmod(0o600)
     up, errs = load({"token": {"file": str(f)}})
     assert up.token.reveal() == "s3cr3t-file"
 
@@ -44,3 +45,18 @@ def test_missing_secret_source_names_the_source_not_a_value():
 def test_bad_secret_shapes(raw):
     _, errs = load({"token": raw})
     assert [e.path for e in errs] == ["token"]
+
+
+def test_a_secret_file_must_exist_and_not_be_readable_by_all(tmp_path):
+    f = tmp_path / "token"
+    _, errs = load({"token": {"file": str(f)}})
+    assert [(e.path, e.message) for e in errs] == [
+        ("token", f"secret file {f}: No such file or directory")]
+    f.write_text("s3cr3t\n")
+    f.chmod(0o644)
+    _, errs = load({"token": {"file": str(f)}})
+    assert [(e.path, e.message) for e in errs] == [
+        ("token", f"secret file {f} is readable by all users (mode 0644); chmod o-r {f}")]
+    f.chmod(0o640)
+    up, errs = load({"token": {"file": str(f)}})
+    assert not errs and up.token.reveal() == "s3cr3t"

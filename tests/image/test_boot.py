@@ -289,6 +289,20 @@ def test_gateway_answers(guest):
     assert VERSION in out, out
 
 
+def test_status_page_on_port_80_announced_by_avahi(guest):
+    """The unprivileged daemon binds port 80 on every interface (CAP_NET_BIND_SERVICE) and
+    avahi announces the host and the page."""
+    guest.wait_until_active("gateway.service")
+    guest.wait_until_active("avahi-daemon.service")
+    fetch = ("python3 -c \"import urllib.request as u; r = u.urlopen('http://127.0.0.1/api/status/overview', "
+             "timeout=30); print(r.status, r.read().decode())\"")
+    status, _, body = guest.ssh(fetch).stdout.strip().partition(" ")
+    assert status == "200" and '"components"' in body, body
+    listening = guest.ssh("ss -Htln 'sport = :80'").stdout
+    assert "0.0.0.0:80" in listening, listening
+    assert guest.ssh("test -r /etc/avahi/services/edge-gateway.service", check=False).returncode == 0
+
+
 def test_gateway_stores_host_metrics(guest):
     """The built-in configuration's host reader writes into the local store; `gateway export`
     reads them back through the running daemon."""

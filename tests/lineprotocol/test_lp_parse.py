@@ -237,3 +237,77 @@ def test_integers_and_unsigned_within_and_beyond_range(n, zeros):
         assert reasons(result) == [(1, 9 + len(text), "invalid unsigned integer")]
     else:
         assert reasons(result) == [(1, 9 + len(text), "unsigned integer out of range")]
+
+
+# ---- backslashes as InfluxDB's parser reads them -----------------------------------------
+
+@pytest.mark.parametrize("line, tag_value", [
+    (b"cpu,regions=east\\\\  value=1.0", "east\\ "),
+    (b"cpu,host=two\\\\\\ words value=42", "two\\\\ words"),
+    (b"cpu,host=a\\b value=1", "a\\b"),
+    (b"cpu,host=a\\\\,b value=1", "a\\,b"),
+    (b'cpu,host=a\\"b value=1', 'a\\"b'),
+])
+def test_a_backslash_escapes_only_a_special_character_right_after_it(line, tag_value):
+    result = parse(line, default_time_ns=0)
+    assert result.errors == []
+    [(_, tags, _, _, _)] = result.batch.points()
+    assert tags == {"host" if b"host" in line else "regions": tag_value}
+
+
+def test_a_field_key_escapes_the_double_quote():
+    result = parse(b'm a\\"b=1i,c"d=2i', default_time_ns=0)
+    assert [f for _, _, f, _, _ in result.batch.points()] == ['a"b', 'c"d']
+
+
+@pytest.mark.parametrize("args", [
+    ("m\\", {}, "f"), ("m", {"t\\": "v"}, "f"), ("m", {"t": "v\\"}, "f"), ("m", {}, "f\\"),
+])
+def test_a_name_ending_in_a_backslash_is_refused_when_writing(args):
+    from gateway.lineprotocol import format_line, series_key
+    with pytest.raises(ValueError, match="ends in a backslash"):
+        series_key(*args)
+    with pytest.raises(ValueError, match="ends in a backslash"):
+        format_line(args[0], args[1], {args[2]: 1.0})
+
+
+def test_serializing_a_series_key_whose_field_ends_in_a_backslash_is_refused():
+    from gateway.batch import FLOAT
+    from gateway.lineprotocol import serialize_series
+    with pytest.raises(ValueError, match="ends in a backslash"):
+        serialize_series("m f\\", FLOAT, [1], [1.0])
+
+
+@pytest.mark.parametrize("precision, default, want", [
+    ("s", 1_700_000_000_999_999_999, 1_700_000_000_000_000_000),
+    ("ms", 1_234_567, 1_000_000),
+    ("us", -1, -1_000),
+    ("ns", 5, 5),
+])
+def test_a_given_default_time_is_truncated_to_the_precision(precision, default, want):
+    result = parse(b"m f=1i", precision=precision, default_time_ns=default)
+    assert [ts for _, ts, _ in result.batch] == [want]
+
+
+def test_a_byte_order_mark_at_the_start_is_not_part_of_the_measurement():
+    result = parse("\ufeffm f=1i\n\ufeffn f=2i".encode(), default_time_ns=0)
+    assert [k for k, _, _ in result.batch] == ["m f", "\ufeffn f"]
+
+
+def test_a_measurement_starting_with_a_byte_order_mark_is_refused_when_writing():
+    from gateway.batch import FLOAT
+    from gateway.lineprotocol import format_line, serialize_series, series_key
+    with pytest.raises(ValueError, match="U\\+FEFF"):
+        series_key("\ufeffm", {}, "f")
+    with pytest.raises(ValueError, match="U\\+FEFF"):
+        format_line("\ufeffm", {}, {"f": 1.0})
+    with pytest.raises(ValueError, match="U\\+FEFF"):
+        serialize_series("\ufeffm f", FLOAT, [1], [1.0])
+
+
+def test_a_series_key_with_a_tag_key_twice_is_not_written():
+    """The parser refuses such a line, so the serializer must not write one."""
+    from gateway.batch import FLOAT
+    from gateway.lineprotocol import serialize_series
+    with pytest.raises(ValueError, match="duplicate tag key"):
+        serialize_series("weather,site=r,site=a temp", FLOAT, [1], [1.0])

@@ -24,10 +24,12 @@ DEFAULT_NS = 777
 _special = st.sampled_from(list(" ,=\"'\\_#\u00e9\u00a0\U0001F36D\u2028i-.0tT"))
 _any = st.characters(codec="utf-8", exclude_characters=[chr(c) for c in range(32)] + ["\x7f"])
 name_chars = st.one_of(_special, _any)
-names = st.text(name_chars, min_size=1, max_size=12).filter(lambda s: not s.startswith("_"))
-# a line that starts with '#' is a comment, so no measurement can
-measurements = names.filter(lambda s: not s.startswith("#"))
-tag_values = st.text(name_chars, min_size=1, max_size=12)
+# A name ending in a backslash cannot be written (test_lp_parse checks that it is refused).
+writable = st.text(name_chars, min_size=1, max_size=12).filter(lambda s: not s.endswith("\\"))
+names = writable.filter(lambda s: not s.startswith("_"))
+# a line that starts with '#' is a comment, so no measurement can; nor with U+FEFF (a BOM)
+measurements = names.filter(lambda s: not s.startswith(("#", "\ufeff")))
+tag_values = writable
 string_values = st.text(st.characters(codec="utf-8"), max_size=40) | \
     st.text(st.sampled_from(list('\\"\n\r\t, =x')), max_size=20)
 field_values = st.one_of(

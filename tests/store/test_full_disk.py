@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
-import subprocess
 
 import pytest
 
@@ -14,6 +12,7 @@ from gateway.config.units import parse_size
 from gateway.errors import StoreError
 from gateway.store import Store
 
+from small_disk import fill, mounted_tmpfs
 from store_support import T0, make_batch, read_all, small_config
 
 
@@ -22,26 +21,10 @@ def small_disk(tmp_path):
     """A 4 MiB tmpfs (needs the right to mount; skipped without it)."""
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs: {r.stderr.strip()}")
-    try:
-        yield str(mnt)
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def fill(path: str) -> str:
-    """Fills the file system; returns the filler's path."""
-    filler = os.path.join(path, "filler")
-    with open(filler, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\xff" * 4096)
-        except OSError as e:
-            assert e.errno == errno.ENOSPC
-    return filler
+    with mounted_tmpfs(mnt, "4m") as (path, error):
+        if path is None:
+            pytest.skip(f"cannot mount a small tmpfs: {error}")
+        yield path
 
 
 def test_enospc_fails_the_write_keeps_data_and_recovers(small_disk):

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway import hardware
-from gateway.batch import Batch, Point, UInt
+from gateway.batch import Point, UInt
 from gateway.readers.gpio.config import Config, InputConfig
 from gateway.readers.gpio.counters import CounterFile
 from gateway.runtime import Component, Context
+from gateway.readers.store_writer import write_once
 
 log = logging.getLogger("gateway.readers.gpio")
 
@@ -71,6 +72,7 @@ class GPIOReader(Component):
         super().__init__()
         self.config = config
         self.hardware = getattr(getattr(context.config, "gateway", None), "hardware", "auto")
+        self.source_tags = hardware.source_tags(self.hardware)
         self.inputs: dict[str, InputState] = {n.name: InputState(n) for n in config.inputs}
         self.counter_file = CounterFile(context.data_dir)
         self._queue: asyncio.Queue[Point] | None = None
@@ -145,6 +147,8 @@ class GPIOReader(Component):
     def health(self) -> dict[str, Any]:
         out = super().health()
         out["inputs"] = {name: inp.snapshot() for name, inp in list(self.inputs.items())}
+        if self.source_tags:
+            out["hardware"] = hardware.EMULATED
         out["dropped_points"] = self.dropped_points
         out["store_errors"] = self.store_errors
         out["counter_save_errors"] = self.save_errors
@@ -206,7 +210,8 @@ class GPIOReader(Component):
 
     # -- points -------------------------------------------------------------------------
     def _point(self, inp: InputState, fields: dict, time_ns: int) -> Point:
-        tags = {**inp.config.tags, "input": inp.config.name, "pin": str(inp.config.pin)}
+        tags = {**inp.config.tags, "input": inp.config.name, "pin": str(inp.config.pin),
+                **self.source_tags}
         return Point(self.config.measurement, fields, tags, time_ns)
 
     def _enqueue(self, point: Point) -> None:
@@ -226,12 +231,7 @@ class GPIOReader(Component):
             points.append(self._queue.get_nowait())
         if not points:
             return
-        try:
-            # Nobody acknowledges a local reading: it need not wait for a sync (see local_sync).
-            await self._context.store.write(Batch.from_points(points), bucket="raw", wait=False)
-        except Exception as e:
-            self.store_errors += 1
-            log.error("%s: cannot store %d points: %s", self.name, len(points), e)
+        await write_once(self._context.store, points, self)   # the policy: see store_writer
 
     def report(self) -> None:
         """Queues every input's current state, or count and rate since the last report."""

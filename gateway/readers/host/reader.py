@@ -17,10 +17,11 @@ import subprocess
 import time
 from typing import Any, Callable
 
-from gateway.batch import Batch, Point
+from gateway.batch import Point
 from gateway.readers.host import metrics
 from gateway.readers.host.config import Config
 from gateway.runtime import Component, Context
+from gateway.readers.store_writer import write_once
 
 log = logging.getLogger("gateway.readers.host")
 
@@ -66,12 +67,7 @@ class HostReader(Component):
         self.collections += 1
         self.last_collection_at = time.time()
         if points:
-            try:
-                # Nobody acknowledges a local reading: it need not wait for a sync (see local_sync).
-                await self._context.store.write(Batch.from_points(points), bucket="raw", wait=False)
-            except Exception as e:
-                self.store_errors += 1
-                log.error("%s: cannot store host metrics: %s", self.name, e)
+            await write_once(self._context.store, points, self)   # the policy: see store_writer
         return points
 
     # -- sources --------------------------------------------------------------------------

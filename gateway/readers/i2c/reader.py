@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import hardware
-from gateway.batch import Batch, Point
+from gateway.batch import Point
 from gateway.errors import DeviceError
 from gateway.readers.i2c.config import PARTS, Config, SensorConfig
 from gateway.readers.i2c.driver import Driver, Reading
 from gateway.runtime import Component, Context
+from gateway.readers.store_writer import write_once
 
 log = logging.getLogger("gateway.readers.i2c")
 
@@ -88,6 +89,7 @@ class I2CReader(Component):
         self.config = config
         self.name = f"reader:i2c:{config.bus}"
         self.hardware = getattr(getattr(context.config, "gateway", None), "hardware", "auto")
+        self.source_tags = hardware.source_tags(self.hardware)
         self._rng = rng or random.Random()
         self._bus = None
         self._bus_lock = asyncio.Lock()
@@ -158,6 +160,8 @@ class I2CReader(Component):
     def health(self) -> dict[str, Any]:
         out = super().health()
         out["bus"] = self.config.bus
+        if self.source_tags:
+            out["hardware"] = hardware.EMULATED
         out["dropped_points"] = self.dropped_points
         out["store_errors"] = self.store_errors
         if self.open_error:
@@ -232,12 +236,7 @@ class I2CReader(Component):
         return points
 
     async def _store(self, points: list) -> None:
-        try:
-            # Nobody acknowledges a local reading: it need not wait for a sync (see local_sync).
-            await self._context.store.write(Batch.from_points(points), bucket="raw", wait=False)
-        except Exception as e:
-            self.store_errors += 1
-            log.error("%s: cannot store %d points: %s", self.name, len(points), e)
+        await write_once(self._context.store, points, self)   # the policy: see store_writer
 
     async def _run(self, steps):
         """Runs a driver generator: its bus I/O on a worker thread, its waits on the loop."""
@@ -272,7 +271,8 @@ class I2CReader(Component):
     def _points(self, state: SensorState, reading: Reading, time_ns: int) -> list[Point]:
         cfg = state.config
         base_tags = {**cfg.tags, "sensor": cfg.name, "part": cfg.part,
-                     "bus": str(self.config.bus), "address": f"0x{cfg.address:02x}"}
+                     "bus": str(self.config.bus), "address": f"0x{cfg.address:02x}",
+                     **self.source_tags}
         points = []
         for row in reading.rows:
             fields = {}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -33,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.readers.mqtt.config import SESSION_EXPIRY_NEVER, Config
+from gateway.readers.store_writer import backoff_delay
 
 log = logging.getLogger("gateway.readers.mqtt")
 
@@ -40,12 +40,6 @@ log = logging.getLogger("gateway.readers.mqtt")
 READ_BURST = 256
 #: How often paho's keepalive bookkeeping runs.
 MISC_INTERVAL_S = 1.0
-
-
-def backoff_delay(attempt: int, first: float, cap: float, rng=random.random) -> float:
-    """Capped exponential backoff with jitter: in [d/2, d] for d = min(cap, first * 2**attempt)."""
-    d = min(cap, first * (2 ** min(attempt, 30)))
-    return d * (0.5 + 0.5 * rng())
 
 
 class MqttConnection:

@@ -25,12 +25,13 @@ import threading
 import time
 from typing import Any
 
-from gateway.readers.mqtt.client import MqttConnection, backoff_delay
+from gateway.readers.mqtt.client import MqttConnection
 from gateway.readers.mqtt.config import Config
 from gateway.readers.mqtt.listener import LanListener
 from gateway.readers.mqtt.payloads import (INTERNAL_ERROR, OVERSIZED, ROWS_TOPIC, TOPIC_MISMATCH,
                                            UNPARSEABLE, WRONG_TYPE, BadMessage, Decoder, PointSink)
 from gateway.readers.mqtt.topics import filter_matches
+from gateway.readers.store_writer import write_until_stored
 from gateway.runtime import Component, Context
 
 log = logging.getLogger("gateway.readers.mqtt")
@@ -297,32 +298,24 @@ class MqttReader(Component):
                     session.connection.close(0x80, "session journal not writable")
 
     async def _write_durably(self, batch) -> int:
-        """Store.write until it succeeds: nothing is acked before, so the broker keeps the data.
-        Returns the points the store took."""
+        """Store.write until it succeeds: nothing is acked before, so the source keeps the data
+        (the policy: see :mod:`gateway.readers.store_writer`). Returns the points the store took."""
         if len(batch) == 0:
             return 0
-        attempt = 0
-        while True:
-            try:
-                result = await self._store.write(batch, bucket=self.config.bucket)
-                refused = getattr(result, "refused", 0)
-                self.points_too_old += getattr(result, "too_old", 0)
-                if refused:
-                    # Points whose series already holds another type: counted, not retried.
-                    self.points_refused += refused
-                    self._count_bad(TYPE_CONFLICT_TOPIC, WRONG_TYPE, result.problem or
-                                    f"{refused} point(s) refused by the store", b"")
-                return getattr(result, "points", len(batch))
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                self.store_write_errors += 1
-                self.last_store_error = f"{type(e).__name__}: {e}"
-                delay = backoff_delay(attempt, 0.1, 5.0)
-                attempt += 1
-                log.error("mqtt %s: store write of %d points failed (%s); retrying in %.1fs",
-                          self.config.display_name, len(batch), self.last_store_error, delay)
-                await asyncio.sleep(delay)
+        result = await write_until_stored(self._store, batch, self.config.bucket,
+                                          f"mqtt {self.config.display_name}", self._store_failed)
+        refused = getattr(result, "refused", 0)
+        self.points_too_old += getattr(result, "too_old", 0)
+        if refused:
+            # Points whose series already holds another type: counted, not retried.
+            self.points_refused += refused
+            self._count_bad(TYPE_CONFLICT_TOPIC, WRONG_TYPE, result.problem or
+                            f"{refused} point(s) refused by the store", b"")
+        return getattr(result, "points", len(batch))
+
+    def _store_failed(self, e: Exception) -> None:
+        self.store_write_errors += 1
+        self.last_store_error = f"{type(e).__name__}: {e}"
 
     # -- status page ------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

@@ -87,7 +87,9 @@ def test_each_change_is_a_point_with_the_time_of_its_edge(factory, tmp_path):
     assert [v for _, v in states] == [0, 1, 0]  # state at start, then each change
     assert before <= states[1][0] < before + 15_000_000  # stamped at the edge, not after debounce
     assert states[1][0] < states[2][0]
-    assert store.rows[0][1] == "gpio" and store.rows[0][2] == {"input": "door", "pin": "17"}
+    assert store.rows[0][1] == "gpio"
+    assert store.rows[0][2] == {"input": "door", "pin": "17", "source": "emulated"}
+    assert health["hardware"] == "emulated hardware"
     door = health["inputs"]["door"]
     assert door["changes"] == 2 and door["healthy"] and health["healthy"]
 

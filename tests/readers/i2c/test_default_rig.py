@@ -51,8 +51,10 @@ def stored_series(directory):
 def test_rig_and_host_metrics_are_stored(data_dir):
     directory, output = data_dir
     series = stored_series(directory)
-    bme = "environment,address=0x76,bus=1,part=bme280,sensor=rig-bme280"
-    sht = "environment,address=0x44,bus=1,part=sht3x,sensor=rig-sht31"
+    # the rig's points say they are emulated, and so does the log
+    bme = "environment,address=0x76,bus=1,part=bme280,sensor=rig-bme280,source=emulated"
+    sht = "environment,address=0x44,bus=1,part=sht3x,sensor=rig-sht31,source=emulated"
+    assert "emulated hardware" in output
     for key in (f"{bme} temperature_c", f"{bme} humidity_pct", f"{bme} pressure_pa",
                 f"{sht} temperature_c", f"{sht} humidity_pct"):
         assert series.get(key), f"{key} missing; stored: {sorted(series)}\n{output}"
@@ -69,8 +71,8 @@ def test_visible_with_gateway_export(data_dir):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert any(l.startswith("environment,address=0x76,bus=1,part=bme280,sensor=rig-bme280 ")
-               and "pressure_pa=" in l for l in lines)
-    assert any(l.startswith("environment,address=0x44,bus=1,part=sht3x,sensor=rig-sht31 ")
-               for l in lines)
+    assert any(l.startswith("environment,address=0x76,bus=1,part=bme280,sensor=rig-bme280,"
+                            "source=emulated ") and "pressure_pa=" in l for l in lines)
+    assert any(l.startswith("environment,address=0x44,bus=1,part=sht3x,sensor=rig-sht31,"
+                            "source=emulated ") for l in lines)
     assert any(l.startswith("host_memory ") for l in lines)

@@ -114,6 +114,7 @@ def test_reads_both_parts_into_the_raw_bucket(rig):
     assert room["healthy"] and room["reads"] >= 3 and room["last_error"] is None
     assert shelf["part"] == "sht3x" and shelf["address"] == "0x44"
     assert room["device"]["calibration"]["T1"] == 27504 and shelf["device"]["repeatability"] == "high"
+    assert health["hardware"] == "emulated hardware"
     json.dumps(health)  # the status page serves it as JSON
 
 
@@ -128,7 +129,9 @@ def test_points_carry_tags_fields_and_values(rig):
     room = [r for r in rows if r[2]["sensor"] == "room"]
     assert {r[3] for r in room} == {"temperature_c", "humidity_pct", "pressure_pa"}
     assert room[0][1] == "environment"
-    assert room[0][2] == {"sensor": "room", "part": "bme280", "bus": "1", "address": "0x76"}
+    # measured on the emulated rig, so tagged as such: fake data never passes for real
+    assert room[0][2] == {"sensor": "room", "part": "bme280", "bus": "1", "address": "0x76",
+                          "source": "emulated"}
     shelf = [r for r in rows if r[2]["sensor"] == "shelf"]
     assert shelf[0][2]["site"] == "lab"
     by_field = {r[3]: r[5] for r in room}

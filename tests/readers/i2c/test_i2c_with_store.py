@@ -60,16 +60,16 @@ def test_readings_land_in_the_store(rig, tmp_path):
     columns, health = asyncio.run(main())
     keys = sorted(columns)
     assert keys == [
-        "environment,address=0x45,bus=1,part=sht3x,sensor=cellar humidity_pct",
-        "environment,address=0x45,bus=1,part=sht3x,sensor=cellar temperature_c",
-        "environment,address=0x77,bus=1,part=bme280,sensor=attic humidity_pct",
-        "environment,address=0x77,bus=1,part=bme280,sensor=attic pressure_pa",
-        "environment,address=0x77,bus=1,part=bme280,sensor=attic temperature_c",
+        "environment,address=0x45,bus=1,part=sht3x,sensor=cellar,source=emulated humidity_pct",
+        "environment,address=0x45,bus=1,part=sht3x,sensor=cellar,source=emulated temperature_c",
+        "environment,address=0x77,bus=1,part=bme280,sensor=attic,source=emulated humidity_pct",
+        "environment,address=0x77,bus=1,part=bme280,sensor=attic,source=emulated pressure_pa",
+        "environment,address=0x77,bus=1,part=bme280,sensor=attic,source=emulated temperature_c",
     ]
-    pressure = columns["environment,address=0x77,bus=1,part=bme280,sensor=attic pressure_pa"]
+    pressure = columns["environment,address=0x77,bus=1,part=bme280,sensor=attic,source=emulated pressure_pa"]
     assert len(pressure) == health["sensors"]["attic"]["reads"] >= 4
     assert all(abs(v - 99000) < 10 for v in pressure.values)
-    humidity = columns["environment,address=0x45,bus=1,part=sht3x,sensor=cellar humidity_pct"]
+    humidity = columns["environment,address=0x45,bus=1,part=sht3x,sensor=cellar,source=emulated humidity_pct"]
     assert len(humidity) == health["sensors"]["cellar"]["reads"]
     assert all(abs(v - 55.0) < 0.2 for v in humidity.values)
     assert not health["sensors"]["cellar"]["healthy"]

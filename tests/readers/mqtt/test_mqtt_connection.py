@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from gateway.readers.mqtt.client import backoff_delay
+from gateway.readers.store_writer import backoff_delay
 from mqtt_harness import Mosquitto, Publisher, start_gateway, stop_gateway, wait_for
 
 PASSWORD = "s3cret-Pa55"
@@ -194,7 +194,11 @@ measurement = "flaky"
 
 @pytest.mark.integration
 def test_missing_password_file_is_reported_not_fatal(mosquitto, tmp_path):
+    """The file is there when the configuration is checked (a missing one is a configuration
+    error) and gone when the reader connects."""
     missing = tmp_path / "no-such-password"
+    missing.write_text("anything\n")
+    missing.chmod(0o600)
     text = f'''
 [[readers.mqtt]]
 server = "{mosquitto.url}"
@@ -210,7 +214,18 @@ measurement = "x"
 '''
 
     async def scenario():
-        store, (reader,) = await start_gateway(text, tmp_path / "data")
+        from gateway.config import load_text
+        from gateway.readers.mqtt import create
+        from gateway.runtime import Context
+        from gateway.store import Store
+
+        config = load_text(text)
+        missing.unlink()
+        context = Context(config=config, data_dir=str(tmp_path / "data"))
+        store = context.components["store"] = Store(context.data_dir, config.store)
+        await store.start(context)
+        reader = create(config.readers["mqtt"][0], context)
+        await reader.start(context)
         try:
             await wait_for(lambda: "password" in reader.connection.last_error, 10, "the error")
             error = reader.connection.last_error
