@@ -103,33 +103,44 @@ static void check_strings(uint32_t n) {
 }
 
 /* Window aggregation over sorted and shuffled columns: every point lands in exactly one window,
- * windows ascend, and each window's min <= mean <= max. */
+ * windows ascend, each window's min <= mean <= max, the selected points are in range and hold
+ * the min/max, and the quantiles of the same windows lie between min and max. */
 static void check_aggregate(uint32_t n) {
     int64_t *ts = malloc(sizeof(int64_t) * n), *start = malloc(sizeof(int64_t) * n);
+    int64_t *isum = malloc(sizeof(int64_t) * n);
     uint64_t *v = malloc(sizeof(uint64_t) * n), *count = malloc(sizeof(uint64_t) * n);
-    double *cols = malloc(sizeof(double) * n * 6);
-    if (!ts || !start || !v || !count || !cols) abort();
+    double *cols = malloc(sizeof(double) * n * 8), *q = malloc(sizeof(double) * n);
+    uint32_t *at = malloc(sizeof(uint32_t) * n * 5);
+    if (!ts || !start || !isum || !v || !count || !cols || !q || !at) abort();
     for (int shuffled = 0; shuffled < 2; shuffled++) {
         for (uint32_t i = 0; i < n; i++) {
             ts[i] = shuffled ? (int64_t)(rnd() % 100000) - 50000 : (int64_t)i * 7 - 3000;
             v[i] = bits_of(i % 13 == 0 ? NAN : (double)(rnd() % 1000) / 10.0);
         }
-        int64_t w = gw_aggregate_windows(GW_FLOAT, ts, v, n, 100, 30, start, count, cols, cols + n,
-                                         cols + 2 * (size_t)n, cols + 3 * (size_t)n,
-                                         cols + 4 * (size_t)n, cols + 5 * (size_t)n, n);
+        gw_windows out = {start, count, cols, isum, cols + n, cols + 2 * (size_t)n,
+                          cols + 3 * (size_t)n, cols + 4 * (size_t)n, cols + 5 * (size_t)n,
+                          cols + 6 * (size_t)n, at, at + n, at + 2 * (size_t)n, at + 3 * (size_t)n};
+        int64_t w = gw_aggregate_windows(GW_FLOAT, ts, v, n, 100, 30, &out, n);
         if (w < 0) abort();
+        int64_t wq = gw_window_quantile(GW_FLOAT, ts, v, n, 100, 30, 0.5, (int)(n & 1), q,
+                                        at + 4 * (size_t)n, n);
+        if (wq != w) abort();
         uint64_t total = 0, nan_count = 0;
         for (uint32_t i = 0; i < n; i++) nan_count += i % 13 == 0;
         for (int64_t k = 0; k < w; k++) {
             total += count[k];
             if (k && start[k] <= start[k - 1]) abort();
             if ((start[k] - 30) % 100 != 0) abort();
-            double mn = cols[2 * (size_t)n + k], mean = cols[n + k], mx = cols[3 * (size_t)n + k];
+            double mn = out.min[k], mean = out.mean[k], mx = out.max[k];
             if (!(mn <= mean + 1e-9 && mean <= mx + 1e-9)) abort();
+            if (!(mn <= q[k] && q[k] <= mx) || out.m2[k] < -1e-9) abort();
+            if (out.min_at[k] >= n || out.max_at[k] >= n || out.first_at[k] >= n ||
+                out.last_at[k] >= n) abort();
+            if (bits_of(mn) != v[out.min_at[k]] || bits_of(mx) != v[out.max_at[k]]) abort();
         }
         if (total + nan_count != n) abort();
     }
-    free(ts); free(start); free(v); free(count); free(cols);
+    free(ts); free(start); free(isum); free(v); free(count); free(cols); free(q); free(at);
 }
 
 int main(void) {

@@ -1,8 +1,9 @@
-"""Fixed-window aggregation of decoded columns (the C kernel in ``native/src/aggregate.c``).
+"""Fixed-window aggregation of decoded columns (the C kernels in ``native/src/aggregate.c``).
 
-This module is the only door to the aggregation kernel. ``window_aggregate`` takes the
+This module is the only door to the aggregation kernels. ``window_aggregate`` takes the
 columns :func:`gateway.codec.decode` returns (or any buffers of the same formats) and yields
-one row per non-empty window, as columns, without per-point Python work.
+one row per non-empty window, as columns, without per-point Python work; ``window_quantile``
+gives one quantile per non-empty window of the same input.
 
 >>> from array import array
 >>> cols = window_aggregate(array("q", [0, 10, 65]), array("d", [1.0, 3.0, 5.0]), 60)
@@ -19,41 +20,50 @@ from gateway._native import ffi, lib
 from gateway.datamodel import BOOL, FLOAT, INT, UINT
 from gateway.codec import as_column
 
-__all__ = ["window_aggregate", "WindowColumns"]
+__all__ = ["window_aggregate", "window_quantile", "WindowColumns", "EXACT_MEAN", "EXACT_SELECTOR"]
 
 _I64 = ffi.typeof("int64_t[]")
 _U64 = ffi.typeof("uint64_t[]")
 _F64 = ffi.typeof("double[]")
+_U32 = ffi.typeof("uint32_t[]")
 _U8 = ffi.typeof("uint8_t[]")
 _TYPE_OF_FORMAT = {("d", 8): FLOAT, ("q", 8): INT, ("l", 8): INT, ("Q", 8): UINT, ("L", 8): UINT,
                    ("?", 1): BOOL, ("B", 1): BOOL}
+_WINDOW_FIELDS = ("start", "count", "sum", "isum", "mean", "m2", "min", "max", "first", "last",
+                  "min_at", "max_at", "first_at", "last_at")
+_WINDOW_TYPECODES = "qQdqdddddd" + "IIII"
+#: Quantile methods of :func:`window_quantile` (Flux's names).
+EXACT_MEAN, EXACT_SELECTOR = 0, 1
 
 
 @dataclass(frozen=True, slots=True)
 class WindowColumns:
     """One entry per non-empty window, in time order. Aggregates are computed in double
-    precision; first/last are the values with the earliest/latest timestamp."""
+    precision; first/last are the values with the earliest/latest timestamp. ``isum`` is the
+    exact sum of integer input (wrapping at 64 bits; unsigned input as its bit pattern); ``m2``
+    the sum of squared deviations from the mean (variance = m2 / (count - 1)). The ``*_at``
+    columns are input indices of the selected points."""
 
     start: array   # 'q': window start (ns), offset + k * every
     count: array   # 'Q'
     sum: array     # 'd'
-    mean: array
+    isum: array    # 'q'
+    mean: array    # 'd'
+    m2: array
     min: array
     max: array
     first: array
     last: array
+    min_at: array  # 'I'
+    max_at: array
+    first_at: array
+    last_at: array
 
     def __len__(self) -> int:
         return len(self.start)
 
 
-def window_aggregate(timestamps, values, every_ns: int, offset_ns: int = 0) -> WindowColumns:
-    """count/sum/mean/min/max/first/last of ``values`` per window of ``every_ns`` nanoseconds,
-    windows aligned to the Unix epoch shifted by ``offset_ns``.
-
-    ``timestamps``: signed 64-bit ns in any order (sorted input takes one pass). ``values``:
-    float64, int64, uint64 or one-byte booleans. NaN values are skipped.
-    """
+def _inputs(timestamps, values, every_ns, offset_ns):
     ts = as_column(timestamps, "timestamps")
     if (ts.format.lstrip("@=<"), ts.itemsize) not in {("q", 8), ("l", 8)}:
         raise TypeError(f"timestamps must be signed 64-bit integers (ns), got format {ts.format!r}")
@@ -64,24 +74,81 @@ def window_aggregate(timestamps, values, every_ns: int, offset_ns: int = 0) -> W
     n = len(ts)
     if len(vals) != n:
         raise ValueError(f"{n} timestamps but {len(vals)} values")
+    if n >= 1 << 32:
+        raise ValueError(f"at most 2**32 - 1 points per call, got {n}")
     every, offset = int(every_ns), int(offset_ns)
     if not 0 < every < 1 << 63:
         raise ValueError(f"every_ns must be a positive 64-bit number of nanoseconds, got {every_ns!r}")
-    offset %= every
     if code == BOOL:
         words = ffi.new("uint64_t[]", n)
-        lib.gw_block_bools_widen(ffi.from_buffer(_U8, vals), words, n)
+        if n:
+            lib.gw_block_bools_widen(ffi.from_buffer(_U8, vals), words, n)
     else:
         words = ffi.from_buffer(_U64, vals)
-    cols = [array("q", [0]) * n, array("Q", [0]) * n] + [array("d", [0.0]) * n for _ in range(6)]
-    got = lib.gw_aggregate_windows(
-        code, ffi.from_buffer(_I64, ts), words, n, every, offset,
-        ffi.from_buffer(_I64, cols[0]), ffi.from_buffer(_U64, cols[1]),
-        *(ffi.from_buffer(_F64, c) for c in cols[2:]), n)
+    return code, ffi.from_buffer(_I64, ts), words, n, every, offset % every
+
+
+def _capacity(timestamps, n: int, every: int) -> int:
+    """Room for the windows: exact bound for sorted input, else n (the kernel refuses to
+    write past it, and the caller retries with n)."""
+    if n == 0:
+        return 0
+    first, last = timestamps[0], timestamps[n - 1]
+    if last < first:
+        return n
+    return min(n, (last - first) // every + 2)
+
+
+def _check(got: int) -> int:
     if got == lib.GW_ENOMEM:
         raise MemoryError("window aggregation ran out of memory")
     if got < 0:
         raise ValueError(f"window aggregation rejected its input (code {got})")
+    return got
+
+
+def window_aggregate(timestamps, values, every_ns: int, offset_ns: int = 0) -> WindowColumns:
+    """count/sum/mean/m2/min/max/first/last of ``values`` per window of ``every_ns``
+    nanoseconds, windows aligned to the Unix epoch shifted by ``offset_ns``.
+
+    ``timestamps``: signed 64-bit ns in any order (sorted input takes one pass). ``values``:
+    float64, int64, uint64 or one-byte booleans. NaN values are skipped.
+    """
+    code, ts, words, n, every, offset = _inputs(timestamps, values, every_ns, offset_ns)
+    cap = _capacity(timestamps, n, every)
+    while True:
+        cols = [array(t, bytes(array(t).itemsize * cap)) for t in _WINDOW_TYPECODES]
+        out = ffi.new("gw_windows *")
+        keep = [ffi.from_buffer(c) for c in cols]  # alive until the call returns
+        for name, buf in zip(_WINDOW_FIELDS, keep):
+            setattr(out, name, ffi.cast(ffi.typeof(getattr(out, name)), buf))
+        got = lib.gw_aggregate_windows(code, ts, words, n, every, offset, out, cap)
+        if got != lib.GW_EINVAL or cap == n:
+            break
+        cap = n   # unsorted input with more windows than the sorted bound
+    _check(got)
+    del keep, buf, out   # the views must go before the arrays can shrink
     for c in cols:
         del c[got:]
     return WindowColumns(*cols)
+
+
+def window_quantile(timestamps, values, every_ns: int, offset_ns: int = 0, q: float = 0.5,
+                    method: int = EXACT_MEAN) -> tuple[array, array]:
+    """(quantile per non-empty window as array('d'), index of the selected point as array('I'))
+    for the windows :func:`window_aggregate` gives on the same input. With EXACT_MEAN the index
+    is that of the lower of the two points interpolated."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be between 0 and 1, got {q!r}")
+    code, ts, words, n, every, offset = _inputs(timestamps, values, every_ns, offset_ns)
+    cap = _capacity(timestamps, n, every)
+    while True:
+        value, at = array("d", bytes(8 * cap)), array("I", bytes(4 * cap))
+        got = lib.gw_window_quantile(code, ts, words, n, every, offset, float(q), int(method),
+                                     ffi.from_buffer(_F64, value), ffi.from_buffer(_U32, at), cap)
+        if got != lib.GW_EINVAL or cap == n:
+            break
+        cap = n
+    _check(got)
+    del value[got:], at[got:]
+    return value, at

@@ -15,7 +15,8 @@ from gateway import __version__, logs
 from gateway.errors import GatewayError
 
 #: Subcommands in the order ``gateway --help`` lists them.
-COMMANDS = ("run", "check_config", "write", "export", "bucket", "token", "version")
+COMMANDS = ("run", "check_config", "write", "export", "query", "task", "bucket", "token",
+            "replication", "version")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,8 @@ or a broken fixture, which must not pass as green.
 
 import os
 
+import pytest
+
 
 def pytest_sessionfinish(session, exitstatus):
     if not os.environ.get("CI"):
@@ -17,3 +19,44 @@ def pytest_sessionfinish(session, exitstatus):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
             reporter.write_line(f"skipped in CI: {report.nodeid}: {reason}", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture
+def serve_store():
+    """``serve_store(data_dir, store_config)`` starts a store and its control socket (as
+    ``gateway run`` does) on a thread and loop of their own, returns ``(store, loop)``, and
+    stops them after the test."""
+    import asyncio
+    import threading
+
+    from gateway.store import Store
+    from gateway.store.control import ControlServer
+
+    running = []
+
+    def start(data_dir: str, config):
+        loop = asyncio.new_event_loop()
+        store = Store(data_dir, config)
+        control = ControlServer(store)
+        ready = threading.Event()
+
+        def serve():
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(store.start())
+            loop.run_until_complete(control.start())
+            ready.set()
+            loop.run_forever()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        assert ready.wait(30)
+        running.append((store, control, loop, thread))
+        return store, loop
+
+    yield start
+    for store, control, loop, thread in running:
+        asyncio.run_coroutine_threadsafe(control.stop(), loop).result(30)
+        asyncio.run_coroutine_threadsafe(store.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()

@@ -22,15 +22,20 @@ def add_parser(sub) -> None:
 
 def component_factories(config) -> list:
     """The components of a running gateway, in the order they start (the store first, then
-    the control socket through which CLI commands reach it)."""
+    the control socket through which CLI commands reach it, the task scheduler, the readers)."""
     from gateway.hardware.emulated import control as rig_control
     from gateway.readers import kind_module
     from gateway.store import Store
     from gateway.store.control import ControlServer
+    from gateway.tasks.default import specs
+    from gateway.tasks.scheduler import TaskScheduler, task_directory
     from gateway.web import component as web
 
+    task_specs = specs(config)   # a task that does not compile stops the start here
     factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store),
-                 lambda ctx: ControlServer(ctx.store)]
+                 lambda ctx: ControlServer(ctx.store),
+                 lambda ctx: TaskScheduler(ctx.store, task_specs, task_directory(ctx.data_dir),
+                                           ctx.config.scheduler)]
     rig_socket = rig_control.path_from_environment()
     if rig_socket:  # a HIL rig drives the emulated hardware from outside (hil/README.md)
         factories.append(lambda ctx: rig_control.RigControl(rig_socket, ctx.config.gateway.hardware))
@@ -38,8 +43,16 @@ def component_factories(config) -> list:
         module = kind_module(kind)
         for reader_config in configs:
             factories.append(lambda ctx, m=module, c=reader_config: m.create(c, ctx))
+    for stream_config in config.replication:
+        factories.append(lambda ctx, c=stream_config: _replication_stream(c, ctx))
     factories.append(web.create)  # last: it shows every other component
     return factories
+
+
+def _replication_stream(config, context):
+    from gateway.replication.stream import ReplicationStream
+
+    return ReplicationStream(config, context.store)
 
 
 async def serve(config) -> str | None:

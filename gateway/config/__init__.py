@@ -7,6 +7,7 @@ is no file at all.
 
 from __future__ import annotations
 
+import logging
 import pathlib
 import re
 import tomllib
@@ -19,6 +20,8 @@ from gateway.config.schema import Loader, Problem, setting
 from gateway.config.secrets import Secret
 from gateway.config.units import ByteSize, Duration, parse_duration, parse_size
 from gateway.errors import ConfigError
+
+log = logging.getLogger("gateway.config")
 
 _TOML_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -48,6 +51,10 @@ def load_text(text: str, filename: str = "<config>") -> Config:
         problems = [Problem(p.path, p.message, line_of(lines, p.path)) for p in loader.problems]
         problems.sort(key=lambda p: (p.line or 0, p.path))
         raise ConfigError("\n".join(p.format(filename) for p in problems), problems)
+    if loader.warnings:
+        lines = key_lines(text)
+        for p in loader.warnings:
+            log.warning("%s", Problem(p.path, p.message, line_of(lines, p.path)).format(filename))
     return config
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal
 
-from gateway.config.schema import Loader, in_range, positive, setting
+from gateway.config.schema import Loader, in_range, positive, setting, unknown_kind
+from gateway.replication.config import ReplicationSection
 from gateway.config.units import ByteSize, Duration, parse_duration, parse_size
 
 
@@ -33,12 +33,16 @@ class BucketConfig:
     retention: Duration | None = setting(
         None, check=_positive_retention, doc="age limit; leave it out for none (the bucket is then limited "
                                   "by max_size only)")
+    max_series: int = setting(
+        1_000_000, check=in_range(1, (1 << 32) - 1),
+        doc="points of new series are refused (counted as series_limited) once the bucket holds "
+            "this many series, as InfluxDB's max-series-per-database")
 
 
 def _default_buckets() -> dict[str, BucketConfig]:
     return {
         "raw": BucketConfig(parse_size("256MiB"), parse_duration("30d")),
-        "rollup": BucketConfig(parse_size("64MiB"), parse_duration("365d")),
+        "rollup": BucketConfig(parse_size("256MiB"), parse_duration("365d")),
     }
 
 
@@ -105,6 +109,49 @@ class HttpSection:
             yield "listen", f"expected HOST:PORT, got {self.listen!r}"
 
 
+@dataclass
+class TaskConfig:
+    """A downsampling task: a Flux program with ``option task = {name: ..., every: ...}``."""
+
+    flux: str | None = setting(None, doc="the task's Flux program")
+    file: str | None = setting(None, doc="a file holding the task's Flux program (instead of flux)")
+
+    def source(self) -> str:
+        if self.flux is not None:
+            return self.flux
+        with open(self.file, encoding="utf-8") as f:
+            return f.read()
+
+    def validate(self):
+        if (self.flux is None) == (self.file is None):
+            yield "", "give the program either inline (flux) or in a file (file), not both"
+            return
+        try:
+            source = self.source()
+        except OSError as e:
+            yield "file", f"cannot read {self.file}: {e.strerror}"
+            return
+        from gateway.tasks.spec import TaskSpecError, task_spec
+
+        try:
+            task_spec(source)
+        except TaskSpecError as e:
+            yield "file" if self.file is not None else "flux", str(e)
+
+
+@dataclass
+class SchedulerSection:
+    default_rollup: bool = setting(
+        True, doc="run the built-in task keeping 1-minute mean/min/max/count of raw in rollup")
+    catch_up: Duration = setting(default_factory=lambda: parse_duration("1d"), check=positive,
+                                 doc="after downtime, missed runs up to this far back are run")
+    late_data: Duration = setting(default_factory=lambda: parse_duration("1d"), check=positive,
+                                  doc="late points this recent make their window run again")
+    history: int = setting(200, check=in_range(1, 100000), doc="runs kept in each task's history")
+    run_timeout: Duration = setting(default_factory=lambda: parse_duration("60s"), check=positive,
+                                    doc="a task run taking longer fails")
+
+
 class ReadersSection(dict):
     """``{kind: [Config, ...]}``; each kind loads with its own module's ``Config``."""
 
@@ -120,9 +167,7 @@ class ReadersSection(dict):
         for kind, tables in raw.items():
             sub = f"{path}.{kind}"
             if kind not in known:
-                close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                loader.error(sub, f"unknown reader kind '{kind}'{hint} (known: {', '.join(known)})")
+                loader.error(sub, unknown_kind("reader kind", kind, KINDS, known))
                 continue
             entries = tables if isinstance(tables, list) else [tables]
             config_cls = kind_module(kind).Config
@@ -152,6 +197,10 @@ class Config:
     store: StoreSection = setting(default_factory=StoreSection)
     http: HttpSection = setting(default_factory=HttpSection)
     readers: ReadersSection = setting(default_factory=_default_readers)
+    scheduler: SchedulerSection = setting(default_factory=SchedulerSection)
+    tasks: list[TaskConfig] = setting(default_factory=list)
+    replication: ReplicationSection = setting(default_factory=ReplicationSection,
+                                              doc="[[replication]] streams to upstreams")
 
 
 def cross_checks(config: Config, loaded: list[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
@@ -174,3 +223,8 @@ def cross_checks(config: Config, loaded: list[tuple[str, Any]]) -> Iterator[tupl
         if first != path:
             yield (f"{path}.client_id", f"client id {reader.client_id!r} is already used by "
                    f"{first} on {reader.endpoint}; give each reader its own client_id")
+    for i, stream in enumerate(config.replication):
+        for bucket in stream.buckets:
+            if bucket not in buckets:
+                yield (f"replication[{i}].buckets",
+                       f"unknown bucket {bucket!r} (configured: {', '.join(buckets)})")

@@ -75,11 +75,16 @@ class Loader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        #: things that load but deserve a word (a secret in plain text, say)
+        self.warnings: list[Problem] = []
         #: (path, object) of every table loaded without problems, for checks across sections.
         self.loaded: list[tuple[str, Any]] = []
 
     def error(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(Problem(path, message))
 
     # -- entry points -------------------------------------------------------------------
     def load(self, cls: type, raw: Any, path: str = "") -> Any:
@@ -207,13 +212,21 @@ class Loader:
             return None
 
 
+def unknown_kind(what: str, kind: str, candidates, known) -> str:
+    """``unknown <what> 'x'; did you mean 'y'? (known: ...)``: the nearest of ``candidates``
+    suggested, ``known`` listed."""
+    close = difflib.get_close_matches(str(kind), list(candidates), n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown {what} '{kind}'{hint} (known: {', '.join(known)})"
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
 def positive(value) -> None:
     if value <= 0:
-        raise ValueError(f"must be greater than zero, got {value}")
+        raise ValueError(f"must be greater than zero, got {getattr(value, 'text', value)}")
 
 
 def non_negative(value) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import os
 import re
@@ -44,18 +45,34 @@ WAL_DAMAGE = ("wal_corrupt_records", "wal_points_lost", "wal_bad_segments", "wal
 
 @dataclass(frozen=True, slots=True)
 class SeriesInfo:
-    """A series of the catalogue."""
+    """A series of the catalogue. Only the key is kept: measurement, tags and field are read
+    from it when asked for, so a bucket of a million series does not hold a million dicts."""
 
     id: int
     key: str
     type: int
-    measurement: str
-    tags: dict
-    field: str
 
     @property
     def type_name(self) -> str:
         return type_name(self.type)
+
+    def parts(self) -> tuple[str, dict[str, str], str]:
+        """(measurement, tags, field) of the key (the tags a new dict of the caller's)."""
+        measurement, tags, field = _key_parts(self.key)
+        return measurement, dict(tags), field
+
+    measurement = property(lambda self: self.parts()[0])
+    tags = property(lambda self: self.parts()[1])
+    field = property(lambda self: self.parts()[2])
+
+
+@functools.lru_cache(maxsize=4096)   # a query asks for the same few series again and again
+def _key_parts(key: str) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    try:
+        measurement, tags, field = split_series_key(key)
+    except ValueError:
+        return key, (), ""
+    return measurement, tuple(tags.items()), field
 
 
 def monotonic_ms() -> int:
@@ -78,6 +95,8 @@ class Ingested:
     too_old: int             # points refused: older than the retention
     created: list[NewSeries]
     unlogged: int            # points in the heads not yet in the WAL
+    series_limited: int = 0  # points refused: their new series would pass max_series
+    last_limited: int = -1   # index in the batch of the last of those
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +146,15 @@ class Unindexed:
 
 
 def series_info(series_id: int, type_: int, key: str) -> SeriesInfo:
-    try:
-        measurement, tags, field = split_series_key(key)
-    except ValueError:
-        measurement, tags, field = key, {}, ""
-    return SeriesInfo(series_id, key, type_, measurement, tags, field)
+    return SeriesInfo(series_id, key, type_)
 
 
 class Bucket:
     def __init__(self, name: str, path: str, max_size: int, retention_ns: int | None,
-                 head_points: int, head_max_age_ms: int, wal_segment_size: int = 256 << 10) -> None:
+                 head_points: int, head_max_age_ms: int, max_series: int = 0,
+                 wal_segment_size: int = 256 << 10) -> None:
         self.name = name
+        self.max_series = max_series   # 0: no limit
         self.path = path
         self.wal_dir = os.path.join(path, "wal")
         self.wal_segment_size = wal_segment_size
@@ -155,6 +172,10 @@ class Bucket:
         self.generation = 0          # store thread: batches taken so far
         self.durable_generation = 0
         self.waiters: list[tuple[int, asyncio.Future]] = []
+        # Replication: a copy of the heads taken by the next commit, handed out once durable.
+        self.head_copy_wanted = False
+        self.head_copy: tuple[int, list[tuple[int, HeadPoints]], int] | None = None
+        self.head_copy_waiters: list[asyncio.Future] = []
         self.outcomes: collections.deque = collections.deque(maxlen=64)
         self.unlogged_points = 0
         # Points nobody waits for (local readers): when the oldest arrived (time.monotonic())
@@ -192,6 +213,7 @@ class Bucket:
         self.segments: list[tuple[int, str]] = []    # (first LSN, path), oldest first
         self.counters = collections.Counter()
         self.too_old_logged_at = -1e9   # time.monotonic() of the last warning about old points
+        self.series_limit_logged_at = -1e9
         self.cursors: dict[str, int] = {}
         self.lock = threading.Lock()
         self.commit_lock = asyncio.Lock()
@@ -368,12 +390,13 @@ class Bucket:
             return self._ingest_locked(batch_ptr, now_ms, min_ts)
 
     def _ingest_locked(self, batch_ptr, now_ms: int, min_ts: int) -> Ingested:
-        report = self.heads.ingest(batch_ptr, now_ms, min_ts)
+        report = self.heads.ingest(batch_ptr, now_ms, min_ts, self.max_series)
         self.generation += 1
         sealed, created = self._take_outputs_locked()
         assert not sealed  # taking a batch never seals
         return Ingested(self.generation, report.taken, report.type_conflicts,
-                        report.last_conflict, report.too_old, created, report.unlogged_points)
+                        report.last_conflict, report.too_old, created, report.unlogged_points,
+                        report.series_limited, report.last_limited)
 
     def _take_outputs_locked(self) -> tuple[list[RingEntry], list[NewSeries]]:
         """The blocks sealed and the series created since the last call (lock held)."""
@@ -406,7 +429,18 @@ class Bucket:
                     self.heads.seal(self.ring, now_ms)
                 except Exception as e:  # the heads kept their points; sealing is retried later
                     seal_error = e
+                if self.head_copy_wanted:  # every point in the heads is logged right now
+                    self.head_copy = (gen, self._copy_heads_locked(), self.ring.position[1] - 1)
+                    self.head_copy_wanted = False
             return Logged(gen, log_error, seal_error, direct, *self._take_outputs_locked())
+
+    def _copy_heads_locked(self) -> list[tuple[int, HeadPoints]]:
+        out = []
+        for sid in range(1, self.heads.counters()["max_series_id"] + 1):
+            head = HeadPoints(*self.heads.head(sid))
+            if len(head.timestamps):
+                out.append((sid, head))
+        return out
 
     def seal_due_on_thread(self, now_ms: int, force: bool) -> Sealed:
         """Seals old (or, forced, all) logged heads."""
@@ -423,6 +457,11 @@ class Bucket:
         """A copy of a series' head."""
         with self.lock:
             return HeadPoints(*self.heads.head(series_id))
+
+    def heads_on_thread(self, series_ids: list[int]) -> list[HeadPoints]:
+        """Copies of several series' heads, in one hold of the lock."""
+        with self.lock:
+            return [HeadPoints(*self.heads.head(sid)) for sid in series_ids]
 
     def delete_segments_on_thread(self, min_lsn: int) -> int:
         """Deletes the segments whose records all lie below min_lsn (never the current one)."""
@@ -474,6 +513,13 @@ class Bucket:
             log.warning("bucket %s: %s (counted as too_old; check the sender's clock)",
                         self.name, problem)
 
+    def warn_series_limit(self, problem: str) -> None:
+        # A sender that mints a series per message hits the limit on every write: once a minute.
+        now = time.monotonic()
+        if now - self.series_limit_logged_at >= 60:
+            self.series_limit_logged_at = now
+            log.warning("bucket %s: %s (counted as series_limited)", self.name, problem)
+
     def take_unindexed(self) -> Unindexed:
         """Everything not yet in the index, handed to a checkpoint (see :meth:`restore`)."""
         u = Unindexed(self.pending, self.pending_series, self.pending_sealed,
@@ -515,10 +561,26 @@ class Bucket:
         """Whether points nobody waits for have waited ``bound`` seconds for a commit."""
         return self.unwaited_since is not None and now - self.unwaited_since >= bound
 
+    def want_head_copy(self) -> asyncio.Future:
+        """A future answered with (heads, newest sealed seq) copied by the next commit once
+        that commit is durable: every point in the copy is durable (replication)."""
+        fut = asyncio.get_running_loop().create_future()
+        self.head_copy_waiters.append(fut)
+        self.head_copy_wanted = True
+        return fut
+
     def settle(self, generation: int, error: Exception | None) -> None:
         """Answers the writers of every batch up to ``generation``: durable, or ``error``."""
         if self.unwaited_generation <= generation:
             self.unwaited_since = None   # logged with this commit (or dropped by its failure)
+        copy, self.head_copy = self.head_copy, None
+        if copy is not None and error is None and copy[0] <= generation:
+            waiters, self.head_copy_waiters = self.head_copy_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result((copy[1], copy[2]))
+        elif copy is not None:
+            self.head_copy_wanted = True  # not durable: the next commit copies again
         if error is None:
             self.durable_generation = max(self.durable_generation, generation)
         self.outcomes.append((generation, error))

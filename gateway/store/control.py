@@ -1,4 +1,4 @@
-"""The store's control socket: ``gateway write`` / ``gateway export`` while the daemon runs.
+"""The store's control socket: ``gateway write`` / ``export`` / ``query`` while the daemon runs.
 
 A data directory belongs to one process (its lock). When the daemon holds it, the commands
 talk to the daemon over the Unix socket ``store/control.sock`` in the data directory (mode
@@ -10,7 +10,10 @@ body and shuts down its sending side. The server answers one JSON line (``{"ok":
 ASCII decimal length and a newline, then that many bytes; a zero length ends them and a last
 JSON line says how the export ended (``{"ok": true, "series": ..}`` or ``{"ok": false,
 "error": ..}``). An error after the first byte thus reaches the client, and a connection that
-ends without that line is an error too: output cut short never passes for complete.
+ends without that line is an error too: output cut short never passes for complete. ``query``
+sends the Flux text as its body and gets the result, in the requested format, in the same
+chunks; an answer ``{"ok": false, "flux": true, ...}`` is an error in the program. A query never
+writes (``to()`` is refused).
 
 While a daemon starts it holds the store before its socket answers, and a command may hold the
 store when the daemon starts: :func:`with_store` makes commands wait and retry briefly, and the
@@ -28,6 +31,7 @@ import time
 from typing import Callable, Iterable, TypeVar
 
 from gateway.errors import GatewayError, StoreError, StoreLocked
+from gateway.query.errors import FluxError
 from gateway.runtime import Component
 from gateway.store.transfer import ExportReport, check_time, export_lines, import_lines
 
@@ -105,8 +109,16 @@ class ControlServer(Component):
                     await self._write(request, reader, writer)
                 elif op == "export":
                     await self._export(request, writer)
+                elif op == "query":
+                    await self._query(reader, writer, str(request.get("format", "table")))
+                elif op == "replication_status":
+                    from gateway.replication import registry
+
+                    writer.write(json.dumps({"ok": True, "streams": registry.stats()}).encode() + b"\n")
                 else:
                     raise ValueError(f"unknown operation {op!r}")
+            except FluxError as e:
+                writer.write(json.dumps({"ok": False, "flux": True, "error": str(e)}).encode() + b"\n")
             except (GatewayError, ValueError, OSError) as e:
                 writer.write(json.dumps({"ok": False, "error": str(e)}).encode() + b"\n")
             await writer.drain()
@@ -150,6 +162,22 @@ class ControlServer(Component):
             end = {"ok": True, **report.as_dict()}
         writer.write(b"0\n" + json.dumps(end).encode() + b"\n")
 
+    async def _query(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     fmt: str) -> None:
+        from gateway.query import compile_query, run_query
+        from gateway.query.lexer import MAX_SOURCE
+        from gateway.query.output import render
+
+        body = await reader.read(MAX_SOURCE * 4 + 1)   # UTF-8: at most 4 bytes per character
+        results, _ = await run_query(compile_query(body.decode("utf-8", "replace")), self.store)
+        pieces = render(results, fmt)   # checks the format before the answer goes out
+        writer.write(json.dumps({"ok": True}).encode() + b"\n")
+        for text in pieces:
+            data = text.encode("utf-8", "surrogateescape")
+            writer.write(b"%d\n" % len(data) + data)
+            await writer.drain()
+        writer.write(b"0\n" + json.dumps({"ok": True}).encode() + b"\n")
+
 
 class ControlClient:
     """Blocking client used by the CLI commands."""
@@ -178,6 +206,8 @@ class ControlClient:
         if not line:
             raise StoreError("the daemon closed the control connection without an answer")
         answer = json.loads(line)
+        if not answer.get("ok") and answer.get("flux"):
+            raise FluxError(answer.get("error", "the query failed"))
         if not answer.get("ok"):
             raise StoreError(f"the daemon refused: {answer.get('error', 'no reason given')}")
         return answer
@@ -190,6 +220,18 @@ class ControlClient:
             sock.shutdown(socket.SHUT_WR)
             return self._answer(f)
 
+    def replication_status(self) -> dict:
+        """The daemon's replication streams and their figures."""
+        sock = self._connect({"op": "replication_status"})
+        with sock, sock.makefile("rb") as f:
+            line = f.readline()  # dead letters make it longer than a request may be
+        if not line:
+            raise StoreError("the daemon closed the control connection without an answer")
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise StoreError(f"the daemon refused: {answer.get('error', 'no reason given')}")
+        return answer["streams"]
+
     def export(self, bucket: str, start, stop, measurement, out) -> ExportReport:
         """Writes the export to ``out``; raises StoreError when the daemon reports an error
         or the connection ends early (``out`` then holds the part that came)."""
@@ -197,20 +239,32 @@ class ControlClient:
                               "measurement": measurement})
         with sock, sock.makefile("rb") as f:
             self._answer(f)
-            while True:
-                head = f.readline(32)
-                if not head.endswith(b"\n") or not head[:-1].isdigit():
-                    raise StoreError("the daemon ended the export early (connection closed "
-                                     "or garbled); the output is incomplete")
-                size = int(head)
-                if size == 0:
-                    end = self._answer(f)
-                    return ExportReport.from_dict(end)
-                data = f.read(size)
-                if len(data) != size:
-                    raise StoreError("the daemon ended the export early (connection closed); "
-                                     "the output is incomplete")
-                out.write(data)
+            return ExportReport.from_dict(self._chunks(f, out, "export"))
+
+    def query(self, source: str, fmt: str, out) -> None:
+        """Writes the query's result to ``out``; FluxError for an error in the program."""
+        sock = self._connect({"op": "query", "format": fmt})
+        with sock, sock.makefile("rb") as f:
+            sock.sendall(source.encode("utf-8", "surrogateescape"))
+            sock.shutdown(socket.SHUT_WR)
+            self._answer(f)
+            self._chunks(f, out, "query")
+
+    def _chunks(self, f, out, what: str) -> dict:
+        """Copies the chunks to ``out``; the closing answer. StoreError when they end early."""
+        while True:
+            head = f.readline(32)
+            if not head.endswith(b"\n") or not head[:-1].isdigit():
+                raise StoreError(f"the daemon ended the {what} early (connection closed "
+                                 f"or garbled); the output is incomplete")
+            size = int(head)
+            if size == 0:
+                return self._answer(f)
+            data = f.read(size)
+            if len(data) != size:
+                raise StoreError(f"the daemon ended the {what} early (connection closed); "
+                                 f"the output is incomplete")
+            out.write(data)
 
 
 def with_store(store_dir: str, local: Callable[[], T], remote: Callable[[ControlClient], T],

@@ -317,10 +317,12 @@ class IngestReport:
     last_conflict: int     # index in the batch of the last point refused for its type, -1
     too_old: int
     unlogged_points: int   # in the heads, not yet in the WAL, after the call
+    series_limited: int = 0   # refused: a new series past max_series
+    last_limited: int = -1    # index in the batch of the last of those, -1
 
 
 _STATS = ("next_lsn", "max_series_id", "points_ingested", "type_conflicts", "too_old",
-          "unlogged_points", "head_points_total", "blocks_sealed", "direct_sealed",
+          "unlogged_points", "head_points_total", "head_bytes", "blocks_sealed", "direct_sealed",
           "records_replayed", "points_replayed", "corrupt_records", "corrupt_bytes",
           "points_lost")
 
@@ -381,13 +383,15 @@ class Heads:
     def sealed_lsn(self, series_id: int) -> int:
         return lib.gw_heads_series_sealed_lsn(self.ptr, series_id)
 
-    def ingest(self, batch_ptr, now_ms: int, min_ts: int = -(1 << 63)) -> IngestReport:
-        """Takes a batch, refusing points older than ``min_ts`` (ns; by default none)."""
+    def ingest(self, batch_ptr, now_ms: int, min_ts: int = -(1 << 63),
+               max_series: int = 0) -> IngestReport:
+        """Takes a batch, refusing points older than ``min_ts`` (ns; by default none) and
+        points that would create a series past ``max_series`` (0: no limit)."""
         r = self._ingest
-        if lib.gw_heads_ingest(self.ptr, batch_ptr, now_ms, min_ts, r) < 0:
+        if lib.gw_heads_ingest(self.ptr, batch_ptr, now_ms, min_ts, max_series, r) < 0:
             raise MemoryError("out of memory while taking a batch")
         return IngestReport(r.taken, r.type_conflicts, r.last_conflict, r.too_old,
-                            r.unlogged_points)
+                            r.unlogged_points, r.series_limited, r.last_limited)
 
     def commit(self, wal: WriteAheadLog, ring: RingFile | None, now_ms: int) -> int:
         """Group commit, with direct sealing of full heads when a ring is given; returns how
@@ -475,6 +479,14 @@ def batch_point(batch_ptr, index: int) -> tuple[bytes, int]:
     """(series key, type) of point ``index`` of a C batch (for error messages)."""
     p = batch_ptr.points[index]
     return ffi.buffer(batch_ptr.arena + p.key_off, p.key_len)[:], p.type
+
+
+def batch_time_bounds(batch_ptr) -> tuple[int, int] | None:
+    """(min, max) timestamp of a C batch's points, or None when it is empty."""
+    lo, hi = ffi.new("int64_t *"), ffi.new("int64_t *")
+    if not lib.gw_batch_time_bounds(batch_ptr, lo, hi):
+        return None
+    return lo[0], hi[0]
 
 
 def merge_order(timestamps: array) -> array:

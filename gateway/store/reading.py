@@ -4,6 +4,12 @@ A series' points live in three places: sealed blocks in the index, blocks sealed
 checkpoint (the bucket's pending list) and the head (on the store thread). :class:`StoreReader`
 reads the blocks on the read thread, copies the head on the store thread and merges them in
 time order; where one timestamp was written more than once, the last write wins.
+
+:meth:`StoreReader.stream` is the streaming form for queries: it picks the blocks by their time
+bounds (no block outside the range is read or decoded) and yields the points in time order in
+batches of about :data:`BATCH_POINTS`, so memory in flight is one batch per series, however long
+the range. Blocks whose spans overlap (late or redelivered points) are merged as one run; the
+others are taken as they are (a sealed block is sorted and free of duplicates).
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ import bisect
 import logging
 from array import array
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 from gateway import codec
-from gateway.datamodel import BOOL, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING, UINT, WORD_TYPECODES
+from gateway.datamodel import (BOOL, COLUMN_TYPECODES, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING,
+                                UINT, WORD_TYPECODES)
 from gateway.errors import CorruptBlock
 from gateway.store.bucket import Bucket, HeadPoints, SeriesInfo
 from gateway.store.index import BlockIndex
@@ -33,6 +40,21 @@ BlockRef = tuple[int, int, int]
 #: A block to read, with the ring position (and bytes written) from which a later write may
 #: have overwritten it.
 _Read = tuple[int, int, int, tuple[int, int | None]]
+#: Points per batch that :meth:`StoreReader.stream` yields (many blocks per C call, bounded memory).
+BATCH_POINTS = 65536
+_HEAD_SEQ = 1 << 62   # the head is newer than every block
+_NO_HEAD = HeadPoints(array("q"), None, None)
+
+
+@dataclass(slots=True)
+class _Piece:
+    """A block (or the head) of a series, with its time bounds, as a streaming read plans it."""
+
+    seq: int
+    min_ts: int
+    max_ts: int
+    count: int
+    ref: _Read | None   # None: the head
 
 
 @dataclass(slots=True)
@@ -57,12 +79,14 @@ def matching_series(b: Bucket, measurement: str | None = None,
     """The bucket's series matching the predicate, by key."""
     out = []
     for info in list(b.catalogue.values()):
-        if measurement is not None and info.measurement != measurement:
-            continue
-        if field is not None and info.field != field:
-            continue
-        if tags and any(info.tags.get(k) != v for k, v in tags.items()):
-            continue
+        if measurement is not None or field is not None or tags:
+            m, t, f = info.parts()
+            if measurement is not None and m != measurement:
+                continue
+            if field is not None and f != field:
+                continue
+            if tags and any(t.get(k) != v for k, v in tags.items()):
+                continue
         out.append(info)
     out.sort(key=lambda s: s.key)
     return out
@@ -78,25 +102,117 @@ class StoreReader:
     async def series_columns(self, b: Bucket, info: SeriesInfo, lo: int,
                              hi: int) -> SeriesColumns | None:
         """The points of a series with lo <= time < hi, or None when it has none there."""
-        blocks = await self._series_blocks(b, info, lo, hi)
+        return (await self.many_columns(b, [info], lo, hi))[0]
+
+    async def many_columns(self, b: Bucket, infos: list[SeriesInfo], lo: int,
+                           hi: int) -> list[SeriesColumns | None]:
+        """:meth:`series_columns` of each series, with one index query and one hop to each
+        worker thread for all of them (an export of many small series pays no hop per
+        series)."""
+        ids = [info.id for info in infos]
+        blocks = await self._blocks_of(b, ids, lo, hi)
         if b.index_suspects:  # an index row led nowhere: repair the index, then read again
             await self.repair_index(b)
-            blocks = await self._series_blocks(b, info, lo, hi)
-        head = await self.threads.on_store_thread(b.head_on_thread, info.id)
-        return merge(info, blocks, head, lo, hi)
+            blocks = await self._blocks_of(b, ids, lo, hi)
+        heads = await self.threads.on_store_thread(b.heads_on_thread, ids)
+        return [merge(info, blocks[info.id], head, lo, hi) for info, head in zip(infos, heads)]
 
-    async def _series_blocks(self, b: Bucket, info: SeriesInfo, lo: int,
-                             hi: int) -> list[tuple[array, Any]]:
+    async def _blocks_of(self, b: Bucket, ids: list[int], lo: int,
+                         hi: int) -> dict[int, list[tuple[array, Any]]]:
         # Where the checkpoint stood before the rows are read: the ring may write over them
         # from there on (the next checkpoint then drops their rows).
         since = (b.state.write_pos, b.written_at_checkpoint)
+        rows = await self.index.blocks_of(b.state.id, ids, lo, hi)
+        refs: dict[int, list[_Read]] = {sid: [] for sid in ids}
+        seen = set()
+        for r in rows:
+            refs[r.series].append((r.seq, r.offset, r.length, since))
+            seen.add(r.seq)
+        for e in list(b.pending):
+            if (e.series_id in refs and e.max_ts >= lo and e.min_ts < hi
+                    and e.seq not in seen):
+                refs[e.series_id].append((e.seq, e.offset, e.length, (e.offset + e.length, None)))
+        for r in refs.values():
+            r.sort()
+        return await self.threads.on_read_thread(self._read_many, b, refs)
+
+    @classmethod
+    def _read_many(cls, b: Bucket, refs: dict[int, list[_Read]]) -> dict[int, list]:
+        return {sid: cls.read_blocks(b, r) for sid, r in refs.items()}
+
+    async def stream(self, b: Bucket, info: SeriesInfo, lo: int, hi: int,
+                     batch_points: int | None = None) -> AsyncIterator[tuple[array, Any]]:
+        """Yields (timestamps, values) of the series with lo <= time < hi in time order across
+        batches, one point per timestamp (the last write wins); never an empty batch."""
+        if lo >= hi:
+            return
+        batch_points = batch_points or BATCH_POINTS
+        if b.index_suspects:   # an earlier read found a wrong index row: repair first
+            await self.repair_index(b)
+        # Where the checkpoint stood before the rows are read (see _series_blocks).
+        since = (b.state.write_pos, b.written_at_checkpoint)
         rows = await self.index.blocks(b.state.id, info.id, lo, hi)
         seen = {r.seq for r in rows}
-        refs = [(r.seq, r.offset, r.length, since) for r in rows]
-        refs += [(e.seq, e.offset, e.length, (e.offset + e.length, None)) for e in list(b.pending)
-                 if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi and e.seq not in seen]
-        refs.sort()
-        return await self.threads.on_read_thread(self.read_blocks, b, refs)
+        pieces = [_Piece(r.seq, r.min_ts, r.max_ts, r.count, (r.seq, r.offset, r.length, since))
+                  for r in rows]
+        pieces += [_Piece(e.seq, e.min_ts, e.max_ts, e.count,
+                          (e.seq, e.offset, e.length, (e.offset + e.length, None)))
+                   for e in list(b.pending)
+                   if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi
+                   and e.seq not in seen]
+        head = await self.threads.on_store_thread(b.head_on_thread, info.id)
+        if len(head.timestamps):
+            pieces.append(_Piece(_HEAD_SEQ, min(head.timestamps), max(head.timestamps),
+                                 len(head.timestamps), None))
+        pieces.sort(key=lambda p: (p.min_ts, p.seq))
+        # Runs of pieces whose spans overlap, each merged as one; a batch of runs per thread hop.
+        batch: list[list[_Piece]] = []
+        run: list[_Piece] = []
+        batch_n, run_max = 0, MIN_TS
+        for p in pieces:
+            if run and p.min_ts > run_max:
+                batch.append(run)
+                batch_n += sum(q.count for q in run)
+                run, run_max = [], MIN_TS
+                if batch_n >= batch_points:
+                    got = await self.threads.on_read_thread(self._read_runs, b, info, batch, head, lo, hi)
+                    if got is not None:
+                        yield got
+                    batch, batch_n = [], 0
+            run.append(p)
+            run_max = max(run_max, p.max_ts)
+        if run:
+            batch.append(run)
+        if batch:
+            got = await self.threads.on_read_thread(self._read_runs, b, info, batch, head, lo, hi)
+            if got is not None:
+                yield got
+
+    @classmethod
+    def _read_runs(cls, b: Bucket, info: SeriesInfo, runs: list[list[_Piece]], head: HeadPoints,
+                   lo: int, hi: int) -> tuple[array, Any] | None:
+        """Reads, decodes and merges runs of pieces (read thread); (ts, values) or None."""
+        out_ts = array("q")
+        out_v: Any = [] if info.type == STRING else array(COLUMN_TYPECODES[info.type])
+        for run in runs:
+            refs = sorted(p.ref for p in run if p.ref is not None)   # oldest write first
+            with_head = any(p.ref is None for p in run)
+            blocks = cls.read_blocks(b, refs)
+            if len(blocks) == 1 and not with_head:
+                ts, values = blocks[0]
+            else:
+                cols = merge(info, blocks, head if with_head else _NO_HEAD, MIN_TS, MAX_TS)
+                if cols is None:
+                    continue
+                ts, values = cols.timestamps, cols.values
+            out_ts.extend(ts)
+            out_v.extend(values)
+        # Only the first and the last run can reach outside the range.
+        a = bisect.bisect_left(out_ts, lo)
+        z = bisect.bisect_left(out_ts, hi)
+        if a or z < len(out_ts):
+            out_ts, out_v = out_ts[a:z], out_v[a:z]
+        return (out_ts, out_v) if len(out_ts) else None
 
     async def last(self, b: Bucket, info: SeriesInfo) -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None."""
@@ -115,18 +231,20 @@ class StoreReader:
 
     async def decoded_block(self, b: Bucket, ref: BlockRef) -> tuple[array, Any] | None:
         """One block's (timestamps, values), or None when it is gone or damaged."""
-        since = (b.state.write_pos, b.written_at_checkpoint)
-        got = await self.threads.on_read_thread(self.read_blocks, b, [(*ref, since)])
+        got = await self.threads.on_read_thread(self.read_blocks, b, [ref])
         return got[0] if got else None
 
     @staticmethod
-    def read_blocks(b: Bucket, refs: list[_Read]) -> list[tuple[array, Any]]:
+    def read_blocks(b: Bucket, refs: list[_Read] | list[BlockRef]) -> list[tuple[array, Any]]:
         """Decoded blocks (read thread). A block that the ring wrote over while it was read
         is skipped (evicted: counted as ``overwritten_while_read``); a damaged one is skipped,
         logged once and counted at the next checkpoint; a row of the index that leads to
         another entry is logged and left to :meth:`Checkpointer.repair_index`."""
         out = []
-        for seq, offset, length, since in refs:
+        for ref in refs:
+            seq, offset, length = ref[:3]
+            # without the reader's own checkpoint position, the current one (stricter)
+            since = ref[3] if len(ref) > 3 else (b.state.write_pos, b.written_at_checkpoint)
             status, block = b.ring.read(offset, length, seq)
             if status == OK:
                 try:

@@ -63,6 +63,7 @@ def bucket_stats(b: Bucket) -> dict[str, Any]:
         "points": block_points + pending_points + head_points,
         "points_in_blocks": block_points + pending_points,
         "points_in_heads": head_points,
+        "head_bytes": heads.get("head_bytes", 0),
         "bytes_per_point": ((live_bytes + pending_bytes) / (block_points + pending_points)
                             if block_points + pending_points else None),
         "oldest": state.oldest if state else None,
@@ -75,6 +76,8 @@ def bucket_stats(b: Bucket) -> dict[str, Any]:
         "points_written": heads.get("points_ingested", 0),
         "type_conflicts": b.counters["type_conflicts"],
         "too_old": b.counters["too_old"],
+        "series_limited": b.counters["series_limited"],
+        "max_series": b.max_series or None,
         "wal_corrupt_records": b.counters["wal_corrupt_records"],
         "wal_points_lost": b.counters["wal_points_lost"],
         "wal_bad_segments": b.counters["wal_bad_segments"],

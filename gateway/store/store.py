@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 
 from gateway.errors import StoreError, StoreLocked
 from gateway.runtime import Component
@@ -34,7 +34,7 @@ from gateway.store.checkpoint import Checkpointer
 from gateway.store.commit import GroupCommit
 from gateway.store.index import BlockIndex
 from gateway.store.lock import DataDirLock
-from gateway.store.native import batch_point
+from gateway.store.native import batch_point, batch_time_bounds
 from gateway.store.reading import MAX_TS, MIN_TS, SeriesColumns, StoreReader, matching_series
 from gateway.store.recovery import Recovery
 from gateway.store.replication import ReplicationPositions, StoredBlock
@@ -43,6 +43,9 @@ from gateway.store.statistics import CardWrites, bucket_stats
 from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
+
+#: Series per chunk of a scan: one index query and one thread hop each.
+SCAN_CHUNK = 1000
 
 #: How long a starting daemon waits for a command that holds the store to finish with it.
 DAEMON_LOCK_WAIT_S = 30.0
@@ -60,12 +63,14 @@ class UnknownBucket(StoreError, KeyError):
 class WriteResult:
     """What a write stored: points taken, points refused because their series has another
     type, points refused because they are older than the bucket's retention (the store would
-    drop them at once; InfluxDB refuses them too), and the problem in words."""
+    drop them at once; InfluxDB refuses them too), points refused because their series would be
+    new in a bucket that holds its ``max_series``, and the problem in words."""
 
     points: int
     refused: int = 0
     problem: str | None = None
     too_old: int = 0
+    series_limited: int = 0
 
 
 class Store(Component):
@@ -90,6 +95,7 @@ class Store(Component):
         self._commits: GroupCommit | None = None
         self._checkpoints: Checkpointer | None = None
         self._reader: StoreReader | None = None
+        self._write_listeners: list = []
         self._replication: ReplicationPositions | None = None
         self._opened = False
         self._closing = False
@@ -197,7 +203,7 @@ class Store(Component):
         return Bucket(name, os.path.join(self.path, "buckets", name), int(bcfg.max_size),
                       bcfg.retention.ns if bcfg.retention is not None else None,
                       cfg.head_points, int(float(cfg.head_max_age) * 1000),
-                      int(cfg.wal_segment_size))
+                      bcfg.max_series or 0, int(cfg.wal_segment_size))
 
     async def stop(self) -> None:
         await self.close()
@@ -279,6 +285,7 @@ class Store(Component):
             return WriteResult(0)
         ptr = batch.c_pointer
         del batch  # the caller may let it go while we wait: the heads hold copies
+        bounds = batch_time_bounds(ptr) if self._write_listeners else None
         min_ts = self.clock() - b.retention_ns if b.retention_ns else MIN_TS
         got = b.try_ingest(ptr, monotonic_ms(), min_ts)
         if got is None:  # a commit holds the heads: queue behind it on the store thread
@@ -294,6 +301,13 @@ class Store(Component):
             problems.append(f"{got.too_old} point(s) refused: older than the retention of bucket "
                             f"{b.name!r} ({b.retention_ns // 1_000_000_000} s)")
             b.warn_too_old(problems[-1])
+        if got.series_limited:
+            b.counters["series_limited"] += got.series_limited
+            key = batch_point(ptr, got.last_limited)[0].decode("utf-8", "replace")
+            problems.append(f"{got.series_limited} point(s) refused: bucket {b.name!r} holds its "
+                            f"max_series of {b.max_series} series, so new series such as "
+                            f"{key!r} are refused (raise [store.buckets.{b.name}] max_series)")
+            b.warn_series_limit(problems[-1])
         del ptr
         if got.created:
             b.add_series(got.created)
@@ -303,8 +317,20 @@ class Store(Component):
                 await self._commits.wait_durable(b, got.generation, got.unlogged)
             else:
                 self._commits.note_unwaited(b, got.generation)
+            if bounds is not None:
+                for listener in list(self._write_listeners):
+                    listener(bucket, *bounds)
         return WriteResult(got.taken, got.type_conflicts, "; ".join(problems) or None,
-                           got.too_old)
+                           got.too_old, got.series_limited)
+
+    def add_write_listener(self, listener) -> None:
+        """Calls ``listener(bucket, min_ts, max_ts)`` after each durable write with the time
+        bounds of the batch (the downsampling tasks find late data this way)."""
+        self._write_listeners.append(listener)
+
+    def remove_write_listener(self, listener) -> None:
+        if listener in self._write_listeners:
+            self._write_listeners.remove(listener)
 
     def _conflict_message(self, b: Bucket, ptr, index: int, refused: int) -> str:
         raw_key, type_ = batch_point(ptr, index)
@@ -351,11 +377,24 @@ class Store(Component):
         lo = MIN_TS if start is None else int(start)
         hi = MAX_TS if stop is None else int(stop)
         out = []
-        for info in matching_series(b, measurement, tags, field):
-            cols = await self._reader.series_columns(b, info, lo, hi)
-            if cols is not None:
-                out.append(cols)
+        async for chunk in self.scan_chunks(bucket, start, stop, measurement, tags, field):
+            out += chunk
         return out
+
+    async def scan_chunks(self, bucket: str = "raw", start: int | None = None,
+                          stop: int | None = None, measurement: str | None = None,
+                          tags: Mapping[str, str] | None = None, field: str | None = None,
+                          chunk: int = SCAN_CHUNK) -> AsyncIterator[list[SeriesColumns]]:
+        """:meth:`scan` a chunk of series at a time (sorted by key): memory stays bounded by
+        the chunk, and each chunk costs one index query and one hop to each worker thread."""
+        self._check_open()
+        b = self.bucket(bucket)
+        lo = MIN_TS if start is None else int(start)
+        hi = MAX_TS if stop is None else int(stop)
+        infos = matching_series(b, measurement, tags, field)
+        for i in range(0, len(infos), chunk):
+            got = await self._reader.many_columns(b, infos[i:i + chunk], lo, hi)
+            yield [cols for cols in got if cols is not None]
 
     async def scan_series(self, key: str, bucket: str = "raw", start: int | None = None,
                           stop: int | None = None) -> SeriesColumns | None:
@@ -367,6 +406,17 @@ class Store(Component):
         return await self._reader.series_columns(b, b.catalogue[sid],
                                                  MIN_TS if start is None else start,
                                                  MAX_TS if stop is None else stop)
+
+    async def stream_series(self, info: SeriesInfo, bucket: str = "raw", start: int | None = None,
+                            stop: int | None = None, batch_points: int | None = None):
+        """The points of a series with start <= time < stop as time-ordered batches of
+        (timestamps, values), reading only the blocks in the range (see
+        :meth:`gateway.store.reading.StoreReader.stream`): for queries over long ranges."""
+        self._check_open()
+        b = self.bucket(bucket)
+        async for cols in self._reader.stream(b, info, MIN_TS if start is None else int(start),
+                                              MAX_TS if stop is None else int(stop), batch_points):
+            yield cols
 
     async def last(self, key: str, bucket: str = "raw") -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None."""
@@ -386,8 +436,20 @@ class Store(Component):
         await self._replication.set_cursor(self.bucket(bucket), name, seq)
 
     async def blocks_since(self, bucket: str, after_seq: int, limit: int = 100) -> list[StoredBlock]:
-        """Sealed blocks with a sequence number above ``after_seq``, oldest first."""
+        """Sealed blocks with a sequence number above ``after_seq``, oldest first (indexed or
+        sealed since the last checkpoint)."""
         return await self._replication.blocks_since(self.bucket(bucket), after_seq, limit)
+
+    def last_sealed_seq(self, bucket: str) -> int:
+        """The sequence number of the newest block of the bucket's ring."""
+        return self._replication.last_sealed_seq(self.bucket(bucket))
+
+    async def durable_heads(self, bucket: str, measurements=None, timeout: float = 10.0):
+        """[(SeriesInfo, HeadPoints)] of every non-empty head (of the given measurements) and
+        the newest sealed sequence number, every point durable: now if the heads are quiet,
+        else as the next group commit copies them; None if none did within ``timeout``."""
+        self._check_open()
+        return await self._replication.durable_heads(self.bucket(bucket), measurements, timeout)
 
     # ------------------------------------------------------------------ accounting
 

@@ -80,7 +80,7 @@ async def import_lines(store, bucket: str, pieces, precision: str = "ns",
         if result.points:
             written = await store.write(result.batch, bucket)
             report.points += written.points
-            report.refused += written.refused + written.too_old
+            report.refused += written.refused + written.too_old + written.series_limited
             if written.problem and len(report.errors) < MAX_ERRORS_KEPT:
                 report.errors.append((0, 0, written.problem))
     return report
@@ -139,16 +139,17 @@ async def export_lines(store, bucket: str, start: int | None = None, stop: int |
     time order. Values come out bit for bit as stored; NaN and infinities, which line protocol
     cannot express, are skipped and counted."""
     report = report if report is not None else ExportReport()
-    for info in store.series(bucket, measurement=measurement):
-        cols = await store.scan_series(info.key, bucket, start, stop)
-        if cols is None or not len(cols):
-            continue
-        values = cols.values
-        if info.type == BOOL:
-            values = array("Q", values)
-        text = serialize_series(info.key, info.type, cols.timestamps, values, nonfinite="skip")
-        lines = text.count(b"\n")
-        report.series += 1
-        report.points += lines
-        report.skipped_nonfinite += len(cols) - lines
-        yield text
+    async for chunk in store.scan_chunks(bucket, start, stop, measurement):
+        for cols in chunk:
+            if not len(cols):
+                continue
+            info = cols.series
+            values = cols.values
+            if info.type == BOOL:
+                values = array("Q", values)
+            text = serialize_series(info.key, info.type, cols.timestamps, values, nonfinite="skip")
+            lines = text.count(b"\n")
+            report.series += 1
+            report.points += lines
+            report.skipped_nonfinite += len(cols) - lines
+            yield text

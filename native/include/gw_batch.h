@@ -49,6 +49,9 @@ void gw_batch_clear(gw_batch *b);
  * long, empty key) or GW_ENOMEM. */
 int gw_batch_add(gw_batch *b, const char *key, uint32_t key_len, uint8_t type,
                  uint64_t value, const char *str, uint32_t str_len, int64_t ts);
+/* Smallest and largest timestamp of the batch's points into *min_ts / *max_ts; returns 1, or 0
+ * (outputs untouched) for an empty batch. */
+int gw_batch_time_bounds(const gw_batch *b, int64_t *min_ts, int64_t *max_ts);
 /* cdef: end */
 
 /* ---- For C producers (the parser), not part of the Python API. ---- */

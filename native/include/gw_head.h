@@ -30,6 +30,7 @@ typedef struct gw_heads_stats {
     uint64_t too_old;           /* points refused: older than the ingest's min_ts */
     uint64_t unlogged_points;   /* ingested, not yet in a WAL record */
     uint64_t head_points_total; /* points in heads, logged or not */
+    uint64_t head_bytes;        /* memory the heads' point buffers and string arenas take */
     uint64_t blocks_sealed;
     uint64_t direct_sealed;     /* heads sealed by gw_heads_commit without a WAL record */
     uint64_t records_replayed, points_replayed;
@@ -44,6 +45,8 @@ typedef struct gw_ingest_report {
     uint64_t type_conflicts;    /* points refused: their series has another type */
     int64_t  last_conflict;     /* index in the batch of the last of those, -1 if none */
     uint64_t too_old;           /* points refused: older than min_ts */
+    uint64_t series_limited;    /* points refused: a new series past max_series */
+    int64_t  last_limited;      /* index in the batch of the last of those, -1 if none */
     uint64_t unlogged_points;   /* points in the heads not yet in a WAL record, after the call */
 } gw_ingest_report;
 
@@ -81,10 +84,11 @@ uint64_t  gw_heads_series_sealed_lsn(gw_heads *h, uint32_t id);
 /* Appends every point of b to its series' head, creating series as needed. Points whose
  * series exists with another type are refused and counted (type_conflicts, last_conflict);
  * points older than min_ts (INT64_MIN: no limit) are refused and counted (too_old) without
- * creating their series. Fills *out. Returns the number of points taken, or GW_ENOMEM (all
+ * creating their series; so are points of a new series when the heads already hold
+ * max_series series (0: no limit; series_limited, last_limited). Fills *out. Returns the number of points taken, or GW_ENOMEM (all
  * unlogged points are dropped: the commit they wait for fails). */
 int64_t   gw_heads_ingest(gw_heads *h, const struct gw_batch *b, int64_t now_ms, int64_t min_ts,
-                          gw_ingest_report *out);
+                          uint32_t max_series, gw_ingest_report *out);
 /* A group commit: all unlogged points go to the WAL as one record (or more, past
  * GW_WAL_MAX_POINTS points or the WAL's max_body bytes) with one write(2), except that, when r is not NULL, a head already
  * holding head_points points (logged or not) is sealed into ring blocks right away instead of

@@ -94,3 +94,16 @@ int gw_batch_add(gw_batch *b, const char *key, uint32_t key_len, uint8_t type,
     if (rc != GW_OK) b->arena_len = mark;
     return rc;
 }
+
+int gw_batch_time_bounds(const gw_batch *b, int64_t *min_ts, int64_t *max_ts) {
+    if (!b || b->n == 0) return 0;
+    int64_t lo = b->points[0].ts, hi = lo;
+    for (uint32_t i = 1; i < b->n; i++) {
+        int64_t t = b->points[i].ts;
+        if (t < lo) lo = t;
+        if (t > hi) hi = t;
+    }
+    *min_ts = lo;
+    *max_ts = hi;
+    return 1;
+}

@@ -154,11 +154,15 @@ uint64_t gw_heads_series_sealed_lsn(gw_heads *h, uint32_t id) {
 
 /* ------------------------------------------------------------------ head buffers */
 
-static int reserve_points(series *s, uint32_t extra) {
+/* Bytes a head's buffers take: 16 per point of room, plus its string arena. */
+static uint64_t head_bytes(const series *s) { return (uint64_t)s->cap * 16u + s->str_cap; }
+
+static int reserve_points(gw_heads *h, series *s, uint32_t extra) {
     uint64_t need = (uint64_t)s->n + extra;
     if (need <= s->cap) return GW_OK;
     if (need > GW_BLOCK_MAX_POINTS * 4ull) return GW_ENOMEM;
-    uint32_t cap = s->cap ? s->cap : 64;
+    /* Start small: most series of a high-cardinality load hold one or a few points. */
+    uint32_t cap = s->cap ? s->cap : 4;
     while (cap < need) cap *= 2;
     int64_t *ts = realloc(s->ts, (size_t)cap * sizeof *ts);
     if (!ts) return GW_ENOMEM;
@@ -166,11 +170,12 @@ static int reserve_points(series *s, uint32_t extra) {
     uint64_t *v = realloc(s->values, (size_t)cap * sizeof *v);
     if (!v) return GW_ENOMEM;
     s->values = v;
+    h->stats.head_bytes += (uint64_t)(cap - s->cap) * 16u;
     s->cap = cap;
     return GW_OK;
 }
 
-static int reserve_str(series *s, size_t extra) {
+static int reserve_str(gw_heads *h, series *s, size_t extra) {
     if (s->str_len + extra <= s->str_cap) return GW_OK;
     size_t cap = s->str_cap ? s->str_cap : 1024;
     while (cap < s->str_len + extra) cap *= 2;
@@ -178,6 +183,7 @@ static int reserve_str(series *s, size_t extra) {
     char *p = realloc(s->str, cap);
     if (!p) return GW_ENOMEM;
     s->str = p;
+    h->stats.head_bytes += cap - s->str_cap;
     s->str_cap = cap;
     return GW_OK;
 }
@@ -224,12 +230,14 @@ static void rollback_unlogged(gw_heads *h) {
 }
 
 int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms, int64_t min_ts,
-                        gw_ingest_report *out) {
+                        uint32_t max_series, gw_ingest_report *out) {
     impl *m = IMPL(h);
     uint64_t taken = 0;
     out->type_conflicts = 0;
     out->too_old = 0;
     out->last_conflict = -1;
+    out->series_limited = 0;
+    out->last_limited = -1;
     for (uint32_t i = 0; i < b->n; i++) {
         const gw_point *p = &b->points[i];
         if (p->ts < min_ts) {   /* retention would drop it at once: refuse it */
@@ -241,6 +249,12 @@ int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms, int64_t 
         if (!s || s->key_len != p->key_len || memcmp(s->key, key, p->key_len) != 0) {
             uint64_t hash = gw_head_hash(key, p->key_len);
             s = gw_head_table_find(IMPL(h), key, p->key_len, hash);
+            if (!s && max_series && h->stats.max_series_id >= max_series) {
+                /* Series ids are dense: the bucket holds max_series_id series. */
+                out->series_limited++;
+                out->last_limited = i;
+                continue;
+            }
             if (!s) {
                 s = create(h, h->stats.max_series_id + 1, p->type, key, p->key_len, hash);
                 if (!s || note_new(h, s->id) != GW_OK) goto nomem;
@@ -252,8 +266,8 @@ int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms, int64_t 
             out->last_conflict = i;
             continue;
         }
-        if (reserve_points(s, 1) != GW_OK) goto nomem;
-        if (p->type == GW_STRING && reserve_str(s, p->str_len) != GW_OK) goto nomem;
+        if (reserve_points(h, s, 1) != GW_OK) goto nomem;
+        if (p->type == GW_STRING && reserve_str(h, s, p->str_len) != GW_OK) goto nomem;
         if (s->logged == s->n && mark_dirty(h, s) != GW_OK) goto nomem;
         if (s->n == 0) s->started_ms = now_ms;
         push(s, p->ts, p->value, b->arena + (p->type == GW_STRING ? p->value : 0), p->str_len);
@@ -557,9 +571,19 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
         if (t2) s->ts = t2;
         uint64_t *v2 = realloc(s->values, (size_t)keep * sizeof *v2);
         if (v2) s->values = v2;
-        if (t2 && v2) s->cap = keep;
+        if (t2 && v2) {
+            h->stats.head_bytes -= (uint64_t)(s->cap - keep) * 16u;
+            s->cap = keep;
+        }
     }
-    if (tail == 0 && s->cap > 0 && s->str_cap > 65536) { free(s->str); s->str = NULL; s->str_cap = 0; }
+    if (tail == 0) {
+        /* An idle head gives its buffers back: a bucket of many series that are written
+         * rarely then costs little more than their keys. */
+        h->stats.head_bytes -= head_bytes(s);
+        free(s->ts); free(s->values); free(s->str);
+        s->ts = NULL; s->values = NULL; s->str = NULL;
+        s->cap = 0; s->str_cap = 0;
+    }
     return GW_OK;
 }
 
@@ -612,8 +636,8 @@ static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
     series *s = by_id(h, g->series_id);
     if (!s || s->type != g->type) { h->stats.points_lost += g->n; return; }
     if (lsn <= s->sealed_lsn) return;
-    if (reserve_points(s, g->n) != GW_OK) { c->failed = 1; return; }
-    if (g->type == GW_STRING && reserve_str(s, g->str_off[g->n]) != GW_OK) { c->failed = 1; return; }
+    if (reserve_points(c->h, s, g->n) != GW_OK) { c->failed = 1; return; }
+    if (g->type == GW_STRING && reserve_str(c->h, s, g->str_off[g->n]) != GW_OK) { c->failed = 1; return; }
     if (s->n == 0) s->started_ms = c->now_ms;
     for (uint32_t i = 0; i < g->n; i++)
         push(s, g->ts[i], g->values[i], g->strings ? g->strings + g->str_off[i] : NULL,

@@ -207,5 +207,9 @@ def test_a_byte_order_mark_before_the_first_key_is_ignored(tmp_path):
 
 def test_the_image_default_configuration_says_real_hardware():
     import pathlib
-    image_config = pathlib.Path(__file__).resolve().parents[2] / "image/overlay/etc/gateway/gateway.toml"
-    assert cfg.load_file(image_config).gateway.hardware == "real"
+    image_config = pathlib.Path(__file__).resolve().parents[2] / "image/overlay/usr/lib/edge-gateway/gateway.toml"
+    config = cfg.load_file(image_config)
+    assert config.gateway.hardware == "real"
+    # ... and serves LAN devices on the standard port with the first-boot password file.
+    listener = config.readers["mqtt"][0].listener
+    assert listener.listen == "0.0.0.0:1883" and listener.password_file == "/etc/gateway/lan.passwd"

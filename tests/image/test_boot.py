@@ -132,6 +132,7 @@ class Guest:
     qemu_errors: pathlib.Path
     root_partition_bytes: int
     mqtt_lan_port: int
+    mqtt_device_port: int
 
     def ssh(self, command: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         if self.qemu.poll() is not None:
@@ -228,9 +229,9 @@ def guest(image, tmp_path_factory, request):
     cmdline = [arg for arg in (work / "cmdline.txt").read_text().split()
                if not arg.startswith("console=") and arg != "quiet"]
     cmdline.append("console=ttyAMA0,115200")
-    port, mqtt_port = free_port(), free_port()
-    while mqtt_port == port:
-        mqtt_port = free_port()
+    port, mqtt_port, device_port = free_port(), free_port(), free_port()
+    while len({port, mqtt_port, device_port}) < 3:
+        mqtt_port, device_port = free_port(), free_port()
     serial_log = artifacts_dir() / "serial.log"
     failures_before = request.session.testsfailed
     qemu = subprocess.Popen(
@@ -241,11 +242,12 @@ def guest(image, tmp_path_factory, request):
          "-drive", f"file={disk},format=raw,if=none,id=card,cache=unsafe",
          "-device", "virtio-blk-pci,drive=card",
          "-netdev", f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"
-         f",hostfwd=tcp:127.0.0.1:{mqtt_port}-:1884",
+         f",hostfwd=tcp:127.0.0.1:{mqtt_port}-:1884,hostfwd=tcp:127.0.0.1:{device_port}-:1883",
          "-device", "virtio-net-pci,netdev=net0,romfile="],  # no option ROM: direct kernel boot
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(work / "qemu.err", "w"),
         start_new_session=True)
-    machine = Guest(port, key, serial_log, qemu, work / "qemu.err", root_bytes, mqtt_port)
+    machine = Guest(port, key, serial_log, qemu, work / "qemu.err", root_bytes, mqtt_port,
+                    device_port)
     try:
         machine.wait_for_login(FIRST_LOGIN_TIMEOUT_S)
         yield machine
@@ -340,8 +342,40 @@ def test_bad_config_from_cloud_init_is_reported_and_survived(guest):
     guest.wait_until_active("gateway.service")
     errors = guest.ssh("journalctl --no-pager -b -u gateway -p err").stdout
     assert "log_levle" in errors, errors
-    assert "built-in defaults" in errors, errors
+    assert "the image defaults" in errors, errors
     assert "log_levle" in guest.ssh("sudo cat /run/gateway/config-errors").stdout
+
+
+def _lan_credentials(guest) -> tuple[str, str]:
+    credentials = guest.ssh("sudo cat /etc/mosquitto/lan-credentials").stdout
+    return (re.search(r"^username: (\S+)$", credentials, re.M).group(1),
+            re.search(r"^password: (\S+)$", credentials, re.M).group(1))
+
+
+def test_a_device_publishing_to_port_1883_is_acknowledged_and_stored(guest):
+    """The image defaults (the seed's gateway.toml was rejected, no earlier one was good) serve
+    LAN devices on 1883 with the first-boot password; the PUBACK means the value is stored."""
+    import paho.mqtt.client as mqtt
+
+    guest.wait_until_active("gateway.service")
+    active = guest.ssh("sudo cat /run/gateway/gateway.toml").stdout
+    assert 'listen = "0.0.0.0:1883"' in active and 'hardware = "real"' in active, active
+    username, password = _lan_credentials(guest)
+    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="boot-test-device",
+                         protocol=mqtt.MQTTv311)
+    device.username_pw_set(username, password)
+    device.connect("127.0.0.1", guest.mqtt_device_port, keepalive=30)
+    device.loop_start()
+    try:
+        info = device.publish("sensors/boot/dev1/temperature", "21.5", qos=1)
+        info.wait_for_publish(timeout=60)
+        assert info.is_published(), "no PUBACK from the gateway's device endpoint within 60 s"
+    finally:
+        device.disconnect()
+        device.loop_stop()
+    out = guest.ssh("cd / && sudo -u gateway gateway export --data-dir /var/lib/gateway "
+                    "--bucket raw --measurement sensors").stdout
+    assert "sensors,device=dev1,site=boot temperature=21.5 " in out, out
 
 
 def test_a_valid_config_is_kept_and_survives_a_later_bad_one(guest):
@@ -422,9 +456,7 @@ def _mqtt_connect(port: int, username: str | None, password: str | None) -> str:
 
 def test_lan_mqtt_listener_takes_the_password_made_on_first_boot(guest):
     guest.wait_until_active("mosquitto.service")
-    credentials = guest.ssh("sudo cat /etc/mosquitto/lan-credentials").stdout
-    username = re.search(r"^username: (\S+)$", credentials, re.M).group(1)
-    password = re.search(r"^password: (\S+)$", credentials, re.M).group(1)
+    username, password = _lan_credentials(guest)
     assert _mqtt_connect(guest.mqtt_lan_port, None, None) != "Success"
     assert _mqtt_connect(guest.mqtt_lan_port, username, "wrong" + password) != "Success"
     assert _mqtt_connect(guest.mqtt_lan_port, username, password) == "Success"

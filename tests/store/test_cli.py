@@ -205,17 +205,15 @@ def test_an_export_failing_midway_through_the_daemon_exits_non_zero(tmp_path, da
     src.write_text(f"a v=1 {T0}\nb v=2 {T0}\nc v=3 {T0}\n")
     assert main(["write", "--data-dir", d, str(src)]) == 0
     capsysbinary.readouterr()
-    scan_series = store.scan_series
-    calls = []
+    scan_chunks = store.scan_chunks
 
     async def failing_after_the_first_series(*args, **kwargs):
-        calls.append(args)
-        if len(calls) > 1:
+        async for chunk in scan_chunks(*args, **kwargs, chunk=1):
+            yield chunk
             raise StoreError("cannot read ring file: Input/output error")
-        return await scan_series(*args, **kwargs)
 
     # A read error after the first bytes went out (as a failing SD card gives).
-    monkeypatch.setattr(store, "scan_series", failing_after_the_first_series)
+    monkeypatch.setattr(store, "scan_chunks", failing_after_the_first_series)
     assert main(["export", "--data-dir", d]) == 1
     got = capsysbinary.readouterr()
     assert got.out == f"a v=1 {T0}\n".encode()   # what came before the error

@@ -23,7 +23,7 @@ PAGES = [
     ("/sensors", "Sensors", "seeded_temp"),
     ("/storage", "Storage", "rollup"),
     ("/ingest", "Ingest", "no_equals_sign"),
-    ("/tasks", "Tasks", "planned"),
+    ("/tasks", "Tasks", "rollup-1m"),   # the built-in task
     ("/replication", "Replication", "planned"),
     ("/config", "Configuration", "[http]"),
 ]

@@ -10,11 +10,11 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_schemathesis_finds_nothing(gateway):
+def test_schemathesis_finds_nothing(gateway, tmp_path):
     binary = shutil.which("schemathesis") or str(pathlib.Path(sys.executable).parent / "schemathesis")
     done = subprocess.run([binary, "run", f"{gateway.url}/api/openapi.json", "--checks", "all",
                            "--max-examples", "40", "--workers", "1", "--seed", "1"],
-                          capture_output=True, text=True, timeout=600,
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(pathlib.Path.home()),
                                "SCHEMATHESIS_TELEMETRY": "false"})
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,197 @@
+"""Replication benchmark: backlog drain to VictoriaMetrics against its own bulk-ingest rate,
+and the latency from durable write to upstream acknowledgement with the link up.
+
+Starts Debian's victoria-metrics on a free loopback port (temp dir, stopped by PID), then:
+
+  bulk     VictoriaMetrics' own rate: the same points as line protocol in 5,000-line POSTs to
+           /api/v2/write from one client (uncompressed), in this run
+  drain    a store holding HOURS x SERIES points at 1 Hz (written while no stream runs) drained
+           by one influxdb_v2 stream (gzip level as given): points/s, bytes on the wire per
+           point, gateway CPU (this process) per point
+  latency  SERIES_LIVE series at 1 Hz written for SECONDS with the stream running: percentiles
+           of (upstream acknowledgement - durable write) per point, against flush_interval
+
+Both VictoriaMetrics and the gateway share the machine's cores; the figures say so.
+Run: .venv/bin/python benchmarks/replication.py [--hours 24] [--series 120] [--gzip 6]
+     [--latency-seconds 60] [--flush 10s]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "replication"))
+
+from upstreams import VictoriaMetrics, http as http_call  # noqa: E402
+
+from gateway import config as cfg  # noqa: E402
+from gateway.batch import Batch  # noqa: E402
+from gateway.config.model import BucketConfig, StoreSection  # noqa: E402
+from gateway.config.units import parse_duration, parse_size  # noqa: E402
+from gateway.replication.stream import ReplicationStream  # noqa: E402
+from gateway.store import Store  # noqa: E402
+
+SECOND = 1_000_000_000
+
+
+def store_config(points: int) -> StoreSection:
+    config = StoreSection(wal_sync="always")  # the fill commits each minute of points at once
+    size = max(parse_size("64MiB"), parse_size(f"{int(points * 3 // 1024 + 1024)}KiB"))
+    config.buckets = {"raw": BucketConfig(size, None), "rollup": BucketConfig(parse_size("1MiB"), None)}
+    config.checkpoint_interval = parse_duration("2s")
+    return config
+
+
+def stream(url: str, gzip_level: int, flush: str):
+    text = (f'[[replication]]\nname = "bench"\nkind = "influxdb_v2"\nurl = "{url}"\norg = "o"\n'
+            f'bucket = "gw"\nbuckets = ["raw"]\ngzip_level = {gzip_level}\nflush_interval = "{flush}"\n')
+    return cfg.load_text(text).replication[0]
+
+
+def value(s: int, i: int) -> float:
+    return round(20.0 + s * 0.1 + ((i * 7919 + s * 104729) % 2000) / 100, 2)
+
+
+async def fill(store, series: int, seconds: int, start: int) -> None:
+    """seconds x series points at 1 Hz, written ten minutes at a time."""
+    for t0 in range(0, seconds, 600):
+        batch = Batch()
+        for i in range(t0, min(seconds, t0 + 600)):
+            for s in range(series):
+                batch.add("bench", {"sensor": f"s{s:03d}"}, "v", value(s, i), start + i * SECOND)
+        await store.write(batch)
+
+
+def bulk_rate(vm: VictoriaMetrics, series: int, seconds: int, start: int) -> float:
+    """Points/s VictoriaMetrics takes in 5,000-line POSTs (line protocol built beforehand)."""
+    lines, bodies = [], []
+    for i in range(seconds):
+        for s in range(series):
+            lines.append(f"bulk,sensor=s{s:03d} v={value(s, i)} {start + i * SECOND}\n")
+            if len(lines) == 5000:
+                bodies.append("".join(lines).encode())
+                lines = []
+    if lines:
+        bodies.append("".join(lines).encode())
+    conn = http.client.HTTPConnection("127.0.0.1", vm.port, timeout=60)
+    began = time.perf_counter()
+    for body in bodies:
+        conn.request("POST", "/api/v2/write?bucket=bulk", body=body)
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 204, r.status
+    return series * seconds / (time.perf_counter() - began)
+
+
+async def drain(data_dir: str, vm, series: int, seconds: int, gzip_level: int, start: int) -> dict:
+    points = series * seconds
+    store = await Store(data_dir, store_config(points)).open()
+    began = time.perf_counter()
+    await fill(store, series, seconds, start)
+    await store.flush()
+    fill_s = time.perf_counter() - began
+    s = ReplicationStream(stream(vm.url, gzip_level, "1s"), store)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    await s.start()
+    while s.status.counters["points_sent"] + s.status.counters["points_already_sent"] < points:
+        if s.status.last_error and s.status.state == "backing_off":
+            raise SystemExit(f"drain failed: {s.status.last_error}")
+        await asyncio.sleep(0.05)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    counters = dict(s.status.counters)
+    await s.stop()
+    await store.close()
+    return {"points": points, "fill_s": fill_s, "seconds": elapsed, "rate": points / elapsed,
+            "cpu_us_per_point": cpu / points * 1e6,
+            "wire_bytes_per_point": counters["bytes_sent"] / counters["points_sent"],
+            "requests": counters["requests"]}
+
+
+async def latency(data_dir: str, vm, series: int, seconds: int, flush: str) -> list[float]:
+    store = await Store(data_dir, StoreSection()).open()
+    s = ReplicationStream(stream(vm.url, 6, flush), store)
+    durable_at: dict[int, float] = {}
+    acked_at: dict[int, float] = {}
+    sender_deliver = None
+
+    await s.start()
+    sender_deliver = s.sender.deliver
+
+    def deliver(bucket, bodies):  # notes when each second's points were acknowledged
+        sender_deliver(bucket, bodies)
+        now = time.time()
+        for body in bodies:
+            for line in body.data.splitlines():
+                ts = int(line.rsplit(b" ", 1)[1])
+                acked_at.setdefault(ts, now)
+
+    s.sender.deliver = deliver
+    start = (time.time_ns() // SECOND) * SECOND
+    for i in range(seconds):
+        ts = start + i * SECOND
+        delay = ts / 1e9 - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        batch = Batch()
+        for k in range(series):
+            batch.add("live", {"sensor": f"s{k:03d}"}, "v", value(k, i), ts)
+        await store.write(batch)
+        durable_at[ts] = time.time()
+    deadline = time.time() + float(parse_duration(flush)) + 30
+    while len(acked_at) < len(durable_at) and time.time() < deadline:
+        await asyncio.sleep(0.1)
+    await s.stop()
+    await store.close()
+    return [acked_at[t] - durable_at[t] for t in durable_at if t in acked_at]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--hours", type=float, default=24)
+    p.add_argument("--series", type=int, default=120)
+    p.add_argument("--gzip", type=int, default=6)
+    p.add_argument("--latency-seconds", type=int, default=60)
+    p.add_argument("--latency-series", type=int, default=100)
+    p.add_argument("--flush", default="10s")
+    args = p.parse_args()
+    seconds = int(args.hours * 3600)
+    start = (time.time_ns() // SECOND - seconds - 7200) * SECOND
+    with tempfile.TemporaryDirectory() as tmp:
+        vm = VictoriaMetrics(pathlib.Path(tmp) / "vm")
+        vm.start()
+        try:
+            load = os.getloadavg()
+            bulk = bulk_rate(vm, args.series, seconds, start)
+            d = asyncio.run(drain(os.path.join(tmp, "drain"), vm, args.series, seconds, args.gzip, start))
+            lat = asyncio.run(latency(os.path.join(tmp, "live"), vm, args.latency_series,
+                                      args.latency_seconds, args.flush))
+        finally:
+            vm.stop()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} "
+          f"cores shared by VictoriaMetrics, the gateway and whatever else runs")
+    print()
+    print(f"{'backlog':<28}{d['points']:>12,} points ({args.hours:g} h x {args.series} series at 1 Hz), "
+          f"written in {d['fill_s']:.1f} s")
+    print(f"{'VictoriaMetrics bulk':<28}{bulk:>12,.0f} points/s (5,000-line POSTs, uncompressed)")
+    print(f"{'gateway drain':<28}{d['rate']:>12,.0f} points/s = {d['rate'] / bulk:.2f} x bulk "
+          f"({d['seconds']:.1f} s, {d['requests']} requests, gzip level {args.gzip})")
+    print(f"{'bytes on the wire':<28}{d['wire_bytes_per_point']:>12.2f} per point")
+    print(f"{'gateway CPU':<28}{d['cpu_us_per_point']:>12.2f} us per point")
+    if lat:
+        q = statistics.quantiles(lat, n=100)
+        print(f"{'latency (durable -> ack)':<28}p50 {q[49]:.2f} s, p99 {q[98]:.2f} s, max {max(lat):.2f} s "
+              f"({len(lat)} seconds of {args.latency_series} series; flush_interval {args.flush}, "
+              f"goal p99 < flush_interval + 1 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The query engine: a Flux subset (see docs/query.md) over the store.
+
+>>> query = compile_query('from(bucket: "raw") |> range(start: -1h) |> mean()', now=0)
+>>> query.plans[0].bucket, query.plans[0].start
+('raw', -3600000000000)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.query import ast, functions
+from gateway.query.errors import FluxError
+from gateway.query.executor import Executor, Result
+from gateway.query.interpreter import Interpreter, Limits
+from gateway.query.legacy import is_legacy, parse_legacy
+from gateway.query.parser import parse
+from gateway.query.planner import Plan, plan
+from gateway.query.values import Stream
+
+__all__ = ["FluxError", "Limits", "Query", "Result", "compile_query", "run_query", "parse_program"]
+
+
+@dataclass
+class Query:
+    source: str
+    plans: list[Plan]
+    options: dict[str, Any] = field(default_factory=dict)
+    interpreter: Interpreter | None = None
+
+
+def parse_program(source: str) -> ast.Program:
+    """The syntax tree of a Flux program or of a 2017 chained query."""
+    return parse_legacy(source) if is_legacy(source) else parse(source)
+
+
+def compile_query(source: str, now: int | None = None, limits: Limits | None = None,
+                  last_success: int | None = None) -> Query:
+    """Parses and evaluates ``source`` into plans (one per result); raises FluxError."""
+    program = parse_program(source)
+    interp = Interpreter(time.time_ns() if now is None else now, limits, functions.globals_())
+    interp.last_success = last_success
+    try:
+        values = interp.run(program, functions.packages())
+        plans = []
+        for stmt, value in values:
+            if isinstance(value, Stream):
+                plans.append(plan(value.ops, stmt.pos))
+        return Query(source, plans, interp.options, interp)
+    except FluxError as e:
+        raise e.with_source(source) from None
+    except RecursionError:
+        raise FluxError("the program nests too deeply") from None
+
+
+async def run_query(query: Query, store, writer=None) -> tuple[list[Result], Executor]:
+    """Runs every plan of ``query`` on ``store``; (results in program order, executor with
+    its counters). Raises FluxError."""
+    ex = Executor(store, query.interpreter, writer)
+    results = []
+    try:
+        for pl in query.plans:
+            results.append(await ex.run(pl))
+    except FluxError as e:
+        raise e.with_source(query.source) from None
+    except RecursionError:
+        raise FluxError("the program nests too deeply") from None
+    return results, ex

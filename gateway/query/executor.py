@@ -1,0 +1,460 @@
+"""Runs plans against the store and gives results: named lists of tables.
+
+The read: series chosen by the plan's series-key filters from the catalogue, each streamed
+by :func:`gateway.store.reading.stream_series`. When the first operation after the read is a
+window aggregation (``aggregateWindow``, ``window`` + an aggregate, or an aggregate of the
+whole range) it runs in the C kernels on each batch, and only windows are kept; otherwise the
+series becomes a table of its points (bounded by the result cap). The remaining operations
+run on tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from array import array
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
+from gateway.query import planner as p
+from gateway.query.errors import FluxError, fail
+from gateway.query.interpreter import Interpreter, Limits
+from gateway.query.tables import Table, column_order, sortable
+from gateway.query.values import Time
+from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
+                                   is_selector, result_type, window_start)
+
+_INT64_MAX = (1 << 63) - 1
+_TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
+
+
+@contextlib.contextmanager
+def _located(pos):
+    """Gives a run-time FluxError without a position the position of the call that failed."""
+    try:
+        yield
+    except FluxError as e:
+        if e.line or pos is None:
+            raise
+        raise FluxError(e.message, pos[0], pos[1]) from None
+
+
+@dataclass
+class Result:
+    name: str
+    tables: list[Table]
+
+
+class Executor:
+    def __init__(self, store, interp: Interpreter, writer: Callable[..., Awaitable] | None = None):
+        self.store = store
+        self.interp = interp
+        self.limits: Limits = interp.limits
+        self.writer = writer          # to(): an async callable (bucket, tables) -> points written
+        self.rows = 0
+        self.points_read = 0
+        self.points_written = 0
+
+    def _count_rows(self, n: int) -> None:
+        self.rows += n
+        if self.rows > self.limits.max_rows:
+            raise FluxError(f"the result has more than {self.limits.max_rows} rows; narrow the "
+                            f"range, filter or aggregate")
+
+    # ------------------------------------------------------------------ entry
+
+    async def run(self, plan: p.Plan) -> Result:
+        ops = list(plan.ops)
+        with _located(plan.pos):
+            try:
+                self.store.bucket(plan.bucket)
+            except KeyError:
+                fail(f"bucket {plan.bucket!r} does not exist")
+        with _located(ops[0].pos if ops else plan.pos):
+            tables = await self._read(plan, ops)
+        for op in ops:
+            with _located(op.pos):
+                self.limits.check_time()
+                tables = await self._apply(op, tables)
+                if len(tables) > self.limits.max_tables:
+                    fail(f"the result has more than {self.limits.max_tables} tables")
+        return Result(plan.result, tables)
+
+    # ------------------------------------------------------------------ the read
+
+    def _series(self, plan: p.Plan) -> list:
+        chosen = []
+        tests = [self.interp.row_function(fn, None) for fn in plan.series_filters]
+        for info in self.store.series(plan.bucket):
+            if tests:
+                # _value: a value of the series' type, for type tests (types.isNumeric)
+                record = {"_measurement": info.measurement, "_field": info.field,
+                          "_start": Time(plan.start), "_stop": Time(plan.stop),
+                          "_value": _TYPE_SAMPLES.get(info.type), **info.tags}
+                if not all(t(record) is True for t in tests):
+                    continue
+            chosen.append(info)
+        return chosen
+
+    def _key(self, plan: p.Plan, info) -> dict:
+        key = {"_start": Time(plan.start), "_stop": Time(plan.stop),
+               "_field": info.field, "_measurement": info.measurement}
+        for k in sorted(info.tags):
+            key[k] = info.tags[k]
+        return key
+
+    def _key_types(self, key: dict) -> dict:
+        return {k: ("time" if k in ("_start", "_stop", "_time") else "string") for k in key}
+
+    async def _batches(self, plan: p.Plan, info):
+        tests = [self.interp.row_function(fn, None) for fn in plan.row_filters]
+        base = self._key(plan, info) if tests else None
+        async for ts, values in self.store.stream_series(info, plan.bucket, plan.start, plan.stop):
+            self.points_read += len(ts)
+            self.limits.check_time()
+            if tests:
+                ts, values = self._filter_points(tests, base, info, ts, values)
+                if not len(ts):
+                    continue
+            yield ts, values
+
+    def _filter_points(self, tests, base, info, ts, values):
+        record = dict(base)
+        keep = []
+        bool_ = info.type == BOOL
+        for i in range(len(ts)):
+            record["_time"] = Time(ts[i])
+            v = values[i]
+            record["_value"] = bool(v) if bool_ else v
+            if all(t(record) is True for t in tests):
+                keep.append(i)
+        self.limits.tick(len(ts))
+        if len(keep) == len(ts):
+            return ts, values
+        new_ts = array("q", (ts[i] for i in keep))
+        if isinstance(values, list):
+            return new_ts, [values[i] for i in keep]
+        return new_ts, array(values.typecode, (values[i] for i in keep))
+
+    async def _read(self, plan: p.Plan, ops: list) -> list[Table]:
+        series = self._series(plan)
+        if len(series) > self.limits.max_tables:
+            fail(f"the query selects {len(series)} series; at most {self.limits.max_tables} "
+                 f"are read at once")
+        fused = self._fused(plan, ops)
+        out: list[Table] = []
+        for info in series:
+            if fused is not None:
+                out.extend(await self._read_windows(plan, info, fused))
+            else:
+                table = await self._read_points(plan, info)
+                if table is not None:
+                    out.append(table)
+        if fused is not None:
+            del ops[:fused[0]]
+        return out
+
+    def _fused(self, plan: p.Plan, ops: list):
+        """(ops consumed, kind, window op, aggregate op) when the first operations aggregate
+        windows of the points as read, else None."""
+        if not ops:
+            return None
+        first = ops[0]
+        if isinstance(first, p.AggregateWindow) and first.column == "_value" \
+                and first.period == first.every:
+            return 1, "aggregateWindow", first, None
+        if isinstance(first, p.Window) and first.period == first.every and len(ops) > 1 \
+                and isinstance(ops[1], p.Aggregate) and ops[1].column == "_value":
+            return 2, "window", first, ops[1]
+        if isinstance(first, p.Aggregate) and first.column == "_value":
+            span = plan.stop - plan.start
+            if 0 < span <= _INT64_MAX:
+                return 1, "aggregate", None, first
+        return None
+
+    async def _read_points(self, plan: p.Plan, info) -> Table | None:
+        ts_all, vs_all = array("q"), None
+        async for ts, values in self._batches(plan, info):
+            self._count_rows(len(ts))
+            ts_all.extend(ts)
+            if vs_all is None:
+                vs_all = values
+            else:
+                vs_all.extend(values)
+        if vs_all is None:
+            return None
+        key = self._key(plan, info)
+        types = self._key_types(key)
+        value_type = FLUX_TYPES[info.type]
+        types.update(_time="time", _value=value_type)
+        times = [Time(t) for t in ts_all]
+        values = [bool(v) for v in vs_all] if info.type == BOOL else list(vs_all)
+        return Table(key, {"_time": times, "_value": values}, types, len(times))
+
+    async def _read_windows(self, plan: p.Plan, info, fused) -> list[Table]:
+        _, kind, win, agg = fused
+        if kind == "aggregate":
+            fn, method, mode = agg.fn, agg.method, agg.mode
+            every, offset = plan.stop - plan.start, plan.start
+        else:
+            fn = win.fn if kind == "aggregateWindow" else agg.fn
+            method = "estimate_tdigest" if kind == "aggregateWindow" else agg.method
+            mode = "sample" if kind == "aggregateWindow" else agg.mode
+            every, offset = win.every, win.offset
+        value_type = FLUX_TYPES[info.type]
+        check_type(fn, value_type, f"field {info.field!r} of {info.measurement!r}")
+        fold = WindowFold(fn, every, offset, value_type, method, mode)
+        points = 0
+        async for ts, values in self._batches(plan, info):
+            fold.add(ts, values)
+            points += len(ts)
+        if not points:
+            return []   # a series without points in the range gives no table, as in Flux
+        found = fold.finish()
+        key = self._key(plan, info)
+        types = self._key_types(key)
+        out_type = result_type(fn, method, value_type)
+        selector = is_selector(fn, method)
+        if kind == "aggregate":
+            if not found:
+                return []
+            (value, t), = found.values()
+            types["_value"] = out_type
+            data = {"_value": [value]}
+            if selector:
+                data["_time"] = [Time(t)]
+                types["_time"] = "time"
+            self._count_rows(1)
+            return [Table(key, data, types, 1)]
+        create = win.create_empty and not (selector and kind == "aggregateWindow")
+        starts = self._window_starts(plan, every, offset, found, create)
+        if kind == "aggregateWindow":
+            times, vals = [], []
+            for s in starts:
+                lo, hi = max(s, plan.start), min(s + every, plan.stop)
+                value, _ = found.get(s, (0 if fn == "count" else None, None))
+                times.append(Time(lo if win.time_src == "_start" else hi))
+                vals.append(value)
+            self._count_rows(len(times))
+            types.update({win.time_dst: "time", "_value": out_type})
+            return [Table(key, {win.time_dst: times, "_value": vals}, types, len(times))]
+        tables = []
+        for s in starts:
+            k = dict(key)
+            k["_start"], k["_stop"] = Time(max(s, plan.start)), Time(min(s + every, plan.stop))
+            t_types = dict(types, _value=out_type)
+            if s in found:
+                value, t = found[s]
+                data = {"_value": [value]}
+                if selector:
+                    data["_time"] = [Time(t)]
+                    t_types["_time"] = "time"
+                tables.append(Table(k, data, t_types, 1))
+                self._count_rows(1)
+            elif selector:
+                tables.append(Table(k, {"_value": []}, t_types, 0))
+            else:
+                tables.append(Table(k, {"_value": [0 if fn == "count" else None]}, t_types, 1))
+                self._count_rows(1)
+        return tables
+
+    def _window_starts(self, plan: p.Plan, every: int, offset: int, found: dict,
+                       create: bool) -> list[int]:
+        if not create:
+            return sorted(found)
+        first = window_start(plan.start, every, offset % every)
+        n = (plan.stop - first + every - 1) // every
+        if n > self.limits.max_rows:
+            fail(f"the windows would make more than {self.limits.max_rows} rows")
+        return [first + k * every for k in range(n)]
+
+    # ------------------------------------------------------------------ table operations
+
+    async def _apply(self, op, tables: list[Table]) -> list[Table]:
+        kind = type(op)
+        if kind is p.Filter:
+            return self._filter(op, tables)
+        if kind is p.AggregateWindow:
+            return self._aggregate_window(op, tables)
+        if kind is p.Window:
+            return self._window(op, tables)
+        if kind is p.Aggregate:
+            return [t for t in (self._aggregate(op, t) for t in tables) if t is not None]
+        if kind is p.Group:
+            return self._group(op, tables)
+        if kind is p.Keep:
+            return [self._project(t, [c for c in t.columns if c in op.columns]) for t in tables]
+        if kind is p.Drop:
+            return [self._project(t, [c for c in t.columns if c not in op.columns]) for t in tables]
+        if kind is p.Rename:
+            return [self._rename(op, t) for t in tables]
+        if kind is p.Map:
+            return self._map(op, tables)
+        if kind is p.Limit:
+            return [self._slice(t, op.offset, op.offset + op.n) for t in tables]
+        if kind is p.Sort:
+            return [self._sort(op, t) for t in tables]
+        if kind is p.To:
+            return await self._to(op, tables)
+        fail(f"{kind.__name__.lower()}() cannot be used here")
+
+    def _filter(self, op: p.Filter, tables):
+        test = self.interp.row_function(op.fn, None)
+        out = []
+        for t in tables:
+            keep = [r for r in t.rows() if test(r) is True]
+            self.limits.tick(t.nrows)
+            if keep or op.on_empty == "keep":
+                out.append(Table.from_rows(t.key, keep, t.columns, t.types))
+        return out
+
+    def _window_rows(self, op, t: Table) -> dict[int, list[dict]]:
+        if "_time" not in t.columns:
+            fail("window() needs a _time column")
+        by_start: dict[int, list[dict]] = {}
+        for r in t.rows():
+            tm = r["_time"]
+            if tm is None:
+                continue
+            s = window_start(tm, op.every, op.offset % op.every)
+            while s + op.period > tm:   # every window [s, s + period) that holds tm
+                by_start.setdefault(s, []).append(r)
+                s -= op.every
+        self.limits.tick(t.nrows)
+        return by_start
+
+    def _window(self, op: p.Window, tables):
+        out = []
+        for t in tables:
+            groups = self._window_rows(op, t)
+            for s in sorted(groups):
+                key = dict(t.key, _start=Time(s), _stop=Time(s + op.period))
+                types = dict(t.types, _start="time", _stop="time")
+                out.append(Table.from_rows(key, groups[s], column_order([*key, *t.columns]), types))
+        return out
+
+    def _aggregate(self, op: p.Aggregate, t: Table) -> Table | None:
+        if op.column in t.key:
+            fail(f"{op.fn}() cannot aggregate the group key column {op.column!r}")
+        if op.column not in t.data:
+            fail(f"{op.fn}() found no column {op.column!r}")
+        times = t.data.get("_time") or [None] * t.nrows
+        got = aggregate_values(op.fn, list(zip(times, t.data[op.column])), op.method, op.mode)
+        selector = is_selector(op.fn, op.method)
+        if selector:
+            if got is None:
+                return Table(t.key, {c: [] for c in t.data}, t.types, 0, t.columns)
+            i = got[2]
+            return Table(t.key, {c: [col[i]] for c, col in t.data.items()}, t.types, 1, t.columns)
+        value = got[0] if got is not None else None
+        types = {k: v for k, v in t.types.items() if k in t.key}
+        types[op.column] = result_type(op.fn, op.method, t.types.get(op.column, "float"))
+        return Table(t.key, {op.column: [value]}, types, 1)
+
+    def _aggregate_window(self, op: p.AggregateWindow, tables):
+        out = []
+        win = p.Window(op.every, op.period, op.offset)
+        agg = p.Aggregate(op.fn, op.column, op.method)
+        selector = is_selector(op.fn, op.method)
+        for t in tables:
+            groups = self._window_rows(win, t)
+            if op.create_empty and not selector and "_start" in t.key and "_stop" in t.key:
+                s = window_start(t.key["_start"], op.every, op.offset % op.every)
+                while s < t.key["_stop"]:
+                    groups.setdefault(s, [])
+                    s += op.every
+                    self.limits.tick()
+            rows = []
+            for s in sorted(groups):
+                sub = Table.from_rows(t.key, groups[s], t.columns, t.types)
+                got = self._aggregate(agg, sub)
+                if got is None or not got.nrows:
+                    continue
+                r = got.row(0)
+                lo, hi = s, s + op.period
+                if "_start" in t.key:
+                    lo = max(lo, t.key["_start"])
+                if "_stop" in t.key:
+                    hi = min(hi, t.key["_stop"])
+                r[op.time_dst] = Time(lo if op.time_src == "_start" else hi)
+                if op.fn == "count" and r.get(op.column) is None:
+                    r[op.column] = 0
+                rows.append(r)
+            types = dict(t.types)
+            types[op.time_dst] = "time"
+            types[op.column] = result_type(op.fn, op.method, t.types.get(op.column, "float"))
+            cols = column_order([*t.key, op.time_dst, op.column] + (
+                [c for c in t.columns if c not in t.key] if selector else []))
+            self._count_rows(len(rows))
+            out.append(Table.from_rows(t.key, rows, cols, types))
+        return out
+
+    def _group(self, op: p.Group, tables):
+        groups: dict[tuple, list[dict]] = {}
+        keys: dict[tuple, dict] = {}
+        columns: list[str] = []
+        types: dict[str, str] = {}
+        for t in tables:
+            columns.extend(c for c in t.columns if c not in columns)
+            for c, ty in t.types.items():
+                types.setdefault(c, ty)
+            if op.mode == "by":
+                key_cols = [c for c in op.columns if c in t.columns]
+            else:
+                key_cols = [c for c in t.columns if c not in op.columns]
+            for r in t.rows():
+                key = {c: r.get(c) for c in key_cols}
+                kt = tuple((c, sortable(v)) for c, v in key.items())
+                groups.setdefault(kt, []).append(r)
+                keys[kt] = key
+            self.limits.tick(t.nrows)
+        out = []
+        for kt in sorted(groups, key=lambda k: k):
+            out.append(Table.from_rows(keys[kt], groups[kt], columns, types))
+        return out
+
+    def _project(self, t: Table, keep: list[str]) -> Table:
+        key = {k: v for k, v in t.key.items() if k in keep}
+        data = {c: col for c, col in t.data.items() if c in keep}
+        return Table(key, data, {c: t.types[c] for c in keep if c in t.types}, t.nrows, keep)
+
+    def _rename(self, op: p.Rename, t: Table) -> Table:
+        names = dict(op.pairs)
+        new = lambda c: names.get(c, c)
+        return Table({new(k): v for k, v in t.key.items()}, {new(c): v for c, v in t.data.items()},
+                     {new(c): v for c, v in t.types.items()}, t.nrows, [new(c) for c in t.columns])
+
+    def _map(self, op: p.Map, tables):
+        fn = self.interp.row_function(op.fn, None)
+        out = []
+        for t in tables:
+            rows = []
+            for r in t.rows():
+                got = fn(r)
+                if not isinstance(got, dict):
+                    fail("map() fn must return a record, e.g. (r) => ({r with _value: ...})")
+                rows.append(got)
+            self.limits.tick(t.nrows)
+            # group-key columns that map() left unchanged stay in the key
+            key = {k: v for k, v in t.key.items() if all(r.get(k, object()) == v for r in rows)}
+            cols = column_order([*key, *(c for r in rows for c in r)]) if rows else t.columns
+            out.append(Table.from_rows(key, rows, cols, None if rows else t.types))
+        return out
+
+    def _slice(self, t: Table, a: int, z: int) -> Table:
+        return Table(t.key, {c: col[a:z] for c, col in t.data.items()}, t.types,
+                     max(0, min(z, t.nrows) - min(a, t.nrows)), t.columns)
+
+    def _sort(self, op: p.Sort, t: Table) -> Table:
+        cols = [c for c in op.columns if c in t.columns]
+        order = sorted(range(t.nrows), key=lambda i: tuple(sortable(t.value(c, i)) for c in cols),
+                       reverse=op.desc)
+        return Table(t.key, {c: [col[i] for i in order] for c, col in t.data.items()}, t.types,
+                     t.nrows, t.columns)
+
+    async def _to(self, op: p.To, tables):
+        if self.writer is None:
+            fail("to() writes into a bucket; a query is read-only (tasks may write)")
+        self.points_written += await self.writer(op.bucket, tables)
+        return tables
+

@@ -1,0 +1,204 @@
+"""The operations a stream of tables is built from, and the plan that runs them.
+
+Each function of the language appends one operation to a :class:`~gateway.query.values.Stream`.
+:func:`plan` turns the operations into a :class:`Plan`: ``from`` with the leading ``range``
+and ``filter`` calls pushed into the read (they commute, so their order does not matter): the
+parts of a filter that test only series-key columns (measurement, field, tags) select series
+from the catalogue; the rest test each point. The operations after them run on the tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.query import ast
+from gateway.query.errors import fail
+from gateway.query.values import Closure
+
+#: Columns that vary within a series; a filter testing them tests each point.
+ROW_COLUMNS = frozenset({"_time", "_value"})
+AGGREGATES = ("mean", "sum", "count", "median", "spread", "stddev")
+SELECTORS = ("min", "max", "first", "last")
+WINDOW_FUNCTIONS = AGGREGATES + SELECTORS
+
+
+@dataclass
+class Operation:
+    """Position of the call that made the operation: errors while running it point there."""
+    pos: Any = field(default=None, compare=False, repr=False, kw_only=True)
+
+
+@dataclass
+class From(Operation):
+    bucket: str
+
+
+@dataclass
+class Range(Operation):
+    start: int
+    stop: int
+
+
+@dataclass
+class Filter(Operation):
+    fn: Closure
+    on_empty: str = "drop"
+
+
+@dataclass
+class AggregateWindow(Operation):
+    every: int
+    period: int
+    offset: int
+    fn: str
+    method: str = "estimate_tdigest"
+    column: str = "_value"
+    time_src: str = "_stop"
+    time_dst: str = "_time"
+    create_empty: bool = True
+
+
+@dataclass
+class Window(Operation):
+    every: int
+    period: int
+    offset: int
+    create_empty: bool = False
+
+
+@dataclass
+class Aggregate(Operation):
+    fn: str
+    column: str = "_value"
+    method: str = "estimate_tdigest"
+    mode: str = "sample"
+
+
+@dataclass
+class Group(Operation):
+    columns: tuple
+    mode: str = "by"
+
+
+@dataclass
+class Keep(Operation):
+    columns: tuple
+
+
+@dataclass
+class Drop(Operation):
+    columns: tuple
+
+
+@dataclass
+class Rename(Operation):
+    pairs: tuple
+
+
+@dataclass
+class Map(Operation):
+    fn: Closure
+
+
+@dataclass
+class Limit(Operation):
+    n: int
+    offset: int = 0
+
+
+@dataclass
+class Sort(Operation):
+    columns: tuple
+    desc: bool = False
+
+
+@dataclass
+class Yield(Operation):
+    name: str
+
+
+@dataclass
+class To(Operation):
+    bucket: str
+
+
+@dataclass
+class Plan:
+    bucket: str
+    start: int
+    stop: int
+    series_filters: list = field(default_factory=list)   # closures on series-key columns
+    row_filters: list = field(default_factory=list)      # closures on every point
+    ops: list = field(default_factory=list)
+    result: str = "_result"
+    pos: Any = field(default=None, compare=False, repr=False)
+
+
+def plan(ops: tuple, pos=None) -> Plan:
+    if not ops or not isinstance(ops[0], From):
+        fail("a stream of tables starts with from(bucket: ...)", pos)
+    bucket = ops[0].bucket
+    start = stop = None
+    series_filters, row_filters = [], []
+    i = 1
+    while i < len(ops) and isinstance(ops[i], (Range, Filter)):
+        op = ops[i]
+        if isinstance(op, Range):
+            start = op.start if start is None else max(start, op.start)
+            stop = op.stop if stop is None else min(stop, op.stop)
+        elif op.on_empty != "drop":
+            break
+        else:
+            (series_filters if key_only(op.fn) else row_filters).append(op.fn)
+        i += 1
+    if start is None:
+        fail("from() must be followed by range(start: ...): an unbounded read is refused", pos)
+    rest = list(ops[i:])
+    if any(isinstance(op, (From, Range)) for op in rest):
+        fail("range() must come right after from() and filter()", pos)
+    result = "_result"
+    if rest and isinstance(rest[-1], Yield):
+        result = rest.pop().name
+    if any(isinstance(op, Yield) for op in rest):
+        fail("yield() must be the last call of a stream", pos)
+    return Plan(bucket, start, max(start, stop), series_filters, row_filters, rest, result,
+                ops[0].pos or pos)
+
+
+def key_only(fn: Closure) -> bool:
+    """Whether ``(r) => ...`` reads only r.<column> members outside :data:`ROW_COLUMNS`."""
+    params = fn.node.parameters
+    if len(params) != 1:
+        return False
+    name = params[0].name
+    return _key_only(fn.node.body, name)
+
+
+def _key_only(node, name: str) -> bool:
+    if _is_type_test(node, name):
+        return True   # a series has one value type
+    if isinstance(node, ast.Member) and isinstance(node.object, ast.Identifier) \
+            and node.object.name == name:
+        return node.property not in ROW_COLUMNS
+    if isinstance(node, ast.Identifier):
+        return node.name != name
+    if isinstance(node, ast.Function):
+        return False   # a nested function could capture r; test each point
+    children = []
+    for value in vars(node).values():
+        if isinstance(value, ast.Node):
+            children.append(value)
+        elif isinstance(value, list):
+            children.extend(v for v in value if isinstance(v, ast.Node))
+    return all(_key_only(c, name) for c in children)
+
+
+def _is_type_test(node, name: str) -> bool:
+    """``types.isNumeric(v: r._value)``."""
+    return (isinstance(node, ast.Call) and isinstance(node.callee, ast.Member)
+            and node.callee.property == "isNumeric" and len(node.arguments) == 1
+            and isinstance(node.arguments[0].value, ast.Member)
+            and node.arguments[0].value.property == "_value"
+            and isinstance(node.arguments[0].value.object, ast.Identifier)
+            and node.arguments[0].value.object.name == name)

@@ -1,0 +1,100 @@
+"""Tables as Flux returns them: a group key (columns constant in the table, with their values)
+and the other columns as sequences of equal length.
+
+Column types use Flux's names: time, float, int, uint, bool, string. A value may be None
+(null) in any column.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from gateway.query.values import type_name
+
+#: Order of the well-known columns in output (InfluxDB's), the rest follow by name.
+_LEADING = ("_start", "_stop", "_time", "_value", "_field", "_measurement")
+
+
+def column_order(names: Iterable[str]) -> list[str]:
+    names = list(dict.fromkeys(names))
+    lead = [c for c in _LEADING if c in names]
+    return lead + sorted(c for c in names if c not in _LEADING)
+
+
+_COLUMN_TYPES = {"bool": "bool", "time": "time", "int": "int", "float": "float",
+                 "string": "string"}
+
+
+def type_of(value: Any) -> str | None:
+    """The column type of a value, or None (null, or a value no column holds)."""
+    return None if value is None else _COLUMN_TYPES.get(type_name(value))
+
+
+class Table:
+    """``key``: {column: value} of the group key, in order; ``data``: {column: sequence};
+    ``columns``: every column in output order; ``types``: {column: type}."""
+
+    __slots__ = ("key", "data", "columns", "types", "nrows")
+
+    def __init__(self, key: dict, data: dict, types: dict, nrows: int, columns: list | None = None):
+        self.key = key
+        self.data = data
+        self.types = types
+        self.nrows = nrows
+        self.columns = columns if columns is not None else column_order([*key, *data])
+
+    def value(self, column: str, i: int) -> Any:
+        if column in self.key:
+            return self.key[column]
+        col = self.data.get(column)
+        return None if col is None else col[i]
+
+    def row(self, i: int) -> dict:
+        out = dict(self.key)
+        for name, col in self.data.items():
+            out[name] = col[i]
+        return out
+
+    def rows(self) -> Iterable[dict]:
+        for i in range(self.nrows):
+            yield self.row(i)
+
+    def key_tuple(self) -> tuple:
+        return tuple((k, _sortable(v)) for k, v in self.key.items())
+
+    @classmethod
+    def from_rows(cls, key: dict, rows: list[dict], columns: list[str] | None = None,
+                  types: dict | None = None) -> "Table":
+        names = list(columns) if columns is not None else column_order(
+            [*key, *(c for r in rows for c in r)])
+        data = {c: [r.get(c) for r in rows] for c in names if c not in key}
+        types = dict(types or {})
+        for c in names:
+            if types.get(c) is None:
+                types[c] = _infer(key[c] if c in key else None, data.get(c, ()))
+        return cls(dict(key), data, types, len(rows), names)
+
+
+def _infer(const: Any, values) -> str:
+    t = type_of(const)
+    if t:
+        return t
+    for v in values:
+        t = type_of(v)
+        if t:
+            return t
+    return "string"
+
+
+def _sortable(value: Any) -> tuple:
+    """A total order over mixed values and nulls (nulls first)."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (1, int(value))
+    if isinstance(value, (int, float)):
+        return (2, value)
+    return (3, str(value))
+
+
+sortable = _sortable

@@ -1,0 +1,326 @@
+"""A replication stream: the component that sends one ``[[replication]]`` table's buckets.
+
+Each cycle (every ``flush_interval``, at once while a backlog remains) it sends, bucket by
+bucket with rollup buckets before raw, the sealed blocks after its position in sequence order,
+a batch at a time; the position (the store's replication cursor, durable in the block index)
+moves past a batch only after the upstream acknowledged all of it. Then it copies the heads at
+a moment when they hold only durable points and sends the points not sent yet, so a point
+reaches the upstream within a flush interval of its durable write without waiting for its
+head to seal. Head points sent are remembered (in memory) so that the block they seal into
+does not send them again. See docs/replication.md for what a restart resends.
+
+Sending runs on the stream's own worker thread: a slow or hung upstream holds only its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from array import array
+
+from gateway.replication import registry
+from gateway.backoff import Backoff
+from gateway.replication.batching import Chunk, SeriesPoints
+from gateway.replication.sender import Paused, RetryLater
+from gateway.replication.source import StoreSource
+from gateway.replication.status import StreamStatus
+from gateway.runtime import Component
+
+log = logging.getLogger("gateway.replication")
+
+#: A stream whose credentials were refused tries again this often.
+PAUSED_RETRY_S = 60.0
+#: Sealed blocks read from the store at a time.
+BLOCKS_PER_READ = 256
+#: Line protocol costs about this much per point beyond the series key (value, time, spaces).
+POINT_OVERHEAD_BYTES = 30
+
+
+def _sender(config, status):
+    kind = config.kind
+    if kind == "influxdb_v2":
+        from gateway.replication.influxdb import InfluxV2Sender
+        return InfluxV2Sender(config, status)
+    if kind == "influxdb_v1":
+        from gateway.replication.influxdb import InfluxV1Sender
+        return InfluxV1Sender(config, status)
+    if kind == "prometheus_remote_write":
+        from gateway.replication.remote_write import RemoteWriteSender
+        return RemoteWriteSender(config, status)
+    from gateway.replication.mqtt import MqttSender
+    return MqttSender(config, status)
+
+
+def _comparable(values, type_: int) -> list:
+    """Values as exact comparable items (floats by their bits, so NaN equals itself)."""
+    if type_ == 1:
+        return array("Q", values.tobytes()).tolist()
+    return list(values)
+
+
+class ReplicationStream(Component):
+    def __init__(self, config, store, data_dir: str | None = None) -> None:
+        super().__init__()
+        self.name = f"replication:{config.name}"
+        self.config = config
+        self.store = store
+        self.source = StoreSource(store)
+        self.status = StreamStatus(config.name, config.kind, config.url)
+        self.sender = None
+        self.backoff = Backoff()
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._measurements = set(config.measurements) if config.measurements else None
+        #: per bucket, per series id: {timestamp: value} sent from heads, not yet seen sealed
+        self._sent_from_heads: dict[str, dict[int, dict]] = {b: {} for b in config.buckets}
+        self._rate_sample: dict[str, tuple[float, int]] = {}
+        self._rates: dict[str, float] = {}
+        self._oldest_unsent: dict[str, int | None] = {}
+        self._wake = asyncio.Event()
+
+    @property
+    def buckets(self) -> list[str]:
+        """Rollup buckets first: after a long outage the downsampled history goes first."""
+        return sorted(self.config.buckets, key=lambda b: b == "raw")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, context=None) -> None:
+        for bucket in self.config.buckets:
+            self.store.bucket(bucket)  # an unknown bucket fails at start, by name
+        self.sender = _sender(self.config, self.status)
+        self._thread = concurrent.futures.ThreadPoolExecutor(
+            1, f"gateway-replication-{self.config.name}")
+        for bucket in self.config.buckets:
+            if self.config.name not in self.store.bucket(bucket).cursors:
+                await self.store.set_replication_cursor(self.config.name, bucket, 0)
+        registry.register(self)
+        await super().start(context)
+        self.spawn(self._run(), "send")
+
+    async def stop(self) -> None:
+        registry.unregister(self)
+        await super().stop()
+        self.status.state = "stopped"
+        if self._thread is not None:
+            self._thread.submit(self.sender.close)
+            self._thread.shutdown(wait=False)
+            self._thread = None
+
+    def position(self, bucket: str) -> int:
+        return self.store.bucket(bucket).cursors.get(self.config.name, 0)
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _run(self) -> None:
+        interval = float(self.config.flush_interval)
+        while True:
+            started = time.monotonic()
+            try:
+                await self._cycle()
+                self.backoff.reset()
+                self.status.retry_at = None
+                self.status.state = "idle"
+            except RetryLater as e:
+                paused = isinstance(e, Paused)
+                delay = PAUSED_RETRY_S if paused else (e.delay if e.delay is not None
+                                                       else self.backoff.next_delay())
+                self.status.state = "paused" if paused else "backing_off"
+                self.status.retry_at = time.time() + delay
+                log.warning("%s; retrying in %.1f s", e, delay)
+                await asyncio.sleep(delay)
+                continue
+            left = interval - (time.monotonic() - started)
+            if left > 0:
+                await asyncio.sleep(left)
+
+    async def _cycle(self) -> None:
+        self.status.state = "sending"
+        for bucket in self.buckets:
+            await self._send_sealed(bucket)
+        for bucket in self.buckets:
+            await self._send_heads(bucket)
+        self.status.counters["cycles"] += 1
+
+    async def _deliver(self, chunk: Chunk) -> None:
+        loop = asyncio.get_running_loop()
+        sender = self.sender
+
+        def work():
+            sender.deliver(chunk.bucket, sender.encode(chunk))
+
+        await loop.run_in_executor(self._thread, work)
+
+    async def _send_sealed(self, bucket: str, upto: int | None = None) -> None:
+        """Sends the sealed blocks after the position (up to sequence number ``upto``), a batch
+        at a time, oldest first."""
+        budget = int(self.config.batch_bytes)
+        sent = self._sent_from_heads[bucket]
+        while True:
+            position = self.position(bucket)
+            blocks = await self.source.sealed_after(bucket, position, BLOCKS_PER_READ)
+            if upto is not None:
+                blocks = [(seq, sp) for seq, sp in blocks if seq <= upto]
+            if not blocks:
+                self._oldest_unsent[bucket] = None
+                return
+            if blocks[0][0] > position + 1:
+                # Blocks the stream had not sent were evicted or expired meanwhile.
+                self.status.counters[f"dropped_blocks_{bucket}"] += blocks[0][0] - position - 1
+            self._oldest_unsent[bucket] = min(int(sp.timestamps[0]) for _, sp in blocks[:1])
+            chunk = Chunk(bucket)
+            size = 0
+            last_seq = position
+            for seq, sp in blocks:
+                if self._measurements is None or sp.info.measurement in self._measurements:
+                    sp = self._not_sent_from_heads(sent, sp)
+                    if len(sp):
+                        chunk.series.append(sp)
+                        size += len(sp) * (len(sp.info.key) + POINT_OVERHEAD_BYTES)
+                last_seq = seq
+                if size >= budget:
+                    break
+            if chunk.series:
+                await self._deliver(chunk)
+            await self.store.set_replication_cursor(self.config.name, bucket, last_seq)
+
+    def _not_sent_from_heads(self, sent: dict, sp: SeriesPoints) -> SeriesPoints:
+        """The block's points minus those already sent from the series' head (forgotten as
+        they are matched: a head point seals into exactly one block)."""
+        marks = sent.get(sp.info.id)
+        if not marks:
+            return sp
+        keep = []
+        values = _comparable(sp.values, sp.info.type)
+        for i, ts in enumerate(sp.timestamps):
+            v = marks.get(ts, marks)  # `marks` itself: no mark for this timestamp
+            if v is not marks and v == values[i]:
+                del marks[ts]
+                self.status.counters["points_already_sent"] += 1
+            else:
+                keep.append(i)
+        if not marks:
+            del sent[sp.info.id]
+        if len(keep) == len(sp):
+            return sp
+        ts = array("q", (sp.timestamps[i] for i in keep))
+        if isinstance(sp.values, list):
+            vals = [sp.values[i] for i in keep]
+        else:
+            vals = array(sp.values.typecode, (sp.values[i] for i in keep))
+        return SeriesPoints(sp.info, ts, vals)
+
+    async def _send_heads(self, bucket: str) -> None:
+        """Sends the durable head points not sent yet, once the sealed blocks are all sent."""
+        got = await self.source.durable_heads(bucket, self._measurements,
+                                              float(self.config.flush_interval))
+        if got is None:
+            return  # no commit made the heads durable meanwhile: the next cycle tries again
+        heads, last_seq = got
+        if last_seq > self.position(bucket):
+            # Blocks sealed before the copy go first (order); those sealed after it hold
+            # points of the copy and come up in the next cycle, where the marks skip them.
+            await self._send_sealed(bucket, upto=last_seq)
+            if last_seq > self.position(bucket):
+                return
+        sent = self._sent_from_heads[bucket]
+        chunk = Chunk(bucket)
+        marks_to_add = []
+        for sp in heads:
+            marks = sent.get(sp.info.id, {})
+            values = _comparable(sp.values, sp.info.type)
+            keep = [i for i, ts in enumerate(sp.timestamps)
+                    if marks.get(ts, marks) != values[i]]
+            if not keep:
+                continue
+            if len(keep) != len(sp):
+                ts = array("q", (sp.timestamps[i] for i in keep))
+                vals = ([sp.values[i] for i in keep] if isinstance(sp.values, list)
+                        else array(sp.values.typecode, (sp.values[i] for i in keep)))
+                sp = SeriesPoints(sp.info, ts, vals)
+            chunk.series.append(sp)
+            marks_to_add.append((sp.info.id, sp.timestamps, [values[i] for i in keep]))
+        if not chunk.series:
+            return
+        oldest = min(int(min(sp.timestamps)) for sp in chunk.series)
+        if self._oldest_unsent.get(bucket) is None:
+            self._oldest_unsent[bucket] = oldest
+        await self._deliver(chunk)
+        for sid, stamps, values in marks_to_add:
+            marks = sent.setdefault(sid, {})
+            for ts, v in zip(stamps, values):
+                marks[ts] = v
+        self.status.counters["head_points_sent"] += chunk.points
+
+    # ------------------------------------------------------------------ figures
+
+    def health(self) -> dict:
+        """The component's health for the status page: the stream's figures."""
+        h = super().health()
+        try:
+            return {**self.stats(), **h, "stream": self.config.name}
+        except Exception as e:  # a snapshot must never take the status page down
+            h["error"] = str(e)
+            return h
+
+    def stats(self) -> dict:
+        """The stream's figures for ``gateway replication status``, the status page and
+        /metrics; cheap, callable from any thread."""
+        s = self.status
+        now = time.time()
+        buckets = {}
+        for bucket in self.config.buckets:
+            position = self.position(bucket)
+            backlog = self.source.backlog(bucket, position)
+            stats = backlog.pop("stats")
+            oldest = self._oldest_unsent.get(bucket)
+            rate = self._ingest_rate(bucket, stats)
+            buckets[bucket] = {
+                "position": position,
+                "backlog_blocks": backlog["blocks"],
+                "backlog_bytes": backlog["bytes"],
+                "backlog_points": backlog["points"],
+                "lag_seconds": max(0.0, now - oldest / 1e9) if oldest is not None else 0.0,
+                "hours_left": self._hours_left(stats, backlog["bytes"], rate, oldest, now),
+                "dropped_blocks": s.counters.get(f"dropped_blocks_{bucket}", 0),
+                "dropped_before_forwarding": stats["dropped_before_forwarding"],
+            }
+        counters = {k: v for k, v in s.counters.items() if not k.startswith("dropped_blocks_")}
+        return {
+            "name": s.name, "kind": s.kind, "url": s.url, "state": s.state,
+            "buckets": buckets,
+            "last_error": s.last_error, "last_error_at": s.last_error_at,
+            "last_ack_at": s.last_ack_at, "retry_at": s.retry_at,
+            "counters": counters,
+            "dead_letters": [d.as_dict() for d in list(s.dead_letters)],
+        }
+
+    def _ingest_rate(self, bucket: str, stats: dict) -> float:
+        """Bytes a second going into the bucket's ring, from the points written since the
+        previous sample at least a minute ago, at the bucket's bytes per point."""
+        now = time.monotonic()
+        points = stats["points_written"]
+        sample = self._rate_sample.get(bucket)
+        if sample is None:
+            self._rate_sample[bucket] = (now, points)
+        elif now - sample[0] >= 60:
+            per_point = stats["bytes_per_point"] or 0.0
+            self._rates[bucket] = max(0, points - sample[1]) * per_point / (now - sample[0])
+            self._rate_sample[bucket] = (now, points)
+        return self._rates.get(bucket, 0.0)
+
+    @staticmethod
+    def _hours_left(stats: dict, backlog_bytes: int, rate: float, oldest: int | None,
+                    now: float) -> float | None:
+        """Hours of outage the bucket can take at the current ingest rate before a block not
+        yet sent is dropped (by size or by age); None when nothing is coming in."""
+        hours = None
+        capacity = stats["max_size"]
+        if rate > 0:
+            hours = max(0.0, capacity - backlog_bytes) / rate / 3600
+        retention = stats["retention_s"]
+        if retention and oldest is not None:
+            by_age = max(0.0, retention - (now - oldest / 1e9)) / 3600
+            hours = by_age if hours is None else min(hours, by_age)
+        return hours

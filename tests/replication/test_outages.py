@@ -1,0 +1,118 @@
+"""Outages: the upstream stopped while the gateway keeps taking points, then back; a backlog
+larger than the raw ring (raw shed and counted, rollups delivered)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.config.model import BucketConfig
+from gateway.config.units import parse_size
+from gateway.replication.stream import ReplicationStream
+from gateway.store import Store
+from replication_support import (VM_DIGITS, local_content, store_config, stream_config, strip_labels,
+                                 vm_expected, wait_until_equal)
+from test_victoria_metrics import SECOND, write_rows
+from upstreams import RECENT_NS
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+#: Three hours ago: room for hours of points, none in the future (exports end at now).
+PAST = RECENT_NS - 2 * 3600 * SECOND
+
+
+def vm_content(vm):
+    return strip_labels(vm.export(), "db")
+
+
+def test_upstream_stopped_during_ingest_gets_everything_back(tmp_path, victoria):
+    """VictoriaMetrics goes away in the middle of the ingest (an outage of several
+    flush intervals, with a backlog accumulating in the ring) and comes back."""
+
+    async def main():
+        store = await Store(str(tmp_path / "data"), store_config()).open()
+        stream = ReplicationStream(stream_config("influxdb_v2", victoria.url, org="o",
+                                                 bucket="gw", timeout="2s"), store)
+        await stream.start()
+        try:
+            def batch(i0, n):
+                return [("env", {"room": f"r{s}"}, "temp", RECENT_NS + i * SECOND, float(i))
+                        for i in range(i0, i0 + n) for s in range(20)]
+
+            await write_rows(store, batch(0, 100), per_batch=200)
+            await asyncio.get_running_loop().run_in_executor(None, victoria.stop)
+            for k in range(10):
+                await write_rows(store, batch(100 + k * 100, 100), per_batch=200)
+                await write_rows(store, [("env_1m", {"room": "r0"}, "mean", RECENT_NS + k * 60 * SECOND,
+                                          float(k))], "rollup")
+                await asyncio.sleep(0.3)
+            while stream.status.counters["errors_network"] < 2:
+                await asyncio.sleep(0.1)
+            stats = stream.stats()
+            assert stats["state"] == "backing_off"
+            assert stats["buckets"]["raw"]["backlog_blocks"] > 0
+            assert stats["buckets"]["raw"]["lag_seconds"] > 0
+            await asyncio.get_running_loop().run_in_executor(None, victoria.start)
+
+            async def expected():
+                return vm_expected(await local_content(store))
+
+            problems, duplicates = await wait_until_equal(expected, lambda: vm_content(victoria))
+            assert problems == [], "\n".join(problems)
+            # A request the upstream took as it went down may have gone unanswered: resent
+            # once. At most a delivery of heads (20 series x 64 points) was in flight.
+            assert duplicates <= 20 * 64
+            assert stream.stats()["buckets"]["raw"]["backlog_blocks"] == 0
+        finally:
+            await stream.stop()
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_a_backlog_larger_than_the_raw_ring_sheds_raw_and_delivers_rollups(tmp_path, victoria, proxy_to):
+    proxy = proxy_to(victoria)
+    proxy.set("reset")
+    config = store_config()
+    config.buckets = {"raw": BucketConfig(parse_size("64KiB"), None),
+                      "rollup": BucketConfig(parse_size("1MiB"), None)}
+
+    async def main():
+        store = await Store(str(tmp_path / "data"), config).open()
+        stream = ReplicationStream(stream_config("influxdb_v2", proxy.url, org="o", bucket="gw",
+                                                 timeout="2s"), store)
+        await stream.start()
+        try:
+            written = 0
+            for k in range(40):
+                rows = [("env", {"room": f"r{s}"}, "temp", PAST + (k * 200 + i) * SECOND,
+                         ((k * 200 + i) * 2654435761 % 1000003) / 1000 + s)
+                        for s in range(4) for i in range(200)]  # noisy: ~5 bytes a point
+                await write_rows(store, rows, per_batch=800)
+                written += len(rows)
+                await write_rows(store, [("env_1m", {"room": f"r{s}"}, "mean",
+                                          PAST + k * 60 * SECOND, k + s / 10) for s in range(4)],
+                                 "rollup")
+                await store.flush()
+            raw = store.stats("raw")["raw"]
+            assert raw["dropped_before_forwarding"] > 0
+            assert raw["points"] < written
+            proxy.set("pass")
+
+            async def expected():
+                return vm_expected(await local_content(store))
+
+            problems, duplicates = await wait_until_equal(expected, lambda: vm_content(victoria),
+                                                          digits=VM_DIGITS)
+            stats = stream.stats()
+            assert problems == [], "\n".join(problems) + str({k: v for k, v in stats.items() if k != "dead_letters"})
+            assert stats["buckets"]["raw"]["dropped_blocks"] > 0
+            assert stats["buckets"]["rollup"]["dropped_blocks"] == 0
+            rollups = {k: v for k, v in vm_content(victoria).items() if k[0] == "env_1m_mean"}
+            assert sum(len(v) for v in rollups.values()) == 40 * 4  # the whole rollup history
+        finally:
+            await stream.stop()
+            await store.close()
+
+    asyncio.run(main())
