@@ -63,7 +63,13 @@ class StoreSection:
         doc="how often sealed blocks are synced and indexed and covered WAL segments deleted")
     wal_segment_size: ByteSize = setting(
         default_factory=lambda: parse_size("256KiB"), check=positive,
-        doc="a new WAL segment starts once the current one is this big")
+        doc="a new WAL segment starts once the current one is this big (segments are "
+            "created at this size, zero-filled)")
+    local_sync: Duration = setting(
+        default_factory=lambda: parse_duration("30s"), check=positive,
+        doc="points that no sender waits for (I2C, GPIO and host readers) are synced at the "
+            "latest this long after they were taken, or earlier with any other sync; a power "
+            "cut may cost that much of them")
     buckets: dict[str, BucketConfig] = setting(
         default_factory=_default_buckets,
         doc="raw and rollup always exist; a table here resizes them or adds a bucket")

@@ -8,7 +8,9 @@
   taken). A failed write is not retried: the points are dropped, counted in the reader's
   ``store_errors`` and logged (:func:`write_once`). Retrying would need an unbounded queue in
   memory while the store is failing (full card, I/O errors), and the next reading follows
-  within one interval anyway.
+  within one interval anyway. Nobody acknowledges such a reading either, so the write does not
+  wait for a sync (``wait=False``): the points become durable with the next commit, within the
+  store's ``local_sync``.
 
 Points refused inside a successful write (a series of another type, older than the retention)
 are the store's answer, not a failure: the caller counts them from the result.
@@ -36,7 +38,7 @@ async def write_once(store, points: list, reader, bucket: str = "raw"):
     ``store_errors``); on failure drops them, counts and logs. Returns the store's result, or
     None when the write failed."""
     try:
-        return await store.write(Batch.from_points(points), bucket=bucket)
+        return await store.write(Batch.from_points(points), bucket=bucket, wait=False)
     except asyncio.CancelledError:
         raise
     except Exception as e:

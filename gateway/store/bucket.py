@@ -28,11 +28,19 @@ from gateway.datamodel import split_series_key, type_name
 from gateway.durable import sync_directory
 from gateway.store import catalogue
 from gateway.store.index import BucketState
-from gateway.store.native import RING_HEADER_SIZE, Heads, RingEntry, RingFile, WriteAheadLog
+from gateway.store.native import (RING_HEADER_SIZE, Heads, RingEntry, RingFile, StoreCorrupt,
+                                  StoreIOError, WriteAheadLog, segment_info)
 
 log = logging.getLogger("gateway.store")
 
 _SEGMENT_NAME = re.compile(r"^([0-9a-f]{16})\.wal$")
+#: A segment filled faster than this (bulk ingest: large commits) is followed by one that grows
+#: as records are appended: its zeros would double what the WAL writes, while the size changes
+#: they save cost little next to commits that large. Slower segments are preallocated.
+QUICK_SEGMENT_S = 60.0
+#: What replay found wrong with the WAL, kept across restarts in the bucket's damage file.
+WAL_DAMAGE = ("wal_corrupt_records", "wal_points_lost", "wal_bad_segments", "wal_lsn_gaps",
+              "wal_records_missing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +151,13 @@ def series_info(series_id: int, type_: int, key: str) -> SeriesInfo:
 
 class Bucket:
     def __init__(self, name: str, path: str, max_size: int, retention_ns: int | None,
-                 head_points: int, head_max_age_ms: int, max_series: int = 0) -> None:
+                 head_points: int, head_max_age_ms: int, max_series: int = 0,
+                 wal_segment_size: int = 256 << 10) -> None:
         self.name = name
         self.max_series = max_series   # 0: no limit
         self.path = path
         self.wal_dir = os.path.join(path, "wal")
+        self.wal_segment_size = wal_segment_size
         self.max_size = max_size
         self.retention_ns = retention_ns
         self.head_points = head_points
@@ -168,6 +178,19 @@ class Bucket:
         self.head_copy_waiters: list[asyncio.Future] = []
         self.outcomes: collections.deque = collections.deque(maxlen=64)
         self.unlogged_points = 0
+        # Points nobody waits for (local readers): when the oldest arrived (time.monotonic())
+        # and the last batch of them, until a commit logs them.
+        self.unwaited_since: float | None = None
+        self.unwaited_generation = 0
+        # WAL bytes a point costs, from recent commits: how many waiting points fill a page.
+        self.wal_bytes_per_point = 1.0
+        self.replayed_lsn = 0   # the last WAL record replay found
+        self.segment_started: float | None = None   # time.monotonic() the current one began
+        self.opened_at = time.monotonic()
+        # Damage found by replay, kept across restarts (per segment, so that damage still in a
+        # segment is not counted again at the next open).
+        self.damage_file = CountFile(os.path.join(path, "wal-damage.json"), "WAL damage counters",
+                                     log)
         # Not yet in the index (loop thread).
         self.pending: list[RingEntry] = []
         self.pending_series: list[NewSeries] = []
@@ -274,28 +297,80 @@ class Bucket:
         catalogue.append(self.series_path, series)
 
     def replay_on_thread(self, now_ms: int) -> dict:
-        """Replays every WAL segment in order into the heads."""
-        stats = {"segments": 0, "bad_segments": 0}
+        """Replays every WAL segment in order into the heads. Returns the number of segments
+        read and, per segment (first LSN), the damage found in it (names of WAL_DAMAGE)."""
+        found: dict[int, collections.Counter] = {}
+        read = 0
+        last_lsn: int | None = 0   # the last record of the segments so far; None: not known
+        wall = time.time()
         for first_lsn, path in self.segments:
+            damage = found[first_lsn] = collections.Counter()
             try:
                 with open(path, "rb") as f:
                     data = f.read()
             except OSError as e:
                 log.error("bucket %s: cannot read WAL segment %s: %s", self.name, path, e)
-                stats["bad_segments"] += 1
+                damage["wal_bad_segments"] += 1
+                last_lsn = None
                 continue
-            stats["segments"] += 1
-            if not self.heads.replay(data, now_ms):
-                stats["bad_segments"] += 1
+            read += 1
+            try:
+                info = segment_info(data)
+            except StoreCorrupt as e:
+                raise StoreCorrupt(f"{path}: {e}") from None
+            if info is not None and last_lsn and info.prev_lsn > last_lsn:
+                # The segment says which record came before it: those in between are gone.
+                damage["wal_lsn_gaps"] += 1
+                damage["wal_records_missing"] += info.prev_lsn - last_lsn
+                log.error("bucket %s: WAL records %d to %d are missing before segment %s (a "
+                          "segment deleted, emptied or cut); the points they held are lost",
+                          self.name, last_lsn + 1, info.prev_lsn, path)
+            # A head replayed from a segment is as old as the segment, so that head_max_age
+            # seals it even when the store only ever runs for a moment.
+            age_ms = int(max(0.0, wall - info.created) * 1000) if info and info.created else 0
+            before = self.heads.counters()
+            try:
+                header_ok = self.heads.replay(data, now_ms - age_ms)
+            except StoreCorrupt as e:
+                raise StoreCorrupt(f"{path}: {e}") from None
+            after = self.heads.counters()
+            damage["wal_corrupt_records"] += after["corrupt_records"] - before["corrupt_records"]
+            damage["wal_points_lost"] += after["points_lost"] - before["points_lost"]
+            if not header_ok:
+                damage["wal_bad_segments"] += 1
                 log.error("bucket %s: WAL segment %s has a damaged header; its records were "
                           "recovered by checksum", self.name, path)
-        return stats
+            last_lsn = None if info is None else max(last_lsn or 0, info.last_lsn, info.prev_lsn)
+            if info is not None:
+                self.replayed_lsn = max(self.replayed_lsn, info.last_lsn)
+        return {"segments": read, "damage": found}
+
+    def open_segment_on_thread(self) -> None:
+        """At open: continues the newest segment after its last valid record when it can, so
+        that commands that open the store for a moment do not leave a segment each; else
+        starts a new one."""
+        if self.segments:
+            first_lsn, path = self.segments[-1]
+            try:
+                info = self.wal.resume_segment(path)
+            except StoreIOError as e:
+                log.warning("bucket %s: cannot continue WAL segment %s (%s); starting a new one",
+                            self.name, path, e)
+                info = None
+            if info is not None and info.first_lsn == first_lsn and info.end < self.wal_segment_size:
+                self.segment_started = time.monotonic()
+                return
+        self.new_segment_on_thread()
 
     def new_segment_on_thread(self) -> None:
         """Starts a new segment at the next LSN (the old one was synced by the caller)."""
         lsn = self.heads.next_lsn()
         path = os.path.join(self.wal_dir, f"{lsn:016x}.wal")
-        self.wal.open_segment(path, lsn)
+        now = time.monotonic()
+        quick = self.segment_started is not None and now - self.segment_started < QUICK_SEGMENT_S
+        self.wal.create_segment(path, lsn, max(self.wal.last_lsn, self.replayed_lsn),
+                                0 if quick else self.wal_segment_size, int(time.time()))
+        self.segment_started = now
         sync_directory(self.wal_dir)  # the new name must survive a power cut too
         if not self.segments or self.segments[-1][0] != lsn:
             self.segments.append((lsn, path))
@@ -341,10 +416,14 @@ class Bucket:
             gen = self.generation
             log_error = seal_error = None
             direct = 0
+            points, size = self.heads.counters()["unlogged_points"], self.wal.size
             try:
                 direct = self.heads.commit(self.wal, self.ring, now_ms)
             except Exception as e:  # the heads dropped the unlogged points: the writes fail
                 log_error = e
+            if log_error is None and points and self.wal.size > size:
+                self.wal_bytes_per_point += 0.25 * ((self.wal.size - size) / points
+                                                    - self.wal_bytes_per_point)
             if log_error is None:
                 try:
                     self.heads.seal(self.ring, now_ms)
@@ -472,6 +551,16 @@ class Bucket:
         self.waiters.append((generation, fut))
         return fut
 
+    def note_unwaited(self, generation: int) -> None:
+        """Batch ``generation`` was taken without a writer waiting for it."""
+        if self.unwaited_since is None:
+            self.unwaited_since = time.monotonic()
+        self.unwaited_generation = generation
+
+    def unwaited_due(self, now: float, bound: float) -> bool:
+        """Whether points nobody waits for have waited ``bound`` seconds for a commit."""
+        return self.unwaited_since is not None and now - self.unwaited_since >= bound
+
     def want_head_copy(self) -> asyncio.Future:
         """A future answered with (heads, newest sealed seq) copied by the next commit once
         that commit is durable: every point in the copy is durable (replication)."""
@@ -482,6 +571,8 @@ class Bucket:
 
     def settle(self, generation: int, error: Exception | None) -> None:
         """Answers the writers of every batch up to ``generation``: durable, or ``error``."""
+        if self.unwaited_generation <= generation:
+            self.unwaited_since = None   # logged with this commit (or dropped by its failure)
         copy, self.head_copy = self.head_copy, None
         if copy is not None and error is None and copy[0] <= generation:
             waiters, self.head_copy_waiters = self.head_copy_waiters, []

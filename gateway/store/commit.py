@@ -1,10 +1,22 @@
 """Group commit: when the points writers wait for are logged, synced and acknowledged.
 
-A writer's batch is in the heads at once; the writer then waits for the commit that logs it:
-one WAL record for all points taken since the previous commit, one fdatasync, then every writer
-covered is answered. A commit runs once per ``wal_sync`` interval while writers wait (or at once
-with ``"always"``), and early when ``commit_points`` points are waiting. After logging, full or
-old heads are sealed into blocks appended to the bucket's ring file.
+A writer's batch is in the heads at once; a writer that waits for durability (an MQTT PUBACK,
+an HTTP 204, ``gateway write``) then waits for the commit that logs it: one WAL record for all
+points taken since the previous commit, one fdatasync, then every writer covered is answered.
+
+When a commit runs:
+
+* at once when the points waiting would fill a WAL page or more (estimated from what recent
+  commits wrote per point): a sync writes a page anyway, so holding such writers back saves
+  the card nothing and costs them the interval; writers that send large batches and wait for
+  each answer get full speed;
+* otherwise once per ``wal_sync`` interval while writers wait (or at once with ``"always"``),
+  so that small writes share one sync;
+* early when ``commit_points`` points wait (bounds memory); under sustained load back to back;
+* for points nobody waits for (local sensors), at the latest ``local_sync`` after the oldest
+  of them arrived; until then they ride along with any commit of their bucket.
+
+After logging, full or old heads are sealed into blocks appended to the bucket's ring file.
 """
 
 from __future__ import annotations
@@ -21,6 +33,8 @@ from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
 
+#: A sync writes at least one page of the WAL, however little it holds.
+PAGE_BYTES = 4096
 #: A commit (write, fdatasync) running longer than this means the store is stuck: an SD card
 #: that stopped answering. Far above any healthy sync, which takes milliseconds to seconds.
 COMMIT_STALL_S = 120.0
@@ -28,12 +42,13 @@ COMMIT_STALL_S = 120.0
 
 class GroupCommit:
     def __init__(self, buckets: Iterable[Bucket], threads: StoreThreads, wal_sync,
-                 commit_points: int, wal_segment_size: int) -> None:
+                 commit_points: int, wal_segment_size: int, local_sync: float = 30.0) -> None:
         self.buckets = list(buckets)
         self.threads = threads
         self.interval = 0.0 if wal_sync == "always" else float(wal_sync)
         self.commit_points = commit_points
         self.wal_segment_size = wal_segment_size
+        self.local_sync = local_sync
         self._wanted = asyncio.Event()
         self._urgent = asyncio.Event()
         self._busy_since: float | None = None   # time.monotonic() when the running commit began
@@ -53,19 +68,48 @@ class GroupCommit:
         if fut is None:
             return
         self._wanted.set()
-        if self.interval == 0 or unlogged >= self.commit_points:
+        if (self.interval == 0 or unlogged >= self.commit_points
+                or unlogged * b.wal_bytes_per_point >= PAGE_BYTES):
             self._urgent.set()
         await fut
 
+    def note_unwaited(self, b: Bucket, generation: int) -> None:
+        """Batch ``generation`` was taken and nobody waits for it: it is logged with the next
+        commit of its bucket, at the latest ``local_sync`` from the oldest such point."""
+        first = b.unwaited_since is None
+        b.note_unwaited(generation)
+        if first:
+            self._wanted.set()   # the loop learns of the new deadline
+
+    def _local_deadline(self) -> float | None:
+        since = [b.unwaited_since for b in self.buckets if b.unwaited_since is not None]
+        return min(since) + self.local_sync if since else None
+
     async def run(self) -> None:
-        """Runs group commits: once per wal_sync interval while writers wait, at once when
-        commit_points points wait; and, while that load lasts (each commit still finds at
-        least a quarter of commit_points waiting), back to back, each covering what arrived
-        during the one before, so writers never sit out an interval behind a busy pipeline."""
+        """Runs group commits: for waiting writers at once when their points fill a page, else
+        once per wal_sync interval, and at once when commit_points points wait; while that
+        load lasts (each commit still finds at least a quarter of commit_points waiting), back
+        to back, each covering what arrived during the one before, so writers never sit out an
+        interval behind a busy pipeline. Points nobody waits for are committed when their
+        local_sync is up, if no commit took them along before."""
         last = time.monotonic()
         loaded = False
         while True:
-            await self._wanted.wait()
+            if not any(b.waiters for b in self.buckets):
+                deadline = self._local_deadline()
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is None or timeout > 0:
+                    self._wanted.clear()
+                    try:
+                        await asyncio.wait_for(self._wanted.wait(), timeout)
+                    except asyncio.TimeoutError:
+                        pass
+                    continue
+                now = time.monotonic()
+                for b in self.buckets:
+                    if b.unwaited_due(now, self.local_sync):
+                        await self.commit(b)
+                continue
             delay = last + self.interval - time.monotonic()
             if delay > 0 and not loaded and not self._urgent.is_set():
                 try:
@@ -79,7 +123,7 @@ class GroupCommit:
             waiting = sum(b.unlogged_points for b in self.buckets)
             loaded = urgent or (loaded and waiting * 4 >= self.commit_points)
             for b in self.buckets:
-                if b.waiters:
+                if b.waiters or b.unwaited_due(last, self.local_sync):
                     await self.commit(b)
 
     async def commit(self, b: Bucket) -> None:
@@ -100,6 +144,7 @@ class GroupCommit:
         error = logged.log_error
         if error is None:
             try:
+                b.counters["wal_syncs"] += 1
                 await self.threads.on_sync_thread(b.wal.sync)
                 if logged.sealed_directly:
                     await self.threads.on_sync_thread(b.ring.sync)

@@ -215,6 +215,33 @@ class RingFile:
             self._r = None
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    """What a WAL segment's header says and where its valid records end."""
+
+    version: int
+    first_lsn: int
+    prev_lsn: int        # the last record written before the segment (0: unknown)
+    created: int         # unix seconds (0: unknown)
+    end: int             # offset just past the last valid record
+    last_lsn: int        # LSN of that record (0: none)
+
+    @classmethod
+    def from_c(cls, i) -> "SegmentInfo":
+        return cls(i.version, i.first_lsn, i.prev_lsn, i.created, i.end, i.last_lsn)
+
+
+def segment_info(data: bytes) -> SegmentInfo | None:
+    """The header and record extent of a segment's bytes; None when the header is damaged or
+    cut. Raises StoreCorrupt for a segment of a newer format."""
+    info = ffi.new("gw_wal_segment_info *")
+    rc = lib.gw_wal_segment_scan(data, len(data), info)
+    if rc == lib.GW_WAL_EVERSION:
+        raise StoreCorrupt(f"WAL segment of format version {info.version}, newer than this "
+                           f"gateway reads ({lib.GW_WAL_VERSION})")
+    return SegmentInfo.from_c(info) if rc == OK else None
+
+
 class WriteAheadLog:
     """The open segment of a bucket's WAL (segment files are named and listed by the caller)."""
 
@@ -239,13 +266,36 @@ class WriteAheadLog:
 
     size = property(lambda self: self.info().size)
     segment_lsn = property(lambda self: self.info().segment_first_lsn)
+    last_lsn = property(lambda self: self.info().last_lsn)
     bytes_written = property(lambda self: self.info().bytes_written if self._w else 0)
 
-    def open_segment(self, path: str, first_lsn: int) -> None:
-        rc = lib.gw_wal_open_segment(self.ptr, os.fsencode(path), first_lsn)
+    def set_max_body(self, max_body: int) -> None:
+        """Cuts records at ``max_body`` body bytes (the format's limit by default; tests lower
+        it to see records cut)."""
+        lib.gw_wal_set_max_body(self.ptr, max_body)
+
+    def create_segment(self, path: str, first_lsn: int, prev_lsn: int, size: int,
+                       created: int) -> None:
+        """A new current segment, preallocated to ``size`` bytes of written zeros."""
+        rc = lib.gw_wal_create_segment(self.ptr, os.fsencode(path), first_lsn, prev_lsn,
+                                       max(size, lib.GW_WAL_SEGMENT_HEADER), created)
         if rc != OK:
             raise _io_error(rc, self.info().last_errno, f"cannot create WAL segment {path}")
         self.path = path
+
+    def resume_segment(self, path: str) -> SegmentInfo | None:
+        """Continues an existing segment after its last valid record; None when it cannot be
+        continued (older layout, damaged header), so the caller starts a new one."""
+        info = ffi.new("gw_wal_segment_info *")
+        rc = lib.gw_wal_resume_segment(self.ptr, os.fsencode(path), info)
+        if rc in (lib.GW_ECORRUPT, lib.GW_WAL_EVERSION):
+            return None
+        if rc == lib.GW_ENOMEM:
+            raise MemoryError(f"cannot read WAL segment {path}")
+        if rc != OK:
+            raise _io_error(rc, self.info().last_errno, f"cannot continue WAL segment {path}")
+        self.path = path
+        return SegmentInfo.from_c(info)
 
     def sync(self) -> None:
         rc = lib.gw_wal_sync(self.ptr)
@@ -379,10 +429,14 @@ class Heads:
                 [created[i] for i in range(n_new)])
 
     def replay(self, data: bytes, now_ms: int) -> bool:
-        """Replays one segment; False when its header was damaged (records still recovered)."""
+        """Replays one segment; False when its header was damaged (records still recovered).
+        Raises StoreCorrupt for a segment of a newer format (nothing replayed)."""
         rc = lib.gw_heads_replay(self.ptr, data, len(data), now_ms)
         if rc == lib.GW_ENOMEM:
             raise MemoryError("out of memory while replaying the WAL")
+        if rc == lib.GW_WAL_EVERSION:
+            raise StoreCorrupt(f"WAL segment of a format version newer than this gateway reads "
+                               f"({lib.GW_WAL_VERSION})")
         return rc == OK
 
     def min_lsn(self) -> int:
@@ -459,5 +513,5 @@ def gather64(column: array, order: array, typecode: str) -> array:
     return out
 
 
-__all__ = ["RingFile", "RingEntry", "WriteAheadLog", "Heads", "IngestReport", "merge_order", "gather64", "batch_point", "crc32c",
+__all__ = ["RingFile", "RingEntry", "WriteAheadLog", "SegmentInfo", "segment_info", "Heads", "IngestReport", "merge_order", "gather64", "batch_point", "crc32c",
            "StoreIOError", "StoreCorrupt", "NativeError"]

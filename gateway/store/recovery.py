@@ -15,7 +15,7 @@ import os
 from typing import Callable
 
 from gateway.store import catalogue
-from gateway.store.bucket import Bucket, monotonic_ms
+from gateway.store.bucket import WAL_DAMAGE, Bucket, monotonic_ms
 from gateway.store.index import BlockIndex, BucketState
 from gateway.store.native import RING_HEADER_SIZE
 from gateway.store.settings import Access, settle
@@ -73,7 +73,7 @@ class Recovery:
         b.heads.resume(max(max_lsn + 1, b.segments[-1][0] if b.segments else 0), max_series_id)
         await self._replay(b)
         if self.access is not Access.READ:
-            await self.threads.on_store_thread(b.new_segment_on_thread)
+            await self.threads.on_store_thread(b.open_segment_on_thread)
 
     async def keys_outdated(self, b: Bucket) -> bool:
         """True when the bucket's series keys are in an older escaping (see catalogue); asked
@@ -109,10 +109,8 @@ class Recovery:
     async def _replay(self, b: Bucket) -> None:
         replay = await self.threads.on_store_thread(b.replay_on_thread, monotonic_ms())
         counters = b.heads.counters()
-        b.counters["wal_corrupt_records"] += counters["corrupt_records"]
-        b.counters["wal_points_lost"] += counters["points_lost"]
-        b.counters["wal_bad_segments"] += replay["bad_segments"]
-        if counters["corrupt_records"] or counters["points_lost"] or replay["bad_segments"]:
+        await self._count_damage(b, replay["damage"])
+        if counters["corrupt_records"] or counters["points_lost"]:
             log.error("bucket %s: WAL replay skipped %d damaged records (%d bytes) and %d points "
                       "of unknown series", b.name, counters["corrupt_records"],
                       counters["corrupt_bytes"], counters["points_lost"])
@@ -120,6 +118,31 @@ class Recovery:
             log.info("bucket %s: %d points replayed from %d WAL segments", b.name,
                      counters["points_replayed"], replay["segments"])
         b.unlogged_points = 0
+
+    async def _count_damage(self, b: Bucket, found: dict) -> None:
+        """Adds the WAL damage replay found to the bucket's durable totals. The file also
+        remembers what each segment still present held, so damage that stays in a segment
+        across restarts is counted once."""
+        saved = await self.threads.on_store_thread(b.damage_file.load)
+        totals = {name: saved.get(name, 0) for name in WAL_DAMAGE}
+        counts = dict(totals)
+        for first_lsn, damage in found.items():
+            for name, n in damage.items():
+                key = f"{first_lsn:016x}.{name}"
+                before = saved.get(key, 0)
+                if n > before:
+                    totals[name] += n - before
+                if n or before:
+                    counts[key] = max(n, before)
+        counts.update(totals)
+        counts = {k: v for k, v in counts.items() if v}
+        if counts != saved and self.access is not Access.READ:   # reading changes nothing
+            try:
+                await self.threads.on_store_thread(b.damage_file.save, counts)
+            except OSError as e:
+                log.error("bucket %s: cannot write %s: %s", b.name, b.damage_file.path, e)
+        for name in WAL_DAMAGE:
+            b.counters[name] = totals[name]
 
     async def rebuild_index(self, b: Bucket, state: BucketState) -> None:
         """The index is new but the ring is not: re-index the ring from a full scan, with the

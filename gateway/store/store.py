@@ -39,7 +39,7 @@ from gateway.store.reading import MAX_TS, MIN_TS, SeriesColumns, StoreReader, ma
 from gateway.store.recovery import Recovery
 from gateway.store.replication import ReplicationPositions, StoredBlock
 from gateway.store.settings import Access
-from gateway.store.statistics import bucket_stats
+from gateway.store.statistics import CardWrites, bucket_stats
 from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
@@ -99,6 +99,7 @@ class Store(Component):
         self._replication: ReplicationPositions | None = None
         self._opened = False
         self._closing = False
+        self._card: CardWrites | None = None
         self._loops: list[asyncio.Task] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -121,6 +122,7 @@ class Store(Component):
         else:
             os.makedirs(self.path, exist_ok=True)
             await self._acquire_lock(lock_wait, self._lock.acquire)
+        self._card = CardWrites(self.path)
         try:
             await self._open_locked()
         except BaseException:
@@ -166,7 +168,8 @@ class Store(Component):
             if not await self.threads.on_store_thread(b.open_files_on_thread, self.read_only):
                 del self.buckets[name]  # read-only, and the bucket holds no data
         self._commits = GroupCommit(self.buckets.values(), self.threads, cfg.wal_sync,
-                                    cfg.commit_points, cfg.wal_segment_size)
+                                    cfg.commit_points, cfg.wal_segment_size,
+                                    float(cfg.local_sync))
         self._checkpoints = Checkpointer(self.buckets.values(), self.index, self.threads,
                                          self.clock, float(cfg.checkpoint_interval))
         self._reader = StoreReader(self.index, self.threads, self._checkpoints.repair_index)
@@ -200,7 +203,7 @@ class Store(Component):
         return Bucket(name, os.path.join(self.path, "buckets", name), int(bcfg.max_size),
                       bcfg.retention.ns if bcfg.retention is not None else None,
                       cfg.head_points, int(float(cfg.head_max_age) * 1000),
-                      bcfg.max_series or 0)
+                      bcfg.max_series or 0, int(cfg.wal_segment_size))
 
     async def stop(self) -> None:
         await self.close()
@@ -268,9 +271,14 @@ class Store(Component):
         if self.read_only:
             raise StoreError(f"the store in {self.path} is open read-only")
 
-    async def write(self, batch, bucket: str = "raw") -> WriteResult:
+    async def write(self, batch, bucket: str = "raw", wait: bool = True) -> WriteResult:
         """Stores the batch; returns once it is durable (in the WAL, synced). Raises StoreError
-        (nothing of the batch stored) when the WAL cannot be written or synced."""
+        (nothing of the batch stored) when the WAL cannot be written or synced.
+
+        ``wait=False`` is for points nobody acknowledges (local sensors): the call returns
+        once the points are in the store (readable at once) and they become durable with the
+        next commit of the bucket, at the latest ``local_sync`` later; a power cut before
+        that loses them, and a failed commit drops them (counted in ``commit_errors``)."""
         self._check_writable()
         b = self.bucket(bucket)
         if len(batch) == 0:
@@ -305,7 +313,10 @@ class Store(Component):
             b.add_series(got.created)
         b.unlogged_points = got.unlogged
         if got.taken:
-            await self._commits.wait_durable(b, got.generation, got.unlogged)
+            if wait:
+                await self._commits.wait_durable(b, got.generation, got.unlogged)
+            else:
+                self._commits.note_unwaited(b, got.generation)
             if bounds is not None:
                 for listener in list(self._write_listeners):
                     listener(bucket, *bounds)
@@ -443,14 +454,22 @@ class Store(Component):
     # ------------------------------------------------------------------ accounting
 
     def stats(self, bucket: str | None = None) -> dict[str, Any]:
-        """Per-bucket figures for the status page; cheap, callable from any thread."""
+        """Per-bucket figures for the status page; cheap, callable from any thread. Each
+        bucket's ``bytes_written_per_day`` is its own files' share; :meth:`card_writes` has
+        what the whole process and the card's block device write."""
         names = [bucket] if bucket else list(self.buckets)
         return {name: bucket_stats(self.buckets[name]) for name in names}
+
+    def card_writes(self) -> dict[str, Any]:
+        """Bytes written a day since the store opened, by the process and by the block device
+        holding the store (None where the kernel does not say)."""
+        return self._card.figures() if self._card is not None else {}
 
     def health(self) -> dict[str, Any]:
         h = super().health()
         h["running"] = self._opened
         try:
+            h["card_writes"] = self.card_writes()
             h["buckets"] = self.stats()
         except Exception as e:  # a snapshot must never take the status page down
             h["error"] = str(e)

@@ -90,7 +90,7 @@ uint64_t  gw_heads_series_sealed_lsn(gw_heads *h, uint32_t id);
 int64_t   gw_heads_ingest(gw_heads *h, const struct gw_batch *b, int64_t now_ms, int64_t min_ts,
                           uint32_t max_series, gw_ingest_report *out);
 /* A group commit: all unlogged points go to the WAL as one record (or more, past
- * GW_WAL_MAX_POINTS) with one write(2), except that, when r is not NULL, a head already
+ * GW_WAL_MAX_POINTS points or the WAL's max_body bytes) with one write(2), except that, when r is not NULL, a head already
  * holding head_points points (logged or not) is sealed into ring blocks right away instead of
  * being logged, so its points never pass through the WAL; the caller must then sync the ring
  * as well as the WAL before the commit counts (out->sealed_directly > 0). The keys of such
@@ -111,8 +111,9 @@ void      gw_heads_outputs(gw_heads *h, uint32_t *n_sealed, uint32_t *n_new_seri
  * forgets them. */
 void      gw_heads_take_outputs(gw_heads *h, struct gw_ring_entry *sealed, uint32_t *new_series);
 /* Replays one WAL segment file's bytes into the heads (points become logged). Damaged records
- * are skipped and counted. GW_OK, GW_ECORRUPT when the segment header is damaged (records are
- * still recovered) or GW_ENOMEM. */
+ * are skipped and counted; the zeros after the last record of a preallocated segment are its
+ * end, not damage. GW_OK, GW_ECORRUPT when the segment header is damaged (records are still
+ * recovered), GW_WAL_EVERSION (a format newer than this code: nothing replayed) or GW_ENOMEM. */
 int       gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms);
 /* The smallest LSN whose WAL record still holds points not sealed (next_lsn when none). */
 uint64_t  gw_heads_min_lsn(gw_heads *h);

@@ -311,28 +311,56 @@ int gw_heads_commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, gw_commi
     return rc;
 }
 
+/* A string value's largest size in a record (decode refuses more). */
+#define MAX_STRING_IN_RECORD 65536
+
+/* How many of the up to `take` points of s from `from` on fit in `room` bytes of body. */
+static uint32_t fit_in_body(const series *s, uint32_t from, uint32_t take, size_t room) {
+    if (room < 96) return 0;
+    room -= 96;
+    if (s->type != GW_STRING) {
+        size_t most = room / 19;
+        return most < take ? (uint32_t)most : take;
+    }
+    uint32_t k = 0;
+    for (; k < take; k++) {
+        size_t cost = 19 + (size_t)(s->values[from + k] & LEN_MASK);
+        if (cost > room) break;
+        room -= cost;
+    }
+    return k;
+}
+
 static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *sealed_directly) {
     impl *m = IMPL(h);
     if (m->n_dirty == 0) return GW_OK;
     if (w->fd < 0) { rollback_unlogged(h); return GW_EINVAL; }
     uint32_t nd = m->n_dirty;
-    /* A series split over several records (past GW_WAL_MAX_POINTS) needs one group each. */
-    size_t max_groups = nd + h->stats.unlogged_points / GW_WAL_MAX_POINTS + 2;
+    /* A series split over several records (past GW_WAL_MAX_POINTS points, or past max_body
+     * bytes, which hold at least min_points points) needs one group per part. */
+    size_t max_body = w->max_body;
+    size_t min_points = max_body / (19 + MAX_STRING_IN_RECORD);
+    size_t max_groups = nd + h->stats.unlogged_points / (min_points ? min_points : 1) + 2;
     gw_wal_group *groups = malloc(max_groups * sizeof *groups);
     gw_wal_def *defs = malloc((size_t)nd * sizeof *defs);
     uint32_t *offs = NULL;
     size_t offs_len = 0;
     for (uint32_t i = 0; i < nd; i++) {
         series *s = by_id(h, m->dirty[i]);
-        if (s->type == GW_STRING) offs_len += s->n - s->logged + 1;
+        if (s->type == GW_STRING) offs_len += s->n - s->logged;
     }
+    /* n + 1 offsets for each group of strings, a series cut into several groups included. */
+    if (offs_len) offs_len += max_groups;
     if (offs_len) offs = malloc(offs_len * sizeof *offs);
     m->record.len = 0;
     int rc = (!groups || !defs || (offs_len && !offs)) ? GW_ENOMEM : GW_OK;
-    uint64_t lsn = h->stats.next_lsn, first_lsn_of_run = lsn;
+    uint64_t lsn = h->stats.next_lsn;
     uint32_t n_groups = 0, n_defs = 0;
     uint64_t in_record = 0;
+    size_t record_bytes = GW_WAL_BODY_FIXED;   /* the encoder's bound of the record so far */
     size_t off_used = 0;
+    uint64_t *lsn_span = malloc((size_t)nd * 2 * sizeof *lsn_span);  /* first, last per logged */
+    if (!lsn_span) rc = GW_ENOMEM;
     uint64_t segment_tag = w->info.segment_first_lsn + 1;
     /* The dirty series split into those logged now and those sealed directly; the dirty
      * list itself stays whole until success, so a failure can roll all of them back. */
@@ -343,8 +371,16 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
     for (uint32_t i = 0; i < nd && rc == GW_OK; i++) {
         series *s = by_id(h, m->dirty[i]);
         if (s->def_segment != segment_tag) {
+            if (record_bytes + gw_wal_def_bound(s->key_len) > max_body && (n_groups || n_defs)) {
+                rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
+                n_groups = n_defs = 0;
+                in_record = 0;
+                record_bytes = GW_WAL_BODY_FIXED;
+                if (rc != GW_OK) break;
+            }
             gw_wal_def d = {s->id, s->type, s->key_len, s->key};
             defs[n_defs++] = d;
+            record_bytes += gw_wal_def_bound(s->key_len);
         }
         if (r && s->n >= h->head_points) {
             /* Full already: its points go straight into blocks, synced with this commit,
@@ -352,11 +388,23 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
             direct[n_direct++] = s->id;
             continue;
         }
+        lsn_span[2 * nd_logged] = lsn;
         logged[nd_logged++] = s->id;
         uint32_t from = s->logged;
         while (from < s->n && rc == GW_OK) {
             uint32_t take = s->n - from;
             if (in_record + take > GW_WAL_MAX_POINTS) take = (uint32_t)(GW_WAL_MAX_POINTS - in_record);
+            uint32_t fit = fit_in_body(s, from, take, max_body > record_bytes ? max_body - record_bytes : 0);
+            if (fit == 0 && !n_groups && !n_defs) fit = 1;  /* alone in a record: it fits the format */
+            take = fit;
+            if (take == 0) {   /* the record is full by bytes: write it, go on in the next */
+                rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
+                n_groups = n_defs = 0;
+                in_record = 0;
+                record_bytes = GW_WAL_BODY_FIXED;
+                if (from == s->logged) lsn_span[2 * (nd_logged - 1)] = lsn;
+                continue;
+            }
             gw_wal_group *g = &groups[n_groups++];
             g->series_id = s->id;
             g->type = s->type;
@@ -376,12 +424,15 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
                 off_used += take + 1;
             }
             in_record += take;
+            record_bytes += gw_wal_group_bound(g);
             from += take;
+            lsn_span[2 * (nd_logged - 1) + 1] = lsn;
             if (in_record == GW_WAL_MAX_POINTS) {
                 rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
                 n_groups = 0;
                 n_defs = 0;
                 in_record = 0;
+                record_bytes = GW_WAL_BODY_FIXED;
             }
         }
     }
@@ -396,29 +447,20 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
     if (rc != GW_OK) {
         free(direct);
         free(logged);
+        free(lsn_span);
         rollback_unlogged(h);
         return rc;
     }
-    /* Which record each series' points went to: the run of LSNs is in dirty-list order, so
-     * recompute it the same way. */
-    lsn = first_lsn_of_run;
-    in_record = 0;
+    /* Which records each series' points went to, as noted while cutting them. */
     for (uint32_t i = 0; i < nd_logged; i++) {
         series *s = by_id(h, logged[i]);
-        uint32_t left = s->n - s->logged;
-        if (!s->first_lsn) s->first_lsn = lsn;
-        while (left) {
-            uint32_t take = left;
-            if (in_record + take > GW_WAL_MAX_POINTS) take = (uint32_t)(GW_WAL_MAX_POINTS - in_record);
-            s->last_lsn = lsn;
-            left -= take;
-            in_record += take;
-            if (in_record == GW_WAL_MAX_POINTS) { lsn++; in_record = 0; }
-        }
+        if (!s->first_lsn) s->first_lsn = lsn_span[2 * i];
+        s->last_lsn = lsn_span[2 * i + 1];
         s->logged = s->n;
         s->dirty = 0;
         s->def_segment = segment_tag;
     }
+    free(lsn_span);
     /* Direct seals. A failure leaves the remaining direct series' unlogged points nowhere
      * durable, so they are dropped and the commit fails (its writers get the error). */
     m->n_dirty = 0;
@@ -610,16 +652,19 @@ static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
 int gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms) {
     replay_ctx ctx = {h, 0, now_ms, 0};
     gw_wal_sink sink = {&ctx, on_def, on_group};
-    uint64_t first_lsn = 0;
-    int status = gw_wal_segment_header(data, len, &first_lsn);
+    gw_wal_segment_info info;
+    int status = gw_wal_segment_info_of(data, len, &info);
+    if (status == GW_WAL_EVERSION) return status;   /* a newer format: not ours to guess at */
     int header_bad = status == GW_ECORRUPT;
     if (status == GW_ETRUNC) return GW_OK;  /* created but never written: nothing to replay */
-    size_t pos = GW_WAL_SEGMENT_HEADER;
+    uint64_t first_lsn = info.first_lsn;
+    /* A damaged header's size is unknown: search from the smallest; resync finds records. */
+    size_t pos = header_bad ? 32 : info.header_size;
     for (;;) {
         gw_wal_record rec;
         int rc = gw_wal_next_record(data, len, &pos, &rec);
         if (rc == GW_ETRUNC) {
-            if (pos < len) {   /* a torn tail: skipped, counted */
+            if (!gw_wal_zero_tail(data, len, pos)) {   /* a torn tail: skipped, counted */
                 h->stats.corrupt_records++;
                 h->stats.corrupt_bytes += len - pos;
             }

@@ -29,7 +29,8 @@
 #include "gw_wal.h"
 
 #define SEGMENT_MAGIC  "GWWAL001"
-#define WAL_VERSION    1
+#define WAL_VERSION_APPENDED 1   /* still replayed */
+#define APPENDED_HEADER      32
 #define RECORD_MAGIC   0x52575747u   /* "GWWR" little endian */
 #define MAX_SCALE      15
 #define RAW_SCALE      255
@@ -135,22 +136,31 @@ static void put_ints(gw_buf *b, const int64_t *v, uint32_t n, uint64_t *z) {
     put_packed(b, z, n - 1);
 }
 
+size_t gw_wal_group_bound(const gw_wal_group *g) {
+    /* Group header and packed-run headers, then at most 10 bytes a timestamp offset and 9 a
+     * value (raw doubles: 8), and each string's bytes behind its length. */
+    size_t b = 96 + (size_t)g->n * 19;
+    if (g->type == GW_STRING) b += (size_t)(g->str_off[g->n] - g->str_off[0]);
+    return b;
+}
+
+size_t gw_wal_def_bound(uint32_t key_len) { return 24 + (size_t)key_len; }
+
 int gw_wal_encode_record(gw_buf *out, uint64_t lsn, const gw_wal_def *defs, uint32_t n_defs,
                          const gw_wal_group *groups, uint32_t n_groups) {
     uint64_t n_points = 0;
     int64_t min_ts = INT64_MAX;
-    size_t bound = 64, max_n = 1;
+    size_t bound = GW_WAL_BODY_FIXED, max_n = 1;
     for (uint32_t g = 0; g < n_groups; g++) {
         const gw_wal_group *gr = &groups[g];
         if (gr->n == 0 || gr->type < GW_FLOAT || gr->type > GW_STRING || gr->series_id == 0) return GW_EINVAL;
         n_points += gr->n;
         if (gr->n > max_n) max_n = gr->n;
-        bound += 96 + (size_t)gr->n * 19;
-        if (gr->type == GW_STRING) bound += gr->str_off[gr->n] - gr->str_off[0];
+        bound += gw_wal_group_bound(gr);
         for (uint32_t i = 0; i < gr->n; i++) if (gr->ts[i] < min_ts) min_ts = gr->ts[i];
     }
     uint64_t base = (uint64_t)min_ts;
-    for (uint32_t d = 0; d < n_defs; d++) bound += 24 + defs[d].key_len;
+    for (uint32_t d = 0; d < n_defs; d++) bound += gw_wal_def_bound(defs[d].key_len);
     if (n_points > GW_WAL_MAX_POINTS) return GW_EINVAL;
     /* The coarsest unit (s, ms, us, ns) that divides every timestamp's distance from base. */
     int unit = 3;
@@ -223,6 +233,10 @@ int gw_wal_encode_record(gw_buf *out, uint64_t lsn, const gw_wal_def *defs, uint
     free(iv);
     uint8_t *h = out->p + start;
     size_t body_len = out->len - start - GW_WAL_RECORD_HEADER;
+    if (body_len > GW_WAL_MAX_BODY) {   /* replay would refuse it: never write it */
+        out->len = start;
+        return GW_EINVAL;
+    }
     put32(h, RECORD_MAGIC);
     put64(h + 8, lsn);
     put32(h + 16, (uint32_t)body_len);
@@ -295,18 +309,62 @@ static int get_ints(reader *r, uint64_t *out, uint32_t n, uint64_t *z) {
     return GW_OK;
 }
 
-int gw_wal_segment_header(const uint8_t *data, size_t len, uint64_t *first_lsn) {
-    if (len < GW_WAL_SEGMENT_HEADER) return GW_ETRUNC;
-    if (memcmp(data, SEGMENT_MAGIC, 8) != 0 || get32(data + 28) != gw_crc32c(0, data, 28)
-        || get32(data + 12) != GW_WAL_SEGMENT_HEADER) return GW_ECORRUPT;
-    *first_lsn = get64(data + 16);
+int gw_wal_segment_info_of(const uint8_t *data, size_t len, gw_wal_segment_info *info) {
+    memset(info, 0, sizeof *info);
+    if (len < APPENDED_HEADER) return GW_ETRUNC;
+    if (memcmp(data, SEGMENT_MAGIC, 8) != 0) return GW_ECORRUPT;
+    uint32_t version = get32(data + 8), size = get32(data + 12);
+    uint32_t want = version == WAL_VERSION_APPENDED ? APPENDED_HEADER : GW_WAL_SEGMENT_HEADER;
+    /* The size must be the version's (a newer version may have another, checked first). */
+    if (version <= GW_WAL_VERSION && size != want) return GW_ECORRUPT;
+    if (size < APPENDED_HEADER || size > 4096) return GW_ECORRUPT;
+    if (len < size) return GW_ETRUNC;
+    if (get32(data + size - 4) != gw_crc32c(0, data, size - 4)) return GW_ECORRUPT;
+    info->version = version;
+    info->header_size = size;
+    info->first_lsn = get64(data + 16);
+    if (version < WAL_VERSION_APPENDED || version > GW_WAL_VERSION) return GW_WAL_EVERSION;
+    if (version >= 2) {
+        info->created = get32(data + 24);
+        info->prev_lsn = get64(data + 28);
+    }
     return GW_OK;
+}
+
+int gw_wal_segment_scan(const uint8_t *data, size_t len, gw_wal_segment_info *info) {
+    int rc = gw_wal_segment_info_of(data, len, info);
+    if (rc != GW_OK) return rc;
+    size_t pos = info->header_size;
+    info->end = pos;
+    for (;;) {
+        gw_wal_record rec;
+        int r = gw_wal_next_record(data, len, &pos, &rec);
+        if (r == GW_ETRUNC) break;
+        if (r == GW_OK) {
+            info->end = pos;
+            info->last_lsn = rec.lsn;
+        } else if (gw_wal_resync(data, len, &pos) != GW_OK) {
+            break;
+        }
+    }
+    return GW_OK;
+}
+
+int gw_wal_zero_tail(const uint8_t *data, size_t len, size_t pos) {
+    for (size_t i = pos; i < len; i++) if (data[i]) return 0;
+    return 1;
 }
 
 int gw_wal_next_record(const uint8_t *data, size_t len, size_t *pos, gw_wal_record *rec) {
     size_t p = *pos;
     if (p > len || len - p < GW_WAL_RECORD_HEADER) return GW_ETRUNC;
     const uint8_t *h = data + p;
+    if (gw_wal_zero_tail(h, GW_WAL_RECORD_HEADER, 0)) {
+        /* The zeros of a preallocated segment, unless a valid record follows: a header that
+         * was zeroed by damage must not hide the records after it. */
+        size_t q = p;
+        return gw_wal_resync(data, len, &q) == GW_OK ? GW_ECORRUPT : GW_ETRUNC;
+    }
     if (get32(h) != RECORD_MAGIC) return GW_ECORRUPT;
     uint32_t body_len = get32(h + 16);
     if (body_len > GW_WAL_MAX_BODY) return GW_ECORRUPT;
@@ -435,7 +493,10 @@ int gw_wal_decode_body(const gw_wal_record *rec, const gw_wal_sink *sink) {
 
 gw_wal *gw_wal_new(void) {
     gw_wal *w = calloc(1, sizeof *w);
-    if (w) w->fd = -1;
+    if (w) {
+        w->fd = -1;
+        w->max_body = GW_WAL_MAX_BODY;
+    }
     return w;
 }
 
@@ -445,52 +506,135 @@ void gw_wal_free(gw_wal *w) {
     free(w);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len) {
+static int write_zeros(int fd, uint64_t off, uint64_t len) {
+    static const uint8_t zeros[65536];
     while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
+        size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
+        ssize_t k = pwrite(fd, zeros, n, (off_t)off);
+        if (k < 0) {
             if (errno == EINTR) continue;
             return -1;
         }
-        p += n; len -= (size_t)n;
+        off += (uint64_t)k; len -= (uint64_t)k;
     }
     return 0;
 }
 
-int gw_wal_open_segment(gw_wal *w, const char *path, uint64_t first_lsn) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off) {
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += n; len -= (size_t)n; off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static void make_current(gw_wal *w, int fd, uint64_t first_lsn, uint64_t size, uint64_t capacity) {
+    if (w->fd >= 0) close(w->fd);
+    w->fd = fd;
+    w->info.segment_first_lsn = first_lsn;
+    w->info.size = size;
+    w->info.capacity = capacity;
+}
+
+int gw_wal_create_segment(gw_wal *w, const char *path, uint64_t first_lsn, uint64_t prev_lsn,
+                          uint64_t segment_size, uint32_t created) {
+    if (segment_size < GW_WAL_SEGMENT_HEADER) return GW_EINVAL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) { w->info.last_errno = errno; return io_status(errno); }
     uint8_t h[GW_WAL_SEGMENT_HEADER] = {0};
     memcpy(h, SEGMENT_MAGIC, 8);
-    put32(h + 8, WAL_VERSION);
+    put32(h + 8, GW_WAL_VERSION);
     put32(h + 12, GW_WAL_SEGMENT_HEADER);
     put64(h + 16, first_lsn);
-    put32(h + 28, gw_crc32c(0, h, 28));
-    if (write_all(fd, h, sizeof h) != 0 || fdatasync(fd) != 0) {
+    put32(h + 24, created);
+    put64(h + 28, prev_lsn);
+    put32(h + 36, gw_crc32c(0, h, 36));
+    /* Zeros written, not fallocate()d: an unwritten extent would turn each later overwrite
+     * into an extent conversion that the filesystem journals, the cost this avoids. */
+    if (pwrite_all(fd, h, sizeof h, 0) != 0
+        || write_zeros(fd, sizeof h, segment_size - sizeof h) != 0 || fdatasync(fd) != 0) {
         w->info.last_errno = errno;
         close(fd);
         unlink(path);
         return io_status(w->info.last_errno);
     }
-    if (w->fd >= 0) close(w->fd);
-    w->fd = fd;
-    w->info.segment_first_lsn = first_lsn;
-    w->info.size = sizeof h;
-    w->info.bytes_written += sizeof h;
+    make_current(w, fd, first_lsn, sizeof h, segment_size);
+    w->info.bytes_written += segment_size;
+    if (prev_lsn > w->info.last_lsn) w->info.last_lsn = prev_lsn;
+    return GW_OK;
+}
+
+int gw_wal_resume_segment(gw_wal *w, const char *path, gw_wal_segment_info *info) {
+    memset(info, 0, sizeof *info);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) { w->info.last_errno = errno; return io_status(errno); }
+    off_t file_len = lseek(fd, 0, SEEK_END);
+    uint8_t *data = file_len > 0 ? malloc((size_t)file_len) : NULL;
+    int rc = GW_OK;
+    if (file_len < 0) { w->info.last_errno = errno; rc = io_status(errno); }
+    else if (file_len < GW_WAL_SEGMENT_HEADER) rc = GW_ECORRUPT;
+    else if (!data) rc = GW_ENOMEM;
+    else {
+        size_t got = 0;
+        while (got < (size_t)file_len) {
+            ssize_t n = pread(fd, data + got, (size_t)file_len - got, (off_t)got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) { w->info.last_errno = n < 0 ? errno : EIO; rc = GW_EIO; break; }
+            got += (size_t)n;
+        }
+    }
+    if (rc == GW_OK) rc = gw_wal_segment_scan(data, (size_t)file_len, info);
+    if (rc == GW_OK && info->version != GW_WAL_VERSION) rc = GW_ECORRUPT;  /* appended: start anew */
+    if (rc == GW_OK) {
+        /* Zero what follows the last valid record (a record cut by a crash) so that the next
+         * record's end is not followed by leftovers of the old one. */
+        size_t last_nonzero = (size_t)file_len;
+        while (last_nonzero > info->end && data[last_nonzero - 1] == 0) last_nonzero--;
+        if (last_nonzero > info->end) {
+            if (write_zeros(fd, info->end, last_nonzero - info->end) != 0 || fdatasync(fd) != 0) {
+                w->info.last_errno = errno;
+                rc = io_status(errno);
+            } else {
+                w->info.bytes_written += last_nonzero - info->end;
+            }
+        }
+    }
+    free(data);
+    if (rc != GW_OK) { close(fd); return rc; }
+    make_current(w, fd, info->first_lsn, info->end, (uint64_t)file_len);
+    w->info.last_lsn = info->last_lsn ? info->last_lsn : info->prev_lsn;
     return GW_OK;
 }
 
 int gw_wal_append(gw_wal *w, const uint8_t *data, size_t len) {
     if (w->fd < 0) return GW_EINVAL;
-    if (write_all(w->fd, data, len) != 0) {
+    if (pwrite_all(w->fd, data, len, w->info.size) != 0) {
         w->info.last_errno = errno;
-        /* Cut off whatever part of the record reached the file; if even that fails the
-         * partial record fails its checksum on replay. */
-        if (ftruncate(w->fd, (off_t)w->info.size) != 0) { /* keep the first errno */ }
+        /* Undo whatever part of the record reached the file; if even that fails the partial
+         * record fails its checksum on replay. */
+        uint64_t end = w->info.size + len;
+        if (end > w->info.capacity) {
+            if (ftruncate(w->fd, (off_t)(w->info.size > w->info.capacity ? w->info.size : w->info.capacity)) != 0) {
+                /* keep the first errno; the torn bytes fail their checksum on replay */
+            }
+            end = w->info.capacity;
+        }
+        if (end > w->info.size && write_zeros(w->fd, w->info.size, end - w->info.size) != 0) { /* keep the first errno */ }
         return io_status(w->info.last_errno);
     }
     w->info.size += len;
+    if (w->info.size > w->info.capacity) w->info.capacity = w->info.size;
     w->info.bytes_written += len;
+    /* The LSN of the last of the records written, for the next segment's header. */
+    for (size_t p = 0; p + GW_WAL_RECORD_HEADER <= len;) {
+        uint64_t lsn = get64(data + p + 8);
+        if (lsn > w->info.last_lsn) w->info.last_lsn = lsn;
+        p += GW_WAL_RECORD_HEADER + get32(data + p + 16);
+    }
     return GW_OK;
 }
 
@@ -498,6 +642,10 @@ int gw_wal_sync(gw_wal *w) {
     if (w->fd < 0) return GW_EINVAL;
     if (fdatasync(w->fd) != 0) { w->info.last_errno = errno; return io_status(errno); }
     return GW_OK;
+}
+
+void gw_wal_set_max_body(gw_wal *w, uint32_t max_body) {
+    w->max_body = max_body && max_body < GW_WAL_MAX_BODY ? max_body : GW_WAL_MAX_BODY;
 }
 
 void gw_wal_get_info(gw_wal *w, gw_wal_info *out) {

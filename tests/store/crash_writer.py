@@ -1,10 +1,19 @@
-"""Child process of the crash test: writes batches until killed, logging each acknowledgement.
+"""Child process of the crash test: writes batches until killed, logging what it was told.
 
-    python crash_writer.py DATA_DIR ACK_FILE RUN
+    python crash_writer.py DATA_DIR ACK_FILE RUN MODE
 
 Points are a pure function of (run, batch, index), so the test can tell a point that was
-written from one that never was. A line "RUN BATCH" is appended to ACK_FILE after the write
-of that batch returned (it is durable then); the line is written before the next batch starts.
+written from one that never was. MODE says who writes:
+
+* ``mixed``: WRITERS writers that wait for each write (as MQTT and HTTP) and one local-sensor
+  writer that does not (as the I2C, GPIO and host readers);
+* ``local``: the local-sensor writer alone, so only ``local_sync`` makes its points durable.
+
+ACK_FILE gets a line per write, appended after the write returned:
+
+* ``RUN BATCH LOCALS`` for a waited write (durable then), with the number of local batches
+  taken before it started: those rode along with its sync, so they are durable too;
+* ``L RUN BATCH TIME`` for a local write (in the store, not yet durable), with its wall time.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,21 +31,29 @@ from gateway.store import Store  # noqa: E402
 from store_support import T0, small_config  # noqa: E402
 
 SERIES = 12
+LOCAL_SERIES = 3
 POINTS_PER_BATCH = 40
+LOCAL_POINTS_PER_BATCH = 6
+LOCAL_BASE = 100_000          # local batch numbers start here (their own timestamp range)
+LOCAL_INTERVAL = 0.005        # seconds between local batches
 WRITERS = 4
 
 
 def crash_config():
     config = small_config(wal_sync=parse_duration("5ms"), head_points=32,
-                          checkpoint_interval=parse_duration("50ms"), wal_segment_size=2048)
+                          checkpoint_interval=parse_duration("50ms"), wal_segment_size=2048,
+                          local_sync=parse_duration("200ms"))
     config.buckets["raw"].max_size = parse_size("16MiB")  # never wraps: every ack must stay
     return config
 
 
 def point(run: int, batch: int, i: int):
-    """(series index, time, value) of point i of a batch."""
-    s = (batch + i) % SERIES
+    """(series index, time, value) of point i of a batch (a local one from LOCAL_BASE on)."""
     ts = T0 + run * 10**12 + batch * 10**6 + i
+    if batch >= LOCAL_BASE:
+        s = SERIES + (batch + i) % LOCAL_SERIES
+        return s, ts, round(run + (batch - LOCAL_BASE) * 0.01 + i * 0.001, 3)
+    s = (batch + i) % SERIES
     if s == 0:
         return s, ts, f"r{run}b{batch}i{i}"
     if s == 1:
@@ -44,6 +62,8 @@ def point(run: int, batch: int, i: int):
 
 
 def key(s: int) -> tuple[str, dict, str]:
+    if s >= SERIES:
+        return "local", {"bus": f"i2c{s - SERIES}"}, "temp"
     if s == 0:
         return "log", {}, "msg"
     if s == 1:
@@ -53,27 +73,38 @@ def key(s: int) -> tuple[str, dict, str]:
 
 def make(run: int, batch: int) -> Batch:
     b = Batch()
-    for i in range(POINTS_PER_BATCH):
+    for i in range(LOCAL_POINTS_PER_BATCH if batch >= LOCAL_BASE else POINTS_PER_BATCH):
         s, ts, v = point(run, batch, i)
         m, tags, f = key(s)
         b.add(m, tags, f, v, ts)
     return b
 
 
-async def main(data_dir: str, ack_path: str, run: int) -> None:
+async def main(data_dir: str, ack_path: str, run: int, mode: str) -> None:
     store = Store(data_dir, crash_config())
     await store.open()
     ack = open(ack_path, "a", buffering=1)
-    counter = iter(range(10**9))
+    counter = iter(range(LOCAL_BASE))
+    locals_taken = 0
 
     async def writer():
         while True:
             n = next(counter)
+            before = locals_taken
             await store.write(make(run, n))
-            ack.write(f"{run} {n}\n")
+            ack.write(f"{run} {n} {before}\n")
 
-    await asyncio.gather(*(writer() for _ in range(WRITERS)))
+    async def local_writer():
+        nonlocal locals_taken
+        for n in range(LOCAL_BASE, 2 * LOCAL_BASE):
+            await store.write(make(run, n), wait=False)
+            locals_taken += 1
+            ack.write(f"L {run} {n} {time.time():.6f}\n")
+            await asyncio.sleep(LOCAL_INTERVAL)
+
+    waiting = WRITERS if mode == "mixed" else 0
+    await asyncio.gather(local_writer(), *(writer() for _ in range(waiting)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))

@@ -53,7 +53,7 @@ def write_example(tmp_path) -> tuple[bytes, bytes]:
     """(WAL segment, ring file) after the example's commit and a forced seal."""
     heads = Heads(1024, 0)
     wal = WriteAheadLog()
-    wal.open_segment(str(tmp_path / "0000000000000001.wal"), 1)
+    wal.create_segment(str(tmp_path / "0000000000000001.wal"), 1, 0, 0, 1_700_000_000)
     ring = RingFile.create(str(tmp_path / "ring"), 1 << 20, None)
     heads.ingest(example_batch().c_pointer, 0)
     heads.log(wal)

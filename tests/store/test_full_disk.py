@@ -30,7 +30,9 @@ def small_disk(tmp_path):
 def test_enospc_fails_the_write_keeps_data_and_recovers(small_disk):
     # Heads big enough that the batch goes through the WAL (a full head would be sealed
     # straight into the preallocated ring, which has room even on a full disk).
-    config = small_config(head_points=8192)
+    # WAL segments are preallocated: a record that fits in the current segment's zeros needs
+    # no new space, so a small segment makes this batch need some.
+    config = small_config(head_points=8192, wal_segment_size=parse_size("4KiB"))
     config.buckets = {"raw": BucketConfig(parse_size("512KiB"), None),
                       "rollup": BucketConfig(parse_size("64KiB"), None)}
     data_dir = os.path.join(small_disk, "data")

@@ -55,7 +55,7 @@ def test_logged_points_replay_exactly(tmp_path_factory, commits):
     path = os.path.join(d, "0000000000000001.wal")
     heads = Heads(1 << 20, 0)
     wal = WriteAheadLog()
-    wal.open_segment(path, 1)
+    wal.create_segment(path, 1, 0, 0, 0)
     for points in commits:
         b = Batch()
         for kind, series, ts, value in points:
@@ -81,7 +81,7 @@ def test_regular_decimal_readings_cost_well_under_a_byte(tmp_path):
     path = str(tmp_path / "0000000000000001.wal")
     heads = Heads(1 << 20, 0)
     wal = WriteAheadLog()
-    wal.open_segment(path, 1)
+    wal.create_segment(path, 1, 0, 0, 0)
     b = Batch()
     t0 = 1_700_000_000 * 10**9
     for i in range(10_000):

@@ -24,7 +24,8 @@ def small_disk(tmp_path):
 
 
 def test_full_card_gives_503_with_retry_after(small_disk):
-    gw = start_gateway(small_disk, '[store]\nhead_points = 65536\n'
+    # WAL segments are preallocated: a small one makes the write need new space on the card.
+    gw = start_gateway(small_disk, '[store]\nhead_points = 65536\nwal_segment_size = "4KiB"\n'
                                    '[store.buckets.raw]\nmax_size = "512KiB"\n'
                                    '[store.buckets.rollup]\nmax_size = "64KiB"\n'
                                    '[readers]\n')

@@ -24,8 +24,10 @@ class RecordingStore(Component):
     def __init__(self):
         super().__init__()
         self.rows = []
+        self.waits = []  # the wait flag of each write
 
-    async def write(self, batch, bucket="raw"):
+    async def write(self, batch, bucket="raw", wait=True):
+        self.waits.append(wait)
         for measurement, tags, field, ts, value in batch.points():
             self.rows.append((bucket, measurement, tags, field, ts, value))
 
@@ -80,6 +82,7 @@ def test_each_change_is_a_point_with_the_time_of_its_edge(factory, tmp_path):
         return before, store, reader.health()
 
     before, store, health = run(config, tmp_path, scenario)
+    assert store.waits and not any(store.waits)  # local readings do not wait for a sync
     states = store.of("door", "state")
     assert [v for _, v in states] == [0, 1, 0]  # state at start, then each change
     assert before <= states[1][0] < before + 15_000_000  # stamped at the edge, not after debounce

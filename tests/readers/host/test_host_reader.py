@@ -19,10 +19,12 @@ class RecordingStore(Component):
     def __init__(self, points_written=0, bytes_written=0):
         super().__init__()
         self.rows = []
+        self.waits = []  # the wait flag of each write
         self.points_written = points_written
         self.bytes_written = bytes_written
 
-    async def write(self, batch, bucket="raw"):
+    async def write(self, batch, bucket="raw", wait=True):
+        self.waits.append(wait)
         self.rows += [(bucket, *p) for p in batch.points()]
 
     def health(self):
@@ -101,6 +103,7 @@ def test_a_pi_reports_everything(tmp_path):
     assert gw.fields["store_bytes_written"] == 100
     rows = context.store.rows
     assert {r[0] for r in rows} == {"raw"} and len(rows) > 20
+    assert context.store.waits == [False]  # nobody acknowledges host metrics: no sync wait
     assert reader.health()["healthy"]
 
 

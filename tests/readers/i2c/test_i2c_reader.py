@@ -24,9 +24,11 @@ class RecordingStore(Component):
     def __init__(self):
         super().__init__()
         self.rows = []  # (bucket, measurement, tags, field, time_ns, value)
+        self.waits = []  # the wait flag of each write
         self.fail = False
 
-    async def write(self, batch, bucket="raw"):
+    async def write(self, batch, bucket="raw", wait=True):
+        self.waits.append(wait)
         if self.fail:
             raise OSError(28, "No space left on device")
         for measurement, tags, field, ts, value in batch.points():
@@ -103,6 +105,7 @@ def test_reads_both_parts_into_the_raw_bucket(rig):
     async def scenario(reader, store):
         await until(lambda: len(store.values("room", "pressure_pa")) >= 3
                     and len(store.values("shelf", "humidity_pct")) >= 3)
+        assert store.waits and not any(store.waits)  # local readings do not wait for a sync
         return reader.health()
 
     health = run_reader(make_config(), scenario)
