@@ -40,10 +40,17 @@ def _text(value: Any, type_: str) -> str:
     return str(value)
 
 
-def annotated_csv(results: Iterable[Result]) -> Iterator[str]:
-    """Yields the annotated CSV text, a block at a time."""
+#: Annotation rows of annotated CSV, in the order they are written.
+ANNOTATIONS = ("group", "datatype", "default")
+
+
+def annotated_csv(results: Iterable[Result], *, header: bool = True,
+                  annotations: Iterable[str] = ANNOTATIONS, delimiter: str = ",") -> Iterator[str]:
+    """Yields the annotated CSV text, a block at a time. ``header``, ``annotations`` (a subset of
+    :data:`ANNOTATIONS`) and ``delimiter`` (one character) are those of InfluxDB's dialect."""
+    wanted = set(annotations)
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
+    writer = csv.writer(buf, lineterminator="\r\n", delimiter=delimiter)
     first_block = True
     for result in results:
         schema = None
@@ -55,13 +62,19 @@ def annotated_csv(results: Iterable[Result]) -> Iterator[str]:
                 if not first_block:
                     buf.write("\r\n")
                 first_block = False
-                writer.writerow(["#group", "false", "false", *("true" if k else "false" for k in this[2])])
-                writer.writerow(["#datatype", "string", "long", *(_DATATYPES.get(ty, "string") for ty in this[1])])
-                writer.writerow(["#default", result.name, "", *([""] * len(t.columns))])
-                writer.writerow(["", "result", "table", *t.columns])
+                if "group" in wanted:
+                    writer.writerow(["#group", "false", "false", *("true" if k else "false" for k in this[2])])
+                if "datatype" in wanted:
+                    writer.writerow(["#datatype", "string", "long", *(_DATATYPES.get(ty, "string") for ty in this[1])])
+                if "default" in wanted:
+                    writer.writerow(["#default", result.name, "", *([""] * len(t.columns))])
+                if header:
+                    writer.writerow(["", "result", "table", *t.columns])
             types = [t.types.get(c, "string") for c in t.columns]
+            # Without a #default row each data row names its result itself, as InfluxDB does.
+            name = "" if "default" in wanted else result.name
             for i in range(t.nrows):
-                writer.writerow(["", "", table_id, *(_text(t.value(c, i), ty)
+                writer.writerow(["", name, table_id, *(_text(t.value(c, i), ty)
                                                      for c, ty in zip(t.columns, types))])
             yield buf.getvalue()
             buf.seek(0)
@@ -118,4 +131,4 @@ def render(results: list[Result], fmt: str) -> Iterator[str]:
     raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
-__all__ = ["FORMATS", "annotated_csv", "json_lines", "table_text", "render", "Table"]
+__all__ = ["ANNOTATIONS", "FORMATS", "annotated_csv", "json_lines", "table_text", "render", "Table"]

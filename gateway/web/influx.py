@@ -1,8 +1,10 @@
-"""InfluxDB's HTTP API where clients already exist for it: v2 and v1 writes, /health, /ping,
-/ready. A write answers 204 only once its points are durable (the store's group commit)."""
+"""InfluxDB's HTTP API where clients already exist for it: v2 and v1 writes, v2 Flux queries,
+/health, /ping, /ready. A write answers 204 only once its points are durable (the store's group
+commit); a query runs through the query engine (docs/query.md) on the event loop."""
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 
@@ -11,6 +13,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from gateway import __version__
 from gateway.errors import StoreError
 from gateway.lineprotocol import parse
+from gateway.query import FluxError, Limits, compile_query, run_query
+from gateway.query.lexer import MAX_SOURCE
+from gateway.query.output import ANNOTATIONS, annotated_csv
 from gateway.web.auth import check
 from gateway.web.bridge import LoopUnavailable
 from gateway.web.errors import ApiError
@@ -143,6 +148,113 @@ def _no_content(**headers) -> Response:
     response = Response(status=204, headers=headers)
     del response.headers["Content-Type"]
     return response
+
+
+# ---- Flux queries -----------------------------------------------------------------------------
+
+#: Seconds the bridge waits beyond the query's own time limit (which the engine reports as 400).
+QUERY_BRIDGE_MARGIN_S = 5.0
+#: InfluxDB's dialect defaults (an absent dialect, or a Flux body): a header row, no annotations.
+DEFAULT_DIALECT = {"header": True, "annotations": [], "delimiter": ",", "commentPrefix": "#",
+                   "dateTimeFormat": "RFC3339"}
+
+
+@bp.post("/api/v2/query")
+def query_v2():
+    check("query")
+    state = _state()
+    source, dialect = _query_request(_read_body(state.config.http.max_body))
+    if len(source) > MAX_SOURCE:
+        raise ApiError(413, f"the query is {len(source)} characters long; at most {MAX_SOURCE} "
+                            f"are accepted", "too_large")
+    header, annotations, delimiter = _dialect(dialect)
+    seconds = float(state.config.http.timeout)
+    try:
+        query = compile_query(source, limits=Limits(seconds=seconds))
+    except FluxError as e:
+        raise ApiError(400, f"compilation failed: {e}", "bad_query") from None
+    for plan in query.plans:
+        if plan.bucket not in state.config.store.buckets:
+            raise ApiError(404, f'failed to initialize execute state: could not find bucket '
+                                f'"{plan.bucket}"', "unknown_bucket")
+    try:
+        results, _ = state.bridge.run(run_query, query, state.store,
+                                      timeout=seconds + QUERY_BRIDGE_MARGIN_S)
+    except FluxError as e:
+        raise ApiError(400, f"runtime error: {e}", "bad_query") from None
+    except (StoreError, LoopUnavailable) as e:
+        raise ApiError(503, f"the store cannot answer queries now: {e}", "unavailable",
+                       retry_after=RETRY_AFTER_S) from None
+    # The results are plain tables now: rendering them here keeps the event loop free.
+    text = "".join(annotated_csv(results, header=header, annotations=annotations,
+                                 delimiter=delimiter))
+    return Response(text, status=200, content_type="text/csv; charset=utf-8")
+
+
+def _query_request(body: bytes) -> tuple[str, dict]:
+    """(Flux source, dialect) of a query body: Flux itself or InfluxDB's JSON request."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError(400, f"request body is not valid UTF-8 (byte {e.start})", "bad_request") from None
+    content_type = request.mimetype
+    if content_type == "application/vnd.flux":
+        return text, {}
+    if content_type not in ("application/json", ""):
+        raise ApiError(415, f"unsupported Content-Type {content_type!r} (use application/json "
+                            f"or application/vnd.flux)", "bad_content_type")
+    try:
+        req = json.loads(text)
+    except ValueError as e:
+        raise ApiError(400, f"request body is not valid JSON: {e}", "bad_request") from None
+    if not isinstance(req, dict) or not isinstance(req.get("query"), str):
+        raise ApiError(400, 'request body must be a JSON object with a "query" string',
+                       "bad_request")
+    kind = req.get("type") or "flux"
+    if kind != "flux":
+        raise ApiError(400, f'query type {kind!r} is not supported: use "flux"', "bad_request")
+    extern = req.get("extern")
+    if isinstance(extern, dict):   # the client libraries send an empty Flux file
+        extern = extern.get("body") or extern.get("imports")
+    if extern:
+        raise ApiError(400, '"extern" (query parameters) is not supported: put the values into '
+                            'the Flux text', "bad_request")
+    if req.get("params"):
+        raise ApiError(400, '"params" is not supported: put the values into the Flux text',
+                       "bad_request")
+    if req.get("now") is not None:
+        raise ApiError(400, '"now" is not supported: the query runs at the gateway\'s time',
+                       "bad_request")
+    dialect = req.get("dialect") or {}
+    if not isinstance(dialect, dict):
+        raise ApiError(400, '"dialect" must be a JSON object', "bad_dialect")
+    return req["query"], dialect
+
+
+def _dialect(given: dict) -> tuple[bool, list[str], str]:
+    """(header, annotations, delimiter) of InfluxDB's ``dialect``; 400 for what the annotated
+    CSV renderer cannot write."""
+    d = {**DEFAULT_DIALECT, **{k: v for k, v in given.items() if v is not None}}
+    unknown = set(given) - set(DEFAULT_DIALECT)
+    if unknown:
+        raise ApiError(400, f"dialect: unknown field {sorted(unknown)[0]!r} (known: "
+                            f"{', '.join(DEFAULT_DIALECT)})", "bad_dialect")
+    if not isinstance(d["header"], bool):
+        raise ApiError(400, "dialect.header must be true or false", "bad_dialect")
+    annotations = d["annotations"]
+    if not isinstance(annotations, list) or any(a not in ANNOTATIONS for a in annotations):
+        raise ApiError(400, f"dialect.annotations must be a list of {', '.join(ANNOTATIONS)}",
+                       "bad_dialect")
+    delimiter = d["delimiter"]
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        raise ApiError(400, "dialect.delimiter must be one character (not a quote or a line "
+                            "break)", "bad_dialect")
+    if d["commentPrefix"] != "#":
+        raise ApiError(400, 'dialect.commentPrefix: only "#" is supported', "bad_dialect")
+    if d["dateTimeFormat"] not in ("RFC3339", "RFC3339Nano"):
+        raise ApiError(400, "dialect.dateTimeFormat must be RFC3339 or RFC3339Nano",
+                       "bad_dialect")
+    return d["header"], annotations, delimiter
 
 
 # ---- liveness, as InfluxDB answers it ---------------------------------------------------------

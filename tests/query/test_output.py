@@ -102,3 +102,19 @@ def test_csv_types_follow_influxdb(tmp_path):
     joined = ",".join(datatypes)
     for t in ("double", "long", "unsignedLong", "boolean", "string", "dateTime:RFC3339"):
         assert t in joined
+
+
+def test_csv_dialect_keeps_the_rows_and_drops_what_was_not_asked_for(tmp_path):
+    results = _results(tmp_path)[1]
+    full = "".join(annotated_csv(results)).split("\r\n")
+    plain = "".join(annotated_csv(results, annotations=())).split("\r\n")
+    bare = "".join(annotated_csv(results, header=False, annotations=("datatype",), delimiter=";")).split("\r\n")
+    name = results[0].name
+    assert not any(line.startswith("#") for line in plain)
+    data = [line for line in full if line.startswith(",,")]
+    # Without #default, each row names its result itself.
+    assert [line for line in plain if line.startswith(f",{name},")] == [f",{name}" + line[1:] for line in data]
+    assert plain.count(full[3]) == full.count(full[3]) > 0   # the header rows
+    assert not any(line.startswith(";result;") for line in bare)
+    assert [line.split(";") for line in bare if line.startswith("#")] == \
+        [line.split(",") for line in full if line.startswith("#datatype")]
