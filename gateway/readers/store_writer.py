@@ -20,17 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 
+from gateway.backoff import backoff_delay
 from gateway.batch import Batch
 
 log = logging.getLogger("gateway.readers")
-
-
-def backoff_delay(attempt: int, first: float, cap: float, rng=random.random) -> float:
-    """Capped exponential backoff with jitter: in [d/2, d] for d = min(cap, first * 2**attempt)."""
-    d = min(cap, first * (2 ** min(attempt, 30)))
-    return d * (0.5 + 0.5 * rng())
 
 
 async def write_once(store, points: list, reader, bucket: str = "raw"):

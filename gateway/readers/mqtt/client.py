@@ -31,9 +31,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from gateway.backoff import backoff_delay  # noqa: F401  (also imported from here)
+from gateway.backoff import backoff_delay
 from gateway.readers.mqtt.config import SESSION_EXPIRY_NEVER, Config
-from gateway.readers.store_writer import backoff_delay
 
 log = logging.getLogger("gateway.readers.mqtt")
 

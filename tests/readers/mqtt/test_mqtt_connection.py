@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from gateway.readers.store_writer import backoff_delay
+from gateway.backoff import backoff_delay
 from mqtt_harness import Mosquitto, Publisher, start_gateway, stop_gateway, wait_for
 
 PASSWORD = "s3cret-Pa55"
