@@ -49,6 +49,9 @@ TOPIC_PREFIX = "bench"
 
 
 def _broker_module():
+    # The harness runs the HIL rigs' broker (hil/rigs/mosquitto.py): the repository root first.
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     path = ROOT / "tests" / "readers" / "mqtt" / "mqtt_harness.py"
     spec = importlib.util.spec_from_file_location("mqtt_harness", path)
     module = importlib.util.module_from_spec(spec)
