@@ -11,12 +11,12 @@ logical operators; :mod:`gateway.query.legacy` turns the chain into Flux.
 
 from __future__ import annotations
 
-import calendar
 import re
 
 from gateway.query import ast
 from gateway.query.errors import FluxError, fail
 from gateway.query.lexer import MAX_REGEX, Token, duration_parts, tokenize
+from gateway.rfc3339 import parse_flux_time
 
 #: Deepest nesting of expressions accepted.
 MAX_DEPTH = 64
@@ -25,10 +25,6 @@ _COMPARISON = ("==", "!=", "<", "<=", ">", ">=", "=~", "!~")
 _NS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
        "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{?]")
-_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-                      r"(Z|([+-])(\d{2}):(\d{2})))?$")
-
-
 class Duration(tuple):
     """A Flux duration: (months, nanoseconds); ``mo`` and ``y`` count months."""
 
@@ -66,26 +62,11 @@ def parse_duration(text: str) -> Duration:
 
 def parse_time(text: str) -> int | None:
     """RFC 3339 (or a date alone: midnight UTC) as ns since the epoch, or None if invalid."""
-    m = _RFC3339.match(text)
-    if not m:
-        return None
-    y, mo, d, hh, mm, ss, frac, zone, sign, zh, zm = m.groups()
     try:
-        import datetime
-        datetime.date(int(y), int(mo), int(d))
+        ns = parse_flux_time(text)
     except ValueError:
         return None
-    hh, mm, ss = int(hh or 0), int(mm or 0), int(ss or 0)
-    if hh > 23 or mm > 59 or ss > 60:
-        return None
-    seconds = calendar.timegm((int(y), int(mo), int(d), hh, mm, ss, 0, 0, 0))
-    if sign:
-        shift = int(zh) * 3600 + int(zm) * 60
-        seconds -= shift if sign == "+" else -shift
-    ns = seconds * 10**9 + (int(frac.ljust(9, "0")) if frac else 0)
-    if not -(1 << 63) <= ns < (1 << 63):
-        return None
-    return ns
+    return ns if -(1 << 63) <= ns < (1 << 63) else None
 
 
 class Parser:

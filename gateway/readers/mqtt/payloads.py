@@ -29,7 +29,6 @@ import json
 import math
 import re
 import time
-from datetime import datetime, timezone
 from decimal import Decimal
 
 from gateway import lineprotocol
@@ -39,6 +38,7 @@ from gateway.lineprotocol import MAX_STRING_BYTES, MAX_TIME_NS, MIN_TIME_NS, for
 from gateway.readers.mqtt.config import Subscription
 from gateway.readers.mqtt.jsonlines import GENERAL, LINE as LINE_TAKEN, TIME_SCALES, JsonLines
 from gateway.readers.mqtt.topics import TopicMismatch
+from gateway.rfc3339 import parse_rfc3339
 
 #: Why a message was refused; the status page counts each per topic.
 UNPARSEABLE, WRONG_TYPE, TOPIC_MISMATCH, OVERSIZED = ("unparseable", "wrong_type", "topic_mismatch",
@@ -55,8 +55,6 @@ KEY_CACHE_SIZE = 8192
 _NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _TRUE = frozenset((b"t", b"T", b"true", b"True", b"TRUE"))
 _FALSE = frozenset((b"f", b"F", b"false", b"False", b"FALSE"))
-_RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-                      r"(?:([Zz])|([+-])(\d{2}):(\d{2}))")
 _FIELD, _TIME, _TAG, _MEASUREMENT, _SKIP = range(5)   # roles of JSON keys
 _json_decode = json.JSONDecoder().decode
 
@@ -161,26 +159,6 @@ class BadMessage(GatewayError, ValueError):
         self.detail = detail
 
 
-def parse_rfc3339(text: str) -> int:
-    """Nanoseconds since the epoch; ValueError for anything that is not RFC 3339."""
-    m = _RFC3339.fullmatch(text)
-    if not m:
-        raise ValueError(f"{text!r} is not an RFC 3339 time such as 2024-05-01T12:00:00Z")
-    y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
-    try:
-        base = datetime(y, mo, d, h, mi, min(s, 59), tzinfo=timezone.utc)
-    except ValueError as e:
-        raise ValueError(f"{text!r}: {e}") from None
-    seconds = (base - datetime(1970, 1, 1, tzinfo=timezone.utc)) // _SECOND + (s - min(s, 59))
-    frac = m.group(7) or ""
-    ns = seconds * 1_000_000_000 + int(frac.ljust(9, "0") or 0)
-    if m.group(9):
-        offset = (int(m.group(10)) * 60 + int(m.group(11))) * 60_000_000_000
-        ns -= offset if m.group(9) == "+" else -offset
-    return ns
-
-
-_SECOND = datetime(1970, 1, 1, 0, 0, 1) - datetime(1970, 1, 1)
 
 
 class Decoder:

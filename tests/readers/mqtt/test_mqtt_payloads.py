@@ -10,7 +10,8 @@ from hypothesis import given, settings, strategies as st
 from gateway.config import Loader
 from gateway.readers.mqtt.config import Subscription
 from gateway.readers.mqtt.payloads import (TOPIC_MISMATCH, UNPARSEABLE, WRONG_TYPE,
-                                           BadMessage, Decoder, PointSink, parse_rfc3339)
+                                           BadMessage, Decoder, PointSink)
+from gateway.rfc3339 import parse_rfc3339
 
 ARRIVAL = 1_700_000_000_000_000_123
 
