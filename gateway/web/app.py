@@ -10,7 +10,7 @@ import time
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from gateway.web.bridge import LoopBridge
+from gateway.bridge import LoopBridge
 from gateway.web.counters import HttpCounters
 from gateway.web.errors import ApiError, error_response
 from gateway.web.tokens import TokenStore

@@ -44,7 +44,7 @@ class WebServer(Component):
 
     async def start(self, context) -> None:
         from gateway.web.app import WebState, create_app
-        from gateway.web.bridge import LoopBridge
+        from gateway.bridge import LoopBridge
         from gateway.web.tokens import TokenStore
 
         http = self.config.http

@@ -8,9 +8,9 @@ import os
 from flask import (Blueprint, Response, current_app, jsonify, redirect, render_template, request,
                    session, url_for)
 
+from gateway.bridge import LoopUnavailable
 from gateway.web import snapshot
 from gateway.web.auth import check, check_csrf, csrf_token, current_scope_record
-from gateway.web.bridge import LoopUnavailable
 from gateway.web.errors import ApiError
 
 bp = Blueprint("status", __name__, template_folder="templates", static_folder="static",
