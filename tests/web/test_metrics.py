@@ -4,6 +4,7 @@ last run's time and duration, replication lag, backlog, errors and state, runnin
 HTTP input by reason."""
 
 import re
+import socket
 import time
 
 import pytest
@@ -119,3 +120,13 @@ def test_queries_and_bad_input(gateway):
     status, _, _ = gateway.write("m_probe v=1 1", precision="hours")
     assert status == 400
     assert gateway.metric("gateway_ingest_bad_total", reader="http", reason="bad_precision") == before + 1
+
+
+def test_slow_client_is_cut_off_and_counted(gateway):
+    before = gateway.metric("gateway_ingest_bad_total", reader="http", reason="slow_client") or 0
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=WAIT_S) as sock:
+        # the headers of a write, never finished: waitress drops it after http.timeout idle
+        sock.sendall(b"POST /api/v2/write?bucket=raw HTTP/1.1\r\nHost: gateway\r\n")
+        assert sock.recv(1024) == b""
+    assert gateway.metric("gateway_ingest_bad_total", reader="http", reason="slow_client") == before + 1
+    assert gateway.write(f"m_probe v=3 {time.time_ns()}")[0] == 204   # nobody else waited
