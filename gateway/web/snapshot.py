@@ -165,14 +165,17 @@ async def _series_rows(store, bucket: str, infos: list, now: int, day_cache: dic
 
 def _readers(context) -> list[dict]:
     readers = []
-    for name, component in list(context.components.items()):
-        if not name.startswith("reader:"):
-            continue
-        h = component.health()
+    for name, h in _healths(context, "reader:"):
         error = h.get("error") or h.get("last_error") or h.get("last_store_error")
         readers.append({"name": name, "healthy": bool(h.get("running")) and bool(h.get("healthy", True)),
                         "last_error": str(error) if error else None})
     return readers
+
+
+def _healths(context, prefix: str) -> list[tuple[str, dict]]:
+    """(name, health) of each component whose name starts with ``prefix`` (loop thread)."""
+    return [(name, component.health()) for name, component in list(context.components.items())
+            if name.startswith(prefix)]
 
 
 def _since(ts, values, start_ns: int):
@@ -211,10 +214,7 @@ async def storage(state) -> dict:
 async def ingest(state) -> dict:
     dead = []
     readers = []
-    for name, component in list(state.context.components.items()):
-        if not name.startswith("reader:"):
-            continue
-        h = component.health()
+    for name, h in _healths(state.context, "reader:"):
         readers.append({"name": name, "points": h.get("points_stored"),
                         "messages": h.get("messages_received"),
                         "bad": h.get("bad_messages", 0),
@@ -283,10 +283,7 @@ async def replication(state) -> dict:
     now = time.time()
     streams = []
     dead = []
-    for name, component in sorted(state.context.components.items()):
-        if not name.startswith("replication:"):
-            continue
-        h = component.health()
+    for name, h in _healths(state.context, "replication:"):
         buckets = h.get("buckets") or {}
         counters = h.get("counters") or {}
         lag = max((b["lag_seconds"] for b in buckets.values()), default=0.0)
