@@ -13,6 +13,12 @@ from typing import Any, AsyncIterator
 
 from gateway.bridge import LoopBridge
 
+#: Batches of a series one step on the loop takes (at most this many are in flight).
+BATCHES_PER_STEP = 2
+#: Points one step of :meth:`StoreProxy.stream_many` gathers before it returns (plus at most
+#: one batch of the store's stream).
+STEP_POINTS = 65536
+
 
 class StoreProxy:
     """The read calls of :class:`gateway.store.Store` (and ``write``, for ``to()`` in tasks)
@@ -34,14 +40,32 @@ class StoreProxy:
                             stop: int | None = None,
                             batch_points: int | None = None) -> AsyncIterator[tuple]:
         batches = self._store.stream_series(info, bucket, start, stop, batch_points)
+        done = False
         try:
-            while True:
-                got = self._bridge.run(_next_or_none, batches)
-                if got is None:
-                    return
-                yield got
+            while not done:
+                got, done = self._bridge.run(_take, batches, BATCHES_PER_STEP)
+                for batch in got:
+                    yield batch
         finally:
-            self._bridge.run(batches.aclose)
+            if not done:
+                self._bridge.run(batches.aclose)
+
+    async def stream_many(self, infos: list, bucket: str = "raw", start: int | None = None,
+                          stop: int | None = None) -> AsyncIterator[tuple]:
+        """(info, timestamps, values) batches of each series in turn, in time order within a
+        series (a series without points in the range yields nothing). One step on the loop
+        reads several series while they are small, up to :data:`STEP_POINTS` points: a page
+        of a hundred sparklines costs a few steps, not one per series."""
+        cursor = _SeriesCursor(self._store, infos, bucket, start, stop)
+        done = False
+        try:
+            while not done:
+                got, done = self._bridge.run(cursor.take, STEP_POINTS)
+                for item in got:
+                    yield item
+        finally:
+            if not done:
+                self._bridge.run(cursor.close)
 
     async def last(self, key: str, bucket: str = "raw") -> tuple[int, Any] | None:
         return self._bridge.run(self._store.last, key, bucket)
@@ -50,10 +74,44 @@ class StoreProxy:
         return self._bridge.run(self._store.write, batch, bucket)
 
 
-async def _next_or_none(batches: AsyncIterator):
-    # StopAsyncIteration does not cross run_coroutine_threadsafe cleanly: None ends the stream
-    # (stream_series never yields None).
+async def _take(batches: AsyncIterator, n: int) -> tuple[list, bool]:
+    """Up to ``n`` batches, and whether the stream ended (a series that fits in one batch,
+    the usual case, then costs one step on the loop)."""
+    got = []
     try:
-        return await batches.__anext__()
+        while len(got) < n:
+            got.append(await batches.__anext__())
     except StopAsyncIteration:
-        return None
+        return got, True
+    return got, False
+
+
+class _SeriesCursor:
+    """Where :meth:`StoreProxy.stream_many` is in its series (used on the loop only)."""
+
+    def __init__(self, store, infos: list, bucket: str, start, stop) -> None:
+        self.store, self.infos, self.bucket, self.start, self.stop = store, infos, bucket, start, stop
+        self.i = 0
+        self.current: AsyncIterator | None = None
+
+    async def take(self, budget: int) -> tuple[list, bool]:
+        got, n = [], 0
+        while self.i < len(self.infos):
+            info = self.infos[self.i]
+            if self.current is None:
+                self.current = self.store.stream_series(info, self.bucket, self.start, self.stop)
+            try:
+                ts, values = await self.current.__anext__()
+            except StopAsyncIteration:
+                self.current = None
+                self.i += 1
+                continue
+            got.append((info, ts, values))
+            n += len(ts)
+            if n >= budget:
+                return got, False
+        return got, True
+
+    async def close(self) -> None:
+        if self.current is not None:
+            await self.current.aclose()

@@ -129,21 +129,23 @@ def sensors(state, bucket: str, limit: int) -> dict:
 
 async def _series_rows(store, bucket: str, infos: list, now: int, day_cache: dict,
                        refresh_day: bool) -> list[dict]:
+    hours = {info.key: SparkFold(now - HOUR_NS, now) for info in infos}
+    days = {info.key: SparkFold(now - DAY_NS, now) for info in infos} if refresh_day else {}
+    lasts = {}
+    async for info, ts, values in store.stream_many(infos, bucket,
+                                                    now - (DAY_NS if refresh_day else HOUR_NS),
+                                                    now + 1):
+        if refresh_day:
+            days[info.key].add(ts, values)
+        if ts[-1] >= now - HOUR_NS:
+            hours[info.key].add(*_since(ts, values, now - HOUR_NS))
+        lasts[info.key] = (ts[-1], values[-1])
+    for key, fold in days.items():
+        day_cache[key] = fold.drawing()
     rows = []
     for info in infos:
-        hour = SparkFold(now - HOUR_NS, now)
-        day = SparkFold(now - DAY_NS, now) if refresh_day else None
-        last = None
-        async for ts, values in store.stream_series(info, bucket, now - (DAY_NS if day else HOUR_NS),
-                                                    now + 1):
-            if day is not None:
-                day.add(ts, values)
-            if ts[-1] >= now - HOUR_NS:
-                hour.add(*_since(ts, values, now - HOUR_NS))
-            last = (ts[-1], values[-1])
-        if day is not None:
-            day_cache[info.key] = day.drawing()
-        if last is None:
+        last = lasts.get(info.key)
+        if last is None:   # nothing in the span read: the series' newest point, however old
             last = await store.last(info.key, bucket)
         measurement, tags, field = split_series_key(info.key)
         value = last[1] if last else None
@@ -157,7 +159,7 @@ async def _series_rows(store, bucket: str, infos: list, now: int, day_cache: dic
             "type": info.type_name, "last_time": last[0] / 1e9 if last else None,
             "last_value": value, "last_value_text": "-" if last is None else _value_text(value),
             "age_s": age, "age_text": _age_text(age),
-            "spark_hour": hour.drawing(),
+            "spark_hour": hours[info.key].drawing(),
             "spark_day": day_cache.get(info.key, {"line": "", "band": ""}),
         })
     return rows

@@ -31,40 +31,40 @@ class SparkFold:
         if not len(timestamps) or isinstance(values, list):
             return
         cols = window_aggregate(timestamps, values, self.every, self.start % self.every)
-        for k in range(len(cols)):
-            start = cols.start[k]
-            got = self.windows.get(start)
-            if got is None:   # a window may continue in the next batch
-                self.windows[start] = [cols.count[k], cols.sum[k], cols.min[k], cols.max[k]]
-            else:
-                got[0] += cols.count[k]
-                got[1] += cols.sum[k]
-                got[2] = min(got[2], cols.min[k])
-                got[3] = max(got[3], cols.max[k])
+        windows = self.windows
+        for start, n, total, lo, hi in zip(cols.start.tolist(), cols.count.tolist(),
+                                           cols.sum.tolist(), cols.min.tolist(), cols.max.tolist()):
+            got = windows.get(start)
+            if got is None:
+                windows[start] = [n, total, lo, hi]
+            else:   # the window continues from the previous batch
+                got[0] += n
+                got[1] += total
+                got[2] = min(got[2], lo)
+                got[3] = max(got[3], hi)
 
     def drawing(self) -> dict[str, str]:
         """``line`` (the means) and ``band`` (min to max): the ``points`` of an SVG polyline
         and polygon in a WIDTH x HEIGHT box; both '' without points."""
+        isfinite = math.isfinite
+        to_x = WIDTH / ((self.stop - self.start) or 1)
+        half = self.every / 2
         rows = []
         for start in sorted(self.windows):
             n, total, lo, hi = self.windows[start]
             mean = total / n
-            if all(math.isfinite(v) for v in (mean, lo, hi)):
-                middle = min(max(start + self.every / 2, self.start), self.stop)
-                rows.append(((middle - self.start) / ((self.stop - self.start) or 1) * WIDTH,
-                             lo, mean, hi))
+            if isfinite(mean) and isfinite(lo) and isfinite(hi):
+                middle = min(max(start + half, self.start), self.stop)
+                rows.append(((middle - self.start) * to_x, lo, mean, hi))
         if not rows:
             return {"line": "", "band": ""}
-        low = min(r[1] for r in rows)
-        span = (max(r[3] for r in rows) - low) or 1.0
-
-        def y(v: float) -> str:
-            return f"{HEIGHT - 1 - (v - low) / span * (HEIGHT - 2):.1f}"
-
         if len(rows) == 1:   # one window still shows as a short level line
             x, lo, mean, hi = rows[0]
             rows.append((min(WIDTH, x + 2), lo, mean, hi))
-        line = " ".join(f"{x:.1f},{y(mean)}" for x, _, mean, _ in rows)
-        band = " ".join([f"{x:.1f},{y(hi)}" for x, _, _, hi in rows] +
-                        [f"{x:.1f},{y(lo)}" for x, lo, _, _ in reversed(rows)])
-        return {"line": line, "band": band}
+        low = min(r[1] for r in rows)
+        scale = (HEIGHT - 2) / ((max(r[3] for r in rows) - low) or 1.0)
+        top = HEIGHT - 1 + low * scale   # y = top - v * scale
+        line = " ".join(["%.1f,%.1f" % (x, top - mean * scale) for x, _, mean, _ in rows])
+        upper = ["%.1f,%.1f" % (x, top - hi * scale) for x, _, _, hi in rows]
+        lower = ["%.1f,%.1f" % (x, top - lo * scale) for x, lo, _, _ in reversed(rows)]
+        return {"line": line, "band": " ".join(upper + lower)}
