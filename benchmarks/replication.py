@@ -51,9 +51,12 @@ def store_config(points: int) -> StoreSection:
     return config
 
 
-def stream(url: str, gzip_level: int, flush: str, name: str = "bench"):
+def stream(url: str, gzip_level: int | None, flush: str, name: str = "bench"):
+    """An influxdb_v2 stream of the raw bucket (gzip level None: the default)."""
     text = (f'[[replication]]\nname = "{name}"\nkind = "influxdb_v2"\nurl = "{url}"\norg = "o"\n'
-            f'bucket = "{name}"\nbuckets = ["raw"]\ngzip_level = {gzip_level}\nflush_interval = "{flush}"\n')
+            f'bucket = "{name}"\nbuckets = ["raw"]\nflush_interval = "{flush}"\n')
+    if gzip_level is not None:
+        text += f"gzip_level = {gzip_level}\n"
     return cfg.load_text(text).replication[0]
 
 
@@ -124,7 +127,7 @@ async def drain(data_dir: str, vm, series: int, seconds: int, levels: list[int],
 
 async def latency(data_dir: str, vm, series: int, seconds: int, flush: str) -> list[float]:
     store = await Store(data_dir, StoreSection()).open()
-    s = ReplicationStream(stream(vm.url, 6, flush), store)
+    s = ReplicationStream(stream(vm.url, None, flush), store)
     durable_at: dict[int, float] = {}
     acked_at: dict[int, float] = {}
     sender_deliver = None
