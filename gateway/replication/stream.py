@@ -129,8 +129,12 @@ def _comparable(values, type_: int) -> list:
 
 
 class ReplicationStream(Component):
-    def __init__(self, config, store, data_dir: str | None = None) -> None:
+    def __init__(self, config, store, data_dir: str | None = None, *,
+                 sleep=asyncio.sleep, monotonic=time.monotonic) -> None:
+        """``sleep`` and ``monotonic`` time the cycles and the waits between retries (tests
+        replace them to play a long outage in seconds)."""
         super().__init__()
+        self._sleep, self._monotonic = sleep, monotonic
         self.name = f"replication:{config.name}"
         self.config = config
         self.store = store
@@ -190,7 +194,7 @@ class ReplicationStream(Component):
     async def _run(self) -> None:
         interval = float(self.config.flush_interval)
         while True:
-            started = time.monotonic()
+            started = self._monotonic()
             try:
                 await self._cycle()
                 self.backoff.reset()
@@ -203,11 +207,11 @@ class ReplicationStream(Component):
                 self.status.state = "paused" if paused else "backing_off"
                 self.status.retry_at = time.time() + delay
                 log.warning("%s; retrying in %.1f s", e, delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 continue
-            left = interval - (time.monotonic() - started)
+            left = interval - (self._monotonic() - started)
             if left > 0:
-                await asyncio.sleep(left)
+                await self._sleep(left)
 
     async def _cycle(self) -> None:
         self.status.state = "sending"
