@@ -280,6 +280,8 @@ def window_means(timestamps, values):
 async def run_waiting(lp_path: str, offsets: list[int], writers: int, seconds: float,
                       parent: str) -> dict:
     """``writers`` writers, each sending a batch and waiting for it before the next."""
+    import inspect
+
     from gateway.lineprotocol import parse
     from gateway.store import Store
 
@@ -288,23 +290,26 @@ async def run_waiting(lp_path: str, offsets: list[int], writers: int, seconds: f
         store = Store(data_dir, bench_config(), clock=lambda: T0 + SECONDS * 10**9)
         await store.open()
         meter = WriteMeter(store, data_dir)
+        signature = inspect.signature(store.write).parameters
         batches = iter(zip(offsets, offsets[1:]))
         points = 0
         with open(lp_path, "rb") as f:
             meter.start()
             deadline = time.perf_counter() + seconds
 
-            async def writer() -> None:
+            async def writer(sender: int) -> None:
                 nonlocal points
+                # Each writer says who it is, as the HTTP API does with its connections.
+                kw = {"sender": sender} if "sender" in signature else {}
                 for a, b in batches:
                     f.seek(a)
                     result = parse(f.read(b - a))
-                    await store.write(result.batch)
+                    await store.write(result.batch, **kw)
                     points += result.points
                     if time.perf_counter() >= deadline:
                         return
 
-            await asyncio.gather(*(writer() for _ in range(writers)))
+            await asyncio.gather(*(writer(i) for i in range(writers)))
             cost = meter.stop()
         await store.close()
         return {"points": points, **cost}
