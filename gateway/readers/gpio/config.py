@@ -68,6 +68,9 @@ class Config:
                   "20ms; 1ns without debounce) or report_interval")
     inputs: list[InputConfig] = setting(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.precision = self.effective_precision   # shown by check-config
+
     def shortest_gap(self) -> float:
         """The shortest time between two points of an input: accepted changes of a state input
         are at least its debounce apart (edges without debounce may come at any time), reports

@@ -32,6 +32,9 @@ class Config:
     proc_path: str = setting("/proc", check=_absolute, doc="where procfs is mounted")
     sys_path: str = setting("/sys", check=_absolute, doc="where sysfs is mounted")
 
+    def __post_init__(self) -> None:
+        self.precision = self.effective_precision   # shown by check-config
+
     @property
     def effective_precision(self) -> Duration:
         """The precision of the points' times: configured, or from the interval (collections

@@ -119,6 +119,10 @@ class Config:
     #: Set on the built-in configuration for the emulated rig: it polls nothing on real hardware.
     emulated_rig_only: bool = field(default=False, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        for sensor in self.sensors:   # shown by check-config
+            sensor.precision = self.precision_of(sensor)
+
     def shortest_gap(self, sensor: SensorConfig) -> float:
         """The shortest time between two polls of ``sensor`` (its interval less the jitter)."""
         return float(sensor.interval) * (1.0 - self.jitter)
