@@ -18,8 +18,8 @@ def rows(start: int, n: int, series: int = 10):
 
 def slow_sync(**overrides):
     """An interval no test waits out: a commit that runs happened for another reason."""
-    return small_config(wal_sync=parse_duration("1h"), head_points=8192,
-                        local_sync=parse_duration("1h"), **overrides)
+    return small_config(**{"wal_sync": parse_duration("1h"), "head_points": 8192,
+                           "local_sync": parse_duration("1h"), **overrides})
 
 
 def test_a_batch_that_fills_a_page_is_committed_without_waiting_for_the_interval(data_dir):
@@ -94,11 +94,8 @@ def test_writes_without_a_sender_keep_to_the_interval(data_dir):
 
 def test_a_sender_not_heard_from_for_an_interval_is_forgotten(data_dir):
     """A client that stopped sending holds the others back for one interval at most."""
-    config = slow_sync()
-    config.wal_sync = parse_duration("200ms")
-
     async def scenario():
-        async with Store(data_dir, config) as store:
+        async with Store(data_dir, slow_sync(wal_sync=parse_duration("200ms"))) as store:
             commits = store._commits
             await store.write(make_batch(rows(0, 10)), sender="gone")
             await store.write(make_batch(rows(10, 10)), sender="stays")
