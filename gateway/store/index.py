@@ -13,6 +13,7 @@ import logging
 import os
 import urllib.parse
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import aiosqlite
 
@@ -338,7 +339,7 @@ class BlockIndex:
         await self._db.commit()
         return blocks, points
 
-    async def commit(self, bucket_id: int, pending: list, new_series: list, sealed: dict[int, int],
+    async def commit(self, bucket_id: int, pending: list, new_series: Iterable, sealed: dict[int, int],
                      position: tuple[int, int], previous_pos: int, capacity: int,
                      expire_before: int | None,
                      forwarded_seq: int | None, corrupt_seqs: list[int]) -> CommitResult:
@@ -385,10 +386,10 @@ class BlockIndex:
                 res.added_blocks = len(kept)
                 res.added_points = sum(e.count for e in kept)
                 res.added_bytes = sum(e.length for e in kept)
-            if new_series:
-                await db.executemany("INSERT OR IGNORE INTO series (bucket, id, type, key) "
-                                     "VALUES (?, ?, ?, ?)",
-                                     [(bucket_id, sid, t, key) for sid, t, key in new_series])
+            # new_series may be a generator: rows are made as SQLite takes them
+            await db.executemany("INSERT OR IGNORE INTO series (bucket, id, type, key) "
+                                 "VALUES (?, ?, ?, ?)",
+                                 ((bucket_id, sid, t, key) for sid, t, key in new_series))
             if sealed:
                 await db.executemany("UPDATE series SET sealed_lsn = MAX(sealed_lsn, ?) "
                                      "WHERE bucket = ? AND id = ?",

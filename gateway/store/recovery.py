@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from array import array
 from typing import Callable
 
 from gateway.store import catalogue
@@ -49,7 +50,7 @@ class Recovery:
         if self.index.created and b.ring_existed:
             await self.rebuild_index(b, state)
         elif state.series and not os.path.exists(b.series_path):
-            b.file_series = [(sid, t, k) for sid, t, k, _ in state.series]  # older stores
+            b.file_series = array("I", (s[0] for s in state.series))  # older stores
         for sid, type_, key, sealed_lsn in state.series:
             if not b.heads.define(sid, type_, key.encode("utf-8", "surrogateescape"), sealed_lsn):
                 log.error("bucket %s: catalogue entry %d (%s) conflicts with another; ignored",
@@ -156,7 +157,7 @@ class Recovery:
         for e in found:
             sealed[e.series_id] = max(sealed.get(e.series_id, 0), e.wal_lsn)
         state.series = [(sid, t, k, sealed.get(sid, 0)) for sid, t, k in known.values()]
-        b.pending_series.extend(known.values())
+        b.pending_series.extend(known)
         cursors = await self.threads.on_store_thread(b.cursor_file.load)
         for name, seq in cursors.items():
             await self.index.set_cursor(name, state.id, seq)
