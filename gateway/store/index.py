@@ -13,7 +13,7 @@ import logging
 import os
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import AsyncIterator, Iterable
 
 import aiosqlite
 
@@ -88,7 +88,7 @@ class BucketState:
     write_pos: int
     next_seq: int
     counters: dict[str, int]
-    series: list[tuple[int, int, str, int]]          # id, type, key, sealed_lsn
+    series_count: int   # series rows (read them with BlockIndex.series_rows)
     live_blocks: int = 0
     live_bytes: int = 0
     live_points: int = 0
@@ -242,15 +242,22 @@ class BlockIndex:
                               "FROM buckets WHERE name = ?", (name,)) as cur:
             row = await cur.fetchone()
         bid, write_pos, next_seq, *counts = row
-        async with db.execute("SELECT id, type, key, sealed_lsn FROM series WHERE bucket = ? "
-                              "ORDER BY id", (bid,)) as cur:
-            series = [tuple(r) for r in await cur.fetchall()]
-        state = BucketState(bid, write_pos, next_seq, dict(zip(COUNTERS, counts)), series)
+        async with db.execute("SELECT COUNT(*) FROM series WHERE bucket = ?", (bid,)) as cur:
+            (series_count,) = await cur.fetchone()
+        state = BucketState(bid, write_pos, next_seq, dict(zip(COUNTERS, counts)), series_count)
         await self.refresh_totals(state)
         async with db.execute("SELECT name, seq FROM replication_cursors WHERE bucket = ?",
                               (bid,)) as cur:
             state.cursors = {n: s for n, s in await cur.fetchall()}
         return state
+
+    async def series_rows(self, bucket_id: int,
+                          batch: int = 8192) -> AsyncIterator[list[tuple[int, int, str, int]]]:
+        """The bucket's series as (id, type, key, sealed_lsn), by id, ``batch`` rows at a time."""
+        async with self._db.execute("SELECT id, type, key, sealed_lsn FROM series WHERE bucket = ? "
+                                    "ORDER BY id", (bucket_id,)) as cur:
+            while rows := await cur.fetchmany(batch):
+                yield [tuple(r) for r in rows]
 
     async def refresh_totals(self, state) -> None:
         async with self._db.execute(
