@@ -84,11 +84,10 @@ def matching_series(b: Bucket, measurement: str | None = None,
 def matching_chunks(b: Bucket, measurement: str | None = None,
                     tags: Mapping[str, str] | None = None, field: str | None = None,
                     chunk: int = 1000) -> Iterator[list[SeriesInfo]]:
-    """:func:`matching_series` ``chunk`` series at a time. The keys are sorted as bytes up
-    front (the series as they were then); a :class:`SeriesInfo` exists only for the series of
-    the chunk in hand, so an export of a million series does not hold a million of them."""
+    """:func:`matching_series` ``chunk`` series at a time. The ids are sorted by key up front
+    (the series as they were then); a :class:`SeriesInfo` exists only for the series of the
+    chunk in hand, so an export of a million series does not hold a million of them."""
     table = b.catalogue
-    keys = table.sorted_keys()
     prefix = None
     if measurement is not None:
         try:  # a cheap first test: the key starts with the escaped measurement
@@ -96,10 +95,10 @@ def matching_chunks(b: Bucket, measurement: str | None = None,
         except ValueError:
             prefix = None
     out = []
-    for raw in keys:
-        if prefix is not None and not raw.startswith(prefix):
+    for sid in table.sorted_ids():
+        if prefix is not None and not table.key_starts_with(sid, prefix):
             continue
-        info = table.get(table.id_of_bytes(raw))
+        info = table[sid]
         if measurement is not None or field is not None or tags:
             m, t, f = key_parts(info.key)
             if measurement is not None and m != measurement:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from gateway.datamodel import split_series_key, type_name
+from gateway.store.native import sort_keys
 
 _MASK64 = (1 << 64) - 1
 _MIN_SLOTS = 64
@@ -176,12 +177,16 @@ class SeriesTable:
         for sid in series_ids:
             yield sid, self._type[sid], self.key(sid)
 
-    def sorted_keys(self) -> list[bytes]:
-        """Every key (UTF-8), sorted: the byte order of UTF-8 is the code point order of the
-        keys, so this is also the order of the keys as strings."""
-        out = [self._key_bytes(sid) for sid in self.ids()]
-        out.sort()
-        return out
+    def sorted_ids(self) -> array:
+        """Every series id (array 'I'), sorted by key bytes, in C: the byte order of UTF-8 is
+        the code point order, so this is also the order of the keys as strings."""
+        ids = array("I", self.ids())
+        sort_keys(self._arena, self._offset, self._length, ids)
+        return ids
+
+    def key_starts_with(self, series_id: int, prefix: bytes) -> bool:
+        start = self._offset[series_id]
+        return self._arena.startswith(prefix, start, start + self._length[series_id])
 
     def memory(self) -> int:
         """Bytes the table holds (its arrays, not the interpreter's overhead)."""

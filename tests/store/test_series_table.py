@@ -59,7 +59,24 @@ def test_sorted_keys_follow_string_order():
     keys = ["m,h=b v", "cpu f", "m,h=a v", "Ärger x", "m v", "zz y"]
     for sid, key in enumerate(keys, 1):
         table.add(sid, FLOAT, key)
-    assert [k.decode() for k in table.sorted_keys()] == sorted(keys)
+    assert [table.key(sid) for sid in table.sorted_ids()] == sorted(keys)
+    assert table.key_starts_with(2, b"cpu") and not table.key_starts_with(2, b"cpu f!")
+
+
+def test_sorting_in_c_puts_a_prefix_first_and_refuses_ids_and_keys_outside_the_catalogue():
+    from array import array
+
+    from gateway.store.native import sort_keys
+    arena = bytearray(b"bab")
+    offsets, lengths = array("Q", [0, 1, 0, 1]), array("I", [0, 2, 1, 1])  # ab, b, a
+    ids = array("I", [2, 3, 1])
+    sort_keys(arena, offsets, lengths, ids)
+    assert list(ids) == [3, 1, 2]
+    for bad_ids, bad_offsets in ((array("I", [1, 4]), offsets),
+                                 (array("I", [1, 2]), array("Q", [0, 2, 0, 1]))):
+        with pytest.raises(ValueError):
+            sort_keys(arena, bad_offsets, lengths, bad_ids)
+        assert list(bad_ids) in ([1, 4], [1, 2])   # unchanged
 
 
 def test_a_series_costs_a_few_dozen_bytes_beside_its_key():
