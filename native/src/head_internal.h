@@ -55,4 +55,11 @@ series  *gw_head_table_find(const impl *m, const char *key, uint32_t len, uint64
  * half full. GW_OK or GW_ENOMEM (the table is unchanged). */
 int      gw_head_table_insert(impl *m, series *s, uint64_t hash);
 
+/* ---- head_merge.c: gathers of a head's columns in merge order. ---- */
+
+/* Copies the strings of the points order[0..n) of s (points 0..n-1 when order is NULL) to dst
+ * one after the other (dst NULL: none) and their n + 1 offsets to off; returns their bytes. */
+size_t   gw_head_gather_strings(const series *s, const uint32_t *order, uint32_t n, char *dst,
+                                uint32_t *off);
+
 #endif

@@ -139,7 +139,7 @@ static void put_ints(gw_buf *b, const int64_t *v, uint32_t n, uint64_t *z) {
 size_t gw_wal_group_bound(const gw_wal_group *g) {
     /* Group header and packed-run headers, then at most 10 bytes a timestamp offset and 9 a
      * value (raw doubles: 8), and each string's bytes behind its length. */
-    size_t b = 96 + (size_t)g->n * 19;
+    size_t b = GW_WAL_GROUP_FIXED + (size_t)g->n * GW_WAL_POINT_MAX;
     if (g->type == GW_STRING) b += (size_t)(g->str_off[g->n] - g->str_off[0]);
     return b;
 }
