@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
 ) WITHOUT ROWID;
 """
 
+#: The tables a read-only open copies into memory (recovery may change them there).
+_COPIED_READ_ONLY = ("buckets", "blocks", "replication_cursors")
+
 #: Series ids per ``IN (...)`` list: well under SQLite's limit of bound parameters.
 _IN_CHUNK = 500
 
@@ -166,11 +169,14 @@ class BlockIndex:
         self.path = path
         #: The file was made by this open (new store, or the old file was lost or unreadable).
         self.created = created
+        #: Where the series rows are read: the attached file when opened read-only.
+        self._series_table = "series"
 
     @classmethod
     async def open(cls, path: str, read_only: bool = False) -> "BlockIndex":
-        """The index file at path. Read-only, it is copied into memory: what recovery records
-        there (blocks found after the checkpoint, a rebuild) never reaches the disk."""
+        """The index file at path. Read-only, it is opened read-only and its blocks are copied
+        into memory: what recovery records there (blocks found after the checkpoint, a
+        rebuild) never reaches the disk."""
         if read_only:
             return await cls._open_copy(path)
         created = not os.path.exists(path) or os.path.getsize(path) == 0
@@ -190,29 +196,41 @@ class BlockIndex:
 
     @classmethod
     async def _open_copy(cls, path: str) -> "BlockIndex":
-        db = await aiosqlite.connect(":memory:")
+        # The file is attached read-only (SQLite writes nothing to it, not even a journal).
+        # What recovery may change (blocks, buckets, cursors) is copied into memory; the
+        # series rows, the bulk of a large index and never written by a reader, are read
+        # from the file.
+        db = await aiosqlite.connect(":memory:", uri=True)   # (uri: ATTACH takes the mode)
+        await db.executescript(_SCHEMA)
         created = True
+        series_table = "series"
         if os.path.exists(path) and os.path.getsize(path) > 0:
             try:
-                src = await aiosqlite.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
-                try:
-                    await cls._check(src)
-                    await src.backup(db)
-                finally:
-                    await src.close()
+                await db.execute("ATTACH DATABASE ? AS disk",
+                                 (f"file:{urllib.parse.quote(path)}?mode=ro",))
+                await cls._check(db, "disk")
+                async with db.execute("SELECT name FROM disk.sqlite_master "
+                                      "WHERE type = 'table'") as cur:
+                    present = {name for (name,) in await cur.fetchall()}
+                for table in _COPIED_READ_ONLY:
+                    if table in present:   # (a store from before the table has none)
+                        await db.execute(f"INSERT INTO main.{table} SELECT * FROM disk.{table}")
+                series_table = "disk.series"
                 created = False
             except aiosqlite.DatabaseError as e:
                 log.error("block index %s is unreadable (%s); the rings are indexed again in "
                           "memory (the file is left as it is)", path, e)
                 await db.close()
                 db = await aiosqlite.connect(":memory:")
-        await db.executescript(_SCHEMA)
+                await db.executescript(_SCHEMA)
         await db.commit()
-        return cls(db, path, created)
+        index = cls(db, path, created)
+        index._series_table = series_table
+        return index
 
     @staticmethod
-    async def _check(db: aiosqlite.Connection) -> None:
-        async with db.execute("PRAGMA quick_check") as cur:
+    async def _check(db: aiosqlite.Connection, schema: str = "main") -> None:
+        async with db.execute(f"PRAGMA {schema}.quick_check") as cur:
             row = await cur.fetchone()
         if row is None or row[0] != "ok":
             raise aiosqlite.DatabaseError(f"quick_check: {row}")
@@ -242,7 +260,8 @@ class BlockIndex:
                               "FROM buckets WHERE name = ?", (name,)) as cur:
             row = await cur.fetchone()
         bid, write_pos, next_seq, *counts = row
-        async with db.execute("SELECT COUNT(*) FROM series WHERE bucket = ?", (bid,)) as cur:
+        async with db.execute(f"SELECT COUNT(*) FROM {self._series_table} WHERE bucket = ?",
+                              (bid,)) as cur:
             (series_count,) = await cur.fetchone()
         state = BucketState(bid, write_pos, next_seq, dict(zip(COUNTERS, counts)), series_count)
         await self.refresh_totals(state)
@@ -254,8 +273,8 @@ class BlockIndex:
     async def series_rows(self, bucket_id: int,
                           batch: int = 8192) -> AsyncIterator[list[tuple[int, int, str, int]]]:
         """The bucket's series as (id, type, key, sealed_lsn), by id, ``batch`` rows at a time."""
-        async with self._db.execute("SELECT id, type, key, sealed_lsn FROM series WHERE bucket = ? "
-                                    "ORDER BY id", (bucket_id,)) as cur:
+        async with self._db.execute(f"SELECT id, type, key, sealed_lsn FROM {self._series_table} "
+                                    "WHERE bucket = ? ORDER BY id", (bucket_id,)) as cur:
             while rows := await cur.fetchmany(batch):
                 yield [tuple(r) for r in rows]
 

@@ -116,6 +116,23 @@ def test_read_only_open_sees_wal_points_and_writes_nothing(data_dir):
     asyncio.run(refused())
 
 
+def test_read_only_open_reads_the_series_rows_from_the_file_not_a_memory_copy(data_dir):
+    # (a memory copy of a million series rows is tens of MB an export does not need)
+    written = write_old_store(data_dir)
+    before = files_of(data_dir)
+
+    async def go():
+        async with Store(data_dir, small_config(), access=Access.READ) as store:
+            db = store.index._db
+            async with db.execute("SELECT COUNT(*) FROM main.series") as cur:
+                in_memory = (await cur.fetchone())[0]
+            return await read_all(store), in_memory, store.buckets["raw"].state.series_count
+    got, in_memory, series_count = asyncio.run(go())
+    assert got == written
+    assert series_count == len(written) and in_memory == 0
+    assert files_of(data_dir) == before
+
+
 def test_read_only_open_of_a_lost_index_rebuilds_it_in_memory_only(data_dir):
     written = write_old_store(data_dir)
     os.unlink(os.path.join(data_dir, "store", "index.sqlite"))
