@@ -1,6 +1,7 @@
 /* Per-series heads: ingest from batches, group-commit logging to the WAL, sealing into ring
  * blocks, WAL replay. See gw_head.h for the contract between these steps; the series table is
  * in head_table.c, the time-order merge in head_merge.c. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,10 +35,11 @@ gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
 }
 
 static void free_head(series *s) {
-    free(s->ts); free(s->str);
-    s->ts = NULL; s->values = NULL; s->str = NULL;
+    if (s->cap > 1) free(s->pts.buf);
+    free(s->str);
+    s->pts.buf = NULL;
+    s->str = NULL;
     s->n = s->cap = s->logged = 0;
-    s->str_len = s->str_cap = 0;
 }
 
 void gw_heads_free(gw_heads *h) {
@@ -94,7 +96,7 @@ static series *create(gw_heads *h, uint32_t id, uint8_t type, const char *key, u
         m->by_id = p;
         m->by_id_cap = cap;
     }
-    series *s = calloc(1, sizeof *s + len);
+    series *s = calloc(1, offsetof(series, key) + len);
     if (!s) return NULL;
     memcpy(s->key, key, len);
     s->key_len = len;
@@ -151,37 +153,46 @@ uint64_t gw_heads_series_sealed_lsn(gw_heads *h, uint32_t id) {
 /* ------------------------------------------------------------------ head buffers */
 
 /* Bytes a head's buffers take: 16 per point of room, plus its string arena. */
-static uint64_t head_bytes(const series *s) { return (uint64_t)s->cap * 16u + s->str_cap; }
+static uint64_t head_bytes(const series *s) {
+    return (uint64_t)s->cap * 16u + (s->str ? s->str->cap : 0);
+}
 
 static int reserve_points(gw_heads *h, series *s, uint32_t extra) {
     uint64_t need = (uint64_t)s->n + extra;
     if (need <= s->cap) return GW_OK;
     if (need > GW_BLOCK_MAX_POINTS * 4ull) return GW_ENOMEM;
-    /* Start at one point: most series of a high-cardinality load hold one or a few. */
+    /* Start at one point (inline): most series of a high-cardinality load hold one or a few. */
     uint32_t cap = s->cap ? s->cap : 1;
     while (cap < need) cap *= 2;
-    int64_t *ts = realloc(s->ts, (size_t)cap * 16u);
-    if (!ts) return GW_ENOMEM;
-    /* The values move up from behind the old room to behind the new. */
-    uint64_t *v = (uint64_t *)(ts + cap);
-    if (s->n) memmove(v, ts + s->cap, (size_t)s->n * sizeof *v);
-    s->ts = ts;
-    s->values = v;
+    if (cap > 1) {
+        int64_t *ts = s->cap > 1 ? realloc(s->pts.buf, (size_t)cap * 16u) : malloc((size_t)cap * 16u);
+        if (!ts) return GW_ENOMEM;
+        if (s->cap > 1) {
+            /* The values move up from behind the old room to behind the new. */
+            if (s->n) memmove(ts + cap, ts + s->cap, (size_t)s->n * sizeof *ts);
+        } else if (s->n) {
+            ts[0] = s->pts.one.ts;
+            ts[cap] = (int64_t)s->pts.one.value;
+        }
+        s->pts.buf = ts;
+    }
     h->stats.head_bytes += (uint64_t)(cap - s->cap) * 16u;
     s->cap = cap;
     return GW_OK;
 }
 
 static int reserve_str(gw_heads *h, series *s, size_t extra) {
-    if (s->str_len + extra <= s->str_cap) return GW_OK;
-    size_t cap = s->str_cap ? s->str_cap : 1024;
-    while (cap < s->str_len + extra) cap *= 2;
+    size_t len = head_str_len(s), have = s->str ? s->str->cap : 0;
+    if (s->str && len + extra <= have) return GW_OK;
+    size_t cap = have ? have : 1024;
+    while (cap < len + extra) cap *= 2;
     if (cap >> (64 - LEN_BITS)) return GW_ENOMEM;
-    char *p = realloc(s->str, cap);
+    head_strings *p = realloc(s->str, sizeof *p + cap);
     if (!p) return GW_ENOMEM;
+    p->len = len;
+    p->cap = cap;
     s->str = p;
-    h->stats.head_bytes += cap - s->str_cap;
-    s->str_cap = cap;
+    h->stats.head_bytes += cap - have;
     return GW_OK;
 }
 
@@ -197,12 +208,12 @@ static int mark_dirty(gw_heads *h, series *s) {
 /* Appends one point; the caller reserved room for it. */
 static void push(series *s, int64_t ts, uint64_t value, const char *str, uint32_t str_len) {
     if (s->type == GW_STRING) {
-        memcpy(s->str + s->str_len, str, str_len);
-        value = ((uint64_t)s->str_len << LEN_BITS) | str_len;
-        s->str_len += str_len;
+        if (str_len) memcpy(s->str->data + s->str->len, str, str_len);
+        value = ((uint64_t)s->str->len << LEN_BITS) | str_len;
+        s->str->len += str_len;
     }
-    s->ts[s->n] = ts;
-    s->values[s->n] = value;
+    head_ts(s)[s->n] = ts;
+    head_values(s)[s->n] = value;
     s->n++;
 }
 
@@ -210,8 +221,10 @@ static void push(series *s, int64_t ts, uint64_t value, const char *str, uint32_
 static void truncate_head(gw_heads *h, series *s, uint32_t from) {
     if (from >= s->n) return;
     h->stats.head_points_total -= s->n - from;
-    if (s->type == GW_STRING) s->str_len = from ? (size_t)(s->values[from - 1] >> LEN_BITS)
-                                                  + (s->values[from - 1] & LEN_MASK) : 0;
+    if (s->type == GW_STRING && s->str) {
+        const uint64_t *v = head_values(s);
+        s->str->len = from ? (size_t)(v[from - 1] >> LEN_BITS) + (v[from - 1] & LEN_MASK) : 0;
+    }
     s->n = from;
 }
 
@@ -370,11 +383,11 @@ static uint32_t fill_group(record_fill *f, const series *s, uint32_t from) {
         if (k == 0 && alone && take) k = 1;
         bytes += (size_t)k * GW_WAL_POINT_MAX;
     } else {
-        uint64_t base = s->values[from] >> LEN_BITS;
+        uint64_t base = head_values(s)[from] >> LEN_BITS;
         o = f->offs + f->n_offs;
         o[0] = 0;
         for (k = 0; k < take; k++) {
-            uint64_t v = s->values[from + k];
+            uint64_t v = head_values(s)[from + k];
             size_t cost = GW_WAL_POINT_MAX + (size_t)(v & LEN_MASK);
             if (bytes + cost > room && !(k == 0 && alone)) break;
             bytes += cost;
@@ -386,9 +399,9 @@ static uint32_t fill_group(record_fill *f, const series *s, uint32_t from) {
     g->series_id = s->id;
     g->type = s->type;
     g->n = k;
-    g->ts = s->ts + from;
-    g->values = s->values + from;
-    g->strings = o ? s->str + (s->values[from] >> LEN_BITS) : NULL;
+    g->ts = head_ts(s) + from;
+    g->values = head_values(s) + from;
+    g->strings = o ? s->str->data + (head_values(s)[from] >> LEN_BITS) : NULL;
     g->str_off = o;
     if (o) f->n_offs += (size_t)k + 1;
     f->points += k;
@@ -503,7 +516,7 @@ static int push_sealed(gw_heads *h, const gw_ring_entry *e) {
 static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint32_t m) {
     uint32_t *order = malloc((size_t)m * sizeof *order);
     if (!order) return GW_ENOMEM;
-    int64_t kept = gw_heads_merge_order(s->ts, m, order);
+    int64_t kept = gw_heads_merge_order(head_ts(s), m, order);
     if (kept < 0) { free(order); return GW_ENOMEM; }
     uint32_t k = (uint32_t)kept;
     uint32_t chunks = (k + h->head_points - 1) / h->head_points;
@@ -517,8 +530,8 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
     for (uint32_t c = 0; c < chunks && rc == GW_OK; c++) {
         uint32_t lo = c * per, cnt = k - lo < per ? k - lo : per;
         size_t sbytes = 0;
-        gw_heads_gather64((const uint64_t *)s->ts, order + lo, cnt, (uint64_t *)ts);
-        gw_heads_gather64(s->values, order + lo, cnt, vals);
+        gw_heads_gather64((const uint64_t *)head_ts(s), order + lo, cnt, (uint64_t *)ts);
+        gw_heads_gather64(head_values(s), order + lo, cnt, vals);
         if (s->type == GW_STRING) {
             sbytes = gw_head_gather_strings(s, order + lo, cnt, NULL, soff);
             free(sbuf);
@@ -543,17 +556,19 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
     if (rc != GW_OK) return rc;
     /* Drop the sealed prefix, keep the unlogged tail. */
     uint32_t tail = s->n - m;
+    int64_t *hts = head_ts(s);
+    uint64_t *hvalues = head_values(s);
     if (tail) {
         if (s->type == GW_STRING) {
-            size_t base = (size_t)(s->values[m] >> LEN_BITS);
-            memmove(s->str, s->str + base, s->str_len - base);
-            s->str_len -= base;
-            for (uint32_t i = m; i < s->n; i++) s->values[i] -= (uint64_t)base << LEN_BITS;
+            size_t base = (size_t)(hvalues[m] >> LEN_BITS);
+            memmove(s->str->data, s->str->data + base, s->str->len - base);
+            s->str->len -= base;
+            for (uint32_t i = m; i < s->n; i++) hvalues[i] -= (uint64_t)base << LEN_BITS;
         }
-        memmove(s->ts, s->ts + m, (size_t)tail * sizeof *s->ts);
-        memmove(s->values, s->values + m, (size_t)tail * sizeof *s->values);
-    } else {
-        s->str_len = 0;
+        memmove(hts, hts + m, (size_t)tail * sizeof *hts);
+        memmove(hvalues, hvalues + m, (size_t)tail * sizeof *hvalues);
+    } else if (s->str) {
+        s->str->len = 0;
     }
     h->stats.head_points_total -= m;
     s->n = tail;
@@ -564,21 +579,18 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
     s->started_ms = tail ? now_ms : 0;
     if (s->cap > 2 * h->head_points && tail <= h->head_points) {
         /* A burst made this head big; give the memory back. */
-        uint32_t keep = h->head_points > tail ? h->head_points : tail;
-        memmove(s->ts + keep, s->values, (size_t)tail * sizeof *s->values);
+        uint32_t keep = h->head_points > 2 ? h->head_points : 2;   /* (>= tail; a buffer) */
+        memmove(hts + keep, hvalues, (size_t)tail * sizeof *hvalues);
         h->stats.head_bytes -= (uint64_t)(s->cap - keep) * 16u;
         s->cap = keep;
-        int64_t *t2 = realloc(s->ts, (size_t)keep * 16u);   /* a failed shrink keeps the room */
-        if (t2) s->ts = t2;
-        s->values = (uint64_t *)(s->ts + keep);
+        int64_t *t2 = realloc(s->pts.buf, (size_t)keep * 16u);   /* a failed shrink keeps the room */
+        if (t2) s->pts.buf = t2;
     }
     if (tail == 0) {
         /* An idle head gives its buffers back: a bucket of many series that are written
          * rarely then costs little more than their keys. */
         h->stats.head_bytes -= head_bytes(s);
-        free(s->ts); free(s->str);
-        s->ts = NULL; s->values = NULL; s->str = NULL;
-        s->cap = 0; s->str_cap = 0;
+        free_head(s);
     }
     return GW_OK;
 }
@@ -690,7 +702,7 @@ int gw_heads_head_size(gw_heads *h, uint32_t id, uint32_t *n, uint64_t *string_b
     series *s = by_id(h, id);
     if (!s) return GW_EINVAL;
     *n = s->n;
-    *string_bytes = s->type == GW_STRING ? s->str_len : 0;
+    *string_bytes = s->type == GW_STRING ? head_str_len(s) : 0;
     return GW_OK;
 }
 
@@ -698,9 +710,9 @@ int gw_heads_head_copy(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *values, 
                        uint32_t *str_off) {
     series *s = by_id(h, id);
     if (!s) return GW_EINVAL;
-    if (s->n) memcpy(ts, s->ts, (size_t)s->n * sizeof *ts);
+    if (s->n) memcpy(ts, head_ts(s), (size_t)s->n * sizeof *ts);
     if (s->type != GW_STRING) {
-        if (s->n) memcpy(values, s->values, (size_t)s->n * sizeof *values);
+        if (s->n) memcpy(values, head_values(s), (size_t)s->n * sizeof *values);
         return GW_OK;
     }
     if (!str_off) return GW_EINVAL;

@@ -12,13 +12,21 @@
 #define LEN_MASK   ((1u << LEN_BITS) - 1)
 #define MIN_TABLE  64   /* slots of a new series table (a power of two) */
 
+/* The string arena of a string series' head (allocated while it holds points). */
+typedef struct head_strings {
+    size_t len, cap;
+    char   data[];
+} head_strings;
+
 /* One series and its head. A bucket may hold a million series, most of them idle, so the
- * struct and its key are one allocation and an idle head holds no buffer at all. */
+ * struct and its key are one allocation, an idle head holds no buffer at all, and a head of
+ * one point (most series of a high-cardinality load) keeps it inline. */
 typedef struct series {
-    int64_t  *ts;           /* the head's one buffer: cap timestamps, then cap values */
-    uint64_t *values;       /* = ts + cap */
-    char     *str;          /* string arena of the head */
-    size_t    str_len, str_cap;
+    union {
+        struct { int64_t ts; uint64_t value; } one;   /* cap 1: the point itself */
+        int64_t *buf;       /* cap > 1: cap timestamps, then cap values */
+    } pts;
+    head_strings *str;      /* string series only */
     uint64_t  first_lsn;    /* record of the oldest logged point, 0 when none is logged */
     uint64_t  last_lsn;     /* record of the newest logged point */
     uint64_t  sealed_lsn;
@@ -31,6 +39,16 @@ typedef struct series {
     uint8_t   dirty;        /* on the dirty list (has unlogged points) */
     char      key[];        /* key_len bytes, not terminated */
 } series;
+
+/* The timestamps and the values of a head (room for cap points each). */
+static inline int64_t *head_ts(const series *s) {
+    return s->cap > 1 ? s->pts.buf : (int64_t *)&s->pts.one.ts;
+}
+static inline uint64_t *head_values(const series *s) {
+    return s->cap > 1 ? (uint64_t *)(s->pts.buf + s->cap) : (uint64_t *)&s->pts.one.value;
+}
+/* Bytes in the head's string arena. */
+static inline size_t head_str_len(const series *s) { return s->str ? s->str->len : 0; }
 
 typedef struct impl {
     series  **by_id;        /* index = id */

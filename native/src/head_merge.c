@@ -45,9 +45,9 @@ size_t gw_head_gather_strings(const series *s, const uint32_t *order, uint32_t n
                               uint32_t *off) {
     off[0] = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t v = s->values[order ? order[i] : i];
+        uint64_t v = head_values(s)[order ? order[i] : i];
         uint32_t len = (uint32_t)(v & LEN_MASK);
-        if (dst && len) memcpy(dst + off[i], s->str + (v >> LEN_BITS), len);
+        if (dst && len) memcpy(dst + off[i], s->str->data + (v >> LEN_BITS), len);
         off[i + 1] = off[i] + len;
     }
     return off[n];
