@@ -16,8 +16,9 @@ come from paho's own counter, so they never collide with its SUBSCRIBEs.
 What it promises (``docs/architecture.md``): at least once while the gateway runs. A QoS 1
 message stays in :attr:`Forwarder.unacked` until its PUBACK and is sent again, DUP set, after a
 reconnect (whether or not the broker kept the session). The broker being away never holds up
-ingest: QoS 1 messages wait here, up to :data:`MAX_IN_FLIGHT`; beyond that, and QoS 0 messages
-while disconnected, they are dropped and counted (``forward_failures`` on the status page).
+ingest: messages wait here, up to :data:`MAX_IN_FLIGHT`, and are dropped and counted beyond
+(``forward_failures`` on the status page); a QoS 0 message already written to a connection that
+breaks is lost with it, as QoS 0 allows.
 """
 
 from __future__ import annotations
@@ -48,20 +49,23 @@ class Forwarder:
         self.unacked: dict[int, bytes] = {}   # packet id -> its PUBLISH, in the order taken
         self._never_sent: set[int] = set()    # ids in unacked taken while disconnected
         self._out: list[bytes] = []           # encoded this loop turn, not yet queued
+        self._waiting: list[bytes] = []       # QoS 0 taken while disconnected
         self._flush_scheduled = False
         self.acked = 0
-        self.failures = 0   # dropped after they were taken, or refused by the broker
+        self.failures = 0   # refused by the broker
 
     def add(self, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
         """Takes a message to pass on at QoS 0 or 1; False when it is dropped (counted by the
-        caller): QoS 0 while disconnected, QoS 1 with MAX_IN_FLIGHT already waiting."""
-        if qos == 0:
-            if not self.connected:
-                return False
-            self._queue(p.encode_publish(topic, payload, 0, retain, 0, self.protocol))
-            return True
-        if len(self.unacked) >= MAX_IN_FLIGHT:
+        caller): MAX_IN_FLIGHT messages already wait."""
+        if len(self.unacked) + len(self._waiting) >= MAX_IN_FLIGHT:
             return False
+        if qos == 0:
+            packet = p.encode_publish(topic, payload, 0, retain, 0, self.protocol)
+            if self.connected:
+                self._queue(packet)
+            else:
+                self._waiting.append(packet)
+            return True
         packet_id = self._next_id()
         while packet_id in self.unacked:   # only if PUBACKs came out of order: stay unique
             packet_id = self._next_id()
@@ -83,7 +87,8 @@ class Forwarder:
         return True
 
     def online(self) -> None:
-        """The connection is up (CONNACK): every QoS 1 message not acknowledged goes (again)."""
+        """The connection is up (CONNACK): every QoS 1 message not acknowledged goes (again),
+        then the QoS 0 ones that waited."""
         self.connected = True
         self._out.clear()   # the QoS 1 ones among them are in unacked, in order
         for packet_id, packet in self.unacked.items():
@@ -91,10 +96,15 @@ class Forwarder:
                 packet = bytes((packet[0] | 0x08,)) + packet[1:]
             self._queue(packet)
         self._never_sent.clear()
+        waiting, self._waiting = self._waiting, []
+        for packet in waiting:
+            self._queue(packet)
 
     def offline(self) -> None:
+        """The connection is gone: what paho had queued is lost with it (QoS 1 stays in
+        unacked); QoS 0 messages not yet handed to paho wait for the next connection."""
         self.connected = False
-        self._drop_unsent_qos0()
+        self._keep_unsent_qos0()
 
     def _queue(self, packet: bytes) -> None:
         self._out.append(packet)
@@ -107,11 +117,11 @@ class Forwarder:
         if not self._out:
             return
         if not self.connected:
-            self._drop_unsent_qos0()
+            self._keep_unsent_qos0()
             return
         out, self._out = self._out, []
         self._send(b"".join(out))
 
-    def _drop_unsent_qos0(self) -> None:
-        self.failures += sum(1 for packet in self._out if not packet[0] & 0x06)
+    def _keep_unsent_qos0(self) -> None:
+        self._waiting += [packet for packet in self._out if not packet[0] & 0x06]
         self._out.clear()
