@@ -40,15 +40,36 @@ log = logging.getLogger("gateway.readers.mqtt")
 
 #: Packets read per readiness callback before other loop work gets a turn.
 READ_BURST = 256
+#: Bytes asked of the socket per recv(): many packets per system call.
+RECV_CHUNK = 64 * 1024
 #: How often paho's keepalive bookkeeping runs.
 MISC_INTERVAL_S = 1.0
 
 
 class _Client(paho.Client):
-    """paho's client, with the PUBACKs of messages the forwarder sent taken before paho decodes
-    them (see :mod:`.forwarding`)."""
+    """paho's client, reading the socket in large chunks, and with the PUBACKs of messages the
+    forwarder sent taken before paho decodes them (see :mod:`.forwarding`)."""
 
     forwarded_ack: Callable[[bytes], bool] | None = None
+    # paho asks for a packet's bytes piece by piece (type, each length digit, body): a recv()
+    # system call each, three per message. One large read serves them from here instead.
+    _chunk = b""
+    _chunk_pos = 0
+    _chunk_sock = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        chunk, pos = self._chunk, self._chunk_pos
+        if pos >= len(chunk) or self._chunk_sock is not self._sock:   # used up, or a new socket
+            chunk = super()._sock_recv(RECV_CHUNK)   # BlockingIOError when there is nothing
+            self._chunk, self._chunk_pos, self._chunk_sock = chunk, 0, self._sock
+            pos = 0
+        end = min(pos + bufsize, len(chunk))
+        self._chunk_pos = end
+        return chunk[pos:end]
+
+    def buffered(self) -> bool:
+        """True while bytes read from the socket wait here (the socket may not be readable)."""
+        return self._chunk_pos < len(self._chunk) and self._chunk_sock is self._sock
 
     def _handle_pubackcomp(self, cmd):
         if cmd == "PUBACK" and self.forwarded_ack is not None \
@@ -288,9 +309,13 @@ class MqttConnection:
         for _ in range(READ_BURST):
             before = self._received + (forwarder.acked if forwarder else 0)
             rc = client.loop_read()
-            if (rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._paused
-                    or self._received + (forwarder.acked if forwarder else 0) == before):
-                break
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._paused:
+                return
+            if (not client.buffered()
+                    and self._received + (forwarder.acked if forwarder else 0) == before):
+                return
+        if client.buffered():   # packets read ahead wait: the socket may not wake us for them
+            self._loop.call_soon(self._readable)
 
     def _writable(self) -> None:
         # paho sends each queued packet with its own send(); corked, the kernel sends them as
