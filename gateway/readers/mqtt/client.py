@@ -117,6 +117,8 @@ class MqttConnection:
         self._state_change: asyncio.Event | None = None
         self._connack: asyncio.Future | None = None
         self._closing = False
+        self._acks = bytearray()   # PUBACKs of this loop turn (see ack)
+        self._acks_scheduled = False
         self._client = self._make_client()
         self.forwarder: Forwarder | None = None
         if config.listener is not None and config.listener.forward:
@@ -222,6 +224,7 @@ class MqttConnection:
         """Sends DISCONNECT (the session stays on the broker) and closes the socket."""
         self._closing = True
         if self._sock is not None and self.connected:
+            self._send_acks()   # acks of stored messages leave before DISCONNECT
             # Session Expiry is left as set at connect: the broker keeps the session for us.
             self._client.disconnect()
             deadline = time.monotonic() + timeout
@@ -231,11 +234,24 @@ class MqttConnection:
 
     # -- acks and flow control ---------------------------------------------------------------
     def ack(self, mid: int, qos: int, generation: int) -> bool:
-        """Acknowledges a QoS 1/2 message if its connection is still the current one."""
+        """Acknowledges a QoS 1/2 message if its connection is still the current one. A batch's
+        PUBACKs go to paho's send queue as one entry (one send() instead of one per ack)."""
         if generation != self.generation or not self.connected:
             return False
-        self._client.ack(mid, qos)
+        if qos != 1:
+            self._client.ack(mid, qos)
+            return True
+        self._acks += packets.encode_ack(packets.PUBACK, mid, packets.V311)   # the same in v5
+        if not self._acks_scheduled:
+            self._acks_scheduled = True
+            self._loop.call_soon(self._send_acks)
         return True
+
+    def _send_acks(self) -> None:
+        self._acks_scheduled = False
+        if self._acks and self.connected:
+            self._client._packet_queue(paho.PUBACK, bytes(self._acks), 0, 1)
+        self._acks.clear()
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
         """Passes a message on through this connection (QoS 1 waits here while disconnected);
@@ -399,6 +415,7 @@ class MqttConnection:
         was_connected = self.connected
         self.connected = False
         self.generation += 1
+        self._acks.clear()   # packet ids of a connection that is gone
         if self.forwarder is not None:
             self.forwarder.offline()
         if was_connected:
