@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Hashable, Mapping
 
 from gateway.errors import StoreError, StoreLocked
 from gateway.runtime import Component
@@ -271,9 +271,15 @@ class Store(Component):
         if self.read_only:
             raise StoreError(f"the store in {self.path} is open read-only")
 
-    async def write(self, batch, bucket: str = "raw", wait: bool = True) -> WriteResult:
+    async def write(self, batch, bucket: str = "raw", wait: bool = True,
+                    sender: Hashable | None = None) -> WriteResult:
         """Stores the batch; returns once it is durable (in the WAL, synced). Raises StoreError
         (nothing of the batch stored) when the WAL cannot be written or synced.
+
+        ``sender`` names a writer that sends a batch, waits for the answer and only then sends
+        the next (an HTTP client's connection, ``gateway write``): when every such writer heard
+        from lately is waiting, the commit runs at once instead of at the interval
+        (``gateway/store/commit.py``).
 
         ``wait=False`` is for points nobody acknowledges (local sensors): the call returns
         once the points are in the store (readable at once) and they become durable with the
@@ -314,7 +320,7 @@ class Store(Component):
         b.unlogged_points = got.unlogged
         if got.taken:
             if wait:
-                await self._commits.wait_durable(b, got.generation, got.unlogged)
+                await self._commits.wait_durable(b, got.generation, got.unlogged, sender)
             else:
                 self._commits.note_unwaited(b, got.generation)
             if bounds is not None:
