@@ -17,6 +17,9 @@ When a commit runs:
   of them arrived; until then they ride along with any commit of their bucket.
 
 After logging, full or old heads are sealed into blocks appended to the bucket's ring file.
+
+Each WAL sync is timed on the sync thread (the fdatasync alone, not the wait for the thread)
+into :attr:`GroupCommit.sync_seconds`, a Prometheus histogram per bucket that /metrics exports.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import asyncio
 import logging
 import time
 from typing import Iterable
+
+from prometheus_client import Histogram
 
 from gateway.errors import StoreError
 from gateway.logs import Throttled
@@ -38,6 +43,10 @@ PAGE_BYTES = 4096
 #: A commit (write, fdatasync) running longer than this means the store is stuck: an SD card
 #: that stopped answering. Far above any healthy sync, which takes milliseconds to seconds.
 COMMIT_STALL_S = 120.0
+#: Upper bounds (seconds) of the WAL sync latency histogram: an SSD syncs in well under a
+#: millisecond, a good SD card in a few, a worn one in hundreds.
+SYNC_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                        2.5, 5.0, 10.0)
 
 
 class GroupCommit:
@@ -52,6 +61,10 @@ class GroupCommit:
         self._wanted = asyncio.Event()
         self._urgent = asyncio.Event()
         self._busy_since: float | None = None   # time.monotonic() when the running commit began
+        #: WAL sync latency by bucket (registered with no registry: /metrics collects it).
+        self.sync_seconds = Histogram("gateway_store_wal_sync_seconds",
+                                      "Time one WAL fdatasync took", ["bucket"], registry=None,
+                                      buckets=SYNC_SECONDS_BUCKETS)
         # A full disk fails every commit: its error is logged once a minute, not each time.
         self._failed = {b.name: Throttled(log) for b in self.buckets}
 
@@ -126,6 +139,12 @@ class GroupCommit:
                 if b.waiters or b.unwaited_due(last, self.local_sync):
                     await self.commit(b)
 
+    def _timed_sync(self, b: Bucket) -> None:
+        """The bucket's WAL sync, timed (sync thread). A failed sync is not timed."""
+        started = time.perf_counter()
+        b.wal.sync()
+        self.sync_seconds.labels(b.name).observe(time.perf_counter() - started)
+
     async def commit(self, b: Bucket) -> None:
         """One group commit of a bucket: log, seal, sync; then the writers are answered.
         Commits of a bucket never overlap (flush and close commit too): a segment switch must
@@ -145,7 +164,7 @@ class GroupCommit:
         if error is None:
             try:
                 b.counters["wal_syncs"] += 1
-                await self.threads.on_sync_thread(b.wal.sync)
+                await self.threads.on_sync_thread(self._timed_sync, b)
                 if logged.sealed_directly:
                     await self.threads.on_sync_thread(b.ring.sync)
             except StoreError as e:

@@ -229,10 +229,17 @@ class StoreReader:
             return None
         return cols.timestamps[-1], cols.values[-1]
 
-    async def decoded_block(self, b: Bucket, ref: BlockRef) -> tuple[array, Any] | None:
-        """One block's (timestamps, values), or None when it is gone or damaged."""
-        got = await self.threads.on_read_thread(self.read_blocks, b, [ref])
-        return got[0] if got else None
+    async def decoded_blocks(self, b: Bucket, refs: list[BlockRef]) -> list[tuple[array, Any] | None]:
+        """Each block's (timestamps, values), or None where it is gone or damaged; one trip to
+        the read thread for all of them."""
+        def read() -> list[tuple[array, Any] | None]:
+            out: list[tuple[array, Any] | None] = []
+            for ref in refs:
+                blocks = self.read_blocks(b, [ref])
+                out.append(blocks[0] if blocks else None)
+            return out
+
+        return await self.threads.on_read_thread(read)
 
     @staticmethod
     def read_blocks(b: Bucket, refs: list[_Read] | list[BlockRef]) -> list[tuple[array, Any]]:

@@ -487,6 +487,12 @@ class Store(Component):
         names = [bucket] if bucket else list(self.buckets)
         return {name: bucket_stats(self.buckets[name]) for name in names}
 
+    def wal_sync_metrics(self) -> list:
+        """The WAL sync latency histogram as Prometheus metric families (empty before the
+        store opens); callable from any thread."""
+        commits = self._commits
+        return list(commits.sync_seconds.collect()) if commits is not None else []
+
     def card_writes(self) -> dict[str, Any]:
         """Bytes written a day since the store opened, by the process and by the block device
         holding the store (None where the kernel does not say)."""

@@ -23,14 +23,7 @@ def exported(gateway, measurement: str) -> list[str]:
 
 
 def metric(gateway, name: str, **labels) -> float:
-    status, _, body = gateway.request("GET", "/metrics", token=gateway.tokens["query"])
-    assert status == 200
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in body.decode().splitlines():
-        m = re.fullmatch(rf"{re.escape(name)}(?:\{{(.*)\}})? (\S+)", line)
-        if m and ",".join(sorted((m.group(1) or "").split(","))) == want:
-            return float(m.group(2))
-    return 0.0
+    return gateway.metric(name, **labels) or 0.0
 
 
 def test_v2_write_is_durable_and_exported(gateway):
