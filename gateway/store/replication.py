@@ -20,7 +20,8 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.store.bucket import Bucket, HeadPoints, SeriesInfo
+from gateway.store.bucket import Bucket, HeadPoints
+from gateway.store.series_table import SeriesInfo
 from gateway.store.index import BlockIndex
 from gateway.store.reading import StoreReader
 

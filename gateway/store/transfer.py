@@ -69,6 +69,7 @@ async def import_lines(store, bucket: str, pieces, precision: str = "ns",
     every good line is stored."""
     report = ImportReport()
     store.bucket(bucket)  # an unknown bucket fails before anything is read
+    sender = object()   # one batch at a time, each awaited: a sender for the commit policy
     async for first_line, chunk in line_chunks(pieces):
         result = parse(chunk, precision=precision, default_time_ns=default_time_ns)
         report.lines += result.lines
@@ -78,7 +79,7 @@ async def import_lines(store, bucket: str, pieces, precision: str = "ns",
                 report.errors.append((e.line + first_line - 1, e.column,
                                       str(e).split(": ", 1)[-1]))
         if result.points:
-            written = await store.write(result.batch, bucket)
+            written = await store.write(result.batch, bucket, sender=sender)
             report.points += written.points
             report.refused += written.refused + written.too_old + written.series_limited
             if written.problem and len(report.errors) < MAX_ERRORS_KEPT:

@@ -117,7 +117,10 @@ def _write(bucket: str, precision: str):
     problem = None
     if result.points:
         try:
-            outcome = state.bridge.run(state.store.write, result.batch, bucket)
+            # The connection is the sender: a client sends its next batch on it once this
+            # one is answered (the commit policy, gateway/store/commit.py).
+            sender = ("http", request.environ.get("REMOTE_ADDR"), request.environ.get("REMOTE_PORT"))
+            outcome = state.bridge.run(state.store.write, result.batch, bucket, True, sender)
         except (StoreError, LoopUnavailable) as e:
             raise ApiError(503, f"the store cannot take writes now: {e}", "unavailable",
                            retry_after=RETRY_AFTER_S) from None

@@ -34,7 +34,7 @@ gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
 }
 
 static void free_head(series *s) {
-    free(s->ts); free(s->values); free(s->str);
+    free(s->ts); free(s->str);
     s->ts = NULL; s->values = NULL; s->str = NULL;
     s->n = s->cap = s->logged = 0;
     s->str_len = s->str_cap = 0;
@@ -47,7 +47,6 @@ void gw_heads_free(gw_heads *h) {
         series *s = m->by_id[i];
         if (!s) continue;
         free_head(s);
-        free(s->key);
         free(s);
     }
     free(m->by_id); free(m->table); free(m->dirty);
@@ -95,17 +94,14 @@ static series *create(gw_heads *h, uint32_t id, uint8_t type, const char *key, u
         m->by_id = p;
         m->by_id_cap = cap;
     }
-    series *s = calloc(1, sizeof *s);
+    series *s = calloc(1, sizeof *s + len);
     if (!s) return NULL;
-    s->key = malloc(len);
-    if (!s->key) { free(s); return NULL; }
     memcpy(s->key, key, len);
     s->key_len = len;
-    s->hash = hash;
     s->id = id;
     s->type = type;
     m->by_id[id] = s;
-    if (gw_head_table_insert(m, s) != GW_OK) { m->by_id[id] = NULL; free(s->key); free(s); return NULL; }
+    if (gw_head_table_insert(m, s, hash) != GW_OK) { m->by_id[id] = NULL; free(s); return NULL; }
     if (id > h->stats.max_series_id) h->stats.max_series_id = id;
     return s;
 }
@@ -161,14 +157,15 @@ static int reserve_points(gw_heads *h, series *s, uint32_t extra) {
     uint64_t need = (uint64_t)s->n + extra;
     if (need <= s->cap) return GW_OK;
     if (need > GW_BLOCK_MAX_POINTS * 4ull) return GW_ENOMEM;
-    /* Start small: most series of a high-cardinality load hold one or a few points. */
-    uint32_t cap = s->cap ? s->cap : 4;
+    /* Start at one point: most series of a high-cardinality load hold one or a few. */
+    uint32_t cap = s->cap ? s->cap : 1;
     while (cap < need) cap *= 2;
-    int64_t *ts = realloc(s->ts, (size_t)cap * sizeof *ts);
+    int64_t *ts = realloc(s->ts, (size_t)cap * 16u);
     if (!ts) return GW_ENOMEM;
+    /* The values move up from behind the old room to behind the new. */
+    uint64_t *v = (uint64_t *)(ts + cap);
+    if (s->n) memmove(v, ts + s->cap, (size_t)s->n * sizeof *v);
     s->ts = ts;
-    uint64_t *v = realloc(s->values, (size_t)cap * sizeof *v);
-    if (!v) return GW_ENOMEM;
     s->values = v;
     h->stats.head_bytes += (uint64_t)(cap - s->cap) * 16u;
     s->cap = cap;
@@ -568,20 +565,18 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
     if (s->cap > 2 * h->head_points && tail <= h->head_points) {
         /* A burst made this head big; give the memory back. */
         uint32_t keep = h->head_points > tail ? h->head_points : tail;
-        int64_t *t2 = realloc(s->ts, (size_t)keep * sizeof *t2);
+        memmove(s->ts + keep, s->values, (size_t)tail * sizeof *s->values);
+        h->stats.head_bytes -= (uint64_t)(s->cap - keep) * 16u;
+        s->cap = keep;
+        int64_t *t2 = realloc(s->ts, (size_t)keep * 16u);   /* a failed shrink keeps the room */
         if (t2) s->ts = t2;
-        uint64_t *v2 = realloc(s->values, (size_t)keep * sizeof *v2);
-        if (v2) s->values = v2;
-        if (t2 && v2) {
-            h->stats.head_bytes -= (uint64_t)(s->cap - keep) * 16u;
-            s->cap = keep;
-        }
+        s->values = (uint64_t *)(s->ts + keep);
     }
     if (tail == 0) {
         /* An idle head gives its buffers back: a bucket of many series that are written
          * rarely then costs little more than their keys. */
         h->stats.head_bytes -= head_bytes(s);
-        free(s->ts); free(s->values); free(s->str);
+        free(s->ts); free(s->str);
         s->ts = NULL; s->values = NULL; s->str = NULL;
         s->cap = 0; s->str_cap = 0;
     }

@@ -236,3 +236,34 @@ def test_string_larger_than_the_record_goes_alone(tmp_path):
     assert len(big) == 1 and big[0] > 3000
     assert fresh.head(1)[2] == heads.head(1)[2] == texts
     close_all(heads, fresh)
+
+
+def test_a_small_commit_costs_the_process_one_page_or_two(tmp_path):
+    """A record rewrites a few hundred bytes of the zeroed segment: the kernel charges the
+    process the page(s) it dirtied, not a large folio of the preallocation (ext4 caches a file
+    written in large pieces in folios of up to the write's size since Linux 6.16); the same after
+    the segment is resumed, whose reading cached it afresh."""
+    from gateway.diskio import process_write_bytes
+
+    path = str(tmp_path / "0000000000000001.wal")
+    wal, heads = WriteAheadLog(), Heads(1 << 20, 0)
+    create(wal, path, size=256 * 1024)
+    commit = 0
+    while wal.size < 160 * 1024:   # far into the segment, where its folios are largest
+        log_commit(heads, wal, commit, points=3000)
+        commit += 1
+    before = process_write_bytes()
+    assert before is not None
+    log_commit(heads, wal, commit, points=60)
+    assert process_write_bytes() - before <= 2 * 4096
+    end = wal.size
+    close_all(heads, wal)
+
+    wal = WriteAheadLog()
+    wal.resume_segment(path)
+    assert wal.size == end
+    heads = replay(path)
+    before = process_write_bytes()
+    log_commit(heads, wal, commit + 1, points=60)
+    assert process_write_bytes() - before <= 2 * 4096
+    close_all(heads, wal)
