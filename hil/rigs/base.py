@@ -96,9 +96,23 @@ class Rig(abc.ABC):
         """Bytes written to the data's block device since boot, from the device's own counters."""
         raise RigLacks(self.kind, "block device counters")
 
+    def filesystem_state(self) -> str:
+        """The data's file system as its superblock records it: ``clean``, or what is wrong."""
+        raise RigLacks(self.kind, "file system state")
+
     # -- the LAN ------------------------------------------------------------------------
+    def device_listener(self) -> tuple[str, str]:
+        """(listen address, password file) for the gateway's ``[readers.mqtt.listener]``, as
+        seen on the device."""
+        raise RigLacks(self.kind, "mqtt publisher")
+
+    def subscriber_broker_url(self) -> str:
+        """The broker subscribers use, as seen on the device (the gateway passes device
+        messages on to it)."""
+        raise RigLacks(self.kind, "mqtt publisher")
+
     def mqtt_device_endpoint(self) -> tuple[str, int, str | None, str | None]:
-        """(host, port, username, password) a LAN device publishes to."""
+        """(host, port, username, password) a LAN device publishes to, as seen from the rig."""
         raise RigLacks(self.kind, "mqtt publisher")
 
     def close(self) -> None:

@@ -256,20 +256,21 @@ class EmulatedRig(Rig):
             self.broker.start()
         return self.broker.url
 
-    def device_listener(self) -> tuple[int, pathlib.Path]:
-        """(port, password file) for the gateway's ``[readers.mqtt.listener]``."""
+    def _device_credentials(self) -> tuple[int, str, str, pathlib.Path]:
         from hil.rigs.mosquitto import free_port, password_file
 
         if self._device_endpoint is None:
             user, password = "device", secrets.token_urlsafe(16)
             path = password_file(self.workdir, {user: password})
             self._device_endpoint = (free_port(), user, password, path)
-        port, _, _, path = self._device_endpoint
-        return port, path
+        return self._device_endpoint
+
+    def device_listener(self) -> tuple[str, str]:
+        port, _, _, path = self._device_credentials()
+        return f"127.0.0.1:{port}", str(path)
 
     def mqtt_device_endpoint(self) -> tuple[str, int, str | None, str | None]:
-        port, _ = self.device_listener()
-        _, user, password, _ = self._device_endpoint
+        port, user, password, _ = self._device_credentials()
         return "127.0.0.1", port, user, password
 
     def close(self) -> None:
