@@ -70,9 +70,19 @@ class Rig(abc.ABC):
     def gateway(self, *args: str, timeout: float = 120) -> tuple[int, bytes, str]:
         """Runs ``gateway ARGS...`` on the device (its data dir is filled in); (exit, stdout, stderr)."""
 
-    @abc.abstractmethod
     def points(self, measurement: str | None = None, bucket: str = "raw") -> list[StoredPoint]:
-        """Every point the device has stored (of one measurement), read back as line protocol."""
+        """Every point the device has stored (of one measurement), read back as line protocol
+        (``gateway export``)."""
+        from gateway.lineprotocol import parse
+
+        args = ["export", "--bucket", bucket] + (["--measurement", measurement] if measurement else [])
+        rc, out, err = self.gateway(*args)
+        if rc != 0:
+            raise RigError(f"gateway export failed (exit {rc}): {err.strip()}")
+        result = parse(out)
+        if result.errors:
+            raise RigError(f"gateway export printed bad line protocol: {result.errors[0]}")
+        return [StoredPoint(m, tags, f, ts, v) for m, tags, f, ts, v in result.batch.points()]
 
     # -- stimulus ----------------------------------------------------------------------
     def press(self, pin: int, count: int = 1, hold_ms: int = 60, gap_ms: int = 60) -> None:

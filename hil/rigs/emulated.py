@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from hil.rigs.base import Rig, RigError, RigLacks, StoredPoint
+from hil.rigs.base import Rig, RigError, RigLacks
 
 READY_TIMEOUT_S = 60
 FILLER = "hil-filler"
@@ -163,18 +163,6 @@ class EmulatedRig(Rig):
         p = subprocess.run(cmd, env=self._env(), capture_output=True, timeout=timeout,
                            cwd=self.workdir)
         return p.returncode, p.stdout, p.stderr.decode(errors="replace")
-
-    def points(self, measurement: str | None = None, bucket: str = "raw") -> list[StoredPoint]:
-        from gateway.lineprotocol import parse
-
-        args = ["export", "--bucket", bucket] + (["--measurement", measurement] if measurement else [])
-        rc, out, err = self.gateway(*args)
-        if rc != 0:
-            raise RigError(f"gateway export failed (exit {rc}): {err.strip()}")
-        result = parse(out)
-        if result.errors:
-            raise RigError(f"gateway export printed bad line protocol: {result.errors[0]}")
-        return [StoredPoint(m, tags, f, ts, v) for m, tags, f, ts, v in result.batch.points()]
 
     def log_tail(self, lines: int = 40) -> str:
         try:

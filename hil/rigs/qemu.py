@@ -23,7 +23,7 @@ import pathlib
 import shlex
 import time
 
-from hil.rigs.base import Rig, RigError, StoredPoint
+from hil.rigs.base import Rig, RigError
 from hil.rigs.virtual_machine import (REPO, SERVICE_TIMEOUT_S, Card, Machine, seed, tail,
                                       unpack_image)
 
@@ -107,18 +107,6 @@ class QemuRig(Rig):
         command = "cd / && sudo -u gateway gateway " + " ".join(shlex.quote(w) for w in words)
         p = self._machine().ssh(command, timeout=timeout, check=False, text=False)
         return p.returncode, p.stdout, p.stderr.decode(errors="replace")
-
-    def points(self, measurement: str | None = None, bucket: str = "raw") -> list[StoredPoint]:
-        from gateway.lineprotocol import parse
-
-        args = ["export", "--bucket", bucket] + (["--measurement", measurement] if measurement else [])
-        rc, out, err = self.gateway(*args)
-        if rc != 0:
-            raise RigError(f"gateway export failed (exit {rc}): {err.strip()}")
-        result = parse(out)
-        if result.errors:
-            raise RigError(f"gateway export printed bad line protocol: {result.errors[0]}")
-        return [StoredPoint(m, tags, f, ts, v) for m, tags, f, ts, v in result.batch.points()]
 
     def log_tail(self, lines: int = 40) -> str:
         if self.machine is None:
