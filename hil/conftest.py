@@ -22,6 +22,8 @@ def pytest_addoption(parser):
                     help="emulated (default), qemu or ssh://user@host")
     group.addoption("--write-budget-mib-per-day", type=float, default=1024.0,
                     help="scenario 7's budget of bytes written to the card a day")
+    group.addoption("--power-cuts", type=int, default=5,
+                    help="scenario 4's number of power cuts")
     group.addoption("--hil-report", default=str(DEFAULT_REPORT),
                     help="where the Markdown report of the scenarios goes")
 

@@ -121,5 +121,5 @@ def power_cuts_during_lan_ingest(rig, figures: dict, power_cuts: int = POWER_CUT
     assert not unclean, f"the file system was not clean: {unclean}"
 
 
-def test_power_cuts_during_lan_ingest(make_rig, figures):
-    power_cuts_during_lan_ingest(make_rig(), figures)
+def test_power_cuts_during_lan_ingest(make_rig, figures, request):
+    power_cuts_during_lan_ingest(make_rig(), figures, request.config.getoption("--power-cuts"))
