@@ -5,14 +5,14 @@ Starts Debian's victoria-metrics on a free loopback port (temp dir, stopped by P
 
   bulk     VictoriaMetrics' own rate: the same points as line protocol in 5,000-line POSTs to
            /api/v2/write from one client (uncompressed), in this run
-  drain    a store holding HOURS x SERIES points at 1 Hz (written while no stream runs) drained
-           by one influxdb_v2 stream (gzip level as given): points/s, bytes on the wire per
-           point, gateway CPU (this process) per point
+  drain    a store holding HOURS x SERIES points at 1 Hz (written while no stream runs, then
+           sealed) drained by an influxdb_v2 stream, once per gzip level given (a stream
+           each): points/s, bytes on the wire per point, gateway CPU (this process) per point
   latency  SERIES_LIVE series at 1 Hz written for SECONDS with the stream running: percentiles
            of (upstream acknowledgement - durable write) per point, against flush_interval
 
 Both VictoriaMetrics and the gateway share the machine's cores; the figures say so.
-Run: .venv/bin/python benchmarks/replication.py [--hours 24] [--series 120] [--gzip 6]
+Run: .venv/bin/python benchmarks/replication.py [--hours 24] [--series 120] [--gzip 1,6]
      [--latency-seconds 60] [--flush 10s]
 """
 
@@ -51,9 +51,12 @@ def store_config(points: int) -> StoreSection:
     return config
 
 
-def stream(url: str, gzip_level: int, flush: str):
-    text = (f'[[replication]]\nname = "bench"\nkind = "influxdb_v2"\nurl = "{url}"\norg = "o"\n'
-            f'bucket = "gw"\nbuckets = ["raw"]\ngzip_level = {gzip_level}\nflush_interval = "{flush}"\n')
+def stream(url: str, gzip_level: int | None, flush: str, name: str = "bench"):
+    """An influxdb_v2 stream of the raw bucket (gzip level None: the default)."""
+    text = (f'[[replication]]\nname = "{name}"\nkind = "influxdb_v2"\nurl = "{url}"\norg = "o"\n'
+            f'bucket = "{name}"\nbuckets = ["raw"]\nflush_interval = "{flush}"\n')
+    if gzip_level is not None:
+        text += f"gzip_level = {gzip_level}\n"
     return cfg.load_text(text).replication[0]
 
 
@@ -92,33 +95,39 @@ def bulk_rate(vm: VictoriaMetrics, series: int, seconds: int, start: int) -> flo
     return series * seconds / (time.perf_counter() - began)
 
 
-async def drain(data_dir: str, vm, series: int, seconds: int, gzip_level: int, start: int) -> dict:
+async def drain(data_dir: str, vm, series: int, seconds: int, levels: list[int],
+                start: int) -> tuple[float, list[dict]]:
+    """Fills one store, then drains it once per gzip level (a stream each, so each starts
+    at the oldest block and sends to its own VictoriaMetrics bucket label)."""
     points = series * seconds
     store = await Store(data_dir, store_config(points)).open()
     began = time.perf_counter()
     await fill(store, series, seconds, start)
-    await store.flush()
+    await store.flush(seal=True)
     fill_s = time.perf_counter() - began
-    s = ReplicationStream(stream(vm.url, gzip_level, "1s"), store)
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    await s.start()
-    while s.status.counters["points_sent"] + s.status.counters["points_already_sent"] < points:
-        if s.status.last_error and s.status.state == "backing_off":
-            raise SystemExit(f"drain failed: {s.status.last_error}")
-        await asyncio.sleep(0.05)
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    counters = dict(s.status.counters)
-    await s.stop()
+    runs = []
+    for level in levels:
+        s = ReplicationStream(stream(vm.url, level, "1s", f"gzip{level}"), store)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await s.start()
+        while s.status.counters["points_sent"] < points:
+            if s.status.last_error and s.status.state == "backing_off":
+                raise SystemExit(f"drain failed: {s.status.last_error}")
+            await asyncio.sleep(0.05)
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        counters = dict(s.status.counters)
+        await s.stop()
+        runs.append({"level": level, "seconds": elapsed, "rate": points / elapsed,
+                     "cpu_us_per_point": cpu / points * 1e6,
+                     "wire_bytes_per_point": counters["bytes_sent"] / counters["points_sent"],
+                     "requests": counters["requests"]})
     await store.close()
-    return {"points": points, "fill_s": fill_s, "seconds": elapsed, "rate": points / elapsed,
-            "cpu_us_per_point": cpu / points * 1e6,
-            "wire_bytes_per_point": counters["bytes_sent"] / counters["points_sent"],
-            "requests": counters["requests"]}
+    return fill_s, runs
 
 
 async def latency(data_dir: str, vm, series: int, seconds: int, flush: str) -> list[float]:
     store = await Store(data_dir, StoreSection()).open()
-    s = ReplicationStream(stream(vm.url, 6, flush), store)
+    s = ReplicationStream(stream(vm.url, None, flush), store)
     durable_at: dict[int, float] = {}
     acked_at: dict[int, float] = {}
     sender_deliver = None
@@ -158,12 +167,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--hours", type=float, default=24)
     p.add_argument("--series", type=int, default=120)
-    p.add_argument("--gzip", type=int, default=6)
+    p.add_argument("--gzip", default="1,6", help="gzip levels to drain with, comma-separated")
     p.add_argument("--latency-seconds", type=int, default=60)
     p.add_argument("--latency-series", type=int, default=100)
     p.add_argument("--flush", default="10s")
     args = p.parse_args()
     seconds = int(args.hours * 3600)
+    levels = [int(x) for x in args.gzip.split(",")]
+    points = args.series * seconds
     start = (time.time_ns() // SECOND - seconds - 7200) * SECOND
     with tempfile.TemporaryDirectory() as tmp:
         vm = VictoriaMetrics(pathlib.Path(tmp) / "vm")
@@ -171,23 +182,30 @@ def main() -> None:
         try:
             load = os.getloadavg()
             bulk = bulk_rate(vm, args.series, seconds, start)
-            d = asyncio.run(drain(os.path.join(tmp, "drain"), vm, args.series, seconds, args.gzip, start))
+            fill_s, runs = asyncio.run(drain(os.path.join(tmp, "drain"), vm, args.series, seconds,
+                                             levels, start))
             lat = asyncio.run(latency(os.path.join(tmp, "live"), vm, args.latency_series,
                                       args.latency_seconds, args.flush))
+            load_end = os.getloadavg()
         finally:
             vm.stop()
-    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} "
-          f"cores shared by VictoriaMetrics, the gateway and whatever else runs")
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, at the end: "
+          f"{load_end[0]:.2f} on {os.cpu_count()} cores shared by VictoriaMetrics, the gateway "
+          f"and whatever else runs")
     print()
-    print(f"{'backlog':<28}{d['points']:>12,} points ({args.hours:g} h x {args.series} series at 1 Hz), "
-          f"written in {d['fill_s']:.1f} s")
+    print(f"{'backlog':<28}{points:>12,} points ({args.hours:g} h x {args.series} series at 1 Hz), "
+          f"written in {fill_s:.1f} s")
     print(f"{'VictoriaMetrics bulk':<28}{bulk:>12,.0f} points/s (5,000-line POSTs, uncompressed)")
-    print(f"{'gateway drain':<28}{d['rate']:>12,.0f} points/s = {d['rate'] / bulk:.2f} x bulk "
-          f"({d['seconds']:.1f} s, {d['requests']} requests, gzip level {args.gzip})")
-    print(f"{'bytes on the wire':<28}{d['wire_bytes_per_point']:>12.2f} per point")
-    print(f"{'gateway CPU':<28}{d['cpu_us_per_point']:>12.2f} us per point")
+    print()
+    print(f"{'gateway drain':<16}{'points/s':>12}{'x bulk':>8}{'seconds':>9}{'requests':>10}"
+          f"{'B/pt wire':>11}{'CPU us/pt':>11}")
+    for r in runs:
+        print(f"{'gzip level ' + str(r['level']):<16}{r['rate']:>12,.0f}{r['rate'] / bulk:>8.2f}"
+              f"{r['seconds']:>9.1f}{r['requests']:>10}{r['wire_bytes_per_point']:>11.2f}"
+              f"{r['cpu_us_per_point']:>11.2f}")
     if lat:
         q = statistics.quantiles(lat, n=100)
+        print()
         print(f"{'latency (durable -> ack)':<28}p50 {q[49]:.2f} s, p99 {q[98]:.2f} s, max {max(lat):.2f} s "
               f"({len(lat)} seconds of {args.latency_series} series; flush_interval {args.flush}, "
               f"goal p99 < flush_interval + 1 s)")

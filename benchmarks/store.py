@@ -9,7 +9,8 @@ Cases (``--case``):
 * ``trickle``: a live gateway: 120 series at 1 Hz, one write a second in real time for
   ``--trickle-minutes`` (default 10). ``--path ack`` writes as MQTT and HTTP do (each write
   waits for durability); ``--path local`` as the I2C, GPIO and host readers do
-  (``Batch.from_points``, nobody waits for the write).
+  (``Batch.from_points``, nobody waits for the write), with the timestamps rounded as those
+  readers round them at a 1 s interval (``--precision``).
 
 Every case prints points/s, bytes written per point: by the store to its files (before the
 page cache), by the process (``/proc/self/io``: whole pages) and by the block device holding
@@ -26,7 +27,9 @@ per point (``/proc/self/io`` write_bytes during the load), peak RSS, and the tim
     python benchmarks/store.py [--runs 3] [--order time|series] [--counters bytes|events]
                                [--concurrency 24]
     python benchmarks/store.py --case waiting [--writers 2 8] [--seconds 15] [--loop-ext4 512]
+    python benchmarks/store.py --case waiting [--writers 1] [--batch-lines 1000]
     python benchmarks/store.py --case trickle [--path ack|local] [--trickle-minutes 10]
+                               [--precision i2c|host|ns|DURATION]
 
 The line protocol file is generated once (in a child process, so its memory does not count)
 and cached in the temporary directory.
@@ -103,8 +106,8 @@ def generate(path: str, order: str, counters_kind: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-def batch_offsets(path: str) -> list[int]:
-    """Byte offsets that cut the file into batches of BATCH_LINES lines."""
+def batch_offsets(path: str, batch_lines: int = BATCH_LINES) -> list[int]:
+    """Byte offsets that cut the file into batches of ``batch_lines`` lines."""
     offsets = [0]
     count = 0
     pos = 0
@@ -119,7 +122,7 @@ def batch_offsets(path: str) -> list[int]:
                 if i < 0:
                     break
                 count += 1
-                if count == BATCH_LINES:
+                if count == batch_lines:
                     offsets.append(pos + i + 1)
                     count = 0
             pos += len(chunk)
@@ -277,6 +280,8 @@ def window_means(timestamps, values):
 async def run_waiting(lp_path: str, offsets: list[int], writers: int, seconds: float,
                       parent: str) -> dict:
     """``writers`` writers, each sending a batch and waiting for it before the next."""
+    import inspect
+
     from gateway.lineprotocol import parse
     from gateway.store import Store
 
@@ -285,23 +290,26 @@ async def run_waiting(lp_path: str, offsets: list[int], writers: int, seconds: f
         store = Store(data_dir, bench_config(), clock=lambda: T0 + SECONDS * 10**9)
         await store.open()
         meter = WriteMeter(store, data_dir)
+        signature = inspect.signature(store.write).parameters
         batches = iter(zip(offsets, offsets[1:]))
         points = 0
         with open(lp_path, "rb") as f:
             meter.start()
             deadline = time.perf_counter() + seconds
 
-            async def writer() -> None:
+            async def writer(sender: int) -> None:
                 nonlocal points
+                # Each writer says who it is, as the HTTP API does with its connections.
+                kw = {"sender": sender} if "sender" in signature else {}
                 for a, b in batches:
                     f.seek(a)
                     result = parse(f.read(b - a))
-                    await store.write(result.batch)
+                    await store.write(result.batch, **kw)
                     points += result.points
                     if time.perf_counter() >= deadline:
                         return
 
-            await asyncio.gather(*(writer() for _ in range(writers)))
+            await asyncio.gather(*(writer(i) for i in range(writers)))
             cost = meter.stop()
         await store.close()
         return {"points": points, **cost}
@@ -317,16 +325,38 @@ def trickle_values(rng, walks: list[int], counters: list[int]) -> None:
         counters[i] += rng.randrange(2000)
 
 
-async def run_trickle(path: str, minutes: float, parent: str, aligned: bool = False) -> dict:
+def trickle_precision_ns(precision: str) -> int:
+    """The nanoseconds the local trickle's timestamps are rounded to: the clock's own (``ns``),
+    what the I2C or host reader derives for a 1 s interval (``i2c``, ``host``), or a duration."""
+    from gateway.config.units import parse_duration
+
+    if precision == "ns":
+        return 1
+    if precision == "i2c":
+        from gateway.readers.i2c.config import Config, SensorConfig
+
+        sensor = SensorConfig(part="bme280", interval=parse_duration("1s"))
+        return Config(sensors=[sensor]).precision_of(sensor).ns
+    if precision == "host":
+        from gateway.readers.host.config import Config
+
+        return Config(interval=parse_duration("1s")).effective_precision.ns
+    return parse_duration(precision).ns
+
+
+async def run_trickle(path: str, minutes: float, parent: str, precision: str = "ns") -> dict:
     """120 series at 1 Hz in real time: one write a second, as MQTT (``ack``: the write waits
-    for durability) or as the local readers write (``local``)."""
+    for durability) or as the local readers write (``local``: timestamps rounded to the
+    readers' precision, ``Batch.from_points``, nobody waits)."""
     import inspect
     import random
 
     from gateway.batch import Batch, Point
     from gateway.lineprotocol import parse
+    from gateway.readers.precision import rounded
     from gateway.store import Store
 
+    precision_ns = trickle_precision_ns(precision)
     data_dir = tempfile.mkdtemp(prefix="gw-bench-store-", dir=parent)
     try:
         store = Store(data_dir, bench_config(retention_none=False))
@@ -344,9 +374,7 @@ async def run_trickle(path: str, minutes: float, parent: str, aligned: bool = Fa
         for second in range(int(minutes * 60)):
             await asyncio.sleep(max(0.0, start + second - time.monotonic()))
             trickle_values(rng, walks, counters)
-            ts = time.time_ns()
-            if aligned:
-                ts -= ts % 10**9
+            ts = rounded(time.time_ns(), precision_ns)
             if path == "ack":
                 lines = [f"env,sensor=s{i:03d} temp={w / 100} {ts}" for i, w in enumerate(walks)]
                 lines += [f"net,if=eth{i:02d} rx_bytes={c}i {ts}" for i, c in enumerate(counters)]
@@ -374,9 +402,9 @@ async def run_trickle(path: str, minutes: float, parent: str, aligned: bool = Fa
 def child(args) -> None:
     if args.case == "trickle":
         result = asyncio.run(run_trickle(args.path, args.trickle_minutes, args.data_parent,
-                                         args.aligned))
+                                         args.precision))
     elif args.case == "waiting":
-        offsets = batch_offsets(args.lp)
+        offsets = batch_offsets(args.lp, args.batch_lines)
         result = asyncio.run(run_waiting(args.lp, offsets, args.writers[0], args.seconds,
                                          args.data_parent))
     else:
@@ -434,14 +462,15 @@ def main_costs(args, lp: str | None) -> int:
     rows = []
     if args.case == "waiting":
         for n in args.writers:
-            r = run_child(args, lp, ["--writers", str(n), "--seconds", str(args.seconds)])
-            rows.append((f"{n} waiting writers, 5,000-line batches", r))
+            r = run_child(args, lp, ["--writers", str(n), "--seconds", str(args.seconds),
+                                     "--batch-lines", str(args.batch_lines)])
+            rows.append((f"{n} waiting writers, {args.batch_lines:,}-line batches", r))
     else:
         r = run_child(args, None, ["--path", args.path,
-                                   "--trickle-minutes", str(args.trickle_minutes)]
-                      + (["--aligned"] if args.aligned else []))
-        what = "acknowledged (MQTT, HTTP)" if args.path == "ack" else "local readers (I2C, host)"
-        what += ", whole s" if args.aligned else ""
+                                   "--trickle-minutes", str(args.trickle_minutes),
+                                   "--precision", args.precision])
+        what = ("acknowledged (MQTT, HTTP)" if args.path == "ack"
+                else f"local readers, precision {args.precision}")
         rows.append((f"trickle, {what}", r))
     print(f"\nStore, {args.case}: default [store] settings (wal_sync 1s), "
           + ("device: a loop-mounted ext4 of its own" if args.loop_ext4
@@ -476,9 +505,12 @@ def main() -> int:
                    help="trickle: ack = each write waits for durability (MQTT, HTTP); local = "
                         "written as the I2C, GPIO and host readers write")
     p.add_argument("--trickle-minutes", type=float, default=10.0)
-    p.add_argument("--aligned", action="store_true",
-                   help="trickle: timestamps on whole seconds (as a sender with precision s) "
-                        "instead of the clock's nanoseconds, whose jitter costs the WAL bytes")
+    p.add_argument("--precision", default="i2c",
+                   help="trickle, local: the timestamps' precision: i2c or host (what that "
+                        "reader derives for a 1 s interval: 1ms, 1s), ns (the clock's own, "
+                        "whose jitter costs the WAL bytes) or a duration")
+    p.add_argument("--batch-lines", type=int, default=BATCH_LINES,
+                   help="waiting: lines per batch (Telegraf sends 1,000 by default)")
     p.add_argument("--loop-ext4", type=int, metavar="MB", default=0,
                    help="run each case on a loop-mounted ext4 file of this size (needs root), "
                         "so the block device's counters are the case's alone")

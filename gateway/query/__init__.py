@@ -7,6 +7,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import concurrent.futures
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +24,12 @@ from gateway.query.parser import parse
 from gateway.query.planner import Plan, plan
 from gateway.query.values import Stream
 
-__all__ = ["FluxError", "Limits", "Query", "Result", "compile_query", "run_query", "parse_program"]
+__all__ = ["FluxError", "Limits", "Query", "Result", "compile_query", "run_query", "parse_program",
+           "run_query_in_thread", "on_query_thread", "queries_running"]
+
+#: Threads that run queries for callers on the event loop (the control socket, tasks); a
+#: web request runs its query on its own request thread.
+QUERY_THREADS = 2
 
 
 @dataclass
@@ -68,3 +77,46 @@ async def run_query(query: Query, store, writer=None) -> tuple[list[Result], Exe
     except RecursionError:
         raise FluxError("the program nests too deeply") from None
     return results, ex
+
+
+def run_query_in_thread(query: Query, store, bridge, *, origin: str,
+                        writes: bool = False) -> tuple[list[Result], Executor]:
+    """:func:`run_query` from a thread that is not the store's event loop (a web request
+    thread, a query thread): the engine's work runs on this thread, and only the store's reads
+    (and with ``writes``, the writes of ``to()``) on the loop, through ``bridge``
+    (:class:`gateway.store.proxy.StoreProxy`), so a heavy query never holds up ingest. Blocks
+    until the query is done; raises FluxError, StoreError or LoopUnavailable. ``origin``
+    ("http", "control", "task") is what :func:`queries_running` counts it under."""
+    from gateway.query.sink import store_writer
+    from gateway.store.proxy import StoreProxy
+
+    proxy = StoreProxy(store, bridge)
+    with _running_lock:
+        _running[origin] += 1
+    try:
+        return asyncio.run(run_query(query, proxy, store_writer(proxy) if writes else None))
+    finally:
+        with _running_lock:
+            _running[origin] -= 1
+
+
+def queries_running() -> dict[str, int]:
+    """Queries running on threads now, by origin (for /metrics)."""
+    with _running_lock:
+        return dict(_running)
+
+
+_running: collections.Counter = collections.Counter()
+_running_lock = threading.Lock()
+_threads: concurrent.futures.ThreadPoolExecutor | None = None
+_threads_lock = threading.Lock()
+
+
+async def on_query_thread(fn, *args):
+    """``fn(*args)`` on one of the :data:`QUERY_THREADS` query threads, awaited on the loop
+    (``fn`` typically compiles and runs a query with :func:`run_query_in_thread`)."""
+    global _threads
+    with _threads_lock:
+        if _threads is None:
+            _threads = concurrent.futures.ThreadPoolExecutor(QUERY_THREADS, "gateway-query")
+    return await asyncio.get_running_loop().run_in_executor(_threads, fn, *args)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.replication.batching import Body, Chunk, SeriesPoints, bodies, line_protocol
+from gateway.replication.batching import Body, Chunk, Lines, SeriesPoints, bodies, line_protocol
 from gateway.replication.sender import RetryLater
 
 _STRING, _BOOL, _FLOAT = 5, 4, 1
@@ -49,6 +49,10 @@ class MqttSender:
         self._connect_error = ""
 
     # -- encoding -----------------------------------------------------------------------
+    def prepare(self, chunk: Chunk) -> list[Message]:
+        """The chunk's messages ahead of sending (payloads go uncompressed)."""
+        return self.encode(chunk)
+
     def encode(self, chunk: Chunk) -> list[Message]:
         by_measurement: dict[str, list[SeriesPoints]] = {}
         for sp in chunk.series:
@@ -59,10 +63,10 @@ class MqttSender:
             topic = self.config.topic.format(bucket=chunk.bucket, measurement=measurement,
                                              stream=self.config.name)
             texts = self._texts(Chunk(chunk.bucket, series))
-            out += [Message(b.data, b.points, topic) for b in bodies(texts, limit)]
+            out += [Message(b.data, b.points, topic, ends=b.ends) for b in bodies(texts, limit)]
         return out
 
-    def _texts(self, chunk: Chunk) -> list[bytes]:
+    def _texts(self, chunk: Chunk) -> list[Lines]:
         if self.config.format == "line":
             texts, skipped = line_protocol(chunk)
         else:
@@ -78,7 +82,7 @@ class MqttSender:
                     lines.append(json.dumps({"measurement": info.measurement, "tags": info.tags,
                                              "field": info.field, "value": value, "time": ts},
                                             separators=(",", ":")) + "\n")
-                texts.append("".join(lines).encode())
+                texts.append(Lines("".join(lines).encode()))  # JSON escapes line feeds
         if skipped:
             self.status.counters["skipped_nonfinite"] += skipped
         return texts
@@ -100,6 +104,8 @@ class MqttSender:
         self._connect_error = ""
         try:
             client.connect(self.host, self.port, keepalive=30)
+        except ssl.SSLCertVerificationError as e:
+            self._fail("tls", f"TLS certificate not accepted: {e.verify_message or e}")
         except ssl.SSLError as e:
             self._fail("tls", f"TLS error: {e.reason or e}")
         except OSError as e:

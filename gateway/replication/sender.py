@@ -57,7 +57,15 @@ class HttpSender:
     def close(self) -> None:
         self.upstream.close()
 
-    # -- worker thread ------------------------------------------------------------------
+    # -- worker threads -----------------------------------------------------------------
+    def prepare(self, chunk) -> list[Body]:
+        """The chunk's bodies, compressed ahead of sending (the stream encodes the next batch
+        on its own thread while the upstream takes the current one)."""
+        prepared = self.encode(chunk)
+        for body in prepared:
+            body.wire = self.compress(body.data)
+        return prepared
+
     def deliver(self, bucket: str, bodies: list[Body]) -> None:
         """Sends every body; returns once all are acknowledged or dead-lettered, raises
         RetryLater (or Paused) otherwise. Runs on the stream's worker thread."""
@@ -117,7 +125,7 @@ class HttpSender:
 
     def items(self, body: Body) -> list[tuple[bytes, int]]:
         """The body's items as the dead-letter view shows them, with their points."""
-        return [(line, 1) for line in body.data.splitlines(keepends=True)]
+        return [(line, 1) for line in body.as_lines().lines()]
 
     def compress(self, data: bytes) -> tuple[bytes, dict[str, str]]:
         if self.config.gzip_level:
@@ -129,7 +137,7 @@ class HttpSender:
             self.status.dead_letter(bucket, item, message, points)
 
     def _post(self, body: Body) -> Answer:
-        data, encoding = self.compress(body.data)
+        data, encoding = body.wire or self.compress(body.data)
         headers = {"Content-Type": self.content_type, **encoding, **self.headers()}
         self._throttle(len(data))
         try:

@@ -19,6 +19,7 @@ import concurrent.futures
 import logging
 import time
 from array import array
+from dataclasses import dataclass
 
 from gateway.replication import registry
 from gateway.backoff import Backoff
@@ -36,6 +37,73 @@ PAUSED_RETRY_S = 60.0
 BLOCKS_PER_READ = 256
 #: Line protocol costs about this much per point beyond the series key (value, time, spaces).
 POINT_OVERHEAD_BYTES = 30
+#: Batches of sealed blocks read and encoded while the upstream takes the one before them:
+#: two keep the upstream busy while reading, decoding and compressing overlap its work, and
+#: bound the memory (each is about batch_bytes) and what a failed send throws away.
+BATCHES_AHEAD = 2
+#: Batches acknowledged whose position is not written yet, beyond which sending waits for the
+#: write: a crash sends again at most this many batches (these and the one being sent).
+POSITION_LAG_BATCHES = 3
+
+
+@dataclass(slots=True)
+class _SealedBatch:
+    """Sealed blocks up to ``last_seq`` ready to send: their bodies (none when every point
+    in them was filtered out or already sent) and the oldest time among them (for the lag)."""
+
+    last_seq: int
+    oldest: int
+    bodies: list
+
+
+class _PositionWriter:
+    """Writes a bucket's position as batches are acknowledged without making each send wait
+    for the write (a position write commits the block index, which on a busy card costs more
+    than sending a batch): the newest acknowledged end goes down when the previous write is
+    done, and a send waits only while POSITION_LAG_BATCHES acknowledged batches lack a
+    written position."""
+
+    def __init__(self, write, task_name: str, lag: int = POSITION_LAG_BATCHES) -> None:
+        self._write, self._task_name, self._lag = write, task_name, lag
+        self._task: asyncio.Task | None = None
+        self._last: int | None = None  # the end of the newest batch acknowledged
+        self._acked = self._started = self._written = 0  # batches acknowledged, in a write, written
+
+    def acked(self, seq: int) -> None:
+        self._last = seq
+        self._acked += 1
+        self._start()
+
+    async def room(self) -> None:
+        """Returns once a batch may be sent: fewer than ``lag`` acknowledged batches lack a
+        written position. Raises what a write raised."""
+        if self._task is not None and self._task.done():
+            await self._finish()
+        while self._acked - self._written >= self._lag:
+            self._start()
+            await self._finish()
+        self._start()
+
+    async def close(self) -> None:
+        """Waits until every acknowledged batch's position is written."""
+        while self._written < self._acked:
+            self._start()
+            await self._finish()
+
+    def _start(self) -> None:
+        if self._task is None and self._started < self._acked:
+            self._task = asyncio.get_running_loop().create_task(self._write(self._last),
+                                                                name=self._task_name)
+            self._started = self._acked
+
+    async def _finish(self) -> None:
+        task, self._task = self._task, None
+        try:
+            await task
+        except BaseException:
+            self._started = self._written  # not written: the next write covers it
+            raise
+        self._written = self._started
 
 
 def _sender(config, status):
@@ -61,8 +129,12 @@ def _comparable(values, type_: int) -> list:
 
 
 class ReplicationStream(Component):
-    def __init__(self, config, store, data_dir: str | None = None) -> None:
+    def __init__(self, config, store, data_dir: str | None = None, *,
+                 sleep=asyncio.sleep, monotonic=time.monotonic) -> None:
+        """``sleep`` and ``monotonic`` time the cycles and the waits between retries (tests
+        replace them to play a long outage in seconds)."""
         super().__init__()
+        self._sleep, self._monotonic = sleep, monotonic
         self.name = f"replication:{config.name}"
         self.config = config
         self.store = store
@@ -70,7 +142,8 @@ class ReplicationStream(Component):
         self.status = StreamStatus(config.name, config.kind, config.url)
         self.sender = None
         self.backoff = Backoff()
-        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None  # sends
+        self._encoder: concurrent.futures.ThreadPoolExecutor | None = None  # encodes ahead
         self._measurements = set(config.measurements) if config.measurements else None
         #: per bucket, per series id: {timestamp: value} sent from heads, not yet seen sealed
         self._sent_from_heads: dict[str, dict[int, dict]] = {b: {} for b in config.buckets}
@@ -92,6 +165,8 @@ class ReplicationStream(Component):
         self.sender = _sender(self.config, self.status)
         self._thread = concurrent.futures.ThreadPoolExecutor(
             1, f"gateway-replication-{self.config.name}")
+        self._encoder = concurrent.futures.ThreadPoolExecutor(
+            1, f"gateway-replication-{self.config.name}-encode")
         for bucket in self.config.buckets:
             if self.config.name not in self.store.bucket(bucket).cursors:
                 await self.store.set_replication_cursor(self.config.name, bucket, 0)
@@ -107,6 +182,9 @@ class ReplicationStream(Component):
             self._thread.submit(self.sender.close)
             self._thread.shutdown(wait=False)
             self._thread = None
+        if self._encoder is not None:
+            self._encoder.shutdown(wait=False)
+            self._encoder = None
 
     def position(self, bucket: str) -> int:
         return self.store.bucket(bucket).cursors.get(self.config.name, 0)
@@ -116,7 +194,7 @@ class ReplicationStream(Component):
     async def _run(self) -> None:
         interval = float(self.config.flush_interval)
         while True:
-            started = time.monotonic()
+            started = self._monotonic()
             try:
                 await self._cycle()
                 self.backoff.reset()
@@ -129,11 +207,11 @@ class ReplicationStream(Component):
                 self.status.state = "paused" if paused else "backing_off"
                 self.status.retry_at = time.time() + delay
                 log.warning("%s; retrying in %.1f s", e, delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 continue
-            left = interval - (time.monotonic() - started)
+            left = interval - (self._monotonic() - started)
             if left > 0:
-                await asyncio.sleep(left)
+                await self._sleep(left)
 
     async def _cycle(self) -> None:
         self.status.state = "sending"
@@ -144,46 +222,89 @@ class ReplicationStream(Component):
         self.status.counters["cycles"] += 1
 
     async def _deliver(self, chunk: Chunk) -> None:
-        loop = asyncio.get_running_loop()
         sender = self.sender
+        await self._run_on_sender(lambda: sender.deliver(chunk.bucket, sender.encode(chunk)))
 
-        def work():
-            sender.deliver(chunk.bucket, sender.encode(chunk))
+    async def _run_on_sender(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
-        await loop.run_in_executor(self._thread, work)
+    async def _run_on_encoder(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._encoder, fn, *args)
 
     async def _send_sealed(self, bucket: str, upto: int | None = None) -> None:
         """Sends the sealed blocks after the position (up to sequence number ``upto``), a batch
-        at a time, oldest first."""
-        budget = int(self.config.batch_bytes)
-        sent = self._sent_from_heads[bucket]
-        while True:
-            position = self.position(bucket)
-            blocks = await self.source.sealed_after(bucket, position, BLOCKS_PER_READ)
-            if upto is not None:
-                blocks = [(seq, sp) for seq, sp in blocks if seq <= upto]
-            if not blocks:
-                self._oldest_unsent[bucket] = None
-                return
-            if blocks[0][0] > position + 1:
-                # Blocks the stream had not sent were evicted or expired meanwhile.
-                self.status.counters[f"dropped_blocks_{bucket}"] += blocks[0][0] - position - 1
-            self._oldest_unsent[bucket] = min(int(sp.timestamps[0]) for _, sp in blocks[:1])
-            chunk = Chunk(bucket)
-            size = 0
-            last_seq = position
-            for seq, sp in blocks:
-                if self._measurements is None or sp.info.measurement in self._measurements:
-                    sp = self._not_sent_from_heads(sent, sp)
-                    if len(sp):
-                        chunk.series.append(sp)
-                        size += len(sp) * (len(sp.info.key) + POINT_OVERHEAD_BYTES)
-                last_seq = seq
-                if size >= budget:
-                    break
-            if chunk.series:
-                await self._deliver(chunk)
-            await self.store.set_replication_cursor(self.config.name, bucket, last_seq)
+        at a time, oldest first. While the upstream takes one batch, the next ones are read
+        and encoded (up to BATCHES_AHEAD) and the position is written (:class:`_PositionWriter`);
+        the position only ever moves to the end of a batch the upstream acknowledged, in
+        order."""
+        loop = asyncio.get_running_loop()
+        ahead: asyncio.Queue = asyncio.Queue(BATCHES_AHEAD)
+        reader = loop.create_task(self._read_batches(bucket, upto, ahead),
+                                  name=f"gateway[{self.name}].read-{bucket}")
+        positions = _PositionWriter(
+            lambda seq: self.store.set_replication_cursor(self.config.name, bucket, seq),
+            f"gateway[{self.name}].position-{bucket}")
+        try:
+            while True:
+                batch = await ahead.get()
+                if isinstance(batch, BaseException):
+                    raise batch
+                if batch is None:
+                    self._oldest_unsent[bucket] = None
+                    return
+                self._oldest_unsent[bucket] = batch.oldest
+                await positions.room()
+                if batch.bodies:
+                    await self._run_on_sender(self.sender.deliver, bucket, batch.bodies)
+                positions.acked(batch.last_seq)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await positions.close()  # also when failing: the upstream has what it acknowledged
+
+    async def _read_batches(self, bucket: str, upto: int | None, ahead: asyncio.Queue) -> None:
+        """Reads the blocks after the position and puts them in ``ahead`` as prepared batches
+        (encoded and compressed on the encoder thread), then None; an error goes in the queue
+        for the sender to raise. The marks of head points already sent are consumed here, as
+        batches are prepared: when a send fails and the batches read ahead are dropped, those
+        points are sent again (at least once)."""
+        try:
+            budget = int(self.config.batch_bytes)
+            sent = self._sent_from_heads[bucket]
+            after = self.position(bucket)
+            blocks: list[tuple[int, SeriesPoints]] = []
+            while True:
+                if not blocks:
+                    blocks = await self.source.sealed_after(bucket, after, BLOCKS_PER_READ)
+                    if upto is not None:
+                        blocks = [(seq, sp) for seq, sp in blocks if seq <= upto]
+                    if not blocks:
+                        await ahead.put(None)
+                        return
+                    if blocks[0][0] > after + 1:
+                        # Blocks the stream had not sent were evicted or expired meanwhile.
+                        self.status.counters[f"dropped_blocks_{bucket}"] += blocks[0][0] - after - 1
+                chunk = Chunk(bucket)
+                oldest = int(blocks[0][1].timestamps[0])
+                size = taken = 0
+                for seq, sp in blocks:
+                    taken += 1
+                    after = seq
+                    if self._measurements is None or sp.info.measurement in self._measurements:
+                        sp = self._not_sent_from_heads(sent, sp)
+                        if len(sp):
+                            chunk.series.append(sp)
+                            size += len(sp) * (len(sp.info.key) + POINT_OVERHEAD_BYTES)
+                    if size >= budget:
+                        break
+                del blocks[:taken]
+                prepared = (await self._run_on_encoder(self.sender.prepare, chunk)
+                            if chunk.series else [])
+                await ahead.put(_SealedBatch(after, oldest, prepared))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the sending side raises it, in order
+            await ahead.put(e)
 
     def _not_sent_from_heads(self, sent: dict, sp: SeriesPoints) -> SeriesPoints:
         """The block's points minus those already sent from the series' head (forgotten as

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import logging
 import os
 import re
@@ -24,10 +23,10 @@ from array import array
 from dataclasses import dataclass, field
 
 from gateway.countfile import CountFile
-from gateway.datamodel import split_series_key, type_name
 from gateway.durable import sync_directory
 from gateway.store import catalogue
 from gateway.store.index import BucketState
+from gateway.store.series_table import SeriesTable
 from gateway.store.native import (RING_HEADER_SIZE, Heads, RingEntry, RingFile, StoreCorrupt,
                                   StoreIOError, WriteAheadLog, segment_info)
 
@@ -41,38 +40,6 @@ QUICK_SEGMENT_S = 60.0
 #: What replay found wrong with the WAL, kept across restarts in the bucket's damage file.
 WAL_DAMAGE = ("wal_corrupt_records", "wal_points_lost", "wal_bad_segments", "wal_lsn_gaps",
               "wal_records_missing")
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesInfo:
-    """A series of the catalogue. Only the key is kept: measurement, tags and field are read
-    from it when asked for, so a bucket of a million series does not hold a million dicts."""
-
-    id: int
-    key: str
-    type: int
-
-    @property
-    def type_name(self) -> str:
-        return type_name(self.type)
-
-    def parts(self) -> tuple[str, dict[str, str], str]:
-        """(measurement, tags, field) of the key (the tags a new dict of the caller's)."""
-        measurement, tags, field = _key_parts(self.key)
-        return measurement, dict(tags), field
-
-    measurement = property(lambda self: self.parts()[0])
-    tags = property(lambda self: self.parts()[1])
-    field = property(lambda self: self.parts()[2])
-
-
-@functools.lru_cache(maxsize=4096)   # a query asks for the same few series again and again
-def _key_parts(key: str) -> tuple[str, tuple[tuple[str, str], ...], str]:
-    try:
-        measurement, tags, field = split_series_key(key)
-    except ValueError:
-        return key, (), ""
-    return measurement, tuple(tags.items()), field
 
 
 def monotonic_ms() -> int:
@@ -136,17 +103,13 @@ class Unindexed:
     :meth:`Bucket.restore` puts back what it did not write."""
 
     blocks: list[RingEntry]
-    series: list[NewSeries]
+    series: array            # ids ('I') of series not yet in the index
     sealed_lsn: dict[int, int]
     corrupt: list[int]
-    file_series: list[NewSeries] = field(default_factory=list)
+    file_series: array = field(default_factory=lambda: array("I"))  # ... in the series file
 
     def __bool__(self) -> bool:
         return bool(self.blocks or self.series or self.sealed_lsn or self.corrupt)
-
-
-def series_info(series_id: int, type_: int, key: str) -> SeriesInfo:
-    return SeriesInfo(series_id, key, type_)
 
 
 class Bucket:
@@ -166,8 +129,7 @@ class Bucket:
         self.wal: WriteAheadLog | None = None
         self.heads: Heads | None = None
         self.state: BucketState | None = None
-        self.catalogue: dict[int, SeriesInfo] = {}
-        self.by_key: dict[str, int] = {}
+        self.catalogue = SeriesTable()
         # Waiting for durability: (generation, future); outcomes of recent commits.
         self.generation = 0          # store thread: batches taken so far
         self.durable_generation = 0
@@ -193,8 +155,10 @@ class Bucket:
                                      log)
         # Not yet in the index (loop thread).
         self.pending: list[RingEntry] = []
-        self.pending_series: list[NewSeries] = []
-        self.file_series: list[NewSeries] = []   # not yet in the series file
+        # Ids of series not yet in the index and in the series file (their keys are in the
+        # catalogue: a burst of new series costs 4 bytes each here).
+        self.pending_series = array("I")
+        self.file_series = array("I")
         self.series_path = os.path.join(path, "series")
         # The replication cursors, also kept beside the ring (written at checkpoints when they
         # changed) so that an index rebuilt from the ring does not restart every stream at zero.
@@ -293,8 +257,8 @@ class Bucket:
         self.ring.set_position(last.offset + last.length, last.seq + 1)
         return run
 
-    def append_series_file_on_thread(self, series: list[NewSeries]) -> None:
-        catalogue.append(self.series_path, series)
+    def append_series_file_on_thread(self, series_ids: array) -> None:
+        catalogue.append(self.series_path, self.catalogue.rows(series_ids))
 
     def replay_on_thread(self, now_ms: int) -> dict:
         """Replays every WAL segment in order into the heads. Returns the number of segments
@@ -485,12 +449,10 @@ class Bucket:
 
     def add_series(self, created: list[NewSeries], persist: bool = True) -> None:
         for sid, type_, key in created:
-            info = series_info(sid, type_, key)
-            self.catalogue[sid] = info
-            self.by_key[key] = sid
+            self.catalogue.add(sid, type_, key)
             if persist:
-                self.pending_series.append((sid, type_, key))
-                self.file_series.append((sid, type_, key))
+                self.pending_series.append(sid)
+                self.file_series.append(sid)
 
     def absorb(self, sealed: list[RingEntry], created: list[NewSeries]) -> None:
         """Takes in blocks sealed and series created on the store thread (not yet indexed)."""
@@ -524,8 +486,8 @@ class Bucket:
         """Everything not yet in the index, handed to a checkpoint (see :meth:`restore`)."""
         u = Unindexed(self.pending, self.pending_series, self.pending_sealed,
                       sorted(self.corrupt_seqs), self.file_series)
-        self.pending, self.pending_series, self.pending_sealed = [], [], {}
-        self.corrupt_seqs, self.file_series = set(), []
+        self.pending, self.pending_series, self.pending_sealed = [], array("I"), {}
+        self.corrupt_seqs, self.file_series = set(), array("I")
         return u
 
     def restore(self, u: Unindexed) -> None:

@@ -18,8 +18,10 @@ the version; a file without it, or a store indexed before there was a series fil
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
+from typing import Iterable
 
 from gateway.datamodel import series_key, split_series_key
 from gateway.durable import sync_directory
@@ -29,10 +31,12 @@ _HEAD = struct.Struct("<IH")
 _BODY = struct.Struct("<IB")
 MAX_KEY = 65535 - _BODY.size   # = GW_MAX_KEY_LEN: longer keys are refused at write
 KEY_VERSION = 2
+#: Series encoded and written at a time by :func:`append`.
+APPEND_SERIES = 8192
 _MARKER = "series keys v"
 
 
-def encode(series: list[tuple[int, int, str]]) -> bytes:
+def encode(series: Iterable[tuple[int, int, str]]) -> bytes:
     out = bytearray()
     for sid, type_, key in series:
         raw = key.encode("utf-8", "surrogateescape")
@@ -48,21 +52,29 @@ def _marker() -> bytes:
     return encode([(0, 0, f"{_MARKER}{KEY_VERSION}")])
 
 
-def append(path: str, series: list[tuple[int, int, str]]) -> None:
+def append(path: str, series: Iterable[tuple[int, int, str]]) -> None:
     """Appends and syncs (raises OSError); a new file starts with the version marker, and its
-    name is synced too."""
+    name is synced too. The records are encoded and written in pieces of APPEND_SERIES series,
+    so that a checkpoint of a million new series does not build them all in memory."""
     created = not os.path.exists(path)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:
-        data = (_marker() if os.fstat(fd).st_size == 0 else b"") + encode(series)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        if os.fstat(fd).st_size == 0:
+            _write_all(fd, _marker())
+        it = iter(series)
+        while piece := list(itertools.islice(it, APPEND_SERIES)):
+            _write_all(fd, encode(piece))
         os.fdatasync(fd)
     finally:
         os.close(fd)
     if created:
         sync_directory(os.path.dirname(path) or ".")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def rewrite(path: str, series: list[tuple[int, int, str]]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from array import array
 from typing import Callable, Iterable
 
 from gateway.errors import StoreError
@@ -64,7 +65,7 @@ class Checkpointer:
                 except OSError as e:
                     b.restore(todo)
                     raise StoreError(f"cannot write series file {b.series_path}: {e}") from e
-                todo.file_series = []
+                todo.file_series = array("I")
             await self._save_cursors(b)
             try:
                 await self._record(b, todo)
@@ -116,7 +117,8 @@ class Checkpointer:
         previous_pos = max(state.write_pos, RING_HEADER_SIZE)
         if b.chain_start is not None and blocks:
             previous_pos, b.chain_start = b.chain_start, None
-        res = await self.index.commit(state.id, blocks, todo.series, todo.sealed_lsn, position,
+        res = await self.index.commit(state.id, blocks, b.catalogue.rows(todo.series),
+                                      todo.sealed_lsn, position,
                                       previous_pos, b.ring.capacity, expire, b.forwarded_seq(),
                                       todo.corrupt)
         state.write_pos, state.next_seq = position

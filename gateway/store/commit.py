@@ -10,6 +10,12 @@ When a commit runs:
   commits wrote per point): a sync writes a page anyway, so holding such writers back saves
   the card nothing and costs them the interval; writers that send large batches and wait for
   each answer get full speed;
+* at once when every sender that is sending waits: writers that send a batch and wait for its
+  answer before the next (an HTTP client, ``gateway write``) say who they are (``sender``);
+  when each sender heard from within the last interval has a write waiting, nobody is going to
+  add to the commit, so holding it back only slows them (a lone Telegraf draining its buffer in
+  1,000-line batches would get one batch a second). Writes without a sender (the MQTT reader,
+  whose writes gather many publishers' messages, several in flight) never start a commit so;
 * otherwise once per ``wal_sync`` interval while writers wait (or at once with ``"always"``),
   so that small writes share one sync;
 * early when ``commit_points`` points wait (bounds memory); under sustained load back to back;
@@ -17,6 +23,9 @@ When a commit runs:
   of them arrived; until then they ride along with any commit of their bucket.
 
 After logging, full or old heads are sealed into blocks appended to the bucket's ring file.
+
+Each WAL sync is timed on the sync thread (the fdatasync alone, not the wait for the thread)
+into :attr:`GroupCommit.sync_seconds`, a Prometheus histogram per bucket that /metrics exports.
 """
 
 from __future__ import annotations
@@ -24,7 +33,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Iterable
+from typing import Hashable, Iterable
+
+from prometheus_client import Histogram
 
 from gateway.errors import StoreError
 from gateway.logs import Throttled
@@ -38,6 +49,10 @@ PAGE_BYTES = 4096
 #: A commit (write, fdatasync) running longer than this means the store is stuck: an SD card
 #: that stopped answering. Far above any healthy sync, which takes milliseconds to seconds.
 COMMIT_STALL_S = 120.0
+#: Upper bounds (seconds) of the WAL sync latency histogram: an SSD syncs in well under a
+#: millisecond, a good SD card in a few, a worn one in hundreds.
+SYNC_SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                        2.5, 5.0, 10.0)
 
 
 class GroupCommit:
@@ -52,6 +67,14 @@ class GroupCommit:
         self._wanted = asyncio.Event()
         self._urgent = asyncio.Event()
         self._busy_since: float | None = None   # time.monotonic() when the running commit began
+        #: Senders (see wait_durable) heard from within the last interval: when each last wrote
+        #: or was answered (time.monotonic()), and how many of their writes wait.
+        self._heard: dict[Hashable, float] = {}
+        self._waiting: dict[Hashable, int] = {}
+        #: WAL sync latency by bucket (registered with no registry: /metrics collects it).
+        self.sync_seconds = Histogram("gateway_store_wal_sync_seconds",
+                                      "Time one WAL fdatasync took", ["bucket"], registry=None,
+                                      buckets=SYNC_SECONDS_BUCKETS)
         # A full disk fails every commit: its error is logged once a minute, not each time.
         self._failed = {b.name: Throttled(log) for b in self.buckets}
 
@@ -61,17 +84,39 @@ class GroupCommit:
         return started is not None and (now if now is not None else time.monotonic()) - started \
             > COMMIT_STALL_S
 
-    async def wait_durable(self, b: Bucket, generation: int, unlogged: int) -> None:
+    async def wait_durable(self, b: Bucket, generation: int, unlogged: int,
+                           sender: Hashable | None = None) -> None:
         """Returns once batch ``generation`` of the bucket is durable; raises StoreError when
-        the commit that covers it failed."""
+        the commit that covers it failed. ``sender`` names a writer that waits for this answer
+        before it sends again (None: not such a writer, or unknown)."""
         fut = b.durable_future(generation)
         if fut is None:
             return
         self._wanted.set()
+        if sender is not None:
+            self._heard[sender] = time.monotonic()
+            self._waiting[sender] = self._waiting.get(sender, 0) + 1
         if (self.interval == 0 or unlogged >= self.commit_points
-                or unlogged * b.wal_bytes_per_point >= PAGE_BYTES):
+                or unlogged * b.wal_bytes_per_point >= PAGE_BYTES
+                or (sender is not None and self.every_sender_waits())):
             self._urgent.set()
-        await fut
+        try:
+            await fut
+        finally:
+            if sender is not None:
+                self._heard[sender] = time.monotonic()   # its next write follows its answer
+                if self._waiting[sender] == 1:
+                    del self._waiting[sender]
+                else:
+                    self._waiting[sender] -= 1
+
+    def every_sender_waits(self) -> bool:
+        """True when every sender heard from within the last interval has a write waiting.
+        Senders not heard from for longer are forgotten."""
+        horizon = time.monotonic() - self.interval
+        for key in [k for k, t in self._heard.items() if t < horizon and k not in self._waiting]:
+            del self._heard[key]
+        return all(k in self._waiting for k in self._heard)
 
     def note_unwaited(self, b: Bucket, generation: int) -> None:
         """Batch ``generation`` was taken and nobody waits for it: it is logged with the next
@@ -126,6 +171,12 @@ class GroupCommit:
                 if b.waiters or b.unwaited_due(last, self.local_sync):
                     await self.commit(b)
 
+    def _timed_sync(self, b: Bucket) -> None:
+        """The bucket's WAL sync, timed (sync thread). A failed sync is not timed."""
+        started = time.perf_counter()
+        b.wal.sync()
+        self.sync_seconds.labels(b.name).observe(time.perf_counter() - started)
+
     async def commit(self, b: Bucket) -> None:
         """One group commit of a bucket: log, seal, sync; then the writers are answered.
         Commits of a bucket never overlap (flush and close commit too): a segment switch must
@@ -145,7 +196,7 @@ class GroupCommit:
         if error is None:
             try:
                 b.counters["wal_syncs"] += 1
-                await self.threads.on_sync_thread(b.wal.sync)
+                await self.threads.on_sync_thread(self._timed_sync, b)
                 if logged.sealed_directly:
                     await self.threads.on_sync_thread(b.ring.sync)
             except StoreError as e:

@@ -13,7 +13,8 @@ JSON line says how the export ended (``{"ok": true, "series": ..}`` or ``{"ok": 
 ends without that line is an error too: output cut short never passes for complete. ``query``
 sends the Flux text as its body and gets the result, in the requested format, in the same
 chunks; an answer ``{"ok": false, "flux": true, ...}`` is an error in the program. A query never
-writes (``to()`` is refused).
+writes (``to()`` is refused), and it runs on a query thread (the event loop only serves its
+reads), so a heavy query does not hold up ingest.
 
 While a daemon starts it holds the store before its socket answers, and a command may hold the
 store when the daemon starts: :func:`with_store` makes commands wait and retry briefly, and the
@@ -30,6 +31,7 @@ import socket
 import time
 from typing import Callable, Iterable, TypeVar
 
+from gateway.bridge import LoopUnavailable
 from gateway.errors import GatewayError, StoreError, StoreLocked
 from gateway.query.errors import FluxError
 from gateway.runtime import Component
@@ -47,6 +49,9 @@ _READ = 1 << 20
 #: control socket answering, or its lock free).
 CLIENT_WAIT_S = 15.0
 _RETRY_S = 0.1
+#: Longest wait of a query thread for one step on the event loop (a read, a chunk sent to a
+#: client that reads slowly).
+QUERY_STEP_S = 60.0
 
 
 class ControlUnavailable(StoreError):
@@ -119,7 +124,7 @@ class ControlServer(Component):
                     raise ValueError(f"unknown operation {op!r}")
             except FluxError as e:
                 writer.write(json.dumps({"ok": False, "flux": True, "error": str(e)}).encode() + b"\n")
-            except (GatewayError, ValueError, OSError) as e:
+            except (GatewayError, ValueError, OSError, LoopUnavailable) as e:
                 writer.write(json.dumps({"ok": False, "error": str(e)}).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -164,19 +169,31 @@ class ControlServer(Component):
 
     async def _query(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      fmt: str) -> None:
-        from gateway.query import compile_query, run_query
+        from gateway.bridge import LoopBridge
+        from gateway.query import compile_query, on_query_thread, run_query_in_thread
         from gateway.query.lexer import MAX_SOURCE
         from gateway.query.output import render
 
         body = await reader.read(MAX_SOURCE * 4 + 1)   # UTF-8: at most 4 bytes per character
-        results, _ = await run_query(compile_query(body.decode("utf-8", "replace")), self.store)
-        pieces = render(results, fmt)   # checks the format before the answer goes out
-        writer.write(json.dumps({"ok": True}).encode() + b"\n")
-        for text in pieces:
-            data = text.encode("utf-8", "surrogateescape")
-            writer.write(b"%d\n" % len(data) + data)
+        bridge = LoopBridge(asyncio.get_running_loop(), QUERY_STEP_S)
+
+        async def send(data: bytes) -> None:
+            writer.write(data)
             await writer.drain()
-        writer.write(b"0\n" + json.dumps({"ok": True}).encode() + b"\n")
+
+        def answer() -> None:
+            # On a query thread: compiling, running and rendering never hold the event loop;
+            # each chunk is handed to the loop to send (and waits for the client to take it).
+            query = compile_query(body.decode("utf-8", "replace"))
+            results, _ = run_query_in_thread(query, self.store, bridge, origin="control")
+            pieces = render(results, fmt)   # checks the format before the answer goes out
+            bridge.run(send, json.dumps({"ok": True}).encode() + b"\n")
+            for text in pieces:
+                data = text.encode("utf-8", "surrogateescape")
+                bridge.run(send, b"%d\n" % len(data) + data)
+            bridge.run(send, b"0\n" + json.dumps({"ok": True}).encode() + b"\n")
+
+        await on_query_thread(answer)
 
 
 class ControlClient:

@@ -13,6 +13,7 @@ import logging
 import os
 import urllib.parse
 from dataclasses import dataclass, field
+from typing import AsyncIterator, Iterable
 
 import aiosqlite
 
@@ -87,7 +88,7 @@ class BucketState:
     write_pos: int
     next_seq: int
     counters: dict[str, int]
-    series: list[tuple[int, int, str, int]]          # id, type, key, sealed_lsn
+    series_count: int   # series rows (read them with BlockIndex.series_rows)
     live_blocks: int = 0
     live_bytes: int = 0
     live_points: int = 0
@@ -241,15 +242,22 @@ class BlockIndex:
                               "FROM buckets WHERE name = ?", (name,)) as cur:
             row = await cur.fetchone()
         bid, write_pos, next_seq, *counts = row
-        async with db.execute("SELECT id, type, key, sealed_lsn FROM series WHERE bucket = ? "
-                              "ORDER BY id", (bid,)) as cur:
-            series = [tuple(r) for r in await cur.fetchall()]
-        state = BucketState(bid, write_pos, next_seq, dict(zip(COUNTERS, counts)), series)
+        async with db.execute("SELECT COUNT(*) FROM series WHERE bucket = ?", (bid,)) as cur:
+            (series_count,) = await cur.fetchone()
+        state = BucketState(bid, write_pos, next_seq, dict(zip(COUNTERS, counts)), series_count)
         await self.refresh_totals(state)
         async with db.execute("SELECT name, seq FROM replication_cursors WHERE bucket = ?",
                               (bid,)) as cur:
             state.cursors = {n: s for n, s in await cur.fetchall()}
         return state
+
+    async def series_rows(self, bucket_id: int,
+                          batch: int = 8192) -> AsyncIterator[list[tuple[int, int, str, int]]]:
+        """The bucket's series as (id, type, key, sealed_lsn), by id, ``batch`` rows at a time."""
+        async with self._db.execute("SELECT id, type, key, sealed_lsn FROM series WHERE bucket = ? "
+                                    "ORDER BY id", (bucket_id,)) as cur:
+            while rows := await cur.fetchmany(batch):
+                yield [tuple(r) for r in rows]
 
     async def refresh_totals(self, state) -> None:
         async with self._db.execute(
@@ -338,7 +346,7 @@ class BlockIndex:
         await self._db.commit()
         return blocks, points
 
-    async def commit(self, bucket_id: int, pending: list, new_series: list, sealed: dict[int, int],
+    async def commit(self, bucket_id: int, pending: list, new_series: Iterable, sealed: dict[int, int],
                      position: tuple[int, int], previous_pos: int, capacity: int,
                      expire_before: int | None,
                      forwarded_seq: int | None, corrupt_seqs: list[int]) -> CommitResult:
@@ -385,10 +393,10 @@ class BlockIndex:
                 res.added_blocks = len(kept)
                 res.added_points = sum(e.count for e in kept)
                 res.added_bytes = sum(e.length for e in kept)
-            if new_series:
-                await db.executemany("INSERT OR IGNORE INTO series (bucket, id, type, key) "
-                                     "VALUES (?, ?, ?, ?)",
-                                     [(bucket_id, sid, t, key) for sid, t, key in new_series])
+            # new_series may be a generator: rows are made as SQLite takes them
+            await db.executemany("INSERT OR IGNORE INTO series (bucket, id, type, key) "
+                                 "VALUES (?, ?, ?, ?)",
+                                 ((bucket_id, sid, t, key) for sid, t, key in new_series))
             if sealed:
                 await db.executemany("UPDATE series SET sealed_lsn = MAX(sealed_lsn, ?) "
                                      "WHERE bucket = ? AND id = ?",

@@ -504,6 +504,21 @@ def merge_order(timestamps: array) -> array:
     return order
 
 
+def sort_keys(arena: bytearray, offsets: array, lengths: array, ids: array) -> None:
+    """Sorts ``ids`` (array 'I') in place by their keys, ``arena[offsets[i]:offsets[i] +
+    lengths[i]]``, byte by byte (``offsets`` array 'Q', ``lengths`` array 'I', by id)."""
+    if len(offsets) != len(lengths):
+        raise ValueError("offsets and lengths differ in length")
+    rc = lib.gw_keys_sort(ffi.from_buffer("uint8_t[]", arena), len(arena),
+                          ffi.from_buffer("uint64_t[]", offsets),
+                          ffi.from_buffer("uint32_t[]", lengths), len(offsets),
+                          ffi.from_buffer("uint32_t[]", ids), len(ids))
+    if rc == lib.GW_ENOMEM:
+        raise MemoryError("out of memory while sorting series keys")
+    if rc != OK:
+        raise ValueError("a series id or key lies outside the catalogue")
+
+
 def gather64(column: array, order: array, typecode: str) -> array:
     """``column[order]`` for a column of 64-bit items, as an array of ``typecode``."""
     out = array(typecode, bytes(8 * len(order)))

@@ -18,13 +18,14 @@ import bisect
 import logging
 from array import array
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
 from gateway import codec
 from gateway.datamodel import (BOOL, COLUMN_TYPECODES, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING,
-                                UINT, WORD_TYPECODES)
+                                UINT, WORD_TYPECODES, escape_measurement)
 from gateway.errors import CorruptBlock
-from gateway.store.bucket import Bucket, HeadPoints, SeriesInfo
+from gateway.store.bucket import Bucket, HeadPoints
+from gateway.store.series_table import SeriesInfo, key_parts
 from gateway.store.index import BlockIndex
 from gateway.store.native import OK, gather64, merge_order
 from gateway.store.threads import StoreThreads
@@ -77,19 +78,43 @@ def matching_series(b: Bucket, measurement: str | None = None,
                     tags: Mapping[str, str] | None = None,
                     field: str | None = None) -> list[SeriesInfo]:
     """The bucket's series matching the predicate, by key."""
+    return [info for chunk in matching_chunks(b, measurement, tags, field) for info in chunk]
+
+
+def matching_chunks(b: Bucket, measurement: str | None = None,
+                    tags: Mapping[str, str] | None = None, field: str | None = None,
+                    chunk: int = 1000) -> Iterator[list[SeriesInfo]]:
+    """:func:`matching_series` ``chunk`` series at a time. The ids are sorted by key up front
+    (the series as they were then); a :class:`SeriesInfo` exists only for the series of the
+    chunk in hand, so an export of a million series does not hold a million of them."""
+    table = b.catalogue
+    prefix = None
+    if measurement is not None:
+        try:  # a cheap first test: the key starts with the escaped measurement
+            prefix = escape_measurement(measurement).encode("utf-8", "surrogateescape")
+        except ValueError:
+            prefix = None
     out = []
-    for info in list(b.catalogue.values()):
+    for sid in table.sorted_ids():
+        if prefix is not None and not table.key_starts_with(sid, prefix):
+            continue
+        info = table[sid]
         if measurement is not None or field is not None or tags:
-            m, t, f = info.parts()
+            m, t, f = key_parts(info.key)
             if measurement is not None and m != measurement:
                 continue
             if field is not None and f != field:
                 continue
-            if tags and any(t.get(k) != v for k, v in tags.items()):
-                continue
+            if tags:
+                t = dict(t)
+                if any(t.get(k) != v for k, v in tags.items()):
+                    continue
         out.append(info)
-    out.sort(key=lambda s: s.key)
-    return out
+        if len(out) >= chunk:
+            yield out
+            out = []
+    if out:
+        yield out
 
 
 class StoreReader:
@@ -229,10 +254,13 @@ class StoreReader:
             return None
         return cols.timestamps[-1], cols.values[-1]
 
-    async def decoded_block(self, b: Bucket, ref: BlockRef) -> tuple[array, Any] | None:
-        """One block's (timestamps, values), or None when it is gone or damaged."""
-        got = await self.threads.on_read_thread(self.read_blocks, b, [ref])
-        return got[0] if got else None
+    async def decoded_blocks(self, b: Bucket, refs: list[BlockRef]) -> list[tuple[array, Any] | None]:
+        """Each block's (timestamps, values), or None where it is gone or damaged; one trip to
+        the read thread for all of them."""
+        def read():
+            return [(self.read_blocks(b, [ref]) or [None])[0] for ref in refs]
+
+        return await self.threads.on_read_thread(read)
 
     @staticmethod
     def read_blocks(b: Bucket, refs: list[_Read] | list[BlockRef]) -> list[tuple[array, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from array import array
 from typing import Callable
 
 from gateway.store import catalogue
@@ -46,20 +47,28 @@ class Recovery:
             state.counters["evicted_blocks"] += dropped
             state.counters["evicted_points"] += points
             await self.index.refresh_totals(state)
+        rebuilt = None
+        older_store = False
         if self.index.created and b.ring_existed:
-            await self.rebuild_index(b, state)
-        elif state.series and not os.path.exists(b.series_path):
-            b.file_series = [(sid, t, k) for sid, t, k, _ in state.series]  # older stores
-        for sid, type_, key, sealed_lsn in state.series:
-            if not b.heads.define(sid, type_, key.encode("utf-8", "surrogateescape"), sealed_lsn):
-                log.error("bucket %s: catalogue entry %d (%s) conflicts with another; ignored",
-                          b.name, sid, key)
-                continue
-        b.add_series([(sid, t, k) for sid, t, k, _ in state.series], persist=False)
+            rebuilt = await self.rebuild_index(b, state)
+        elif state.series_count and not os.path.exists(b.series_path):
+            older_store = True   # a store from before the series file: write it
+        max_lsn = 0
+        # The index's series a batch at a time: a million rows as tuples would take a few
+        # hundred MB at once.
+        async for rows in self._series_rows(state, rebuilt):
+            for sid, type_, key, sealed_lsn in rows:
+                if not b.heads.define(sid, type_, key.encode("utf-8", "surrogateescape"),
+                                      sealed_lsn):
+                    log.error("bucket %s: catalogue entry %d (%s) conflicts with another; "
+                              "ignored", b.name, sid, key)
+                max_lsn = max(max_lsn, sealed_lsn)
+            b.add_series([(sid, t, k) for sid, t, k, _ in rows], persist=False)
+            if older_store:
+                b.file_series.extend(row[0] for row in rows)
         start = state.write_pos if state.write_pos >= RING_HEADER_SIZE else RING_HEADER_SIZE
         found = await self.threads.on_store_thread(b.recover_ring_on_thread, start,
                                                    state.next_seq)
-        max_lsn = max([s[3] for s in state.series] + [0])
         max_series_id = 0
         for e in found:
             if e.wal_lsn:
@@ -75,12 +84,21 @@ class Recovery:
         if self.access is not Access.READ:
             await self.threads.on_store_thread(b.open_segment_on_thread)
 
+    async def _series_rows(self, state: BucketState, rebuilt: list | None):
+        """The bucket's series (id, type, key, sealed LSN) in batches: those an index rebuild
+        found, or the index's."""
+        if rebuilt is not None:
+            yield rebuilt
+            return
+        async for rows in self.index.series_rows(state.id):
+            yield rows
+
     async def keys_outdated(self, b: Bucket) -> bool:
         """True when the bucket's series keys are in an older escaping (see catalogue); asked
         before recovery, which may create the series file."""
         state = await self.index.load_bucket(b.name)
         version = await self.threads.on_store_thread(catalogue.key_version, b.series_path,
-                                                     bool(state.series))
+                                                     state.series_count > 0)
         return version < catalogue.KEY_VERSION
 
     async def migrate_keys(self, b: Bucket) -> None:
@@ -88,9 +106,10 @@ class Recovery:
         in the index and in the series file, which then carries the current version. The WAL
         still names the series by id (and replay ignores its keys for known ids)."""
         state = await self.index.load_bucket(b.name)
+        rows = [row async for batch in self.index.series_rows(state.id) for row in batch]
         series, renames = [], []
         kept = 0
-        for sid, type_, key, _ in state.series:
+        for sid, type_, key, _ in rows:
             try:
                 new = catalogue.migrate_key(key)
             except ValueError as e:
@@ -144,9 +163,9 @@ class Recovery:
         for name in WAL_DAMAGE:
             b.counters[name] = totals[name]
 
-    async def rebuild_index(self, b: Bucket, state: BucketState) -> None:
+    async def rebuild_index(self, b: Bucket, state: BucketState) -> list[tuple[int, int, str, int]]:
         """The index is new but the ring is not: re-index the ring from a full scan, with the
-        series file for the keys."""
+        series file for the keys. Returns the series found (id, type, key, sealed LSN)."""
         series, damaged = await self.threads.on_store_thread(catalogue.read, b.series_path)
         known = {}
         for sid, type_, key in series:
@@ -155,8 +174,7 @@ class Recovery:
         sealed: dict[int, int] = {}
         for e in found:
             sealed[e.series_id] = max(sealed.get(e.series_id, 0), e.wal_lsn)
-        state.series = [(sid, t, k, sealed.get(sid, 0)) for sid, t, k in known.values()]
-        b.pending_series.extend(known.values())
+        b.pending_series.extend(known)
         cursors = await self.threads.on_store_thread(b.cursor_file.load)
         for name, seq in cursors.items():
             await self.index.set_cursor(name, state.id, seq)
@@ -173,3 +191,4 @@ class Recovery:
         log.warning("bucket %s: block index rebuilt from the ring: %d blocks, %d series "
                     "(%d damaged series records), %d replication cursors as of the last "
                     "checkpoint", b.name, len(found), len(known), damaged, len(cursors))
+        return [(sid, t, k, sealed.get(sid, 0)) for sid, t, k in known.values()]

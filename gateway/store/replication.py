@@ -20,7 +20,8 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.store.bucket import Bucket, HeadPoints, SeriesInfo
+from gateway.store.bucket import Bucket, HeadPoints
+from gateway.store.series_table import SeriesInfo
 from gateway.store.index import BlockIndex
 from gateway.store.reading import StoreReader
 
@@ -53,11 +54,12 @@ class ReplicationPositions:
         for e in list(b.pending):  # sealed since the last checkpoint
             if e.seq > after_seq:
                 refs.setdefault(e.seq, (e.series_id, e.offset, e.length))
+        wanted = sorted(refs)[:limit]
+        decoded = await self.reader.decoded_blocks(b, [(seq, refs[seq][1], refs[seq][2])
+                                                       for seq in wanted])
         out = []
-        for seq in sorted(refs)[:limit]:
-            series, offset, length = refs[seq]
-            got = await self.reader.decoded_block(b, (seq, offset, length))
-            info = b.catalogue.get(series)
+        for seq, got in zip(wanted, decoded):
+            info = b.catalogue.get(refs[seq][0])
             if got is not None and info is not None:
                 out.append(StoredBlock(seq, info, got[0], got[1]))
         return out

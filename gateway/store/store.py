@@ -24,18 +24,20 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Hashable, Mapping
 
 from gateway.errors import StoreError, StoreLocked
 from gateway.runtime import Component
 from gateway.datamodel import type_name
-from gateway.store.bucket import Bucket, SeriesInfo, monotonic_ms
+from gateway.store.bucket import Bucket, monotonic_ms
+from gateway.store.series_table import SeriesInfo
 from gateway.store.checkpoint import Checkpointer
 from gateway.store.commit import GroupCommit
 from gateway.store.index import BlockIndex
 from gateway.store.lock import DataDirLock
 from gateway.store.native import batch_point, batch_time_bounds
-from gateway.store.reading import MAX_TS, MIN_TS, SeriesColumns, StoreReader, matching_series
+from gateway.store.reading import (MAX_TS, MIN_TS, SeriesColumns, StoreReader, matching_chunks,
+                                   matching_series)
 from gateway.store.recovery import Recovery
 from gateway.store.replication import ReplicationPositions, StoredBlock
 from gateway.store.settings import Access
@@ -271,9 +273,15 @@ class Store(Component):
         if self.read_only:
             raise StoreError(f"the store in {self.path} is open read-only")
 
-    async def write(self, batch, bucket: str = "raw", wait: bool = True) -> WriteResult:
+    async def write(self, batch, bucket: str = "raw", wait: bool = True,
+                    sender: Hashable | None = None) -> WriteResult:
         """Stores the batch; returns once it is durable (in the WAL, synced). Raises StoreError
         (nothing of the batch stored) when the WAL cannot be written or synced.
+
+        ``sender`` names a writer that sends a batch, waits for the answer and only then sends
+        the next (an HTTP client's connection, ``gateway write``): when every such writer heard
+        from lately is waiting, the commit runs at once instead of at the interval
+        (``gateway/store/commit.py``).
 
         ``wait=False`` is for points nobody acknowledges (local sensors): the call returns
         once the points are in the store (readable at once) and they become durable with the
@@ -314,7 +322,7 @@ class Store(Component):
         b.unlogged_points = got.unlogged
         if got.taken:
             if wait:
-                await self._commits.wait_durable(b, got.generation, got.unlogged)
+                await self._commits.wait_durable(b, got.generation, got.unlogged, sender)
             else:
                 self._commits.note_unwaited(b, got.generation)
             if bounds is not None:
@@ -335,7 +343,7 @@ class Store(Component):
     def _conflict_message(self, b: Bucket, ptr, index: int, refused: int) -> str:
         raw_key, type_ = batch_point(ptr, index)
         key = raw_key.decode("utf-8", "replace")
-        sid = b.by_key.get(key)
+        sid = b.catalogue.id_of(key)
         have = b.catalogue[sid].type_name if sid else "another type"
         return (f"{refused} point(s) refused: field type conflict (series {key!r} is "
                 f"{have}, got {type_name(type_)})")
@@ -391,16 +399,15 @@ class Store(Component):
         b = self.bucket(bucket)
         lo = MIN_TS if start is None else int(start)
         hi = MAX_TS if stop is None else int(stop)
-        infos = matching_series(b, measurement, tags, field)
-        for i in range(0, len(infos), chunk):
-            got = await self._reader.many_columns(b, infos[i:i + chunk], lo, hi)
+        for infos in matching_chunks(b, measurement, tags, field, chunk):
+            got = await self._reader.many_columns(b, infos, lo, hi)
             yield [cols for cols in got if cols is not None]
 
     async def scan_series(self, key: str, bucket: str = "raw", start: int | None = None,
                           stop: int | None = None) -> SeriesColumns | None:
         self._check_open()
         b = self.bucket(bucket)
-        sid = b.by_key.get(key)
+        sid = b.catalogue.id_of(key)
         if sid is None:
             return None
         return await self._reader.series_columns(b, b.catalogue[sid],
@@ -422,7 +429,7 @@ class Store(Component):
         """The newest point (time, value) of a series, or None."""
         self._check_open()
         b = self.bucket(bucket)
-        sid = b.by_key.get(key)
+        sid = b.catalogue.id_of(key)
         if sid is None:
             return None
         return await self._reader.last(b, b.catalogue[sid])
@@ -459,6 +466,12 @@ class Store(Component):
         what the whole process and the card's block device write."""
         names = [bucket] if bucket else list(self.buckets)
         return {name: bucket_stats(self.buckets[name]) for name in names}
+
+    def wal_sync_metrics(self) -> list:
+        """The WAL sync latency histogram as Prometheus metric families (empty before the
+        store opens); callable from any thread."""
+        commits = self._commits
+        return list(commits.sync_seconds.collect()) if commits is not None else []
 
     def card_writes(self) -> dict[str, Any]:
         """Bytes written a day since the store opened, by the process and by the block device

@@ -3,13 +3,13 @@ in-process and through the daemon's control socket."""
 
 from __future__ import annotations
 
-import datetime as dt
 from array import array
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from gateway.datamodel import BOOL, MAX_TIME_NS, MIN_TIME_NS
 from gateway.lineprotocol import MAX_ERRORS_KEPT, parse, serialize_series
+from gateway.rfc3339 import parse_flux_time
 
 #: Input is parsed in pieces of about this size, cut at line ends (bounds memory for big files).
 CHUNK_BYTES = 4 << 20
@@ -69,6 +69,7 @@ async def import_lines(store, bucket: str, pieces, precision: str = "ns",
     every good line is stored."""
     report = ImportReport()
     store.bucket(bucket)  # an unknown bucket fails before anything is read
+    sender = object()   # one batch at a time, each awaited: a sender for the commit policy
     async for first_line, chunk in line_chunks(pieces):
         result = parse(chunk, precision=precision, default_time_ns=default_time_ns)
         report.lines += result.lines
@@ -78,7 +79,7 @@ async def import_lines(store, bucket: str, pieces, precision: str = "ns",
                 report.errors.append((e.line + first_line - 1, e.column,
                                       str(e).split(": ", 1)[-1]))
         if result.points:
-            written = await store.write(result.batch, bucket)
+            written = await store.write(result.batch, bucket, sender=sender)
             report.points += written.points
             report.refused += written.refused + written.too_old + written.series_limited
             if written.problem and len(report.errors) < MAX_ERRORS_KEPT:
@@ -87,7 +88,8 @@ async def import_lines(store, bucket: str, pieces, precision: str = "ns",
 
 
 def parse_time(text: str | None) -> int | None:
-    """A time bound: integer nanoseconds since the epoch or an RFC 3339 timestamp."""
+    """A time bound: integer nanoseconds since the epoch, or an RFC 3339 timestamp (a date
+    alone is midnight UTC, a time without a zone is UTC) taken to the microsecond."""
     if text is None:
         return None
     t = text.strip()
@@ -95,14 +97,11 @@ def parse_time(text: str | None) -> int | None:
         ns = int(t)
     else:
         try:
-            stamp = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+            ns = parse_flux_time(t)
         except ValueError:
             raise ValueError(f"invalid time {text!r}: use nanoseconds since the epoch or RFC "
                              f"3339 (2024-05-01T12:00:00Z)") from None
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=dt.timezone.utc)
-        delta = stamp - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-        ns = (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+        ns -= ns % 1000   # microseconds, the resolution these bounds have always had
     return check_time(ns, repr(text))
 
 

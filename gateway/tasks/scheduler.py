@@ -14,18 +14,23 @@ For each task, one run at a time, in scheduled-time order:
   scheduled run (until it leaves the late-data horizon).
 
 The state is saved after each run, so a process killed during a run runs it again on restart.
+
+A run compiles and runs its program on a query thread (:func:`gateway.query.on_query_thread`):
+the event loop only serves its reads and writes, so a heavy task does not hold up ingest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import time
+from dataclasses import asdict
 from typing import Callable
 
-from gateway.query import FluxError, Limits, compile_query, run_query
-from gateway.query.sink import store_writer
+from gateway.bridge import LoopBridge, LoopUnavailable
+from gateway.query import FluxError, Limits, compile_query, on_query_thread, run_query_in_thread
 from gateway.runtime import Component
 from gateway.tasks.history import RunRecord, TaskRecords
 from gateway.tasks.schedule import next_scheduled, previous_scheduled, run_covering
@@ -37,6 +42,8 @@ log = logging.getLogger("gateway.tasks")
 MAX_SLEEP_S = 30.0
 #: Most dirty windows one write may mark (a bulk import of old data is bounded by the horizon).
 MAX_DIRTY = 100_000
+#: Runs of each task this process keeps in memory for the status page (the history file has more).
+RECENT_RUNS = 20
 
 
 class TaskScheduler(Component):
@@ -52,6 +59,9 @@ class TaskScheduler(Component):
         self.clock = clock
         self.records = {s.name: TaskRecords(directory, s.name, int(settings.history))
                         for s in specs}
+        #: Runs since start by (task, status), and each task's newest runs (oldest first).
+        self.run_counts: collections.Counter = collections.Counter()
+        self.recent = {s.name: collections.deque(maxlen=RECENT_RUNS) for s in specs}
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -75,9 +85,20 @@ class TaskScheduler(Component):
 
     def health(self):
         h = super().health()
-        h["tasks"] = {name: {"last_scheduled": r.state.last_scheduled,
-                             "last_success": r.state.last_success, "dirty": len(r.state.dirty)}
-                      for name, r in self.records.items()}
+        h["tasks"] = {}
+        for name, r in self.records.items():
+            spec = self.specs[name]
+            recent = self.recent[name]
+            h["tasks"][name] = {
+                "every_s": spec.every / 1e9 if spec.every else None,
+                "cron": spec.cron.text if spec.cron else None,
+                "last_scheduled": r.state.last_scheduled, "last_success": r.state.last_success,
+                "dirty": len(r.state.dirty),
+                "runs": {status: self.run_counts[(name, status)] for status in ("success", "failed")},
+                "last_run": asdict(recent[-1]) if recent else None,
+            }
+        h["recent_runs"] = sorted((dict(asdict(run), task=name) for name, runs in self.recent.items()
+                                   for run in runs), key=lambda r: r["started"])
         return h
 
     async def _loop(self) -> None:
@@ -176,17 +197,25 @@ class TaskScheduler(Component):
         records = self.records[spec.name]
         started = self.clock()
         record = RunRecord(scheduled_for, started, started, "success", reason)
-        limits = Limits(seconds=float(self.settings.run_timeout))
-        try:
+        seconds = float(self.settings.run_timeout)
+        bridge = LoopBridge(asyncio.get_running_loop(), seconds)
+        limits = Limits(seconds=seconds)
+
+        def run():
             query = compile_query(spec.source, now=scheduled_for, limits=limits,
                                   last_success=records.state.last_success)
-            _, ex = await asyncio.wait_for(
-                run_query(query, self.store, writer=store_writer(self.store)),
-                float(self.settings.run_timeout) + 1)
+            return run_query_in_thread(query, self.store, bridge, origin="task", writes=True)
+
+        try:
+            try:
+                _, ex = await asyncio.wait_for(on_query_thread(run), seconds + 1)
+            except asyncio.CancelledError:   # stopping: the thread ends at its next check
+                limits.cancel("the task scheduler is stopping")
+                raise
             record.points_read, record.points_written = ex.points_read, ex.points_written
             records.state.last_success = max(records.state.last_success or scheduled_for,
                                              scheduled_for)
-        except (FluxError, OSError, asyncio.TimeoutError) as e:
+        except (FluxError, OSError, asyncio.TimeoutError, LoopUnavailable) as e:
             record.status = "failed"
             record.error = str(e) or type(e).__name__
             log.warning("task %s: run for %d failed: %s", spec.name, scheduled_for, record.error)
@@ -195,6 +224,8 @@ class TaskScheduler(Component):
             record.error = f"internal error: {type(e).__name__}: {e}"
             log.exception("task %s: run for %d failed", spec.name, scheduled_for)
         record.finished = self.clock()
+        self.run_counts[(spec.name, record.status)] += 1
+        self.recent[spec.name].append(record)
         records.append(record)
         records.save_state()
         return record

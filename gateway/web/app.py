@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from gateway.web.bridge import LoopBridge
+from gateway.bridge import LoopBridge
 from gateway.web.counters import HttpCounters
 from gateway.web.errors import ApiError, error_response
 from gateway.web.tokens import TokenStore
@@ -28,8 +29,10 @@ class WebState:
     tokens: TokenStore
     counters: HttpCounters = dataclasses.field(default_factory=HttpCounters)
     started_at: float = dataclasses.field(default_factory=time.time)
-    #: Day sparklines by bucket and series key, recomputed once a minute (loop thread only).
+    #: Day sparklines by bucket and series key, recomputed at most once a minute by one
+    #: request thread at a time (the lock guards the decision who recomputes).
     day_sparklines: dict = dataclasses.field(default_factory=dict)
+    sparkline_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     @property
     def store(self):

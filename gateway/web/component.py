@@ -44,7 +44,7 @@ class WebServer(Component):
 
     async def start(self, context) -> None:
         from gateway.web.app import WebState, create_app
-        from gateway.web.bridge import LoopBridge
+        from gateway.bridge import LoopBridge
         from gateway.web.tokens import TokenStore
 
         http = self.config.http
@@ -71,6 +71,7 @@ class WebServer(Component):
             asyncore_use_poll=True, ident="edge-gateway", expose_tracebacks=False)
         server.channel_class = _KeepAliveChannel
         server.gateway_counters = self.state.counters
+        _count_slow_clients(server, self.state.counters)
         self.address = (str(server.effective_host), int(server.effective_port))
         self._thread = threading.Thread(target=server.run, name="gateway[web].waitress", daemon=True)
         self._thread.start()
@@ -142,6 +143,22 @@ class _JsonErrorTask(ErrorTask):
 class _KeepAliveChannel(HTTPChannel):
     task_class = _BodilessKeepAliveTask
     error_task_class = _JsonErrorTask
+
+
+def _count_slow_clients(server, counters) -> None:
+    """Counts (as bad input, reason ``slow_client``) each connection that waitress closes for
+    idling with a request half received: a slowloris, or a client that stopped mid-body."""
+    maintenance = server.maintenance
+
+    def counted(now: float) -> None:
+        cutoff = now - server.adj.channel_timeout
+        for channel in list(server.active_channels.values()):
+            if (channel.request is not None and not channel.requests and not channel.will_close
+                    and channel.last_activity < cutoff):
+                counters.error("slow_client")
+        maintenance(now)
+
+    server.maintenance = counted
 
 
 def _close_all(server) -> None:

@@ -1,6 +1,7 @@
 """InfluxDB's HTTP API where clients already exist for it: v2 and v1 writes, v2 Flux queries,
 /health, /ping, /ready. A write answers 204 only once its points are durable (the store's group
-commit); a query runs through the query engine (docs/query.md) on the event loop."""
+commit); a query runs through the query engine (docs/query.md) on the request's own thread,
+which reaches the store on the event loop only for its reads, so ingest never waits for it."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import zlib
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from gateway import __version__
+from gateway.bridge import LoopUnavailable
 from gateway.errors import StoreError
 from gateway.lineprotocol import parse
-from gateway.query import FluxError, Limits, compile_query, run_query
+from gateway.query import FluxError, Limits, compile_query, run_query_in_thread
 from gateway.query.lexer import MAX_SOURCE
 from gateway.query.output import ANNOTATIONS, annotated_csv
 from gateway.web.auth import check
-from gateway.web.bridge import LoopUnavailable
 from gateway.web.errors import ApiError
 
 bp = Blueprint("influx", __name__)
@@ -116,7 +117,10 @@ def _write(bucket: str, precision: str):
     problem = None
     if result.points:
         try:
-            outcome = state.bridge.run(state.store.write, result.batch, bucket)
+            # The connection is the sender: a client sends its next batch on it once this
+            # one is answered (the commit policy, gateway/store/commit.py).
+            sender = ("http", request.environ.get("REMOTE_ADDR"), request.environ.get("REMOTE_PORT"))
+            outcome = state.bridge.run(state.store.write, result.batch, bucket, True, sender)
         except (StoreError, LoopUnavailable) as e:
             raise ApiError(503, f"the store cannot take writes now: {e}", "unavailable",
                            retry_after=RETRY_AFTER_S) from None
@@ -152,8 +156,6 @@ def _no_content(**headers) -> Response:
 
 # ---- Flux queries -----------------------------------------------------------------------------
 
-#: Seconds the bridge waits beyond the query's own time limit (which the engine reports as 400).
-QUERY_BRIDGE_MARGIN_S = 5.0
 #: InfluxDB's dialect defaults (an absent dialect, or a Flux body): a header row, no annotations.
 DEFAULT_DIALECT = {"header": True, "annotations": [], "delimiter": ",", "commentPrefix": "#",
                    "dateTimeFormat": "RFC3339"}
@@ -178,14 +180,12 @@ def query_v2():
             raise ApiError(404, f'failed to initialize execute state: could not find bucket '
                                 f'"{plan.bucket}"', "unknown_bucket")
     try:
-        results, _ = state.bridge.run(run_query, query, state.store,
-                                      timeout=seconds + QUERY_BRIDGE_MARGIN_S)
+        results, _ = run_query_in_thread(query, state.store, state.bridge, origin="http")
     except FluxError as e:
         raise ApiError(400, f"runtime error: {e}", "bad_query") from None
     except (StoreError, LoopUnavailable) as e:
         raise ApiError(503, f"the store cannot answer queries now: {e}", "unavailable",
                        retry_after=RETRY_AFTER_S) from None
-    # The results are plain tables now: rendering them here keeps the event loop free.
     text = "".join(annotated_csv(results, header=header, annotations=annotations,
                                  delimiter=delimiter))
     return Response(text, status=200, content_type="text/csv; charset=utf-8")

@@ -1,7 +1,8 @@
 """``GET /metrics``: Prometheus exposition of the components' health snapshots.
 
 One collector reads every component's ``health()`` on the event loop (through the bridge) at
-scrape time, so a scrape sees one consistent moment and nothing is counted twice.
+scrape time, so a scrape sees one consistent moment and nothing is counted twice. The WAL
+sync histogram is the store's own prometheus-client Histogram (thread-safe), collected as is.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from gateway.query import queries_running
+from gateway.replication.status import STATES
 from gateway.web.auth import check
 
 bp = Blueprint("metrics", __name__)
@@ -43,7 +46,29 @@ _BUCKET_METRICS = [
     ("dropped_before_forwarding", "gateway_store_dropped_unforwarded_points", "counter",
      "Points dropped before a replication stream sent them"),
     ("commit_errors", "gateway_store_commit_errors", "counter", "Failed WAL commits"),
+    ("wal_syncs", "gateway_store_wal_syncs", "counter", "WAL syncs (group commits) started"),
 ]
+#: Figures of a replication stream per bucket: (stats key, metric name, kind, help).
+_REPLICATION_METRICS = [
+    ("lag_seconds", "gateway_replication_lag_seconds", "gauge",
+     "Age of the oldest point not yet sent upstream (0 when none waits)"),
+    ("backlog_points", "gateway_replication_backlog_points", "gauge",
+     "Points in sealed blocks not yet sent"),
+    ("backlog_bytes", "gateway_replication_backlog_bytes", "gauge",
+     "Bytes of sealed blocks not yet sent"),
+    ("dropped_blocks", "gateway_replication_dropped_blocks", "counter",
+     "Blocks the ring dropped before the stream sent them"),
+]
+#: Stream counters exported as they are: (counter, metric name, help).
+_REPLICATION_COUNTERS = [
+    ("points_sent", "gateway_replication_sent_points", "Points the upstream acknowledged"),
+    ("bytes_sent", "gateway_replication_sent_bytes", "Bytes sent upstream"),
+    ("errors", "gateway_replication_errors", "Failed attempts to send"),
+    ("rejected_points", "gateway_replication_rejected_points",
+     "Points the upstream refused for good (dead letters)"),
+]
+#: Where a running query came from (see gateway.query.queries_running).
+QUERY_ORIGINS = ("http", "control", "task")
 
 
 class GatewayCollector:
@@ -55,6 +80,19 @@ class GatewayCollector:
         health = state.bridge.call(_all_health, state.context)
         yield from _bucket_families(health.get("store", {}).get("buckets", {}))
         yield from _reader_families(health, state.counters.snapshot())
+        store = state.context.components.get("store")
+        if store is not None:
+            yield from store.wal_sync_metrics()
+        yield from _task_families(health.get("tasks", {}).get("tasks", {}))
+        yield from _replication_families({name.split(":", 1)[1]: h for name, h in health.items()
+                                          if name.startswith("replication:")})
+        running = GaugeMetricFamily("gateway_queries_running",
+                                    "Flux queries running now, by where they came from",
+                                    labels=["origin"])
+        now_running = queries_running()
+        for origin in QUERY_ORIGINS:
+            running.add_metric([origin], float(now_running.get(origin, 0)))
+        yield running
         up = GaugeMetricFamily("gateway_component_up", "1 while the component runs and is healthy",
                                labels=["component"])
         for name, h in health.items():
@@ -120,6 +158,50 @@ def _reader_families(health: dict, http: dict):
     for r in http["requests"]:
         requests.add_metric([r["endpoint"], str(r["status"])], float(r["count"]))
     yield requests
+
+
+def _task_families(tasks: dict):
+    runs = CounterMetricFamily("gateway_task_runs", "Task runs since start by outcome",
+                               labels=["task", "status"])
+    last = GaugeMetricFamily("gateway_task_last_run_timestamp_seconds",
+                             "When the task's last run finished (Unix time)", labels=["task"])
+    duration = GaugeMetricFamily("gateway_task_last_run_duration_seconds",
+                                 "How long the task's last run took", labels=["task"])
+    dirty = GaugeMetricFamily("gateway_task_dirty_windows",
+                              "Windows that late data changed, waiting to be recomputed",
+                              labels=["task"])
+    for name, t in sorted(tasks.items()):
+        for status, n in sorted(t["runs"].items()):
+            runs.add_metric([name, status], float(n))
+        run = t.get("last_run")
+        if run is not None:
+            last.add_metric([name], run["finished"] / 1e9)
+            duration.add_metric([name], max(0, run["finished"] - run["started"]) / 1e9)
+        dirty.add_metric([name], float(t["dirty"]))
+    yield from (runs, last, duration, dirty)
+
+
+def _replication_families(streams: dict):
+    families = []
+    for key, name, kind, doc in _REPLICATION_METRICS:
+        family = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
+            name, doc, labels=["stream", "bucket"])
+        for stream, h in sorted(streams.items()):
+            for bucket, figures in sorted((h.get("buckets") or {}).items()):
+                family.add_metric([stream, bucket], float(figures[key]))
+        families.append(family)
+    for key, name, doc in _REPLICATION_COUNTERS:
+        family = CounterMetricFamily(name, doc, labels=["stream"])
+        for stream, h in sorted(streams.items()):
+            family.add_metric([stream], float((h.get("counters") or {}).get(key, 0)))
+        families.append(family)
+    state = GaugeMetricFamily("gateway_replication_state",
+                              "1 for the state the stream is in", labels=["stream", "state"])
+    for stream, h in sorted(streams.items()):
+        for s in STATES:
+            state.add_metric([stream, s], 1.0 if h.get("state") == s else 0.0)
+    families.append(state)
+    yield from families
 
 
 def _process_disk_writes() -> float | None:

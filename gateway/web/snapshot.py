@@ -1,8 +1,12 @@
-"""What the status pages show, as JSON-able dicts. These coroutines run on the event loop
-(handlers call them through the bridge), where the store and the components live."""
+"""What the status pages show, as JSON-able dicts. The coroutines run on the event loop
+(handlers call them through the bridge), where the store and the components live; the
+sensors page reads series, so :func:`sensors` runs on the request's thread instead and reaches
+the store through :class:`gateway.store.proxy.StoreProxy` (the loop only serves its reads)."""
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import ctypes
 import ctypes.util
 import os
@@ -10,14 +14,15 @@ import time
 
 from gateway import __version__
 from gateway.lineprotocol import split_series_key
-from gateway.web import sparkline
+from gateway.store.proxy import StoreProxy
+from gateway.web.sparkline import SparkFold
 
 HOUR_NS = 3600 * 10**9
 DAY_NS = 24 * HOUR_NS
-#: Windows of the hour and day sparklines (one a minute, one every 20 minutes).
-HOUR_WINDOWS, DAY_WINDOWS = 60, 72
 #: Day sparklines are recomputed at most this often (a day of 1 Hz series is a big scan).
 DAY_REFRESH_S = 60.0
+#: Runs of the tasks page's list of recent runs (newest first).
+RECENT_RUNS_SHOWN = 30
 #: Where the image's select-config leaves the errors of a rejected configuration file.
 CONFIG_ERRORS = os.path.join(os.environ.get("RUNTIME_DIRECTORY", "/run/gateway"), "config-errors")
 
@@ -106,30 +111,42 @@ def _value_text(value) -> str:
     return str(value)
 
 
-async def sensors(state, bucket: str, limit: int) -> dict:
-    store = state.store
+def sensors(state, bucket: str, limit: int) -> dict:
+    """The sensors page (request thread): each series' last value, and its last hour and last
+    day as sparklines of min, max and mean per pixel column."""
+    store = StoreProxy(state.store, state.bridge)
     now = time.time_ns()
     cache = state.day_sparklines.setdefault(bucket, {})
-    refresh_day = now - cache.get("_at", 0) > DAY_REFRESH_S * 1e9
-    rows = []
-    infos = store.series(bucket)
-    for info in infos[:limit]:
-        day = None
+    with state.sparkline_lock:   # one request recomputes the day; the others show the last one
+        refresh_day = now - cache.get("_at", 0) > DAY_REFRESH_S * 1e9
         if refresh_day:
-            cols = await store.scan_series(info.key, bucket, now - DAY_NS, now + 1)
-            day = sparkline.sample(cols.timestamps, cols.values, now - DAY_NS, now, DAY_WINDOWS) if cols else []
-            cache[info.key] = sparkline.polyline(day, now - DAY_NS, now)
-            hour_cols = _since(cols, now - HOUR_NS) if cols else None
-        else:
-            cols = await store.scan_series(info.key, bucket, now - HOUR_NS, now + 1)
-            hour_cols = (cols.timestamps, cols.values) if cols else None
-        if hour_cols is not None and len(hour_cols[0]):
-            ts, vs = hour_cols
-            last = (ts[-1], vs[-1])
-        else:
-            ts, vs = [], []
+            cache["_at"] = now
+    infos = store.series(bucket)
+    rows = asyncio.run(_series_rows(store, bucket, infos[:limit], now, cache, refresh_day))
+    readers = state.bridge.call(_readers, state.context)
+    return {"bucket": bucket, "series_total": len(infos), "series": rows, "readers": readers}
+
+
+async def _series_rows(store, bucket: str, infos: list, now: int, day_cache: dict,
+                       refresh_day: bool) -> list[dict]:
+    hours = {info.key: SparkFold(now - HOUR_NS, now) for info in infos}
+    days = {info.key: SparkFold(now - DAY_NS, now) for info in infos} if refresh_day else {}
+    lasts = {}
+    async for info, ts, values in store.stream_many(infos, bucket,
+                                                    now - (DAY_NS if refresh_day else HOUR_NS),
+                                                    now + 1):
+        if refresh_day:
+            days[info.key].add(ts, values)
+        if ts[-1] >= now - HOUR_NS:
+            hours[info.key].add(*_since(ts, values, now - HOUR_NS))
+        lasts[info.key] = (ts[-1], values[-1])
+    for key, fold in days.items():
+        day_cache[key] = fold.drawing()
+    rows = []
+    for info in infos:
+        last = lasts.get(info.key)
+        if last is None:   # nothing in the span read: the series' newest point, however old
             last = await store.last(info.key, bucket)
-        hour = sparkline.sample(ts, vs, now - HOUR_NS, now, HOUR_WINDOWS)
         measurement, tags, field = split_series_key(info.key)
         value = last[1] if last else None
         if info.type_name == "boolean" and value is not None:
@@ -142,26 +159,30 @@ async def sensors(state, bucket: str, limit: int) -> dict:
             "type": info.type_name, "last_time": last[0] / 1e9 if last else None,
             "last_value": value, "last_value_text": "-" if last is None else _value_text(value),
             "age_s": age, "age_text": _age_text(age),
-            "spark_hour": sparkline.polyline(hour, now - HOUR_NS, now),
-            "spark_day": cache.get(info.key, ""),
+            "spark_hour": hours[info.key].drawing(),
+            "spark_day": day_cache.get(info.key, {"line": "", "band": ""}),
         })
-    if refresh_day:
-        cache["_at"] = now
+    return rows
+
+
+def _readers(context) -> list[dict]:
     readers = []
-    for name, component in list(state.context.components.items()):
-        if not name.startswith("reader:"):
-            continue
-        h = component.health()
+    for name, h in _healths(context, "reader:"):
         error = h.get("error") or h.get("last_error") or h.get("last_store_error")
         readers.append({"name": name, "healthy": bool(h.get("running")) and bool(h.get("healthy", True)),
                         "last_error": str(error) if error else None})
-    return {"bucket": bucket, "series_total": len(infos), "series": rows, "readers": readers}
+    return readers
 
 
-def _since(cols, start_ns: int):
-    import bisect
-    i = bisect.bisect_left(cols.timestamps, start_ns)
-    return cols.timestamps[i:], cols.values[i:]
+def _healths(context, prefix: str) -> list[tuple[str, dict]]:
+    """(name, health) of each component whose name starts with ``prefix`` (loop thread)."""
+    return [(name, component.health()) for name, component in list(context.components.items())
+            if name.startswith(prefix)]
+
+
+def _since(ts, values, start_ns: int):
+    i = bisect.bisect_left(ts, start_ns)
+    return (ts[i:], values[i:]) if i else (ts, values)
 
 
 async def storage(state) -> dict:
@@ -195,10 +216,7 @@ async def storage(state) -> dict:
 async def ingest(state) -> dict:
     dead = []
     readers = []
-    for name, component in list(state.context.components.items()):
-        if not name.startswith("reader:"):
-            continue
-        h = component.health()
+    for name, h in _healths(state.context, "reader:"):
         readers.append({"name": name, "points": h.get("points_stored"),
                         "messages": h.get("messages_received"),
                         "bad": h.get("bad_messages", 0),
@@ -219,12 +237,81 @@ async def ingest(state) -> dict:
     }
 
 
-async def planned(state, prefix: str) -> dict:
-    """Tasks and replication: their components' health once they exist, else marked planned."""
-    found = {name: c.health() for name, c in list(state.context.components.items())
-             if name == prefix or name.startswith(prefix + ":")}
-    return {"available": bool(found), "components": found,
-            "state_text": "running" if found else "planned: not part of this version yet"}
+def _when_text(unix_s: float | None, now: float) -> str:
+    return "never" if unix_s is None else f"{_age_text(now - unix_s)} ago"
+
+
+def _duration_text(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else _age_text(seconds)
+
+
+async def tasks(state) -> dict:
+    """The task scheduler's tasks (last run, counts) and the newest runs of all of them."""
+    component = state.context.components.get("tasks")
+    h = component.health() if component is not None else {"tasks": {}, "recent_runs": []}
+    now = time.time()
+    out = []
+    for name, t in sorted(h["tasks"].items()):
+        run = t["last_run"]
+        out.append({
+            "name": name,
+            "schedule_text": (f"every {_age_text(t['every_s'])}" if t["every_s"]
+                              else f"cron {t['cron']}"),
+            "healthy": run is None or run["status"] == "success",
+            "last_run_text": _when_text(run["finished"] / 1e9 if run else None, now),
+            "status": run["status"] if run else "not run yet",
+            "duration_text": _duration_text((run["finished"] - run["started"]) / 1e9) if run else "-",
+            "runs_text": f"{t['runs']['success']} ok, {t['runs']['failed']} failed",
+            "dirty": t["dirty"],
+            "error": run["error"] if run else None,
+        })
+    recent = []
+    for run in reversed(h["recent_runs"][-RECENT_RUNS_SHOWN:]):
+        recent.append({
+            "id": f"{run['task']}/{run['scheduled_for']}/{run['started']}", "task": run["task"],
+            "ok": run["status"] == "success", "status": run["status"], "reason": run["reason"],
+            "scheduled_text": time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                            time.gmtime(run["scheduled_for"] / 1e9)),
+            "duration_text": _duration_text((run["finished"] - run["started"]) / 1e9),
+            "points_text": f"{run['points_read']} read, {run['points_written']} written",
+            "error": run["error"],
+        })
+    return {"scheduler": component is not None, "tasks": out, "recent_runs": recent}
+
+
+async def replication(state) -> dict:
+    """Each replication stream: state, lag, backlog, what it sent, its last error; and the
+    lines upstreams refused (dead letters), newest first."""
+    now = time.time()
+    streams = []
+    dead = []
+    for name, h in _healths(state.context, "replication:"):
+        buckets = h.get("buckets") or {}
+        counters = h.get("counters") or {}
+        lag = max((b["lag_seconds"] for b in buckets.values()), default=0.0)
+        hours_left = [b["hours_left"] for b in buckets.values() if b["hours_left"] is not None]
+        stream = h.get("stream", name.split(":", 1)[1])
+        streams.append({
+            "name": stream, "kind": h.get("kind"), "url": h.get("url"),
+            "state": h.get("state", "stopped"),
+            "healthy": bool(h.get("running")) and h.get("state") in ("sending", "idle", "starting"),
+            "lag_s": lag, "lag_text": _age_text(lag) if lag else "none",
+            "backlog_points": sum(b["backlog_points"] for b in buckets.values()),
+            "backlog_text": (f"{sum(b['backlog_points'] for b in buckets.values())} points, "
+                             f"{_size_text(sum(b['backlog_bytes'] for b in buckets.values()))}"),
+            "outage_text": (f"{min(hours_left):.1f} h" if hours_left else "-"),
+            "sent_points": counters.get("points_sent", 0),
+            "dropped_text": (f"{sum(b['dropped_blocks'] for b in buckets.values())} blocks, "
+                             f"{sum(b['dropped_before_forwarding'] for b in buckets.values())} points"),
+            "last_ack_text": _when_text(h.get("last_ack_at"), now),
+            "last_error": h.get("last_error") or h.get("error"),
+            "last_error_text": _when_text(h.get("last_error_at"), now),
+        })
+        for d in h.get("dead_letters") or []:
+            dead.append({"id": f"{stream}/{d['time']}", "stream": stream, "time": d["time"],
+                         "bucket": d["bucket"], "line": d["line"], "message": d["message"]})
+    dead.sort(key=lambda d: d["time"], reverse=True)
+    return {"streams": streams, "dead_letters": dead[:50]}
 
 
 async def configuration(state) -> dict:

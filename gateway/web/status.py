@@ -8,9 +8,10 @@ import os
 from flask import (Blueprint, Response, current_app, jsonify, redirect, render_template, request,
                    session, url_for)
 
+from gateway.bridge import LoopUnavailable
+from gateway.errors import StoreError
 from gateway.web import snapshot
 from gateway.web.auth import check, check_csrf, csrf_token, current_scope_record
-from gateway.web.bridge import LoopUnavailable
 from gateway.web.errors import ApiError
 
 bp = Blueprint("status", __name__, template_folder="templates", static_folder="static",
@@ -35,7 +36,7 @@ def _needs_sign_in() -> bool:
 
 
 def _data(page: str):
-    """The JSON of one page, computed on the event loop."""
+    """The JSON of one page, computed on the event loop (sensors: on this thread)."""
     state = _state()
     try:
         if page == "overview":
@@ -45,17 +46,17 @@ def _data(page: str):
             if bucket not in state.config.store.buckets:
                 raise ApiError(404, f'bucket "{bucket}" not found', "unknown_bucket")
             limit = _int_arg("limit", 100, 1, MAX_SERIES)
-            return state.bridge.run(snapshot.sensors, state, bucket, limit)
+            return snapshot.sensors(state, bucket, limit)
         if page == "storage":
             return state.bridge.run(snapshot.storage, state)
         if page == "ingest":
             return state.bridge.run(snapshot.ingest, state)
         if page == "tasks":
-            return state.bridge.run(snapshot.planned, state, "tasks")
+            return state.bridge.run(snapshot.tasks, state)
         if page == "replication":
-            return state.bridge.run(snapshot.planned, state, "replication")
+            return state.bridge.run(snapshot.replication, state)
         return state.bridge.run(snapshot.configuration, state)
-    except LoopUnavailable as e:
+    except (LoopUnavailable, StoreError) as e:
         raise ApiError(503, str(e), "unavailable", retry_after=5) from None
 
 

@@ -137,8 +137,11 @@ typedef struct gw_wal_def {
 } gw_wal_def;
 
 /* Bytes a group (or a def) may take in a record body at most; a commit that keeps the sum
- * of these at or below GW_WAL_MAX_BODY - GW_WAL_BODY_FIXED makes records the encoder takes. */
-#define GW_WAL_BODY_FIXED 64
+ * of these at or below GW_WAL_MAX_BODY - GW_WAL_BODY_FIXED makes records the encoder takes.
+ * A group's bound is GW_WAL_GROUP_FIXED, GW_WAL_POINT_MAX a point and its strings' bytes. */
+#define GW_WAL_BODY_FIXED  64
+#define GW_WAL_GROUP_FIXED 96
+#define GW_WAL_POINT_MAX   19
 size_t gw_wal_group_bound(const gw_wal_group *g);
 size_t gw_wal_def_bound(uint32_t key_len);
 

@@ -34,7 +34,7 @@ gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
 }
 
 static void free_head(series *s) {
-    free(s->ts); free(s->values); free(s->str);
+    free(s->ts); free(s->str);
     s->ts = NULL; s->values = NULL; s->str = NULL;
     s->n = s->cap = s->logged = 0;
     s->str_len = s->str_cap = 0;
@@ -47,7 +47,6 @@ void gw_heads_free(gw_heads *h) {
         series *s = m->by_id[i];
         if (!s) continue;
         free_head(s);
-        free(s->key);
         free(s);
     }
     free(m->by_id); free(m->table); free(m->dirty);
@@ -95,17 +94,14 @@ static series *create(gw_heads *h, uint32_t id, uint8_t type, const char *key, u
         m->by_id = p;
         m->by_id_cap = cap;
     }
-    series *s = calloc(1, sizeof *s);
+    series *s = calloc(1, sizeof *s + len);
     if (!s) return NULL;
-    s->key = malloc(len);
-    if (!s->key) { free(s); return NULL; }
     memcpy(s->key, key, len);
     s->key_len = len;
-    s->hash = hash;
     s->id = id;
     s->type = type;
     m->by_id[id] = s;
-    if (gw_head_table_insert(m, s) != GW_OK) { m->by_id[id] = NULL; free(s->key); free(s); return NULL; }
+    if (gw_head_table_insert(m, s, hash) != GW_OK) { m->by_id[id] = NULL; free(s); return NULL; }
     if (id > h->stats.max_series_id) h->stats.max_series_id = id;
     return s;
 }
@@ -161,14 +157,15 @@ static int reserve_points(gw_heads *h, series *s, uint32_t extra) {
     uint64_t need = (uint64_t)s->n + extra;
     if (need <= s->cap) return GW_OK;
     if (need > GW_BLOCK_MAX_POINTS * 4ull) return GW_ENOMEM;
-    /* Start small: most series of a high-cardinality load hold one or a few points. */
-    uint32_t cap = s->cap ? s->cap : 4;
+    /* Start at one point: most series of a high-cardinality load hold one or a few. */
+    uint32_t cap = s->cap ? s->cap : 1;
     while (cap < need) cap *= 2;
-    int64_t *ts = realloc(s->ts, (size_t)cap * sizeof *ts);
+    int64_t *ts = realloc(s->ts, (size_t)cap * 16u);
     if (!ts) return GW_ENOMEM;
+    /* The values move up from behind the old room to behind the new. */
+    uint64_t *v = (uint64_t *)(ts + cap);
+    if (s->n) memmove(v, ts + s->cap, (size_t)s->n * sizeof *v);
     s->ts = ts;
-    uint64_t *v = realloc(s->values, (size_t)cap * sizeof *v);
-    if (!v) return GW_ENOMEM;
     s->values = v;
     h->stats.head_bytes += (uint64_t)(cap - s->cap) * 16u;
     s->cap = cap;
@@ -311,23 +308,91 @@ int gw_heads_commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, gw_commi
     return rc;
 }
 
-/* A string value's largest size in a record (decode refuses more). */
-#define MAX_STRING_IN_RECORD 65536
+/* The record a commit is filling: its keys and groups so far, its points, and the bound of its
+ * body (the sum of gw_wal_def_bound and gw_wal_group_bound). A series has at most one group
+ * and one key in a record: its points go on in the next record only once this one is full and
+ * written. So room for one key, one group and each string point's offsets per dirty series
+ * (plus one offset per string series) holds any record. */
+typedef struct record_fill {
+    gw_buf       *out;
+    uint64_t      lsn;        /* of the record being filled */
+    size_t        max_body;
+    gw_wal_def   *defs;
+    gw_wal_group *groups;
+    uint32_t     *offs;       /* string offsets of this record's groups */
+    uint32_t      n_defs, n_groups;
+    size_t        n_offs;
+    uint64_t      points;
+    size_t        bytes;
+} record_fill;
 
-/* How many of the up to `take` points of s from `from` on fit in `room` bytes of body. */
-static uint32_t fit_in_body(const series *s, uint32_t from, uint32_t take, size_t room) {
-    if (room < 96) return 0;
-    room -= 96;
+static int fill_empty(const record_fill *f) { return !f->n_groups && !f->n_defs; }
+
+/* Encodes the record filled so far (if any) into out and starts the next, with the next LSN
+ * (also after a failure: LSNs are never reused). */
+static int fill_write(record_fill *f) {
+    if (fill_empty(f)) return GW_OK;
+    int rc = gw_wal_encode_record(f->out, f->lsn++, f->defs, f->n_defs, f->groups, f->n_groups);
+    f->n_defs = f->n_groups = 0;
+    f->n_offs = 0;
+    f->points = 0;
+    f->bytes = GW_WAL_BODY_FIXED;
+    return rc;
+}
+
+/* Adds the key of s, in the next record if this one has no room for it. */
+static int fill_def(record_fill *f, const series *s) {
+    size_t need = gw_wal_def_bound(s->key_len);
+    if (f->bytes + need > f->max_body && !fill_empty(f)) {
+        int rc = fill_write(f);
+        if (rc != GW_OK) return rc;
+    }
+    f->defs[f->n_defs++] = (gw_wal_def){s->id, s->type, s->key_len, s->key};
+    f->bytes += need;
+    return GW_OK;
+}
+
+/* Adds as many of the points [from, n) of s as the record takes by points
+ * (GW_WAL_MAX_POINTS) and by bytes (max_body); returns how many, 0 when it is full. The
+ * group's bound and its string offsets come from the same walk over the points. A point alone
+ * in a record always goes in: one point fits the format. */
+static uint32_t fill_group(record_fill *f, const series *s, uint32_t from) {
+    uint32_t take = s->n - from;
+    if (f->points + take > GW_WAL_MAX_POINTS) take = (uint32_t)(GW_WAL_MAX_POINTS - f->points);
+    size_t room = f->max_body > f->bytes ? f->max_body - f->bytes : 0;
+    size_t bytes = GW_WAL_GROUP_FIXED;
+    int alone = fill_empty(f);
+    uint32_t k;
+    uint32_t *o = NULL;
     if (s->type != GW_STRING) {
-        size_t most = room / 19;
-        return most < take ? (uint32_t)most : take;
+        k = room >= bytes ? (uint32_t)((room - bytes) / GW_WAL_POINT_MAX) : 0;
+        if (k > take) k = take;
+        if (k == 0 && alone && take) k = 1;
+        bytes += (size_t)k * GW_WAL_POINT_MAX;
+    } else {
+        uint64_t base = s->values[from] >> LEN_BITS;
+        o = f->offs + f->n_offs;
+        o[0] = 0;
+        for (k = 0; k < take; k++) {
+            uint64_t v = s->values[from + k];
+            size_t cost = GW_WAL_POINT_MAX + (size_t)(v & LEN_MASK);
+            if (bytes + cost > room && !(k == 0 && alone)) break;
+            bytes += cost;
+            o[k + 1] = (uint32_t)((v >> LEN_BITS) - base + (v & LEN_MASK));
+        }
     }
-    uint32_t k = 0;
-    for (; k < take; k++) {
-        size_t cost = 19 + (size_t)(s->values[from + k] & LEN_MASK);
-        if (cost > room) break;
-        room -= cost;
-    }
+    if (k == 0) return 0;
+    gw_wal_group *g = &f->groups[f->n_groups++];
+    g->series_id = s->id;
+    g->type = s->type;
+    g->n = k;
+    g->ts = s->ts + from;
+    g->values = s->values + from;
+    g->strings = o ? s->str + (s->values[from] >> LEN_BITS) : NULL;
+    g->str_off = o;
+    if (o) f->n_offs += (size_t)k + 1;
+    f->points += k;
+    f->bytes += bytes;
     return k;
 }
 
@@ -336,29 +401,16 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
     if (m->n_dirty == 0) return GW_OK;
     if (w->fd < 0) { rollback_unlogged(h); return GW_EINVAL; }
     uint32_t nd = m->n_dirty;
-    /* A series split over several records (past GW_WAL_MAX_POINTS points, or past max_body
-     * bytes, which hold at least min_points points) needs one group per part. */
-    size_t max_body = w->max_body;
-    size_t min_points = max_body / (19 + MAX_STRING_IN_RECORD);
-    size_t max_groups = nd + h->stats.unlogged_points / (min_points ? min_points : 1) + 2;
-    gw_wal_group *groups = malloc(max_groups * sizeof *groups);
-    gw_wal_def *defs = malloc((size_t)nd * sizeof *defs);
-    uint32_t *offs = NULL;
-    size_t offs_len = 0;
+    size_t n_offs = 0;
     for (uint32_t i = 0; i < nd; i++) {
         series *s = by_id(h, m->dirty[i]);
-        if (s->type == GW_STRING) offs_len += s->n - s->logged;
+        if (s->type == GW_STRING) n_offs += (size_t)(s->n - s->logged) + 1;
     }
-    /* n + 1 offsets for each group of strings, a series cut into several groups included. */
-    if (offs_len) offs_len += max_groups;
-    if (offs_len) offs = malloc(offs_len * sizeof *offs);
     m->record.len = 0;
-    int rc = (!groups || !defs || (offs_len && !offs)) ? GW_ENOMEM : GW_OK;
-    uint64_t lsn = h->stats.next_lsn;
-    uint32_t n_groups = 0, n_defs = 0;
-    uint64_t in_record = 0;
-    size_t record_bytes = GW_WAL_BODY_FIXED;   /* the encoder's bound of the record so far */
-    size_t off_used = 0;
+    record_fill f = {&m->record, h->stats.next_lsn, w->max_body,
+                     malloc((size_t)nd * sizeof(gw_wal_def)), malloc((size_t)nd * sizeof(gw_wal_group)),
+                     n_offs ? malloc(n_offs * sizeof(uint32_t)) : NULL, 0, 0, 0, 0, GW_WAL_BODY_FIXED};
+    int rc = (!f.defs || !f.groups || (n_offs && !f.offs)) ? GW_ENOMEM : GW_OK;
     uint64_t *lsn_span = malloc((size_t)nd * 2 * sizeof *lsn_span);  /* first, last per logged */
     if (!lsn_span) rc = GW_ENOMEM;
     uint64_t segment_tag = w->info.segment_first_lsn + 1;
@@ -370,80 +422,35 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
     if (!direct || !logged) rc = GW_ENOMEM;
     for (uint32_t i = 0; i < nd && rc == GW_OK; i++) {
         series *s = by_id(h, m->dirty[i]);
-        if (s->def_segment != segment_tag) {
-            if (record_bytes + gw_wal_def_bound(s->key_len) > max_body && (n_groups || n_defs)) {
-                rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
-                n_groups = n_defs = 0;
-                in_record = 0;
-                record_bytes = GW_WAL_BODY_FIXED;
-                if (rc != GW_OK) break;
-            }
-            gw_wal_def d = {s->id, s->type, s->key_len, s->key};
-            defs[n_defs++] = d;
-            record_bytes += gw_wal_def_bound(s->key_len);
-        }
+        if (s->def_segment != segment_tag && (rc = fill_def(&f, s)) != GW_OK) break;
         if (r && s->n >= h->head_points) {
             /* Full already: its points go straight into blocks, synced with this commit,
              * and need no WAL record (only the key, above, if this segment lacks it). */
             direct[n_direct++] = s->id;
             continue;
         }
-        lsn_span[2 * nd_logged] = lsn;
+        lsn_span[2 * nd_logged] = f.lsn;
         logged[nd_logged++] = s->id;
         uint32_t from = s->logged;
         while (from < s->n && rc == GW_OK) {
-            uint32_t take = s->n - from;
-            if (in_record + take > GW_WAL_MAX_POINTS) take = (uint32_t)(GW_WAL_MAX_POINTS - in_record);
-            uint32_t fit = fit_in_body(s, from, take, max_body > record_bytes ? max_body - record_bytes : 0);
-            if (fit == 0 && !n_groups && !n_defs) fit = 1;  /* alone in a record: it fits the format */
-            take = fit;
-            if (take == 0) {   /* the record is full by bytes: write it, go on in the next */
-                rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
-                n_groups = n_defs = 0;
-                in_record = 0;
-                record_bytes = GW_WAL_BODY_FIXED;
-                if (from == s->logged) lsn_span[2 * (nd_logged - 1)] = lsn;
+            uint32_t took = fill_group(&f, s, from);
+            if (took == 0) {   /* the record is full by bytes: write it, go on in the next */
+                rc = fill_write(&f);
+                if (from == s->logged) lsn_span[2 * (nd_logged - 1)] = f.lsn;
                 continue;
             }
-            gw_wal_group *g = &groups[n_groups++];
-            g->series_id = s->id;
-            g->type = s->type;
-            g->n = take;
-            g->ts = s->ts + from;
-            g->values = s->values + from;
-            g->strings = NULL;
-            g->str_off = NULL;
-            if (s->type == GW_STRING) {
-                uint64_t base = s->values[from] >> LEN_BITS;
-                g->strings = s->str + base;
-                uint32_t *o = offs + off_used;
-                o[0] = 0;
-                for (uint32_t k = 0; k < take; k++)
-                    o[k + 1] = (uint32_t)((s->values[from + k] >> LEN_BITS) - base + (s->values[from + k] & LEN_MASK));
-                g->str_off = o;
-                off_used += take + 1;
-            }
-            in_record += take;
-            record_bytes += gw_wal_group_bound(g);
-            from += take;
-            lsn_span[2 * (nd_logged - 1) + 1] = lsn;
-            if (in_record == GW_WAL_MAX_POINTS) {
-                rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
-                n_groups = 0;
-                n_defs = 0;
-                in_record = 0;
-                record_bytes = GW_WAL_BODY_FIXED;
-            }
+            from += took;
+            lsn_span[2 * (nd_logged - 1) + 1] = f.lsn;
+            if (f.points == GW_WAL_MAX_POINTS) rc = fill_write(&f);
         }
     }
-    if (rc == GW_OK && (n_groups || n_defs))
-        rc = gw_wal_encode_record(&m->record, lsn++, defs, n_defs, groups, n_groups);
-    free(groups);
-    free(defs);
-    free(offs);
+    if (rc == GW_OK) rc = fill_write(&f);
+    free(f.defs);
+    free(f.groups);
+    free(f.offs);
     if (rc == GW_OK && m->record.len) rc = gw_wal_append(w, m->record.p, m->record.len);
     if (m->record.cap > (8u << 20)) gw_buf_free(&m->record);  /* do not keep a huge buffer */
-    h->stats.next_lsn = lsn;  /* LSNs are never reused, even those of a record that failed */
+    h->stats.next_lsn = f.lsn;  /* LSNs are never reused, even those of a record that failed */
     if (rc != GW_OK) {
         free(direct);
         free(logged);
@@ -492,7 +499,6 @@ static int push_sealed(gw_heads *h, const gw_ring_entry *e) {
     return GW_OK;
 }
 
-/* Seals the logged points [0, logged) of s. */
 /* Seals the points [0, m) of s: its logged points, or (direct) all of them. */
 static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint32_t m) {
     uint32_t *order = malloc((size_t)m * sizeof *order);
@@ -511,22 +517,14 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
     for (uint32_t c = 0; c < chunks && rc == GW_OK; c++) {
         uint32_t lo = c * per, cnt = k - lo < per ? k - lo : per;
         size_t sbytes = 0;
-        for (uint32_t i = 0; i < cnt; i++) {
-            uint32_t j = order[lo + i];
-            ts[i] = s->ts[j];
-            vals[i] = s->values[j];
-            if (s->type == GW_STRING) sbytes += vals[i] & LEN_MASK;
-        }
+        gw_heads_gather64((const uint64_t *)s->ts, order + lo, cnt, (uint64_t *)ts);
+        gw_heads_gather64(s->values, order + lo, cnt, vals);
         if (s->type == GW_STRING) {
+            sbytes = gw_head_gather_strings(s, order + lo, cnt, NULL, soff);
             free(sbuf);
             sbuf = malloc(sbytes + 1);
             if (!sbuf) { rc = GW_ENOMEM; break; }
-            soff[0] = 0;
-            for (uint32_t i = 0; i < cnt; i++) {
-                uint32_t len = (uint32_t)(vals[i] & LEN_MASK);
-                memcpy(sbuf + soff[i], s->str + (vals[i] >> LEN_BITS), len);
-                soff[i + 1] = soff[i] + len;
-            }
+            gw_head_gather_strings(s, order + lo, cnt, sbuf, soff);
         }
         size_t cap = gw_block_bound(s->type, cnt, sbytes);
         free(out);
@@ -567,20 +565,18 @@ static int seal_series(gw_heads *h, series *s, gw_ring *r, int64_t now_ms, uint3
     if (s->cap > 2 * h->head_points && tail <= h->head_points) {
         /* A burst made this head big; give the memory back. */
         uint32_t keep = h->head_points > tail ? h->head_points : tail;
-        int64_t *t2 = realloc(s->ts, (size_t)keep * sizeof *t2);
+        memmove(s->ts + keep, s->values, (size_t)tail * sizeof *s->values);
+        h->stats.head_bytes -= (uint64_t)(s->cap - keep) * 16u;
+        s->cap = keep;
+        int64_t *t2 = realloc(s->ts, (size_t)keep * 16u);   /* a failed shrink keeps the room */
         if (t2) s->ts = t2;
-        uint64_t *v2 = realloc(s->values, (size_t)keep * sizeof *v2);
-        if (v2) s->values = v2;
-        if (t2 && v2) {
-            h->stats.head_bytes -= (uint64_t)(s->cap - keep) * 16u;
-            s->cap = keep;
-        }
+        s->values = (uint64_t *)(s->ts + keep);
     }
     if (tail == 0) {
         /* An idle head gives its buffers back: a bucket of many series that are written
          * rarely then costs little more than their keys. */
         h->stats.head_bytes -= head_bytes(s);
-        free(s->ts); free(s->values); free(s->str);
+        free(s->ts); free(s->str);
         s->ts = NULL; s->values = NULL; s->str = NULL;
         s->cap = 0; s->str_cap = 0;
     }
@@ -708,12 +704,7 @@ int gw_heads_head_copy(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *values, 
         return GW_OK;
     }
     if (!str_off) return GW_EINVAL;
-    str_off[0] = 0;
-    for (uint32_t i = 0; i < s->n; i++) {
-        uint32_t len = (uint32_t)(s->values[i] & LEN_MASK);
-        if (strings && len) memcpy(strings + str_off[i], s->str + (s->values[i] >> LEN_BITS), len);
-        str_off[i + 1] = str_off[i] + len;
-        if (values) values[i] = 0;
-    }
+    gw_head_gather_strings(s, NULL, s->n, strings, str_off);
+    if (values && s->n) memset(values, 0, (size_t)s->n * sizeof *values);
     return GW_OK;
 }

@@ -1,9 +1,10 @@
-/* Time-order merges of points written oldest first, keeping the last write of each timestamp:
- * used by sealing (head.c) and by reads that merge blocks with a head (gateway/store/reading.py). */
+/* Time-order merges of points written oldest first, keeping the last write of each timestamp,
+ * and the gathers that put a head's columns in that order: used by sealing (head.c) and by
+ * reads that merge blocks with a head (gateway/store/reading.py). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "gw_head.h"
+#include "head_internal.h"
 
 int64_t gw_heads_merge_order(const int64_t *ts, uint32_t n, uint32_t *order) {
     uint32_t i;
@@ -38,4 +39,16 @@ int64_t gw_heads_merge_order(const int64_t *ts, uint32_t n, uint32_t *order) {
 
 void gw_heads_gather64(const uint64_t *src, const uint32_t *order, uint32_t n, uint64_t *dst) {
     for (uint32_t i = 0; i < n; i++) dst[i] = src[order[i]];
+}
+
+size_t gw_head_gather_strings(const series *s, const uint32_t *order, uint32_t n, char *dst,
+                              uint32_t *off) {
+    off[0] = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t v = s->values[order ? order[i] : i];
+        uint32_t len = (uint32_t)(v & LEN_MASK);
+        if (dst && len) memcpy(dst + off[i], s->str + (v >> LEN_BITS), len);
+        off[i + 1] = off[i] + len;
+    }
+    return off[n];
 }

@@ -1,5 +1,6 @@
 /* The series table of the heads: series ids by key hash, open addressing with linear probing,
- * at most half full so that a probe ends soon. Ids index impl.by_id; 0 marks an empty slot. */
+ * at most half full so that a probe ends soon. Ids index impl.by_id; 0 marks an empty slot.
+ * Hashes are not kept (8 bytes a series): growing the table hashes the keys again. */
 #include <stdlib.h>
 
 #include "head_internal.h"
@@ -26,11 +27,11 @@ series *gw_head_table_find(const impl *m, const char *key, uint32_t len, uint64_
         uint32_t id = m->table[i];
         if (!id) return NULL;
         series *s = m->by_id[id];
-        if (s->hash == hash && s->key_len == len && memcmp(s->key, key, len) == 0) return s;
+        if (s->key_len == len && memcmp(s->key, key, len) == 0) return s;
     }
 }
 
-int gw_head_table_insert(impl *m, series *s) {
+int gw_head_table_insert(impl *m, series *s, uint64_t hash) {
     if ((m->table_used + 1) * 2 > m->table_cap) {
         uint32_t cap = m->table_cap * 2;
         uint32_t *t = calloc(cap, sizeof *t);
@@ -38,7 +39,8 @@ int gw_head_table_insert(impl *m, series *s) {
         for (uint32_t i = 0; i < m->table_cap; i++) {
             uint32_t id = m->table[i];
             if (!id) continue;
-            uint32_t j = (uint32_t)m->by_id[id]->hash & (cap - 1);
+            const series *o = m->by_id[id];
+            uint32_t j = (uint32_t)gw_head_hash(o->key, o->key_len) & (cap - 1);
             while (t[j]) j = (j + 1) & (cap - 1);
             t[j] = id;
         }
@@ -47,7 +49,7 @@ int gw_head_table_insert(impl *m, series *s) {
         m->table_cap = cap;
     }
     uint32_t mask = m->table_cap - 1;
-    uint32_t j = (uint32_t)s->hash & mask;
+    uint32_t j = (uint32_t)hash & mask;
     while (m->table[j]) j = (j + 1) & mask;
     m->table[j] = s->id;
     m->table_used++;

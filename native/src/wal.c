@@ -139,7 +139,7 @@ static void put_ints(gw_buf *b, const int64_t *v, uint32_t n, uint64_t *z) {
 size_t gw_wal_group_bound(const gw_wal_group *g) {
     /* Group header and packed-run headers, then at most 10 bytes a timestamp offset and 9 a
      * value (raw doubles: 8), and each string's bytes behind its length. */
-    size_t b = 96 + (size_t)g->n * 19;
+    size_t b = GW_WAL_GROUP_FIXED + (size_t)g->n * GW_WAL_POINT_MAX;
     if (g->type == GW_STRING) b += (size_t)(g->str_off[g->n] - g->str_off[0]);
     return b;
 }
@@ -506,10 +506,17 @@ void gw_wal_free(gw_wal *w) {
     free(w);
 }
 
+/* Zeros are written a page at a time: the page cache then holds the segment in single pages.
+ * One large write would put it in large folios (ext4 since Linux 6.16), and every later record
+ * that dirties a few bytes of one would be charged to the process's write_bytes as the whole
+ * folio (up to the segment), though only the dirty blocks reach the device. */
+#define ZERO_CHUNK 4096
+
 static int write_zeros(int fd, uint64_t off, uint64_t len) {
-    static const uint8_t zeros[65536];
+    static const uint8_t zeros[ZERO_CHUNK];
     while (len) {
-        size_t n = len < sizeof zeros ? (size_t)len : sizeof zeros;
+        size_t n = ZERO_CHUNK - (size_t)(off % ZERO_CHUNK);   /* page-aligned pieces */
+        if (n > len) n = (size_t)len;
         ssize_t k = pwrite(fd, zeros, n, (off_t)off);
         if (k < 0) {
             if (errno == EINTR) continue;
@@ -605,6 +612,9 @@ int gw_wal_resume_segment(gw_wal *w, const char *path, gw_wal_segment_info *info
     }
     free(data);
     if (rc != GW_OK) { close(fd); return rc; }
+    /* Reading the segment cached it in large folios (see write_zeros); they are clean now, so
+     * drop them and let the records to come bring back single pages. */
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     make_current(w, fd, info->first_lsn, info->end, (uint64_t)file_len);
     w->info.last_lsn = info->last_lsn ? info->last_lsn : info->prev_lsn;
     return GW_OK;

@@ -168,3 +168,36 @@ def serving(server):
         yield server
     finally:
         server.stop()
+
+
+class PlayedClock:
+    """The clock a stream times its cycles and retry waits with, moved by the test: a long
+    outage plays in seconds. :meth:`advance` moves it and returns once the stream has done
+    what fell due and waits again (its one sleeper parked)."""
+
+    def __init__(self, sleepers: int = 1) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []       # every wait asked for, in order
+        self._sleepers = sleepers
+        self._parked: list[float] = []     # wake-up times of the waits under way
+        self._changed = asyncio.Condition()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        until = self.now + seconds
+        self.slept.append(seconds)
+        async with self._changed:
+            self._parked.append(until)
+            self._changed.notify_all()
+            await self._changed.wait_for(lambda: self.now >= until)
+            self._parked.remove(until)
+
+    async def advance(self, seconds: float, settle_s: float = CATCH_UP_S) -> None:
+        async with self._changed:
+            self.now += seconds
+            self._changed.notify_all()
+            await asyncio.wait_for(self._changed.wait_for(
+                lambda: len(self._parked) == self._sleepers and min(self._parked) > self.now),
+                settle_s)

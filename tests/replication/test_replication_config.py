@@ -35,7 +35,7 @@ def test_a_stream_loads_with_its_defaults_and_no_warning(caplog):
         stream = load(V2).replication[0]
     assert caplog.records == []
     assert (stream.kind, stream.buckets, float(stream.flush_interval)) == ("influxdb_v2", ["raw", "rollup"], 10.0)
-    assert int(stream.batch_bytes) == 500_000 and stream.gzip_level == 6
+    assert int(stream.batch_bytes) == 500_000 and stream.gzip_level == 1
     assert stream.token.env == "UPSTREAM_TOKEN"
 
 

@@ -5,8 +5,10 @@
 Points are a pure function of (run, batch, index), so the test can tell a point that was
 written from one that never was. MODE says who writes:
 
-* ``mixed``: WRITERS writers that wait for each write (as MQTT and HTTP) and one local-sensor
-  writer that does not (as the I2C, GPIO and host readers);
+* ``mixed``: WRITERS writers that wait for each write (half of them naming themselves as
+  HTTP clients and ``gateway write`` do, so that their commits run at once when all of them
+  wait; the others as the MQTT reader) and one local-sensor writer that does not (as the I2C,
+  GPIO and host readers);
 * ``local``: the local-sensor writer alone, so only ``local_sync`` makes its points durable.
 
 ACK_FILE gets a line per write, appended after the write returned:
@@ -87,11 +89,11 @@ async def main(data_dir: str, ack_path: str, run: int, mode: str) -> None:
     counter = iter(range(LOCAL_BASE))
     locals_taken = 0
 
-    async def writer():
+    async def writer(sender):
         while True:
             n = next(counter)
             before = locals_taken
-            await store.write(make(run, n))
+            await store.write(make(run, n), sender=sender)
             ack.write(f"{run} {n} {before}\n")
 
     async def local_writer():
@@ -103,7 +105,8 @@ async def main(data_dir: str, ack_path: str, run: int, mode: str) -> None:
             await asyncio.sleep(LOCAL_INTERVAL)
 
     waiting = WRITERS if mode == "mixed" else 0
-    await asyncio.gather(local_writer(), *(writer() for _ in range(waiting)))
+    await asyncio.gather(local_writer(),
+                         *(writer(i if i % 2 else None) for i in range(waiting)))
 
 
 if __name__ == "__main__":

@@ -54,5 +54,39 @@ def test_one_point_series_cost_a_small_head(data_dir):
             await store.flush(seal=True)
             return before, store.stats("raw")["raw"]["head_bytes"]
     before, after = asyncio.run(go())
-    assert before <= 50 * 4 * 16   # room for 4 points each, not 64
+    assert before <= 50 * 16       # room for one point each
     assert after == 0              # sealed and empty: nothing kept
+
+
+def test_a_head_that_grew_in_a_burst_shrinks_when_sealed_and_keeps_its_unlogged_tail(tmp_path):
+    from array import array
+
+    from gateway._native import lib
+    from gateway.batch import Batch
+    from gateway.store.native import Heads, RingFile, WriteAheadLog
+
+    def batch(values):
+        b = Batch()
+        for v in values:
+            b.add("m", {"h": "a"}, "v", float(v), T0 + v)
+        return b
+
+    def head_values(heads):
+        ts, raw, _ = heads.head(1)
+        return [t - T0 for t in ts], list(array("d", raw.tobytes()))
+
+    ring = RingFile.create(str(tmp_path / "ring"), 1 << 20, None)
+    wal, heads = WriteAheadLog(), Heads(8, 0)
+    assert lib.gw_wal_create_segment(wal.ptr, str(tmp_path / "1.wal").encode(), 1, 0, 1 << 16,
+                                     1_700_000_000) == 0
+    heads.ingest(batch(range(100)).c_pointer, 0)   # a burst: room for 128 points
+    heads.commit(wal, None, 0)
+    heads.ingest(batch([1000, 1001, 1002]).c_pointer, 0)   # not logged: stays in the head
+    heads.seal(ring, 0)
+    assert head_values(heads) == ([1000, 1001, 1002], [1000.0, 1001.0, 1002.0])
+    assert heads.counters()["head_bytes"] == 8 * 16   # shrunk to head_points
+    heads.ingest(batch(range(2000, 2010)).c_pointer, 0)   # grows again from there
+    assert head_values(heads) == ([1000, 1001, 1002, *range(2000, 2010)],
+                                  [1000.0, 1001.0, 1002.0, *map(float, range(2000, 2010))])
+    for handle in (heads, wal, ring):
+        handle.close()

@@ -20,6 +20,7 @@ from gateway.errors import StoreError
 from gateway.lineprotocol import parse
 from gateway.store import Store
 from gateway.store.control import ControlClient, ControlServer
+from gateway.store.transfer import parse_time
 
 from store_support import small_config
 
@@ -188,6 +189,24 @@ def test_times_out_of_range_are_a_clear_error(tmp_path, capsys, option, value):
     err = capsys.readouterr().err
     assert f"gateway: error: time {value!r} is out of range" in err
     assert "OverflowError" not in err
+
+
+@pytest.mark.parametrize("text, ns", [
+    ("1714564800000000123", 1714564800000000123),   # nanoseconds stay as given
+    ("2024-05-01T12:00:00.123456789Z", 1714564800123456000),   # RFC 3339: to the microsecond
+    ("2024-05-01T14:00:00.5+02:00", 1714564800500000000),
+    ("2024-05-01T12:00:00", 1714564800000000000),   # no zone: UTC
+    ("2024-05-01", 1714521600000000000),   # a date: midnight UTC
+    ("1969-12-31T23:59:59.9999999Z", -1000),   # before the epoch: down to the microsecond
+])
+def test_time_bounds_parse_to_the_microsecond(text, ns):
+    assert parse_time(text) == ns
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2024-05-01T12:00Z", "2024-13-01T00:00:00Z"])
+def test_time_bounds_that_are_no_time_are_named(text):
+    with pytest.raises(ValueError, match=f"invalid time {text!r}"):
+        parse_time(text)
 
 
 def test_the_daemon_refuses_times_out_of_range(daemon_store, capsysbinary):

@@ -18,8 +18,8 @@ def rows(start: int, n: int, series: int = 10):
 
 def slow_sync(**overrides):
     """An interval no test waits out: a commit that runs happened for another reason."""
-    return small_config(wal_sync=parse_duration("1h"), head_points=8192,
-                        local_sync=parse_duration("1h"), **overrides)
+    return small_config(**{"wal_sync": parse_duration("1h"), "head_points": 8192,
+                           "local_sync": parse_duration("1h"), **overrides})
 
 
 def test_a_batch_that_fills_a_page_is_committed_without_waiting_for_the_interval(data_dir):
@@ -43,6 +43,66 @@ def test_small_writes_share_one_sync(data_dir):
             await store.write(make_batch(rows(1000, 20_000)))
             await asyncio.gather(*small)
             assert store.stats("raw")["raw"]["wal_syncs"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_lone_sender_of_small_batches_is_committed_at_once(data_dir):
+    """A writer that sends a batch and waits for its answer before the next (a Telegraf with
+    1,000-line batches) gets a commit per batch rather than one per interval."""
+    async def scenario():
+        async with Store(data_dir, slow_sync()) as store:
+            for i in range(5):   # each would wait the hour without the rule
+                await asyncio.wait_for(
+                    store.write(make_batch(rows(i * 100, 100)), sender="telegraf"), 60)
+            assert store.stats("raw")["raw"]["wal_syncs"] == 5
+
+    asyncio.run(scenario())
+
+
+def test_senders_are_committed_together_once_each_of_them_waits(data_dir):
+    async def scenario():
+        async with Store(data_dir, slow_sync()) as store:
+            await store.write(make_batch(rows(0, 10)), sender="a")
+            await store.write(make_batch(rows(10, 10)), sender="b")
+            # Both were heard from lately: a write of one waits for the other's.
+            first = asyncio.create_task(store.write(make_batch(rows(20, 10)), sender="a"))
+            await asyncio.sleep(0.05)
+            assert not first.done()
+            await asyncio.wait_for(store.write(make_batch(rows(30, 10)), sender="b"), 60)
+            await first
+            assert store.stats("raw")["raw"]["wal_syncs"] == 3
+
+    asyncio.run(scenario())
+
+
+def test_writes_without_a_sender_keep_to_the_interval(data_dir):
+    """The MQTT reader's writes (many publishers behind them, several in flight) and other
+    writers that do not say who they are never start a commit of their own by being alone."""
+    async def scenario():
+        async with Store(data_dir, slow_sync()) as store:
+            pending = asyncio.create_task(store.write(make_batch(rows(0, 10))))
+            await asyncio.sleep(0.05)
+            assert not pending.done()
+            assert store.stats("raw")["raw"]["wal_syncs"] == 0
+            await store.write(make_batch(rows(100, 10)), sender="client")   # takes it along
+            await pending
+            assert store.stats("raw")["raw"]["wal_syncs"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_sender_not_heard_from_for_an_interval_is_forgotten(data_dir):
+    """A client that stopped sending holds the others back for one interval at most."""
+    async def scenario():
+        async with Store(data_dir, slow_sync(wal_sync=parse_duration("200ms"))) as store:
+            commits = store._commits
+            await store.write(make_batch(rows(0, 10)), sender="gone")
+            await store.write(make_batch(rows(10, 10)), sender="stays")
+            assert set(commits._heard) == {"gone", "stays"}
+            await asyncio.sleep(0.3)   # "gone" sends no more
+            await store.write(make_batch(rows(20, 10)), sender="stays")
+            assert set(commits._heard) == {"stays"}
 
     asyncio.run(scenario())
 

@@ -13,6 +13,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from web_harness import free_port, start_gateway
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "web"
@@ -24,11 +26,30 @@ PAGES = [
     ("/storage", "Storage", "rollup"),
     ("/ingest", "Ingest", "no_equals_sign"),
     ("/tasks", "Tasks", "rollup-1m"),   # the built-in task
-    ("/replication", "Replication", "planned"),
+    ("/replication", "Replication", "to-cloud"),   # a stream whose upstream is down
     ("/config", "Configuration", "[http]"),
 ]
 #: A refresh must arrive within this many seconds (pages refresh every 5 s).
 UPDATE_WAIT_S = 30
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    # A replication stream to a loopback port nothing listens on: an upstream that is down.
+    gw = start_gateway(tmp_path_factory.mktemp("gateway"), f"""
+[[replication]]
+name = "to-cloud"
+kind = "influxdb_v2"
+url = "http://127.0.0.1:{free_port()}"
+org = "o"
+bucket = "b"
+flush_interval = "1s"
+timeout = "1s"
+""")
+    yield gw
+    rc = gw.stop()
+    assert rc == 0, gw.log()
+    assert "Traceback" not in gw.log()
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +105,14 @@ def test_page(seeded, browser, path, heading, expected, width):
         lambda d: int(d.find_element(By.ID, "updated").get_attribute("data-updates")) >= 1)
     assert browser.execute_script("return window.__noReload === true;")
     assert expected in browser.find_element(By.TAG_NAME, "main").text
-    # Nothing wider than the screen but the tables' own scroll boxes.
+    # Nothing wider than the screen, and no table that scrolls sideways inside its box.
     overflow = browser.execute_script(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
     assert overflow <= 0, f"{path} is {overflow} px wider than a {WIDTHS[width][0]} px screen"
+    wide = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.scroll'))"
+        ".filter(e => e.scrollWidth > e.clientWidth).map(e => e.querySelector('tbody').dataset.list);")
+    assert wide == [], f"{path}: these tables scroll sideways at {WIDTHS[width][0]} px: {wide}"
     assert not browser.find_elements(By.CSS_SELECTOR, "link[href^='http'], script[src^='http'], img[src^='http']")
     name = path.strip("/") or "overview"
     browser.save_screenshot(str(ARTIFACTS / f"{name}-{width}.png"))
@@ -114,6 +139,10 @@ def test_values_update_in_place(seeded, browser):
     WebDriverWait(browser, UPDATE_WAIT_S).until(
         lambda d: "cellar" in d.find_element(By.TAG_NAME, "main").text)
     assert browser.execute_script("return window.__noReload === true;")
-    sparks = browser.find_elements(By.CSS_SELECTOR, 'polyline[data-spark="spark_hour"]')
+    # the hour's sparklines: a mean per pixel column with a point (the seeds: one a minute)
+    # and the min-max band around it
+    sparks = browser.find_elements(By.CSS_SELECTOR, 'polyline[data-spark="spark_hour.line"]')
     assert sum(1 for s in sparks if len(s.get_attribute("points").split()) >= 30) >= 2
+    bands = browser.find_elements(By.CSS_SELECTOR, 'polygon[data-spark="spark_hour.band"]')
+    assert sum(1 for b in bands if len(b.get_attribute("points").split()) >= 60) >= 2
     assert console_errors(browser) == []

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from web_harness import cli
+from web_harness import cli, start_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,14 +23,7 @@ def exported(gateway, measurement: str) -> list[str]:
 
 
 def metric(gateway, name: str, **labels) -> float:
-    status, _, body = gateway.request("GET", "/metrics", token=gateway.tokens["query"])
-    assert status == 200
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in body.decode().splitlines():
-        m = re.fullmatch(rf"{re.escape(name)}(?:\{{(.*)\}})? (\S+)", line)
-        if m and ",".join(sorted((m.group(1) or "").split(","))) == want:
-            return float(m.group(2))
-    return 0.0
+    return gateway.metric(name, **labels) or 0.0
 
 
 def test_v2_write_is_durable_and_exported(gateway):
@@ -40,6 +33,30 @@ def test_v2_write_is_durable_and_exported(gateway):
     assert sorted(exported(gateway, "w_basic")) == sorted([
         f"w_basic,a=1 f=1.5 {now}", f"w_basic,a=1 i=2i {now}", f'w_basic,a=1 s="x" {now}',
         f"w_basic,a=1 b=true {now}"])
+
+
+def test_a_lone_client_sending_small_batches_on_one_connection_is_not_held_for_wal_sync(tmp_path):
+    """A client that sends a batch, waits for the 204 and sends the next (Telegraf draining its
+    buffer) is the only writer waiting: each batch is committed at once, not once per
+    wal_sync (an hour here), and each 204 still means synced."""
+    import http.client
+
+    gw = start_gateway(tmp_path, '[store]\nwal_sync = "1h"\nlocal_sync = "1h"\n',
+                       scopes=("write",))
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=60)
+        now = time.time_ns()
+        for batch in range(5):
+            lines = "\n".join(f"w_lone,c={i} v={batch}i {now + batch}" for i in range(50))
+            conn.request("POST", "/api/v2/write?org=o&bucket=raw", body=lines,
+                         headers={"Authorization": f"Token {gw.tokens['write']}"})
+            r = conn.getresponse()
+            assert (r.status, r.read()) == (204, b"")
+        conn.close()
+    finally:
+        assert gw.stop() == 0, gw.log()
+    out = cli("export", "--bucket", "raw", "--measurement", "w_lone", data_dir=gw.data_dir)
+    assert out.returncode == 0 and len(out.stdout.splitlines()) == 250, out.stderr
 
 
 def test_partial_write_keeps_good_lines_and_names_the_first_bad_one(gateway):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -59,6 +60,17 @@ class Gateway:
         finally:
             conn.close()
 
+    def metric(self, name: str, **labels) -> float | None:
+        """The value of one sample on /metrics (labels must match exactly), or None."""
+        status, _, body = self.request("GET", "/metrics", token=self.tokens["query"])
+        assert status == 200, body
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in body.decode().splitlines():
+            m = re.fullmatch(rf"{re.escape(name)}(?:\{{(.*)\}})? (\S+)", line)
+            if m and ",".join(sorted((m.group(1) or "").split(","))) == want:
+                return float(m.group(2))
+        return None
+
     def json(self, path: str, token: str | None = None):
         status, _, body = self.request("GET", path, token=token)
         assert status == 200, (path, status, body)
@@ -85,12 +97,12 @@ class Gateway:
 
 
 def start_gateway(tmp_path, extra_config: str = "", scopes=("write", "query", "admin"),
-                  port: int | None = None) -> Gateway:
+                  port: int | None = None, timeout: str = "3s") -> Gateway:
     port = port or free_port()
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     config = tmp_path / "gateway.toml"
-    config.write_text(f'[http]\nlisten = "127.0.0.1:{port}"\ntimeout = "3s"\n{extra_config}\n')
+    config.write_text(f'[http]\nlisten = "127.0.0.1:{port}"\ntimeout = "{timeout}"\n{extra_config}\n')
     tokens = {scope: create_token(data_dir, scope) for scope in scopes}
     log_path = str(tmp_path / "gateway.log")
     with open(log_path, "w") as log:

@@ -8,6 +8,7 @@ from typing import Literal
 
 from gateway.config.schema import non_negative, positive, setting
 from gateway.config.units import Duration, parse_duration
+from gateway.readers.precision import derived_precision, precision_problem
 
 #: BCM numbers (17), gpiozero names ("GPIO17", "BCM17", "BOARD11", "J8:11").
 _PIN_NAME = re.compile(r"^(GPIO|BCM|BOARD|WPI|J8:)?\d{1,3}$", re.IGNORECASE)
@@ -61,9 +62,37 @@ class Config:
     report_interval: Duration = setting(
         default_factory=lambda: parse_duration("60s"), check=positive,
         doc="how often every input's current state (or count and rate) is stored")
+    precision: Duration | None = setting(
+        None, doc="the points' times are stored rounded to this; default: the coarsest of 1s, "
+                  "1ms, 1us, 1ns at most half the shortest debounce of a state input (1ms at "
+                  "20ms; 1ns without debounce) or report_interval")
     inputs: list[InputConfig] = setting(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.precision = self.effective_precision   # shown by check-config
+
+    def shortest_gap(self) -> float:
+        """The shortest time between two points of an input: accepted changes of a state input
+        are at least its debounce apart (edges without debounce may come at any time), reports
+        report_interval apart."""
+        gaps = [float(self.report_interval)]
+        gaps += [float(i.debounce) for i in self.inputs if i.mode == "state"]
+        return min(gaps)
+
+    @property
+    def effective_precision(self) -> Duration:
+        """The precision of the points' times: configured, or from shortest_gap()."""
+        if self.precision is not None:
+            return self.precision
+        return derived_precision(self.shortest_gap())
+
     def validate(self):
+        if self.precision is not None:
+            problem = precision_problem(self.precision, max(self.shortest_gap(), 1e-9),
+                                        "between two points of an input (a state input's "
+                                        "debounce or report_interval)")
+            if problem:
+                yield "precision", problem
         names, pins = {}, {}
         for i, inp in enumerate(self.inputs):
             if inp.name in names:

@@ -26,6 +26,7 @@ from gateway.batch import Point, UInt
 from gateway.readers.gpio.config import Config, InputConfig
 from gateway.readers.gpio.counters import CounterFile
 from gateway.runtime import Component, Context
+from gateway.readers.precision import rounded
 from gateway.readers.store_writer import write_once
 
 log = logging.getLogger("gateway.readers.gpio")
@@ -80,6 +81,7 @@ class GPIOReader(Component):
         self._factory = None
         self._context: Context | None = None
         self._last_report = time.monotonic()
+        self._precision_ns = config.effective_precision.ns
         self.dropped_points = 0
         self.store_errors = 0
         self.save_errors = 0
@@ -212,7 +214,7 @@ class GPIOReader(Component):
     def _point(self, inp: InputState, fields: dict, time_ns: int) -> Point:
         tags = {**inp.config.tags, "input": inp.config.name, "pin": str(inp.config.pin),
                 **self.source_tags}
-        return Point(self.config.measurement, fields, tags, time_ns)
+        return Point(self.config.measurement, fields, tags, rounded(time_ns, self._precision_ns))
 
     def _enqueue(self, point: Point) -> None:
         if self._queue.qsize() >= MAX_PENDING_POINTS:

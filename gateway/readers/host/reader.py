@@ -20,6 +20,7 @@ from typing import Any, Callable
 from gateway.batch import Point
 from gateway.readers.host import metrics
 from gateway.readers.host.config import Config
+from gateway.readers.precision import rounded
 from gateway.runtime import Component, Context
 from gateway.readers.store_writer import write_once
 
@@ -42,6 +43,7 @@ class HostReader(Component):
         self.store_errors = 0
         self.last_collection_at: float | None = None
         self._previous_store: tuple[float, int, int] | None = None
+        self._precision_ns = config.effective_precision.ns
 
     async def start(self, context: Context) -> None:
         await super().start(context)
@@ -63,12 +65,16 @@ class HostReader(Component):
 
     async def collect_and_store(self) -> list[Point]:
         points, rss = await asyncio.to_thread(self.collect)
-        points += self._gateway_points(time.time_ns(), rss)
+        points += self._gateway_points(self._now_ns(), rss)
         self.collections += 1
         self.last_collection_at = time.time()
         if points:
             await write_once(self._context.store, points, self)   # the policy: see store_writer
         return points
+
+    def _now_ns(self) -> int:
+        """The time of a collection's points, rounded to the precision (gateway/readers/precision.py)."""
+        return rounded(time.time_ns(), self._precision_ns)
 
     # -- sources --------------------------------------------------------------------------
     def _source(self, name: str, read: Callable[[], Any]) -> Any:
@@ -87,7 +93,7 @@ class HostReader(Component):
     def collect(self) -> tuple[list[Point], int | None]:
         """Reads every source once (blocking file reads; runs on a worker thread).
         Returns the points and the gateway's resident memory."""
-        now = time.time_ns()
+        now = self._now_ns()
         points = []
         system = {}
         load = self._source("loadavg", lambda: metrics.load_average(self.proc))

@@ -8,6 +8,7 @@ from typing import Literal
 from gateway.config.schema import in_range, non_negative, positive, setting
 from gateway.config.units import Duration, parse_duration
 from gateway.readers.i2c.ads1115 import DATA_RATE_CODES, PGA_CODES
+from gateway.readers.precision import derived_precision, precision_problem
 
 #: part -> (driver module, class, allowed addresses, default address, default measurement)
 PARTS = {
@@ -55,6 +56,9 @@ class SensorConfig:
     name: str = setting("", check=_tag_safe, doc="the 'sensor' tag; default <part>-<address>")
     measurement: str = setting("", check=_tag_safe, doc="default environment (adc for ads1115)")
     interval: Duration = setting(default_factory=lambda: parse_duration("10s"), check=positive)
+    precision: Duration | None = setting(
+        None, doc="readings' times are stored rounded to this; default: the coarsest of 1s, "
+                  "1ms, 1us at most half the time between polls (1s at 10s, 1ms at 1s)")
     tags: dict[str, str] = setting(default_factory=dict, doc="extra tags on every point")
     stuck_after: int | None = setting(
         None, check=non_negative,
@@ -115,6 +119,20 @@ class Config:
     #: Set on the built-in configuration for the emulated rig: it polls nothing on real hardware.
     emulated_rig_only: bool = field(default=False, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        for sensor in self.sensors:   # shown by check-config
+            sensor.precision = self.precision_of(sensor)
+
+    def shortest_gap(self, sensor: SensorConfig) -> float:
+        """The shortest time between two polls of ``sensor`` (its interval less the jitter)."""
+        return float(sensor.interval) * (1.0 - self.jitter)
+
+    def precision_of(self, sensor: SensorConfig) -> Duration:
+        """The precision of ``sensor``'s readings' times: configured, or from its interval."""
+        if sensor.precision is not None:
+            return sensor.precision
+        return derived_precision(self.shortest_gap(sensor))
+
     def validate(self):
         if self.retry_max < self.retry_initial:
             yield "retry_max", f"must not be shorter than retry_initial ({self.retry_initial.text})"
@@ -127,3 +145,8 @@ class Config:
             if s.name in seen_name:
                 yield f"sensors[{i}].name", f"sensor name {s.name!r} is used twice"
             seen_name.add(s.name)
+            if s.precision is not None:
+                problem = precision_problem(s.precision, self.shortest_gap(s),
+                                            "between two polls (interval less jitter)")
+                if problem:
+                    yield f"sensors[{i}].precision", problem

@@ -26,6 +26,7 @@ from gateway.batch import Point
 from gateway.errors import DeviceError
 from gateway.readers.i2c.config import PARTS, Config, SensorConfig
 from gateway.readers.i2c.driver import Driver, Reading
+from gateway.readers.precision import rounded
 from gateway.runtime import Component, Context
 from gateway.readers.store_writer import write_once
 
@@ -58,6 +59,7 @@ class SensorState:
     config: SensorConfig
     driver: Driver
     stuck_after: int
+    precision_ns: int = 1   # readings' times are stored rounded to this (gateway/readers/precision.py)
     ready: bool = False
     healthy: bool = False
     last_error: str | None = None
@@ -142,7 +144,8 @@ class I2CReader(Component):
 
     def _start_polling(self, sensors: list[SensorConfig]) -> None:
         for sensor in sensors:
-            state = SensorState(sensor, build_driver(sensor, self._bus), 0)
+            state = SensorState(sensor, build_driver(sensor, self._bus), 0,
+                                self.config.precision_of(sensor).ns)
             state.stuck_after = (sensor.stuck_after if sensor.stuck_after is not None
                                  else state.driver.stuck_after_default)
             self.sensors[sensor.name] = state
@@ -218,7 +221,7 @@ class I2CReader(Component):
             log.info("%s: %s is healthy%s", self.name, state.config.name,
                      f" again (was: {state.last_error})" if state.last_error else "")
         state.healthy = True
-        for point in self._points(state, reading, now_ns):
+        for point in self._points(state, reading, rounded(now_ns, state.precision_ns)):
             if self._pending.qsize() >= MAX_PENDING_POINTS:
                 self.dropped_points += 1
             else:

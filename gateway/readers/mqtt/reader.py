@@ -29,7 +29,8 @@ from gateway.readers.mqtt.client import MqttConnection
 from gateway.readers.mqtt.config import Config
 from gateway.readers.mqtt.listener import LanListener
 from gateway.readers.mqtt.payloads import (INTERNAL_ERROR, OVERSIZED, ROWS_TOPIC, TOPIC_MISMATCH,
-                                           UNPARSEABLE, WRONG_TYPE, BadMessage, Decoder, PointSink)
+                                           UNPARSEABLE, WRONG_TYPE, BadMessage, Decoder, PointSink,
+                                           decoder_for)
 from gateway.readers.mqtt.topics import filter_matches
 from gateway.readers.store_writer import write_until_stored
 from gateway.runtime import Component, Context
@@ -75,7 +76,7 @@ class MqttReader(Component):
         self.listener: LanListener | None = None
         self._store = None
         self._routes: dict[str, Decoder | None] = {}
-        self._decoders = [(s.topic.split("/"), Decoder(s)) for s in config.subscriptions]
+        self._decoders = [(s.topic.split("/"), decoder_for(s)) for s in config.subscriptions]
         self._open = _Pending()
         self._linger: asyncio.TimerHandle | None = None
         self._in_flight: collections.deque[_Pending] = collections.deque()
@@ -355,6 +356,7 @@ class MqttReader(Component):
 
     def _lan_health(self) -> dict[str, Any]:
         listener = self.listener
+        forwarder = self.connection.forwarder
         return {
             "listen": listener.options.listen,
             "tls": listener.options.use_tls,
@@ -363,6 +365,6 @@ class MqttReader(Component):
             "messages": listener.messages,
             "messages_not_stored": self.lan_messages_not_stored,
             "forwarded": self.forwarded,
-            "forward_failures": self.forward_failures,
+            "forward_failures": self.forward_failures + (forwarder.failures if forwarder else 0),
             **listener.counters,
         }

@@ -15,6 +15,7 @@ from gateway.hardware.emulated import EmulatedRig
 from gateway.readers import gpio
 from gateway.readers.gpio import Config, InputConfig
 from gateway.readers.gpio.counters import CounterFile
+from gateway.readers.precision import rounded
 from gateway.runtime import Component, Context
 
 
@@ -85,7 +86,9 @@ def test_each_change_is_a_point_with_the_time_of_its_edge(factory, tmp_path):
     assert store.waits and not any(store.waits)  # local readings do not wait for a sync
     states = store.of("door", "state")
     assert [v for _, v in states] == [0, 1, 0]  # state at start, then each change
-    assert before <= states[1][0] < before + 15_000_000  # stamped at the edge, not after debounce
+    # stamped at the edge (to the millisecond: the precision at 20 ms debounce), not after it
+    assert rounded(before, 10**6) <= states[1][0] < before + 15_000_000
+    assert all(t % 10**6 == 0 for t, _ in states)
     assert states[1][0] < states[2][0]
     assert store.rows[0][1] == "gpio"
     assert store.rows[0][2] == {"input": "door", "pin": "17", "source": "emulated"}
@@ -159,7 +162,9 @@ def pulse(pin, n, bounce=0):
 
 
 def test_counter_counts_debounced_pulses_with_a_rate(factory, tmp_path):
-    config = Config(report_interval=parse_duration("1h"), inputs=[
+    # Reports a fraction of a second apart (report() by hand): times to the microsecond, not
+    # the second that report_interval alone would give.
+    config = Config(report_interval=parse_duration("1h"), precision=parse_duration("1us"), inputs=[
         InputConfig(pin=23, name="rain", mode="counter", debounce=ms(5), scale=0.2,
                     tags={"unit": "mm"})])
     pin = factory.pin(23)

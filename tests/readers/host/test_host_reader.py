@@ -3,6 +3,7 @@
 import asyncio
 import pathlib
 import stat
+import time
 
 import pytest
 
@@ -105,6 +106,8 @@ def test_a_pi_reports_everything(tmp_path):
     assert {r[0] for r in rows} == {"raw"} and len(rows) > 20
     assert context.store.waits == [False]  # nobody acknowledges host metrics: no sync wait
     assert reader.health()["healthy"]
+    # Stored on whole seconds: the precision derived from the 30 s interval.
+    assert all(r[4] % 10**9 == 0 for r in rows) and abs(rows[0][4] - time.time_ns()) < 2e9
 
 
 def test_gateway_throughput_from_the_store_health(tmp_path):

@@ -140,6 +140,26 @@ def test_points_carry_tags_fields_and_values(rig):
     assert abs(rows[0][4] - time.time_ns()) < 60e9
 
 
+def test_reading_times_are_rounded_to_the_sensors_precision(rig):
+    """At a 50 ms interval (47.5 ms at the shortest with the jitter) readings are stored to the
+    millisecond, each poll at its own time; a configured precision applies to its sensor."""
+    sensors = [SensorConfig(part="bme280", address=0x76, name="room", interval=parse_duration("50ms")),
+               SensorConfig(part="sht31", address=0x44, name="shelf", interval=parse_duration("50ms"),
+                            precision=parse_duration("10ms"))]
+
+    async def scenario(reader, store):
+        await until(lambda: len(store.values("room", "temperature_c")) >= 5
+                    and len(store.values("shelf", "temperature_c")) >= 5)
+        return store.rows
+
+    rows = run_reader(make_config(sensors=sensors), scenario)
+    room = [r[4] for r in rows if r[2]["sensor"] == "room" and r[3] == "temperature_c"]
+    shelf = [r[4] for r in rows if r[2]["sensor"] == "shelf" and r[3] == "temperature_c"]
+    assert all(t % 10**6 == 0 for t in room) and any(t % 10**7 for t in room)
+    assert all(t % 10**7 == 0 for t in shelf)
+    assert room == sorted(set(room)) and shelf == sorted(set(shelf))  # no two polls at one time
+
+
 FAULTS = {
     "nack": (lambda p: p.nack(None), "Remote I/O error"),
     "vanish": (lambda p: p.vanish(), "Remote I/O error"),

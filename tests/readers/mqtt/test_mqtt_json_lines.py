@@ -14,7 +14,7 @@ from hypothesis import assume, given, settings, strategies as st
 from gateway.config import Loader
 from gateway.readers.mqtt.config import Subscription
 from gateway.readers.mqtt.jsonlines import GENERAL, LINE, JsonLines
-from gateway.readers.mqtt.payloads import Decoder, PointSink
+from gateway.readers.mqtt.payloads import PointSink, decoder_for
 
 ARRIVAL = 1_700_000_000_000_000_123
 
@@ -54,7 +54,7 @@ OPTIONS = st.fixed_dictionaries({}, optional={
 
 
 def _decode_all(sub: Subscription, messages, fast: bool):
-    decoder = Decoder(sub)
+    decoder = decoder_for(sub)
     if not fast:
         decoder._converter = lambda match: None
     sink = PointSink()

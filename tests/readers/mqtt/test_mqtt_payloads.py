@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from gateway.config import Loader
 from gateway.readers.mqtt.config import Subscription
 from gateway.readers.mqtt.payloads import (TOPIC_MISMATCH, UNPARSEABLE, WRONG_TYPE,
-                                           BadMessage, Decoder, PointSink)
+                                           BadMessage, PointSink, decoder_for)
 from gateway.rfc3339 import parse_rfc3339
 
 ARRIVAL = 1_700_000_000_000_000_123
@@ -27,7 +27,7 @@ def decode(sub: Subscription, topic: str, payload: bytes | str, arrival: int = A
     sink = PointSink()
     if isinstance(payload, str):
         payload = payload.encode()
-    Decoder(sub).decode(topic, payload, arrival, sink)
+    decoder_for(sub).decode(topic, payload, arrival, sink)
     assert sink.seal() == []
     return sorted(sink.batch)
 
@@ -38,7 +38,7 @@ def bad(sub: Subscription, topic: str, payload: bytes | str, sink: PointSink | N
     if isinstance(payload, str):
         payload = payload.encode()
     try:
-        Decoder(sub).decode(topic, payload, ARRIVAL, sink)
+        decoder_for(sub).decode(topic, payload, ARRIVAL, sink)
     except BadMessage as e:
         assert sink.seal() == []
         return e
@@ -72,7 +72,7 @@ def test_line_protocol_bad_line_keeps_the_good_ones():
 
 def test_timestamped_line_protocol_of_many_messages_parses_once_and_blames_the_right_one():
     sub = subscription(topic="t/+", format="line")
-    decoder = Decoder(sub)
+    decoder = decoder_for(sub)
     sink = PointSink()
     payloads = [b"a v=1 1", b"b v=2 2\nb v=3 3\n", b"c v=oops 4", b"# note\nd v=4 5\nd v=x 6", b"e v=5 7"]
     for i, p in enumerate(payloads):
@@ -247,7 +247,7 @@ def test_decoder_never_raises_anything_but_bad_message_for_arbitrary_bytes():
         for sub in subs:
             sink = PointSink()
             try:
-                Decoder(sub).decode("d", payload, ARRIVAL, sink)
+                decoder_for(sub).decode("d", payload, ARRIVAL, sink)
             except BadMessage as e:
                 assert e.reason in (UNPARSEABLE, WRONG_TYPE)
             for _, topic, reason, _, _ in sink.seal():   # JSON is decoded when its group is sealed
@@ -278,10 +278,10 @@ def test_lines_judged_timestamped_never_take_the_default_time(lines):
     """The grouping shortcut: a payload judged "every line has a timestamp" parses the same
     whatever default time is given, so one parse can serve many messages."""
     from gateway import lineprotocol
-    from gateway.readers.mqtt.payloads import _timestamped_lines
+    from gateway.readers.mqtt.payloads.line import timestamped_lines
 
     payload = "\n".join(lineprotocol.format_line(m, t, f, ts) for m, t, f, ts in lines).encode()
-    judged = _timestamped_lines(payload)
+    judged = timestamped_lines(payload)
     all_timed = all(ts is not None for *_, ts in lines)
     if judged > 0:  # the shortcut is taken only when it is safe
         assert all_timed

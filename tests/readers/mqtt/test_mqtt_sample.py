@@ -11,7 +11,7 @@ import gateway.readers.mqtt as mqtt_reader
 from gateway import lineprotocol
 from gateway.batch import Batch
 from gateway.config import load_text
-from gateway.readers.mqtt.payloads import Decoder, PointSink
+from gateway.readers.mqtt.payloads import PointSink, decoder_for
 
 SAMPLE = pathlib.Path(mqtt_reader.__file__).with_name("sample.toml")
 README = SAMPLE.with_name("README.md")
@@ -62,7 +62,7 @@ def test_sample_example(index, example):
     sub = load_text(SAMPLE.read_text()).readers["mqtt"][0].subscriptions[index]
     sink = PointSink()
     payload = "\n".join(example["payload"]).encode()
-    Decoder(sub).decode(example["topic"], payload, ARRIVAL_NS, sink)
+    decoder_for(sub).decode(example["topic"], payload, ARRIVAL_NS, sink)
     assert sink.seal() == []
     batch = sink.batch
     # a line without a timestamp gets the arrival time truncated to the precision (InfluxDB's rule)
