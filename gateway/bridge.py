@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from typing import Any, Awaitable, Callable
+
+
+#: Seconds between checks, while waiting for the loop, that it has not closed.
+CLOSED_CHECK_S = 0.5
 
 
 class LoopUnavailable(RuntimeError):
@@ -40,10 +45,17 @@ class LoopBridge:
             raise LoopUnavailable(f"the gateway is stopping ({e})") from None
 
     def _wait(self, fut: concurrent.futures.Future, timeout: float | None) -> Any:
-        try:
-            return fut.result(self.timeout if timeout is None else timeout)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise LoopUnavailable("the gateway did not answer in time") from None
-        except concurrent.futures.CancelledError:
-            raise LoopUnavailable("the gateway is stopping") from None
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            try:
+                # In steps: a loop that closes meanwhile never runs the call, and the caller
+                # (a query thread at shutdown) must not wait out the whole timeout for it.
+                return fut.result(max(0.0, min(CLOSED_CHECK_S, deadline - time.monotonic())))
+            except concurrent.futures.TimeoutError:
+                if self._loop.is_closed():
+                    raise LoopUnavailable("the gateway is stopping") from None
+                if time.monotonic() >= deadline:
+                    fut.cancel()
+                    raise LoopUnavailable("the gateway did not answer in time") from None
+            except concurrent.futures.CancelledError:
+                raise LoopUnavailable("the gateway is stopping") from None

@@ -30,6 +30,12 @@ class Limits:
         self.max_tables = max_tables
         self.deadline = time.monotonic() + seconds
         self._ticks = 0
+        #: Why the query was stopped from outside (see :meth:`cancel`), or None.
+        self.cancelled: str | None = None
+
+    def cancel(self, why: str) -> None:
+        """Ends the query at its next check (another thread may call this)."""
+        self.cancelled = why
 
     def tick(self, n: int = 1) -> None:
         self._ticks += n
@@ -38,6 +44,8 @@ class Limits:
             self.check_time()
 
     def check_time(self) -> None:
+        if self.cancelled is not None:
+            raise FluxError(f"the query was stopped: {self.cancelled}")
         if time.monotonic() > self.deadline:
             raise FluxError(f"the query ran longer than its limit of {self.seconds:g} s")
 

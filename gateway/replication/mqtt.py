@@ -104,6 +104,8 @@ class MqttSender:
         self._connect_error = ""
         try:
             client.connect(self.host, self.port, keepalive=30)
+        except ssl.SSLCertVerificationError as e:
+            self._fail("tls", f"TLS certificate not accepted: {e.verify_message or e}")
         except ssl.SSLError as e:
             self._fail("tls", f"TLS error: {e.reason or e}")
         except OSError as e:

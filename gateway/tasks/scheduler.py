@@ -199,14 +199,19 @@ class TaskScheduler(Component):
         record = RunRecord(scheduled_for, started, started, "success", reason)
         seconds = float(self.settings.run_timeout)
         bridge = LoopBridge(asyncio.get_running_loop(), seconds)
+        limits = Limits(seconds=seconds)
 
         def run():
-            query = compile_query(spec.source, now=scheduled_for, limits=Limits(seconds=seconds),
+            query = compile_query(spec.source, now=scheduled_for, limits=limits,
                                   last_success=records.state.last_success)
             return run_query_in_thread(query, self.store, bridge, origin="task", writes=True)
 
         try:
-            _, ex = await asyncio.wait_for(on_query_thread(run), seconds + 1)
+            try:
+                _, ex = await asyncio.wait_for(on_query_thread(run), seconds + 1)
+            except asyncio.CancelledError:   # stopping: the thread ends at its next check
+                limits.cancel("the task scheduler is stopping")
+                raise
             record.points_read, record.points_written = ex.points_read, ex.points_written
             records.state.last_success = max(records.state.last_success or scheduled_for,
                                              scheduled_for)

@@ -18,7 +18,7 @@ from gateway.lineprotocol import parse
 from gateway.replication.batching import Chunk, SeriesPoints, split_lines
 from gateway.replication.influxdb import InfluxV2Sender
 from gateway.replication.status import StreamStatus
-from gateway.store.bucket import SeriesInfo
+from gateway.store.series_table import SeriesInfo
 from replication_support import stream_config
 
 # Characters with a meaning somewhere in line protocol, often, and any other printable one.

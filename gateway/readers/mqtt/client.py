@@ -32,14 +32,50 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.backoff import backoff_delay
+from gateway.readers.mqtt import packets
 from gateway.readers.mqtt.config import SESSION_EXPIRY_NEVER, Config
+from gateway.readers.mqtt.forwarding import Forwarder
 
 log = logging.getLogger("gateway.readers.mqtt")
 
 #: Packets read per readiness callback before other loop work gets a turn.
 READ_BURST = 256
+#: Bytes asked of the socket per recv(): many packets per system call.
+RECV_CHUNK = 64 * 1024
 #: How often paho's keepalive bookkeeping runs.
 MISC_INTERVAL_S = 1.0
+
+
+class _Client(paho.Client):
+    """paho's client, reading the socket in large chunks, and with the PUBACKs of messages the
+    forwarder sent taken before paho decodes them (see :mod:`.forwarding`)."""
+
+    forwarded_ack: Callable[[bytes], bool] | None = None
+    # paho asks for a packet's bytes piece by piece (type, each length digit, body): a recv()
+    # system call each, three per message. One large read serves them from here instead.
+    _chunk = b""
+    _chunk_pos = 0
+    _chunk_sock = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        chunk, pos = self._chunk, self._chunk_pos
+        if pos >= len(chunk) or self._chunk_sock is not self._sock:   # used up, or a new socket
+            chunk = super()._sock_recv(RECV_CHUNK)   # BlockingIOError when there is nothing
+            self._chunk, self._chunk_pos, self._chunk_sock = chunk, 0, self._sock
+            pos = 0
+        end = min(pos + bufsize, len(chunk))
+        self._chunk_pos = end
+        return chunk[pos:end]
+
+    def buffered(self) -> bool:
+        """True while bytes read from the socket wait here (the socket may not be readable)."""
+        return self._chunk_pos < len(self._chunk) and self._chunk_sock is self._sock
+
+    def _handle_pubackcomp(self, cmd):
+        if cmd == "PUBACK" and self.forwarded_ack is not None \
+                and self.forwarded_ack(self._in_packet["packet"]):
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return super()._handle_pubackcomp(cmd)
 
 
 class MqttConnection:
@@ -81,13 +117,20 @@ class MqttConnection:
         self._state_change: asyncio.Event | None = None
         self._connack: asyncio.Future | None = None
         self._closing = False
+        self._acks = bytearray()   # PUBACKs of this loop turn (see ack)
+        self._acks_scheduled = False
         self._client = self._make_client()
+        self.forwarder: Forwarder | None = None
+        if config.listener is not None and config.listener.forward:
+            # Forwarding needs MQTT 5 (No Local; config.py refuses it otherwise).
+            self.forwarder = Forwarder(packets.V5, self._send_raw, self._client._mid_generate)
+            self._client.forwarded_ack = self.forwarder.ack
 
     # -- paho client ------------------------------------------------------------------------
     def _make_client(self) -> paho.Client:
         c = self.config
         v5 = c.protocol == "5"
-        client = paho.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2, client_id=c.client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
             clean_session=None if v5 else False, manual_ack=True)
@@ -100,11 +143,6 @@ class MqttConnection:
                            cert_reqs=ssl.CERT_NONE if t and t.insecure_skip_verify else ssl.CERT_REQUIRED)
             if t and t.insecure_skip_verify:
                 client.tls_insecure_set(True)
-        if c.listener is not None and c.listener.forward:
-            # LAN messages passed on to the broker: a wide window and a bounded queue while
-            # the broker is away (QoS 0 ones are dropped then, and counted by the reader).
-            client.max_inflight_messages_set(0)
-            client.max_queued_messages_set(100_000)
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
@@ -186,6 +224,7 @@ class MqttConnection:
         """Sends DISCONNECT (the session stays on the broker) and closes the socket."""
         self._closing = True
         if self._sock is not None and self.connected:
+            self._send_acks()   # acks of stored messages leave before DISCONNECT
             # Session Expiry is left as set at connect: the broker keeps the session for us.
             self._client.disconnect()
             deadline = time.monotonic() + timeout
@@ -195,16 +234,34 @@ class MqttConnection:
 
     # -- acks and flow control ---------------------------------------------------------------
     def ack(self, mid: int, qos: int, generation: int) -> bool:
-        """Acknowledges a QoS 1/2 message if its connection is still the current one."""
+        """Acknowledges a QoS 1/2 message if its connection is still the current one. A batch's
+        PUBACKs go to paho's send queue as one entry (one send() instead of one per ack)."""
         if generation != self.generation or not self.connected:
             return False
-        self._client.ack(mid, qos)
+        if qos != 1:
+            self._client.ack(mid, qos)
+            return True
+        self._acks += packets.encode_ack(packets.PUBACK, mid, packets.V311)   # the same in v5
+        if not self._acks_scheduled:
+            self._acks_scheduled = True
+            self._loop.call_soon(self._send_acks)
         return True
 
+    def _send_acks(self) -> None:
+        self._acks_scheduled = False
+        if self._acks and self.connected:
+            self._client._packet_queue(paho.PUBACK, bytes(self._acks), 0, 1)
+        self._acks.clear()
+
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
-        """Publishes on this connection (paho queues QoS 1 while disconnected); False if refused."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
-        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS or (qos > 0 and info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN)
+        """Passes a message on through this connection (QoS 1 waits here while disconnected);
+        False if it is dropped. Only with a forwarding listener."""
+        return self.forwarder.add(topic, payload, min(qos, 1), retain)
+
+    def _send_raw(self, data: bytes) -> None:
+        # paho's send queue, as one packet entry: it writes it (partly, on EAGAIN) in order
+        # with its own packets. QoS 1 keeps paho from treating it as a QoS 0 message it sent.
+        self._client._packet_queue(paho.PUBLISH, data, 0, 1)
 
     def pause_reading(self) -> None:
         """Stops reading the socket (TCP back-pressure) until :meth:`resume_reading`."""
@@ -264,11 +321,17 @@ class MqttConnection:
 
     def _readable(self) -> None:
         client = self._client
+        forwarder = self.forwarder
         for _ in range(READ_BURST):
-            before = self._received
+            before = self._received + (forwarder.acked if forwarder else 0)
             rc = client.loop_read()
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._received == before or self._paused:
-                break
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._paused:
+                return
+            if (not client.buffered()
+                    and self._received + (forwarder.acked if forwarder else 0) == before):
+                return
+        if client.buffered():   # packets read ahead wait: the socket may not wake us for them
+            self._loop.call_soon(self._readable)
 
     def _writable(self) -> None:
         # paho sends each queued packet with its own send(); corked, the kernel sends them as
@@ -313,6 +376,8 @@ class MqttConnection:
                         "was away may be lost (session expired or the broker lost its state)",
                         c.display_name, c.endpoint, c.client_id)
         self._subscribe(flags.session_present)
+        if self.forwarder is not None:
+            self.forwarder.online()
         if self._connack is not None and not self._connack.done():
             self._connack.set_result(None)
         self._changed(True)
@@ -350,6 +415,9 @@ class MqttConnection:
         was_connected = self.connected
         self.connected = False
         self.generation += 1
+        self._acks.clear()   # packet ids of a connection that is gone
+        if self.forwarder is not None:
+            self.forwarder.offline()
         if was_connected:
             self.disconnects += 1
         if was_connected and not self._closing:

@@ -5,7 +5,9 @@ Written here rather than taken from a library: paho and the other Python package
 server); the server side needs only the packets below, and every length in them must be bounded
 and checked against what a LAN device sends. :func:`read_packet` reads one packet from an asyncio
 stream; the ``parse_*`` functions take its body and raise :class:`MalformedPacket` naming the
-field and the rule broken; the ``encode_*`` functions build the server's answers.
+field and the rule broken; the ``encode_*`` functions build the server's answers, and
+:func:`encode_publish` the PUBLISH the reader sends when it passes a LAN message on (see
+:mod:`.forwarding`).
 
 Normative statements are cited as [MQTT-x.y.z-n] of the 3.1.1 (``v3``) or 5.0 (``v5``) standard.
 """
@@ -342,6 +344,19 @@ def encode_ack(kind: int, packet_id: int, protocol: int, reason: int = SUCCESS) 
     if protocol == V5 and reason != SUCCESS:
         return _packet(kind, 0, struct.pack(">HB", packet_id, reason))
     return _packet(kind, 0, struct.pack(">H", packet_id))
+
+
+def encode_publish(topic: str, payload: bytes, qos: int, retain: bool, packet_id: int,
+                   protocol: int) -> bytes:
+    """A PUBLISH as a client sends it (DUP clear, no properties); ``packet_id`` only at QoS > 0."""
+    raw = topic.encode()
+    head = struct.pack(">H", len(raw)) + raw
+    if qos:
+        head += struct.pack(">H", packet_id)
+    if protocol == V5:
+        head += b"\x00"   # property length 0
+    return (bytes((PUBLISH << 4 | qos << 1 | retain,)) + _varint(len(head) + len(payload))
+            + head + payload)
 
 
 def encode_suback(kind: int, packet_id: int, protocol: int, count: int, code: int) -> bytes:

@@ -356,6 +356,7 @@ class MqttReader(Component):
 
     def _lan_health(self) -> dict[str, Any]:
         listener = self.listener
+        forwarder = self.connection.forwarder
         return {
             "listen": listener.options.listen,
             "tls": listener.options.use_tls,
@@ -364,6 +365,6 @@ class MqttReader(Component):
             "messages": listener.messages,
             "messages_not_stored": self.lan_messages_not_stored,
             "forwarded": self.forwarded,
-            "forward_failures": self.forward_failures,
+            "forward_failures": self.forward_failures + (forwarder.failures if forwarder else 0),
             **listener.counters,
         }

@@ -61,10 +61,21 @@ class Device:
 
 
 class Subscriber:
-    def __init__(self, mosquitto, topic: str) -> None:
+    """A subscriber on mosquitto; ``persistent``: its session and queue survive a broker
+    restart, and paho reconnects it."""
+
+    def __init__(self, mosquitto, topic: str, persistent: bool = False) -> None:
         self.topics: list[str] = []
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="lan-test-subscriber")
-        self.client.on_message = lambda c, u, m: self.topics.append(m.topic)
+        self.payloads: list[bytes] = []
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="lan-test-subscriber",
+                                  clean_session=not persistent)
+        self.client.reconnect_delay_set(0.1, 1)
+
+        def on_message(client, userdata, message):
+            self.payloads.append(message.payload)
+            self.topics.append(message.topic)
+
+        self.client.on_message = on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.connect(mosquitto.host, mosquitto.port)
@@ -111,6 +122,35 @@ def test_paho_device_is_acked_after_store_and_passed_on_once(mosquitto, tmp_path
     finally:
         subscriber.close()
     assert len(subscriber.topics) == n
+
+
+def test_broker_restart_neither_blocks_ingest_nor_loses_a_passed_on_message(mosquitto, tmp_path):
+    """Messages passed on wait in the gateway while mosquitto is down (devices are still acked
+    after the store write) and reach a persistent subscriber once it is back."""
+    subscriber = Subscriber(mosquitto, "lan/#", persistent=True)
+    seqs = lambda: {int(m.split(b"seq=")[1].split(b"i")[0]) for m in subscriber.payloads}
+
+    async def scenario(reader, port):
+        device = await asyncio.to_thread(Device, port, "device-restart")
+        try:
+            before = [device.publish("lan/r", f"env seq={i}i {RECENT_NS + i}") for i in range(100)]
+            await wait_for(lambda: device.acked >= set(before), 20, "acks before the restart")
+            await wait_for(lambda: len(seqs()) >= 100, 10, "messages passed on before the restart")
+            await asyncio.to_thread(mosquitto.stop)
+            during = [device.publish("lan/r", f"env seq={i}i {RECENT_NS + i}") for i in range(100, 200)]
+            await wait_for(lambda: device.acked >= set(during), 20, "acks while the broker is down")
+            assert len(await stored_values(reader, "env")) == 200
+            await asyncio.to_thread(mosquitto.start)
+            await wait_for(lambda: seqs() == set(range(200)), 30, "every message passed on")
+        finally:
+            device.close()
+        assert reader.forwarded == 200
+        assert reader.health()["lan"]["forward_failures"] == 0
+
+    try:
+        run_lan(mosquitto, tmp_path, scenario, store='[store]\nwal_sync = "200ms"')
+    finally:
+        subscriber.close()
 
 
 V5_PROTOCOL_ERRORS = {

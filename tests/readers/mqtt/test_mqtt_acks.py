@@ -47,9 +47,17 @@ format = "line"
             return result
 
         store.write = write
+        # The PUBACKs as they enter paho's send queue (a loop turn's acks are one entry).
         client = reader.connection._client
-        real_ack = client.ack
-        client.ack = lambda mid, qos: (events.append(("ack", mid)), real_ack(mid, qos))[1]
+        real_queue = client._packet_queue
+
+        def queue(command, packet, mid, qos, info=None):
+            if command & 0xF0 == 0x40:
+                events.extend(("ack", int.from_bytes(packet[i + 2:i + 4], "big"))
+                              for i in range(0, len(packet), 4))
+            return real_queue(command, packet, mid, qos, info)
+
+        client._packet_queue = queue
         received: list[int] = []
         on_message = reader.connection._on_message
         reader.connection._on_message = lambda m, g: (received.append(m.mid), on_message(m, g))
