@@ -132,7 +132,7 @@ def test_points_carry_tags_fields_and_values(rig, until):
     assert abs(rows[0][4] - time.time_ns()) < 60e9
 
 
-def test_reading_times_are_rounded_to_the_sensors_precision(rig):
+def test_reading_times_are_rounded_to_the_sensors_precision(rig, until):
     """At a 50 ms interval (47.5 ms at the shortest with the jitter) readings are stored to the
     millisecond, each poll at its own time; a configured precision applies to its sensor."""
     sensors = [SensorConfig(part="bme280", address=0x76, name="room", interval=parse_duration("50ms")),
