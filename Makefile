@@ -8,13 +8,17 @@ NATIVE_SOURCES := $(wildcard native/src/*.c native/include/*.h) native/build_nat
 NATIVE_STAMP := build/.native
 DATA_DIR ?= ./var
 
-.PHONY: run test test-fast test-random hil setup native deps-run deps-test clean bench image
+.PHONY: run test test-fast test-random typecheck hil setup native deps-run deps-test clean bench image
 
 run: setup deps-run
 	GATEWAY_HW=$${GATEWAY_HW:-emulated} $(VENV)/bin/gateway run --data-dir $(DATA_DIR)
 
-test: setup deps-test
+test: setup deps-test typecheck
 	@bash .ci/pytest-run $(PY) $(PYTEST_ARGS)
+
+# mypy on the packages listed in pyproject.toml ([tool.mypy] files); `make test` runs it first.
+typecheck: setup
+	$(PY) -m mypy
 
 # The unit tests alone (no servers, no image, nothing marked slow): under a minute.
 test-fast: setup

@@ -29,7 +29,10 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+if TYPE_CHECKING:
+    from gateway.config.model import Config
 
 log = logging.getLogger("gateway.runtime")
 
@@ -92,7 +95,7 @@ class Component:
 class Context:
     """What the supervisor hands each component: the config and the components started before it."""
 
-    config: Any
+    config: Config   # the gateway's loaded configuration
     data_dir: str
     components: dict[str, Component] = field(default_factory=dict)
 

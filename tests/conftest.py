@@ -6,7 +6,9 @@ or a broken fixture, which must not pass as green. A property test that finds a 
 a developer's machine is a bug report; in CI the same inputs make a red run mean a change.
 """
 
+import inspect
 import os
+import time
 
 import pytest
 from hypothesis import settings
@@ -67,3 +69,27 @@ def serve_store():
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
         loop.close()
+
+
+async def wait_until(predicate, what: str = "the condition", timeout: float = 10.0) -> None:
+    """Polls ``predicate`` (a function, or one returning an awaitable) until it is true; fails
+    naming ``what`` after ``timeout`` seconds. Tests wait on what they then assert, never on
+    a fixed sleep, so a slow or loaded machine only makes them slower."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def until():
+    """:func:`wait_until`: ``await until(predicate, what, timeout=10.0)``."""
+    return wait_until

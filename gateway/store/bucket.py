@@ -125,10 +125,11 @@ class Bucket:
         self.retention_ns = retention_ns
         self.head_points = head_points
         self.head_max_age_ms = head_max_age_ms
-        self.ring: RingFile | None = None
-        self.wal: WriteAheadLog | None = None
-        self.heads: Heads | None = None
-        self.state: BucketState | None = None
+        # See the properties of the same names: set when the bucket opens.
+        self._ring: RingFile | None = None
+        self._wal: WriteAheadLog | None = None
+        self._heads: Heads | None = None
+        self._state: BucketState | None = None
         self.catalogue = SeriesTable()
         # Waiting for durability: (generation, future); outcomes of recent commits.
         self.generation = 0          # store thread: batches taken so far
@@ -175,12 +176,58 @@ class Bucket:
         # it whether the ring has gone a whole lap since.
         self.written_at_checkpoint = 0
         self.segments: list[tuple[int, str]] = []    # (first LSN, path), oldest first
-        self.counters = collections.Counter()
+        self.counters: collections.Counter[str] = collections.Counter()
         self.too_old_logged_at = -1e9   # time.monotonic() of the last warning about old points
         self.series_limit_logged_at = -1e9
         self.cursors: dict[str, int] = {}
         self.lock = threading.Lock()
         self.commit_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ open parts
+
+    # The ring, WAL and heads are made by open_files_on_thread, the state comes from the index
+    # when the store opens the bucket; nothing uses a bucket before that, so reading one earlier
+    # is a bug, not a state to handle (opened_parts() is for the code that runs either way).
+    @property
+    def ring(self) -> RingFile:
+        assert self._ring is not None, f"bucket {self.name}: ring read before it was opened"
+        return self._ring
+
+    @ring.setter
+    def ring(self, ring: RingFile) -> None:
+        self._ring = ring
+
+    @property
+    def wal(self) -> WriteAheadLog:
+        assert self._wal is not None, f"bucket {self.name}: WAL read before it was opened"
+        return self._wal
+
+    @wal.setter
+    def wal(self, wal: WriteAheadLog) -> None:
+        self._wal = wal
+
+    @property
+    def heads(self) -> Heads:
+        assert self._heads is not None, f"bucket {self.name}: heads read before they were made"
+        return self._heads
+
+    @heads.setter
+    def heads(self, heads: Heads) -> None:
+        self._heads = heads
+
+    @property
+    def state(self) -> BucketState:
+        assert self._state is not None, f"bucket {self.name}: state read before it was loaded"
+        return self._state
+
+    @state.setter
+    def state(self, state: BucketState) -> None:
+        self._state = state
+
+    def opened_parts(self) -> tuple[RingFile | None, WriteAheadLog | None, Heads | None,
+                                    BucketState | None]:
+        """(ring, WAL, heads, state), each None until opened: for statistics and closing."""
+        return self._ring, self._wal, self._heads, self._state
 
     # ------------------------------------------------------------------ store thread
 
@@ -367,7 +414,9 @@ class Bucket:
         sealed, ids = self.heads.take_outputs()
         created = []
         for sid in ids:
-            key, type_ = self.heads.series(sid)
+            known = self.heads.series(sid)
+            assert known is not None   # the heads just reported it as created
+            key, type_ = known
             created.append((sid, type_, key.decode("utf-8", "surrogateescape")))
         return sealed, created
 
@@ -441,7 +490,8 @@ class Bucket:
 
     def close_on_thread(self) -> None:
         with self.lock:
-            for obj in (self.wal, self.ring, self.heads):
+            ring, wal, heads, _ = self.opened_parts()
+            for obj in (wal, ring, heads):
                 if obj is not None:
                     obj.close()
 

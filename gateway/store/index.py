@@ -127,7 +127,7 @@ def write_events(pending: list, previous_pos: int, capacity: int) -> list[tuple[
     each block and (lo, hi, None) for the tail a wrap skipped. The skipped tail counts as
     overwritten: its blocks are older than those at the start the wrap overwrites, so the
     ring always holds one contiguous run of the newest blocks."""
-    events = []
+    events: list[tuple[int, int, object]] = []
     pos = previous_pos
     for e in pending:
         if e.offset != pos:
@@ -143,7 +143,8 @@ def surviving(events: list) -> tuple[list, list]:
     only a batch larger than the ring overwrites its own blocks."""
     starts: list[int] = []
     ends: list[int] = []
-    kept, lost = [], []
+    kept: list = []
+    lost: list = []
     for a, b, e in reversed(events):
         if e is not None:
             i = bisect.bisect_right(starts, a) - 1
@@ -258,11 +259,11 @@ class BlockIndex:
         await db.commit()
         async with db.execute(f"SELECT id, write_pos, next_seq, {', '.join(COUNTERS)} "
                               "FROM buckets WHERE name = ?", (name,)) as cur:
-            row = await cur.fetchone()
+            row = await _one_row(cur)
         bid, write_pos, next_seq, *counts = row
         async with db.execute(f"SELECT COUNT(*) FROM {self._series_table} WHERE bucket = ?",
                               (bid,)) as cur:
-            (series_count,) = await cur.fetchone()
+            (series_count,) = await _one_row(cur)
         state = BucketState(bid, write_pos, next_seq, dict(zip(COUNTERS, counts)), series_count)
         await self.refresh_totals(state)
         async with db.execute("SELECT name, seq FROM replication_cursors WHERE bucket = ?",
@@ -283,20 +284,22 @@ class BlockIndex:
                 "SELECT COUNT(*), COALESCE(SUM(length), 0), COALESCE(SUM(n), 0), MIN(min_ts), "
                 "MAX(max_ts), MIN(max_ts) FROM blocks WHERE bucket = ?", (state.id,)) as cur:
             (state.live_blocks, state.live_bytes, state.live_points, state.oldest,
-             state.newest, state.first_block_end) = await cur.fetchone()
+             state.newest, state.first_block_end) = await _one_row(cur)
 
     async def usage_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
         """(blocks, points) that a ring cut to capacity would no longer hold."""
         async with self._db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM blocks WHERE "
                                     "bucket = ? AND offset + length > ?",
                                     (bucket_id, capacity)) as cur:
-            return tuple(await cur.fetchone())
+            blocks, points = await _one_row(cur)
+            return blocks, points
 
     async def usage_older(self, bucket_id: int, cutoff: int) -> tuple[int, int]:
         """(blocks, points) whose newest point is older than cutoff: what retention drops."""
         async with self._db.execute("SELECT COUNT(*), COALESCE(SUM(n), 0) FROM blocks WHERE "
                                     "bucket = ? AND max_ts < ?", (bucket_id, cutoff)) as cur:
-            return tuple(await cur.fetchone())
+            blocks, points = await _one_row(cur)
+            return blocks, points
 
     async def repair(self, bucket_id: int, found: dict, below_seq: int,
                      expire_before: int | None, overwritten) -> RepairResult:
@@ -356,7 +359,7 @@ class BlockIndex:
         returns (blocks, points)."""
         async with self._db.execute("DELETE FROM blocks WHERE bucket = ? AND offset + length > ? "
                                     "RETURNING n", (bucket_id, capacity)) as cur:
-            rows = await cur.fetchall()
+            rows = list(await cur.fetchall())
         blocks, points = len(rows), sum(n for (n,) in rows)
         if blocks:
             await self._db.execute("UPDATE buckets SET evicted_blocks = evicted_blocks + ?, "
@@ -428,7 +431,7 @@ class BlockIndex:
             for seq in corrupt_seqs:
                 async with db.execute("DELETE FROM blocks WHERE bucket = ? AND seq = ? RETURNING seq",
                                       (bucket_id, seq)) as cur:
-                    corrupt += len(await cur.fetchall())
+                    corrupt += len(list(await cur.fetchall()))
             await db.execute(
                 "UPDATE buckets SET write_pos = ?, next_seq = ?, evicted_blocks = evicted_blocks + ?, "
                 "evicted_points = evicted_points + ?, expired_blocks = expired_blocks + ?, "
@@ -478,7 +481,7 @@ class BlockIndex:
     async def newest_block_ts(self, bucket_id: int, series_id: int) -> int | None:
         async with self._db.execute("SELECT MAX(max_ts) FROM blocks WHERE bucket = ? AND series = ?",
                                     (bucket_id, series_id)) as cur:
-            return (await cur.fetchone())[0]
+            return (await _one_row(cur))[0]
 
     async def rename_series(self, bucket_id: int, renames: list[tuple[int, str]]) -> None:
         """New keys for series ids, in one transaction (the key escaping migration)."""
@@ -494,3 +497,10 @@ class BlockIndex:
             await self._db.execute("INSERT OR REPLACE INTO replication_cursors (name, bucket, seq) "
                                    "VALUES (?, ?, ?)", (name, bucket_id, seq))
         await self._db.commit()
+
+
+async def _one_row(cur: aiosqlite.Cursor) -> aiosqlite.Row:
+    """The row of a query that always has one (an aggregate, a row just inserted)."""
+    row = await cur.fetchone()
+    assert row is not None, "an aggregate query returned no row"
+    return row

@@ -401,7 +401,7 @@ class Heads:
         rc = lib.gw_heads_commit(self.ptr, wal.ptr, ring.ptr if ring is not None else ffi.NULL,
                                  now_ms, r)
         if rc != OK:
-            if r.failed_file == lib.GW_FILE_RING:
+            if r.failed_file == lib.GW_FILE_RING and ring is not None:   # only with a ring
                 raise _io_error(rc, r.failed_errno, f"cannot write ring file {ring.path}")
             raise _io_error(rc, r.failed_errno, f"cannot write WAL segment {wal.path}")
         return r.sealed_directly

@@ -9,7 +9,7 @@ flight per series, however long the range.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncGenerator, AsyncIterator
 
 from gateway.bridge import LoopBridge
 
@@ -77,7 +77,7 @@ class StoreProxy:
 async def _take(batches: AsyncIterator, n: int) -> tuple[list, bool]:
     """Up to ``n`` batches, and whether the stream ended (a series that fits in one batch,
     the usual case, then costs one step on the loop)."""
-    got = []
+    got: list = []
     try:
         while len(got) < n:
             got.append(await batches.__anext__())
@@ -92,7 +92,7 @@ class _SeriesCursor:
     def __init__(self, store, infos: list, bucket: str, start, stop) -> None:
         self.store, self.infos, self.bucket, self.start, self.stop = store, infos, bucket, start, stop
         self.i = 0
-        self.current: AsyncIterator | None = None
+        self.current: AsyncGenerator | None = None
 
     async def take(self, budget: int) -> tuple[list, bool]:
         got, n = [], 0

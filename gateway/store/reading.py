@@ -106,8 +106,8 @@ def matching_chunks(b: Bucket, measurement: str | None = None,
             if field is not None and f != field:
                 continue
             if tags:
-                t = dict(t)
-                if any(t.get(k) != v for k, v in tags.items()):
+                tag_map = dict(t)
+                if any(tag_map.get(k) != v for k, v in tags.items()):
                     continue
         out.append(info)
         if len(out) >= chunk:
@@ -157,8 +157,8 @@ class StoreReader:
             if (e.series_id in refs and e.max_ts >= lo and e.min_ts < hi
                     and e.seq not in seen):
                 refs[e.series_id].append((e.seq, e.offset, e.length, (e.offset + e.length, None)))
-        for r in refs.values():
-            r.sort()
+        for reads in refs.values():
+            reads.sort()
         return await self.threads.on_read_thread(self._read_many, b, refs)
 
     @classmethod
@@ -257,8 +257,12 @@ class StoreReader:
     async def decoded_blocks(self, b: Bucket, refs: list[BlockRef]) -> list[tuple[array, Any] | None]:
         """Each block's (timestamps, values), or None where it is gone or damaged; one trip to
         the read thread for all of them."""
-        def read():
-            return [(self.read_blocks(b, [ref]) or [None])[0] for ref in refs]
+        def read() -> list[tuple[array, Any] | None]:
+            out: list[tuple[array, Any] | None] = []
+            for ref in refs:
+                blocks = self.read_blocks(b, [ref])
+                out.append(blocks[0] if blocks else None)
+            return out
 
         return await self.threads.on_read_thread(read)
 
@@ -314,28 +318,29 @@ def merge(info: SeriesInfo, blocks: list[tuple[array, Any]], head: HeadPoints, l
         elif type_ == BOOL:
             parts_v.append(array("B", head.raw.tobytes()[::8]) if head.raw else array("B"))
         else:
+            assert head.raw is not None   # the head copy of a series of 64-bit values
             parts_v.append(array(_WORD_COLUMNS[type_], head.raw.tobytes()))
     if not parts_ts:
         return None
     ts = array("q")
     for p in parts_ts:
         ts.extend(p)
-    if type_ == STRING:
-        values = [v for p in parts_v for v in p]
-    else:
-        values = array("B" if type_ == BOOL else _WORD_COLUMNS[type_])
-        for p in parts_v:
-            values.extend(p)
     # Blocks come oldest write first and the head last, so the last write of a timestamp
     # wins (a redelivered point replaces the earlier copy).
     order = merge_order(ts)
     ts = gather64(ts, order, "q")
-    if type_ in _WORD_COLUMNS:
-        values = gather64(values, order, _WORD_COLUMNS[type_])
-    elif type_ == BOOL:
-        values = array("B", (values[i] for i in order))
+    values: array | list[str]
+    if type_ == STRING:
+        strings = [v for p in parts_v for v in p]
+        values = [strings[i] for i in order]
     else:
-        values = [values[i] for i in order]
+        column = array("B" if type_ == BOOL else _WORD_COLUMNS[type_])
+        for p in parts_v:
+            column.extend(p)
+        if type_ == BOOL:
+            values = array("B", (column[i] for i in order))
+        else:
+            values = gather64(column, order, _WORD_COLUMNS[type_])
     a = bisect.bisect_left(ts, lo)
     z = bisect.bisect_left(ts, hi)
     if a or z < len(ts):

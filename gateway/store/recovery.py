@@ -16,7 +16,7 @@ from array import array
 from typing import Callable
 
 from gateway.store import catalogue
-from gateway.store.bucket import WAL_DAMAGE, Bucket, monotonic_ms
+from gateway.store.bucket import WAL_DAMAGE, Bucket, NewSeries, monotonic_ms
 from gateway.store.index import BlockIndex, BucketState
 from gateway.store.native import RING_HEADER_SIZE
 from gateway.store.settings import Access, settle
@@ -167,7 +167,7 @@ class Recovery:
         """The index is new but the ring is not: re-index the ring from a full scan, with the
         series file for the keys. Returns the series found (id, type, key, sealed LSN)."""
         series, damaged = await self.threads.on_store_thread(catalogue.read, b.series_path)
-        known = {}
+        known: dict[int, NewSeries] = {}
         for sid, type_, key in series:
             known.setdefault(sid, (sid, type_, key))
         found = await self.threads.on_store_thread(b.rebuild_on_thread)

@@ -44,8 +44,8 @@ def _since(now: int | None, start: int | None) -> int | None:
 
 def bucket_stats(b: Bucket) -> dict[str, Any]:
     """A bucket's figures; cheap, callable from any thread (it only reads)."""
-    state = b.state
-    heads = b.heads.counters() if b.heads is not None and not b.heads.closed else {}
+    ring, wal, heads_, state = b.opened_parts()
+    heads = heads_.counters() if heads_ is not None and not heads_.closed else {}
     live_bytes = state.live_bytes if state else 0
     block_points = state.live_points if state else 0
     head_points = heads.get("head_points_total", 0)
@@ -53,7 +53,7 @@ def bucket_stats(b: Bucket) -> dict[str, Any]:
     pending_points = sum(e.count for e in pending)
     pending_bytes = sum(e.length for e in pending)
     counters = dict(state.counters) if state else {}
-    written = (b.wal.bytes_written if b.wal else 0) + (b.ring.bytes_written if b.ring else 0)
+    written = (wal.bytes_written if wal else 0) + (ring.bytes_written if ring else 0)
     return {
         "max_size": b.max_size,
         "retention_s": b.retention_ns / 1e9 if b.retention_ns else None,

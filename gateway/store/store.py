@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Hashable, Mapping
+from typing import Any, AsyncIterator, Hashable, Mapping, TypeVar
 
 from gateway.errors import StoreError, StoreLocked
 from gateway.runtime import Component
@@ -45,6 +45,7 @@ from gateway.store.statistics import CardWrites, bucket_stats
 from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
+_Part = TypeVar("_Part")
 
 #: Series per chunk of a scan: one index query and one thread hop each.
 SCAN_CHUNK = 1000
@@ -92,13 +93,14 @@ class Store(Component):
         self.read_only = access is Access.READ
         self.buckets: dict[str, Bucket] = {}
         self.index: BlockIndex | None = None
-        self.threads: StoreThreads | None = None
+        # The parts made by open (see the properties of the same names without the "_part").
+        self._threads_part: StoreThreads | None = None
         self._lock = DataDirLock(os.path.join(self.path, "LOCK"))
-        self._commits: GroupCommit | None = None
-        self._checkpoints: Checkpointer | None = None
-        self._reader: StoreReader | None = None
+        self._commits_part: GroupCommit | None = None
+        self._checkpoints_part: Checkpointer | None = None
+        self._reader_part: StoreReader | None = None
         self._write_listeners: list = []
-        self._replication: ReplicationPositions | None = None
+        self._replication_part: ReplicationPositions | None = None
         self._opened = False
         self._closing = False
         self._card: CardWrites | None = None
@@ -162,20 +164,20 @@ class Store(Component):
 
     async def _open_locked(self) -> None:
         cfg = self.config
-        self.threads = StoreThreads()
+        self._threads_part = StoreThreads()
         self.index = await BlockIndex.open(os.path.join(self.path, "index.sqlite"),
                                            read_only=self.read_only)
         for name in cfg.buckets:
             b = self.buckets[name] = self._new_bucket(name)
             if not await self.threads.on_store_thread(b.open_files_on_thread, self.read_only):
                 del self.buckets[name]  # read-only, and the bucket holds no data
-        self._commits = GroupCommit(self.buckets.values(), self.threads, cfg.wal_sync,
-                                    cfg.commit_points, cfg.wal_segment_size,
-                                    float(cfg.local_sync))
-        self._checkpoints = Checkpointer(self.buckets.values(), self.index, self.threads,
-                                         self.clock, float(cfg.checkpoint_interval))
-        self._reader = StoreReader(self.index, self.threads, self._checkpoints.repair_index)
-        self._replication = ReplicationPositions(self.index, self._reader)
+        self._commits_part = GroupCommit(self.buckets.values(), self.threads, cfg.wal_sync,
+                                         cfg.commit_points, cfg.wal_segment_size,
+                                         float(cfg.local_sync))
+        self._checkpoints_part = Checkpointer(self.buckets.values(), self.index, self.threads,
+                                              self.clock, float(cfg.checkpoint_interval))
+        self._reader_part = StoreReader(self.index, self.threads, self._checkpoints.repair_index)
+        self._replication_part = ReplicationPositions(self.index, self._reader)
         recovery = Recovery(self.index, self.threads, self.access, self.clock)
         for name in list(self.buckets):
             b = self.buckets[name]
@@ -236,15 +238,39 @@ class Store(Component):
             self._opened = False
 
     async def _close_files(self) -> None:
-        if self.threads is not None:
+        threads = self._threads_part
+        if threads is not None:
             for b in self.buckets.values():
-                await self.threads.on_store_thread(b.close_on_thread)
+                await threads.on_store_thread(b.close_on_thread)
         if self.index is not None:
             await self.index.close()
             self.index = None
-        if self.threads is not None:
-            self.threads.shutdown()
-            self.threads = None
+        if threads is not None:
+            threads.shutdown()
+            self._threads_part = None
+
+    # ------------------------------------------------------------------ parts made by open
+
+    @property
+    def threads(self) -> StoreThreads:
+        """The store, sync and read threads (from open until close)."""
+        return _made_by_open(self._threads_part)
+
+    @property
+    def _commits(self) -> GroupCommit:
+        return _made_by_open(self._commits_part)
+
+    @property
+    def _checkpoints(self) -> Checkpointer:
+        return _made_by_open(self._checkpoints_part)
+
+    @property
+    def _reader(self) -> StoreReader:
+        return _made_by_open(self._reader_part)
+
+    @property
+    def _replication(self) -> ReplicationPositions:
+        return _made_by_open(self._replication_part)
 
     async def __aenter__(self) -> "Store":
         return await self.open()
@@ -305,6 +331,7 @@ class Store(Component):
             problems.append(self._conflict_message(b, ptr, got.last_conflict, got.type_conflicts))
             log.warning("bucket %s: %s", b.name, problems[-1])
         if got.too_old:
+            assert b.retention_ns is not None   # points are too old only for a retention
             b.counters["too_old"] += got.too_old
             problems.append(f"{got.too_old} point(s) refused: older than the retention of bucket "
                             f"{b.name!r} ({b.retention_ns // 1_000_000_000} s)")
@@ -487,3 +514,10 @@ class Store(Component):
         except Exception as e:  # a snapshot must never take the status page down
             h["error"] = str(e)
         return h
+
+
+def _made_by_open(part: _Part | None) -> _Part:
+    """A part the store makes when it opens; StoreError before (or after close)."""
+    if part is None:
+        raise StoreError("the store is not open")
+    return part

@@ -10,12 +10,17 @@ RIG_KINDS = ("emulated", "qemu", "ssh://user@host")
 
 
 def open_rig(spec: str, workdir: pathlib.Path, card_mib: int = 0) -> Rig:
-    """A rig for ``spec`` (``emulated``; ``qemu`` and ``ssh://...`` are not built yet)."""
+    """A rig for ``spec`` (``emulated`` or ``qemu``; ``ssh://...`` is not built yet)."""
     if spec == "emulated":
         from hil.rigs.emulated import EmulatedRig
         return EmulatedRig(workdir, card_mib=card_mib)
-    if spec == "qemu" or spec.startswith("ssh://"):
-        raise RigError(f"the {spec.split(':')[0]} rig is planned, not built yet (hil/README.md)")
+    if spec == "qemu":
+        if card_mib:
+            raise RigLacks(spec, "disk (a card of a given size: the qemu rig boots the image's own)")
+        from hil.rigs.qemu import QemuRig
+        return QemuRig(workdir)
+    if spec.startswith("ssh://"):
+        raise RigError("the ssh rig is planned, not built yet (hil/README.md)")
     raise RigError(f"--rig must be one of {', '.join(RIG_KINDS)}, got {spec!r}")
 
 

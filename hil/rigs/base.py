@@ -70,9 +70,19 @@ class Rig(abc.ABC):
     def gateway(self, *args: str, timeout: float = 120) -> tuple[int, bytes, str]:
         """Runs ``gateway ARGS...`` on the device (its data dir is filled in); (exit, stdout, stderr)."""
 
-    @abc.abstractmethod
     def points(self, measurement: str | None = None, bucket: str = "raw") -> list[StoredPoint]:
-        """Every point the device has stored (of one measurement), read back as line protocol."""
+        """Every point the device has stored (of one measurement), read back as line protocol
+        (``gateway export``)."""
+        from gateway.lineprotocol import parse
+
+        args = ["export", "--bucket", bucket] + (["--measurement", measurement] if measurement else [])
+        rc, out, err = self.gateway(*args)
+        if rc != 0:
+            raise RigError(f"gateway export failed (exit {rc}): {err.strip()}")
+        result = parse(out)
+        if result.errors:
+            raise RigError(f"gateway export printed bad line protocol: {result.errors[0]}")
+        return [StoredPoint(m, tags, f, ts, v) for m, tags, f, ts, v in result.batch.points()]
 
     # -- stimulus ----------------------------------------------------------------------
     def press(self, pin: int, count: int = 1, hold_ms: int = 60, gap_ms: int = 60) -> None:
@@ -96,9 +106,23 @@ class Rig(abc.ABC):
         """Bytes written to the data's block device since boot, from the device's own counters."""
         raise RigLacks(self.kind, "block device counters")
 
+    def filesystem_state(self) -> str:
+        """The data's file system as its superblock records it: ``clean``, or what is wrong."""
+        raise RigLacks(self.kind, "file system state")
+
     # -- the LAN ------------------------------------------------------------------------
+    def device_listener(self) -> tuple[str, str]:
+        """(listen address, password file) for the gateway's ``[readers.mqtt.listener]``, as
+        seen on the device."""
+        raise RigLacks(self.kind, "mqtt publisher")
+
+    def subscriber_broker_url(self) -> str:
+        """The broker subscribers use, as seen on the device (the gateway passes device
+        messages on to it)."""
+        raise RigLacks(self.kind, "mqtt publisher")
+
     def mqtt_device_endpoint(self) -> tuple[str, int, str | None, str | None]:
-        """(host, port, username, password) a LAN device publishes to."""
+        """(host, port, username, password) a LAN device publishes to, as seen from the rig."""
         raise RigLacks(self.kind, "mqtt publisher")
 
     def close(self) -> None:

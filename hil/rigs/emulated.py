@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from hil.rigs.base import Rig, RigError, RigLacks, StoredPoint
+from hil.rigs.base import Rig, RigError, RigLacks
 
 READY_TIMEOUT_S = 60
 FILLER = "hil-filler"
@@ -164,18 +164,6 @@ class EmulatedRig(Rig):
                            cwd=self.workdir)
         return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
-    def points(self, measurement: str | None = None, bucket: str = "raw") -> list[StoredPoint]:
-        from gateway.lineprotocol import parse
-
-        args = ["export", "--bucket", bucket] + (["--measurement", measurement] if measurement else [])
-        rc, out, err = self.gateway(*args)
-        if rc != 0:
-            raise RigError(f"gateway export failed (exit {rc}): {err.strip()}")
-        result = parse(out)
-        if result.errors:
-            raise RigError(f"gateway export printed bad line protocol: {result.errors[0]}")
-        return [StoredPoint(m, tags, f, ts, v) for m, tags, f, ts, v in result.batch.points()]
-
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -256,20 +244,21 @@ class EmulatedRig(Rig):
             self.broker.start()
         return self.broker.url
 
-    def device_listener(self) -> tuple[int, pathlib.Path]:
-        """(port, password file) for the gateway's ``[readers.mqtt.listener]``."""
+    def _device_credentials(self) -> tuple[int, str, str, pathlib.Path]:
         from hil.rigs.mosquitto import free_port, password_file
 
         if self._device_endpoint is None:
             user, password = "device", secrets.token_urlsafe(16)
             path = password_file(self.workdir, {user: password})
             self._device_endpoint = (free_port(), user, password, path)
-        port, _, _, path = self._device_endpoint
-        return port, path
+        return self._device_endpoint
+
+    def device_listener(self) -> tuple[str, str]:
+        port, _, _, path = self._device_credentials()
+        return f"127.0.0.1:{port}", str(path)
 
     def mqtt_device_endpoint(self) -> tuple[str, int, str | None, str | None]:
-        port, _ = self.device_listener()
-        _, user, password, _ = self._device_endpoint
+        port, user, password, _ = self._device_credentials()
         return "127.0.0.1", port, user, password
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from .conftest import CODEC_SOURCES, ROOT, compile_c
+from codec_support import CODEC_SOURCES, ROOT, compile_c
 
 FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "45"))
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from .conftest import CODEC_SOURCES, ROOT, compile_c
+from codec_support import CODEC_SOURCES, ROOT, compile_c
 
 
 @pytest.mark.slow

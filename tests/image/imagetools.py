@@ -9,6 +9,9 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CLOUD_INIT = REPO / "cloud-init"
+GROW_BY = 512 * 1024 * 1024     # the test card is larger than the image: the root must grow
+# A gateway.toml with a misspelt key, as a user might write it: rejected, the gateway runs anyway.
+BAD_CONFIG = '[gateway]\nlog_levle = "debug"\n'
 
 
 def seed_dirs() -> list[pathlib.Path]:
@@ -21,15 +24,6 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed (deps/debian-test.txt; `make test` installs it as root)")
     return path
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (for qemu's forwarded SSH port)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def artifacts_dir() -> pathlib.Path:

@@ -170,6 +170,33 @@ def serving(server):
         server.stop()
 
 
+#: Nanoseconds of a second, the step of rows().
+SECOND = 1_000_000_000
+
+
+def rows(series: int, start: int, count: int, step: int = SECOND):
+    for s in range(series):
+        for i in range(count):
+            yield ("env", {"room": f"r{s}"}, "temp", start + i * step, 20.0 + s + i / 100)
+
+
+async def write_rows(store, rows_, bucket="raw", per_batch=50):
+    from gateway.batch import Batch
+
+    batch = Batch()
+    for measurement, tags, field, ts, value in rows_:
+        batch.add(measurement, tags, field, value, ts)
+        if len(batch) >= per_batch:
+            await store.write(batch, bucket)
+            batch = Batch()
+    if len(batch):
+        await store.write(batch, bucket)
+
+
+def vm_content(vm):
+    return strip_labels(vm.export(), "db")
+
+
 class PlayedClock:
     """The clock a stream times its cycles and retry waits with, moved by the test: a long
     outage plays in seconds. :meth:`advance` moves it and returns once the stream has done

@@ -8,9 +8,8 @@ import asyncio
 import pytest
 
 from gateway.batch import UInt
-from replication_support import (local_content, running_stream, serving, stream_config,
-                                 wait_until_equal)
-from test_victoria_metrics import SECOND, write_rows
+from replication_support import (SECOND, local_content, running_stream, serving, stream_config,
+                                 wait_until_equal, write_rows)
 from upstreams import RECENT_NS, InfluxDB
 
 pytestmark = pytest.mark.integration

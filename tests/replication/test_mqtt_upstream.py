@@ -14,14 +14,14 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.store.transfer import export_lines
 from gateway.lineprotocol import series_key
-from replication_support import local_content, running_stream, stream_config
-from test_victoria_metrics import rows, write_rows
+from gateway.store.transfer import export_lines
+from hil.rigs.mosquitto import Mosquitto
+from replication_support import local_content, rows, running_stream, stream_config, write_rows
 from upstreams import RECENT_NS
 
+# The certificate maker of the MQTT reader's TLS tests.
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "readers" / "mqtt"))
-from mqtt_harness import Mosquitto  # noqa: E402  (the MQTT tests' broker harness)
 from test_mqtt_connection import make_certificates  # noqa: E402  (a CA and certificates by openssl)
 
 pytestmark = pytest.mark.integration

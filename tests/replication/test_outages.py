@@ -9,14 +9,14 @@ import asyncio
 
 import pytest
 
+from gateway.backoff import Backoff
 from gateway.config.model import BucketConfig
 from gateway.config.units import parse_size
 from gateway.replication.stream import ReplicationStream
 from gateway.store import Store
-from gateway.backoff import Backoff
-from replication_support import (CATCH_UP_S, VM_DIGITS, PlayedClock, local_content, store_config, stream_config,
-                                 strip_labels, vm_expected, wait_until_equal)
-from test_victoria_metrics import SECOND, write_rows
+from replication_support import (CATCH_UP_S, SECOND, VM_DIGITS, PlayedClock, local_content,
+                                 store_config, stream_config, strip_labels, vm_expected,
+                                 wait_until_equal, write_rows)
 from upstreams import RECENT_NS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.replication.stream import ReplicationStream
 from gateway.store import Store
-from replication_support import local_content, store_config, stream_config, vm_expected, wait_until_equal
-from test_victoria_metrics import rows, vm_content, write_rows
+from replication_support import (local_content, rows, store_config, stream_config, vm_content,
+                                 vm_expected, wait_until_equal, write_rows)
 from upstreams import RECENT_NS
 
 pytestmark = pytest.mark.integration

@@ -8,37 +8,11 @@ import pytest
 
 from gateway.store import Store
 from gateway.replication.stream import ReplicationStream
-from replication_support import (local_content, store_config, stream_config, strip_labels,
-                                 vm_expected, wait_until_equal)
+from replication_support import (SECOND, local_content, rows, store_config, stream_config,
+                                 vm_content, vm_expected, wait_until_equal, write_rows)
 from upstreams import RECENT_NS
 
 pytestmark = pytest.mark.integration
-
-SECOND = 1_000_000_000
-
-
-def rows(series: int, start: int, count: int, step: int = SECOND):
-    for s in range(series):
-        for i in range(count):
-            yield ("env", {"room": f"r{s}"}, "temp", start + i * step, 20.0 + s + i / 100)
-
-
-async def write_rows(store, rows_, bucket="raw", per_batch=50):
-    from gateway.batch import Batch
-
-    batch = Batch()
-    for measurement, tags, field, ts, value in rows_:
-        batch.add(measurement, tags, field, value, ts)
-        if len(batch) >= per_batch:
-            await store.write(batch, bucket)
-            batch = Batch()
-    if len(batch):
-        await store.write(batch, bucket)
-
-
-def vm_content(vm):
-    return strip_labels(vm.export(), "db")
-
 
 def test_sealed_blocks_heads_and_rollups_arrive_exactly(tmp_path, victoria):
     """Points in sealed blocks, points still in heads (a head holds 64 here), late points and

@@ -136,14 +136,14 @@ def test_pull_down_and_active_high(factory, tmp_path):
     assert [v for _, v in store.of("pir", "state")] == [0, 1]
 
 
-def test_current_state_is_reported_periodically(factory, tmp_path):
+def test_current_state_is_reported_periodically(factory, tmp_path, until):
     config = Config(report_interval=ms(40), inputs=[InputConfig(pin=6, name="valve", pull="none",
                                                                active_low=False)])
     pin = factory.pin(6)
     pin.drive_high()
 
     async def scenario(reader, store):
-        await settle(0.25)
+        await until(lambda: len(store.of("valve", "state")) >= 4, "four reports")
         return store
 
     values = [v for _, v in run(config, tmp_path, scenario).of("valve", "state")]
@@ -161,7 +161,7 @@ def pulse(pin, n, bounce=0):
         yield
 
 
-def test_counter_counts_debounced_pulses_with_a_rate(factory, tmp_path):
+def test_counter_counts_debounced_pulses_with_a_rate(factory, tmp_path, until):
     # Reports a fraction of a second apart (report() by hand): times to the microsecond, not
     # the second that report_interval alone would give.
     config = Config(report_interval=parse_duration("1h"), precision=parse_duration("1us"), inputs=[
@@ -189,14 +189,7 @@ def test_counter_counts_debounced_pulses_with_a_rate(factory, tmp_path):
     assert [r[2]["unit"] for r in store.rows if r[3] == "count"] == ["mm"] * len(counts)
 
 
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
-
-def test_counts_survive_a_restart(factory, tmp_path):
+def test_counts_survive_a_restart(factory, tmp_path, until):
     config = Config(report_interval=parse_duration("1h"), inputs=[
         InputConfig(pin=24, name="water", mode="counter", debounce=ms(0), count_on="both")])
     pin = factory.pin(24)
@@ -240,27 +233,27 @@ def test_damaged_counter_file_starts_from_zero(factory, tmp_path, caplog):
     assert run(config, tmp_path, scenario) == 0
 
 
-def test_counter_save_failure_is_counted(factory, tmp_path):
+def test_counter_save_failure_is_counted(factory, tmp_path, until):
     blocker = tmp_path / "file"
     blocker.write_text("")
     config = Config(report_interval=ms(30), inputs=[InputConfig(pin=24, name="w", mode="counter")])
 
     async def scenario(reader, store):
-        await settle(0.1)
+        await until(lambda: reader.health()["counter_save_errors"] >= 1, "a failed save")
         return reader.health()
 
     health = run(config, blocker / "sub", scenario)  # a data dir that cannot be created
     assert health["counter_save_errors"] >= 1
 
 
-def test_bad_pin_is_reported_and_other_inputs_work(factory, tmp_path):
+def test_bad_pin_is_reported_and_other_inputs_work(factory, tmp_path, until):
     config = Config(report_interval=parse_duration("1h"), inputs=[
         InputConfig(pin=2, name="i2c-sda", pull="down"),  # GPIO2 has a fixed pull-up
         InputConfig(pin=27, name="ok", debounce=ms(0))])
 
     async def scenario(reader, store):
         factory.pin(27).drive_low()
-        await settle(0.03)
+        await until(lambda: len(store.of("ok", "state")) >= 2, "the state at start and the change")
         return store, reader.health()
 
     store, health = run(config, tmp_path, scenario)

@@ -23,7 +23,7 @@ def factory(monkeypatch):
     hardware.replace_emulated_rig(None)
 
 
-def test_edges_and_counts_in_the_store_across_restarts(factory, tmp_path):
+def test_edges_and_counts_in_the_store_across_restarts(factory, tmp_path, until):
     config = defaults()
     reader_config = gpio.Config(report_interval=parse_duration("1h"), inputs=[
         InputConfig(pin=17, name="door", debounce=parse_duration("5ms")),
@@ -33,28 +33,44 @@ def test_edges_and_counts_in_the_store_across_restarts(factory, tmp_path):
     async def session(pulses):
         store = Store(str(tmp_path), config.store)
         await store.open()
+        before = await columns(store)
         context = Context(config=config, data_dir=str(tmp_path), components={"store": store})
         reader = gpio.create(reader_config, context)
         await reader.start(context)
-        await asyncio.sleep(0.02)
+        inputs = lambda: reader.health()["inputs"]
+        # The report at start is in the store before the door moves.
+        await until(lambda: stored(store, "door state", len(before.get("door state", [])) + 1),
+                    "the state at start in the store")
         door.drive_low()
-        await asyncio.sleep(0.03)
+        await until(lambda: inputs()["door"]["changes"] == 1, "the door opening")
         door.drive_high()
+        await until(lambda: inputs()["door"]["changes"] == 2, "the door closing")
+        count = inputs()["meter"]["count"]
         for _ in range(pulses):
             meter.drive_low()
             meter.drive_high()
-        await asyncio.sleep(0.03)
+        await until(lambda: inputs()["meter"]["count"] == count + pulses, "the meter's pulses")
         reader.report()
-        await asyncio.sleep(0.02)
+        await until(lambda: stored(store, "door state", len(before.get("door state", [])) + 4),
+                    "the door's edges and report in the store")
         await reader.stop()
-        columns = {c.series.tags["input"] + " " + c.series.field: list(c.values)
-                   for c in await store.scan("raw", measurement="gpio")}
+        got = await columns(store)
         await store.close()
-        return columns
+        return got
 
     asyncio.run(session(3))
-    columns = asyncio.run(session(4))
+    got = asyncio.run(session(4))
     # door: state at start, active, inactive, state at report; twice
-    assert columns["door state"] == [0, 1, 0, 0] * 2
-    assert columns["meter count"] == [0, 3, 3, 7]
-    assert len(columns["meter rate_per_s"]) == 4
+    assert got["door state"] == [0, 1, 0, 0] * 2
+    assert got["meter count"] == [0, 3, 3, 7]
+    assert len(got["meter rate_per_s"]) == 4
+
+
+async def columns(store) -> dict[str, list]:
+    """The GPIO columns in the store: "input field" -> values in time order."""
+    return {c.series.tags["input"] + " " + c.series.field: list(c.values)
+            for c in await store.scan("raw", measurement="gpio")}
+
+
+async def stored(store, column: str, n: int) -> bool:
+    return len((await columns(store)).get(column, [])) >= n

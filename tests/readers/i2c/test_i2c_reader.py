@@ -93,15 +93,7 @@ def run_reader(config, scenario):
     return asyncio.run(main())
 
 
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
-def test_reads_both_parts_into_the_raw_bucket(rig):
+def test_reads_both_parts_into_the_raw_bucket(rig, until):
     async def scenario(reader, store):
         await until(lambda: len(store.values("room", "pressure_pa")) >= 3
                     and len(store.values("shelf", "humidity_pct")) >= 3)
@@ -118,7 +110,7 @@ def test_reads_both_parts_into_the_raw_bucket(rig):
     json.dumps(health)  # the status page serves it as JSON
 
 
-def test_points_carry_tags_fields_and_values(rig):
+def test_points_carry_tags_fields_and_values(rig, until):
     async def scenario(reader, store):
         await until(lambda: store.values("shelf", "temperature_c") and store.values("room", "humidity_pct"))
         return store.rows
@@ -140,7 +132,7 @@ def test_points_carry_tags_fields_and_values(rig):
     assert abs(rows[0][4] - time.time_ns()) < 60e9
 
 
-def test_reading_times_are_rounded_to_the_sensors_precision(rig):
+def test_reading_times_are_rounded_to_the_sensors_precision(rig, until):
     """At a 50 ms interval (47.5 ms at the shortest with the jitter) readings are stored to the
     millisecond, each poll at its own time; a configured precision applies to its sensor."""
     sensors = [SensorConfig(part="bme280", address=0x76, name="room", interval=parse_duration("50ms")),
@@ -169,7 +161,7 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_failing_part_is_unhealthy_others_continue_then_it_recovers(rig, fault):
+def test_failing_part_is_unhealthy_others_continue_then_it_recovers(rig, fault, until):
     inject, message = FAULTS[fault]
     bme = rig.bus(1).device(0x76)
 
@@ -197,7 +189,7 @@ def test_failing_part_is_unhealthy_others_continue_then_it_recovers(rig, fault):
     assert health["sensors"]["shelf"]["healthy"]
 
 
-def test_corrupt_crc_costs_one_read(rig):
+def test_corrupt_crc_costs_one_read(rig, until):
     sht = rig.bus(1).device(0x44)
 
     async def scenario(reader, store):
@@ -212,7 +204,7 @@ def test_corrupt_crc_costs_one_read(rig):
     assert run_reader(make_config(), scenario) == 1
 
 
-def test_stuck_part_is_flagged_and_not_stored(rig):
+def test_stuck_part_is_flagged_and_not_stored(rig, until):
     bme = rig.bus(1).device(0x76)
     sensors = [SensorConfig(part="bme280", address=0x76, name="room",
                             interval=parse_duration("30ms"), stuck_after=3)]
@@ -235,7 +227,7 @@ def test_stuck_part_is_flagged_and_not_stored(rig):
     assert health["sensors"]["room"]["stuck_reads"] >= 2
 
 
-def test_values_outside_the_physical_range_are_dropped_and_counted(rig):
+def test_values_outside_the_physical_range_are_dropped_and_counted(rig, until):
     rig.bus(1).device(0x76).environment.conditions = Conditions(22.0, 40.0, 25000.0)  # < 300 hPa
     rig.bus(1).device(0x44).environment.conditions = Conditions(128.0, 40.0)  # above 125 °C
 
@@ -251,7 +243,7 @@ def test_values_outside_the_physical_range_are_dropped_and_counted(rig):
     assert health["sensors"]["room"]["healthy"]  # the part answered; the value was implausible
 
 
-def test_store_failure_is_counted_and_polling_goes_on(rig):
+def test_store_failure_is_counted_and_polling_goes_on(rig, until):
     async def scenario(reader, store):
         store.fail = True
         await until(lambda: reader.store_errors >= 2)
@@ -270,18 +262,28 @@ def test_retry_backoff_doubles_up_to_the_cap(rig):
     assert reader.retry_delay(10**6) == 30
 
 
-def test_missing_part_backs_off_instead_of_hammering(rig):
+def test_missing_part_backs_off_instead_of_hammering(rig, until):
     sensors = [SensorConfig(part="sht4x", address=0x45, name="absent", interval=parse_duration("10ms"))]
+    config = make_config(sensors=sensors, retry_initial=parse_duration("50ms"),
+                         retry_max=parse_duration("200ms"))
 
     async def scenario(reader, store):
-        await asyncio.sleep(0.5)
-        return reader.sensors["absent"]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        state = reader.sensors["absent"]
+        await until(lambda: state.failed_reads >= 4, "four failed reads")
+        return reader, state.failed_reads, loop.time() - started, state.last_error
 
-    state = run_reader(make_config(sensors=sensors, retry_initial=parse_duration("50ms"),
-                                   retry_max=parse_duration("200ms")), scenario)
-    # 10 ms polls would be ~50 tries; 50, 100, 200, 200 ms back-off allows only a handful.
-    assert 2 <= state.failed_reads <= 6
-    assert "Remote I/O error" in state.last_error
+    reader, failed, elapsed, last_error = run_reader(config, scenario)
+    # The tries the back-off (50, 100, 200, 200 ms, each shortened by at most the jitter)
+    # leaves room for in the time it took, plus one already under way when timing began;
+    # 10 ms polls would make about elapsed / 0.01. A slow machine only allows more.
+    allowed, waited = 2, 0.0
+    while waited + reader.retry_delay(allowed - 1) * (1 - config.jitter) <= elapsed:
+        waited += reader.retry_delay(allowed - 1) * (1 - config.jitter)
+        allowed += 1
+    assert 4 <= failed <= allowed
+    assert "Remote I/O error" in last_error
 
 
 def test_emulated_rig_defaults_probe_nothing_on_real_hardware(rig, monkeypatch):
@@ -300,7 +302,7 @@ def test_emulated_rig_defaults_probe_nothing_on_real_hardware(rig, monkeypatch):
     assert reader.sensors == {} and reader._bus is None
 
 
-def test_unopenable_bus_is_reported_and_opened_later(rig, monkeypatch):
+def test_unopenable_bus_is_reported_and_opened_later(rig, monkeypatch, until):
     monkeypatch.setenv("GATEWAY_HW", "real")  # no /dev/i2c-250 here
     rig.bus(250).attach(EmulatedBME280(0x76, environment=Noisy(Conditions(20.0, 50.0, 100000.0), 3)))
     sensors = [SensorConfig(part="bme280", address=0x76, name="late", interval=parse_duration("20ms"))]

@@ -30,7 +30,7 @@ def rig(monkeypatch):
     hardware.replace_emulated_rig(None)
 
 
-def test_readings_land_in_the_store(rig, tmp_path):
+def test_readings_land_in_the_store(rig, tmp_path, until):
     config = defaults()
     fast = parse_duration("40ms")
     reader_config = i2c.Config(bus=1, sensors=[
@@ -44,12 +44,11 @@ def test_readings_land_in_the_store(rig, tmp_path):
         reader = i2c.create(reader_config, context)
         await reader.start(context)
         try:
-            for _ in range(500):
-                if reader.sensors["attic"].reads >= 4 and reader.sensors["cellar"].reads >= 4:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: reader.sensors["attic"].reads >= 4
+                        and reader.sensors["cellar"].reads >= 4, "four reads of each part")
             rig.bus(1).device(0x45).vanish()
-            await asyncio.sleep(0.1)
+            await until(lambda: not reader.health()["sensors"]["cellar"]["healthy"],
+                        "a failed read of the vanished part")
         finally:
             await reader.stop()
         columns = {c.key: c for c in await store.scan("raw", measurement="environment")}

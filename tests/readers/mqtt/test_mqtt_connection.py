@@ -133,7 +133,7 @@ def test_wrong_password_is_reported_and_retried(secure_broker, tmp_path, caplog)
         store, (reader,) = await start_gateway(text, tmp_path / "data")
         try:
             await wait_for(lambda: "refused" in reader.connection.last_error, 15, "the refusal")
-            await asyncio.sleep(1.0)
+            await wait_for(lambda: caplog.text.count("reconnecting to") >= 2, 15, "a second try")
             return reader.health()
         finally:
             await stop_gateway(store, [reader])
@@ -170,7 +170,9 @@ measurement = "flaky"
             await wait_for(lambda: reader.connection.connected, 10, "the first connection")
             await asyncio.to_thread(broker.stop)
             await wait_for(lambda: not reader.connection.connected, 10, "the disconnect")
-            await asyncio.sleep(0.8)
+            address = broker.url.replace("mqtt://", "")
+            await wait_for(lambda: address in reader.connection.last_error
+                           and caplog.text.count("reconnecting to") >= 2, 10, "failed reconnects")
             down = reader.health()
             await asyncio.to_thread(broker.start)
             await wait_for(lambda: reader.connection.connected, 10, "the reconnect")

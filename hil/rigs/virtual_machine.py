@@ -1,0 +1,301 @@
+"""The SD-card image booted in ``qemu-system-aarch64``: one machinery for the image tests
+(``tests/image``) and the qemu rig (``hil/rigs/qemu.py``).
+
+* the image: built by ``image/build-image.sh`` (or taken from its cache), checked against its
+  ``.sha256`` and decompressed into a file that serves as the card;
+* the card: an MBR with the FAT boot partition (kernel, initrd, command line, the NoCloud seed)
+  and the root partition; a seed of our own (a login with a fresh SSH key) is written onto the
+  FAT partition before the first boot;
+* the machine: ``-M virt -cpu cortex-a57`` booted with the kernel and initrd of the card's own
+  FAT partition, networking in qemu's user mode cut off from everything (``restrict=on``) but the
+  guest ports forwarded to 127.0.0.1. The forwarded host ports stay the same across boots, so a
+  client reconnects to the same address after a power cut;
+* the card is attached with ``cache=writeback`` by default: the guest sees a volatile write cache
+  and its flushes (fsync, journal commits) are passed on as fdatasync of the host file, as an SD
+  card's controller is told to flush. ``cache=unsafe`` would ignore them;
+* a power cut is SIGKILL of qemu's process group; powering on again starts qemu on the same card.
+  What that does not simulate: writes qemu had already handed to the host kernel survive in the
+  host's page cache even when the guest never flushed them, and torn sectors or a card losing
+  its own cache are not modelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import re
+import shlex
+import signal
+import subprocess
+import time
+import uuid
+
+import yaml
+
+from hil.rigs.base import RigError
+from hil.rigs.mosquitto import free_port
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CLOUD_INIT = REPO / "cloud-init"
+TOOLS = ("qemu-system-aarch64", "mcopy", "zstd", "ssh", "ssh-keygen", "sfdisk")
+
+BUILD_TIMEOUT_S = 55 * 60      # cold: about 25 min on 2 shared cores; warm: seconds
+SERVICE_TIMEOUT_S = 5 * 60
+SSH_CONNECT_ATTEMPTS = 12      # a minute of resets while sshd restarts
+_SSH_TRANSPORT_ERROR = re.compile(r"kex_exchange_identification|Connection (reset|refused|closed)")
+SSH_USER = "tester"
+#: The LAN credentials the image makes on first boot (edge-gateway-mqtt-credentials.service).
+LAN_CREDENTIALS = "/etc/mosquitto/lan-credentials"
+
+
+class MachineError(RigError):
+    """The virtual machine or the image did not do what was asked (the message says what)."""
+
+
+def tail(path: pathlib.Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop_group(proc: subprocess.Popen, signum: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """Ends a process started in a session of its own, and everything it started, by its PID."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signum)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+
+
+# -- the image ---------------------------------------------------------------------------------
+def build_image(dist: pathlib.Path, build_log: pathlib.Path) -> pathlib.Path:
+    """Runs image/build-image.sh into ``dist`` (as root); returns the .img.zst it made."""
+    with open(build_log, "w") as log:
+        proc = subprocess.Popen(["bash", str(REPO / "image/build-image.sh")], cwd=REPO,
+                                env={**os.environ, "DIST_DIR": str(dist)}, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise MachineError(f"the image build took over {BUILD_TIMEOUT_S // 60} min; log: {build_log}")
+        finally:
+            stop_group(proc)  # also when the caller is interrupted
+    if rc != 0:
+        raise MachineError(f"the image build failed (exit {rc}); log {build_log}:\n{tail(build_log)}")
+    (compressed,) = dist.glob("edge-gateway-*-arm64.img.zst")
+    return compressed
+
+
+def unpack_image(image: pathlib.Path, work: pathlib.Path) -> pathlib.Path:
+    """A raw copy of ``image`` (.img.zst, checked against its .sha256 when there is one, or a raw
+    .img) in ``work``: the card a machine boots from, written to by the guest."""
+    raw = work / image.name.removesuffix(".zst")
+    if image.name.endswith(".zst"):
+        checksum = image.with_name(image.name + ".sha256")
+        if checksum.exists():
+            digest = hashlib.sha256()
+            with open(image, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            if digest.hexdigest() != checksum.read_text().split()[0]:
+                raise MachineError(f"{image} does not match its .sha256")
+        subprocess.run(["zstd", "-q", "-d", str(image), "-o", str(raw)], check=True)
+    else:
+        subprocess.run(["cp", "--sparse=always", str(image), str(raw)], check=True)
+    return raw
+
+
+# -- the card ----------------------------------------------------------------------------------
+class Card:
+    """The card's file: its partitions, and files on its FAT boot partition (through mtools)."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+        table = json.loads(subprocess.run(["sfdisk", "--json", str(path)], check=True,
+                                          capture_output=True, text=True).stdout)
+        boot, root = table["partitiontable"]["partitions"]
+        self.boot_offset = boot["start"] * 512
+        self.root_bytes = root["size"] * 512
+        self._mtools_env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+
+    def grow(self, nbytes: int) -> None:
+        """A larger card than the image: the root partition grows on first boot."""
+        os.truncate(self.path, self.path.stat().st_size + nbytes)
+
+    def read_boot_file(self, name: str, dest: pathlib.Path) -> None:
+        subprocess.run(["mcopy", "-n", "-i", f"{self.path}@@{self.boot_offset}", f"::{name}", str(dest)],
+                       check=True, env=self._mtools_env)
+
+    def write_boot_file(self, src: pathlib.Path, name: str) -> None:
+        subprocess.run(["mcopy", "-o", "-i", f"{self.path}@@{self.boot_offset}", str(src), f"::{name}"],
+                       check=True, env=self._mtools_env)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)  # 1.6 GB not worth keeping
+
+
+def seed(public_key: str, write_files: list[dict] | None = None) -> dict[str, str]:
+    """The image's default user-data plus a login (sudo without password) for the SSH key, and
+    the files given; a new instance id, so cloud-init provisions the card as a new device."""
+    user_data = yaml.safe_load((CLOUD_INIT / "seed/user-data").read_text())
+    user_data["users"] = [{
+        "name": SSH_USER, "groups": ["adm", "systemd-journal"], "sudo": "ALL=(ALL) NOPASSWD:ALL",
+        "shell": "/bin/bash", "lock_passwd": True, "ssh_authorized_keys": [public_key]}]
+    if write_files:
+        user_data["write_files"] = write_files
+    return {
+        "user-data": "#cloud-config\n" + yaml.safe_dump(user_data, sort_keys=False),
+        "meta-data": f"instance-id: test-{uuid.uuid4()}\n",
+    }
+
+
+# -- the machine -------------------------------------------------------------------------------
+class Machine:
+    """The virtual Pi: qemu on a card, with guest ports forwarded to fixed ports on 127.0.0.1."""
+
+    def __init__(self, card: Card, work: pathlib.Path, guest_ports: tuple[int, ...] = (),
+                 serial_log: pathlib.Path | None = None, cache: str = "writeback",
+                 memory_mib: int = 1024) -> None:
+        self.card, self.work, self.cache, self.memory_mib = card, work, cache, memory_mib
+        self.serial_log = serial_log or work / "serial.log"
+        self.qemu_errors = work / "qemu.err"
+        self.qemu: subprocess.Popen | None = None
+        self.boots = 0
+        ports: set[int] = set()
+        while len(ports) < 1 + len(guest_ports):
+            ports.add(free_port())
+        self.forwarded = dict(zip((22, *guest_ports), sorted(ports)))
+        for name in ("vmlinuz", "initrd.img", "cmdline.txt"):
+            card.read_boot_file(name, work / name)
+        # The card's own command line, with the console on the virt machine's serial port.
+        self.cmdline = [arg for arg in (work / "cmdline.txt").read_text().split()
+                        if not arg.startswith("console=") and arg != "quiet"]
+        self.cmdline.append("console=ttyAMA0,115200")
+        self.key = work / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "virtual-pi",
+                        "-f", str(self.key)], check=True)
+
+    @property
+    def public_key(self) -> str:
+        return self.key.with_suffix(".pub").read_text().strip()
+
+    def host_port(self, guest_port: int) -> int:
+        return self.forwarded[guest_port]
+
+    def install_seed(self, files: dict[str, str]) -> None:
+        """Writes a NoCloud seed (user-data, meta-data...) onto the card's boot partition."""
+        for name, text in files.items():
+            (self.work / name).write_text(text)
+            self.card.write_boot_file(self.work / name, name)
+
+    # -- power -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Powers the machine on (returns at once; see wait_for_login)."""
+        if self.running():
+            raise MachineError("the machine is already running")
+        forwards = ",".join(f"hostfwd=tcp:127.0.0.1:{host}-:{guest}" for guest, host in self.forwarded.items())
+        self.boots += 1
+        with open(self.serial_log, "a") as log:
+            log.write(f"\n---- power on {self.boots} ----\n")
+        self.qemu = subprocess.Popen(
+            ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-smp", "2",
+             "-m", str(self.memory_mib), "-display", "none", "-monitor", "none", "-no-reboot",
+             "-chardev", f"file,id=console,path={self.serial_log},append=on", "-serial", "chardev:console",
+             "-kernel", str(self.work / "vmlinuz"), "-initrd", str(self.work / "initrd.img"),
+             "-append", " ".join(self.cmdline),
+             "-drive", f"file={self.card.path},format=raw,if=none,id=card,cache={self.cache}",
+             "-device", "virtio-blk-pci,drive=card",
+             "-netdev", f"user,id=net0,restrict=on,{forwards}",
+             "-device", "virtio-net-pci,netdev=net0,romfile="],  # no option ROM: direct kernel boot
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.qemu_errors, "a"), start_new_session=True)
+
+    def running(self) -> bool:
+        return self.qemu is not None and self.qemu.poll() is None
+
+    def kill(self) -> None:
+        """The power cut: qemu and everything it started get SIGKILL at once."""
+        if not self.running():
+            raise MachineError("the machine is not running")
+        stop_group(self.qemu, signal.SIGKILL)
+
+    def power_off(self) -> None:
+        """A clean shutdown from inside, else the process group is stopped."""
+        if not self.running():
+            return
+        try:
+            self.ssh("sudo systemctl poweroff", timeout=30, check=False)
+            self.qemu.wait(timeout=60)
+        except (subprocess.TimeoutExpired, MachineError):
+            pass
+        stop_group(self.qemu)
+
+    # -- inside the machine ------------------------------------------------------------
+    def ssh(self, command: str, timeout: float = 120, check: bool = True,
+            text: bool = True) -> subprocess.CompletedProcess:
+        if not self.running():
+            code = self.qemu.returncode if self.qemu else None
+            raise MachineError(f"qemu is not running (exit {code}): {tail(self.qemu_errors, 5)}\n"
+                               f"serial log {self.serial_log}:\n{tail(self.serial_log)}")
+        # sshd is restarted during first boot (cloud-init's ssh and password modules), so a
+        # connection can be reset before the session starts; that is retried, a command's own
+        # failure is not.
+        for _ in range(SSH_CONNECT_ATTEMPTS):
+            proc = subprocess.run(
+                ["ssh", "-i", str(self.key), "-p", str(self.host_port(22)), "-o", "BatchMode=yes",
+                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                 "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", f"{SSH_USER}@127.0.0.1", command],
+                capture_output=True, text=text, timeout=timeout, stdin=subprocess.DEVNULL)
+            stderr = proc.stderr if text else proc.stderr.decode(errors="replace")
+            if proc.returncode != 255 or not _SSH_TRANSPORT_ERROR.search(stderr):
+                break
+            time.sleep(5)
+        if check and proc.returncode != 0:
+            stdout = proc.stdout if text else proc.stdout.decode(errors="replace")
+            raise MachineError(f"over SSH `{command}` exited {proc.returncode}:\n{stdout}{stderr}")
+        return proc
+
+    def wait_for_login(self, timeout: float) -> float:
+        """Seconds until an SSH login worked."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                if self.ssh("true", timeout=60, check=False).returncode == 0:
+                    return time.monotonic() - started
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(2)
+        raise MachineError(f"no SSH login within {timeout // 60:.0f} min; serial log {self.serial_log}:\n"
+                           f"{tail(self.serial_log)}")
+
+    def wait_until_active(self, unit: str, timeout: float = SERVICE_TIMEOUT_S) -> None:
+        """Polls the unit until it is active, or fails with its status and journal."""
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.ssh(f"systemctl is-active {unit}", check=False).stdout.strip()
+            if state == "active":
+                return
+            if state == "failed":
+                break
+            time.sleep(1)
+        status = self.ssh(f"systemctl status --no-pager {unit}; sudo journalctl --no-pager -n 60 -u {unit}",
+                          check=False)
+        raise MachineError(f"{unit} is {state!r}, not active:\n{status.stdout}{status.stderr}")
+
+    def write_root_file(self, path: str, content: str, mode: str = "0600") -> None:
+        self.ssh(f"sudo install -m {mode} /dev/stdin {shlex.quote(path)} <<'EOF'\n{content}EOF\n")
+
+    def lan_credentials(self) -> tuple[str, str]:
+        """(username, password) LAN devices connect with, as made on first boot."""
+        text = self.ssh(f"sudo cat {LAN_CREDENTIALS}").stdout
+        return (re.search(r"^username: (\S+)$", text, re.M).group(1),
+                re.search(r"^password: (\S+)$", text, re.M).group(1))
