@@ -9,6 +9,21 @@ import pytest
 from gateway.bridge import LoopBridge, LoopUnavailable
 
 
+def calling_thread(bridge: LoopBridge) -> tuple[threading.Thread, list[str]]:
+    """A started thread making one ``bridge.call``; the list gets the LoopUnavailable message."""
+    outcome: list[str] = []
+
+    def caller():
+        try:
+            bridge.call(int)
+        except LoopUnavailable as e:
+            outcome.append(str(e))
+
+    t = threading.Thread(target=caller)
+    t.start()
+    return t, outcome
+
+
 def test_calls_run_on_the_loop_thread():
     async def main():
         bridge = LoopBridge(asyncio.get_running_loop(), 10)
@@ -29,19 +44,7 @@ def test_calls_run_on_the_loop_thread():
 def test_a_busy_loop_times_out():
     async def main():
         bridge = LoopBridge(asyncio.get_running_loop(), 0.2)
-        blocked = threading.Event()
-        outcome = []
-
-        def caller():
-            blocked.wait()
-            try:
-                bridge.call(int)
-            except LoopUnavailable as e:
-                outcome.append(str(e))
-
-        t = threading.Thread(target=caller)
-        t.start()
-        blocked.set()
+        t, outcome = calling_thread(bridge)
         t.join()   # the loop is held here: the call cannot run before the caller gives up
         assert outcome == ["the gateway did not answer in time"]
 
@@ -53,19 +56,7 @@ def test_a_busy_loop_times_out():
 def test_a_loop_that_closes_fails_the_waiting_call_without_waiting_out_the_timeout():
     loop = asyncio.new_event_loop()
     bridge = LoopBridge(loop, 3600)   # the timeout would hold the thread for an hour
-    outcome = []
-    submitted = threading.Event()
-
-    def caller():
-        submitted.set()
-        try:
-            bridge.call(int)
-        except LoopUnavailable as e:
-            outcome.append(str(e))
-
-    t = threading.Thread(target=caller)
-    t.start()
-    submitted.wait()
+    t, outcome = calling_thread(bridge)
     loop.close()   # never ran: the call scheduled on it will not run
     t.join(timeout=60)
     # (whether the call was scheduled before the close or refused by the closed loop)
