@@ -15,7 +15,8 @@ ln -sf /opt/edge-gateway/bin/gateway /usr/local/bin/gateway
 
 systemctl enable gateway.service edge-gateway-mqtt-credentials.service mosquitto.service \
     ssh.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
-    fake-hwclock.service fake-hwclock-save.timer
+    fake-hwclock.service fake-hwclock-save.timer \
+    edge-gateway-provisioned.service edge-gateway-reprovision.service
 # The card is written as little as possible: no daily package-list downloads (nothing would
 # install them unattended anyway).
 systemctl disable apt-daily.timer apt-daily-upgrade.timer 2>/dev/null || true

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from hil.report import ScenarioResult, write_markdown
-from hil.rigs.qemu import QemuRig
+from hil.rigs.qemu import LOGIN_TIMEOUT_S, QemuRig
 from hil.scenarios.test_power_cut_mqtt import power_cuts_during_lan_ingest
 from imagetools import artifacts_dir
 
@@ -40,3 +40,20 @@ def test_power_cuts_during_lan_ingest_on_the_booted_image(guest, tmp_path, recor
         for name, value in result.figures.items():
             record_property(name, value)
         print(result.figures)
+
+
+def test_a_later_boot_skips_cloud_init(guest):
+    """Once provisioned, the card boots without cloud-init's four stages (its own marker,
+    /etc/cloud/cloud-init.disabled, written by edge-gateway-provisioned.service)."""
+    if guest.boots == 1:  # run on its own: no power cut has booted the machine again yet
+        guest.wait_until_active("edge-gateway-provisioned.service")
+        guest.kill()
+        guest.start()
+        guest.wait_for_login(LOGIN_TIMEOUT_S)
+    status = guest.ssh("cloud-init status --long", check=False).stdout
+    assert "disabled-by-marker-file" in status, status
+    stages = ("cloud-init-local", "cloud-init", "cloud-config", "cloud-final")
+    states = guest.ssh("systemctl is-active " + " ".join(f"{s}.service" for s in stages), check=False)
+    assert states.stdout.split() == ["inactive"] * len(stages), states.stdout
+    assert guest.ssh("systemctl is-active edge-gateway-reprovision.service").stdout.strip() == "active"
+    guest.wait_until_active("gateway.service")
