@@ -24,6 +24,11 @@ def pytest_addoption(parser):
                     help="scenario 7's budget of bytes written to the card a day")
     group.addoption("--power-cuts", type=int, default=5,
                     help="scenario 4's number of power cuts")
+    group.addoption("--power-command",
+                    help="the ssh rig's power switch: a shell command, {state} replaced by on or off")
+    group.addoption("--ssh-key", help="the ssh rig's login key (default: ssh's own keys and config)")
+    group.addoption("--gpio-loopback", metavar="IN:OUT[,IN:OUT]",
+                    help="the ssh rig's GPIO stimulus: output lines wired back to inputs (BCM numbers)")
     group.addoption("--hil-report", default=str(DEFAULT_REPORT),
                     help="where the Markdown report of the scenarios goes")
 
@@ -46,8 +51,10 @@ def make_rig(request, tmp_path):
 
     def make(card_mib: int = 0):
         try:
-            rig = open_rig(request.config.getoption("--rig"), tmp_path / f"rig{len(made)}",
-                           card_mib=card_mib)
+            option = request.config.getoption
+            rig = open_rig(option("--rig"), tmp_path / f"rig{len(made)}", card_mib=card_mib,
+                           power_command=option("--power-command"), ssh_key=option("--ssh-key"),
+                           gpio_loopback=option("--gpio-loopback"))
         except RigLacks as e:
             pytest.skip(str(e))
         made.append(rig)

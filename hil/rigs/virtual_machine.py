@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import pathlib
-import re
 import shlex
 import signal
 import subprocess
@@ -36,18 +35,14 @@ import yaml
 
 from hil.rigs.base import RigError
 from hil.rigs.mosquitto import free_port
+from hil.rigs.ssh import SERVICE_TIMEOUT_S, Shell
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CLOUD_INIT = REPO / "cloud-init"
 TOOLS = ("qemu-system-aarch64", "mcopy", "zstd", "ssh", "ssh-keygen", "sfdisk")
 
 BUILD_TIMEOUT_S = 55 * 60      # cold: about 25 min on 2 shared cores; warm: seconds
-SERVICE_TIMEOUT_S = 5 * 60
-SSH_CONNECT_ATTEMPTS = 12      # a minute of resets while sshd restarts
-_SSH_TRANSPORT_ERROR = re.compile(r"kex_exchange_identification|Connection (reset|refused|closed)")
 SSH_USER = "tester"
-#: The LAN credentials the image makes on first boot (edge-gateway-mqtt-credentials.service).
-LAN_CREDENTIALS = "/etc/mosquitto/lan-credentials"
 
 
 class MachineError(RigError):
@@ -158,8 +153,11 @@ def seed(public_key: str, write_files: list[dict] | None = None) -> dict[str, st
 
 
 # -- the machine -------------------------------------------------------------------------------
-class Machine:
-    """The virtual Pi: qemu on a card, with guest ports forwarded to fixed ports on 127.0.0.1."""
+class Machine(Shell):
+    """The virtual Pi: qemu on a card, with guest ports forwarded to fixed ports on 127.0.0.1;
+    commands reach it as they reach a real Pi, over SSH (:class:`Shell`)."""
+
+    error = MachineError
 
     def __init__(self, card: Card, work: pathlib.Path, guest_ports: tuple[int, ...] = (),
                  serial_log: pathlib.Path | None = None, cache: str = "writeback",
@@ -179,9 +177,10 @@ class Machine:
         self.cmdline = [arg for arg in (work / "cmdline.txt").read_text().split()
                         if not arg.startswith("console=") and arg != "quiet"]
         self.cmdline.append("console=ttyAMA0,115200")
-        self.key = work / "id_ed25519"
+        key = work / "id_ed25519"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "virtual-pi",
-                        "-f", str(self.key)], check=True)
+                        "-f", str(key)], check=True)
+        super().__init__(SSH_USER, "127.0.0.1", self.forwarded[22], key)
 
     @property
     def public_key(self) -> str:
@@ -197,26 +196,54 @@ class Machine:
             self.card.write_boot_file(self.work / name, name)
 
     # -- power -------------------------------------------------------------------------
+    def _qemu_argv(self) -> list[str]:
+        forwards = ",".join(f"hostfwd=tcp:127.0.0.1:{host}-:{guest}" for guest, host in self.forwarded.items())
+        return ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-smp", "2",
+                "-m", str(self.memory_mib), "-display", "none", "-monitor", "none", "-no-reboot",
+                "-chardev", f"file,id=console,path={self.serial_log},append=on", "-serial", "chardev:console",
+                "-kernel", str(self.work / "vmlinuz"), "-initrd", str(self.work / "initrd.img"),
+                "-append", " ".join(self.cmdline),
+                "-drive", f"file={self.card.path},format=raw,if=none,id=card,cache={self.cache}",
+                "-device", "virtio-blk-pci,drive=card",
+                "-netdev", f"user,id=net0,restrict=on,{forwards}",
+                "-device", "virtio-net-pci,netdev=net0,romfile="]  # no option ROM: direct kernel boot
+
     def start(self) -> None:
         """Powers the machine on (returns at once; see wait_for_login)."""
         if self.running():
             raise MachineError("the machine is already running")
-        forwards = ",".join(f"hostfwd=tcp:127.0.0.1:{host}-:{guest}" for guest, host in self.forwarded.items())
         self.boots += 1
         with open(self.serial_log, "a") as log:
             log.write(f"\n---- power on {self.boots} ----\n")
-        self.qemu = subprocess.Popen(
-            ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-smp", "2",
-             "-m", str(self.memory_mib), "-display", "none", "-monitor", "none", "-no-reboot",
-             "-chardev", f"file,id=console,path={self.serial_log},append=on", "-serial", "chardev:console",
-             "-kernel", str(self.work / "vmlinuz"), "-initrd", str(self.work / "initrd.img"),
-             "-append", " ".join(self.cmdline),
-             "-drive", f"file={self.card.path},format=raw,if=none,id=card,cache={self.cache}",
-             "-device", "virtio-blk-pci,drive=card",
-             "-netdev", f"user,id=net0,restrict=on,{forwards}",
-             "-device", "virtio-net-pci,netdev=net0,romfile="],  # no option ROM: direct kernel boot
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(self.qemu_errors, "a"), start_new_session=True)
+        self.qemu = subprocess.Popen(self._qemu_argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.qemu_errors, "a"), start_new_session=True)
+
+    def write_power_command(self, script: pathlib.Path) -> str:
+        """A shell script switching this machine's power as a relay's command would (``on``: qemu
+        daemonized on the same card, ``off``: SIGKILL of it), for a rig that knows the machine
+        only as an SSH address and a power command; returns the command template. The machine
+        must be off (:meth:`kill`) while the script owns it."""
+        pidfile = self.work / "qemu.pid"
+        argv = " ".join(shlex.quote(a) for a in self._qemu_argv())
+        script.write_text(f"""#!/bin/sh
+# The virtual Pi's power switch: on | off.
+set -eu
+pidfile={shlex.quote(str(pidfile))}
+case "$1" in
+on)
+    printf '\\n---- power on (power command) ----\\n' >>{shlex.quote(str(self.serial_log))}
+    exec {argv} -daemonize -pidfile "$pidfile" 2>>{shlex.quote(str(self.qemu_errors))} ;;
+off)
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || exit 0
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f "$pidfile" ;;
+*)
+    echo "usage: $0 on|off" >&2; exit 2 ;;
+esac
+""")
+        script.chmod(0o755)
+        return f"{shlex.quote(str(script))} {{state}}"
 
     def running(self) -> bool:
         return self.qemu is not None and self.qemu.poll() is None
@@ -238,64 +265,14 @@ class Machine:
             pass
         stop_group(self.qemu)
 
-    # -- inside the machine ------------------------------------------------------------
+    # -- inside the machine: the device's shell over the forwarded SSH port ------------
+    def failure_context(self) -> str:
+        return f"serial log {self.serial_log}:\n{tail(self.serial_log)}"
+
     def ssh(self, command: str, timeout: float = 120, check: bool = True,
             text: bool = True) -> subprocess.CompletedProcess:
         if not self.running():
             code = self.qemu.returncode if self.qemu else None
             raise MachineError(f"qemu is not running (exit {code}): {tail(self.qemu_errors, 5)}\n"
-                               f"serial log {self.serial_log}:\n{tail(self.serial_log)}")
-        # sshd is restarted during first boot (cloud-init's ssh and password modules), so a
-        # connection can be reset before the session starts; that is retried, a command's own
-        # failure is not.
-        for _ in range(SSH_CONNECT_ATTEMPTS):
-            proc = subprocess.run(
-                ["ssh", "-i", str(self.key), "-p", str(self.host_port(22)), "-o", "BatchMode=yes",
-                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                 "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", f"{SSH_USER}@127.0.0.1", command],
-                capture_output=True, text=text, timeout=timeout, stdin=subprocess.DEVNULL)
-            stderr = proc.stderr if text else proc.stderr.decode(errors="replace")
-            if proc.returncode != 255 or not _SSH_TRANSPORT_ERROR.search(stderr):
-                break
-            time.sleep(5)
-        if check and proc.returncode != 0:
-            stdout = proc.stdout if text else proc.stdout.decode(errors="replace")
-            raise MachineError(f"over SSH `{command}` exited {proc.returncode}:\n{stdout}{stderr}")
-        return proc
-
-    def wait_for_login(self, timeout: float) -> float:
-        """Seconds until an SSH login worked."""
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            try:
-                if self.ssh("true", timeout=60, check=False).returncode == 0:
-                    return time.monotonic() - started
-            except subprocess.TimeoutExpired:
-                pass
-            time.sleep(2)
-        raise MachineError(f"no SSH login within {timeout // 60:.0f} min; serial log {self.serial_log}:\n"
-                           f"{tail(self.serial_log)}")
-
-    def wait_until_active(self, unit: str, timeout: float = SERVICE_TIMEOUT_S) -> None:
-        """Polls the unit until it is active, or fails with its status and journal."""
-        deadline = time.monotonic() + timeout
-        state = ""
-        while time.monotonic() < deadline:
-            state = self.ssh(f"systemctl is-active {unit}", check=False).stdout.strip()
-            if state == "active":
-                return
-            if state == "failed":
-                break
-            time.sleep(1)
-        status = self.ssh(f"systemctl status --no-pager {unit}; sudo journalctl --no-pager -n 60 -u {unit}",
-                          check=False)
-        raise MachineError(f"{unit} is {state!r}, not active:\n{status.stdout}{status.stderr}")
-
-    def write_root_file(self, path: str, content: str, mode: str = "0600") -> None:
-        self.ssh(f"sudo install -m {mode} /dev/stdin {shlex.quote(path)} <<'EOF'\n{content}EOF\n")
-
-    def lan_credentials(self) -> tuple[str, str]:
-        """(username, password) LAN devices connect with, as made on first boot."""
-        text = self.ssh(f"sudo cat {LAN_CREDENTIALS}").stdout
-        return (re.search(r"^username: (\S+)$", text, re.M).group(1),
-                re.search(r"^password: (\S+)$", text, re.M).group(1))
+                               f"{self.failure_context()}")
+        return super().ssh(command, timeout, check, text)

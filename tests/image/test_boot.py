@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from hil.rigs.virtual_machine import SERVICE_TIMEOUT_S
+from hil.rigs.ssh import SERVICE_TIMEOUT_S
 from imagetools import BAD_CONFIG, GROW_BY, REPO
 
 # The first test also waits for the image build (the session's fixture): the suite's default

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from hil.report import ScenarioResult, write_markdown
-from hil.rigs.qemu import LOGIN_TIMEOUT_S, QemuRig
+from hil.rigs.qemu import QemuRig
+from hil.rigs.ssh import LOGIN_TIMEOUT_S
 from hil.scenarios.test_power_cut_mqtt import power_cuts_during_lan_ingest
 from imagetools import artifacts_dir
 

@@ -1,0 +1,351 @@
+"""The ssh rig: a device running the image (a real Pi), reached over SSH, its power switched by a
+command of this machine; and the device side every rig on the image shares (the qemu rig is an
+ssh rig whose power switch is qemu).
+
+* power: ``--power-command TEMPLATE``, a shell command run on this machine with ``{state}``
+  replaced by ``on`` or ``off`` (a USB relay's or a smart plug's own tool); a power cut is
+  ``off``, power on is ``on`` and then the wait until an SSH login works and ``gateway.service``
+  is active again;
+* commands and stored points: ``gateway ...`` over SSH as the service's user, with the service's
+  data directory (``gateway export`` reads through the running daemon's control socket);
+* GPIO stimulus: a second GPIO line wired back to the input (``--gpio-loopback IN:OUT``, BCM
+  numbers, wiring in hil/README.md), driven from the device with lgpio, the library the gateway
+  itself uses: a press pulls the input low through the output line;
+* I2C faults: the emulated-sensor mode. A scenario whose configuration has ``hardware =
+  "emulated"`` runs the gateway on the device with the emulated parts and their rig-control
+  socket (``GATEWAY_RIG_CONTROL``, a systemd drop-in the rig installs and removes), and the
+  faults are that socket's requests, sent from the device's side of the SSH session;
+* disk: the root file system's state from its own superblock (``tune2fs -l``);
+* the LAN: the gateway's device endpoint on the device's port 1883, with the first-boot
+  password; subscribers on the image's mosquitto at the device's 127.0.0.1:1885.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import shlex
+import subprocess
+import time
+import tomllib
+import urllib.parse
+
+from hil.rigs.base import Rig, RigError, RigLacks
+
+GATEWAY_TOML = "/etc/gateway/gateway.toml"
+ACTIVE_TOML = "/run/gateway/gateway.toml"   # what select-config chose for this start
+DATA_DIR = "/var/lib/gateway"
+DEVICE_PORT = 1883
+SERVICE_TIMEOUT_S = 5 * 60
+LOGIN_TIMEOUT_S = 10 * 60
+#: The LAN credentials the image makes on first boot (edge-gateway-mqtt-credentials.service).
+LAN_CREDENTIALS = "/etc/mosquitto/lan-credentials"
+#: The emulated-sensor mode: the gateway serves its rig-control socket here.
+RIG_CONTROL_DROP_IN = "/etc/systemd/system/gateway.service.d/hil-rig-control.conf"
+RIG_CONTROL_SOCKET = "/run/gateway/rig.sock"
+SSH_CONNECT_ATTEMPTS = 12      # a minute of resets while sshd restarts
+_SSH_TRANSPORT_ERROR = re.compile(r"kex_exchange_identification|Connection (reset|refused|closed)")
+
+# Run on the device by the service's Python: one rig-control request from stdin, its answer out.
+_RIG_REQUEST = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(600)
+s.connect(sys.argv[1])
+s.sendall(sys.stdin.buffer.read())
+answer = b""
+while not answer.endswith(b"\\n"):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    answer += chunk
+sys.stdout.buffer.write(answer)
+"""
+
+# Run on the device: presses on the output line wired back to an input (active low).
+_GPIO_PRESS = """
+import sys, time, lgpio
+line, count, hold, gap = (int(a) for a in sys.argv[1:])
+h = lgpio.gpiochip_open(0)
+lgpio.gpio_claim_output(h, line, 1)
+try:
+    for _ in range(count):
+        lgpio.gpio_write(h, line, 0); time.sleep(hold / 1000)
+        lgpio.gpio_write(h, line, 1); time.sleep(gap / 1000)
+finally:
+    lgpio.gpio_free(h, line)
+    lgpio.gpiochip_close(h)
+"""
+
+
+class Shell:
+    """Commands on a device over SSH (OpenSSH's client: the user's keys, agent and config apply
+    unless a key is given)."""
+
+    #: What a failure raises (the qemu machine raises its own kind).
+    error: type[RigError] = RigError
+
+    def __init__(self, user: str, host: str, port: int = 22, key: pathlib.Path | None = None) -> None:
+        self.user, self.host, self.port, self.key = user, host, port, key
+
+    def failure_context(self) -> str:
+        """More evidence for a failure message (a console log, when there is one)."""
+        return ""
+
+    def ssh(self, command: str, timeout: float = 120, check: bool = True,
+            text: bool = True) -> subprocess.CompletedProcess:
+        argv = ["ssh", "-p", str(self.port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+                "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=15"]
+        if self.key is not None:
+            # A device made for the run (a fresh host key on every first boot).
+            argv += ["-i", str(self.key), "-o", "StrictHostKeyChecking=no",
+                     "-o", "UserKnownHostsFile=/dev/null"]
+        argv += [f"{self.user}@{self.host}", command]
+        # sshd is restarted during first boot (cloud-init's ssh and password modules), so a
+        # connection can be reset before the session starts; that is retried, a command's own
+        # failure is not.
+        for _ in range(SSH_CONNECT_ATTEMPTS):
+            proc = subprocess.run(argv, capture_output=True, text=text, timeout=timeout,
+                                  stdin=subprocess.DEVNULL)
+            stderr = proc.stderr if text else proc.stderr.decode(errors="replace")
+            if proc.returncode != 255 or not _SSH_TRANSPORT_ERROR.search(stderr):
+                break
+            time.sleep(5)
+        if check and proc.returncode != 0:
+            stdout = proc.stdout if text else proc.stdout.decode(errors="replace")
+            raise self.error(f"over SSH `{command}` exited {proc.returncode}:\n{stdout}{stderr}")
+        return proc
+
+    def wait_for_login(self, timeout: float) -> float:
+        """Seconds until an SSH login worked."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                if self.ssh("true", timeout=60, check=False).returncode == 0:
+                    return time.monotonic() - started
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(2)
+        raise self.error(f"no SSH login to {self.host}:{self.port} within {timeout // 60:.0f} min\n"
+                         f"{self.failure_context()}")
+
+    def wait_until_active(self, unit: str, timeout: float = SERVICE_TIMEOUT_S) -> None:
+        """Polls the unit until it is active, or fails with its status and journal."""
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.ssh(f"systemctl is-active {unit}", check=False).stdout.strip()
+            if state == "active":
+                return
+            if state == "failed":
+                break
+            time.sleep(1)
+        status = self.ssh(f"systemctl status --no-pager {unit}; sudo journalctl --no-pager -n 60 -u {unit}",
+                          check=False)
+        raise self.error(f"{unit} is {state!r}, not active:\n{status.stdout}{status.stderr}")
+
+    def write_root_file(self, path: str, content: str, mode: str = "0600") -> None:
+        self.ssh(f"sudo install -D -m {mode} /dev/stdin {shlex.quote(path)} <<'EOF'\n{content}EOF\n")
+
+    def lan_credentials(self) -> tuple[str, str]:
+        """(username, password) LAN devices connect with, as made on first boot."""
+        text = self.ssh(f"sudo cat {LAN_CREDENTIALS}").stdout
+        return (re.search(r"^username: (\S+)$", text, re.M).group(1),
+                re.search(r"^password: (\S+)$", text, re.M).group(1))
+
+
+class CommandPower:
+    """A power switch driven by a command of this machine: ``template`` with ``{state}``."""
+
+    def __init__(self, template: str) -> None:
+        if "{state}" not in template:
+            raise RigError(f"the power command must contain {{state}} (on/off): {template!r}")
+        self.template = template
+
+    def _switch(self, state: str) -> None:
+        command = self.template.replace("{state}", state)
+        proc = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise RigError(f"the power command `{command}` exited {proc.returncode}:\n"
+                           f"{proc.stdout}{proc.stderr}")
+
+    def cut(self) -> None:
+        self._switch("off")
+
+    def restore(self) -> None:
+        self._switch("on")
+
+
+def parse_target(spec: str) -> tuple[str, str, int]:
+    """``ssh://user@host[:port]`` -> (user, host, port)."""
+    url = urllib.parse.urlsplit(spec)
+    if url.scheme != "ssh" or not url.hostname or not url.username or url.path not in ("", "/"):
+        raise RigError(f"--rig ssh://user@host[:port] expected, got {spec!r}")
+    return url.username, url.hostname, url.port or 22
+
+
+def parse_gpio_loopback(text: str | None) -> dict[int, int]:
+    """``IN:OUT[,IN:OUT...]`` (BCM numbers) -> {input: output}."""
+    wiring: dict[int, int] = {}
+    for pair in (text or "").split(","):
+        if not pair.strip():
+            continue
+        try:
+            inp, out = (int(n) for n in pair.split(":"))
+        except ValueError:
+            raise RigError(f"--gpio-loopback takes IN:OUT pairs of GPIO numbers, got {pair!r}") from None
+        wiring[inp] = out
+    return wiring
+
+
+class SshRig(Rig):
+    kind = "ssh"
+
+    def __init__(self, workdir: pathlib.Path, shell: Shell | None, power, lan_host: str | None = None,
+                 gpio_loopback: dict[int, int] | None = None) -> None:
+        self.workdir = pathlib.Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.shell, self.power = shell, power
+        self.lan_host = lan_host
+        self.gpio_loopback = gpio_loopback or {}
+        self._rig_control = False
+
+    def _shell(self) -> Shell:
+        if self.shell is None:
+            raise RigError(f"the {self.kind} rig has not booted yet")
+        return self.shell
+
+    # -- the device under test ---------------------------------------------------------
+    def boot(self, config_toml: str) -> None:
+        sh = self._shell()
+        sh.wait_for_login(LOGIN_TIMEOUT_S)
+        emulated = tomllib.loads(config_toml).get("gateway", {}).get("hardware") == "emulated"
+        self._set_rig_control(emulated)
+        sh.write_root_file(GATEWAY_TOML, config_toml)
+        sh.ssh("sudo systemctl restart gateway.service", timeout=SERVICE_TIMEOUT_S)
+        sh.wait_until_active("gateway.service")
+        active = sh.ssh(f"sudo cat {ACTIVE_TOML}").stdout
+        if active != config_toml:
+            errors = sh.ssh("sudo cat /run/gateway/config-errors", check=False).stdout
+            raise RigError(f"the gateway rejected the scenario's configuration:\n{errors}")
+
+    def _set_rig_control(self, on: bool) -> None:
+        """The emulated-sensor mode's rig-control socket: a drop-in for the gateway's unit."""
+        sh = self._shell()
+        if on:
+            sh.write_root_file(RIG_CONTROL_DROP_IN,
+                               f"[Service]\nEnvironment=GATEWAY_RIG_CONTROL={RIG_CONTROL_SOCKET}\n", "0644")
+        else:
+            sh.ssh(f"sudo rm -f {RIG_CONTROL_DROP_IN}")
+        sh.ssh("sudo systemctl daemon-reload")
+        self._rig_control = on
+
+    def power_cut(self) -> None:
+        self.power.cut()
+
+    def power_on(self) -> float:
+        sh = self._shell()
+        started = time.monotonic()
+        self.power.restore()
+        sh.wait_for_login(LOGIN_TIMEOUT_S)
+        sh.wait_until_active("gateway.service")
+        return time.monotonic() - started
+
+    def restart_gateway(self) -> None:
+        sh = self._shell()
+        sh.ssh("sudo systemctl restart gateway.service", timeout=SERVICE_TIMEOUT_S)
+        sh.wait_until_active("gateway.service")
+
+    def gateway_running(self) -> bool:
+        try:
+            state = self._shell().ssh("systemctl is-active gateway.service", timeout=60, check=False)
+        except (RigError, subprocess.TimeoutExpired):
+            return False
+        return state.stdout.strip() == "active"
+
+    def gateway(self, *args: str, timeout: float = 120) -> tuple[int, bytes, str]:
+        if not args:
+            raise ValueError("which gateway command?")
+        words = list(args) + (["--data-dir", DATA_DIR] if args[0] != "version" else [])
+        # From /: the gateway user may not read the login's home directory.
+        command = "cd / && sudo -u gateway gateway " + " ".join(shlex.quote(w) for w in words)
+        p = self._shell().ssh(command, timeout=timeout, check=False, text=False)
+        return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.shell is None:
+            return ""
+        try:
+            return self.shell.ssh(f"sudo journalctl --no-pager -b -n {lines} -u gateway.service",
+                                  check=False, timeout=60).stdout
+        except Exception as e:  # the log is evidence for a failure already being reported
+            return f"(journal not readable: {e})"
+
+    # -- stimulus ----------------------------------------------------------------------
+    def _device_python(self, script: str, *args: str, stdin: str = "", user: str = "gateway",
+                       timeout: float = 600) -> str:
+        command = (f"cd / && sudo -u {user} /opt/edge-gateway/bin/python -c {shlex.quote(script)} "
+                   + " ".join(shlex.quote(a) for a in args))
+        if stdin:
+            command += f" <<'EOF'\n{stdin}\nEOF\n"
+        return self._shell().ssh(command, timeout=timeout).stdout
+
+    def _rig_request(self, request: dict) -> dict:
+        if not self._rig_control:
+            raise RigLacks(self.kind, "i2c faults (the configuration's hardware is real: no emulated parts)")
+        answer = self._device_python(_RIG_REQUEST, RIG_CONTROL_SOCKET, stdin=json.dumps(request))
+        reply = json.loads(answer)
+        if not reply.get("ok"):
+            raise RigError(f"the device's emulated rig refused {request}: {reply.get('error')}")
+        return reply
+
+    def press(self, pin: int, count: int = 1, hold_ms: int = 60, gap_ms: int = 60) -> None:
+        if self._rig_control:  # the emulated-sensor mode: the gateway's mock pins
+            self._rig_request({"op": "press", "pin": pin, "count": count, "hold_ms": hold_ms,
+                               "gap_ms": gap_ms, "active_low": True})
+            return
+        if pin not in self.gpio_loopback:
+            raise RigLacks(self.kind, f"gpio stimulus on GPIO{pin} (no --gpio-loopback {pin}:OUT wired)")
+        # The gpio group may use the chip; root is not needed.
+        self._device_python(_GPIO_PRESS, str(self.gpio_loopback[pin]), str(count), str(hold_ms),
+                            str(gap_ms), timeout=60 + count * (hold_ms + gap_ms) / 1000)
+
+    def i2c_fault(self, bus: int, address: int, fault: str, count: int | None = None) -> None:
+        request = {"op": "i2c", "bus": bus, "address": address, "fault": fault}
+        if count is not None:
+            request["count"] = count
+        self._rig_request(request)
+
+    # -- storage -----------------------------------------------------------------------
+    def filesystem_state(self) -> str:
+        sh = self._shell()
+        device = sh.ssh("findmnt -no SOURCE /").stdout.strip()
+        superblock = sh.ssh(f"sudo tune2fs -l {shlex.quote(device)}").stdout
+        fields = dict(line.split(":", 1) for line in superblock.splitlines() if ":" in line)
+        state = fields.get("Filesystem state", "").strip()
+        errors = fields.get("FS Error count", "0").strip()
+        return state if errors == "0" else f"{state}, {errors} errors recorded"
+
+    # -- the LAN ------------------------------------------------------------------------
+    def device_listener(self) -> tuple[str, str]:
+        return f"0.0.0.0:{DEVICE_PORT}", "/etc/gateway/lan.passwd"
+
+    def subscriber_broker_url(self) -> str:
+        return "mqtt://127.0.0.1:1885"
+
+    def lan_endpoint(self) -> tuple[str, int]:
+        """Where a LAN device reaches the gateway's endpoint from this machine."""
+        return self.lan_host or self._shell().host, DEVICE_PORT
+
+    def mqtt_device_endpoint(self) -> tuple[str, int, str | None, str | None]:
+        user, password = self._shell().lan_credentials()
+        return (*self.lan_endpoint(), user, password)
+
+    def close(self) -> None:
+        """Leaves the device powered and running its gateway, without the rig's drop-in."""
+        if self.shell is not None and self._rig_control and self.gateway_running():
+            try:
+                self._set_rig_control(False)
+            except RigError:
+                pass

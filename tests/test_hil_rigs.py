@@ -1,0 +1,62 @@
+"""The rig options of hil/run: the ssh rig's address, power command and GPIO wiring (the rig
+itself is tried against the booted image in tests/image/test_power_cuts.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.rigs import RigError, RigLacks, open_rig
+from hil.rigs.ssh import CommandPower, SshRig, parse_gpio_loopback, parse_target
+
+
+def test_ssh_target_with_and_without_port():
+    assert parse_target("ssh://pi@gateway.local") == ("pi", "gateway.local", 22)
+    assert parse_target("ssh://tester@127.0.0.1:2222") == ("tester", "127.0.0.1", 2222)
+
+
+@pytest.mark.parametrize("spec", ["ssh://gateway.local", "ssh://pi@", "ssh://pi@host/path", "pi@host"])
+def test_bad_ssh_target_names_the_expected_form(spec):
+    with pytest.raises(RigError, match=r"ssh://user@host\[:port\]"):
+        parse_target(spec)
+
+
+def test_gpio_loopback_pairs():
+    assert parse_gpio_loopback("17:27,22:23") == {17: 27, 22: 23}
+    assert parse_gpio_loopback(None) == {}
+    with pytest.raises(RigError, match="'17-27'"):
+        parse_gpio_loopback("17-27")
+
+
+def test_power_command_runs_with_the_state(tmp_path):
+    log = tmp_path / "switch.log"
+    power = CommandPower(f"echo {{state}} >> {log}")
+    power.cut()
+    power.restore()
+    assert log.read_text().split() == ["off", "on"]
+
+
+def test_power_command_failure_is_reported_with_its_output():
+    power = CommandPower("echo relay {state} not found >&2; exit 3")
+    with pytest.raises(RigError, match=r"exited 3:\nrelay off not found"):
+        power.cut()
+
+
+def test_power_command_must_name_the_state():
+    with pytest.raises(RigError, match="must contain"):
+        CommandPower("relay-switch 3")
+
+
+def test_ssh_rig_needs_a_power_command(tmp_path):
+    with pytest.raises(RigError, match="--power-command"):
+        open_rig("ssh://pi@gateway.local", tmp_path)
+    rig = open_rig("ssh://pi@gateway.local:2222", tmp_path, power_command="true {state}",
+                   gpio_loopback="17:27")
+    assert isinstance(rig, SshRig) and rig.shell.port == 2222 and rig.gpio_loopback == {17: 27}
+
+
+def test_ssh_rig_without_wiring_lacks_gpio_stimulus(tmp_path):
+    rig = open_rig("ssh://pi@gateway.local", tmp_path, power_command="true {state}")
+    with pytest.raises(RigLacks, match="GPIO17"):
+        rig.press(17)
+    with pytest.raises(RigLacks, match="i2c faults"):
+        rig.i2c_fault(1, 0x44, "vanish")
