@@ -29,8 +29,19 @@ def pytest_addoption(parser):
     group.addoption("--ssh-key", help="the ssh rig's login key (default: ssh's own keys and config)")
     group.addoption("--gpio-loopback", metavar="IN:OUT[,IN:OUT]",
                     help="the ssh rig's GPIO stimulus: output lines wired back to inputs (BCM numbers)")
+    group.addoption("--lan-endpoint", metavar="HOST:PORT",
+                    help="the ssh rig: where a LAN device reaches the gateway (default: the SSH host, 1883)")
     group.addoption("--hil-report", default=str(DEFAULT_REPORT),
                     help="where the Markdown report of the scenarios goes")
+
+
+def pytest_collection_modifyitems(config, items):
+    # On a booted device a scenario's length is its power cuts' boots (minutes each under qemu,
+    # 50 cuts are hours): the suite's per-test timeout would cut a long run short, and every
+    # wait of the qemu and ssh rigs has its own bound (login, service, command).
+    if config.getoption("--rig") != "emulated":
+        for item in items:
+            item.add_marker(pytest.mark.timeout(0))
 
 
 _results: dict[str, ScenarioResult] = {}
@@ -54,7 +65,7 @@ def make_rig(request, tmp_path):
             option = request.config.getoption
             rig = open_rig(option("--rig"), tmp_path / f"rig{len(made)}", card_mib=card_mib,
                            power_command=option("--power-command"), ssh_key=option("--ssh-key"),
-                           gpio_loopback=option("--gpio-loopback"))
+                           gpio_loopback=option("--gpio-loopback"), lan_endpoint=option("--lan-endpoint"))
         except RigLacks as e:
             pytest.skip(str(e))
         made.append(rig)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hil.rigs import RigError, RigLacks, open_rig
-from hil.rigs.ssh import CommandPower, SshRig, parse_gpio_loopback, parse_target
+from hil.rigs.ssh import CommandPower, SshRig, parse_endpoint, parse_gpio_loopback, parse_target
 
 
 def test_ssh_target_with_and_without_port():
@@ -18,6 +18,13 @@ def test_ssh_target_with_and_without_port():
 def test_bad_ssh_target_names_the_expected_form(spec):
     with pytest.raises(RigError, match=r"ssh://user@host\[:port\]"):
         parse_target(spec)
+
+
+def test_lan_endpoint():
+    assert parse_endpoint("127.0.0.1:41883") == ("127.0.0.1", 41883)
+    assert parse_endpoint(None) is None
+    with pytest.raises(RigError, match="HOST:PORT"):
+        parse_endpoint("gateway.local")
 
 
 def test_gpio_loopback_pairs():
@@ -50,8 +57,9 @@ def test_ssh_rig_needs_a_power_command(tmp_path):
     with pytest.raises(RigError, match="--power-command"):
         open_rig("ssh://pi@gateway.local", tmp_path)
     rig = open_rig("ssh://pi@gateway.local:2222", tmp_path, power_command="true {state}",
-                   gpio_loopback="17:27")
+                   gpio_loopback="17:27", lan_endpoint="127.0.0.1:41883")
     assert isinstance(rig, SshRig) and rig.shell.port == 2222 and rig.gpio_loopback == {17: 27}
+    assert rig.lan_endpoint() == ("127.0.0.1", 41883)
 
 
 def test_ssh_rig_without_wiring_lacks_gpio_stimulus(tmp_path):

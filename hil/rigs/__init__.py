@@ -10,9 +10,10 @@ RIG_KINDS = ("emulated", "qemu", "ssh://user@host[:port]")
 
 
 def open_rig(spec: str, workdir: pathlib.Path, card_mib: int = 0, power_command: str | None = None,
-             ssh_key: str | None = None, gpio_loopback: str | None = None) -> Rig:
+             ssh_key: str | None = None, gpio_loopback: str | None = None,
+             lan_endpoint: str | None = None) -> Rig:
     """A rig for ``spec`` (``emulated``, ``qemu`` or ``ssh://user@host[:port]``; the ssh rig's
-    power command, key and GPIO wiring are its options)."""
+    power command, key, GPIO wiring and LAN address are its options)."""
     if spec == "emulated":
         from hil.rigs.emulated import EmulatedRig
         return EmulatedRig(workdir, card_mib=card_mib)
@@ -24,12 +25,13 @@ def open_rig(spec: str, workdir: pathlib.Path, card_mib: int = 0, power_command:
     if spec.startswith("ssh://"):
         if card_mib:
             raise RigLacks("ssh", "disk (a card of a given size: the device has its own)")
-        from hil.rigs.ssh import CommandPower, Shell, SshRig, parse_gpio_loopback, parse_target
+        from hil.rigs.ssh import (CommandPower, Shell, SshRig, parse_endpoint, parse_gpio_loopback,
+                                  parse_target)
         if not power_command:
             raise RigError("the ssh rig needs --power-command 'TEMPLATE' ({state} is on or off)")
         user, host, port = parse_target(spec)
         shell = Shell(user, host, port, pathlib.Path(ssh_key) if ssh_key else None)
-        return SshRig(workdir, shell, CommandPower(power_command),
+        return SshRig(workdir, shell, CommandPower(power_command), lan_endpoint=parse_endpoint(lan_endpoint),
                       gpio_loopback=parse_gpio_loopback(gpio_loopback))
     raise RigError(f"--rig must be one of {', '.join(RIG_KINDS)}, got {spec!r}")
 

@@ -185,6 +185,16 @@ def parse_target(spec: str) -> tuple[str, str, int]:
     return url.username, url.hostname, url.port or 22
 
 
+def parse_endpoint(text: str | None) -> tuple[str, int] | None:
+    """``HOST:PORT`` -> (host, port)."""
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise RigError(f"--lan-endpoint takes HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
 def parse_gpio_loopback(text: str | None) -> dict[int, int]:
     """``IN:OUT[,IN:OUT...]`` (BCM numbers) -> {input: output}."""
     wiring: dict[int, int] = {}
@@ -202,12 +212,13 @@ def parse_gpio_loopback(text: str | None) -> dict[int, int]:
 class SshRig(Rig):
     kind = "ssh"
 
-    def __init__(self, workdir: pathlib.Path, shell: Shell | None, power, lan_host: str | None = None,
+    def __init__(self, workdir: pathlib.Path, shell: Shell | None, power,
+                 lan_endpoint: tuple[str, int] | None = None,
                  gpio_loopback: dict[int, int] | None = None) -> None:
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.shell, self.power = shell, power
-        self.lan_host = lan_host
+        self._lan_endpoint = lan_endpoint
         self.gpio_loopback = gpio_loopback or {}
         self._rig_control = False
 
@@ -335,8 +346,9 @@ class SshRig(Rig):
         return "mqtt://127.0.0.1:1885"
 
     def lan_endpoint(self) -> tuple[str, int]:
-        """Where a LAN device reaches the gateway's endpoint from this machine."""
-        return self.lan_host or self._shell().host, DEVICE_PORT
+        """Where a LAN device reaches the gateway's endpoint from this machine (by default the
+        device's address, port 1883)."""
+        return self._lan_endpoint or (self._shell().host, DEVICE_PORT)
 
     def mqtt_device_endpoint(self) -> tuple[str, int, str | None, str | None]:
         user, password = self._shell().lan_credentials()

@@ -2,9 +2,11 @@
 host publishes QoS 1 at 100 messages/s to the gateway's port 1883, the machine is killed
 mid-stream five times and booted again on the same card; every message the device saw
 acknowledged is stored, nothing else is, and the root file system is clean after each boot.
+Then the ssh rig, as a real Pi is driven: the same scenario with two cuts, over SSH to the
+machine's forwarded port, its power a command (a script that kills qemu and starts it again).
 
 It runs after the boot tests (file order) on the same machine: one build, one first boot. The
-figures go to the test's output and to build/test-artifacts/image/hil-report.md.
+figures go to the tests' output and to build/test-artifacts/image/hil-report-{qemu,ssh}.md.
 """
 
 from __future__ import annotations
@@ -14,22 +16,26 @@ import time
 import pytest
 
 from hil.report import ScenarioResult, write_markdown
+from hil.rigs import open_rig
 from hil.rigs.qemu import QemuRig
 from hil.rigs.ssh import LOGIN_TIMEOUT_S
+from hil.rigs.virtual_machine import SSH_USER
 from hil.scenarios.test_power_cut_mqtt import power_cuts_during_lan_ingest
 from imagetools import artifacts_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(80 * 60)]
 
 POWER_CUTS = 5
+SSH_RIG_POWER_CUTS = 2
+_results: list[tuple[str, ScenarioResult]] = []
 
 
-def test_power_cuts_during_lan_ingest_on_the_booted_image(guest, tmp_path, record_property):
-    rig = QemuRig(tmp_path, machine=guest)
-    result = ScenarioResult("power cuts during LAN ingest (scenario 4)")
+def run_scenario(rig, name: str, power_cuts: int, record_property) -> None:
+    """Scenario 4 on ``rig``; its figures go to the test's properties and the shared report."""
+    result = ScenarioResult(name)
     started = time.monotonic()
     try:
-        power_cuts_during_lan_ingest(rig, result.figures, power_cuts=POWER_CUTS)
+        power_cuts_during_lan_ingest(rig, result.figures, power_cuts=power_cuts)
         result.outcome = "passed"
     except BaseException as e:
         result.outcome = "failed"
@@ -37,10 +43,36 @@ def test_power_cuts_during_lan_ingest_on_the_booted_image(guest, tmp_path, recor
         raise
     finally:
         result.seconds = time.monotonic() - started
-        write_markdown(artifacts_dir() / "hil-report.md", "qemu", [result])
-        for name, value in result.figures.items():
-            record_property(name, value)
+        _results.append((rig.kind, result))
+        for kind in {k for k, _ in _results}:
+            write_markdown(artifacts_dir() / f"hil-report-{kind}.md", kind,
+                           [r for k, r in _results if k == kind])
+        for figure, value in result.figures.items():
+            record_property(figure, value)
         print(result.figures)
+
+
+def test_power_cuts_during_lan_ingest_on_the_booted_image(guest, tmp_path, record_property):
+    run_scenario(QemuRig(tmp_path, machine=guest), "power cuts during LAN ingest (scenario 4)",
+                 POWER_CUTS, record_property)
+
+
+def test_ssh_rig_power_cuts_through_a_power_command(guest, tmp_path, record_property):
+    """The ssh rig knows the machine only as an SSH address, a LAN address and a power command."""
+    guest.wait_for_login(LOGIN_TIMEOUT_S)
+    guest.kill()  # the power command owns the machine until the end of the test
+    rig = open_rig(f"ssh://{SSH_USER}@127.0.0.1:{guest.host_port(22)}", tmp_path / "rig",
+                   power_command=guest.write_power_command(tmp_path / "power"), ssh_key=str(guest.key),
+                   lan_endpoint=f"127.0.0.1:{guest.host_port(1883)}")
+    try:
+        rig.power.restore()
+        run_scenario(rig, "power cuts during LAN ingest (scenario 4), ssh rig", SSH_RIG_POWER_CUTS,
+                     record_property)
+    finally:
+        rig.close()
+        rig.power.cut()
+        guest.start()  # back to the machine the other tests share
+        guest.wait_for_login(LOGIN_TIMEOUT_S)
 
 
 def test_a_later_boot_skips_cloud_init(guest):
