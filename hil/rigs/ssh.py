@@ -54,13 +54,7 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(600)
 s.connect(sys.argv[1])
 s.sendall(sys.stdin.buffer.read())
-answer = b""
-while not answer.endswith(b"\\n"):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    answer += chunk
-sys.stdout.buffer.write(answer)
+sys.stdout.buffer.write(s.makefile("rb").readline())
 """
 
 # Run on the device: presses on the output line wired back to an input (active low).

@@ -236,7 +236,7 @@ on)
 off)
     pid=$(cat "$pidfile" 2>/dev/null || true)
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || exit 0
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     rm -f "$pidfile" ;;
 *)
     echo "usage: $0 on|off" >&2; exit 2 ;;
