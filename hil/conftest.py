@@ -24,6 +24,8 @@ def pytest_addoption(parser):
                     help="scenario 7's budget of bytes written to the card a day")
     group.addoption("--power-cuts", type=int, default=5,
                     help="scenario 4's number of power cuts")
+    group.addoption("--power-cut-minutes", type=float,
+                    help="scenario 4: no new power cut after this many minutes (then the checks)")
     group.addoption("--power-command",
                     help="the ssh rig's power switch: a shell command, {state} replaced by on or off")
     group.addoption("--ssh-key", help="the ssh rig's login key (default: ssh's own keys and config)")
