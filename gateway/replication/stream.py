@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from gateway.replication import registry
 from gateway.backoff import Backoff
+from gateway.errors import StoreError
 from gateway.replication.batching import Chunk, SeriesPoints
 from gateway.replication.sender import Paused, RetryLater
 from gateway.replication.source import StoreSource
@@ -234,6 +235,16 @@ class ReplicationStream(Component):
                 self.status.state = "paused" if paused else "backing_off"
                 self.status.retry_at = time.time() + delay
                 log.warning("%s; retrying in %.1f s", e, delay)
+                await self._sleep(delay)
+                continue
+            except StoreError as e:
+                # The store could not read blocks or record a position (a full or failing
+                # card): what was acknowledged and not recorded is sent again later.
+                delay = self.backoff.next_delay()
+                self.status.error("store", str(e))
+                self.status.state = "backing_off"
+                self.status.retry_at = time.time() + delay
+                log.warning("stream %s: %s; retrying in %.1f s", self.config.name, e, delay)
                 await self._sleep(delay)
                 continue
             left = interval - (self._monotonic() - started)
