@@ -8,6 +8,8 @@ replication cursors. Rows are written in batches by :meth:`BlockIndex.commit`, n
 
 from __future__ import annotations
 
+from array import array
+
 import bisect
 import logging
 import os
@@ -469,6 +471,24 @@ class BlockIndex:
                     "AND max_ts >= ? AND min_ts < ? ORDER BY series, seq",
                     (bucket_id, *part, start, stop)) as cur:
                 out += [BlockRow(*r) for r in await cur.fetchall()]
+        return out
+
+    async def block_refs(self, bucket_id: int, series_ids: list[int], start: int,
+                         stop: int) -> dict[int, array]:
+        """For each series, its live blocks that may hold points in [start, stop), oldest
+        write first, as array('Q') of (seq, offset, length) triples: 24 bytes a block, so
+        a month of blocks of many series costs no row objects (the window fold's input)."""
+        out = {sid: array("Q") for sid in series_ids}
+        for i in range(0, len(series_ids), _IN_CHUNK):
+            part = series_ids[i:i + _IN_CHUNK]
+            async with self._db.execute(
+                    "SELECT series, seq, offset, length FROM blocks "
+                    f"WHERE bucket = ? AND series IN ({', '.join('?' * len(part))}) "
+                    "AND max_ts >= ? AND min_ts < ? ORDER BY series, seq",
+                    (bucket_id, *part, start, stop)) as cur:
+                while rows := await cur.fetchmany(4096):
+                    for sid, seq, offset, length in rows:
+                        out[sid].extend((seq, offset, length))
         return out
 
     async def blocks_after(self, bucket_id: int, after_seq: int, limit: int) -> list[BlockRow]:

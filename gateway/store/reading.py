@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
 from gateway import codec
+from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, BlockFold, FoldedWindows,
+                               UnorderedPoints)
 from gateway.datamodel import (BOOL, COLUMN_TYPECODES, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING,
                                 UINT, WORD_TYPECODES, escape_measurement)
 from gateway.errors import CorruptBlock
@@ -239,6 +241,69 @@ class StoreReader:
             out_ts, out_v = out_ts[a:z], out_v[a:z]
         return (out_ts, out_v) if len(out_ts) else None
 
+    async def fold_many(self, b: Bucket, infos: list[SeriesInfo], lo: int, hi: int,
+                        every: int, offset: int, max_windows: int) -> list[tuple[int, FoldedWindows | None]]:
+        """The windows of each series' points with lo <= time < hi, aggregated in C straight
+        from the ring blocks (:class:`gateway.aggregate.BlockFold`), with one index query, one
+        copy of the heads and one trip to the read thread for all of them: (points folded,
+        windows) per series. Windows None: the series needs the general path (:meth:`stream`
+        merges it): its blocks overlap in time, its head rewrites a stored timestamp, or an
+        index row led nowhere."""
+        if lo >= hi or not infos:
+            return [(0, None) for _ in infos]
+        if b.index_suspects:
+            await self.repair_index(b)
+        ids = [info.id for info in infos]
+        since = (b.state.write_pos, b.written_at_checkpoint)   # see _blocks_of
+        refs = await self.index.block_refs(b.state.id, ids, lo, hi)
+        pending: dict[int, list] = {}
+        for e in list(b.pending):
+            if e.series_id in refs and e.max_ts >= lo and e.min_ts < hi:
+                pending.setdefault(e.series_id, []).append(e)
+        for sid, entries in pending.items():
+            got = refs[sid]
+            seen = set(got[0::3])
+            triples = sorted([(got[i], got[i + 1], got[i + 2]) for i in range(0, len(got), 3)]
+                             + [(e.seq, e.offset, e.length) for e in entries if e.seq not in seen])
+            refs[sid] = array("Q", (x for t in triples for x in t))
+        heads = await self.threads.on_store_thread(b.heads_on_thread, ids)
+        jobs = [(info, refs[info.id], head) for info, head in zip(infos, heads)]
+        return await self.threads.on_read_thread(self._fold_jobs, b, jobs, lo, hi, every, offset,
+                                                 max_windows, since)
+
+    @staticmethod
+    def _fold_jobs(b: Bucket, jobs: list, lo: int, hi: int, every: int, offset: int,
+                   max_windows: int, since: tuple[int, int | None]) -> list:
+        out: list[tuple[int, FoldedWindows | None]] = []
+        for info, refs, head in jobs:
+            fold = BlockFold(info.type, every, offset, lo, hi, max_windows)
+            suspects = len(b.index_suspects)
+            try:
+                try:
+                    points, status = fold.blocks(b.ring.ptr, refs)
+                except OSError:
+                    raise b.ring.read_error() from None
+                if len(head.timestamps):
+                    cols = merge(info, [], head, lo, hi)
+                    if cols is not None:
+                        words = cols.values if info.type != BOOL else array("Q", cols.values)
+                        points += fold.columns(cols.timestamps, words)
+            except UnorderedPoints:
+                out.append((0, None))
+                continue
+            if status.count(FOLD_OK) != len(status):
+                for k, st in enumerate(status):
+                    seq, off, length = refs[3 * k], refs[3 * k + 1], refs[3 * k + 2]
+                    if st == FOLD_BAD_BLOCK:
+                        note_damaged(b, seq, off, BlockFold.last_block_error())
+                    elif st != FOLD_OK:
+                        note_unreadable(b, seq, off, length, since)
+                if len(b.index_suspects) != suspects:
+                    out.append((0, None))   # the general path repairs the index first
+                    continue
+            out.append((points, fold.finish()))
+        return out
+
     async def last(self, b: Bucket, info: SeriesInfo) -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None."""
         newest = await self.index.newest_block_ts(b.state.id, info.id)
@@ -283,25 +348,35 @@ class StoreReader:
                     out.append(codec.decode(block))
                     continue
                 except CorruptBlock as e:
-                    why = str(e)
-            elif b.overwritten_since(*since, offset, length):
-                b.counters["overwritten_while_read"] += 1
-                continue
-            elif b.ring.entry_seq_at(offset) != seq:
-                # Neither an overwrite nor this block's damaged entry: the index row is wrong.
-                if seq not in b.index_suspects:
-                    b.index_suspects.add(seq)
-                    log.error("bucket %s: the index row of block %d (offset %d, %d bytes) leads "
-                              "to no entry of that block; the index is checked against the "
-                              "ring", b.name, seq, offset, length)
-                continue
+                    note_damaged(b, seq, offset, str(e))
             else:
-                why = "entry checksum mismatch"
-            if seq not in b.corrupt_seqs:
-                b.corrupt_seqs.add(seq)
-                log.error("bucket %s: block %d at offset %d is damaged (%s); skipped",
-                          b.name, seq, offset, why)
+                note_unreadable(b, seq, offset, length, since)
         return out
+
+
+def note_unreadable(b: Bucket, seq: int, offset: int, length: int,
+                    since: tuple[int, int | None]) -> None:
+    """Why block ``seq``'s entry could not be read, counted or logged (read thread): written
+    over since ``since`` (evicted), a wrong index row (left to the index repair) or damage."""
+    if b.overwritten_since(*since, offset, length):
+        b.counters["overwritten_while_read"] += 1
+    elif b.ring.entry_seq_at(offset) != seq:
+        # Neither an overwrite nor this block's damaged entry: the index row is wrong.
+        if seq not in b.index_suspects:
+            b.index_suspects.add(seq)
+            log.error("bucket %s: the index row of block %d (offset %d, %d bytes) leads "
+                      "to no entry of that block; the index is checked against the "
+                      "ring", b.name, seq, offset, length)
+    else:
+        note_damaged(b, seq, offset, "entry checksum mismatch")
+
+
+def note_damaged(b: Bucket, seq: int, offset: int, why: str) -> None:
+    """A damaged block, skipped: logged once, counted at the next checkpoint."""
+    if seq not in b.corrupt_seqs:
+        b.corrupt_seqs.add(seq)
+        log.error("bucket %s: block %d at offset %d is damaged (%s); skipped",
+                  b.name, seq, offset, why)
 
 
 def merge(info: SeriesInfo, blocks: list[tuple[array, Any]], head: HeadPoints, lo: int,
