@@ -162,6 +162,9 @@ class UnorderedPoints(Exception):
     overlap, a timestamp written twice): the caller merges them on the general path."""
 
 
+#: What a :class:`BlockFold` computes beyond count, sum, first and last (gw_fold.h).
+FOLD_MINMAX, FOLD_M2, FOLD_ISUM = (lib.GW_FOLD_WANT_MINMAX, lib.GW_FOLD_WANT_M2,
+                                   lib.GW_FOLD_WANT_ISUM)
 #: What became of each block given to :meth:`BlockFold.blocks` (gw_fold.h).
 FOLD_OK, FOLD_STALE, FOLD_DAMAGED, FOLD_BAD_BLOCK = (lib.GW_FOLD_OK, lib.GW_FOLD_STALE,
                                                      lib.GW_FOLD_DAMAGED, lib.GW_FOLD_BAD_BLOCK)
@@ -201,13 +204,14 @@ class BlockFold:
     """Window aggregation of one series read straight from its ring blocks in C: give it the
     blocks (:meth:`blocks`, many per call) and loose points (:meth:`columns`) in time order,
     then :meth:`finish`. Only windows are kept; a block's points live in a scratch buffer
-    that the next block reuses."""
+    that the next block reuses. ``want``: FOLD_* flags of the columns to compute beyond
+    count, sum, first and last (the others hold the window's first point)."""
 
-    def __init__(self, type_code: int, every_ns: int, offset_ns: int, lo: int, hi: int,
-                 max_windows: int) -> None:
+    def __init__(self, type_code: int, want: int, every_ns: int, offset_ns: int, lo: int,
+                 hi: int, max_windows: int) -> None:
         if type_code not in (FLOAT, INT, UINT, BOOL):
             raise ValueError(f"a fold takes numeric or boolean values, not type {type_code}")
-        ptr = lib.gw_fold_new(type_code, int(every_ns), int(offset_ns), int(lo), int(hi),
+        ptr = lib.gw_fold_new(type_code, want, int(every_ns), int(offset_ns), int(lo), int(hi),
                               min(int(max_windows), (1 << 32) - 1))
         if ptr == ffi.NULL:
             raise ValueError(f"cannot fold windows of {every_ns} ns over [{lo}, {hi})")

@@ -22,7 +22,8 @@ from gateway.query.interpreter import Interpreter, Limits
 from gateway.query.tables import Table, column_order, sortable
 from gateway.query.values import Time
 from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
-                                   folded_values, is_selector, result_type, window_start)
+                                   fold_wants, folded_values, is_selector, result_type,
+                                   window_start)
 
 _INT64_MAX = (1 << 63) - 1
 _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
@@ -184,8 +185,9 @@ class Executor:
         for info in fast:
             check_type(fn, FLUX_TYPES[info.type], f"field {info.field!r} of {info.measurement!r}")
         try:
-            got = await self.store.fold_windows(fast, plan.bucket, plan.start, plan.stop, every,
-                                                offset % every, self.limits.max_rows + 1)
+            got = await self.store.fold_windows(fast, plan.bucket, plan.start, plan.stop,
+                                                fold_wants(fn), every, offset % every,
+                                                self.limits.max_rows + 1)
         except MemoryError:
             fail(f"the windows would make more than {self.limits.max_rows} rows")
         self.limits.check_time()
@@ -269,12 +271,20 @@ class Executor:
         create = win.create_empty and not (selector and kind == "aggregateWindow")
         starts = self._window_starts(plan, every, offset, found, create)
         if kind == "aggregateWindow":
-            times, vals = [], []
-            for s in starts:
-                lo, hi = max(s, plan.start), min(s + every, plan.stop)
-                value, _ = found.get(s, (0 if fn == "count" else None, None))
-                times.append(Time(lo if win.time_src == "_start" else hi))
-                vals.append(value)
+            # Only the first and the last window can be cut by the range.
+            if win.time_src == "_start":
+                times = [Time(s) for s in starts]
+                if times:
+                    times[0] = Time(max(starts[0], plan.start))
+            else:
+                times = [Time(s + every) for s in starts]
+                if times:
+                    times[-1] = Time(min(starts[-1] + every, plan.stop))
+            empty = (0 if fn == "count" else None, None)
+            if create:
+                vals = [found.get(s, empty)[0] for s in starts]
+            else:
+                vals = [found[s][0] for s in starts]
             self._count_rows(len(times))
             types.update({win.time_dst: "time", "_value": out_type})
             return [Table(key, {win.time_dst: times, "_value": vals}, types, len(times))]

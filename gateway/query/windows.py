@@ -22,8 +22,8 @@ from operator import sub, truediv
 from typing import Any
 
 from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
-from gateway.aggregate import (EXACT_MEAN, EXACT_SELECTOR, FoldedWindows, window_aggregate,
-                               window_quantile)
+from gateway.aggregate import (EXACT_MEAN, EXACT_SELECTOR, FOLD_ISUM, FOLD_M2, FOLD_MINMAX,
+                               FoldedWindows, window_aggregate, window_quantile)
 from gateway.query.errors import fail
 from gateway.query.planner import SELECTORS
 from gateway.query.values import Time
@@ -196,6 +196,18 @@ def _exact_column(words: array, value_type: str) -> list:
     if value_type == "bool":
         return [bool(w) for w in words]
     return words.tolist()
+
+
+def fold_wants(fn: str) -> int:
+    """The :class:`gateway.aggregate.BlockFold` columns ``fn`` needs beyond count, sum,
+    first and last."""
+    if fn in ("min", "max", "spread"):
+        return FOLD_MINMAX
+    if fn == "stddev":
+        return FOLD_M2
+    if fn == "sum":
+        return FOLD_ISUM
+    return 0
 
 
 def folded_values(cols: FoldedWindows, fn: str, value_type: str,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from array import array
 
 import bisect
+import itertools
 import logging
 import os
 import urllib.parse
@@ -481,14 +482,19 @@ class BlockIndex:
         out = {sid: array("Q") for sid in series_ids}
         for i in range(0, len(series_ids), _IN_CHUNK):
             part = series_ids[i:i + _IN_CHUNK]
+            flat = array("Q")   # series, seq, offset, length; by series
             async with self._db.execute(
                     "SELECT series, seq, offset, length FROM blocks "
                     f"WHERE bucket = ? AND series IN ({', '.join('?' * len(part))}) "
                     "AND max_ts >= ? AND min_ts < ? ORDER BY series, seq",
                     (bucket_id, *part, start, stop)) as cur:
                 while rows := await cur.fetchmany(4096):
-                    for sid, seq, offset, length in rows:
-                        out[sid].extend((seq, offset, length))
+                    flat.extend(itertools.chain.from_iterable(rows))
+            series = flat[0::4]
+            del flat[0::4]
+            for sid in part:
+                a, z = bisect.bisect_left(series, sid), bisect.bisect_right(series, sid)
+                out[sid] = flat[3 * a:3 * z]
         return out
 
     async def blocks_after(self, bucket_id: int, after_seq: int, limit: int) -> list[BlockRow]:

@@ -30,7 +30,7 @@ from gateway.store.bucket import Bucket, HeadPoints
 from gateway.store.series_table import SeriesInfo, key_parts
 from gateway.store.index import BlockIndex
 from gateway.store.native import OK, gather64, merge_order
-from gateway.store.threads import StoreThreads
+from gateway.store.threads import FOLD_THREADS, StoreThreads
 
 log = logging.getLogger("gateway.store")
 
@@ -241,8 +241,9 @@ class StoreReader:
             out_ts, out_v = out_ts[a:z], out_v[a:z]
         return (out_ts, out_v) if len(out_ts) else None
 
-    async def fold_many(self, b: Bucket, infos: list[SeriesInfo], lo: int, hi: int,
-                        every: int, offset: int, max_windows: int) -> list[tuple[int, FoldedWindows | None]]:
+    async def fold_many(self, b: Bucket, infos: list[SeriesInfo], lo: int, hi: int, want: int,
+                        every: int, offset: int,
+                        max_windows: int) -> list[tuple[int, FoldedWindows | None]]:
         """The windows of each series' points with lo <= time < hi, aggregated in C straight
         from the ring blocks (:class:`gateway.aggregate.BlockFold`), with one index query, one
         copy of the heads and one trip to the read thread for all of them: (points folded,
@@ -268,15 +269,25 @@ class StoreReader:
             refs[sid] = array("Q", (x for t in triples for x in t))
         heads = await self.threads.on_store_thread(b.heads_on_thread, ids)
         jobs = [(info, refs[info.id], head) for info, head in zip(infos, heads)]
-        return await self.threads.on_read_thread(self._fold_jobs, b, jobs, lo, hi, every, offset,
-                                                 max_windows, since)
+        # as many parts as fold threads, of about equal blocks
+        parts: list[list] = [[] for _ in range(min(FOLD_THREADS, len(jobs)))]
+        load = [0] * len(parts)
+        for job in sorted(jobs, key=lambda j: -len(j[1])):
+            k = load.index(min(load))
+            parts[k].append(job)
+            load[k] += len(job[1]) + 3
+        got = await self.threads.on_fold_threads(self._fold_jobs, parts, b, lo, hi, want, every,
+                                                 offset, max_windows, since)
+        ordered = [job for part in parts for job in part]
+        by_id = {job[0].id: r for job, r in zip(ordered, got)}
+        return [by_id[info.id] for info in infos]
 
     @staticmethod
-    def _fold_jobs(b: Bucket, jobs: list, lo: int, hi: int, every: int, offset: int,
+    def _fold_jobs(jobs: list, b: Bucket, lo: int, hi: int, want: int, every: int, offset: int,
                    max_windows: int, since: tuple[int, int | None]) -> list:
         out: list[tuple[int, FoldedWindows | None]] = []
         for info, refs, head in jobs:
-            fold = BlockFold(info.type, every, offset, lo, hi, max_windows)
+            fold = BlockFold(info.type, want, every, offset, lo, hi, max_windows)
             suspects = len(b.index_suspects)
             try:
                 try:

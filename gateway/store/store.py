@@ -453,13 +453,14 @@ class Store(Component):
             yield cols
 
     async def fold_windows(self, infos: list[SeriesInfo], bucket: str, start: int, stop: int,
-                           every: int, offset: int, max_windows: int) -> list:
+                           want: int, every: int, offset: int, max_windows: int) -> list:
         """Window aggregates of each series with start <= time < stop, computed in C from its
         blocks (see :meth:`gateway.store.reading.StoreReader.fold_many`): (points, windows or
-        None where the series must be read with :meth:`stream_series`) per series."""
+        None where the series must be read with :meth:`stream_series`) per series. ``want``:
+        the :data:`gateway.aggregate.FOLD_MINMAX`... flags the aggregate needs."""
         self._check_open()
         return await self._reader.fold_many(self.bucket(bucket), infos, int(start), int(stop),
-                                            every, offset, max_windows)
+                                            want, every, offset, max_windows)
 
     async def last(self, key: str, bucket: str = "raw") -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None."""

@@ -9,8 +9,9 @@
  *
  * Windows are those of gw_aggregate_windows: [offset + k * every, offset + (k + 1) * every),
  * cut to lo <= t < hi. Within a run of points the window boundaries are found by binary search
- * (no per-point division), and each window's slice is folded in two passes (sum, then squared
- * deviations from the slice's mean, merged into the window by Chan's formula). NaN values are
+ * (no per-point division), and each window's slice is folded in tight passes that compute
+ * only what the query asks: the sum (four lanes), min/max, the squared deviations from the
+ * slice's mean (merged into the window by Chan's formula). NaN values are
  * skipped, as everywhere in the aggregation kernels. Memory: one block's scratch plus the
  * windows (at most max_windows, else GW_ENOMEM).
  */
@@ -26,6 +27,10 @@
 #define GW_FOLD_STALE    1   /* another entry is at that place now (overwritten) */
 #define GW_FOLD_DAMAGED  2   /* the entry's checksum or structure is wrong */
 #define GW_FOLD_BAD_BLOCK 3  /* the entry holds, but its block does not decode as this series' */
+/* What a fold computes beyond count, sum, first and last (gw_fold_new's want). */
+#define GW_FOLD_WANT_MINMAX 1   /* min and max with their points */
+#define GW_FOLD_WANT_M2     2   /* the sum of squared deviations (stddev) */
+#define GW_FOLD_WANT_ISUM   4   /* the exact integer sum */
 /* gw_fold_* return: the points came out of time order (the caller takes the general path). */
 #define GW_FOLD_UNORDERED -100
 
@@ -55,10 +60,11 @@ typedef struct {
     const uint64_t *min_v, *max_v, *first_v, *last_v;
 } gw_fold_windows;
 
-/* A fold of values of `type` (GW_FLOAT .. GW_BOOL) over points with lo <= t < hi; NULL when
- * every <= 0, lo >= hi, the type is not numeric or memory runs out. */
-gw_fold *gw_fold_new(uint8_t type, int64_t every, int64_t offset, int64_t lo, int64_t hi,
-                     uint32_t max_windows);
+/* A fold of values of `type` (GW_FLOAT .. GW_BOOL) over points with lo <= t < hi, computing
+ * what `want` asks beyond count, sum, first and last (the columns not wanted hold the first
+ * point, or 0); NULL when every <= 0, lo >= hi, the type is not numeric or memory runs out. */
+gw_fold *gw_fold_new(uint8_t type, uint32_t want, int64_t every, int64_t offset, int64_t lo,
+                     int64_t hi, uint32_t max_windows);
 void     gw_fold_free(gw_fold *f);
 /* Folds n points (64-bit words as in blocks; booleans 0/1), strictly increasing in time and
  * later than every point folded before. Returns the points folded (those in [lo, hi)), GW_FOLD_UNORDERED, or

@@ -10,6 +10,7 @@
 
 struct gw_fold {
     uint8_t type;
+    uint32_t want;            /* GW_FOLD_WANT_* */
     int64_t every, offset, lo, hi;
     uint32_t max_windows;
     int64_t newest;           /* the latest point folded, for the order check */
@@ -38,14 +39,15 @@ static int64_t window_start(int64_t t, int64_t every, int64_t offset) {
     return (int64_t)(base + (uint64_t)offset);
 }
 
-gw_fold *gw_fold_new(uint8_t type, int64_t every, int64_t offset, int64_t lo, int64_t hi,
-                     uint32_t max_windows) {
+gw_fold *gw_fold_new(uint8_t type, uint32_t want, int64_t every, int64_t offset, int64_t lo,
+                     int64_t hi, uint32_t max_windows) {
     if (every <= 0 || lo >= hi || type < GW_FLOAT || type > GW_BOOL) return NULL;
     gw_fold *f = calloc(1, sizeof *f);
     if (!f) return NULL;
     offset %= every;
     if (offset < 0) offset += every;
     f->type = type;
+    f->want = want;
     f->every = every;
     f->offset = offset;
     f->lo = lo;
@@ -116,32 +118,60 @@ static uint32_t lower_bound(const int64_t *ts, uint32_t a, uint32_t z, int64_t t
     return a;
 }
 
-/* Folds points [a, z) of one window (start s) into the fold's windows. */
+/* Sum and count of the values in [a, z) that are not NaN, in four lanes while no NaN is
+ * met (the adds do not wait on each other). */
+static double sum_of(const double *v, uint32_t a, uint32_t z, uint64_t *count) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    uint64_t c = 0;
+    uint32_t i = a;
+    for (; i + 4 <= z; i += 4) {
+        double x0 = v[i], x1 = v[i + 1], x2 = v[i + 2], x3 = v[i + 3];
+        if (x0 == x0 && x1 == x1 && x2 == x2 && x3 == x3) {
+            s0 += x0; s1 += x1; s2 += x2; s3 += x3;
+            c += 4;
+        } else {
+            if (x0 == x0) { s0 += x0; c++; }
+            if (x1 == x1) { s1 += x1; c++; }
+            if (x2 == x2) { s2 += x2; c++; }
+            if (x3 == x3) { s3 += x3; c++; }
+        }
+    }
+    for (; i < z; i++) if (v[i] == v[i]) { s0 += v[i]; c++; }
+    *count = c;
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* Folds points [a, z) of one window (start s) into the fold's windows; computes the min/max,
+ * m2 and integer sum only when wanted. */
 static int fold_slice(gw_fold *f, int64_t s, const int64_t *ts, const uint64_t *w,
                       const double *v, uint32_t a, uint32_t z) {
-    uint64_t c = 0;
-    double sum = 0.0, mn = 0.0, mx = 0.0;
-    uint32_t mi = 0, ma = 0, fi = 0, la = 0;
-    for (uint32_t i = a; i < z; i++) {
-        double x = v[i];
-        if (x != x) continue;   /* NaN: skipped */
-        if (c == 0) { mn = mx = x; mi = ma = fi = i; }
-        else if (x < mn) { mn = x; mi = i; }
-        else if (x > mx) { mx = x; ma = i; }
-        sum += x;
-        la = i;
-        c++;
+    uint32_t fi = a, la = z;
+    while (fi < z && v[fi] != v[fi]) fi++;   /* NaN: skipped */
+    if (fi == z) return 1;
+    while (v[la - 1] != v[la - 1]) la--;
+    la--;
+    uint64_t c;
+    double sum = sum_of(v, fi, la + 1, &c);
+    double mn = v[fi], mx = v[fi], m2 = 0.0;
+    uint32_t mi = fi, ma = fi;
+    if (f->want & GW_FOLD_WANT_MINMAX) {
+        for (uint32_t i = fi + 1; i <= la; i++) {
+            double x = v[i];
+            if (x < mn) { mn = x; mi = i; }
+            else if (x > mx) { mx = x; ma = i; }
+        }
     }
-    if (c == 0) return 1;
-    double mean = sum / (double)c, m2 = 0.0;
-    for (uint32_t i = a; i < z; i++) {
-        double x = v[i];
-        if (x == x) m2 += (x - mean) * (x - mean);
+    double mean = sum / (double)c;
+    if (f->want & GW_FOLD_WANT_M2) {
+        for (uint32_t i = fi; i <= la; i++) {
+            double x = v[i];
+            if (x == x) m2 += (x - mean) * (x - mean);
+        }
     }
     int64_t isum = 0;
-    if (f->type == GW_INT || f->type == GW_UINT) {
+    if ((f->want & GW_FOLD_WANT_ISUM) && (f->type == GW_INT || f->type == GW_UINT)) {
         uint64_t u = 0;
-        for (uint32_t i = a; i < z; i++) if (v[i] == v[i]) u += w[i];
+        for (uint32_t i = fi; i <= la; i++) if (v[i] == v[i]) u += w[i];
         isum = (int64_t)u;
     }
     uint32_t k = f->n;
@@ -184,8 +214,9 @@ static int64_t fold_run(gw_fold *f, const int64_t *ts, const uint64_t *w, const 
                         uint32_t n) {
     if (n == 0) return 0;
     if (f->any && ts[0] <= f->newest) return GW_FOLD_UNORDERED;
-    for (uint32_t i = 1; i < n; i++)
-        if (ts[i] <= ts[i - 1]) return GW_FOLD_UNORDERED;
+    int unordered = 0;
+    for (uint32_t i = 1; i < n; i++) unordered |= ts[i] <= ts[i - 1];
+    if (unordered) return GW_FOLD_UNORDERED;
     f->any = 1;
     f->newest = ts[n - 1];
     uint32_t a = lower_bound(ts, 0, n, f->lo), z = lower_bound(ts, a, n, f->hi);
