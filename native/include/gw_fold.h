@@ -10,8 +10,9 @@
  * Windows are those of gw_aggregate_windows: [offset + k * every, offset + (k + 1) * every),
  * cut to lo <= t < hi. Within a run of points the window boundaries are found by binary search
  * (no per-point division), and each window's slice is folded in tight passes that compute
- * only what the query asks: the sum (four lanes), min/max, the squared deviations from the
- * slice's mean (merged into the window by Chan's formula). NaN values are
+ * only what the query asks: the sum (added in time order, as the general path does, so a
+ * window's sum does not depend on how its points were cut into blocks), min/max, the squared
+ * deviations from the slice's mean (merged into the window by Chan's formula). NaN values are
  * skipped, as everywhere in the aggregation kernels. Memory: one block's scratch plus the
  * windows (at most max_windows, else GW_ENOMEM).
  */

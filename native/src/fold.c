@@ -118,27 +118,17 @@ static uint32_t lower_bound(const int64_t *ts, uint32_t a, uint32_t z, int64_t t
     return a;
 }
 
-/* Sum and count of the values in [a, z) that are not NaN, in four lanes while no NaN is
- * met (the adds do not wait on each other). */
-static double sum_of(const double *v, uint32_t a, uint32_t z, uint64_t *count) {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+/* total + the values in [a, z) that are not NaN, added one by one in time order: a window's
+ * sum is then the same bits however its points were cut into blocks, runs or batches (a
+ * task's rerun of a window writes back the value it wrote). *count: the values added. */
+static double sum_of(const double *v, uint32_t a, uint32_t z, double total, uint64_t *count) {
     uint64_t c = 0;
-    uint32_t i = a;
-    for (; i + 4 <= z; i += 4) {
-        double x0 = v[i], x1 = v[i + 1], x2 = v[i + 2], x3 = v[i + 3];
-        if (x0 == x0 && x1 == x1 && x2 == x2 && x3 == x3) {
-            s0 += x0; s1 += x1; s2 += x2; s3 += x3;
-            c += 4;
-        } else {
-            if (x0 == x0) { s0 += x0; c++; }
-            if (x1 == x1) { s1 += x1; c++; }
-            if (x2 == x2) { s2 += x2; c++; }
-            if (x3 == x3) { s3 += x3; c++; }
-        }
+    for (uint32_t i = a; i < z; i++) {
+        double x = v[i];
+        if (x == x) { total += x; c++; }
     }
-    for (; i < z; i++) if (v[i] == v[i]) { s0 += v[i]; c++; }
     *count = c;
-    return (s0 + s1) + (s2 + s3);
+    return total;
 }
 
 /* Folds points [a, z) of one window (start s) into the fold's windows; computes the min/max,
@@ -150,8 +140,11 @@ static int fold_slice(gw_fold *f, int64_t s, const int64_t *ts, const uint64_t *
     if (fi == z) return 1;
     while (v[la - 1] != v[la - 1]) la--;
     la--;
+    uint32_t k = f->n;
+    int same = f->open && f->start[k] == s;   /* the open window goes on */
+    double before = same ? f->sum[k] : 0.0;
     uint64_t c;
-    double sum = sum_of(v, fi, la + 1, &c);
+    double total = sum_of(v, fi, la + 1, before, &c), sum = total - before;
     double mn = v[fi], mx = v[fi], m2 = 0.0;
     uint32_t mi = fi, ma = fi;
     if (f->want & GW_FOLD_WANT_MINMAX) {
@@ -174,13 +167,12 @@ static int fold_slice(gw_fold *f, int64_t s, const int64_t *ts, const uint64_t *
         for (uint32_t i = fi; i <= la; i++) if (v[i] == v[i]) u += w[i];
         isum = (int64_t)u;
     }
-    uint32_t k = f->n;
-    if (f->open && f->start[k] == s) {   /* the open window goes on */
+    if (same) {
         uint64_t n0 = f->count[k], n = n0 + c;
-        double delta = mean - f->sum[k] / (double)n0;
+        double delta = mean - before / (double)n0;
         f->m2[k] += m2 + delta * delta * ((double)n0 * (double)c / (double)n);
         f->count[k] = n;
-        f->sum[k] += sum;
+        f->sum[k] = total;
         f->isum[k] = (int64_t)((uint64_t)f->isum[k] + (uint64_t)isum);
         if (mn < f->min[k]) { f->min[k] = mn; f->min_ts[k] = ts[mi]; f->min_v[k] = w[mi]; }
         if (mx > f->max[k]) { f->max[k] = mx; f->max_ts[k] = ts[ma]; f->max_v[k] = w[ma]; }
@@ -193,7 +185,7 @@ static int fold_slice(gw_fold *f, int64_t s, const int64_t *ts, const uint64_t *
     f->open = 1;
     f->start[k] = s;
     f->count[k] = c;
-    f->sum[k] = sum;
+    f->sum[k] = total;
     f->isum[k] = isum;
     f->m2[k] = m2;
     f->min[k] = mn;
