@@ -23,7 +23,7 @@ from gateway.datamodel import BOOL, FLOAT, INT, UINT
 from gateway.codec import as_column
 
 __all__ = ["window_aggregate", "window_quantile", "WindowColumns", "EXACT_MEAN", "EXACT_SELECTOR",
-           "BlockFold", "FoldedWindows", "UnorderedPoints"]
+           "BlockFold", "FoldSpec", "FoldedWindows", "UnorderedPoints"]
 
 _I64 = ffi.typeof("int64_t[]")
 _U64 = ffi.typeof("uint64_t[]")
@@ -200,21 +200,34 @@ class FoldedWindows:
         return len(self.start)
 
 
+@dataclass(frozen=True, slots=True)
+class FoldSpec:
+    """What a :class:`BlockFold` computes: windows of ``every`` ns shifted by ``offset``,
+    the FOLD_* columns ``want`` asks beyond count, sum, first and last, and the
+    :class:`FoldedWindows` ``columns`` its caller reads (the others come back empty, so that
+    a month of windows of many series holds only what the aggregate needs)."""
+
+    every: int
+    offset: int
+    want: int
+    columns: tuple[str, ...]
+
+
 class BlockFold:
     """Window aggregation of one series read straight from its ring blocks in C: give it the
     blocks (:meth:`blocks`, many per call) and loose points (:meth:`columns`) in time order,
     then :meth:`finish`. Only windows are kept; a block's points live in a scratch buffer
-    that the next block reuses. ``want``: FOLD_* flags of the columns to compute beyond
-    count, sum, first and last (the others hold the window's first point)."""
+    that the next block reuses."""
 
-    def __init__(self, type_code: int, want: int, every_ns: int, offset_ns: int, lo: int,
-                 hi: int, max_windows: int) -> None:
+    def __init__(self, type_code: int, spec: FoldSpec, lo: int, hi: int,
+                 max_windows: int) -> None:
         if type_code not in (FLOAT, INT, UINT, BOOL):
             raise ValueError(f"a fold takes numeric or boolean values, not type {type_code}")
-        ptr = lib.gw_fold_new(type_code, want, int(every_ns), int(offset_ns), int(lo), int(hi),
-                              min(int(max_windows), (1 << 32) - 1))
+        ptr = lib.gw_fold_new(type_code, spec.want, int(spec.every), int(spec.offset), int(lo),
+                              int(hi), min(int(max_windows), (1 << 32) - 1))
         if ptr == ffi.NULL:
-            raise ValueError(f"cannot fold windows of {every_ns} ns over [{lo}, {hi})")
+            raise ValueError(f"cannot fold windows of {spec.every} ns over [{lo}, {hi})")
+        self.kept = frozenset(spec.columns) | {"start"}
         self._ptr = ffi.gc(ptr, lib.gw_fold_free)
         self.type = type_code
 
@@ -260,7 +273,7 @@ class BlockFold:
         cols = []
         for name, code in zip(_FOLD_FIELDS, _FOLD_TYPECODES):
             col = array(code)
-            if n:
+            if n and name in self.kept:
                 col.frombytes(ffi.buffer(getattr(out, name), 8 * n))
             cols.append(col)
         return FoldedWindows(*cols)

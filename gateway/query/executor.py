@@ -22,7 +22,7 @@ from gateway.query.interpreter import Interpreter, Limits
 from gateway.query.tables import Table, column_order, sortable
 from gateway.query.values import Time
 from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
-                                   fold_wants, folded_values, is_selector, result_type,
+                                   fold_spec, folded_values, is_selector, result_type,
                                    window_start)
 
 _INT64_MAX = (1 << 63) - 1
@@ -186,7 +186,7 @@ class Executor:
             check_type(fn, FLUX_TYPES[info.type], f"field {info.field!r} of {info.measurement!r}")
         try:
             got = await self.store.fold_windows(fast, plan.bucket, plan.start, plan.stop,
-                                                fold_wants(fn), every, offset % every,
+                                                fold_spec(fn, every, offset),
                                                 self.limits.max_rows + 1)
         except MemoryError:
             fail(f"the windows would make more than {self.limits.max_rows} rows")

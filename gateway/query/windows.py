@@ -23,7 +23,7 @@ from typing import Any
 
 from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.aggregate import (EXACT_MEAN, EXACT_SELECTOR, FOLD_ISUM, FOLD_M2, FOLD_MINMAX,
-                               FoldedWindows, window_aggregate, window_quantile)
+                               FoldedWindows, FoldSpec, window_aggregate, window_quantile)
 from gateway.query.errors import fail
 from gateway.query.planner import SELECTORS
 from gateway.query.values import Time
@@ -198,16 +198,20 @@ def _exact_column(words: array, value_type: str) -> list:
     return words.tolist()
 
 
-def fold_wants(fn: str) -> int:
-    """The :class:`gateway.aggregate.BlockFold` columns ``fn`` needs beyond count, sum,
-    first and last."""
-    if fn in ("min", "max", "spread"):
-        return FOLD_MINMAX
+def fold_spec(fn: str, every: int, offset: int) -> FoldSpec:
+    """What the C fold computes and gives back for ``fn`` (any but median), as
+    :func:`folded_values` reads it."""
+    if fn in ("min", "max"):
+        return FoldSpec(every, offset % every, FOLD_MINMAX, (f"{fn}_ts", f"{fn}_v"))
+    if fn == "spread":
+        return FoldSpec(every, offset % every, FOLD_MINMAX, ("min_v", "max_v"))
+    if fn in ("first", "last"):
+        return FoldSpec(every, offset % every, 0, (f"{fn}_ts", f"{fn}_v"))
     if fn == "stddev":
-        return FOLD_M2
+        return FoldSpec(every, offset % every, FOLD_M2, ("count", "m2"))
     if fn == "sum":
-        return FOLD_ISUM
-    return 0
+        return FoldSpec(every, offset % every, FOLD_ISUM, ("sum", "isum"))
+    return FoldSpec(every, offset % every, 0, ("count", "sum"))   # count, mean
 
 
 def folded_values(cols: FoldedWindows, fn: str, value_type: str,

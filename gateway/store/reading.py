@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
 from gateway import codec
-from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, BlockFold, FoldedWindows,
+from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, BlockFold, FoldedWindows, FoldSpec,
                                UnorderedPoints)
 from gateway.datamodel import (BOOL, COLUMN_TYPECODES, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING,
                                 UINT, WORD_TYPECODES, escape_measurement)
@@ -241,9 +241,8 @@ class StoreReader:
             out_ts, out_v = out_ts[a:z], out_v[a:z]
         return (out_ts, out_v) if len(out_ts) else None
 
-    async def fold_many(self, b: Bucket, infos: list[SeriesInfo], lo: int, hi: int, want: int,
-                        every: int, offset: int,
-                        max_windows: int) -> list[tuple[int, FoldedWindows | None]]:
+    async def fold_many(self, b: Bucket, infos: list[SeriesInfo], lo: int, hi: int,
+                        spec: FoldSpec, max_windows: int) -> list[tuple[int, FoldedWindows | None]]:
         """The windows of each series' points with lo <= time < hi, aggregated in C straight
         from the ring blocks (:class:`gateway.aggregate.BlockFold`), with one index query, one
         copy of the heads and one trip to the read thread for all of them: (points folded,
@@ -276,18 +275,18 @@ class StoreReader:
             k = load.index(min(load))
             parts[k].append(job)
             load[k] += len(job[1]) + 3
-        got = await self.threads.on_fold_threads(self._fold_jobs, parts, b, lo, hi, want, every,
-                                                 offset, max_windows, since)
+        got = await self.threads.on_fold_threads(self._fold_jobs, parts, b, lo, hi, spec,
+                                                 max_windows, since)
         ordered = [job for part in parts for job in part]
         by_id = {job[0].id: r for job, r in zip(ordered, got)}
         return [by_id[info.id] for info in infos]
 
     @staticmethod
-    def _fold_jobs(jobs: list, b: Bucket, lo: int, hi: int, want: int, every: int, offset: int,
-                   max_windows: int, since: tuple[int, int | None]) -> list:
+    def _fold_jobs(jobs: list, b: Bucket, lo: int, hi: int, spec: FoldSpec, max_windows: int,
+                   since: tuple[int, int | None]) -> list:
         out: list[tuple[int, FoldedWindows | None]] = []
         for info, refs, head in jobs:
-            fold = BlockFold(info.type, want, every, offset, lo, hi, max_windows)
+            fold = BlockFold(info.type, spec, lo, hi, max_windows)
             suspects = len(b.index_suspects)
             try:
                 try:

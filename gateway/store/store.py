@@ -453,14 +453,13 @@ class Store(Component):
             yield cols
 
     async def fold_windows(self, infos: list[SeriesInfo], bucket: str, start: int, stop: int,
-                           want: int, every: int, offset: int, max_windows: int) -> list:
+                           spec: FoldSpec, max_windows: int) -> list:
         """Window aggregates of each series with start <= time < stop, computed in C from its
         blocks (see :meth:`gateway.store.reading.StoreReader.fold_many`): (points, windows or
-        None where the series must be read with :meth:`stream_series`) per series. ``want``:
-        the :data:`gateway.aggregate.FOLD_MINMAX`... flags the aggregate needs."""
+        None where the series must be read with :meth:`stream_series`) per series."""
         self._check_open()
         return await self._reader.fold_many(self.bucket(bucket), infos, int(start), int(stop),
-                                            want, every, offset, max_windows)
+                                            spec, max_windows)
 
     async def last(self, key: str, bucket: str = "raw") -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None."""
