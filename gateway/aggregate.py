@@ -168,6 +168,8 @@ FOLD_MINMAX, FOLD_M2, FOLD_ISUM = (lib.GW_FOLD_WANT_MINMAX, lib.GW_FOLD_WANT_M2,
 #: What became of each block given to :meth:`BlockFold.blocks` (gw_fold.h).
 FOLD_OK, FOLD_STALE, FOLD_DAMAGED, FOLD_BAD_BLOCK = (lib.GW_FOLD_OK, lib.GW_FOLD_STALE,
                                                      lib.GW_FOLD_DAMAGED, lib.GW_FOLD_BAD_BLOCK)
+#: Words (int64) of a block in :meth:`BlockFold.blocks`' refs.
+REF_WORDS = 5
 _FOLD_FIELDS = ("start", "count", "sum", "isum", "m2", "min", "max", "min_ts", "max_ts",
                 "first_ts", "last_ts", "min_v", "max_v", "first_v", "last_v")
 _FOLD_TYPECODES = "qQdqddd" + "qqqq" + "QQQQ"
@@ -240,16 +242,21 @@ class BlockFold:
             raise OSError(f"reading blocks for a fold failed (code {got})")
         return got
 
-    def blocks(self, ring_ptr, refs: array) -> tuple[int, array]:
-        """Folds the blocks ``refs`` (array('Q') of seq, offset, length triples) of the ring
-        (a ``gw_ring *``); (points folded, status of each block: FOLD_*)."""
-        n = len(refs) // 3
-        status = array("i", bytes(4 * n))
-        if n:
-            got = lib.gw_fold_blocks(self._ptr, ring_ptr, ffi.from_buffer("gw_fold_ref[]", refs),
-                                     n, ffi.from_buffer("int32_t[]", status))
-            return self._check(got), status
-        return 0, status
+    def blocks(self, ring_ptr, refs: array, first: int = 0) -> tuple[int, int, array]:
+        """Folds the blocks ``refs[first:]`` (array('q') of :data:`REF_WORDS` words a block:
+        seq, offset, length, min_ts, max_ts; in order of min_ts) of the ring (a ``gw_ring *``)
+        up to the first that overlaps the next; (points folded, blocks taken, status of each
+        block taken: FOLD_*)."""
+        n = len(refs) // REF_WORDS - first
+        status = array("i", bytes(4 * max(n, 0)))
+        if n <= 0:
+            return 0, 0, status
+        done = ffi.new("uint32_t *")
+        refs_c = ffi.cast("gw_fold_ref *", ffi.from_buffer(refs)) + first
+        got = self._check(lib.gw_fold_blocks(self._ptr, ring_ptr, refs_c, n,
+                                             ffi.from_buffer("int32_t[]", status), done))
+        del status[done[0]:]
+        return got, done[0], status
 
     def columns(self, timestamps: array, words) -> int:
         """Folds points given as int64 times and 64-bit value words (booleans widened)."""

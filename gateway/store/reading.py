@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
 from gateway import codec
-from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, BlockFold, FoldedWindows, FoldSpec,
-                               UnorderedPoints)
+from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, REF_WORDS, BlockFold, FoldedWindows,
+                               FoldSpec, UnorderedPoints)
 from gateway.datamodel import (BOOL, COLUMN_TYPECODES, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING,
                                 UINT, WORD_TYPECODES, escape_measurement)
 from gateway.errors import CorruptBlock
@@ -245,9 +245,11 @@ class StoreReader:
                         spec: FoldSpec, max_windows: int) -> list[tuple[int, FoldedWindows | None]]:
         """The windows of each series' points with lo <= time < hi, aggregated in C straight
         from the ring blocks (:class:`gateway.aggregate.BlockFold`), with one index query, one
-        copy of the heads and one trip to the read thread for all of them: (points folded,
-        windows) per series. Windows None: the series needs the general path (:meth:`stream`
-        merges it): its blocks overlap in time, its head rewrites a stored timestamp, or an
+        copy of the heads and one trip to the fold threads for all of them: (points folded,
+        windows) per series. Blocks that follow each other in time are folded in C, many per
+        call; a run of blocks that overlap (late or rewritten points) is merged first, as
+        :meth:`stream` does. Windows None: the series needs the general path: its head
+        rewrites a stored timestamp, a block's points were not where the index said, or an
         index row led nowhere."""
         if lo >= hi or not infos:
             return [(0, None) for _ in infos]
@@ -262,10 +264,12 @@ class StoreReader:
                 pending.setdefault(e.series_id, []).append(e)
         for sid, entries in pending.items():
             got = refs[sid]
-            seen = set(got[0::3])
-            triples = sorted([(got[i], got[i + 1], got[i + 2]) for i in range(0, len(got), 3)]
-                             + [(e.seq, e.offset, e.length) for e in entries if e.seq not in seen])
-            refs[sid] = array("Q", (x for t in triples for x in t))
+            seen = set(got[0::REF_WORDS])
+            blocks = [tuple(got[i:i + REF_WORDS]) for i in range(0, len(got), REF_WORDS)]
+            blocks += [(e.seq, e.offset, e.length, e.min_ts, e.max_ts) for e in entries
+                       if e.seq not in seen]
+            blocks.sort(key=lambda r: (r[3], r[0]))   # by min_ts, then oldest write first
+            refs[sid] = array("q", (x for r in blocks for x in r))
         heads = await self.threads.on_store_thread(b.heads_on_thread, ids)
         jobs = [(info, refs[info.id], head) for info, head in zip(infos, heads)]
         # as many parts as fold threads, of about equal blocks
@@ -274,7 +278,7 @@ class StoreReader:
         for job in sorted(jobs, key=lambda j: -len(j[1])):
             k = load.index(min(load))
             parts[k].append(job)
-            load[k] += len(job[1]) + 3
+            load[k] += len(job[1]) + REF_WORDS
         got = await self.threads.on_fold_threads(self._fold_jobs, parts, b, lo, hi, spec,
                                                  max_windows, since)
         ordered = [job for part in parts for job in part]
@@ -289,30 +293,54 @@ class StoreReader:
             fold = BlockFold(info.type, spec, lo, hi, max_windows)
             suspects = len(b.index_suspects)
             try:
-                try:
-                    points, status = fold.blocks(b.ring.ptr, refs)
-                except OSError:
-                    raise b.ring.read_error() from None
+                points = StoreReader._fold_series(b, info, fold, refs, lo, hi, since)
                 if len(head.timestamps):
                     cols = merge(info, [], head, lo, hi)
                     if cols is not None:
-                        words = cols.values if info.type != BOOL else array("Q", cols.values)
-                        points += fold.columns(cols.timestamps, words)
+                        points += fold.columns(cols.timestamps, _words(info, cols.values))
             except UnorderedPoints:
                 out.append((0, None))
                 continue
+            if len(b.index_suspects) != suspects:
+                out.append((0, None))   # the general path repairs the index first
+                continue
+            out.append((points, fold.finish()))
+        return out
+
+    @staticmethod
+    def _fold_series(b: Bucket, info: SeriesInfo, fold: BlockFold, refs: array, lo: int,
+                     hi: int, since: tuple[int, int | None]) -> int:
+        """Folds a series' blocks (read thread): runs of blocks that follow each other in C,
+        each run of blocks that overlap merged here first (the last write wins)."""
+        n = len(refs) // REF_WORDS
+        at = points = 0
+        while at < n:
+            try:
+                got, done, status = fold.blocks(b.ring.ptr, refs, at)
+            except OSError:
+                raise b.ring.read_error() from None
             if status.count(FOLD_OK) != len(status):
                 for k, st in enumerate(status):
-                    seq, off, length = refs[3 * k], refs[3 * k + 1], refs[3 * k + 2]
+                    seq, off, length = refs[REF_WORDS * (at + k):REF_WORDS * (at + k) + 3]
                     if st == FOLD_BAD_BLOCK:
                         note_damaged(b, seq, off, BlockFold.last_block_error())
                     elif st != FOLD_OK:
                         note_unreadable(b, seq, off, length, since)
-                if len(b.index_suspects) != suspects:
-                    out.append((0, None))   # the general path repairs the index first
-                    continue
-            out.append((points, fold.finish()))
-        return out
+            points += got
+            at += done
+            if at >= n:
+                break
+            end, run_max = at + 1, refs[REF_WORDS * at + 4]
+            while end < n and refs[REF_WORDS * end + 3] <= run_max:
+                run_max = max(run_max, refs[REF_WORDS * end + 4])
+                end += 1
+            run = sorted((refs[REF_WORDS * k], refs[REF_WORDS * k + 1], refs[REF_WORDS * k + 2],
+                          since) for k in range(at, end))   # oldest write first
+            cols = merge(info, StoreReader.read_blocks(b, run), _NO_HEAD, lo, hi)
+            if cols is not None:
+                points += fold.columns(cols.timestamps, _words(info, cols.values))
+            at = end
+        return points
 
     async def last(self, b: Bucket, info: SeriesInfo) -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None."""
@@ -387,6 +415,11 @@ def note_damaged(b: Bucket, seq: int, offset: int, why: str) -> None:
         b.corrupt_seqs.add(seq)
         log.error("bucket %s: block %d at offset %d is damaged (%s); skipped",
                   b.name, seq, offset, why)
+
+
+def _words(info: SeriesInfo, values: array) -> array:
+    """A value column as 64-bit words (booleans widened) for :meth:`BlockFold.columns`."""
+    return array("Q", values) if info.type == BOOL else values
 
 
 def merge(info: SeriesInfo, blocks: list[tuple[array, Any]], head: HeadPoints, lo: int,

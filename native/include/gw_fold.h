@@ -37,11 +37,13 @@
 
 typedef struct gw_fold gw_fold;
 
-/* One block of the ring, as the block index names it. */
+/* One block of the ring, as the block index names it, with its time bounds. */
 typedef struct {
-    uint64_t seq;
-    uint64_t offset;
-    uint64_t length;
+    int64_t seq;
+    int64_t offset;
+    int64_t length;
+    int64_t min_ts;
+    int64_t max_ts;
 } gw_fold_ref;
 
 /* The windows of a finished fold, in time order, valid until gw_fold_free. The *_ts and *_v
@@ -71,13 +73,15 @@ void     gw_fold_free(gw_fold *f);
  * later than every point folded before. Returns the points folded (those in [lo, hi)), GW_FOLD_UNORDERED, or
  * GW_ENOMEM (more than max_windows windows, or memory). */
 int64_t  gw_fold_columns(gw_fold *f, const int64_t *ts, const uint64_t *values, uint32_t n);
-/* Reads, checks, decodes and folds n blocks of ring r, in the order given; status[i] says
- * what became of block i (a block that is not GW_FOLD_OK is skipped). The blocks must follow
- * each other in time without sharing a timestamp (blocks that overlap need merging: the
- * caller takes the general path on GW_FOLD_UNORDERED). Returns the points folded, or
- * GW_FOLD_UNORDERED, GW_ENOMEM, GW_EIO (errno in the ring's last_errno). */
+/* Reads, checks, decodes and folds blocks of ring r, given in order of min_ts, up to the
+ * first block whose successor's time bounds meet its own (blocks that overlap need merging,
+ * last write wins: the caller merges that run, folds it with gw_fold_columns and goes on);
+ * *done: the blocks taken. status[i] says what became of block i (a block that is not
+ * GW_FOLD_OK is skipped). Points that are not later than those folded before (bounds that
+ * lied) give GW_FOLD_UNORDERED: the caller takes the general path. Returns the points folded,
+ * or GW_FOLD_UNORDERED, GW_ENOMEM, GW_EIO (errno in the ring's last_errno). */
 int64_t  gw_fold_blocks(gw_fold *f, struct gw_ring *r, const gw_fold_ref *refs, uint32_t n,
-                        int32_t *status);
+                        int32_t *status, uint32_t *done);
 /* Closes the last window and fills out. GW_OK. */
 int      gw_fold_finish(gw_fold *f, gw_fold_windows *out);
 /* cdef: end */

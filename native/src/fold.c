@@ -241,10 +241,15 @@ int64_t gw_fold_columns(gw_fold *f, const int64_t *ts, const uint64_t *values, u
 }
 
 int64_t gw_fold_blocks(gw_fold *f, struct gw_ring *r, const gw_fold_ref *refs, uint32_t n,
-                       int32_t *status) {
+                       int32_t *status, uint32_t *done) {
     int64_t points = 0;
+    *done = 0;
     for (uint32_t b = 0; b < n; b++) {
-        if (refs[b].length > GW_RING_ENTRY_HEADER + (uint64_t)GW_RING_MAX_BLOCK + 8) {
+        /* the next block shares time with this one: the caller merges them */
+        if (b + 1 < n && refs[b + 1].min_ts <= refs[b].max_ts) break;
+        *done = b + 1;
+        if (refs[b].length < 0
+            || (uint64_t)refs[b].length > GW_RING_ENTRY_HEADER + (uint64_t)GW_RING_MAX_BLOCK + 8) {
             status[b] = GW_FOLD_DAMAGED;
             continue;
         }

@@ -113,6 +113,32 @@ def test_fold_equals_general_path_and_reference(tmp_path_factory, monkeypatch, p
                 assert close(r["_value"], v), (fn, r, v)
 
 
+def test_blocks_that_overlap_are_merged_and_the_rest_folded(tmp_path):
+    """A rewritten stretch (a task's rerun, redelivered points) makes blocks that overlap in
+    time: that run is merged (the last write wins) and the series stays on the fast path."""
+    src = ('from(bucket: "raw") |> range(start: 0) '
+           '|> aggregateWindow(every: 10s, fn: mean, createEmpty: false)')
+
+    async def scenario():
+        async with Store(str(tmp_path), store_config()) as store:
+            for k in range(6):   # six sealed blocks of 16 points, 1 s apart
+                await store.write(batch_of([("m", {}, "f", T0 + (16 * k + i) * S, 1.0)
+                                            for i in range(16)]))
+                await store.flush(seal=True)
+            # seconds 20..39 written again with 3.0: a block over two older ones
+            await store.write(batch_of([("m", {}, "f", T0 + s * S, 3.0) for s in range(20, 40)]))
+            await store.flush(seal=True)
+        async with Store(str(tmp_path), store_config()) as store:   # from the index
+            fast = await _run(store, src, T0 + 200 * S, True)
+            general = await _run(store, src, T0 + 200 * S, False)
+            return fast, general
+
+    (fast, folded), (general, _) = run(scenario())
+    assert folded == 1
+    assert fast == general
+    assert [r["_value"] for r in fast] == [1.0, 1.0, 3.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+
+
 def test_fold_skips_a_damaged_block_as_the_general_path_does(tmp_path):
     """A block whose bytes were damaged on the card is skipped and noted by the fold as by the
     general path; the windows of the other blocks stay."""
