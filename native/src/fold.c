@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_aggregate.h"
 #include "gw_codec.h"
 #include "gw_fold.h"
 
@@ -30,15 +31,6 @@ struct gw_fold {
     uint32_t scratch_room;
 };
 
-/* Same arithmetic as aggregate.c: the start of the window holding t. */
-static int64_t window_start(int64_t t, int64_t every, int64_t offset) {
-    int64_t q = t / every, r = t % every;
-    if (r < 0) { q--; r += every; }
-    uint64_t base = (uint64_t)q * (uint64_t)every;
-    if (r < offset) base -= (uint64_t)every;
-    return (int64_t)(base + (uint64_t)offset);
-}
-
 gw_fold *gw_fold_new(uint8_t type, uint32_t want, int64_t every, int64_t offset, int64_t lo,
                      int64_t hi, uint32_t max_windows) {
     if (every <= 0 || lo >= hi || type < GW_FLOAT || type > GW_BOOL) return NULL;
@@ -46,13 +38,8 @@ gw_fold *gw_fold_new(uint8_t type, uint32_t want, int64_t every, int64_t offset,
     if (!f) return NULL;
     offset %= every;
     if (offset < 0) offset += every;
-    f->type = type;
-    f->want = want;
-    f->every = every;
-    f->offset = offset;
-    f->lo = lo;
-    f->hi = hi;
-    f->max_windows = max_windows;
+    *f = (gw_fold){.type = type, .want = want, .every = every, .offset = offset, .lo = lo,
+                   .hi = hi, .max_windows = max_windows};
     return f;
 }
 
@@ -224,7 +211,7 @@ static int64_t fold_run(gw_fold *f, const int64_t *ts, const uint64_t *w, const 
     f->newest = ts[n - 1];
     uint32_t a = lower_bound(ts, 0, n, f->lo), z = lower_bound(ts, a, n, f->hi);
     for (uint32_t i = a; i < z;) {
-        int64_t s = window_start(ts[i], f->every, f->offset);
+        int64_t s = gw_window_start(ts[i], f->every, f->offset);
         /* the window's end, saturated: no later point lies beyond INT64_MAX */
         uint32_t j = (uint64_t)s + (uint64_t)f->every > (uint64_t)INT64_MAX && s >= 0
                          ? z : lower_bound(ts, i + 1, z, s + f->every);
