@@ -51,7 +51,7 @@ void gw_heads_free(gw_heads *h) {
         free_head(s);
         free(s);
     }
-    free(m->by_id); free(m->table); free(m->dirty);
+    free(m->by_id); free(m->table); free(m->dirty); free(m->watched);
     gw_buf_free(&m->record);
     free(m);
     free(h->sealed); free(h->new_series);
@@ -205,6 +205,24 @@ static int mark_dirty(gw_heads *h, series *s) {
     return GW_OK;
 }
 
+/* A point taken into a watched series' head: the newest so far if no older than it (the last
+ * write of a timestamp wins). */
+static void note_newest(gw_heads *h, const series *s, int64_t ts, uint64_t value) {
+    newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    if (!e->has || ts >= e->ts) {
+        e->ts = ts;
+        e->value = value;
+        e->has = 1;
+    }
+}
+
+/* The newest point of a watched series may be gone: it is read from the store again. */
+static void forget_newest(gw_heads *h, const series *s) {
+    newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    e->known = e->has = 0;
+    e->epoch++;
+}
+
 /* Appends one point; the caller reserved room for it. */
 static void push(series *s, int64_t ts, uint64_t value, const char *str, uint32_t str_len) {
     if (s->type == GW_STRING) {
@@ -233,6 +251,7 @@ static void rollback_unlogged(gw_heads *h) {
     for (uint32_t i = 0; i < m->n_dirty; i++) {
         series *s = by_id(h, m->dirty[i]);
         truncate_head(h, s, s->logged);
+        if (s->watch) forget_newest(h, s);   /* its newest may have been one of those */
         s->dirty = 0;
     }
     m->n_dirty = 0;
@@ -281,6 +300,7 @@ int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms, int64_t 
         if (s->logged == s->n && mark_dirty(h, s) != GW_OK) goto nomem;
         if (s->n == 0) s->started_ms = now_ms;
         push(s, p->ts, p->value, b->arena + (p->type == GW_STRING ? p->value : 0), p->str_len);
+        if (s->watch) note_newest(h, s, p->ts, p->value);
         h->stats.head_points_total++;
         taken++;
     }
@@ -650,6 +670,8 @@ static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
     for (uint32_t i = 0; i < g->n; i++)
         push(s, g->ts[i], g->values[i], g->strings ? g->strings + g->str_off[i] : NULL,
              g->strings ? g->str_off[i + 1] - g->str_off[i] : 0);
+    if (s->watch)
+        for (uint32_t i = 0; i < g->n; i++) note_newest(h, s, g->ts[i], g->values[i]);
     s->logged = s->n;
     if (!s->first_lsn || lsn < s->first_lsn) s->first_lsn = lsn;
     if (lsn > s->last_lsn) s->last_lsn = lsn;
@@ -719,4 +741,62 @@ int gw_heads_head_copy(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *values, 
     gw_head_gather_strings(s, NULL, s->n, strings, str_off);
     if (values && s->n) memset(values, 0, (size_t)s->n * sizeof *values);
     return GW_OK;
+}
+
+/* ------------------------------------------------------------------ newest points */
+
+int gw_heads_watch(gw_heads *h, uint32_t id, uint32_t *epoch) {
+    impl *m = IMPL(h);
+    series *s = by_id(h, id);
+    if (!s || s->type == GW_STRING) return GW_EINVAL;
+    if (!s->watch) {
+        if (m->n_watched >= GW_HEADS_MAX_WATCHED) return GW_ENOMEM;
+        if (m->n_watched == m->watched_cap) {
+            uint32_t cap = m->watched_cap ? m->watched_cap * 2 : 64;
+            newest_point *p = realloc(m->watched, (size_t)cap * sizeof *p);
+            if (!p) return GW_ENOMEM;
+            m->watched = p;
+            m->watched_cap = cap;
+        }
+        memset(&m->watched[m->n_watched], 0, sizeof *m->watched);
+        s->watch = ++m->n_watched;
+    }
+    const newest_point *e = &m->watched[s->watch - 1];
+    *epoch = e->epoch;
+    return e->known;
+}
+
+int gw_heads_newest(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *value) {
+    series *s = by_id(h, id);
+    if (!s || !s->watch) return 0;
+    const newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    if (!e->known || !e->has) return 0;
+    *ts = e->ts;
+    *value = e->value;
+    return 1;
+}
+
+int gw_heads_newest_fill(gw_heads *h, uint32_t id, uint32_t epoch, int found, int64_t ts,
+                         uint64_t value) {
+    series *s = by_id(h, id);
+    if (!s || !s->watch) return 0;
+    newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    if (e->epoch != epoch) return 0;
+    if (e->known) return 1;
+    /* The points taken since the watch are later writes than any the caller read. */
+    if (found && (!e->has || ts > e->ts)) {
+        e->ts = ts;
+        e->value = value;
+        e->has = 1;
+    }
+    e->known = 1;
+    return 1;
+}
+
+void gw_heads_newest_dropped(gw_heads *h, uint32_t id, int64_t max_ts) {
+    series *s = by_id(h, id);
+    if (!s || !s->watch) return;
+    const newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    /* Unknown: a fill under way may have read the dropped block. */
+    if (!e->known || !e->has || e->ts <= max_ts) forget_newest(h, s);
 }
