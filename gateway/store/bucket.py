@@ -472,15 +472,21 @@ class Bucket:
         with self.lock:
             return HeadPoints(*self.heads.head(series_id))
 
-    def newest_now(self, series_id: int) -> tuple[int, int] | None:
-        """The kept newest point (time, raw 64-bit value) of a watched series, if the heads
-        are free right now and it is known (any thread: the last value without a thread hop)."""
+    def newest_now(self, series_id: int) -> tuple[int, int] | None | bool:
+        """The kept newest point (time, raw 64-bit value) of a watched series, None when it is
+        not known, False when the heads are busy right now (any thread: the last value
+        without a thread hop)."""
         if not self.lock.acquire(blocking=False):
-            return None
+            return False
         try:
             return self.heads.newest(series_id)
         finally:
             self.lock.release()
+
+    def newest_on_thread(self, series_id: int) -> tuple[int, int] | None:
+        """:meth:`newest_now` once the heads are free."""
+        with self.lock:
+            return self.heads.newest(series_id)
 
     def watch_on_thread(self, series_id: int) -> tuple[HeadPoints, tuple[bool, int] | None]:
         """Starts keeping a series' newest point (see :meth:`Heads.watch`) and copies its head,

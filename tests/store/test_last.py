@@ -56,7 +56,7 @@ async def check_against_scan(store: Store) -> int:
         sid = b.catalogue.id_of(key)
         if b.catalogue[sid].type_name != "string":
             # the first call left the newest point in the heads: the next is answered from it
-            assert b.newest_now(sid) is not None, key
+            assert b.newest_on_thread(sid) is not None, key
             kept += 1
         assert same(await store.last(key), points[-1]), key
     return kept
@@ -99,7 +99,7 @@ def test_a_late_point_or_a_redelivery_of_the_newest_time_updates_the_kept_point(
             await store.write(make_batch([("m", {}, "v", T0 + 5 * S, -1.0)]))    # late
             assert await store.last("m v") == (T0 + 99 * S, 99.0)
             await store.write(make_batch([("m", {}, "v", T0 + 99 * S, 7.5)]))    # same time again
-            assert store.bucket("raw").newest_now(store.bucket("raw").catalogue.id_of("m v")) \
+            assert store.bucket("raw").newest_on_thread(store.bucket("raw").catalogue.id_of("m v")) \
                 == (T0 + 99 * S, struct.unpack("<Q", struct.pack("<d", 7.5))[0])
             assert await store.last("m v") == (T0 + 99 * S, 7.5)
             assert (await read_all(store))["m v"][-1] == (T0 + 99 * S, 7.5)
