@@ -9,15 +9,24 @@
 #include "head_internal.h"
 
 
-static int grow_u32(uint32_t **arr, uint32_t *cap, uint32_t need) {
+/* Grows the array that the pointer at arr points to (items of size item) to room for at
+ * least need, doubling from first. GW_OK or GW_ENOMEM (the array is unchanged). The pointer
+ * is copied in and out with memcpy, so one function serves arrays of every item type. */
+static int grow(void *arr, uint32_t *cap, uint32_t need, size_t item, uint32_t first) {
     if (need <= *cap) return GW_OK;
-    uint32_t c = *cap ? *cap : 16;
+    uint32_t c = *cap ? *cap : first;
     while (c < need) c *= 2;
-    uint32_t *p = realloc(*arr, (size_t)c * sizeof *p);
+    void *old;
+    memcpy(&old, arr, sizeof old);
+    void *p = realloc(old, (size_t)c * item);
     if (!p) return GW_ENOMEM;
-    *arr = p;
+    memcpy(arr, &p, sizeof p);
     *cap = c;
     return GW_OK;
+}
+
+static int grow_u32(uint32_t **arr, uint32_t *cap, uint32_t need) {
+    return grow(arr, cap, need, sizeof **arr, 16);
 }
 
 gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
@@ -521,13 +530,8 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
 /* ------------------------------------------------------------------ sealing */
 
 static int push_sealed(gw_heads *h, const gw_ring_entry *e) {
-    if (h->n_sealed == h->sealed_cap) {
-        uint32_t cap = h->sealed_cap ? h->sealed_cap * 2 : 64;
-        gw_ring_entry *p = realloc(h->sealed, (size_t)cap * sizeof *p);
-        if (!p) return GW_ENOMEM;
-        h->sealed = p;
-        h->sealed_cap = cap;
-    }
+    if (grow(&h->sealed, &h->sealed_cap, h->n_sealed + 1, sizeof *h->sealed, 64) != GW_OK)
+        return GW_ENOMEM;
     h->sealed[h->n_sealed++] = *e;
     return GW_OK;
 }
@@ -751,13 +755,9 @@ int gw_heads_watch(gw_heads *h, uint32_t id, uint32_t *epoch) {
     if (!s || s->type == GW_STRING) return GW_EINVAL;
     if (!s->watch) {
         if (m->n_watched >= GW_HEADS_MAX_WATCHED) return GW_ENOMEM;
-        if (m->n_watched == m->watched_cap) {
-            uint32_t cap = m->watched_cap ? m->watched_cap * 2 : 64;
-            newest_point *p = realloc(m->watched, (size_t)cap * sizeof *p);
-            if (!p) return GW_ENOMEM;
-            m->watched = p;
-            m->watched_cap = cap;
-        }
+        if (grow(&m->watched, &m->watched_cap, m->n_watched + 1, sizeof *m->watched,
+                 64) != GW_OK)
+            return GW_ENOMEM;
         memset(&m->watched[m->n_watched], 0, sizeof *m->watched);
         s->watch = ++m->n_watched;
     }
