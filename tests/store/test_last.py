@@ -107,14 +107,14 @@ def test_a_late_point_or_a_redelivery_of_the_newest_time_updates_the_kept_point(
 
 
 def test_last_after_the_newest_block_is_evicted_reads_what_the_ring_still_holds(data_dir):
+    # "old v" is written once, then a late block of older points, then the ring wraps over
+    # its newest block while "new v" fills it.
     config = small_config(head_points=128)
     config.buckets["raw"] = BucketConfig(parse_size("64KiB"), None)
-    rng = random.Random(3)
 
     async def scenario():
+        rng = random.Random(3)
         async with Store(data_dir, config) as store:
-            # "old v" is written once, then a late block of older points, then the ring wraps
-            # over its newest block while "new v" fills it.
             await store.write(make_batch([("old", {}, "v", T0 + (1000 + i) * S, float(i))
                                           for i in range(128)]))
             await store.flush(seal=True)
