@@ -251,7 +251,7 @@ class StoreReader:
             kept = b.newest_now(info.id)
             if kept is False:   # a commit holds the heads: ask behind it
                 kept = await self.threads.on_store_thread(b.newest_on_thread, info.id)
-            if kept:
+            if isinstance(kept, tuple):
                 return kept[0], value_of_word(kept[1], info.type)
         head, watch = await self.threads.on_store_thread(b.watch_on_thread, info.id)
         got = await self._read_last(b, info, head)
