@@ -206,7 +206,7 @@ class Store(Component):
         cfg, bcfg = self.config, self.config.buckets[name]
         return Bucket(name, os.path.join(self.path, "buckets", name), int(bcfg.max_size),
                       bcfg.retention.ns if bcfg.retention is not None else None,
-                      cfg.head_points, int(float(cfg.head_max_age) * 1000),
+                      cfg.head_points, int(float(bcfg.head_max_age or cfg.head_max_age) * 1000),
                       bcfg.max_series or 0, int(cfg.wal_segment_size))
 
     async def stop(self) -> None:
