@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import socket
 import subprocess
 import threading
@@ -13,6 +14,8 @@ import threading
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from gateway.readers.mqtt import packets as p
 
 from mqtt_harness import (RECENT_NS, RawClient, connect_packet, free_port, lan_config, mqtt_packet,
                           password_file, publish_packet, start_gateway, stop_gateway, wait_for)
@@ -281,6 +284,65 @@ def test_client_that_never_pings_is_closed_after_one_and_a_half_keepalives(mosqu
         answer = await asyncio.to_thread(silent)
         assert answer[:1] == b"\xe0" and answer[2] == 0x8D   # Keep Alive timeout
         assert reader.health()["lan"]["keepalive_timeouts"] == 1
+
+    run_lan(mosquitto, tmp_path, scenario)
+
+
+def test_a_client_trickling_one_packet_is_closed_after_one_and_a_half_keepalives(mosquitto, tmp_path):
+    # Bytes that never make a whole packet do not keep a connection alive: keep alive counts
+    # from the last complete packet, v5 [MQTT-3.1.2-22].
+    async def scenario(reader, port):
+        def trickle() -> bytes:
+            raw = RawClient(port)
+            raw.send(connect_packet("trickle", USER, PASSWORD, 5, keepalive=1))
+            raw.read_packet()
+            packet = publish_packet("lan/slow", b"slow v=1i " + b" " * 300, 1, 1, 5)
+            for i in range(len(packet) - 1):   # one byte at a time until the server answers
+                if select.select([raw.sock], [], [], 0.3)[0]:
+                    break
+                raw.send(packet[i:i + 1])
+            return raw.closed_by_server()
+
+        answer = await asyncio.to_thread(trickle)
+        assert answer[:1] == b"\xe0" and answer[2] == 0x8D   # Keep Alive timeout
+        assert reader.health()["lan"]["keepalive_timeouts"] == 1 and reader.messages_received == 0
+
+    run_lan(mosquitto, tmp_path, scenario)
+
+
+def test_packets_cut_and_joined_anyhow_are_each_stored_and_acked_once_in_order(mosquitto, tmp_path):
+    # The endpoint reads what arrived (up to 64 KiB) and parses every packet in it: a packet
+    # larger than a read, packets arriving byte by byte and a burst in one write all come out
+    # whole, and the acks leave in the order the PUBLISHes came.
+    big = "\n".join(f"big,n={i} v={i}i {RECENT_NS + i}" for i in range(2500)).encode()
+    small = [publish_packet("lan/small", f"small seq={i}i {RECENT_NS + i}".encode(), 1, i + 1, 4)
+             for i in range(300)]
+    stream = publish_packet("lan/big", big, 1, 1000, 4)
+    assert len(stream) > 65536
+
+    async def scenario(reader, port):
+        def client() -> list[int]:
+            raw = RawClient(port)
+            raw.send(connect_packet("pieces", USER, PASSWORD, 4))
+            assert raw.read(4) == b"\x20\x02\x00\x00"
+            for i in range(0, len(stream), 7000):
+                raw.send(stream[i:i + 7000])
+            for byte in b"".join(small[:50]):
+                raw.send(bytes((byte,)))
+            raw.send(b"".join(small[50:]) + mqtt_packet(12, 0, b""))
+            answers = raw.read(301 * 4 + 2)
+            raw.send(mqtt_packet(14, 0, b""))
+            raw.close()
+            packets, used, missing = p.split_packets(answers, 1 << 20)
+            assert (used, missing) == (len(answers), 0)
+            assert [answers[s - 2:e] for f, s, e in packets if f == 0xD0] == [b"\xd0\x00"]
+            return [int.from_bytes(answers[s:e], "big") for f, s, e in packets if f == 0x40]
+
+        assert await asyncio.to_thread(client) == [1000] + list(range(1, 301))
+        assert len(await stored_values(reader, "big")) == 2500
+        assert len(await stored_values(reader, "small")) == 300
+        lan = reader.health()["lan"]
+        assert lan["messages"] == 301 and lan["malformed_packets"] == 0
 
     run_lan(mosquitto, tmp_path, scenario)
 
