@@ -445,8 +445,8 @@ def main_lan(args, broker_mod, tmp: pathlib.Path) -> None:
             g = statistics.median(r["gateway"] for r in runs)
             ratio = statistics.median(r["gateway"] / r["mosquitto"] for r in runs)
             cpu = statistics.median(r["gateway_cpu_us"] for r in runs)
-            print(f"{qos:>3} {publishers:>10} {window:>6} | {m:>15,.0f} | {g:>13,.0f} {ratio:>5.2f} | "
-                  f"{cpu:>10.1f}", flush=True)
+            print(f"{qos:>3} {publishers:>10} {window:>6} | {m:>15,.0f} | {g:>13,.0f} "
+                  f"{ratio:>5.2f} | {cpu:>10.1f}", flush=True)
 
 
 def main() -> int:
@@ -463,7 +463,8 @@ def main() -> int:
     parser.add_argument("--lan-window", type=int, default=40_000,
                         help="in-flight window of the single publisher")
     parser.add_argument("--lan-cases", default="one,many",
-                        help="comma-separated: one (one publisher, --lan-window), many (50, window 20)")
+                        help="comma-separated: one (one publisher, --lan-window), "
+                             "many (50 publishers, window 20)")
     parser.add_argument("--lan-no-forward", action="store_true",
                         help="the gateway does not pass messages on (QoS 1 only): its ack path alone")
     args = parser.parse_args()

@@ -251,7 +251,8 @@ class LanConnection:
         listener, options = self.listener, self.options
         try:
             async with asyncio.timeout(float(options.connect_timeout)):
-                data, [(first, start, end)] = await self._read_packets(int(options.max_packet_size), 1)
+                data, [(first, start, end)] = await self._read_packets(
+                    int(options.max_packet_size), 1)
         except TimeoutError:
             listener.count("connect_timeouts")
             self.close()
@@ -415,7 +416,8 @@ class LanConnection:
         burst = 0
         while self.open:
             if not listener._readable.is_set():
-                await self._hold(listener._readable.wait())   # the store is behind: TCP back-pressure
+                # The store is behind: TCP back-pressure.
+                await self._hold(listener._readable.wait())
             transport = self.writer.transport
             if transport.get_write_buffer_size() > listener.write_buffer_high:
                 try:   # a client that does not read its acks is not read either
@@ -436,7 +438,8 @@ class LanConnection:
             self._last_packet = loop.time()
             burst += len(packets)
             # The rate limit's bucket is refilled once per read, and again only when it runs dry.
-            self._tokens = min(float(rate), self._tokens + (time.monotonic() - self._refilled) * rate)
+            self._tokens = min(float(rate),
+                               self._tokens + (time.monotonic() - self._refilled) * rate)
             self._refilled = time.monotonic()
             for first, start, end in packets:
                 kind = first >> 4

@@ -85,7 +85,8 @@ class Publish:
     properties: dict = field(default_factory=dict)
 
 
-def split_packets(data: bytes, max_size: int, limit: int = 0) -> tuple[list[tuple[int, int, int]], int, int]:
+def split_packets(data: bytes, max_size: int,
+                  limit: int = 0) -> tuple[list[tuple[int, int, int]], int, int]:
     """The complete packets at the start of ``data`` (at most ``limit`` of them, 0: all), as
     (first byte, body start, body end) offsets into ``data``; the offset where the rest begins;
     and how many bytes the next packet still lacks when its fixed header is complete (else 0).

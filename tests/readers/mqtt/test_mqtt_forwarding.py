@@ -17,7 +17,8 @@ def split(buffer: bytes, protocol: int = p.V5) -> list[p.Publish]:
     packets, used, missing = p.split_packets(buffer, 1 << 20)
     assert (used, missing) == (len(buffer), 0)
     assert all(first >> 4 == p.PUBLISH for first, _, _ in packets)
-    return [p.parse_publish(first & 0x0F, buffer, protocol, start, end) for first, start, end in packets]
+    return [p.parse_publish(first & 0x0F, buffer, protocol, start, end)
+            for first, start, end in packets]
 
 
 @pytest.mark.parametrize("qos,retain,protocol", [(0, False, p.V5), (1, True, p.V5), (1, False, p.V311)])
