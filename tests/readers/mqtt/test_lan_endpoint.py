@@ -112,6 +112,10 @@ def test_paho_device_is_acked_after_store_and_passed_on_once(mosquitto, tmp_path
             assert len(stored) == n
             assert {v for v in stored.values()} == set(range(n))
             await wait_for(lambda: len(subscriber.topics) >= n, 10, "messages passed on")
+            # The broker's PUBACKs for the QoS 1 copies (taken in bulk, not by paho) clear them.
+            forwarder = reader.connection.forwarder
+            await wait_for(lambda: not forwarder.unacked, 10, "passed-on copies acknowledged")
+            assert forwarder.acked == sum(1 for i in range(n) if i % 3) and forwarder.failures == 0
         finally:
             device.close()
         # The reader subscribes to lan/# on the same broker: No Local keeps the forwarded copies
