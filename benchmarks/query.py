@@ -32,7 +32,7 @@ from gateway.batch import Batch
 from gateway.config.model import BucketConfig, StoreSection
 from gateway.config.units import parse_size
 from gateway.query import Limits, compile_query, run_query
-from gateway.query.sink import store_writer
+from gateway.query.sink import StoreSink
 from gateway.store import Store
 
 SERIES = 100
@@ -85,7 +85,7 @@ async def measure(data_dir: str, repeat: int) -> list[tuple[str, str]]:
                               f'|> aggregateWindow(every: 1m, fn: {fn}, timeSrc: "_start", createEmpty: false) '
                               f'|> map(fn: (r) => ({{r with _field: r._field + "_{fn}"}})) '
                               f'|> to(bucket: "rollup")', now=hi * S, limits=Limits(seconds=600))
-            await run_query(q, store, writer=store_writer(store))
+            await run_query(q, store, writer=StoreSink(store))
         await store.flush(seal=True)
         out.append(("rollup build (4 x 1m aggregates of the day)", f"{time.perf_counter() - t:.2f} s"))
 

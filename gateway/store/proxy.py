@@ -75,8 +75,8 @@ class StoreProxy:
     async def last(self, key: str, bucket: str = "raw") -> tuple[int, Any] | None:
         return self._bridge.run(self._store.last, key, bucket)
 
-    async def write(self, batch, bucket: str = "raw"):
-        return self._bridge.run(self._store.write, batch, bucket)
+    async def write(self, batch, bucket: str = "raw", sender=None):
+        return self._bridge.run(self._store.write, batch, bucket, True, sender)
 
 
 async def _take(batches: AsyncIterator, n: int) -> tuple[list, bool]:

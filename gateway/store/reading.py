@@ -343,15 +343,37 @@ class StoreReader:
         return points
 
     async def last(self, b: Bucket, info: SeriesInfo) -> tuple[int, Any] | None:
-        """The newest point (time, value) of a series, or None."""
+        """The newest point (time, value) of a series, or None.
+
+        The heads keep the newest point of a series once it was asked for (not of string
+        series): later calls answer from it without a thread hop while the heads are free.
+        The first call, and the first after the point may have left the store (its block
+        evicted or expired, its commit failed), reads the stored points and hands the heads
+        their newest, which they combine with the points taken in the meantime."""
+        if info.type != STRING:
+            kept = b.newest_now(info.id)
+            if kept is False:   # a commit holds the heads: ask behind it
+                kept = await self.threads.on_store_thread(b.newest_on_thread, info.id)
+            if isinstance(kept, tuple):
+                return kept[0], value_of_word(kept[1], info.type)
+        head, watch = await self.threads.on_store_thread(b.watch_on_thread, info.id)
+        got = await self._read_last(b, info, head)
+        if watch is not None and not watch[0]:
+            point = None if got is None else (got[0], word_of_value(got[1], info.type))
+            await self.threads.on_store_thread(b.fill_newest_on_thread, info.id, watch[1], point)
+        return got
+
+    async def _read_last(self, b: Bucket, info: SeriesInfo,
+                         head: HeadPoints) -> tuple[int, Any] | None:
+        """The newest stored point, read from the blocks that may hold it and the head."""
         newest = await self.index.newest_block_ts(b.state.id, info.id)
         pend = [e.max_ts for e in b.pending if e.series_id == info.id]
         candidates = [t for t in [newest, *pend] if t is not None]
-        head = await self.threads.on_store_thread(b.head_on_thread, info.id)
         if head.timestamps:
             candidates.append(max(head.timestamps))
         if not candidates:
             return None
+        # The candidates only bound the read from below: it sees whatever was sealed since.
         cols = await self.series_columns(b, info, max(candidates), MAX_TS)
         if cols is None or not len(cols):
             return None
@@ -420,6 +442,21 @@ def note_damaged(b: Bucket, seq: int, offset: int, why: str) -> None:
 def _words(info: SeriesInfo, values: array) -> array:
     """A value column as 64-bit words (booleans widened) for :meth:`BlockFold.columns`."""
     return array("Q", values) if info.type == BOOL else values
+
+
+def value_of_word(word: int, type_: int) -> Any:
+    """A value of a numeric or boolean series from the 64-bit word heads keep it as, as a scan
+    returns it (float, int, 0/1 for booleans)."""
+    if type_ == BOOL:
+        return word & 1
+    return array(_WORD_COLUMNS[type_], array("Q", [word]).tobytes())[0]
+
+
+def word_of_value(value: Any, type_: int) -> int:
+    """The 64-bit word of a numeric or boolean value (the inverse of :func:`value_of_word`)."""
+    if type_ == BOOL:
+        return 1 if value else 0
+    return array("Q", array(_WORD_COLUMNS[type_], [value]).tobytes())[0]
 
 
 def merge(info: SeriesInfo, blocks: list[tuple[array, Any]], head: HeadPoints, lo: int,
