@@ -263,9 +263,9 @@ class StoreReader:
             if e.series_id in refs and e.max_ts >= lo and e.min_ts < hi:
                 pending.setdefault(e.series_id, []).append(e)
         for sid, entries in pending.items():
-            got = refs[sid]
-            seen = set(got[0::REF_WORDS])
-            blocks = [tuple(got[i:i + REF_WORDS]) for i in range(0, len(got), REF_WORDS)]
+            known = refs[sid]
+            seen = set(known[0::REF_WORDS])
+            blocks = [tuple(known[i:i + REF_WORDS]) for i in range(0, len(known), REF_WORDS)]
             blocks += [(e.seq, e.offset, e.length, e.min_ts, e.max_ts) for e in entries
                        if e.seq not in seen]
             blocks.sort(key=lambda r: (r[3], r[0]))   # by min_ts, then oldest write first

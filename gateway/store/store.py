@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Hashable, Mapping, TypeVar
 
+from gateway.aggregate import FoldSpec
 from gateway.errors import StoreError, StoreLocked
 from gateway.runtime import Component
 from gateway.datamodel import type_name
