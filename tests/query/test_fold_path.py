@@ -10,6 +10,7 @@ import shutil
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from gateway.datamodel import UInt
 from gateway.query import compile_query, executor, run_query
 from query_support import S, T0, Store, batch_of, close, rows_of, run, store_config
 from test_aggregate_window import reference
@@ -180,3 +181,32 @@ def _damage_second_block(ring_path: str) -> None:
         byte = f.read(1)
         f.seek(second + 40)
         f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_boolean_and_unsigned_series_fold_as_the_general_path_does(tmp_path):
+    """Booleans (one-byte columns widened to words) and unsigned integers above 2**63 (exact,
+    wrapping sums) on the fast path give the general path's values and types."""
+    async def scenario():
+        async with Store(str(tmp_path), store_config()) as store:
+            rows = []
+            for s in range(50):
+                rows.append(("m", {}, "b", T0 + s * S, s % 3 == 0))
+                rows.append(("m", {}, "u", T0 + s * S, UInt(2**63 + s * 2**55)))
+            await store.write(batch_of(rows))
+            await store.flush(seal=True)
+            out = {}
+            for field, fns in (("b", ("count", "min", "max", "first", "last")),
+                               ("u", ("count", "sum", "min", "max", "first", "last", "spread",
+                                      "mean"))):
+                for fn in fns:
+                    src = (f'from(bucket: "raw") |> range(start: 0) '
+                           f'|> filter(fn: (r) => r._field == "{field}") '
+                           f'|> aggregateWindow(every: 7s, fn: {fn}, createEmpty: false)')
+                    out[field, fn] = (await _run(store, src, T0 + 100 * S, True),
+                                      await _run(store, src, T0 + 100 * S, False))
+            return out
+
+    for what, ((fast, folded), (general, _)) in run(scenario()).items():
+        assert folded == 1, what
+        assert fast == general, what
+        assert [type(r["_value"]) for r in fast] == [type(r["_value"]) for r in general], what
