@@ -37,12 +37,20 @@ class BucketConfig:
         1_000_000, check=in_range(1, (1 << 32) - 1),
         doc="points of new series are refused (counted as series_limited) once the bucket holds "
             "this many series, as InfluxDB's max-series-per-database")
+    head_max_age: Duration | None = setting(
+        None, check=positive,
+        doc="a head of this bucket older than this is sealed even if not full; leave it out "
+            "for [store] head_max_age")
 
 
 def _default_buckets() -> dict[str, BucketConfig]:
     return {
         "raw": BucketConfig(parse_size("256MiB"), parse_duration("30d")),
-        "rollup": BucketConfig(parse_size("256MiB"), parse_duration("365d")),
+        # A rollup series gets a point a minute: blocks of 4 hours (240 points) rather than
+        # 15 minutes take a quarter of the bytes a point, and a head stays within 4 KiB
+        # (README, "Rollups").
+        "rollup": BucketConfig(parse_size("256MiB"), parse_duration("365d"),
+                               head_max_age=parse_duration("4h")),
     }
 
 

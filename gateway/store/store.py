@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Hashable, Mapping, TypeVar
 
+from gateway.aggregate import FoldSpec
 from gateway.backoff import backoff_delay
 from gateway.clock import HELD_BASE_NS, WallClock
 from gateway.errors import StoreError, StoreLocked
@@ -222,7 +223,7 @@ class Store(Component):
         cfg, bcfg = self.config, self.config.buckets[name]
         return Bucket(name, os.path.join(self.path, "buckets", name), int(bcfg.max_size),
                       bcfg.retention.ns if bcfg.retention is not None else None,
-                      cfg.head_points, int(float(cfg.head_max_age) * 1000),
+                      cfg.head_points, int(float(bcfg.head_max_age or cfg.head_max_age) * 1000),
                       bcfg.max_series or 0, int(cfg.wal_segment_size))
 
     async def stop(self) -> None:
@@ -498,6 +499,15 @@ class Store(Component):
         async for cols in self._reader.stream(b, info, MIN_TS if start is None else int(start),
                                               MAX_TS if stop is None else int(stop), batch_points):
             yield cols
+
+    async def fold_windows(self, infos: list[SeriesInfo], bucket: str, start: int, stop: int,
+                           spec: FoldSpec, max_windows: int) -> list:
+        """Window aggregates of each series with start <= time < stop, computed in C from its
+        blocks (see :meth:`gateway.store.reading.StoreReader.fold_many`): (points, windows or
+        None where the series must be read with :meth:`stream_series`) per series."""
+        self._check_open()
+        return await self._reader.fold_many(self.bucket(bucket), infos, int(start), int(stop),
+                                            spec, max_windows)
 
     async def last(self, key: str, bucket: str = "raw") -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None."""
