@@ -5,12 +5,14 @@ points lost, zero phantom points, and the store opens every time.
 does, publishes QoS 1 to the gateway's own endpoint and counts its PUBACKs; the gateway sends a
 PUBACK only once the message's points are in the synced WAL. The device keeps what was not
 acknowledged and sends it again after each reconnect, as paho does. Every message carries its
-own sequence number as value and timestamp, so a stored point names the message it came from.
+own sequence number as value and timestamp, and its run's id as a tag, so a stored point names
+the message it came from (a device keeps the points of earlier runs).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 
 import paho.mqtt.client as paho
 import pytest
@@ -49,8 +51,9 @@ format = "line"
 """
 
 
-def stored_sequence_numbers(rig) -> list[int]:
-    return [int(p.value) for p in rig.points("hil") if p.field == "seq"]
+def stored_sequence_numbers(rig, run: str) -> list[int]:
+    """This run's messages as stored (a device that ran the scenario before keeps those runs)."""
+    return [int(p.value) for p in rig.points("hil") if p.field == "seq" and p.tags.get("run") == run]
 
 
 def power_cuts_during_lan_ingest(rig, figures: dict, power_cuts: int = POWER_CUTS,
@@ -77,6 +80,7 @@ def power_cuts_during_lan_ingest(rig, figures: dict, power_cuts: int = POWER_CUT
         checks_filesystem = True
     except RigLacks:  # the emulated rig's data directory is on this machine's own disk
         checks_filesystem = False
+    run = uuid.uuid4().hex[:12]   # tags this run's messages
     seq_of_mid: dict[int, int] = {}
     boot_times: list[float] = []
     unclean: list[str] = []
@@ -89,8 +93,8 @@ def power_cuts_during_lan_ingest(rig, figures: dict, power_cuts: int = POWER_CUT
                 break
             until = time.monotonic() + seconds_between_cuts
             while time.monotonic() < until:
-                info = device.publish("hil/device", f"hil,device=d1 seq={sent}i {BASE_NS + sent * 10**6}",
-                                      qos=1)
+                line = f"hil,device=d1,run={run} seq={sent}i {BASE_NS + sent * 10**6}"
+                info = device.publish("hil/device", line, qos=1)
                 seq_of_mid[info.mid] = sent
                 sent += 1
                 time.sleep(1 / RATE_PER_S)  # the device's own publishing rate
@@ -112,7 +116,7 @@ def power_cuts_during_lan_ingest(rig, figures: dict, power_cuts: int = POWER_CUT
         device.loop_stop()
 
     acked = {seq_of_mid[mid] for mid in acked_mids}
-    stored = stored_sequence_numbers(rig)
+    stored = stored_sequence_numbers(rig, run)
     try:   # what WAL replay found damaged over all the cuts (the storage status API)
         wal_damage = {bucket["name"]: bucket["wal_damage"] for bucket in rig.status("storage")["buckets"]}
     except RigLacks:
