@@ -201,8 +201,11 @@ def main() -> None:
         rows.append(("load 8.64 M points (line protocol, C parser)", f"{time.perf_counter() - t:.1f} s"))
         rows += asyncio.run(measure(day_dir, args.repeat))
         long_dir = os.path.join(tmp, "long")
+        t = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--child", "generate", long_dir, str(args.days)],
                        check=True)
+        rows.append((f"load {args.days * DAY * SERIES / 1e6:.1f} M points ({args.days} days)",
+                     f"{time.perf_counter() - t:.1f} s"))
         got = subprocess.run([sys.executable, __file__, "--child", "query", long_dir, str(args.days)],
                              check=True, capture_output=True, text=True).stdout.split()
         rows.append((f"{args.days}-day 10m mean, 100 series: peak RSS of the process",
