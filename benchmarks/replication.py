@@ -26,6 +26,7 @@ import pathlib
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -41,6 +42,84 @@ from gateway.replication.stream import ReplicationStream  # noqa: E402
 from gateway.store import Store  # noqa: E402
 
 SECOND = 1_000_000_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of each live thread of this process, by thread name."""
+    out: dict[str, float] = {}
+    for t in threading.enumerate():
+        try:
+            with open(f"/proc/self/task/{t.native_id}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            continue
+        out[t.name] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return out
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of another process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class Breakdown:
+    """Where a drain's wall time goes: each stage's calls and wall seconds, timed by wrapping
+    the stream's public pieces (reads from the store, encoding, compressing, the upstream's
+    answers, position writes)."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._wrapped: list[tuple[object, str]] = []
+
+    def _add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.wall[stage] = self.wall.get(stage, 0.0) + seconds
+            self.calls[stage] = self.calls.get(stage, 0) + 1
+
+    def wrap(self, owner, name: str, stage: str) -> None:
+        fn = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._add(stage, time.perf_counter() - t0)
+        setattr(owner, name, timed)
+        self._wrapped.append((owner, name))
+
+    def wrap_async(self, owner, name: str, stage: str) -> None:
+        fn = getattr(owner, name)
+
+        async def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                self._add(stage, time.perf_counter() - t0)
+        setattr(owner, name, timed)
+        self._wrapped.append((owner, name))
+
+    def unwrap(self) -> None:
+        for owner, name in self._wrapped:
+            delattr(owner, name)  # the class's own method shows through again
+        self._wrapped.clear()
+
+
+#: The drain's stages as the breakdown names them.
+STAGES = {
+    "read": "reading blocks from the store (event loop awaiting the read thread)",
+    "encode": "formatting line protocol (encoder thread)",
+    "compress": "gzip (encoder thread)",
+    "deliver": "sending a batch's bodies until acknowledged (sender thread)",
+    "upstream": "  of which POSTs: upload and the upstream's answer",
+    "position": "writing the position (the block index's commit)",
+}
 
 
 def store_config(points: int) -> StoreSection:
@@ -74,8 +153,9 @@ async def fill(store, series: int, seconds: int, start: int) -> None:
         await store.write(batch)
 
 
-def bulk_rate(vm: VictoriaMetrics, series: int, seconds: int, start: int) -> float:
-    """Points/s VictoriaMetrics takes in 5,000-line POSTs (line protocol built beforehand)."""
+def bulk_rate(vm: VictoriaMetrics, series: int, seconds: int, start: int) -> tuple[float, float]:
+    """Points/s VictoriaMetrics takes in 5,000-line POSTs (line protocol built beforehand), and
+    its CPU microseconds a point."""
     lines, bodies = [], []
     for i in range(seconds):
         for s in range(series):
@@ -86,13 +166,14 @@ def bulk_rate(vm: VictoriaMetrics, series: int, seconds: int, start: int) -> flo
     if lines:
         bodies.append("".join(lines).encode())
     conn = http.client.HTTPConnection("127.0.0.1", vm.port, timeout=60)
-    began = time.perf_counter()
+    vm0, began = process_cpu(vm.proc.pid), time.perf_counter()
     for body in bodies:
         conn.request("POST", "/api/v2/write?bucket=bulk", body=body)
         r = conn.getresponse()
         r.read()
         assert r.status == 204, r.status
-    return series * seconds / (time.perf_counter() - began)
+    elapsed, vm_cpu = time.perf_counter() - began, process_cpu(vm.proc.pid) - vm0
+    return series * seconds / elapsed, vm_cpu / (series * seconds) * 1e6
 
 
 async def drain(data_dir: str, vm, series: int, seconds: int, levels: list[int],
@@ -108,19 +189,39 @@ async def drain(data_dir: str, vm, series: int, seconds: int, levels: list[int],
     runs = []
     for level in levels:
         s = ReplicationStream(stream(vm.url, level, "1s", f"gzip{level}"), store)
+        times = Breakdown()
+        times.wrap_async(s.source, "sealed_after", "read")
+        times.wrap_async(store, "set_replication_cursor", "position")
+        threads0, vm0 = thread_cpu(), process_cpu(vm.proc.pid)
         cpu0, t0 = time.process_time(), time.perf_counter()
         await s.start()
+        # the sender exists once the stream started; its loop has not run yet
+        times.wrap(s.sender, "encode", "encode")
+        times.wrap(s.sender, "compress", "compress")
+        times.wrap(s.sender, "deliver", "deliver")
+        times.wrap(s.sender.upstream, "post", "upstream")
         while s.status.counters["points_sent"] < points:
             if s.status.last_error and s.status.state == "backing_off":
                 raise SystemExit(f"drain failed: {s.status.last_error}")
             await asyncio.sleep(0.05)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        threads1, vm_cpu = thread_cpu(), process_cpu(vm.proc.pid) - vm0
         counters = dict(s.status.counters)
         await s.stop()
+        times.unwrap()
+        by_thread: dict[str, float] = {}
+        for name, seconds in threads1.items():
+            role = ("encoder" if name.endswith("-encode_0") else
+                    "sender" if name.startswith("gateway-replication-") else
+                    "store read" if name.startswith("gateway-store-read") else
+                    "event loop" if name == "MainThread" else "other")
+            by_thread[role] = by_thread.get(role, 0.0) + seconds - threads0.get(name, 0.0)
         runs.append({"level": level, "seconds": elapsed, "rate": points / elapsed,
                      "cpu_us_per_point": cpu / points * 1e6,
+                     "vm_cpu_us_per_point": vm_cpu / points * 1e6,
                      "wire_bytes_per_point": counters["bytes_sent"] / counters["points_sent"],
-                     "requests": counters["requests"]})
+                     "requests": counters["requests"], "wall": times.wall, "calls": times.calls,
+                     "threads": by_thread})
     await store.close()
     return fill_s, runs
 
@@ -181,7 +282,7 @@ def main() -> None:
         vm.start()
         try:
             load = os.getloadavg()
-            bulk = bulk_rate(vm, args.series, seconds, start)
+            bulk, bulk_vm_cpu = bulk_rate(vm, args.series, seconds, start)
             fill_s, runs = asyncio.run(drain(os.path.join(tmp, "drain"), vm, args.series, seconds,
                                              levels, start))
             lat = asyncio.run(latency(os.path.join(tmp, "live"), vm, args.latency_series,
@@ -195,14 +296,28 @@ def main() -> None:
     print()
     print(f"{'backlog':<28}{points:>12,} points ({args.hours:g} h x {args.series} series at 1 Hz), "
           f"written in {fill_s:.1f} s")
-    print(f"{'VictoriaMetrics bulk':<28}{bulk:>12,.0f} points/s (5,000-line POSTs, uncompressed)")
+    print(f"{'VictoriaMetrics bulk':<28}{bulk:>12,.0f} points/s (5,000-line POSTs, uncompressed), "
+          f"VictoriaMetrics CPU {bulk_vm_cpu:.2f} us a point")
     print()
     print(f"{'gateway drain':<16}{'points/s':>12}{'x bulk':>8}{'seconds':>9}{'requests':>10}"
-          f"{'B/pt wire':>11}{'CPU us/pt':>11}")
+          f"{'B/pt wire':>11}{'CPU us/pt':>11}{'VM us/pt':>10}")
     for r in runs:
         print(f"{'gzip level ' + str(r['level']):<16}{r['rate']:>12,.0f}{r['rate'] / bulk:>8.2f}"
               f"{r['seconds']:>9.1f}{r['requests']:>10}{r['wire_bytes_per_point']:>11.2f}"
-              f"{r['cpu_us_per_point']:>11.2f}")
+              f"{r['cpu_us_per_point']:>11.2f}{r['vm_cpu_us_per_point']:>10.2f}")
+    for r in runs:
+        print()
+        print(f"gzip level {r['level']}, where the drain's {r['seconds']:.1f} s went (wall seconds "
+              f"of each stage; stages on different threads overlap):")
+        for stage, what in STAGES.items():
+            if stage in r["wall"]:
+                print(f"  {stage:<10}{r['wall'][stage]:>8.2f} s in {r['calls'][stage]:>6} calls  {what}")
+        idle = r["seconds"] - r["wall"].get("deliver", 0.0)
+        print(f"  {'no send':<10}{idle:>8.2f} s                 the sender thread had nothing to "
+              f"send (waiting for a batch or a position write)")
+        print("  gateway CPU by thread: " + ", ".join(
+            f"{role} {seconds:.2f} s" for role, seconds in sorted(r["threads"].items(),
+                                                                  key=lambda kv: -kv[1])))
     if lat:
         q = statistics.quantiles(lat, n=100)
         print()
