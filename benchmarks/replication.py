@@ -7,13 +7,16 @@ Starts Debian's victoria-metrics on a free loopback port (temp dir, stopped by P
            /api/v2/write from one client (uncompressed), in this run
   drain    a store holding HOURS x SERIES points at 1 Hz (written while no stream runs, then
            sealed) drained by an influxdb_v2 stream, once per gzip level given (a stream
-           each): points/s, bytes on the wire per point, gateway CPU (this process) per point
+           each): points/s, bytes on the wire per point, gateway CPU (this process) and
+           VictoriaMetrics' CPU per point, and where the drain's wall time went (reads from
+           the store, line protocol, gzip, the upstream's answers, position writes, time the
+           sender had nothing to send) with the gateway's CPU by thread
   latency  SERIES_LIVE series at 1 Hz written for SECONDS with the stream running: percentiles
            of (upstream acknowledgement - durable write) per point, against flush_interval
 
 Both VictoriaMetrics and the gateway share the machine's cores; the figures say so.
 Run: .venv/bin/python benchmarks/replication.py [--hours 24] [--series 120] [--gzip 1,6]
-     [--latency-seconds 60] [--flush 10s]
+     [--batch-bytes 500kB] [--latency-seconds 60] [--flush 10s]
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from gateway import config as cfg  # noqa: E402
 from gateway.batch import Batch  # noqa: E402
 from gateway.config.model import BucketConfig, StoreSection  # noqa: E402
 from gateway.config.units import parse_duration, parse_size  # noqa: E402
+from gateway.replication import gzip_bodies  # noqa: E402
 from gateway.replication.stream import ReplicationStream  # noqa: E402
 from gateway.store import Store  # noqa: E402
 
@@ -130,10 +134,13 @@ def store_config(points: int) -> StoreSection:
     return config
 
 
-def stream(url: str, gzip_level: int | None, flush: str, name: str = "bench"):
-    """An influxdb_v2 stream of the raw bucket (gzip level None: the default)."""
+def stream(url: str, gzip_level: int | None, flush: str, name: str = "bench",
+           batch_bytes: str | None = None):
+    """An influxdb_v2 stream of the raw bucket (gzip level, batch bytes None: the defaults)."""
     text = (f'[[replication]]\nname = "{name}"\nkind = "influxdb_v2"\nurl = "{url}"\norg = "o"\n'
             f'bucket = "{name}"\nbuckets = ["raw"]\nflush_interval = "{flush}"\n')
+    if batch_bytes is not None:
+        text += f'batch_bytes = "{batch_bytes}"\n'
     if gzip_level is not None:
         text += f"gzip_level = {gzip_level}\n"
     return cfg.load_text(text).replication[0]
@@ -177,7 +184,7 @@ def bulk_rate(vm: VictoriaMetrics, series: int, seconds: int, start: int) -> tup
 
 
 async def drain(data_dir: str, vm, series: int, seconds: int, levels: list[int],
-                start: int) -> tuple[float, list[dict]]:
+                start: int, batch_bytes: str | None) -> tuple[float, list[dict]]:
     """Fills one store, then drains it once per gzip level (a stream each, so each starts
     at the oldest block and sends to its own VictoriaMetrics bucket label)."""
     points = series * seconds
@@ -188,7 +195,7 @@ async def drain(data_dir: str, vm, series: int, seconds: int, levels: list[int],
     fill_s = time.perf_counter() - began
     runs = []
     for level in levels:
-        s = ReplicationStream(stream(vm.url, level, "1s", f"gzip{level}"), store)
+        s = ReplicationStream(stream(vm.url, level, "1s", f"gzip{level}", batch_bytes), store)
         times = Breakdown()
         times.wrap_async(s.source, "sealed_after", "read")
         times.wrap_async(store, "set_replication_cursor", "position")
@@ -269,6 +276,8 @@ def main() -> None:
     p.add_argument("--hours", type=float, default=24)
     p.add_argument("--series", type=int, default=120)
     p.add_argument("--gzip", default="1,6", help="gzip levels to drain with, comma-separated")
+    p.add_argument("--batch-bytes", default=None, help="the drain's batch_bytes (default: "
+                   "the stream's default)")
     p.add_argument("--latency-seconds", type=int, default=60)
     p.add_argument("--latency-series", type=int, default=100)
     p.add_argument("--flush", default="10s")
@@ -284,7 +293,7 @@ def main() -> None:
             load = os.getloadavg()
             bulk, bulk_vm_cpu = bulk_rate(vm, args.series, seconds, start)
             fill_s, runs = asyncio.run(drain(os.path.join(tmp, "drain"), vm, args.series, seconds,
-                                             levels, start))
+                                             levels, start, args.batch_bytes))
             lat = asyncio.run(latency(os.path.join(tmp, "live"), vm, args.latency_series,
                                       args.latency_seconds, args.flush))
             load_end = os.getloadavg()
@@ -296,6 +305,8 @@ def main() -> None:
     print()
     print(f"{'backlog':<28}{points:>12,} points ({args.hours:g} h x {args.series} series at 1 Hz), "
           f"written in {fill_s:.1f} s")
+    print(f"{'drain batches':<28}batch_bytes {args.batch_bytes or 'default'}, gzip by "
+          f"{gzip_bodies.BACKEND}")
     print(f"{'VictoriaMetrics bulk':<28}{bulk:>12,.0f} points/s (5,000-line POSTs, uncompressed), "
           f"VictoriaMetrics CPU {bulk_vm_cpu:.2f} us a point")
     print()
