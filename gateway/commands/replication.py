@@ -41,7 +41,9 @@ async def _offline(config) -> dict:
                 position = store.bucket(bucket).cursors.get(stream.name, 0)
                 backlog = source.backlog(bucket, position)
                 stats = backlog.pop("stats")
-                buckets[bucket] = {"position": position, "backlog_blocks": backlog["blocks"],
+                buckets[bucket] = {"position": position,
+                                   "write_position": store.replication_lsn(stream.name, bucket),
+                                   "backlog_blocks": backlog["blocks"],
                                    "backlog_bytes": backlog["bytes"],
                                    "backlog_points": backlog["points"],
                                    "dropped_before_forwarding": stats["dropped_before_forwarding"]}
@@ -87,7 +89,7 @@ def run(args) -> int:
         print(f"{s['name']} ({s['kind']} -> {s['url']}): {s['state']}")
         for bucket, b in s["buckets"].items():
             lag = b.get("lag_seconds")
-            print(f"  {bucket}: position {b['position']}, backlog {b['backlog_blocks']} blocks "
+            print(f"  {bucket}: position {b['position']} (WAL {b.get('write_position', 0)}), backlog {b['backlog_blocks']} blocks "
                   f"({b['backlog_points']} points, {b['backlog_bytes']} bytes)"
                   + (f", lag {lag:.1f} s" if lag is not None else "")
                   + (f", hours left {_hours(b['hours_left'])}" if "hours_left" in b else "")

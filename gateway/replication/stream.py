@@ -1,13 +1,15 @@
 """A replication stream: the component that sends one ``[[replication]]`` table's buckets.
 
 Each cycle (every ``flush_interval``, at once while a backlog remains) it sends, bucket by
-bucket with rollup buckets before raw, the sealed blocks after its position in sequence order,
-a batch at a time; the position (the store's replication cursor, durable in the block index)
-moves past a batch only after the upstream acknowledged all of it. Then it copies the heads at
-a moment when they hold only durable points and sends the points not sent yet, so a point
-reaches the upstream within a flush interval of its durable write without waiting for its
-head to seal. Head points sent are remembered (in memory) so that the block they seal into
-does not send them again. See docs/replication.md for what a restart resends.
+bucket with rollup buckets before raw, the sealed blocks after its cursor in sequence order,
+a batch at a time; the cursor (the store's replication cursor, durable in the bucket's position
+file) moves past a batch only after the upstream acknowledged all of it. Then it copies the
+heads at a moment when they hold only durable points and sends the points not sent yet, so a
+point reaches the upstream within a flush interval of its durable write without waiting for
+its head to seal; once acknowledged, its write-order position (the LSN of the WAL's last record
+at the copy) is recorded. Head points sent are remembered (in memory) so that the block they
+seal into does not send them again; after a restart that memory is rebuilt from the WAL
+records up to the write-order position. See docs/replication.md for what a restart resends.
 
 Sending runs on the stream's own worker thread: a slow or hung upstream holds only its stream.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 from gateway.replication import registry
 from gateway.backoff import Backoff
+from gateway.errors import StoreError
 from gateway.replication.batching import Chunk, SeriesPoints
 from gateway.replication.sender import Paused, RetryLater
 from gateway.replication.source import StoreSource
@@ -147,6 +150,9 @@ class ReplicationStream(Component):
         self._measurements = set(config.measurements) if config.measurements else None
         #: per bucket, per series id: {timestamp: value} sent from heads, not yet seen sealed
         self._sent_from_heads: dict[str, dict[int, dict]] = {b: {} for b in config.buckets}
+        #: buckets whose marks were rebuilt at start and may hold points of blocks at or before
+        #: the cursor (never read again): dropped at the first heads sent
+        self._marks_rebuilt: set[str] = set()
         self._rate_sample: dict[str, tuple[float, int]] = {}
         self._rates: dict[str, float] = {}
         self._oldest_unsent: dict[str, int | None] = {}
@@ -170,6 +176,8 @@ class ReplicationStream(Component):
         for bucket in self.config.buckets:
             if self.config.name not in self.store.bucket(bucket).cursors:
                 await self.store.set_replication_cursor(self.config.name, bucket, 0)
+            await self._rebuild_marks(bucket)
+            await self._note_oldest_unsent(bucket)
         registry.register(self)
         await super().start(context)
         self.spawn(self._run(), "send")
@@ -189,6 +197,26 @@ class ReplicationStream(Component):
     def position(self, bucket: str) -> int:
         return self.store.bucket(bucket).cursors.get(self.config.name, 0)
 
+    async def _rebuild_marks(self, bucket: str) -> None:
+        """After a restart: the points of the WAL records up to the write-order position were
+        all acknowledged; those still in heads, or sealed into blocks after the cursor, are
+        marked as sent from heads so that they are not sent again."""
+        lsn = self.store.replication_lsn(self.config.name, bucket)
+        if not lsn:
+            return
+        sent = self._sent_from_heads[bucket]
+        for sp in await self.source.logged_upto(bucket, lsn, self._measurements):
+            marks = sent.setdefault(sp.info.id, {})
+            for ts, v in zip(sp.timestamps, _comparable(sp.values, sp.info.type)):
+                marks[ts] = v
+        self._marks_rebuilt.add(bucket)
+
+    async def _note_oldest_unsent(self, bucket: str) -> None:
+        """The lag is right from the start: the oldest point of the first block not sent."""
+        first = await self.source.sealed_after(bucket, self.position(bucket), 1)
+        if first:
+            self._oldest_unsent[bucket] = int(min(first[0][1].timestamps))
+
     # ------------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
@@ -207,6 +235,16 @@ class ReplicationStream(Component):
                 self.status.state = "paused" if paused else "backing_off"
                 self.status.retry_at = time.time() + delay
                 log.warning("%s; retrying in %.1f s", e, delay)
+                await self._sleep(delay)
+                continue
+            except StoreError as e:
+                # The store could not read blocks or record a position (a full or failing
+                # card): what was acknowledged and not recorded is sent again later.
+                delay = self.backoff.next_delay()
+                self.status.error("store", str(e))
+                self.status.state = "backing_off"
+                self.status.retry_at = time.time() + delay
+                log.warning("stream %s: %s; retrying in %.1f s", self.config.name, e, delay)
                 await self._sleep(delay)
                 continue
             left = interval - (self._monotonic() - started)
@@ -338,7 +376,7 @@ class ReplicationStream(Component):
                                               float(self.config.flush_interval))
         if got is None:
             return  # no commit made the heads durable meanwhile: the next cycle tries again
-        heads, last_seq = got
+        heads, last_seq, lsn = got
         if last_seq > self.position(bucket):
             # Blocks sealed before the copy go first (order); those sealed after it hold
             # points of the copy and come up in the next cycle, where the marks skip them.
@@ -362,17 +400,42 @@ class ReplicationStream(Component):
                 sp = SeriesPoints(sp.info, ts, vals)
             chunk.series.append(sp)
             marks_to_add.append((sp.info.id, sp.timestamps, [values[i] for i in keep]))
-        if not chunk.series:
-            return
-        oldest = min(int(min(sp.timestamps)) for sp in chunk.series)
-        if self._oldest_unsent.get(bucket) is None:
-            self._oldest_unsent[bucket] = oldest
-        await self._deliver(chunk)
-        for sid, stamps, values in marks_to_add:
-            marks = sent.setdefault(sid, {})
-            for ts, v in zip(stamps, values):
-                marks[ts] = v
-        self.status.counters["head_points_sent"] += chunk.points
+        if chunk.series:
+            oldest = min(int(min(sp.timestamps)) for sp in chunk.series)
+            if self._oldest_unsent.get(bucket) is None:
+                self._oldest_unsent[bucket] = oldest
+            await self._deliver(chunk)
+            for sid, stamps, values in marks_to_add:
+                marks = sent.setdefault(sid, {})
+                for ts, v in zip(stamps, values):
+                    marks[ts] = v
+            self.status.counters["head_points_sent"] += chunk.points
+            self._oldest_unsent[bucket] = None
+        if bucket in self._marks_rebuilt:
+            self._drop_stale_marks(sent, heads)
+            self._marks_rebuilt.discard(bucket)
+        if lsn > self.store.replication_lsn(self.config.name, bucket):
+            # Every point of the records up to lsn is acknowledged: in blocks up to last_seq
+            # (sent above) or in this copy of the heads.
+            await self.store.set_replication_lsn(self.config.name, bucket, lsn)
+
+    @staticmethod
+    def _drop_stale_marks(sent: dict, heads: list[SeriesPoints]) -> None:
+        """Keeps only the marks of points in the heads just copied: every block sealed before
+        the copy has been read, so a mark of a point not in a head belongs to a block at or
+        before the cursor (rebuilt marks cover the whole WAL up to the position)."""
+        present = {sp.info.id: sp for sp in heads}
+        for sid in list(sent):
+            sp = present.get(sid)
+            if sp is None:
+                del sent[sid]
+                continue
+            marks = sent[sid]
+            stamps = set(sp.timestamps)
+            for ts in [ts for ts in marks if ts not in stamps]:
+                del marks[ts]
+            if not marks:
+                del sent[sid]
 
     # ------------------------------------------------------------------ figures
 
@@ -399,6 +462,7 @@ class ReplicationStream(Component):
             rate = self._ingest_rate(bucket, stats)
             buckets[bucket] = {
                 "position": position,
+                "write_position": self.store.replication_lsn(self.config.name, bucket),
                 "backlog_blocks": backlog["blocks"],
                 "backlog_bytes": backlog["bytes"],
                 "backlog_points": backlog["points"],

@@ -26,6 +26,7 @@ from gateway.countfile import CountFile
 from gateway.durable import sync_directory
 from gateway.store import catalogue
 from gateway.store.index import BucketState
+from gateway.store.position_file import PositionFile
 from gateway.store.series_table import SeriesTable
 from gateway.store.native import (RING_HEADER_SIZE, Heads, RingEntry, RingFile, StoreCorrupt,
                                   StoreIOError, WriteAheadLog, segment_info)
@@ -37,6 +38,9 @@ _SEGMENT_NAME = re.compile(r"^([0-9a-f]{16})\.wal$")
 #: as records are appended: its zeros would double what the WAL writes, while the size changes
 #: they save cost little next to commits that large. Slower segments are preallocated.
 QUICK_SEGMENT_S = 60.0
+#: WAL segments kept for replication streams beyond what the heads need (so that a restarted
+#: stream knows exactly which points it had sent from heads, see docs/replication.md), at most.
+REPLICATION_KEPT_SEGMENTS = 8
 #: What replay found wrong with the WAL, kept across restarts in the bucket's damage file.
 WAL_DAMAGE = ("wal_corrupt_records", "wal_points_lost", "wal_bad_segments", "wal_lsn_gaps",
               "wal_records_missing")
@@ -85,6 +89,7 @@ class Sealed:
     sealed: list[RingEntry]
     created: list[NewSeries]
     min_lsn: int                  # the oldest WAL record still needed by a head
+    last_seq: int                 # the newest block in the ring when min_lsn was taken
     error: Exception | None
 
 
@@ -137,7 +142,8 @@ class Bucket:
         self.waiters: list[tuple[int, asyncio.Future]] = []
         # Replication: a copy of the heads taken by the next commit, handed out once durable.
         self.head_copy_wanted = False
-        self.head_copy: tuple[int, list[tuple[int, HeadPoints]], int] | None = None
+        # (generation, heads, newest sealed seq, LSN of the last record logged)
+        self.head_copy: tuple[int, list[tuple[int, HeadPoints]], int, int] | None = None
         self.head_copy_waiters: list[asyncio.Future] = []
         self.outcomes: collections.deque = collections.deque(maxlen=64)
         self.unlogged_points = 0
@@ -165,6 +171,15 @@ class Bucket:
         # changed) so that an index rebuilt from the ring does not restart every stream at zero.
         self.cursor_file = CountFile(os.path.join(path, "cursors.json"), "replication cursors", log)
         self.cursors_saved: dict[str, int] | None = None   # what cursor_file holds, once known
+        self.cursors_indexed: dict[str, int] = {}   # what the index holds (loaded at open)
+        # Each stream's position as it goes (block cursor and WAL LSN), written as it moves.
+        self.position_file = PositionFile(os.path.join(path, "replication.pos"), log)
+        # Per stream, the LSN up to which every point of the WAL has been acknowledged.
+        self.lsn_positions: dict[str, int] = {}
+        # (min_lsn, newest block) at recent checkpoints: the WAL below such a min_lsn is in
+        # blocks up to that block; once every stream is past the block, no stream needs it.
+        self.wal_samples: collections.deque[tuple[int, int]] = collections.deque()
+        self.wal_floor = 0   # the WAL below this LSN no stream needs
         self.ring_existed = False
         self.chain_start: int | None = None   # set by an index rebuild, see Checkpointer
         self.pending_sealed: dict[int, int] = {}
@@ -443,7 +458,8 @@ class Bucket:
                 except Exception as e:  # the heads kept their points; sealing is retried later
                     seal_error = e
                 if self.head_copy_wanted:  # every point in the heads is logged right now
-                    self.head_copy = (gen, self._copy_heads_locked(), self.ring.position[1] - 1)
+                    self.head_copy = (gen, self._copy_heads_locked(), self.ring.position[1] - 1,
+                                      self.heads.next_lsn() - 1)
                     self.head_copy_wanted = False
             return Logged(gen, log_error, seal_error, direct, *self._take_outputs_locked())
 
@@ -464,7 +480,8 @@ class Bucket:
             except Exception as e:
                 error = e
             sealed, created = self._take_outputs_locked()
-            return Sealed(sealed, created, self.heads.min_lsn(), error)
+            return Sealed(sealed, created, self.heads.min_lsn(), self.ring.position[1] - 1,
+                          error)
 
     def head_on_thread(self, series_id: int) -> HeadPoints:
         """A copy of a series' head."""
@@ -476,10 +493,29 @@ class Bucket:
         with self.lock:
             return [HeadPoints(*self.heads.head(sid)) for sid in series_ids]
 
-    def delete_segments_on_thread(self, min_lsn: int) -> int:
-        """Deletes the segments whose records all lie below min_lsn (never the current one)."""
+    def wal_needed_from(self, sealed: Sealed) -> int:
+        """The oldest LSN a replication stream may still need (loop thread): the records of
+        blocks no stream is past yet, which tell a restarted stream which of their points
+        it had sent from heads. ``sealed`` is the checkpoint's seal."""
+        forwarded = self.forwarded_seq()
+        if forwarded is None:
+            self.wal_samples.clear()
+            return sealed.min_lsn
+        self.wal_samples.append((sealed.min_lsn, sealed.last_seq))
+        while self.wal_samples and self.wal_samples[0][1] <= forwarded:
+            self.wal_floor = max(self.wal_floor, self.wal_samples.popleft()[0])
+        return self.wal_floor
+
+    def delete_segments_on_thread(self, min_lsn: int, replication_lsn: int | None = None) -> int:
+        """Deletes the segments whose records all lie below min_lsn (never the current one),
+        and below ``replication_lsn`` too unless more than REPLICATION_KEPT_SEGMENTS would be
+        kept."""
         removed = 0
-        while len(self.segments) > 1 and self.segments[1][0] <= min_lsn:
+        bound = min_lsn if replication_lsn is None else min(min_lsn, replication_lsn)
+        while len(self.segments) > 1 and (
+                self.segments[1][0] <= bound
+                or (self.segments[1][0] <= min_lsn
+                    and len(self.segments) > REPLICATION_KEPT_SEGMENTS)):
             _, path = self.segments.pop(0)
             try:
                 os.unlink(path)
@@ -494,6 +530,7 @@ class Bucket:
             for obj in (wal, ring, heads):
                 if obj is not None:
                     obj.close()
+            self.position_file.close()
 
     # ------------------------------------------------------------------ loop thread
 
@@ -574,8 +611,9 @@ class Bucket:
         return self.unwaited_since is not None and now - self.unwaited_since >= bound
 
     def want_head_copy(self) -> asyncio.Future:
-        """A future answered with (heads, newest sealed seq) copied by the next commit once
-        that commit is durable: every point in the copy is durable (replication)."""
+        """A future answered with (heads, newest sealed seq, LSN of the last record logged)
+        copied by the next commit once that commit is durable: every point in the copy is
+        durable (replication)."""
         fut = asyncio.get_running_loop().create_future()
         self.head_copy_waiters.append(fut)
         self.head_copy_wanted = True
@@ -590,7 +628,7 @@ class Bucket:
             waiters, self.head_copy_waiters = self.head_copy_waiters, []
             for fut in waiters:
                 if not fut.done():
-                    fut.set_result((copy[1], copy[2]))
+                    fut.set_result(copy[1:])
         elif copy is not None:
             self.head_copy_wanted = True  # not durable: the next commit copies again
         if error is None:

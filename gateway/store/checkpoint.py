@@ -73,7 +73,8 @@ class Checkpointer:
                 b.restore(todo)
                 raise
             b.written_at_checkpoint = written
-            await self.threads.on_store_thread(b.delete_segments_on_thread, sealed.min_lsn)
+            await self.threads.on_store_thread(b.delete_segments_on_thread, sealed.min_lsn,
+                                               b.wal_needed_from(sealed))
         if b.index_suspects:
             await self.repair_index(b)
 
@@ -133,7 +134,13 @@ class Checkpointer:
                         b.name, res.dropped_unforwarded)
 
     async def _save_cursors(self, b: Bucket) -> None:
-        """Writes the cursor file when the cursors changed since it was written."""
+        """Writes the cursors that changed since the last checkpoint to the index, and the
+        cursor file when they changed since it was written. (Streams record their positions
+        in the bucket's position file as they go: see ReplicationPositions.)"""
+        changed = {n: s for n, s in b.cursors.items() if b.cursors_indexed.get(n) != s}
+        if changed:
+            await self.index.set_cursors(b.state.id, changed)
+            b.cursors_indexed.update(changed)
         if b.cursors_saved is None:
             b.cursors_saved = await self.threads.on_store_thread(b.cursor_file.load)
         if b.cursors == b.cursors_saved:

@@ -489,6 +489,17 @@ class BlockIndex:
                                    [(key, bucket_id, sid) for sid, key in renames])
         await self._db.commit()
 
+    async def set_cursors(self, bucket_id: int, cursors: dict[str, int]) -> None:
+        """Several streams' cursors of a bucket, in one transaction."""
+        try:
+            await self._db.executemany("INSERT OR REPLACE INTO replication_cursors "
+                                       "(name, bucket, seq) VALUES (?, ?, ?)",
+                                       [(name, bucket_id, seq) for name, seq in cursors.items()])
+            await self._db.commit()
+        except aiosqlite.Error as e:
+            await self._db.rollback()
+            raise StoreError(f"cannot update the block index {self.path}: {e}") from e
+
     async def set_cursor(self, name: str, bucket_id: int, seq: int | None) -> None:
         if seq is None:
             await self._db.execute("DELETE FROM replication_cursors WHERE name = ? AND bucket = ?",

@@ -428,10 +428,12 @@ class Heads:
         return ([RingEntry.from_c(sealed[i]) for i in range(n_sealed)],
                 [created[i] for i in range(n_new)])
 
-    def replay(self, data: bytes, now_ms: int) -> bool:
-        """Replays one segment; False when its header was damaged (records still recovered).
-        Raises StoreCorrupt for a segment of a newer format (nothing replayed)."""
-        rc = lib.gw_heads_replay(self.ptr, data, len(data), now_ms)
+    def replay(self, data: bytes, now_ms: int, upto_lsn: int | None = None) -> bool:
+        """Replays one segment (only the records up to ``upto_lsn`` when given); False when
+        its header was damaged (records still recovered). Raises StoreCorrupt for a segment
+        of a newer format (nothing replayed)."""
+        rc = (lib.gw_heads_replay(self.ptr, data, len(data), now_ms) if upto_lsn is None
+              else lib.gw_heads_replay_upto(self.ptr, data, len(data), now_ms, upto_lsn))
         if rc == lib.GW_ENOMEM:
             raise MemoryError("out of memory while replaying the WAL")
         if rc == lib.GW_WAL_EVERSION:

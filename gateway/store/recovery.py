@@ -81,8 +81,17 @@ class Recovery:
                      b.name, len(found))
         b.heads.resume(max(max_lsn + 1, b.segments[-1][0] if b.segments else 0), max_series_id)
         await self._replay(b)
+        await self._load_positions(b)
         if self.access is not Access.READ:
             await self.threads.on_store_thread(b.open_segment_on_thread)
+
+    async def _load_positions(self, b: Bucket) -> None:
+        """The streams' positions: the index holds them as of the last checkpoint, the
+        position file as they were last written (newer, unless it was lost)."""
+        b.cursors_indexed = dict(b.state.cursors)
+        for name, (seq, lsn) in (await self.threads.on_store_thread(b.position_file.load)).items():
+            b.cursors[name] = max(seq, b.cursors.get(name, 0))
+            b.lsn_positions[name] = lsn
 
     async def _series_rows(self, state: BucketState, rebuilt: list | None):
         """The bucket's series (id, type, key, sealed LSN) in batches: those an index rebuild

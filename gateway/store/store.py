@@ -177,7 +177,7 @@ class Store(Component):
         self._checkpoints_part = Checkpointer(self.buckets.values(), self.index, self.threads,
                                               self.clock, float(cfg.checkpoint_interval))
         self._reader_part = StoreReader(self.index, self.threads, self._checkpoints.repair_index)
-        self._replication_part = ReplicationPositions(self.index, self._reader)
+        self._replication_part = ReplicationPositions(self.index, self._reader, self.threads)
         recovery = Recovery(self.index, self.threads, self.access, self.clock)
         for name in list(self.buckets):
             b = self.buckets[name]
@@ -296,6 +296,9 @@ class Store(Component):
 
     def _check_writable(self) -> None:
         self._check_open()
+        self._refuse_read_only()
+
+    def _refuse_read_only(self) -> None:
         if self.read_only:
             raise StoreError(f"the store in {self.path} is open read-only")
 
@@ -467,7 +470,25 @@ class Store(Component):
         """Records that stream ``name`` has sent every block of ``bucket`` up to sequence
         number ``seq`` (None removes the stream). Blocks above the lowest cursor that retention
         drops are counted as dropped before forwarding."""
+        self._refuse_read_only()
         await self._replication.set_cursor(self.bucket(bucket), name, seq)
+
+    async def set_replication_lsn(self, name: str, bucket: str, lsn: int) -> None:
+        """Records that stream ``name`` has sent every point of ``bucket``'s WAL records up to
+        ``lsn`` (the write-order position, see docs/replication.md)."""
+        self._refuse_read_only()
+        await self._replication.set_lsn(self.bucket(bucket), name, lsn)
+
+    def replication_lsn(self, name: str, bucket: str) -> int:
+        """The write-order position stream ``name`` recorded last (0: none)."""
+        return self.bucket(bucket).lsn_positions.get(name, 0)
+
+    async def logged_upto(self, bucket: str, lsn: int):
+        """[(SeriesInfo, HeadPoints)]: the points of ``bucket``'s WAL records up to ``lsn``
+        that its segments still hold (what a stream at that position had sent; the WAL is
+        kept for the streams' cursors)."""
+        self._check_open()
+        return await self._replication.logged_upto(self.bucket(bucket), lsn)
 
     async def blocks_since(self, bucket: str, after_seq: int, limit: int = 100) -> list[StoredBlock]:
         """Sealed blocks with a sequence number above ``after_seq``, oldest first (indexed or
@@ -479,9 +500,10 @@ class Store(Component):
         return self._replication.last_sealed_seq(self.bucket(bucket))
 
     async def durable_heads(self, bucket: str, measurements=None, timeout: float = 10.0):
-        """[(SeriesInfo, HeadPoints)] of every non-empty head (of the given measurements) and
-        the newest sealed sequence number, every point durable: now if the heads are quiet,
-        else as the next group commit copies them; None if none did within ``timeout``."""
+        """[(SeriesInfo, HeadPoints)] of every non-empty head (of the given measurements), the
+        newest sealed sequence number and the LSN of the last WAL record, every point
+        durable: now if the heads are quiet, else as the next group commit copies them; None
+        if none did within ``timeout``."""
         self._check_open()
         return await self._replication.durable_heads(self.bucket(bucket), measurements, timeout)
 

@@ -115,6 +115,10 @@ void      gw_heads_take_outputs(gw_heads *h, struct gw_ring_entry *sealed, uint3
  * end, not damage. GW_OK, GW_ECORRUPT when the segment header is damaged (records are still
  * recovered), GW_WAL_EVERSION (a format newer than this code: nothing replayed) or GW_ENOMEM. */
 int       gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms);
+/* gw_heads_replay of the groups of records up to upto_lsn only (definitions are taken from
+ * every record): what a replication stream had sent, rebuilt in scratch heads. */
+int       gw_heads_replay_upto(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms,
+                               uint64_t upto_lsn);
 /* The smallest LSN whose WAL record still holds points not sealed (next_lsn when none). */
 uint64_t  gw_heads_min_lsn(gw_heads *h);
 /* Size of series id's head: points in *n, string bytes in *string_bytes. GW_OK or GW_EINVAL. */

@@ -626,6 +626,7 @@ typedef struct replay_ctx {
     int       failed;   /* out of memory */
     int64_t   now_ms;
     uint64_t  max_lsn;
+    uint64_t  upto_lsn;   /* groups of later records are skipped */
 } replay_ctx;
 
 static void on_def(void *ctx, const gw_wal_def *d) {
@@ -643,7 +644,7 @@ static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
     gw_heads *h = c->h;
     series *s = by_id(h, g->series_id);
     if (!s || s->type != g->type) { h->stats.points_lost += g->n; return; }
-    if (lsn <= s->sealed_lsn) return;
+    if (lsn <= s->sealed_lsn || lsn > c->upto_lsn) return;
     if (reserve_points(c->h, s, g->n) != GW_OK) { c->failed = 1; return; }
     if (g->type == GW_STRING && reserve_str(c->h, s, g->str_off[g->n]) != GW_OK) { c->failed = 1; return; }
     if (s->n == 0) s->started_ms = c->now_ms;
@@ -658,7 +659,12 @@ static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
 }
 
 int gw_heads_replay(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms) {
-    replay_ctx ctx = {h, 0, now_ms, 0};
+    return gw_heads_replay_upto(h, data, len, now_ms, UINT64_MAX);
+}
+
+int gw_heads_replay_upto(gw_heads *h, const uint8_t *data, size_t len, int64_t now_ms,
+                         uint64_t upto_lsn) {
+    replay_ctx ctx = {h, 0, now_ms, 0, upto_lsn};
     gw_wal_sink sink = {&ctx, on_def, on_group};
     gw_wal_segment_info info;
     int status = gw_wal_segment_info_of(data, len, &info);

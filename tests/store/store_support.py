@@ -35,3 +35,12 @@ async def read_all(store, bucket="raw", **predicate) -> dict[str, list[tuple[int
     for cols in await store.scan(bucket, **predicate):
         out[cols.key] = list(zip(cols.timestamps, cols.values))
     return out
+
+
+def flip(path: str, offset: int) -> None:
+    """Damages one byte of a file (flips some of its bits)."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0x10]))

@@ -17,7 +17,7 @@ from gateway._native import lib
 from gateway.store import Access, Store
 from gateway.store.native import StoreCorrupt, crc32c
 
-from store_support import T0, make_batch, read_all, small_config
+from store_support import T0, flip, make_batch, read_all, small_config
 
 S = 10**9
 COPY = lib.GW_RING_HEADER_COPY
@@ -42,14 +42,6 @@ def open_and_read(data_dir: str, access=Access.RUN) -> tuple[dict, int]:
         async with Store(data_dir, small_config(), access=access) as store:
             return await read_all(store), store.stats("raw")["raw"]["ring_header_damage"]
     return asyncio.run(go())
-
-
-def flip(path: str, offset: int) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        b = f.read(1)
-        f.seek(offset)
-        f.write(bytes([b[0] ^ 0x10]))
 
 
 def header(path: str, offset: int = 0) -> bytes:
