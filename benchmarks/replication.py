@@ -122,7 +122,7 @@ STAGES = {
     "compress": "gzip (encoder thread)",
     "deliver": "sending a batch's bodies until acknowledged (sender thread)",
     "upstream": "  of which POSTs: upload and the upstream's answer",
-    "position": "writing the position (the block index's commit)",
+    "position": "writing the position (the position file's sync)",
 }
 
 
