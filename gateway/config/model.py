@@ -37,12 +37,20 @@ class BucketConfig:
         1_000_000, check=in_range(1, (1 << 32) - 1),
         doc="points of new series are refused (counted as series_limited) once the bucket holds "
             "this many series, as InfluxDB's max-series-per-database")
+    head_max_age: Duration | None = setting(
+        None, check=positive,
+        doc="a head of this bucket older than this is sealed even if not full; leave it out "
+            "for [store] head_max_age")
 
 
 def _default_buckets() -> dict[str, BucketConfig]:
     return {
         "raw": BucketConfig(parse_size("256MiB"), parse_duration("30d")),
-        "rollup": BucketConfig(parse_size("256MiB"), parse_duration("365d")),
+        # A rollup series gets a point a minute: blocks of 4 hours (240 points) rather than
+        # 15 minutes take a quarter of the bytes a point, and a head stays within 4 KiB
+        # (README, "Rollups").
+        "rollup": BucketConfig(parse_size("256MiB"), parse_duration("365d"),
+                               head_max_age=parse_duration("4h")),
     }
 
 
@@ -192,9 +200,23 @@ def _default_readers() -> ReadersSection:
 
 
 @dataclass
+class ClockSection:
+    require_sync: bool | Literal["auto"] = setting(
+        "auto", doc="hold the points the gateway times itself until the kernel reports the clock "
+                    "synchronised, then store them re-timed (docs/clock.md); auto: on a Raspberry "
+                    "Pi, which has no real-time clock, and with an emulated rig clock; false "
+                    "where no NTP server is ever reachable")
+    max_held: ByteSize = setting(
+        default_factory=lambda: parse_size("64MiB"), check=positive,
+        doc="bytes of held points (as line protocol) kept on the card until the clock is "
+            "synchronised; writes beyond it are refused")
+
+
+@dataclass
 class Config:
     gateway: GatewaySection = setting(default_factory=GatewaySection)
     store: StoreSection = setting(default_factory=StoreSection)
+    clock: ClockSection = setting(default_factory=ClockSection)
     http: HttpSection = setting(default_factory=HttpSection)
     readers: ReadersSection = setting(default_factory=_default_readers)
     scheduler: SchedulerSection = setting(default_factory=SchedulerSection)

@@ -22,6 +22,7 @@ from gateway.query.interpreter import Interpreter, Limits
 from gateway.query.legacy import is_legacy, parse_legacy
 from gateway.query.parser import parse
 from gateway.query.planner import Plan, plan
+from gateway.query.sink import StoreSink
 from gateway.query.values import Stream
 
 __all__ = ["FluxError", "Limits", "Query", "Result", "compile_query", "run_query", "parse_program",
@@ -64,14 +65,17 @@ def compile_query(source: str, now: int | None = None, limits: Limits | None = N
         raise FluxError("the program nests too deeply") from None
 
 
-async def run_query(query: Query, store, writer=None) -> tuple[list[Result], Executor]:
+async def run_query(query: Query, store, writer: StoreSink | None = None
+                    ) -> tuple[list[Result], Executor]:
     """Runs every plan of ``query`` on ``store``; (results in program order, executor with
-    its counters). Raises FluxError."""
+    its counters). Points of ``to()`` calls are durable when it returns. Raises FluxError."""
     ex = Executor(store, query.interpreter, writer)
     results = []
     try:
         for pl in query.plans:
             results.append(await ex.run(pl))
+        if writer is not None:
+            await writer.finish()
     except FluxError as e:
         raise e.with_source(query.source) from None
     except RecursionError:
@@ -79,22 +83,22 @@ async def run_query(query: Query, store, writer=None) -> tuple[list[Result], Exe
     return results, ex
 
 
-def run_query_in_thread(query: Query, store, bridge, *, origin: str,
-                        writes: bool = False) -> tuple[list[Result], Executor]:
+def run_query_in_thread(query: Query, store, bridge, *, origin: str, writes: bool = False,
+                        sender=None) -> tuple[list[Result], Executor]:
     """:func:`run_query` from a thread that is not the store's event loop (a web request
     thread, a query thread): the engine's work runs on this thread, and only the store's reads
     (and with ``writes``, the writes of ``to()``) on the loop, through ``bridge``
     (:class:`gateway.store.proxy.StoreProxy`), so a heavy query never holds up ingest. Blocks
     until the query is done; raises FluxError, StoreError or LoopUnavailable. ``origin``
-    ("http", "control", "task") is what :func:`queries_running` counts it under."""
-    from gateway.query.sink import store_writer
+    ("http", "control", "task") is what :func:`queries_running` counts it under; ``sender``
+    names the writer of ``to()`` to the group commit (:class:`StoreSink`)."""
     from gateway.store.proxy import StoreProxy
 
     proxy = StoreProxy(store, bridge)
     with _running_lock:
         _running[origin] += 1
     try:
-        return asyncio.run(run_query(query, proxy, store_writer(proxy) if writes else None))
+        return asyncio.run(run_query(query, proxy, StoreSink(proxy, sender) if writes else None))
     finally:
         with _running_lock:
             _running[origin] -= 1

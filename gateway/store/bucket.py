@@ -199,6 +199,7 @@ class Bucket:
         self.series_limit_logged_at = -1e9
         self.cursors: dict[str, int] = {}
         self.lock = threading.Lock()
+        self.watching = False   # the heads keep some series' newest points (Store.last)
         self.commit_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ open parts
@@ -490,6 +491,42 @@ class Bucket:
         """A copy of a series' head."""
         with self.lock:
             return HeadPoints(*self.heads.head(series_id))
+
+    def newest_now(self, series_id: int) -> tuple[int, int] | None | bool:
+        """The kept newest point (time, raw 64-bit value) of a watched series, None when it is
+        not known, False when the heads are busy right now (any thread: the last value
+        without a thread hop)."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            return self.heads.newest(series_id)
+        finally:
+            self.lock.release()
+
+    def newest_on_thread(self, series_id: int) -> tuple[int, int] | None:
+        """:meth:`newest_now` once the heads are free."""
+        with self.lock:
+            return self.heads.newest(series_id)
+
+    def watch_on_thread(self, series_id: int) -> tuple[HeadPoints, tuple[bool, int] | None]:
+        """Starts keeping a series' newest point (see :meth:`Heads.watch`) and copies its head,
+        in one hold of the lock: every point after the copy updates the kept one."""
+        with self.lock:
+            self.watching = True
+            return HeadPoints(*self.heads.head(series_id)), self.heads.watch(series_id)
+
+    def fill_newest_on_thread(self, series_id: int, epoch: int,
+                              point: tuple[int, int] | None) -> bool:
+        """Completes a watch with the newest stored point read since it began."""
+        with self.lock:
+            return self.heads.fill_newest(series_id, epoch, point)
+
+    def newest_dropped_on_thread(self, blocks: list[tuple[int, int]]) -> None:
+        """Blocks (series id, newest time) that left the store: kept newest points that may
+        have been in them are forgotten."""
+        with self.lock:
+            for series_id, max_ts in blocks:
+                self.heads.newest_dropped(series_id, max_ts)
 
     def heads_on_thread(self, series_ids: list[int]) -> list[HeadPoints]:
         """Copies of several series' heads, in one hold of the lock."""

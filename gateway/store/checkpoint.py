@@ -124,6 +124,8 @@ class Checkpointer:
                                       previous_pos, b.ring.capacity, expire, b.forwarded_seq(),
                                       todo.corrupt)
         state.write_pos, state.next_seq = position
+        if res.gone and b.watching:
+            await self.threads.on_store_thread(b.newest_dropped_on_thread, res.gone)
         for name in ("evicted_blocks", "evicted_points", "expired_blocks", "expired_points",
                      "dropped_unforwarded"):
             state.counters[name] += getattr(res, name)

@@ -8,7 +8,10 @@ replication cursors. Rows are written in batches by :meth:`BlockIndex.commit`, n
 
 from __future__ import annotations
 
+from array import array
+
 import bisect
+import itertools
 import logging
 import os
 import urllib.parse
@@ -120,6 +123,7 @@ class CommitResult:
     added_blocks: int = 0
     added_points: int = 0
     added_bytes: int = 0
+    gone: list[tuple[int, int]] = field(default_factory=list)   # (series, max_ts) of each block dropped
 
 
 def write_events(pending: list, previous_pos: int, capacity: int) -> list[tuple[int, int, object]]:
@@ -378,7 +382,8 @@ class BlockIndex:
         res = CommitResult()
 
         def count_gone(rows, kind: str) -> None:
-            for seq, n, length in rows:
+            for seq, n, length, series, max_ts in rows:
+                res.gone.append((series, max_ts))
                 setattr(res, f"{kind}_blocks", getattr(res, f"{kind}_blocks") + 1)
                 setattr(res, f"{kind}_points", getattr(res, f"{kind}_points") + n)
                 setattr(res, f"{kind}_bytes", getattr(res, f"{kind}_bytes") + length)
@@ -388,18 +393,18 @@ class BlockIndex:
         try:
             events = write_events(pending, previous_pos, capacity)
             kept, lost = surviving(events)
-            count_gone([(e.seq, e.count, e.length) for e in lost], "evicted")
+            count_gone([(e.seq, e.count, e.length, e.series_id, e.max_ts) for e in lost], "evicted")
             # Older blocks go oldest first for as long as the new writes overlap them (the
             # ring's live blocks are one run of sequence numbers, so this needs no offset index).
             while events:
-                async with db.execute("SELECT seq, n, length, offset FROM blocks WHERE bucket = ? "
-                                      "ORDER BY seq LIMIT 256", (bucket_id,)) as cur:
+                async with db.execute("SELECT seq, n, length, offset, series, max_ts FROM blocks "
+                                      "WHERE bucket = ? ORDER BY seq LIMIT 256", (bucket_id,)) as cur:
                     rows = await cur.fetchall()
                 gone = []
-                for seq, n, length, offset in rows:
+                for seq, n, length, offset, series, max_ts in rows:
                     if not _overlaps(events, offset, offset + length):
                         break
-                    gone.append((seq, n, length))
+                    gone.append((seq, n, length, series, max_ts))
                 if gone:
                     await db.execute("DELETE FROM blocks WHERE bucket = ? AND seq <= ?",
                                      (bucket_id, gone[-1][0]))
@@ -425,7 +430,8 @@ class BlockIndex:
                                      [(lsn, bucket_id, sid) for sid, lsn in sealed.items()])
             if expire_before is not None:
                 async with db.execute("DELETE FROM blocks WHERE bucket = ? AND max_ts < ? "
-                                      "RETURNING seq, n, length", (bucket_id, expire_before)) as cur:
+                                      "RETURNING seq, n, length, series, max_ts",
+                                      (bucket_id, expire_before)) as cur:
                     count_gone(await cur.fetchall(), "expired")
             corrupt = 0
             for seq in corrupt_seqs:
@@ -469,6 +475,30 @@ class BlockIndex:
                     "AND max_ts >= ? AND min_ts < ? ORDER BY series, seq",
                     (bucket_id, *part, start, stop)) as cur:
                 out += [BlockRow(*r) for r in await cur.fetchall()]
+        return out
+
+    async def block_refs(self, bucket_id: int, series_ids: list[int], start: int,
+                         stop: int) -> dict[int, array]:
+        """For each series, its live blocks that may hold points in [start, stop), in order
+        of (min_ts, seq), as array('q') of (seq, offset, length, min_ts, max_ts): 40 bytes a
+        block, so a month of blocks of many series costs no row objects (the window fold's
+        input)."""
+        out = {sid: array("q") for sid in series_ids}
+        for i in range(0, len(series_ids), _IN_CHUNK):
+            part = series_ids[i:i + _IN_CHUNK]
+            flat = array("q")   # series and the five words; by series
+            async with self._db.execute(
+                    "SELECT series, seq, offset, length, min_ts, max_ts FROM blocks "
+                    f"WHERE bucket = ? AND series IN ({', '.join('?' * len(part))}) "
+                    "AND max_ts >= ? AND min_ts < ? ORDER BY series, min_ts, seq",
+                    (bucket_id, *part, start, stop)) as cur:
+                while rows := await cur.fetchmany(4096):
+                    flat.extend(itertools.chain.from_iterable(rows))
+            series = flat[0::6]
+            del flat[0::6]
+            for sid in part:
+                a, z = bisect.bisect_left(series, sid), bisect.bisect_right(series, sid)
+                out[sid] = flat[5 * a:5 * z]
         return out
 
     async def blocks_after(self, bucket_id: int, after_seq: int, limit: int) -> list[BlockRow]:

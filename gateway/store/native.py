@@ -153,6 +153,10 @@ class RingFile:
     def _error(self, rc: int, what: str) -> StoreError:
         return _io_error(rc, self.info().last_errno, f"{what} {self.path}")
 
+    def read_error(self) -> StoreError:
+        """The error of a read of this ring that failed with an I/O error."""
+        return self._error(lib.GW_EIO, "cannot read ring file")
+
     def read(self, offset: int, length: int, seq: int) -> tuple[int, bytes | None]:
         """(status, block bytes): OK with the block, STALE (another entry is there) or
         CORRUPT; :meth:`entry_seq_at` tells whose entry header is there."""
@@ -339,6 +343,9 @@ class Heads:
         self._ingest = ffi.new("gw_ingest_report *")
         self._commit = ffi.new("gw_commit_report *")
         self._counts = ffi.new("uint32_t[2]")
+        self._epoch = ffi.new("uint32_t *")
+        self._newest_ts = ffi.new("int64_t *")
+        self._newest_value = ffi.new("uint64_t *")
 
     @property
     def ptr(self):
@@ -465,6 +472,28 @@ class Heads:
         lib.gw_heads_head_copy(self.ptr, series_id, ffi.from_buffer("int64_t[]", ts),
                                ffi.from_buffer("uint64_t[]", values), ffi.NULL, ffi.NULL)
         return ts, values, None
+
+    def watch(self, series_id: int) -> tuple[bool, int] | None:
+        """Starts keeping the newest point of a series: (known already, epoch for
+        :meth:`fill_newest`), or None for a string series or when the table is full."""
+        rc = lib.gw_heads_watch(self.ptr, series_id, self._epoch)
+        return None if rc < 0 else (rc == 1, self._epoch[0])
+
+    def newest(self, series_id: int) -> tuple[int, int] | None:
+        """(time, raw 64-bit value) of a watched series' newest point, or None when not known."""
+        if not lib.gw_heads_newest(self.ptr, series_id, self._newest_ts, self._newest_value):
+            return None
+        return self._newest_ts[0], self._newest_value[0]
+
+    def fill_newest(self, series_id: int, epoch: int, point: tuple[int, int] | None) -> bool:
+        """Completes a watch with the newest stored point read since it began (time, raw
+        value; None: none). False when the newest point was invalidated in between."""
+        ts, raw = point if point is not None else (0, 0)
+        return lib.gw_heads_newest_fill(self.ptr, series_id, epoch, point is not None, ts, raw) == 1
+
+    def newest_dropped(self, series_id: int, max_ts: int) -> None:
+        """A block of the series ending at max_ts left the store."""
+        lib.gw_heads_newest_dropped(self.ptr, series_id, max_ts)
 
     def close(self) -> None:
         if self._h is not None:

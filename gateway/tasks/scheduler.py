@@ -204,7 +204,8 @@ class TaskScheduler(Component):
         def run():
             query = compile_query(spec.source, now=scheduled_for, limits=limits,
                                   last_success=records.state.last_success)
-            return run_query_in_thread(query, self.store, bridge, origin="task", writes=True)
+            return run_query_in_thread(query, self.store, bridge, origin="task", writes=True,
+                                       sender=("task", spec.name))
 
         try:
             try:

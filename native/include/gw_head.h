@@ -133,6 +133,25 @@ int       gw_heads_head_copy(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *va
 int64_t   gw_heads_merge_order(const int64_t *ts, uint32_t n, uint32_t *order);
 /* dst[i] = src[order[i]] for i < n (64-bit columns). */
 void      gw_heads_gather64(const uint64_t *src, const uint32_t *order, uint32_t n, uint64_t *dst);
+/* The newest point of a series, for readers that ask for it often (the last value of a
+ * series): kept for at most GW_HEADS_MAX_WATCHED series, those that were asked for. */
+#define GW_HEADS_MAX_WATCHED 65536
+/* Starts keeping the newest point of series id (not a string series): every point taken from
+ * then on (ingest, replay) updates it. The points stored before are the caller's to read: it
+ * reads them after this call and hands their newest to gw_heads_newest_fill with *epoch.
+ * Returns 1 when the newest point is known already (nothing to fill), 0 when it waits for a
+ * fill, GW_EINVAL for an unknown or string series, GW_ENOMEM when the table is full. */
+int       gw_heads_watch(gw_heads *h, uint32_t id, uint32_t *epoch);
+/* The newest point of series id: 1 with its time and raw 64-bit value when known, else 0. */
+int       gw_heads_newest(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *value);
+/* Completes a watch: (ts, value) is the newest stored point the caller read after
+ * gw_heads_watch gave epoch (found 0: none). Returns 1 when the newest point is now known, 0
+ * when it was invalidated in between (the caller's read may hold a point no longer stored). */
+int       gw_heads_newest_fill(gw_heads *h, uint32_t id, uint32_t epoch, int found, int64_t ts,
+                               uint64_t value);
+/* A block of series id whose newest point is at max_ts left the store (evicted, expired):
+ * the series' newest point is forgotten if it may have been in it. */
+void      gw_heads_newest_dropped(gw_heads *h, uint32_t id, int64_t max_ts);
 /* cdef: end */
 
 /* ---- The heads' state (not part of the Python API: C alone reads and writes it). ---- */

@@ -9,15 +9,24 @@
 #include "head_internal.h"
 
 
-static int grow_u32(uint32_t **arr, uint32_t *cap, uint32_t need) {
+/* Grows the array that the pointer at arr points to (items of size item) to room for at
+ * least need, doubling from first. GW_OK or GW_ENOMEM (the array is unchanged). The pointer
+ * is copied in and out with memcpy, so one function serves arrays of every item type. */
+static int grow(void *arr, uint32_t *cap, uint32_t need, size_t item, uint32_t first) {
     if (need <= *cap) return GW_OK;
-    uint32_t c = *cap ? *cap : 16;
+    uint32_t c = *cap ? *cap : first;
     while (c < need) c *= 2;
-    uint32_t *p = realloc(*arr, (size_t)c * sizeof *p);
+    void *old;
+    memcpy(&old, arr, sizeof old);
+    void *p = realloc(old, (size_t)c * item);
     if (!p) return GW_ENOMEM;
-    *arr = p;
+    memcpy(arr, &p, sizeof p);
     *cap = c;
     return GW_OK;
+}
+
+static int grow_u32(uint32_t **arr, uint32_t *cap, uint32_t need) {
+    return grow(arr, cap, need, sizeof **arr, 16);
 }
 
 gw_heads *gw_heads_new(uint32_t head_points, int64_t head_max_age_ms) {
@@ -51,7 +60,7 @@ void gw_heads_free(gw_heads *h) {
         free_head(s);
         free(s);
     }
-    free(m->by_id); free(m->table); free(m->dirty);
+    free(m->by_id); free(m->table); free(m->dirty); free(m->watched);
     gw_buf_free(&m->record);
     free(m);
     free(h->sealed); free(h->new_series);
@@ -205,6 +214,24 @@ static int mark_dirty(gw_heads *h, series *s) {
     return GW_OK;
 }
 
+/* A point taken into a watched series' head: the newest so far if no older than it (the last
+ * write of a timestamp wins). */
+static void note_newest(gw_heads *h, const series *s, int64_t ts, uint64_t value) {
+    newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    if (!e->has || ts >= e->ts) {
+        e->ts = ts;
+        e->value = value;
+        e->has = 1;
+    }
+}
+
+/* The newest point of a watched series may be gone: it is read from the store again. */
+static void forget_newest(gw_heads *h, const series *s) {
+    newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    e->known = e->has = 0;
+    e->epoch++;
+}
+
 /* Appends one point; the caller reserved room for it. */
 static void push(series *s, int64_t ts, uint64_t value, const char *str, uint32_t str_len) {
     if (s->type == GW_STRING) {
@@ -233,6 +260,7 @@ static void rollback_unlogged(gw_heads *h) {
     for (uint32_t i = 0; i < m->n_dirty; i++) {
         series *s = by_id(h, m->dirty[i]);
         truncate_head(h, s, s->logged);
+        if (s->watch) forget_newest(h, s);   /* its newest may have been one of those */
         s->dirty = 0;
     }
     m->n_dirty = 0;
@@ -281,6 +309,7 @@ int64_t gw_heads_ingest(gw_heads *h, const gw_batch *b, int64_t now_ms, int64_t 
         if (s->logged == s->n && mark_dirty(h, s) != GW_OK) goto nomem;
         if (s->n == 0) s->started_ms = now_ms;
         push(s, p->ts, p->value, b->arena + (p->type == GW_STRING ? p->value : 0), p->str_len);
+        if (s->watch) note_newest(h, s, p->ts, p->value);
         h->stats.head_points_total++;
         taken++;
     }
@@ -501,13 +530,8 @@ static int commit(gw_heads *h, gw_wal *w, gw_ring *r, int64_t now_ms, uint32_t *
 /* ------------------------------------------------------------------ sealing */
 
 static int push_sealed(gw_heads *h, const gw_ring_entry *e) {
-    if (h->n_sealed == h->sealed_cap) {
-        uint32_t cap = h->sealed_cap ? h->sealed_cap * 2 : 64;
-        gw_ring_entry *p = realloc(h->sealed, (size_t)cap * sizeof *p);
-        if (!p) return GW_ENOMEM;
-        h->sealed = p;
-        h->sealed_cap = cap;
-    }
+    if (grow(&h->sealed, &h->sealed_cap, h->n_sealed + 1, sizeof *h->sealed, 64) != GW_OK)
+        return GW_ENOMEM;
     h->sealed[h->n_sealed++] = *e;
     return GW_OK;
 }
@@ -651,6 +675,8 @@ static void on_group(void *ctx, uint64_t lsn, const gw_wal_group *g) {
     for (uint32_t i = 0; i < g->n; i++)
         push(s, g->ts[i], g->values[i], g->strings ? g->strings + g->str_off[i] : NULL,
              g->strings ? g->str_off[i + 1] - g->str_off[i] : 0);
+    if (s->watch)
+        for (uint32_t i = 0; i < g->n; i++) note_newest(h, s, g->ts[i], g->values[i]);
     s->logged = s->n;
     if (!s->first_lsn || lsn < s->first_lsn) s->first_lsn = lsn;
     if (lsn > s->last_lsn) s->last_lsn = lsn;
@@ -725,4 +751,58 @@ int gw_heads_head_copy(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *values, 
     gw_head_gather_strings(s, NULL, s->n, strings, str_off);
     if (values && s->n) memset(values, 0, (size_t)s->n * sizeof *values);
     return GW_OK;
+}
+
+/* ------------------------------------------------------------------ newest points */
+
+int gw_heads_watch(gw_heads *h, uint32_t id, uint32_t *epoch) {
+    impl *m = IMPL(h);
+    series *s = by_id(h, id);
+    if (!s || s->type == GW_STRING) return GW_EINVAL;
+    if (!s->watch) {
+        if (m->n_watched >= GW_HEADS_MAX_WATCHED) return GW_ENOMEM;
+        if (grow(&m->watched, &m->watched_cap, m->n_watched + 1, sizeof *m->watched,
+                 64) != GW_OK)
+            return GW_ENOMEM;
+        memset(&m->watched[m->n_watched], 0, sizeof *m->watched);
+        s->watch = ++m->n_watched;
+    }
+    const newest_point *e = &m->watched[s->watch - 1];
+    *epoch = e->epoch;
+    return e->known;
+}
+
+int gw_heads_newest(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *value) {
+    series *s = by_id(h, id);
+    if (!s || !s->watch) return 0;
+    const newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    if (!e->known || !e->has) return 0;
+    *ts = e->ts;
+    *value = e->value;
+    return 1;
+}
+
+int gw_heads_newest_fill(gw_heads *h, uint32_t id, uint32_t epoch, int found, int64_t ts,
+                         uint64_t value) {
+    series *s = by_id(h, id);
+    if (!s || !s->watch) return 0;
+    newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    if (e->epoch != epoch) return 0;
+    if (e->known) return 1;
+    /* The points taken since the watch are later writes than any the caller read. */
+    if (found && (!e->has || ts > e->ts)) {
+        e->ts = ts;
+        e->value = value;
+        e->has = 1;
+    }
+    e->known = 1;
+    return 1;
+}
+
+void gw_heads_newest_dropped(gw_heads *h, uint32_t id, int64_t max_ts) {
+    series *s = by_id(h, id);
+    if (!s || !s->watch) return;
+    const newest_point *e = &IMPL(h)->watched[s->watch - 1];
+    /* Unknown: a fill under way may have read the dropped block. */
+    if (!e->known || !e->has || e->ts <= max_ts) forget_newest(h, s);
 }

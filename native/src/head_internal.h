@@ -35,6 +35,7 @@ typedef struct series {
     uint32_t  id;
     uint32_t  key_len;
     uint32_t  n, cap, logged;
+    uint32_t  watch;        /* its entry in impl.watched + 1, 0 when not watched */
     uint8_t   type;
     uint8_t   dirty;        /* on the dirty list (has unlogged points) */
     char      key[];        /* key_len bytes, not terminated */
@@ -50,6 +51,17 @@ static inline uint64_t *head_values(const series *s) {
 /* Bytes in the head's string arena. */
 static inline size_t head_str_len(const series *s) { return s->str ? s->str->len : 0; }
 
+/* The newest point of a watched series (gw_heads_watch): exact once known, else the newest of
+ * the points taken since the watch began or was last invalidated (has), which the caller's
+ * reading of the stored points completes (gw_heads_newest_fill). */
+typedef struct newest_point {
+    int64_t  ts;
+    uint64_t value;
+    uint32_t epoch;         /* raised by each invalidation: a fill read before it is refused */
+    uint8_t  known;
+    uint8_t  has;
+} newest_point;
+
 typedef struct impl {
     series  **by_id;        /* index = id */
     uint32_t  by_id_cap;
@@ -58,6 +70,8 @@ typedef struct impl {
     uint32_t *dirty;
     uint32_t  n_dirty, dirty_cap;
     series   *last;         /* one-entry lookup cache: batches repeat keys */
+    newest_point *watched;  /* by series.watch - 1 */
+    uint32_t  n_watched, watched_cap;
     gw_buf    record;
 } impl;
 
