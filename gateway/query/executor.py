@@ -19,11 +19,11 @@ from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.query import planner as p
 from gateway.query.errors import FluxError, fail
 from gateway.query.interpreter import Interpreter, Limits
-from gateway.query.tables import Table, column_order, sortable
+from gateway.query.tables import Table, TimeColumn, column_order, sortable
 from gateway.query.values import Time
 from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
-                                   fold_spec, folded_values, is_selector, result_type,
-                                   window_start)
+                                   fold_spec, folded_columns, folded_values, is_selector,
+                                   result_type, window_start)
 
 _INT64_MAX = (1 << 63) - 1
 _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
@@ -273,7 +273,6 @@ class Executor:
         check_type(fn, value_type, f"field {info.field!r} of {info.measurement!r}")
         if folded is not None:
             points, cols = folded
-            found = folded_values(cols, fn, value_type, mode)
         else:
             fold = WindowFold(fn, every, offset, value_type, method, mode)
             points = 0
@@ -287,6 +286,12 @@ class Executor:
         types = self._key_types(key)
         out_type = result_type(fn, method, value_type)
         selector = is_selector(fn, method)
+        create = win is not None and win.create_empty and not (selector and kind == "aggregateWindow")
+        if folded is not None:
+            if kind == "aggregateWindow" and not create:
+                values, _ = folded_columns(cols, fn, value_type, mode)
+                return [self._window_columns(plan, win, cols.start, values, key, types, out_type)]
+            found = folded_values(cols, fn, value_type, mode)
         if kind == "aggregate":
             if not found:
                 return []
@@ -298,7 +303,6 @@ class Executor:
                 types["_time"] = "time"
             self._count_rows(1)
             return [Table(key, data, types, 1)]
-        create = win.create_empty and not (selector and kind == "aggregateWindow")
         starts = self._window_starts(plan, every, offset, found, create)
         if kind == "aggregateWindow":
             # Only the first and the last window can be cut by the range.
@@ -337,6 +341,23 @@ class Executor:
                 tables.append(Table(k, {"_value": [0 if fn == "count" else None]}, t_types, 1))
                 self._count_rows(1)
         return tables
+
+    def _window_columns(self, plan: p.Plan, win: p.AggregateWindow, starts: array, values,
+                        key: dict, types: dict, out_type: str) -> Table:
+        """aggregateWindow's table of the C fold's windows (no empty ones), column-backed:
+        the windows' times and values stay arrays instead of a Python object per row."""
+        every = win.every
+        times = array("q", starts)
+        if times:
+            # Only the first and the last window can be cut by the range.
+            if win.time_src == "_start":
+                times[0] = max(times[0], plan.start)
+            else:
+                times = array("q", (s + every for s in times))
+                times[-1] = min(times[-1], plan.stop)
+        self._count_rows(len(times))
+        types.update({win.time_dst: "time", "_value": out_type})
+        return Table(key, {win.time_dst: TimeColumn(times), "_value": values}, types, len(times))
 
     def _window_starts(self, plan: p.Plan, every: int, offset: int, found: dict,
                        create: bool) -> list[int]:

@@ -187,16 +187,16 @@ class WindowFold:
         return self.out
 
 
-def _exact_column(words: array, value_type: str) -> list:
-    """The exact values of 64-bit value words (:class:`FoldedWindows` ``*_v`` columns)."""
+def _exact_column(words: array, value_type: str):
+    """The exact values of 64-bit value words (:class:`FoldedWindows` ``*_v`` columns): an
+    array for numbers, a list for booleans."""
     if value_type == "float":
-        return array("d", words.tobytes()).tolist()
+        return array("d", words.tobytes())
     if value_type == "int":
-        return array("q", words.tobytes()).tolist()
+        return array("q", words.tobytes())
     if value_type == "bool":
         return [bool(w) for w in words]
-    return words.tolist()
-
+    return words
 
 def fold_spec(fn: str, every: int, offset: int) -> FoldSpec:
     """What the C fold computes and gives back for ``fn`` (any but median), as
@@ -214,36 +214,40 @@ def fold_spec(fn: str, every: int, offset: int) -> FoldSpec:
     return FoldSpec(every, offset % every, 0, ("count", "sum"))   # count, mean
 
 
+def folded_columns(cols: FoldedWindows, fn: str, value_type: str,
+                   mode: str = "sample") -> tuple[Any, array | None]:
+    """The C fold's windows (any fn but median) as columns, in the order of ``cols.start``:
+    (values, times of the selected points or None). Values are arrays where no value can be
+    null (a window of the fold holds at least one point), else lists."""
+    if fn == "count":
+        return cols.count, None
+    if fn == "mean":
+        return array("d", map(truediv, cols.sum, cols.count)), None
+    if fn == "sum":
+        if value_type == "int":
+            return cols.isum, None
+        if value_type == "uint":
+            return array("Q", cols.isum.tobytes()), None   # exact wrapping sums
+        return cols.sum, None
+    if fn == "stddev":
+        less = 0 if mode == "population" else 1
+        return [math.sqrt(max(m2, 0.0) / (c - less)) if c > less else None
+                for m2, c in zip(cols.m2, cols.count)], None
+    if fn == "spread":
+        spreads = map(sub, _exact_column(cols.max_v, value_type),
+                      _exact_column(cols.min_v, value_type))
+        return (array("d", spreads) if value_type == "float" else list(spreads)), None
+    if fn not in ("min", "max", "first", "last"):
+        raise ValueError(f"the fold does not give {fn}()")
+    return _exact_column(getattr(cols, f"{fn}_v"), value_type), getattr(cols, f"{fn}_ts")
+
+
 def folded_values(cols: FoldedWindows, fn: str, value_type: str,
                   mode: str = "sample") -> dict[int, tuple[Any, Any]]:
     """What :meth:`WindowFold.finish` gives, from the C fold's windows (any fn but median):
-    {window start: (value, time of the selected point or None)}, one column at a time."""
-    starts = cols.start.tolist()
-    if fn == "count":
-        return dict(zip(starts, zip(cols.count.tolist(), repeat(None))))
-    if fn == "mean":
-        return dict(zip(starts, zip(map(truediv, cols.sum, cols.count), repeat(None))))
-    if fn == "sum":
-        if value_type == "int":
-            sums = cols.isum.tolist()
-        elif value_type == "uint":
-            sums = [v & _U64 for v in cols.isum.tolist()]
-        else:
-            sums = cols.sum.tolist()
-        return dict(zip(starts, zip(sums, repeat(None))))
-    if fn == "stddev":
-        less = 0 if mode == "population" else 1
-        values = [math.sqrt(max(m2, 0.0) / (c - less)) if c > less else None
-                  for m2, c in zip(cols.m2, cols.count)]
-        return dict(zip(starts, zip(values, repeat(None))))
-    if fn == "spread":
-        values = list(map(sub, _exact_column(cols.max_v, value_type),
-                          _exact_column(cols.min_v, value_type)))
-        return dict(zip(starts, zip(values, repeat(None))))
-    if fn not in ("min", "max", "first", "last"):
-        raise ValueError(f"the fold does not give {fn}()")
-    values = _exact_column(getattr(cols, f"{fn}_v"), value_type)
-    return dict(zip(starts, zip(values, getattr(cols, f"{fn}_ts").tolist())))
+    {window start: (value, time of the selected point or None)}."""
+    values, times = folded_columns(cols, fn, value_type, mode)
+    return dict(zip(cols.start, zip(values, repeat(None) if times is None else times)))
 
 
 def _bisect(ts: array, value: int) -> int:
