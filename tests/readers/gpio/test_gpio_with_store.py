@@ -33,14 +33,25 @@ def test_edges_and_counts_in_the_store_across_restarts(factory, tmp_path, until)
     async def session(pulses):
         store = Store(str(tmp_path), config.store)
         await store.open()
+        try:
+            return await readings(store, pulses)
+        finally:
+            await store.close()
+
+    async def readings(store, pulses):
         before = await columns(store)
         context = Context(config=config, data_dir=str(tmp_path), components={"store": store})
         reader = gpio.create(reader_config, context)
         await reader.start(context)
         inputs = lambda: reader.health()["inputs"]
-        # The report at start is in the store before the door moves.
+        # The report at start is in the store before the door moves, and the door moves in a
+        # later millisecond (the reader's precision): an edge in the report's millisecond would
+        # be stored at its time and replace it, the state after that moment.
         await until(lambda: stored(store, "door state", len(before.get("door state", [])) + 1),
                     "the state at start in the store")
+        reported_ns = max(await times(store, "door state"))
+        await until(lambda: context.clock.now_ns() >= reported_ns + 1_000_000,
+                    "a millisecond after the report at start")
         door.drive_low()
         await until(lambda: inputs()["door"]["changes"] == 1, "the door opening")
         door.drive_high()
@@ -54,9 +65,7 @@ def test_edges_and_counts_in_the_store_across_restarts(factory, tmp_path, until)
         await until(lambda: stored(store, "door state", len(before.get("door state", [])) + 4),
                     "the door's edges and report in the store")
         await reader.stop()
-        got = await columns(store)
-        await store.close()
-        return got
+        return await columns(store)
 
     asyncio.run(session(3))
     got = asyncio.run(session(4))
@@ -70,6 +79,11 @@ async def columns(store) -> dict[str, list]:
     """The GPIO columns in the store: "input field" -> values in time order."""
     return {c.series.tags["input"] + " " + c.series.field: list(c.values)
             for c in await store.scan("raw", measurement="gpio")}
+
+
+async def times(store, column: str) -> list[int]:
+    return next(list(c.timestamps) for c in await store.scan("raw", measurement="gpio")
+                if c.series.tags["input"] + " " + c.series.field == column)
 
 
 async def stored(store, column: str, n: int) -> bool:
