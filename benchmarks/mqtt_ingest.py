@@ -16,7 +16,7 @@ waits for a sync, so that figure shows the commit policy's latency). After each 
 store is checked to hold every message.
 
     .venv/bin/python benchmarks/mqtt_ingest.py [--messages 100000] [--repeat 3] [--wal-sync 1s]
-        [--paths reader,lan] [--lan-messages 50000] [--lan-window 40000]
+        [--paths reader,lan] [--lan-messages 50000] [--lan-window 40000] [--lan-cases one,many]
 """
 
 from __future__ import annotations
@@ -301,9 +301,17 @@ def _subscriber(port: int, n: int) -> tuple[paho.Client, threading.Event]:
     return c, delivered
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def lan_case(broker_mod, tmp: pathlib.Path, qos: int, publishers: int, window: int, n: int,
              wal_sync: str, run: int, forward: bool = True) -> dict[str, float]:
-    """{"mosquitto": msg/s, "gateway": msg/s} for one case."""
+    """{"mosquitto": msg/s, "gateway": msg/s, "gateway_cpu_us": the gateway's CPU time per
+    message while publishing} for one case."""
     n -= n % publishers
     base_ns = (time.time_ns() // 10**9 - 3600) * 10**9 + run * 10**11
     rates = {}
@@ -346,7 +354,10 @@ format = "line"
                 raise ValueError("QoS 0 is timed at a subscriber: it needs forwarding")
             subscriber, delivered = _subscriber(broker.port, n) if qos == 0 else (None, None)
             try:
+                cpu0 = _cpu_seconds(gateway.pid) if gateway is not None else 0.0
                 rates[target] = n / _lan_publish(port, publishers, window, n, qos, base_ns, delivered)
+                if gateway is not None:
+                    rates["gateway_cpu_us"] = (_cpu_seconds(gateway.pid) - cpu0) / n * 1e6
             finally:
                 if subscriber is not None:
                     subscriber.disconnect()
@@ -417,20 +428,25 @@ def main_lan(args, broker_mod, tmp: pathlib.Path) -> None:
           f"messages per case, median of {args.repeat} runs (machine shared with other work)")
     print("QoS 1: first publish -> last PUBACK; QoS 0: first publish -> last message at a "
           "subscriber of mosquitto")
+    print("ratio = the median of each run's gateway/mosquitto ratio; CPU = the gateway process's "
+          "CPU time per message (all threads), first publish -> last PUBACK or delivery")
     header = (f"{'qos':>3} {'publishers':>10} {'window':>6} | {'mosquitto msg/s':>15} | "
-              f"{'gateway msg/s':>13} {'ratio':>5}")
+              f"{'gateway msg/s':>13} {'ratio':>5} | {'CPU us/msg':>10}")
     print(header)
     print("-" * len(header))
     for qos in (int(q) for q in args.qos.split(",")):
-        for publishers, window, n in ((1, args.lan_window, args.lan_messages),
-                                      (50, 20, args.lan_messages_many)):
+        cases = {"one": (1, args.lan_window, args.lan_messages),
+                 "many": (50, 20, args.lan_messages_many)}
+        for publishers, window, n in (cases[c] for c in args.lan_cases.split(",")):
             runs = [lan_case(broker_mod, tmp, qos, publishers, window, n, args.wal_sync, run,
                              forward=not args.lan_no_forward)
                     for run in range(args.repeat)]
             m = statistics.median(r["mosquitto"] for r in runs)
             g = statistics.median(r["gateway"] for r in runs)
-            print(f"{qos:>3} {publishers:>10} {window:>6} | {m:>15,.0f} | {g:>13,.0f} {g / m:>5.2f}",
-                  flush=True)
+            ratio = statistics.median(r["gateway"] / r["mosquitto"] for r in runs)
+            cpu = statistics.median(r["gateway_cpu_us"] for r in runs)
+            print(f"{qos:>3} {publishers:>10} {window:>6} | {m:>15,.0f} | {g:>13,.0f} "
+                  f"{ratio:>5.2f} | {cpu:>10.1f}", flush=True)
 
 
 def main() -> int:
@@ -446,6 +462,9 @@ def main() -> int:
     parser.add_argument("--lan-messages-many", type=int, default=10_000, help="50 publishers' case")
     parser.add_argument("--lan-window", type=int, default=40_000,
                         help="in-flight window of the single publisher")
+    parser.add_argument("--lan-cases", default="one,many",
+                        help="comma-separated: one (one publisher, --lan-window), "
+                             "many (50 publishers, window 20)")
     parser.add_argument("--lan-no-forward", action="store_true",
                         help="the gateway does not pass messages on (QoS 1 only): its ack path alone")
     args = parser.parse_args()

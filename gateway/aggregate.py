@@ -1,9 +1,11 @@
-"""Fixed-window aggregation of decoded columns (the C kernels in ``native/src/aggregate.c``).
+"""Fixed-window aggregation of decoded columns (the C kernels in ``native/src/aggregate.c``
+and ``native/src/fold.c``).
 
 This module is the only door to the aggregation kernels. ``window_aggregate`` takes the
 columns :func:`gateway.codec.decode` returns (or any buffers of the same formats) and yields
 one row per non-empty window, as columns, without per-point Python work; ``window_quantile``
-gives one quantile per non-empty window of the same input.
+gives one quantile per non-empty window of the same input. :class:`BlockFold` aggregates a
+series' windows straight from its ring blocks: the query engine's fast path.
 
 >>> from array import array
 >>> cols = window_aggregate(array("q", [0, 10, 65]), array("d", [1.0, 3.0, 5.0]), 60)
@@ -20,7 +22,8 @@ from gateway._native import ffi, lib
 from gateway.datamodel import BOOL, FLOAT, INT, UINT
 from gateway.codec import as_column
 
-__all__ = ["window_aggregate", "window_quantile", "WindowColumns", "EXACT_MEAN", "EXACT_SELECTOR"]
+__all__ = ["window_aggregate", "window_quantile", "WindowColumns", "EXACT_MEAN", "EXACT_SELECTOR",
+           "BlockFold", "FoldSpec", "FoldedWindows", "UnorderedPoints"]
 
 _I64 = ffi.typeof("int64_t[]")
 _U64 = ffi.typeof("uint64_t[]")
@@ -152,3 +155,132 @@ def window_quantile(timestamps, values, every_ns: int, offset_ns: int = 0, q: fl
     _check(got)
     del value[got:], at[got:]
     return value, at
+
+
+class UnorderedPoints(Exception):
+    """The points given to a :class:`BlockFold` do not follow each other in time (blocks that
+    overlap, a timestamp written twice): the caller merges them on the general path."""
+
+
+#: What a :class:`BlockFold` computes beyond count, sum, first and last (gw_fold.h).
+FOLD_MINMAX, FOLD_M2, FOLD_ISUM = (lib.GW_FOLD_WANT_MINMAX, lib.GW_FOLD_WANT_M2,
+                                   lib.GW_FOLD_WANT_ISUM)
+#: What became of each block given to :meth:`BlockFold.blocks` (gw_fold.h).
+FOLD_OK, FOLD_STALE, FOLD_DAMAGED, FOLD_BAD_BLOCK = (lib.GW_FOLD_OK, lib.GW_FOLD_STALE,
+                                                     lib.GW_FOLD_DAMAGED, lib.GW_FOLD_BAD_BLOCK)
+#: Words (int64) of a block in :meth:`BlockFold.blocks`' refs.
+REF_WORDS = 5
+_FOLD_FIELDS = ("start", "count", "sum", "isum", "m2", "min", "max", "min_ts", "max_ts",
+                "first_ts", "last_ts", "min_v", "max_v", "first_v", "last_v")
+_FOLD_TYPECODES = "qQdqddd" + "qqqq" + "QQQQ"
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedWindows:
+    """The non-empty windows of a :class:`BlockFold`, in time order, as columns: the
+    accumulators of :class:`WindowColumns`, and for each selected point (min, max, first,
+    last) its time (``*_ts``) and exact 64-bit value word (``*_v``: float bits, int, uint or
+    0/1)."""
+
+    start: array
+    count: array
+    sum: array
+    isum: array
+    m2: array
+    min: array
+    max: array
+    min_ts: array
+    max_ts: array
+    first_ts: array
+    last_ts: array
+    min_v: array
+    max_v: array
+    first_v: array
+    last_v: array
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+@dataclass(frozen=True, slots=True)
+class FoldSpec:
+    """What a :class:`BlockFold` computes: windows of ``every`` ns shifted by ``offset``,
+    the FOLD_* columns ``want`` asks beyond count, sum, first and last, and the
+    :class:`FoldedWindows` ``columns`` its caller reads (the others come back empty, so that
+    a month of windows of many series holds only what the aggregate needs)."""
+
+    every: int
+    offset: int
+    want: int
+    columns: tuple[str, ...]
+
+
+class BlockFold:
+    """Window aggregation of one series read straight from its ring blocks in C: give it the
+    blocks (:meth:`blocks`, many per call) and loose points (:meth:`columns`) in time order,
+    then :meth:`finish`. Only windows are kept; a block's points live in a scratch buffer
+    that the next block reuses."""
+
+    def __init__(self, type_code: int, spec: FoldSpec, lo: int, hi: int,
+                 max_windows: int) -> None:
+        if type_code not in (FLOAT, INT, UINT, BOOL):
+            raise ValueError(f"a fold takes numeric or boolean values, not type {type_code}")
+        ptr = lib.gw_fold_new(type_code, spec.want, int(spec.every), int(spec.offset), int(lo),
+                              int(hi), min(int(max_windows), (1 << 32) - 1))
+        if ptr == ffi.NULL:
+            raise ValueError(f"cannot fold windows of {spec.every} ns over [{lo}, {hi})")
+        self.kept = frozenset(spec.columns) | {"start"}
+        self._ptr = ffi.gc(ptr, lib.gw_fold_free)
+        self.type = type_code
+
+    def _check(self, got: int) -> int:
+        if got == lib.GW_FOLD_UNORDERED:
+            raise UnorderedPoints("points out of time order")
+        if got == lib.GW_ENOMEM:
+            raise MemoryError("the fold has too many windows or ran out of memory")
+        if got < 0:
+            raise OSError(f"reading blocks for a fold failed (code {got})")
+        return got
+
+    def blocks(self, ring_ptr, refs: array, first: int = 0) -> tuple[int, int, array]:
+        """Folds the blocks ``refs[first:]`` (array('q') of :data:`REF_WORDS` words a block:
+        seq, offset, length, min_ts, max_ts; in order of min_ts) of the ring (a ``gw_ring *``)
+        up to the first that overlaps the next; (points folded, blocks taken, status of each
+        block taken: FOLD_*)."""
+        n = len(refs) // REF_WORDS - first
+        status = array("i", bytes(4 * max(n, 0)))
+        if n <= 0:
+            return 0, 0, status
+        done = ffi.new("uint32_t *")
+        refs_c = ffi.cast("gw_fold_ref *", ffi.from_buffer(refs)) + first
+        got = self._check(lib.gw_fold_blocks(self._ptr, ring_ptr, refs_c, n,
+                                             ffi.from_buffer("int32_t[]", status), done))
+        del status[done[0]:]
+        return got, done[0], status
+
+    def columns(self, timestamps: array, words) -> int:
+        """Folds points given as int64 times and 64-bit value words (booleans widened)."""
+        n = len(timestamps)
+        if not n:
+            return 0
+        if len(words) != n:
+            raise ValueError(f"{n} timestamps but {len(words)} values")
+        return self._check(lib.gw_fold_columns(self._ptr, ffi.from_buffer(_I64, timestamps),
+                                               ffi.from_buffer(_U64, words), n))
+
+    @staticmethod
+    def last_block_error() -> str:
+        """Why the last block this thread could not decode was refused."""
+        return ffi.string(lib.gw_block_last_error()).decode("ascii", "replace")
+
+    def finish(self) -> FoldedWindows:
+        out = ffi.new("gw_fold_windows *")
+        lib.gw_fold_finish(self._ptr, out)
+        n = out.n
+        cols = []
+        for name, code in zip(_FOLD_FIELDS, _FOLD_TYPECODES):
+            col = array(code)
+            if n and name in self.kept:
+                col.frombytes(ffi.buffer(getattr(out, name), 8 * n))
+            cols.append(col)
+        return FoldedWindows(*cols)

@@ -93,7 +93,12 @@ class Batch:
 
     def add(self, measurement: str, tags: Mapping[str, str], field: str, value, time_ns: int) -> None:
         """Adds one field value. Raises ValueError/TypeError for values the data model refuses."""
-        key = series_key(measurement, tags, field).encode()
+        self.add_key(series_key(measurement, tags, field), value, time_ns)
+
+    def add_key(self, key: str, value, time_ns: int) -> None:
+        """Adds one value of the series with this (checked, canonical) key, as iteration
+        yields it."""
+        key = key.encode()
         type_, raw, text = _encode_value(value)
         if not INT64_MIN <= time_ns <= INT64_MAX:
             raise ValueError(f"timestamp out of range: {time_ns}")

@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
+from gateway.clock import WallClock
+
 if TYPE_CHECKING:
     from gateway.config.model import Config
 
@@ -98,6 +100,9 @@ class Context:
     config: Config   # the gateway's loaded configuration
     data_dir: str
     components: dict[str, Component] = field(default_factory=dict)
+    #: The time for points the gateway times itself (gateway/clock.py); the system's clock
+    #: with no hold rule unless the daemon sets one.
+    clock: WallClock = field(default_factory=lambda: WallClock(require_sync=False))
 
     def get(self, name: str) -> Component:
         return self.components[name]

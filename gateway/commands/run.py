@@ -6,7 +6,7 @@ import asyncio
 import logging
 import pathlib
 
-from gateway import __version__
+from gateway import __version__, clock as wall_clock
 from gateway.commands.common import add_store_options, load_config
 from gateway.runtime import Context, Supervisor
 
@@ -32,13 +32,15 @@ def component_factories(config) -> list:
     from gateway.web import component as web
 
     task_specs = specs(config)   # a task that does not compile stops the start here
-    factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store),
+    factories = [lambda ctx: Store(ctx.data_dir, ctx.config.store, wall_clock=ctx.clock,
+                                   max_held=int(ctx.config.clock.max_held)),
                  lambda ctx: ControlServer(ctx.store),
                  lambda ctx: TaskScheduler(ctx.store, task_specs, task_directory(ctx.data_dir),
                                            ctx.config.scheduler)]
     rig_socket = rig_control.path_from_environment()
     if rig_socket:  # a HIL rig drives the emulated hardware from outside (hil/README.md)
-        factories.append(lambda ctx: rig_control.RigControl(rig_socket, ctx.config.gateway.hardware))
+        factories.append(lambda ctx: rig_control.RigControl(rig_socket, ctx.config.gateway.hardware,
+                                                            ctx.clock))
     for kind, configs in config.readers.items():
         module = kind_module(kind)
         for reader_config in configs:
@@ -59,7 +61,7 @@ async def serve(config) -> str | None:
     """Runs the gateway until it is told to stop; returns why it stopped on its own, or None."""
     data_dir = pathlib.Path(config.gateway.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    context = Context(config=config, data_dir=str(data_dir))
+    context = Context(config=config, data_dir=str(data_dir), clock=wall_clock.from_config(config))
     supervisor = Supervisor(context, component_factories(config))
     await supervisor.run()
     return supervisor.failure

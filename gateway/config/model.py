@@ -200,9 +200,23 @@ def _default_readers() -> ReadersSection:
 
 
 @dataclass
+class ClockSection:
+    require_sync: bool | Literal["auto"] = setting(
+        "auto", doc="hold the points the gateway times itself until the kernel reports the clock "
+                    "synchronised, then store them re-timed (docs/clock.md); auto: on a Raspberry "
+                    "Pi, which has no real-time clock, and with an emulated rig clock; false "
+                    "where no NTP server is ever reachable")
+    max_held: ByteSize = setting(
+        default_factory=lambda: parse_size("64MiB"), check=positive,
+        doc="bytes of held points (as line protocol) kept on the card until the clock is "
+            "synchronised; writes beyond it are refused")
+
+
+@dataclass
 class Config:
     gateway: GatewaySection = setting(default_factory=GatewaySection)
     store: StoreSection = setting(default_factory=StoreSection)
+    clock: ClockSection = setting(default_factory=ClockSection)
     http: HttpSection = setting(default_factory=HttpSection)
     readers: ReadersSection = setting(default_factory=_default_readers)
     scheduler: SchedulerSection = setting(default_factory=SchedulerSection)

@@ -4,7 +4,9 @@
 (:mod:`gateway.aggregate`), a batch of many blocks per call; a window cut by a batch boundary
 is merged from its two partial aggregates (count, sums, Welford's m2, the selected points), so
 memory stays one batch per series. ``median`` is not mergeable: the points of the window at a
-boundary are carried into the next batch instead.
+boundary are carried into the next batch instead. It is the general path: where a series'
+blocks follow each other in time, the store folds them in C without Python per batch
+(:class:`gateway.aggregate.BlockFold`) and :func:`folded_values` reads the result.
 
 :func:`aggregate_values` is the same arithmetic on a plain list of rows, for tables that the
 query has already reshaped (after group(), map(), ...).
@@ -15,10 +17,13 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
+from itertools import repeat
+from operator import sub, truediv
 from typing import Any
 
 from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
-from gateway.aggregate import EXACT_MEAN, EXACT_SELECTOR, window_aggregate, window_quantile
+from gateway.aggregate import (EXACT_MEAN, EXACT_SELECTOR, FOLD_ISUM, FOLD_M2, FOLD_MINMAX,
+                               FoldedWindows, FoldSpec, window_aggregate, window_quantile)
 from gateway.query.errors import fail
 from gateway.query.planner import SELECTORS
 from gateway.query.values import Time
@@ -180,6 +185,65 @@ class WindowFold:
             self._median(*self.carry)
             self.carry = None
         return self.out
+
+
+def _exact_column(words: array, value_type: str) -> list:
+    """The exact values of 64-bit value words (:class:`FoldedWindows` ``*_v`` columns)."""
+    if value_type == "float":
+        return array("d", words.tobytes()).tolist()
+    if value_type == "int":
+        return array("q", words.tobytes()).tolist()
+    if value_type == "bool":
+        return [bool(w) for w in words]
+    return words.tolist()
+
+
+def fold_spec(fn: str, every: int, offset: int) -> FoldSpec:
+    """What the C fold computes and gives back for ``fn`` (any but median), as
+    :func:`folded_values` reads it."""
+    if fn in ("min", "max"):
+        return FoldSpec(every, offset % every, FOLD_MINMAX, (f"{fn}_ts", f"{fn}_v"))
+    if fn == "spread":
+        return FoldSpec(every, offset % every, FOLD_MINMAX, ("min_v", "max_v"))
+    if fn in ("first", "last"):
+        return FoldSpec(every, offset % every, 0, (f"{fn}_ts", f"{fn}_v"))
+    if fn == "stddev":
+        return FoldSpec(every, offset % every, FOLD_M2, ("count", "m2"))
+    if fn == "sum":
+        return FoldSpec(every, offset % every, FOLD_ISUM, ("sum", "isum"))
+    return FoldSpec(every, offset % every, 0, ("count", "sum"))   # count, mean
+
+
+def folded_values(cols: FoldedWindows, fn: str, value_type: str,
+                  mode: str = "sample") -> dict[int, tuple[Any, Any]]:
+    """What :meth:`WindowFold.finish` gives, from the C fold's windows (any fn but median):
+    {window start: (value, time of the selected point or None)}, one column at a time."""
+    starts = cols.start.tolist()
+    if fn == "count":
+        return dict(zip(starts, zip(cols.count.tolist(), repeat(None))))
+    if fn == "mean":
+        return dict(zip(starts, zip(map(truediv, cols.sum, cols.count), repeat(None))))
+    if fn == "sum":
+        if value_type == "int":
+            sums = cols.isum.tolist()
+        elif value_type == "uint":
+            sums = [v & _U64 for v in cols.isum.tolist()]
+        else:
+            sums = cols.sum.tolist()
+        return dict(zip(starts, zip(sums, repeat(None))))
+    if fn == "stddev":
+        less = 0 if mode == "population" else 1
+        values = [math.sqrt(max(m2, 0.0) / (c - less)) if c > less else None
+                  for m2, c in zip(cols.m2, cols.count)]
+        return dict(zip(starts, zip(values, repeat(None))))
+    if fn == "spread":
+        values = list(map(sub, _exact_column(cols.max_v, value_type),
+                          _exact_column(cols.min_v, value_type)))
+        return dict(zip(starts, zip(values, repeat(None))))
+    if fn not in ("min", "max", "first", "last"):
+        raise ValueError(f"the fold does not give {fn}()")
+    values = _exact_column(getattr(cols, f"{fn}_v"), value_type)
+    return dict(zip(starts, zip(values, getattr(cols, f"{fn}_ts").tolist())))
 
 
 def _bisect(ts: array, value: int) -> int:

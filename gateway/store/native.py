@@ -153,6 +153,10 @@ class RingFile:
     def _error(self, rc: int, what: str) -> StoreError:
         return _io_error(rc, self.info().last_errno, f"{what} {self.path}")
 
+    def read_error(self) -> StoreError:
+        """The error of a read of this ring that failed with an I/O error."""
+        return self._error(lib.GW_EIO, "cannot read ring file")
+
     def read(self, offset: int, length: int, seq: int) -> tuple[int, bytes | None]:
         """(status, block bytes): OK with the block, STALE (another entry is there) or
         CORRUPT; :meth:`entry_seq_at` tells whose entry header is there."""

@@ -67,6 +67,11 @@ class StoreProxy:
             if not done:
                 self._bridge.run(cursor.close)
 
+    async def fold_windows(self, infos: list, bucket: str, start: int, stop: int, spec,
+                           max_windows: int) -> list:
+        return self._bridge.run(self._store.fold_windows, infos, bucket, start, stop, spec,
+                                max_windows)
+
     async def last(self, key: str, bucket: str = "raw") -> tuple[int, Any] | None:
         return self._bridge.run(self._store.last, key, bucket)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
 from gateway import codec
+from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, REF_WORDS, BlockFold, FoldedWindows,
+                               FoldSpec, UnorderedPoints)
 from gateway.datamodel import (BOOL, COLUMN_TYPECODES, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING,
                                 UINT, WORD_TYPECODES, escape_measurement)
 from gateway.errors import CorruptBlock
@@ -28,7 +30,7 @@ from gateway.store.bucket import Bucket, HeadPoints
 from gateway.store.series_table import SeriesInfo, key_parts
 from gateway.store.index import BlockIndex
 from gateway.store.native import OK, gather64, merge_order
-from gateway.store.threads import StoreThreads
+from gateway.store.threads import FOLD_THREADS, StoreThreads
 
 log = logging.getLogger("gateway.store")
 
@@ -239,6 +241,107 @@ class StoreReader:
             out_ts, out_v = out_ts[a:z], out_v[a:z]
         return (out_ts, out_v) if len(out_ts) else None
 
+    async def fold_many(self, b: Bucket, infos: list[SeriesInfo], lo: int, hi: int,
+                        spec: FoldSpec, max_windows: int) -> list[tuple[int, FoldedWindows | None]]:
+        """The windows of each series' points with lo <= time < hi, aggregated in C straight
+        from the ring blocks (:class:`gateway.aggregate.BlockFold`), with one index query, one
+        copy of the heads and one trip to the fold threads for all of them: (points folded,
+        windows) per series. Blocks that follow each other in time are folded in C, many per
+        call; a run of blocks that overlap (late or rewritten points) is merged first, as
+        :meth:`stream` does. Windows None: the series needs the general path: its head
+        rewrites a stored timestamp, a block's points were not where the index said, or an
+        index row led nowhere."""
+        if lo >= hi or not infos:
+            return [(0, None) for _ in infos]
+        if b.index_suspects:
+            await self.repair_index(b)
+        ids = [info.id for info in infos]
+        since = (b.state.write_pos, b.written_at_checkpoint)   # see _blocks_of
+        refs = await self.index.block_refs(b.state.id, ids, lo, hi)
+        pending: dict[int, list] = {}
+        for e in list(b.pending):
+            if e.series_id in refs and e.max_ts >= lo and e.min_ts < hi:
+                pending.setdefault(e.series_id, []).append(e)
+        for sid, entries in pending.items():
+            known = refs[sid]
+            seen = set(known[0::REF_WORDS])
+            blocks = [tuple(known[i:i + REF_WORDS]) for i in range(0, len(known), REF_WORDS)]
+            blocks += [(e.seq, e.offset, e.length, e.min_ts, e.max_ts) for e in entries
+                       if e.seq not in seen]
+            blocks.sort(key=lambda r: (r[3], r[0]))   # by min_ts, then oldest write first
+            refs[sid] = array("q", (x for r in blocks for x in r))
+        heads = await self.threads.on_store_thread(b.heads_on_thread, ids)
+        jobs = [(info, refs[info.id], head) for info, head in zip(infos, heads)]
+        # as many parts as fold threads, of about equal blocks
+        parts: list[list] = [[] for _ in range(min(FOLD_THREADS, len(jobs)))]
+        load = [0] * len(parts)
+        for job in sorted(jobs, key=lambda j: -len(j[1])):
+            k = load.index(min(load))
+            parts[k].append(job)
+            load[k] += len(job[1]) + REF_WORDS
+        got = await self.threads.on_fold_threads(self._fold_jobs, parts, b, lo, hi, spec,
+                                                 max_windows, since)
+        ordered = [job for part in parts for job in part]
+        by_id = {job[0].id: r for job, r in zip(ordered, got)}
+        return [by_id[info.id] for info in infos]
+
+    @staticmethod
+    def _fold_jobs(jobs: list, b: Bucket, lo: int, hi: int, spec: FoldSpec, max_windows: int,
+                   since: tuple[int, int | None]) -> list:
+        out: list[tuple[int, FoldedWindows | None]] = []
+        for info, refs, head in jobs:
+            fold = BlockFold(info.type, spec, lo, hi, max_windows)
+            suspects = len(b.index_suspects)
+            try:
+                points = StoreReader._fold_series(b, info, fold, refs, lo, hi, since)
+                if len(head.timestamps):
+                    cols = merge(info, [], head, lo, hi)
+                    if cols is not None:
+                        points += fold.columns(cols.timestamps, _words(info, cols.values))
+            except UnorderedPoints:
+                out.append((0, None))
+                continue
+            if len(b.index_suspects) != suspects:
+                out.append((0, None))   # the general path repairs the index first
+                continue
+            out.append((points, fold.finish()))
+        return out
+
+    @staticmethod
+    def _fold_series(b: Bucket, info: SeriesInfo, fold: BlockFold, refs: array, lo: int,
+                     hi: int, since: tuple[int, int | None]) -> int:
+        """Folds a series' blocks (read thread): runs of blocks that follow each other in C,
+        each run of blocks that overlap merged here first (the last write wins)."""
+        n = len(refs) // REF_WORDS
+        at = points = 0
+        while at < n:
+            try:
+                got, done, status = fold.blocks(b.ring.ptr, refs, at)
+            except OSError:
+                raise b.ring.read_error() from None
+            if status.count(FOLD_OK) != len(status):
+                for k, st in enumerate(status):
+                    seq, off, length = refs[REF_WORDS * (at + k):REF_WORDS * (at + k) + 3]
+                    if st == FOLD_BAD_BLOCK:
+                        note_damaged(b, seq, off, BlockFold.last_block_error())
+                    elif st != FOLD_OK:
+                        note_unreadable(b, seq, off, length, since)
+            points += got
+            at += done
+            if at >= n:
+                break
+            end, run_max = at + 1, refs[REF_WORDS * at + 4]
+            while end < n and refs[REF_WORDS * end + 3] <= run_max:
+                run_max = max(run_max, refs[REF_WORDS * end + 4])
+                end += 1
+            run = sorted((refs[REF_WORDS * k], refs[REF_WORDS * k + 1], refs[REF_WORDS * k + 2],
+                          since) for k in range(at, end))   # oldest write first
+            cols = merge(info, StoreReader.read_blocks(b, run), _NO_HEAD, lo, hi)
+            if cols is not None:
+                points += fold.columns(cols.timestamps, _words(info, cols.values))
+            at = end
+        return points
+
     async def last(self, b: Bucket, info: SeriesInfo) -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None.
 
@@ -305,25 +408,40 @@ class StoreReader:
                     out.append(codec.decode(block))
                     continue
                 except CorruptBlock as e:
-                    why = str(e)
-            elif b.overwritten_since(*since, offset, length):
-                b.counters["overwritten_while_read"] += 1
-                continue
-            elif b.ring.entry_seq_at(offset) != seq:
-                # Neither an overwrite nor this block's damaged entry: the index row is wrong.
-                if seq not in b.index_suspects:
-                    b.index_suspects.add(seq)
-                    log.error("bucket %s: the index row of block %d (offset %d, %d bytes) leads "
-                              "to no entry of that block; the index is checked against the "
-                              "ring", b.name, seq, offset, length)
-                continue
+                    note_damaged(b, seq, offset, str(e))
             else:
-                why = "entry checksum mismatch"
-            if seq not in b.corrupt_seqs:
-                b.corrupt_seqs.add(seq)
-                log.error("bucket %s: block %d at offset %d is damaged (%s); skipped",
-                          b.name, seq, offset, why)
+                note_unreadable(b, seq, offset, length, since)
         return out
+
+
+def note_unreadable(b: Bucket, seq: int, offset: int, length: int,
+                    since: tuple[int, int | None]) -> None:
+    """Why block ``seq``'s entry could not be read, counted or logged (read thread): written
+    over since ``since`` (evicted), a wrong index row (left to the index repair) or damage."""
+    if b.overwritten_since(*since, offset, length):
+        b.counters["overwritten_while_read"] += 1
+    elif b.ring.entry_seq_at(offset) != seq:
+        # Neither an overwrite nor this block's damaged entry: the index row is wrong.
+        if seq not in b.index_suspects:
+            b.index_suspects.add(seq)
+            log.error("bucket %s: the index row of block %d (offset %d, %d bytes) leads "
+                      "to no entry of that block; the index is checked against the "
+                      "ring", b.name, seq, offset, length)
+    else:
+        note_damaged(b, seq, offset, "entry checksum mismatch")
+
+
+def note_damaged(b: Bucket, seq: int, offset: int, why: str) -> None:
+    """A damaged block, skipped: logged once, counted at the next checkpoint."""
+    if seq not in b.corrupt_seqs:
+        b.corrupt_seqs.add(seq)
+        log.error("bucket %s: block %d at offset %d is damaged (%s); skipped",
+                  b.name, seq, offset, why)
+
+
+def _words(info: SeriesInfo, values: array) -> array:
+    """A value column as 64-bit words (booleans widened) for :meth:`BlockFold.columns`."""
+    return array("Q", values) if info.type == BOOL else values
 
 
 def value_of_word(word: int, type_: int) -> Any:

@@ -26,6 +26,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Hashable, Mapping, TypeVar
 
+from gateway.aggregate import FoldSpec
+from gateway.backoff import backoff_delay
+from gateway.clock import HELD_BASE_NS, WallClock
 from gateway.errors import StoreError, StoreLocked
 from gateway.runtime import Component
 from gateway.datamodel import type_name
@@ -34,6 +37,7 @@ from gateway.store.series_table import SeriesInfo
 from gateway.store.checkpoint import Checkpointer
 from gateway.store.commit import GroupCommit
 from gateway.store.index import BlockIndex
+from gateway.store.hold import Hold
 from gateway.store.lock import DataDirLock
 from gateway.store.native import batch_point, batch_time_bounds
 from gateway.store.reading import (MAX_TS, MIN_TS, SeriesColumns, StoreReader, matching_chunks,
@@ -53,6 +57,8 @@ SCAN_CHUNK = 1000
 #: How long a starting daemon waits for a command that holds the store to finish with it.
 DAEMON_LOCK_WAIT_S = 30.0
 LOCK_RETRY_S = 0.1
+#: How often the store looks whether the clock became synchronised while it holds points.
+HOLD_POLL_S = 1.0
 
 
 class UnknownBucket(StoreError, KeyError):
@@ -82,7 +88,8 @@ class Store(Component):
     name = "store"
 
     def __init__(self, data_dir: str, config, *, clock=time.time_ns,
-                 access: Access = Access.RUN) -> None:
+                 access: Access = Access.RUN, wall_clock: WallClock | None = None,
+                 max_held: int = 0) -> None:
         super().__init__()
         self.config = config
         self.path = os.path.join(data_dir, "store")
@@ -105,6 +112,12 @@ class Store(Component):
         self._closing = False
         self._card: CardWrites | None = None
         self._loops: list[asyncio.Task] = []
+        #: The rule for points timed before the clock was synchronised (gateway/clock.py), and
+        #: where their points wait (made by open when the rule applies), at most ``max_held``
+        #: bytes of them (``[clock] max_held``).
+        self.wall_clock = wall_clock
+        self._max_held = max_held
+        self.hold: Hold | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -137,6 +150,10 @@ class Store(Component):
         if not self.read_only:
             self._loops = [self.spawn(self._commits.run(), "commit"),
                            self.spawn(self._checkpoints.run(), "checkpoint")]
+            if self.wall_clock is not None and self.wall_clock.require_sync:
+                self.hold = Hold(self.path, self.wall_clock, self._max_held)
+                await asyncio.to_thread(self.hold.open)
+                self._loops.append(self.spawn(self._release_held(), "hold"))
         return self
 
     def alive(self, now: float | None = None) -> bool:
@@ -320,6 +337,14 @@ class Store(Component):
         b = self.bucket(bucket)
         if len(batch) == 0:
             return WriteResult(0)
+        held = 0
+        if self.hold is not None and batch_time_bounds(batch.c_pointer)[1] >= HELD_BASE_NS:
+            batch, held_points = self.hold.split(batch)
+            if held_points:
+                await self.hold.append(bucket, held_points)
+                held = len(held_points)
+            if len(batch) == 0:
+                return WriteResult(held)
         ptr = batch.c_pointer
         del batch  # the caller may let it go while we wait: the heads hold copies
         bounds = batch_time_bounds(ptr) if self._write_listeners else None
@@ -358,8 +383,28 @@ class Store(Component):
             if bounds is not None:
                 for listener in list(self._write_listeners):
                     listener(bucket, *bounds)
-        return WriteResult(got.taken, got.type_conflicts, "; ".join(problems) or None,
+        return WriteResult(got.taken + held, got.type_conflicts, "; ".join(problems) or None,
                            got.too_old, got.series_limited)
+
+    async def _release_held(self) -> None:
+        """Stores the held points with their real times once the clock is synchronised;
+        a failed release is tried again (the journal stays until it succeeds)."""
+        attempt = 0
+        while True:
+            hold = self.hold
+            if hold.held_bytes and self.wall_clock.trusted():
+                try:
+                    await hold.release(self.write, set(self.buckets))
+                    attempt = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    hold.last_error = f"cannot store the held points: {e}"
+                    log.error("%s", hold.last_error)
+                    await asyncio.sleep(backoff_delay(attempt, 1.0, 60.0))
+                    attempt += 1
+                    continue
+            await asyncio.sleep(HOLD_POLL_S)
 
     def add_write_listener(self, listener) -> None:
         """Calls ``listener(bucket, min_ts, max_ts)`` after each durable write with the time
@@ -454,6 +499,15 @@ class Store(Component):
         async for cols in self._reader.stream(b, info, MIN_TS if start is None else int(start),
                                               MAX_TS if stop is None else int(stop), batch_points):
             yield cols
+
+    async def fold_windows(self, infos: list[SeriesInfo], bucket: str, start: int, stop: int,
+                           spec: FoldSpec, max_windows: int) -> list:
+        """Window aggregates of each series with start <= time < stop, computed in C from its
+        blocks (see :meth:`gateway.store.reading.StoreReader.fold_many`): (points, windows or
+        None where the series must be read with :meth:`stream_series`) per series."""
+        self._check_open()
+        return await self._reader.fold_many(self.bucket(bucket), infos, int(start), int(stop),
+                                            spec, max_windows)
 
     async def last(self, key: str, bucket: str = "raw") -> tuple[int, Any] | None:
         """The newest point (time, value) of a series, or None."""

@@ -4,7 +4,9 @@ Three single threads, each for one kind of blocking work, so that one kind never
 another: the *store thread* owns the C heads and every file write (calls on it run in order,
 which is what keeps the heads consistent); the *sync thread* runs fsync/fdatasync, so that a
 slow sync does not stop the next batch being taken; the *read thread* reads ring blocks for
-queries, so that a long scan does not delay a commit.
+queries, so that a long scan does not delay a commit. Window folds of many series (C code
+that releases the GIL) are split over :data:`FOLD_THREADS` threads of their own, so that a
+query over many series uses two cores.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import concurrent.futures
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
+#: Threads that fold series' blocks in parallel (:meth:`StoreThreads.on_fold_threads`).
+FOLD_THREADS = 2
 
 
 class StoreThreads:
@@ -21,6 +25,7 @@ class StoreThreads:
         self._store = concurrent.futures.ThreadPoolExecutor(1, "gateway-store")
         self._sync = concurrent.futures.ThreadPoolExecutor(1, "gateway-store-sync")
         self._read = concurrent.futures.ThreadPoolExecutor(1, "gateway-store-read")
+        self._fold = concurrent.futures.ThreadPoolExecutor(FOLD_THREADS, "gateway-store-fold")
 
     async def on_store_thread(self, fn: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._store, fn, *args)
@@ -31,7 +36,15 @@ class StoreThreads:
     async def on_read_thread(self, fn: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._read, fn, *args)
 
+    async def on_fold_threads(self, fn: Callable[..., list], parts: list[list], *args) -> list:
+        """``fn(part, *args)`` for each part at once on the fold threads; their results
+        (lists) joined in the order of the parts."""
+        loop = asyncio.get_running_loop()
+        got = await asyncio.gather(*(loop.run_in_executor(self._fold, fn, part, *args)
+                                     for part in parts))
+        return [x for part in got for x in part]
+
     def shutdown(self) -> None:
         """Waits for the work already handed over, then ends the threads."""
-        for ex in (self._store, self._sync, self._read):
+        for ex in (self._store, self._sync, self._read, self._fold):
             ex.shutdown(wait=True)

@@ -112,7 +112,9 @@ def _write(bucket: str, precision: str):
     elif encoding not in ("", "identity"):
         raise ApiError(415, f"unsupported Content-Encoding {encoding!r} (use gzip or none)",
                        "bad_encoding")
-    result = parse(body, precision=precision)
+    # Lines without a timestamp get the gateway's time: a held one before the clock is
+    # synchronised (gateway/clock.py); lines with one are the client's and stay as they are.
+    result = parse(body, precision=precision, default_time_ns=state.context.clock.now_ns())
     written = refused = 0
     problem = None
     if result.points:

@@ -53,4 +53,8 @@ int64_t gw_window_quantile(uint8_t type, const int64_t *ts, const uint64_t *valu
                            double *value, uint32_t *at, uint32_t cap);
 /* cdef: end */
 
+/* For the kernels (fold.c): the start of the window holding t, for 0 <= offset < every,
+ * without overflow for any t. */
+int64_t gw_window_start(int64_t t, int64_t every, int64_t offset);
+
 #endif

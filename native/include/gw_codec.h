@@ -16,6 +16,8 @@
 #define GW_BLOCK_MAX_POINTS       4194304
 /* Nor more string bytes than this (runs of a long string could otherwise expand without bound). */
 #define GW_BLOCK_MAX_STRING_BYTES 67108864
+/* gw_block_info.flags: the timestamps are min_ts + i * span / (n - 1), no timestamp column. */
+#define GW_BLOCK_REGULAR          0x0001
 
 typedef struct gw_block_info {
     uint8_t  type;          /* GW_FLOAT .. GW_STRING (gw_common.h) */

@@ -16,7 +16,7 @@ static double value_of(uint8_t type, uint64_t v) {
 
 /* Start of the window holding t, computed without overflow for any t (wrapping only for
  * windows that would begin before INT64_MIN). */
-static int64_t window_start(int64_t t, int64_t every, int64_t offset) {
+int64_t gw_window_start(int64_t t, int64_t every, int64_t offset) {
     int64_t q = t / every, r = t % every;
     if (r < 0) { q--; r += every; }                 /* floor division */
     uint64_t base = (uint64_t)q * (uint64_t)every;  /* q * every lies between 0 and t */
@@ -67,7 +67,7 @@ int64_t gw_aggregate_windows(uint8_t type, const int64_t *ts, const uint64_t *va
         uint32_t i = order ? order[j].at : j;
         double v = value_of(type, values[i]);
         if (v != v) continue;   /* NaN: skipped */
-        int64_t s = window_start(ts[i], every, offset);
+        int64_t s = gw_window_start(ts[i], every, offset);
         if (w < 0 || s != cur) {
             if (w + 1 >= (int64_t)cap) { free(order); return GW_EINVAL; }
             w++;
@@ -143,7 +143,7 @@ int64_t gw_window_quantile(uint8_t type, const int64_t *ts, const uint64_t *valu
         uint32_t i = order ? order[j].at : j;
         double v = value_of(type, values[i]);
         if (v != v) continue;
-        int64_t s = window_start(ts[i], every, offset);
+        int64_t s = gw_window_start(ts[i], every, offset);
         if (w < 0 || s != cur) {
             if (w >= 0) quantile_of(scratch, m, q, method, value, at, w);
             if (w + 1 >= (int64_t)cap) { free(scratch); free(order); return GW_EINVAL; }

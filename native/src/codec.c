@@ -35,7 +35,7 @@
 #define THREAD_LOCAL
 #endif
 
-#define FLAG_REGULAR    0x0001
+#define FLAG_REGULAR    GW_BLOCK_REGULAR
 #define KNOWN_FLAGS     FLAG_REGULAR
 #define HEADER_MAX      48      /* magic, version, type, varints, min_ts */
 #define CRC_BYTES       4

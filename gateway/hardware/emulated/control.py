@@ -9,11 +9,13 @@ socket path and the hardware is emulated, the gateway serves this small protocol
     {"op": "press", "pin": 17, "count": 5, "hold_ms": 60, "gap_ms": 60, "active_low": true}
     {"op": "i2c", "bus": 1, "address": 118, "fault": "vanish" | "reappear" | "corrupt_crc"
                   | "nack" | "clear", "count": 3}
+    {"op": "clock", "step_to_ns": 1764000000000000000}      -> {"ok": true, "realtime_ns": ...}
 
 ``press`` drives the mock pin to its active level for ``hold_ms`` and back for ``gap_ms``,
 ``count`` times, and answers when the last release is done. ``i2c`` applies one of the emulated
 part's fault injections (``count`` for ``corrupt_crc`` and ``nack``; absent means until
-``clear``). Errors answer ``{"ok": false, "error": "..."}`` and never stop the gateway.
+``clear``). ``clock`` steps the emulated wall clock (``GATEWAY_EMULATED_CLOCK``, gateway/clock.py)
+to a Unix time in ns and marks it synchronised, as an NTP client's first step does. Errors answer ``{"ok": false, "error": "..."}`` and never stop the gateway.
 
 It is never served on real hardware: the component refuses to start there, so a production
 image cannot be driven by it even when the variable is set by mistake.
@@ -29,6 +31,7 @@ import time
 from typing import Any
 
 from gateway import hardware
+from gateway.clock import EMULATED_CLOCK_ENV, HELD_BASE_NS, EmulatedClock, WallClock
 from gateway.runtime import Component, Context
 
 log = logging.getLogger("gateway.hardware.rig_control")
@@ -73,10 +76,11 @@ class RigControl(Component):
 
     name = "rig-control"
 
-    def __init__(self, path: str, setting: str = "auto") -> None:
+    def __init__(self, path: str, setting: str = "auto", clock: WallClock | None = None) -> None:
         super().__init__()
         self.path = path
         self.setting = setting
+        self.clock = clock
         self.requests = 0
         self.errors = 0
         self._server: asyncio.base_events.Server | None = None
@@ -181,7 +185,15 @@ class RigControl(Component):
             else:
                 getattr(device, fault)()
             return {"part": repr(device)}
-        raise RigControlError(f"unknown op {op!r} (hello, press, i2c)")
+        if op == "clock":
+            source = self.clock.source if self.clock is not None else None
+            if not isinstance(source, EmulatedClock):
+                raise RigControlError(f"the clock is the system's: start the gateway with "
+                                      f"{EMULATED_CLOCK_ENV} to step it")
+            when = _int_field(request, "step_to_ns", 0, HELD_BASE_NS - 1)
+            source.step(when)
+            return {"realtime_ns": source.realtime_ns()}
+        raise RigControlError(f"unknown op {op!r} (hello, press, i2c, clock)")
 
 
 def path_from_environment(environ=os.environ) -> str | None:

@@ -166,7 +166,7 @@ class GPIOReader(Component):
             age = max(0.0, self._factory.ticks_diff(self._factory.ticks(), ticks))
         except Exception:
             pass  # a factory without usable ticks: the arrival time will do
-        when_ns = time.time_ns() - int(age * 1e9)
+        when_ns = self._context.clock.now_ns() - int(age * 1e9)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._raw_edge, inp, bool(state), when_ns)
@@ -237,7 +237,7 @@ class GPIOReader(Component):
 
     def report(self) -> None:
         """Queues every input's current state, or count and rate since the last report."""
-        now_ns = time.time_ns()
+        now_ns = self._context.clock.now_ns()
         now = time.monotonic()
         elapsed = max(now - self._last_report, 1e-9)
         self._last_report = now

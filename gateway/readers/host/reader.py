@@ -74,7 +74,7 @@ class HostReader(Component):
 
     def _now_ns(self) -> int:
         """The time of a collection's points, rounded to the precision (gateway/readers/precision.py)."""
-        return rounded(time.time_ns(), self._precision_ns)
+        return rounded(self._context.clock.now_ns(), self._precision_ns)
 
     # -- sources --------------------------------------------------------------------------
     def _source(self, name: str, read: Callable[[], Any]) -> Any:

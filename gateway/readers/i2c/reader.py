@@ -213,10 +213,10 @@ class I2CReader(Component):
             log.exception("%s: %s: unexpected error", self.name, state.config.name)
             self._failed(state, f"unexpected error: {e!r}")
             return False
-        now_ns = time.time_ns()
+        now_ns = self._context.clock.now_ns()   # a held time before the clock is synchronised
         state.reads += 1
         state.consecutive_failures = 0
-        state.last_reading_at = now_ns / 1e9
+        state.last_reading_at = time.time()
         if not state.healthy:
             log.info("%s: %s is healthy%s", self.name, state.config.name,
                      f" again (was: {state.last_error})" if state.last_error else "")

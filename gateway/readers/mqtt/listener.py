@@ -38,6 +38,8 @@ log = logging.getLogger("gateway.readers.mqtt")
 WRITE_BUFFER_HIGH = 64 * 1024
 #: Packets read from one connection before other work of the loop gets a turn.
 READ_BURST = 256
+#: Bytes asked of a connection per read: a publisher's whole burst is parsed in one pass.
+READ_CHUNK = 64 * 1024
 #: Kernel send buffer per device connection: acks are 4 bytes, and loopback or LAN autotuning
 #: would otherwise let a client that never reads hold megabytes of them.
 SOCKET_SEND_BUFFER = 64 * 1024
@@ -172,6 +174,11 @@ class LanConnection:
         self._acks_scheduled = False
         self._tokens = float(self.options.max_messages_per_second)
         self._refilled = time.monotonic()
+        self._buffer = b""   # read, not yet parsed: the start of a packet
+        self.idle_timeout = 0.0
+        self._last_packet = 0.0   # loop time of the last packet received (or of a pause's end)
+        self._held = False        # not reading by choice (back-pressure, rate): no keepalive then
+        self._keepalive: asyncio.TimerHandle | None = None
 
     def describe(self) -> str:
         return f"{self.client_id!r} from {self.address}" if self.client_id else self.address
@@ -193,6 +200,9 @@ class LanConnection:
         self.writer.close()
 
     def finish(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         if self.open:
             self.open = False
             self.writer.transport.abort()
@@ -240,12 +250,14 @@ class LanConnection:
     async def _connect(self) -> bool:
         listener, options = self.listener, self.options
         try:
-            kind, flags, body = await asyncio.wait_for(
-                p.read_packet(self.stream, int(options.max_packet_size)), float(options.connect_timeout))
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(float(options.connect_timeout)):
+                data, [(first, start, end)] = await self._read_packets(
+                    int(options.max_packet_size), 1)
+        except TimeoutError:
             listener.count("connect_timeouts")
             self.close()
             return False
+        kind, flags, body = first >> 4, first & 0x0F, data[start:end]
         if kind != p.CONNECT:   # v3 [MQTT-3.1.0-1], v5 [MQTT-3.1.0-1]: CONNECT comes first
             raise p.MalformedPacket(f"first packet is type {kind}, not CONNECT", p.PROTOCOL_ERROR)
         p.check_flags(kind, flags)
@@ -303,9 +315,9 @@ class LanConnection:
             keepalive = max_keepalive
             if self.protocol == p.V5:   # v5 3.2.2.3.14: the client uses the server's value
                 props[p.SERVER_KEEP_ALIVE] = keepalive
-        # v3 [MQTT-3.1.2-24], v5 [MQTT-3.1.2-22]: no packet within 1.5 x Keep Alive closes it.
-        # A 3.1.1 client asking for no keep alive is held to max_keepalive all the same (3.1.2.10:
-        # the server may disconnect a client it determines to be inactive).
+        # No packet within 1.5 x Keep Alive closes it (_check_keepalive). A 3.1.1 client asking
+        # for no keep alive is held to max_keepalive all the same (3.1.2.10: the server may
+        # disconnect a client it determines to be inactive).
         self.idle_timeout = 1.5 * keepalive
         if self.protocol == p.V5:
             props.update({p.RECEIVE_MAXIMUM: options.receive_maximum,
@@ -350,18 +362,66 @@ class LanConnection:
                     connect.username, self.address)
         return p.BAD_CREDENTIALS, p.V3_BAD_CREDENTIALS
 
+    async def _read_packets(self, max_size: int, limit: int = 0) -> tuple[bytes, list]:
+        """Reads until at least one whole packet is there: (the bytes, their complete packets as
+        :func:`.packets.split_packets` gives them). A partial packet at the end is kept for the
+        next call. ``asyncio.IncompleteReadError`` when the client closes the connection."""
+        data = self._buffer
+        while True:
+            packets, used, missing = p.split_packets(data, max_size, limit)
+            if packets:
+                self._buffer = data[used:]
+                return data, packets
+            # A large packet's rest in one read; else whatever the client sent meanwhile.
+            more = (await self.stream.readexactly(missing) if missing > READ_CHUNK
+                    else await self.stream.read(READ_CHUNK))
+            if not more:
+                raise asyncio.IncompleteReadError(data, None)
+            data += more
+
+    def _check_keepalive(self) -> None:
+        """v3 [MQTT-3.1.2-24], v5 [MQTT-3.1.2-22]: no packet within 1.5 x Keep Alive closes the
+        connection. One timer per connection, moved on lazily, not a timeout per read."""
+        self._keepalive = None
+        if not self.open:
+            return
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - self._last_packet
+        if idle < self.idle_timeout or self._held:
+            self._keepalive = loop.call_later(max(self.idle_timeout - idle, 0.1),
+                                              self._check_keepalive)
+            return
+        listener = self.listener
+        listener.count("keepalive_timeouts")
+        log.warning("mqtt %s: closing %s: nothing received for %.0f s (1.5 x keep alive)",
+                    listener.name, self.describe(), self.idle_timeout)
+        self.close(p.KEEP_ALIVE_TIMEOUT, "keep alive timeout")   # the read then sees the end
+
+    async def _hold(self, waiting) -> None:
+        """Waits for ``waiting`` without reading; the keepalive clock restarts after it."""
+        self._held = True
+        try:
+            await waiting
+        finally:
+            self._held = False
+            self._last_packet = asyncio.get_running_loop().time()
+
     async def _serve_packets(self) -> None:
         listener, options = self.listener, self.options
         max_size = int(options.max_packet_size)
         rate = options.max_messages_per_second
+        loop = asyncio.get_running_loop()
+        self._last_packet = loop.time()
+        self._keepalive = loop.call_later(self.idle_timeout, self._check_keepalive)
         burst = 0
         while self.open:
             if not listener._readable.is_set():
-                await listener._readable.wait()   # the store is behind: TCP back-pressure
+                # The store is behind: TCP back-pressure.
+                await self._hold(listener._readable.wait())
             transport = self.writer.transport
             if transport.get_write_buffer_size() > listener.write_buffer_high:
                 try:   # a client that does not read its acks is not read either
-                    await asyncio.wait_for(self.writer.drain(), self.idle_timeout)
+                    await self._hold(asyncio.wait_for(self.writer.drain(), self.idle_timeout))
                 except asyncio.TimeoutError:
                     listener.count("slow_readers")
                     log.warning("mqtt %s: closing %s: it has not read its acknowledgements "
@@ -369,61 +429,69 @@ class LanConnection:
                     self.open = False
                     transport.abort()   # close() would wait for the unread bytes to drain
                     return
-            burst += 1
             if burst >= READ_BURST:   # a client with a full buffer lets the others have a turn
                 burst = 0
                 await asyncio.sleep(0)
-            try:
-                # asyncio.timeout, not wait_for: no task per packet, and packets already in the
-                # buffer are read without a loop iteration each (their forwards leave together).
-                async with asyncio.timeout(self.idle_timeout):
-                    kind, flags, body = await p.read_packet(self.stream, max_size)
-            except TimeoutError:
-                listener.count("keepalive_timeouts")
-                log.warning("mqtt %s: closing %s: nothing received for %.0f s (1.5 x keep alive)",
-                            listener.name, self.describe(), self.idle_timeout)
-                self.close(p.KEEP_ALIVE_TIMEOUT, "keep alive timeout")
+            data, packets = await self._read_packets(max_size)
+            if not self.open:
                 return
-            if kind == p.PUBLISH:
-                self._tokens = min(float(rate), self._tokens + (time.monotonic() - self._refilled) * rate)
-                self._refilled = time.monotonic()
-                if self._tokens < 1:   # too fast: read it later rather than drop anything
-                    await asyncio.sleep((1 - self._tokens) / rate)
-                self._tokens -= 1
-                self._publish(p.parse_publish(flags, body, self.protocol))
-                continue
-            p.check_flags(kind, flags)
-            if kind == p.PUBREL:
-                packet_id = p.parse_packet_id(body, "PUBREL", self.protocol)
-                listener.spawn(self._release(packet_id))
-            elif kind == p.PINGREQ:
-                self.send(p.PINGRESP_PACKET)
-            elif kind == p.DISCONNECT:
-                reason = body[0] if body else 0
-                if reason != 0x04:   # 0x04: disconnect with Will Message (v5 3.14.2.1)
-                    self.will = None   # v3 [MQTT-3.14.4-3], v5 [MQTT-3.1.2-10]
-                self.close()
-                return
-            elif kind in (p.SUBSCRIBE, p.UNSUBSCRIBE):
-                packet_id, count = p.parse_subscribe_ids(body, self.protocol, "SUBSCRIBE"
-                                                         if kind == p.SUBSCRIBE else "UNSUBSCRIBE")
-                listener.count("subscribe_refused")
-                log.info("mqtt %s: %s tried to subscribe; subscribers use the broker's port",
-                         listener.name, self.describe())
-                if kind == p.SUBSCRIBE:
-                    self.send(p.encode_suback(p.SUBACK, packet_id, self.protocol, count,
-                                              p.NOT_AUTHORIZED if self.protocol == p.V5 else 0x80))
-                else:
-                    self.send(p.encode_suback(p.UNSUBACK, packet_id, self.protocol, count,
-                                              p.NO_SUBSCRIPTION_EXISTED))
-            elif kind == p.CONNECT:   # v3 [MQTT-3.1.0-2], v5 [MQTT-3.1.0-2]: a second CONNECT
-                raise p.MalformedPacket("second CONNECT on one connection", p.PROTOCOL_ERROR)
-            elif kind in (p.PUBACK, p.PUBREC, p.PUBCOMP):
-                raise p.MalformedPacket(f"packet type {kind} acknowledges a message this server "
-                                        "never sent", p.PROTOCOL_ERROR)
-            else:   # CONNACK, SUBACK, UNSUBACK, PINGRESP go to clients; AUTH is not offered
-                raise p.MalformedPacket(f"packet type {kind} is not sent by clients here",
-                                        p.PROTOCOL_ERROR)
+            self._last_packet = loop.time()
+            burst += len(packets)
+            # The rate limit's bucket is refilled once per read, and again only when it runs dry.
+            self._tokens = min(float(rate),
+                               self._tokens + (time.monotonic() - self._refilled) * rate)
+            self._refilled = time.monotonic()
+            for first, start, end in packets:
+                kind = first >> 4
+                if kind == p.PUBLISH:
+                    if self._tokens < 1:   # too fast: read it later rather than drop anything
+                        await self._hold(asyncio.sleep((1 - self._tokens) / rate))
+                        self._tokens = min(float(rate), self._tokens
+                                           + (time.monotonic() - self._refilled) * rate)
+                        self._refilled = time.monotonic()
+                        if not self.open:
+                            return
+                    self._tokens -= 1
+                    self._publish(p.parse_publish(first & 0x0F, data, self.protocol, start, end))
+                elif not self._control(kind, first & 0x0F, data[start:end]):
+                    return
+
+    def _control(self, kind: int, flags: int, body: bytes) -> bool:
+        """Answers a packet other than PUBLISH; False once the connection ends with it."""
+        listener = self.listener
+        p.check_flags(kind, flags)
+        if kind == p.PUBREL:
+            packet_id = p.parse_packet_id(body, "PUBREL", self.protocol)
+            listener.spawn(self._release(packet_id))
+        elif kind == p.PINGREQ:
+            self.send(p.PINGRESP_PACKET)
+        elif kind == p.DISCONNECT:
+            reason = body[0] if body else 0
+            if reason != 0x04:   # 0x04: disconnect with Will Message (v5 3.14.2.1)
+                self.will = None   # v3 [MQTT-3.14.4-3], v5 [MQTT-3.1.2-10]
+            self.close()
+            return False
+        elif kind in (p.SUBSCRIBE, p.UNSUBSCRIBE):
+            packet_id, count = p.parse_subscribe_ids(body, self.protocol, "SUBSCRIBE"
+                                                     if kind == p.SUBSCRIBE else "UNSUBSCRIBE")
+            listener.count("subscribe_refused")
+            log.info("mqtt %s: %s tried to subscribe; subscribers use the broker's port",
+                     listener.name, self.describe())
+            if kind == p.SUBSCRIBE:
+                self.send(p.encode_suback(p.SUBACK, packet_id, self.protocol, count,
+                                          p.NOT_AUTHORIZED if self.protocol == p.V5 else 0x80))
+            else:
+                self.send(p.encode_suback(p.UNSUBACK, packet_id, self.protocol, count,
+                                          p.NO_SUBSCRIPTION_EXISTED))
+        elif kind == p.CONNECT:   # v3 [MQTT-3.1.0-2], v5 [MQTT-3.1.0-2]: a second CONNECT
+            raise p.MalformedPacket("second CONNECT on one connection", p.PROTOCOL_ERROR)
+        elif kind in (p.PUBACK, p.PUBREC, p.PUBCOMP):
+            raise p.MalformedPacket(f"packet type {kind} acknowledges a message this server "
+                                    "never sent", p.PROTOCOL_ERROR)
+        else:   # CONNACK, SUBACK, UNSUBACK, PINGRESP go to clients; AUTH is not offered
+            raise p.MalformedPacket(f"packet type {kind} is not sent by clients here",
+                                    p.PROTOCOL_ERROR)
+        return True
 
     def _publish(self, msg: p.Publish) -> None:
         listener = self.listener

@@ -3,9 +3,9 @@
 Written here rather than taken from a library: paho and the other Python packages are clients
 (their encoders build CONNECT/PUBLISH, not CONNACK/PUBREC, and their parsers assume a trusted
 server); the server side needs only the packets below, and every length in them must be bounded
-and checked against what a LAN device sends. :func:`read_packet` reads one packet from an asyncio
-stream; the ``parse_*`` functions take its body and raise :class:`MalformedPacket` naming the
-field and the rule broken; the ``encode_*`` functions build the server's answers, and
+and checked against what a LAN device sends. :func:`split_packets` finds the packets in what was
+read from a connection; the ``parse_*`` functions take a body and raise :class:`MalformedPacket`
+naming the field and the rule broken; the ``encode_*`` functions build the server's answers, and
 :func:`encode_publish` the PUBLISH the reader sends when it passes a LAN message on (see
 :mod:`.forwarding`).
 
@@ -14,7 +14,6 @@ Normative statements are cited as [MQTT-x.y.z-n] of the 3.1.1 (``v3``) or 5.0 (`
 
 from __future__ import annotations
 
-import asyncio
 import struct
 from dataclasses import dataclass, field
 
@@ -75,7 +74,7 @@ class Connect:
     will_message: tuple[str, bytes, int, bool] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Publish:
     topic: str
     payload: bytes
@@ -86,25 +85,44 @@ class Publish:
     properties: dict = field(default_factory=dict)
 
 
-async def read_packet(reader: asyncio.StreamReader, max_size: int) -> tuple[int, int, bytes]:
-    """(type, flags, body) of the next packet. Raises MalformedPacket for a Remaining Length
-    of more than four bytes and PACKET_TOO_LARGE past ``max_size`` (the whole packet, v5 3.2.2.3.6)
-    before reading the body; ``asyncio.IncompleteReadError`` when the stream ends."""
-    first = (await reader.readexactly(1))[0]
-    length, multiplier = 0, 1
-    for digits in range(1, 5):
-        byte = (await reader.readexactly(1))[0]
-        length += (byte & 0x7F) * multiplier
-        if not byte & 0x80:
+def split_packets(data: bytes, max_size: int,
+                  limit: int = 0) -> tuple[list[tuple[int, int, int]], int, int]:
+    """The complete packets at the start of ``data`` (at most ``limit`` of them, 0: all), as
+    (first byte, body start, body end) offsets into ``data``; the offset where the rest begins;
+    and how many bytes the next packet still lacks when its fixed header is complete (else 0).
+
+    One pass over a whole read: the endpoint reads large chunks and parses each packet in place.
+    Raises MalformedPacket for a Remaining Length of more than four bytes and PACKET_TOO_LARGE
+    past ``max_size`` (the whole packet, v5 3.2.2.3.6) as soon as the fixed header is there."""
+    out = []
+    pos, end = 0, len(data)
+    while pos < end:
+        length = data[pos + 1] if pos + 1 < end else 0x80   # the common case: one length byte
+        if length < 0x80:
+            start = pos + 2
+        else:
+            length, multiplier, start = 0, 1, pos + 1
+            for start in range(pos + 1, min(pos + 5, end)):
+                byte = data[start]
+                length += (byte & 0x7F) * multiplier
+                if not byte & 0x80:
+                    start += 1
+                    break
+                multiplier *= 128
+            else:
+                if end - pos >= 5:
+                    raise MalformedPacket("Remaining Length has more than four bytes (2.2.3)")
+                return out, pos, 0   # the fixed header is incomplete
+        if start - pos + length > max_size:
+            raise MalformedPacket(f"packet of {start - pos + length} bytes is larger than the "
+                                  f"maximum of {max_size}", PACKET_TOO_LARGE)
+        if start + length > end:
+            return out, pos, start + length - end
+        out.append((data[pos], start, start + length))
+        pos = start + length
+        if len(out) == limit:
             break
-        multiplier *= 128
-    else:
-        raise MalformedPacket("Remaining Length has more than four bytes (2.2.3)")
-    if 1 + digits + length > max_size:
-        raise MalformedPacket(f"packet of {1 + digits + length} bytes is larger than the maximum "
-                              f"of {max_size}", PACKET_TOO_LARGE)
-    body = await reader.readexactly(length) if length else b""
-    return first >> 4, first & 0x0F, body
+    return out, pos, 0
 
 
 def _check_utf8(raw: bytes, what: str) -> str:
@@ -128,8 +146,8 @@ class _Body:
 
     __slots__ = ("data", "pos", "end")
 
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos, self.end = data, 0, len(data)
+    def __init__(self, data: bytes, start: int = 0, end: int | None = None) -> None:
+        self.data, self.pos, self.end = data, start, len(data) if end is None else end
 
     def take(self, n: int, what: str) -> bytes:
         if self.pos + n > self.end:
@@ -231,29 +249,44 @@ def parse_connect(body: bytes) -> Connect:
                    properties, will_message)
 
 
-def parse_publish(flags: int, body: bytes, protocol: int) -> Publish:
+def parse_publish(flags: int, body: bytes, protocol: int, start: int = 0,
+                  end: int | None = None) -> Publish:
+    """The PUBLISH whose body is ``body[start:end]`` (a whole read's buffer, parsed in place)."""
     qos = (flags >> 1) & 0x03
     if qos == 3:   # v3 [MQTT-3.3.1-4], v5 [MQTT-3.3.1-4]
         raise MalformedPacket("PUBLISH has QoS 3")
     dup = bool(flags & 0x08)
     if dup and qos == 0:   # v3 [MQTT-3.3.1-2], v5 [MQTT-3.3.1-2]
         raise MalformedPacket("PUBLISH at QoS 0 has the DUP flag set")
-    b = _Body(body)
-    topic = b.string("topic name")
+    # The fields read in place, without a _Body: this runs once per message a device sends.
+    end = len(body) if end is None else end
+    if start + 2 > end:
+        raise MalformedPacket("packet ends inside topic name")
+    pos = start + 2 + (body[start] << 8 | body[start + 1])
+    if pos > end:
+        raise MalformedPacket("packet ends inside topic name")
+    topic = _check_utf8(body[start + 2:pos], "topic name")
     if "+" in topic or "#" in topic:   # v3 and v5 [MQTT-3.3.2-2]
         raise MalformedPacket(f"topic name {topic[:100]!r} contains a wildcard", TOPIC_NAME_INVALID)
     packet_id = 0
     if qos:
-        packet_id = b.u16("packet identifier")
+        if pos + 2 > end:
+            raise MalformedPacket("packet ends inside packet identifier")
+        packet_id = body[pos] << 8 | body[pos + 1]
+        pos += 2
         if packet_id == 0:   # v3 [MQTT-2.3.1-1], v5 [MQTT-2.2.1-3]
             raise MalformedPacket("PUBLISH at QoS > 0 has packet identifier 0")
-    properties = b.properties("PUBLISH") if protocol == V5 else {}
+    properties = {}
+    if protocol == V5:
+        b = _Body(body, pos, end)
+        properties = b.properties("PUBLISH")
+        pos = b.pos
     if TOPIC_ALIAS in properties:
         # This server announces Topic Alias Maximum 0: an alias is a Protocol Error (v5 3.3.2.3.4).
         raise MalformedPacket("PUBLISH uses a Topic Alias; this server allows none", PROTOCOL_ERROR)
     if not topic:   # v3 [MQTT-4.7.3-1]; in v5 only with an alias, which is refused above
         raise MalformedPacket("PUBLISH has an empty topic name", TOPIC_NAME_INVALID)
-    return Publish(topic, body[b.pos:], qos, bool(flags & 0x01), dup, packet_id, properties)
+    return Publish(topic, body[pos:end], qos, bool(flags & 0x01), dup, packet_id, properties)
 
 
 def parse_packet_id(body: bytes, what: str, protocol: int) -> int:
@@ -295,12 +328,17 @@ def check_flags(kind: int, flags: int) -> None:
 
 # -- encoding --------------------------------------------------------------------------------
 def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _ONE_BYTE[n]
     out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7
         out.append(byte | (0x80 if n else 0))
         if not n:
             return bytes(out)
+
+
+_ONE_BYTE = [bytes((n,)) for n in range(256)]
 
 
 def _packet(kind: int, flags: int, body: bytes) -> bytes:
@@ -342,21 +380,18 @@ def encode_connack(protocol: int, session_present: bool, code: int, props: dict 
 def encode_ack(kind: int, packet_id: int, protocol: int, reason: int = SUCCESS) -> bytes:
     """PUBACK, PUBREC or PUBCOMP (v5 omits reason code 0 and properties, 3.4.2.1)."""
     if protocol == V5 and reason != SUCCESS:
-        return _packet(kind, 0, struct.pack(">HB", packet_id, reason))
-    return _packet(kind, 0, struct.pack(">H", packet_id))
+        return struct.pack(">BBHB", kind << 4, 3, packet_id, reason)
+    return struct.pack(">BBH", kind << 4, 2, packet_id)
 
 
 def encode_publish(topic: str, payload: bytes, qos: int, retain: bool, packet_id: int,
                    protocol: int) -> bytes:
     """A PUBLISH as a client sends it (DUP clear, no properties); ``packet_id`` only at QoS > 0."""
     raw = topic.encode()
-    head = struct.pack(">H", len(raw)) + raw
-    if qos:
-        head += struct.pack(">H", packet_id)
-    if protocol == V5:
-        head += b"\x00"   # property length 0
-    return (bytes((PUBLISH << 4 | qos << 1 | retain,)) + _varint(len(head) + len(payload))
-            + head + payload)
+    length = 2 + len(raw) + (2 if qos else 0) + (protocol == V5) + len(payload)
+    return b"".join((_ONE_BYTE[PUBLISH << 4 | qos << 1 | retain], _varint(length),
+                     len(raw).to_bytes(2, "big"), raw, packet_id.to_bytes(2, "big") if qos else b"",
+                     b"\x00" if protocol == V5 else b"", payload))   # v5: property length 0
 
 
 def encode_suback(kind: int, packet_id: int, protocol: int, count: int, code: int) -> bytes:

@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Any
 
+from gateway.clock import HELD_BASE_NS, WallClock
 from gateway.readers.mqtt.client import MqttConnection
 from gateway.readers.mqtt.config import Config
 from gateway.readers.mqtt.listener import LanListener
@@ -75,6 +76,7 @@ class MqttReader(Component):
         self.connection = MqttConnection(config, self._message)
         self.listener: LanListener | None = None
         self._store = None
+        self._clock = WallClock(require_sync=False)   # the context's, from start()
         self._routes: dict[str, Decoder | None] = {}
         self._decoders = [(s.topic.split("/"), decoder_for(s)) for s in config.subscriptions]
         self._open = _Pending()
@@ -105,6 +107,7 @@ class MqttReader(Component):
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, context: Context) -> None:
         self._store = context.store
+        self._clock = context.clock
         self._store.bucket(self.config.bucket)  # UnknownBucket (naming it) before we subscribe
         await super().start(context)
         self.spawn(self.connection.run(), "connection")
@@ -161,9 +164,9 @@ class MqttReader(Component):
 
     def _take(self, topic: str | None, payload: bytes, ack: tuple | None, lan: bool,
               raw_topic: bytes | None = None) -> None:
-        arrival_ns = time.time_ns()
+        arrival_ns = self._clock.now_ns()   # a held time before the clock is synchronised
         self.messages_received += 1
-        self.last_message_at = arrival_ns
+        self.last_message_at = time.time_ns()
         pending = self._open
         try:
             if topic is None:
@@ -233,7 +236,7 @@ class MqttReader(Component):
             per_topic[topic_key] = per_topic.get(topic_key, 0) + 1
             if self._dead_letters.maxlen:
                 self._dead_letters.append({
-                    "time": arrival_ns / 1e9 if arrival_ns else time.time(), "topic": topic, "reason": reason, "error": detail,
+                    "time": arrival_ns / 1e9 if 0 < arrival_ns < HELD_BASE_NS else time.time(), "topic": topic, "reason": reason, "error": detail,
                     "payload": payload[:DEAD_LETTER_PREVIEW].decode("utf-8", "replace"),
                     "payload_bytes": len(payload)})
 

@@ -18,12 +18,10 @@ topics = st.text(st.characters(blacklist_characters="+#\x00", blacklist_categori
 
 
 def split(packet: bytes, max_size: int = 1 << 20) -> tuple[int, int, bytes]:
-    async def read():
-        reader = asyncio.StreamReader()
-        reader.feed_data(packet)
-        reader.feed_eof()
-        return await p.read_packet(reader, max_size)
-    return asyncio.run(read())
+    """The one packet in ``packet`` as (type, flags, body)."""
+    [(first, start, end)], used, missing = p.split_packets(packet, max_size)
+    assert (used, missing) == (len(packet), 0)
+    return first >> 4, first & 0x0F, packet[start:end]
 
 
 @FUZZ
@@ -66,16 +64,42 @@ def test_any_bytes_are_a_packet_or_malformed(data, flags, version):
 
 
 @FUZZ
-@given(stream=st.binary(max_size=64))
-def test_fixed_header_of_any_stream(stream):
+@given(stream=st.binary(max_size=64), max_size=st.integers(2, 80), limit=st.integers(0, 3))
+def test_any_stream_splits_into_whole_packets_and_a_rest(stream, max_size, limit):
     try:
-        kind, flags, body = split(stream)
-    except (p.MalformedPacket, asyncio.IncompleteReadError):
+        packets, used, missing = p.split_packets(stream, max_size, limit)
+    except p.MalformedPacket as e:
+        assert str(e)
         return
-    assert 0 <= kind < 16 and 0 <= flags < 16
+    pos = 0
+    for first, start, end in packets:   # back to back, each within its own Remaining Length
+        assert first == stream[pos] and pos + 2 <= start <= pos + 5 and end - pos <= max_size
+        pos = end
+    assert used == pos <= len(stream) and (limit == 0 or len(packets) <= limit)
+    if missing:   # the rest is one packet, complete with exactly ``missing`` more bytes
+        assert limit == 0 or len(packets) < limit
+        more, _, _ = p.split_packets(stream[used:] + b"\0" * missing, max_size)
+        assert more[0][2] == len(stream) - used + missing
+
+
+@FUZZ
+@given(sizes=st.lists(st.integers(0, 300) | st.integers(16000, 20000), min_size=1, max_size=6),
+       cut=st.integers(0, 130000))
+def test_packets_cut_anywhere_split_the_same(sizes, cut):
+    stream = b"".join(mqtt_packet(3, 2, bytes([i]) * n) for i, n in enumerate(sizes))
+    cut = min(cut, len(stream))
+    head, used, missing = p.split_packets(stream[:cut], 1 << 20)
+    tail = stream[used:]
+    rest, used2, _ = p.split_packets(tail, 1 << 20)
+    assert [stream[s:e] for _, s, e in head] + [tail[s:e] for _, s, e in rest] == \
+        [bytes([i]) * n for i, n in enumerate(sizes)]
+    assert used + used2 == len(stream)
+    if missing:   # a whole fixed header: exactly the bytes the packet still lacks
+        assert cut + missing == used + len(mqtt_packet(3, 2, b"x" * sizes[len(head)]))
 
 
 def test_remaining_length_limits():
+    assert p.split_packets(b"\x30\x80\x80\x80", 1 << 20) == ([], 0, 0)   # the header goes on
     with pytest.raises(p.MalformedPacket, match="four bytes"):
         split(b"\x30\x80\x80\x80\x80\x01")
     with pytest.raises(p.MalformedPacket) as e:

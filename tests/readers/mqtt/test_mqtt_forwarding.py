@@ -12,23 +12,19 @@ from gateway.readers.mqtt import packets as p
 from gateway.readers.mqtt.forwarding import Forwarder
 
 
-async def split(buffer: bytes, protocol: int = p.V5) -> list[p.Publish]:
+def split(buffer: bytes, protocol: int = p.V5) -> list[p.Publish]:
     """The PUBLISH packets in ``buffer``, parsed as the LAN endpoint parses a device's."""
-    out = []
-    reader = asyncio.StreamReader()
-    reader.feed_data(buffer)
-    reader.feed_eof()
-    while not reader.at_eof():
-        kind, flags, body = await p.read_packet(reader, 1 << 20)
-        assert kind == p.PUBLISH
-        out.append(p.parse_publish(flags, body, protocol))
-    return out
+    packets, used, missing = p.split_packets(buffer, 1 << 20)
+    assert (used, missing) == (len(buffer), 0)
+    assert all(first >> 4 == p.PUBLISH for first, _, _ in packets)
+    return [p.parse_publish(first & 0x0F, buffer, protocol, start, end)
+            for first, start, end in packets]
 
 
 @pytest.mark.parametrize("qos,retain,protocol", [(0, False, p.V5), (1, True, p.V5), (1, False, p.V311)])
 def test_encoded_publish_parses_back(qos, retain, protocol):
     packet = p.encode_publish("lan/ünï/x", b"v=1 " * 40, qos, retain, 513 if qos else 0, protocol)
-    [msg] = asyncio.run(split(packet, protocol))
+    [msg] = split(packet, protocol)
     assert (msg.topic, msg.payload, msg.qos, msg.retain, msg.dup, msg.packet_id) == \
         ("lan/ünï/x", b"v=1 " * 40, qos, retain, False, 513 if qos else 0)
 
@@ -64,7 +60,7 @@ def test_a_loop_turns_messages_leave_in_one_write_and_acks_clear_them():
         assert f.add("lan/b", b"q0", 0, False)
         await asyncio.sleep(0)
         assert len(link.sent) == 1
-        msgs = await split(link.sent[0])
+        msgs = split(link.sent[0])
         assert [m.payload for m in msgs] == [b"v=0", b"v=1", b"v=2", b"v=3", b"v=4", b"q0"]
         assert [m.packet_id for m in msgs[:5]] == [1, 2, 3, 4, 5] and not any(m.dup for m in msgs)
         assert f.ack(b"\x00\x01") and f.ack(b"\x00\x02\x00")
@@ -85,13 +81,13 @@ def test_after_a_reconnect_unacknowledged_messages_go_again_dup_only_if_sent_bef
         assert f.add("lan/a", b"qos0 while away", 0, False)
         f.online()
         await asyncio.sleep(0)
-        msgs = await split(link.sent[-1])
+        msgs = split(link.sent[-1])
         assert [(m.payload, m.dup, m.packet_id) for m in msgs] == \
             [(b"sent", True, 1), (b"waited", False, 2), (b"qos0 while away", False, 0)]
         f.offline()
         f.online()
         await asyncio.sleep(0)
-        assert [m.dup for m in await split(link.sent[-1])] == [True, True]
+        assert [m.dup for m in split(link.sent[-1])] == [True, True]
 
     run(scenario)
 
@@ -106,7 +102,7 @@ def test_messages_not_yet_written_when_the_connection_drops_wait_for_the_next():
         assert link.sent == [] and list(f.unacked) == [1]
         f.online()
         await asyncio.sleep(0)
-        assert [m.payload for m in await split(link.sent[-1])] == [b"q1", b"q0"]
+        assert [m.payload for m in split(link.sent[-1])] == [b"q1", b"q0"]
 
     run(scenario)
 

@@ -1,0 +1,282 @@
+/* Window aggregation of a series from its ring blocks (see gw_fold.h for the contract). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_aggregate.h"
+#include "gw_codec.h"
+#include "gw_fold.h"
+
+#define N_COLUMNS 15
+
+struct gw_fold {
+    uint8_t type;
+    uint32_t want;            /* GW_FOLD_WANT_* */
+    int64_t every, offset, lo, hi;
+    uint32_t max_windows;
+    int64_t newest;           /* the latest point folded, for the order check */
+    int any;                  /* a point was folded */
+    /* windows: column arrays of room entries; n closed windows plus the open one */
+    uint32_t n, room;
+    int open;
+    int64_t *start, *isum, *min_ts, *max_ts, *first_ts, *last_ts;
+    uint64_t *count, *min_v, *max_v, *first_v, *last_v;
+    double *sum, *m2, *min, *max;
+    /* scratch, reused from block to block */
+    uint8_t *entry;
+    size_t entry_room;
+    int64_t *ts;
+    uint64_t *words;
+    double *values;
+    uint32_t scratch_room;
+};
+
+gw_fold *gw_fold_new(uint8_t type, uint32_t want, int64_t every, int64_t offset, int64_t lo,
+                     int64_t hi, uint32_t max_windows) {
+    if (every <= 0 || lo >= hi || type < GW_FLOAT || type > GW_BOOL) return NULL;
+    gw_fold *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    offset %= every;
+    if (offset < 0) offset += every;
+    *f = (gw_fold){.type = type, .want = want, .every = every, .offset = offset, .lo = lo,
+                   .hi = hi, .max_windows = max_windows};
+    return f;
+}
+
+void gw_fold_free(gw_fold *f) {
+    if (!f) return;
+    void *cols[] = {f->start, f->isum, f->min_ts, f->max_ts, f->first_ts, f->last_ts, f->count,
+                    f->min_v, f->max_v, f->first_v, f->last_v, f->sum, f->m2, f->min, f->max};
+    for (int i = 0; i < N_COLUMNS; i++) free(cols[i]);
+    free(f->entry);
+    free(f->ts);
+    free(f->words);
+    free(f->values);
+    free(f);
+}
+
+static int grow(void **p, size_t size) {
+    void *q = realloc(*p, size);
+    if (!q) return 0;
+    *p = q;
+    return 1;
+}
+
+static int windows_reserve(gw_fold *f, uint32_t need) {
+    if (need <= f->room) return 1;
+    if (need > f->max_windows) return 0;
+    uint32_t room = f->room ? f->room : 64;
+    while (room < need) room = room > UINT32_MAX / 2 ? UINT32_MAX : room * 2;
+    if (room > f->max_windows) room = f->max_windows;
+    void **cols[] = {(void **)&f->start, (void **)&f->isum, (void **)&f->min_ts,
+                     (void **)&f->max_ts, (void **)&f->first_ts, (void **)&f->last_ts,
+                     (void **)&f->count, (void **)&f->min_v, (void **)&f->max_v,
+                     (void **)&f->first_v, (void **)&f->last_v, (void **)&f->sum,
+                     (void **)&f->m2, (void **)&f->min, (void **)&f->max};
+    for (int i = 0; i < N_COLUMNS; i++)
+        if (!grow(cols[i], (size_t)room * 8)) return 0;
+    f->room = room;
+    return 1;
+}
+
+static int scratch_reserve(gw_fold *f, uint32_t n) {
+    if (n <= f->scratch_room) return 1;
+    if (!grow((void **)&f->ts, (size_t)n * 8) || !grow((void **)&f->words, (size_t)n * 8)
+        || !grow((void **)&f->values, (size_t)n * 8)) return 0;
+    f->scratch_room = n;
+    return 1;
+}
+
+static void as_doubles(uint8_t type, const uint64_t *w, double *out, uint32_t n) {
+    switch (type) {
+    case GW_FLOAT: memcpy(out, w, (size_t)n * 8); break;
+    case GW_INT:   for (uint32_t i = 0; i < n; i++) out[i] = (double)(int64_t)w[i]; break;
+    case GW_BOOL:  for (uint32_t i = 0; i < n; i++) out[i] = w[i] ? 1.0 : 0.0; break;
+    default:       for (uint32_t i = 0; i < n; i++) out[i] = (double)w[i]; break;
+    }
+}
+
+/* First index in [a, z) whose time is >= t (z when none). */
+static uint32_t lower_bound(const int64_t *ts, uint32_t a, uint32_t z, int64_t t) {
+    while (a < z) {
+        uint32_t mid = a + (z - a) / 2;
+        if (ts[mid] < t) a = mid + 1; else z = mid;
+    }
+    return a;
+}
+
+/* total + the values in [a, z) that are not NaN, added one by one in time order: a window's
+ * sum is then the same bits however its points were cut into blocks, runs or batches (a
+ * task's rerun of a window writes back the value it wrote). *count: the values added. */
+static double sum_of(const double *v, uint32_t a, uint32_t z, double total, uint64_t *count) {
+    uint64_t c = 0;
+    for (uint32_t i = a; i < z; i++) {
+        double x = v[i];
+        if (x == x) { total += x; c++; }
+    }
+    *count = c;
+    return total;
+}
+
+/* Folds points [a, z) of one window (start s) into the fold's windows; computes the min/max,
+ * m2 and integer sum only when wanted. */
+static int fold_slice(gw_fold *f, int64_t s, const int64_t *ts, const uint64_t *w,
+                      const double *v, uint32_t a, uint32_t z) {
+    uint32_t fi = a, la = z;
+    while (fi < z && v[fi] != v[fi]) fi++;   /* NaN: skipped */
+    if (fi == z) return 1;
+    while (v[la - 1] != v[la - 1]) la--;
+    la--;
+    uint32_t k = f->n;
+    int same = f->open && f->start[k] == s;   /* the open window goes on */
+    double before = same ? f->sum[k] : 0.0;
+    uint64_t c;
+    double total = sum_of(v, fi, la + 1, before, &c), sum = total - before;
+    double mn = v[fi], mx = v[fi], m2 = 0.0;
+    uint32_t mi = fi, ma = fi;
+    if (f->want & GW_FOLD_WANT_MINMAX) {
+        for (uint32_t i = fi + 1; i <= la; i++) {
+            double x = v[i];
+            if (x < mn) { mn = x; mi = i; }
+            else if (x > mx) { mx = x; ma = i; }
+        }
+    }
+    double mean = sum / (double)c;
+    if (f->want & GW_FOLD_WANT_M2) {
+        for (uint32_t i = fi; i <= la; i++) {
+            double x = v[i];
+            if (x == x) m2 += (x - mean) * (x - mean);
+        }
+    }
+    int64_t isum = 0;
+    if ((f->want & GW_FOLD_WANT_ISUM) && (f->type == GW_INT || f->type == GW_UINT)) {
+        uint64_t u = 0;
+        for (uint32_t i = fi; i <= la; i++) if (v[i] == v[i]) u += w[i];
+        isum = (int64_t)u;
+    }
+    if (same) {
+        uint64_t n0 = f->count[k], n = n0 + c;
+        double delta = mean - before / (double)n0;
+        f->m2[k] += m2 + delta * delta * ((double)n0 * (double)c / (double)n);
+        f->count[k] = n;
+        f->sum[k] = total;
+        f->isum[k] = (int64_t)((uint64_t)f->isum[k] + (uint64_t)isum);
+        if (mn < f->min[k]) { f->min[k] = mn; f->min_ts[k] = ts[mi]; f->min_v[k] = w[mi]; }
+        if (mx > f->max[k]) { f->max[k] = mx; f->max_ts[k] = ts[ma]; f->max_v[k] = w[ma]; }
+        f->last_ts[k] = ts[la];
+        f->last_v[k] = w[la];
+        return 1;
+    }
+    if (f->open) k = ++f->n;
+    if (!windows_reserve(f, k + 1)) return 0;
+    f->open = 1;
+    f->start[k] = s;
+    f->count[k] = c;
+    f->sum[k] = total;
+    f->isum[k] = isum;
+    f->m2[k] = m2;
+    f->min[k] = mn;
+    f->max[k] = mx;
+    f->min_ts[k] = ts[mi];
+    f->min_v[k] = w[mi];
+    f->max_ts[k] = ts[ma];
+    f->max_v[k] = w[ma];
+    f->first_ts[k] = ts[fi];
+    f->first_v[k] = w[fi];
+    f->last_ts[k] = ts[la];
+    f->last_v[k] = w[la];
+    return 1;
+}
+
+/* Whether ts[0..n) strictly increases (four compares a step, no branch on each). */
+static int increasing(const int64_t *ts, uint32_t n) {
+    int bad = 0;
+    uint32_t i = 1;
+    for (; i + 4 <= n; i += 4)
+        bad |= (ts[i] <= ts[i - 1]) | (ts[i + 1] <= ts[i]) | (ts[i + 2] <= ts[i + 1])
+               | (ts[i + 3] <= ts[i + 2]);
+    for (; i < n; i++) bad |= ts[i] <= ts[i - 1];
+    return !bad;
+}
+
+/* Folds points in time order; v holds the values as doubles. `increasing_known`: the
+ * caller knows the times strictly increase (a regular block). Returns the points in
+ * [lo, hi) or an error. */
+static int64_t fold_run(gw_fold *f, const int64_t *ts, const uint64_t *w, const double *v,
+                        uint32_t n, int increasing_known) {
+    if (n == 0) return 0;
+    if (f->any && ts[0] <= f->newest) return GW_FOLD_UNORDERED;
+    if (!increasing_known && !increasing(ts, n)) return GW_FOLD_UNORDERED;
+    f->any = 1;
+    f->newest = ts[n - 1];
+    uint32_t a = lower_bound(ts, 0, n, f->lo), z = lower_bound(ts, a, n, f->hi);
+    for (uint32_t i = a; i < z;) {
+        int64_t s = gw_window_start(ts[i], f->every, f->offset);
+        /* the window's end, saturated: no later point lies beyond INT64_MAX */
+        uint32_t j = (uint64_t)s + (uint64_t)f->every > (uint64_t)INT64_MAX && s >= 0
+                         ? z : lower_bound(ts, i + 1, z, s + f->every);
+        if (!fold_slice(f, s, ts, w, v, i, j)) return GW_ENOMEM;
+        i = j;
+    }
+    return (int64_t)(z - a);
+}
+
+int64_t gw_fold_columns(gw_fold *f, const int64_t *ts, const uint64_t *values, uint32_t n) {
+    if (!scratch_reserve(f, n)) return GW_ENOMEM;
+    as_doubles(f->type, values, f->values, n);
+    return fold_run(f, ts, values, f->values, n, 0);
+}
+
+int64_t gw_fold_blocks(gw_fold *f, struct gw_ring *r, const gw_fold_ref *refs, uint32_t n,
+                       int32_t *status, uint32_t *done) {
+    int64_t points = 0;
+    *done = 0;
+    for (uint32_t b = 0; b < n; b++) {
+        /* the next block shares time with this one: the caller merges them */
+        if (b + 1 < n && refs[b + 1].min_ts <= refs[b].max_ts) break;
+        *done = b + 1;
+        if (refs[b].length < 0
+            || (uint64_t)refs[b].length > GW_RING_ENTRY_HEADER + (uint64_t)GW_RING_MAX_BLOCK + 8) {
+            status[b] = GW_FOLD_DAMAGED;
+            continue;
+        }
+        uint32_t length = (uint32_t)refs[b].length;
+        if (length > f->entry_room) {
+            if (!grow((void **)&f->entry, length)) return GW_ENOMEM;
+            f->entry_room = length;
+        }
+        gw_ring_entry e;
+        int rc = gw_ring_read_entry(r, refs[b].offset, length, refs[b].seq, f->entry, &e);
+        if (rc == GW_EIO) return GW_EIO;
+        if (rc != GW_OK) {
+            status[b] = rc == GW_RING_STALE ? GW_FOLD_STALE : GW_FOLD_DAMAGED;
+            continue;
+        }
+        if (e.type != f->type) { status[b] = GW_FOLD_BAD_BLOCK; continue; }
+        if (!scratch_reserve(f, e.n)) return GW_ENOMEM;
+        if (gw_block_decode_n(f->entry + GW_RING_ENTRY_HEADER, e.block_len, e.n, f->ts,
+                              f->words) != GW_OK) {
+            status[b] = GW_FOLD_BAD_BLOCK;
+            continue;
+        }
+        status[b] = GW_FOLD_OK;
+        as_doubles(f->type, f->words, f->values, e.n);
+        /* a regular block with a span strictly increases; the check is left out */
+        gw_block_info info;
+        int regular = gw_block_header_read(f->entry + GW_RING_ENTRY_HEADER, e.block_len, &info)
+                          == GW_OK && (info.flags & GW_BLOCK_REGULAR)
+                      && (info.n == 1 || info.max_ts > info.min_ts);
+        int64_t got = fold_run(f, f->ts, f->words, f->values, e.n, regular);
+        if (got < 0) return got;
+        points += got;
+    }
+    return points;
+}
+
+int gw_fold_finish(gw_fold *f, gw_fold_windows *out) {
+    if (f->open) { f->n++; f->open = 0; }
+    *out = (gw_fold_windows){f->n, f->start, f->count, f->sum, f->isum, f->m2, f->min, f->max,
+                             f->min_ts, f->max_ts, f->first_ts, f->last_ts,
+                             f->min_v, f->max_v, f->first_v, f->last_v};
+    return GW_OK;
+}
