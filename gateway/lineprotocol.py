@@ -16,15 +16,16 @@ lines of the same input are kept (InfluxDB's partial write).
 from __future__ import annotations
 
 import array
+import itertools
 import math
 import time
 from dataclasses import dataclass, field as dc_field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from gateway._native import ffi, lib
 from gateway.batch import Batch
-from gateway.datamodel import (INT64_MAX, INT64_MIN, STRING, UINT64_MAX, WORD_TYPECODES, UInt,
-                               escape_field_key, escape_key, escape_measurement, escape_string,
+from gateway.datamodel import (BOOL, INT64_MAX, INT64_MIN, STRING, UINT64_MAX, WORD_TYPECODES,
+                               UInt, escape_field_key, escape_key, escape_measurement, escape_string,
                                series_key, split_series_key)
 from gateway.errors import LineProtocolError, NativeError
 
@@ -183,6 +184,82 @@ def _serialize_strings(key: bytes, timestamps, values: Sequence[str]) -> bytes:
     return "".join(lines).encode()
 
 
+def _words_of(values, typecode: str, n: int | None, what: str, ctype: str = "uint64_t[]"):
+    """C view of 8-byte items (n of them, when given): a buffer as it is, anything else through
+    array()."""
+    if not (isinstance(values, array.array) or _is_buffer(values)):
+        values = array.array(typecode, values)
+    c = ffi.from_buffer(ctype, values)
+    if isinstance(values, array.array) and values.itemsize != 8 or n is not None and len(c) != n:
+        raise ValueError(f"{what} must hold {n} items of 8 bytes")
+    return c
+
+
+def serialize_bodies(series: Sequence[tuple[str | bytes, int, Any, Any]],
+                     limit: int) -> tuple[list[tuple[bytes, int, list[int] | None]], int]:
+    """Line protocol for every point of several series, in order, cut into bodies of at most
+    ``limit`` bytes at line ends (a single longer line is a body of its own), in one C call.
+
+    ``series`` holds (series key, type, timestamps, values) as :func:`serialize_series` takes
+    them (booleans also as bytes of 0/1, strings as a sequence of str). Returns each body as
+    (bytes, points, line ends) and how many NaN and infinite values were left out. Line ends
+    (offsets past each line in the body) are given only when a string value holds a line feed,
+    which does not end its line; else None: every newline ends a line.
+    """
+    count = len(series)
+    cs = ffi.new("gw_lp_series[]", count)
+    keep = []  # the buffers the C structs point into
+    points = 0
+    for i, (key, type_, timestamps, values) in enumerate(series):
+        k = key.encode() if isinstance(key, str) else bytes(key)
+        ts = _words_of(timestamps, "q", None, f"series {key!r}: timestamps", "int64_t[]")
+        n = len(ts)
+        c = cs[i]
+        c.key, c.key_len, c.type, c.n, c.ts = ffi.from_buffer(k), len(k), type_, n, ts
+        if type_ == STRING:
+            if len(values) != n:
+                raise ValueError(f"series {k!r}: {len(values)} values for {n} timestamps")
+            encoded = [v.encode("utf-8", "surrogateescape") for v in values]
+            ends = array.array("I", itertools.accumulate(map(len, encoded)))
+            text = b"".join(encoded)
+            c.strings, c.string_ends = ffi.from_buffer(text), ffi.from_buffer("uint32_t[]", ends)
+            keep += (k, text, ends)
+        else:
+            if type_ == BOOL and not (isinstance(values, array.array) and values.itemsize == 8):
+                values = array.array("Q", values)  # 0/1 bytes or bools as value words
+            words = _words_of(values, WORD_TYPECODES.get(type_, "Q"), n, f"series {k!r}: values")
+            c.values = words
+            keep += (k, words)  # a cdata from a buffer keeps the buffer alive
+        keep.append(ts)
+        points += n
+    room = lib.gw_lp_bodies_bound(cs, count)
+    if room >= 2**62:
+        raise MemoryError("line protocol of these series does not fit in memory")
+    out = bytearray(room)
+    r = ffi.new("gw_lp_bodies *")
+    body_ends = r.body_ends = ffi.new("size_t[]", max(1, points))
+    body_points = r.body_points = ffi.new("uint64_t[]", max(1, points))
+    line_ends = r.line_ends = ffi.new("size_t[]", max(1, points))
+    written = lib.gw_lp_format_bodies(cs, count, limit, ffi.from_buffer(out), room, r)
+    if written == lib.GW_EINVAL:
+        key = series[r.bad_series][0]
+        why = (ffi.string(lib.gw_lp_reason(r.bad_reason)).decode() if r.bad_reason
+               else f"value type {series[r.bad_series][1]} or its strings not accepted")
+        raise ValueError(f"series key {key!r} cannot be written as line protocol: {why}")
+    if written < 0:
+        raise NativeError(f"cannot serialize {count} series (status {written})")
+    view = memoryview(out)
+    ends_all = ffi.unpack(line_ends, r.lines) if r.newline_in_string else None
+    bodies, start, line = [], 0, 0
+    for end, n in zip(ffi.unpack(body_ends, r.bodies), ffi.unpack(body_points, r.bodies)):
+        ends = None
+        if ends_all is not None:
+            ends = [e - start for e in ends_all[line:line + n]]
+        bodies.append((bytes(view[start:end]), n, ends))
+        start, line = end, line + n
+    return bodies, r.skipped
+
+
 def count_nonfinite(values) -> int:
     """How many of the float64 values are NaN or infinite (the points export must skip)."""
     view, _ = _words(values, "d", "values")
@@ -253,6 +330,6 @@ def parse(data: bytes | bytearray | memoryview | str, *, precision: str = "ns",
 
 __all__ = [
     "PRECISIONS", "MAX_ERRORS_KEPT", "MAX_STRING_BYTES", "ParseResult", "parse",
-    "format_line", "format_value", "serialize_series", "count_nonfinite", "series_key",
+    "format_line", "format_value", "serialize_series", "serialize_bodies", "count_nonfinite", "series_key",
     "split_series_key", "escape_measurement", "escape_key", "escape_field_key", "escape_string",
 ]

@@ -9,14 +9,11 @@ body at a line end when the upstream finds it too large (413) or refuses part of
 from __future__ import annotations
 
 import bisect
-import itertools
 from array import array
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from gateway.lineprotocol import serialize_series
-
-_BOOL, _STRING = 4, 5
+from gateway.lineprotocol import serialize_bodies
 
 
 @dataclass(slots=True)
@@ -97,28 +94,18 @@ class Body:
         return Lines(self.data, self.ends)
 
 
-def line_protocol(chunk: Chunk) -> tuple[list[Lines], int]:
-    """Line protocol of the chunk, series by series (each a run of lines), and how many
+def line_protocol_bodies(chunk: Chunk, limit: int) -> tuple[list[Body], int]:
+    """Line protocol of the chunk, series by series, in bodies of at most ``limit`` bytes cut
+    at line ends (a single longer line travels alone), formatted in one C call; and how many
     points had no line protocol form (NaN, infinities) and were left out."""
-    texts, skipped = [], 0
-    for s in chunk.series:
-        if s.info.type == _STRING:
-            lines = [serialize_series(s.info.key, _STRING, s.timestamps[i:i + 1], s.values[i:i + 1])
-                     for i in range(len(s))] if any("\n" in v for v in s.values) else None
-            if lines is not None:
-                texts.append(Lines(b"".join(lines), list(itertools.accumulate(map(len, lines)))))
-                continue
-        values = array("Q", s.values) if s.info.type == _BOOL else s.values
-        text = serialize_series(s.info.key, s.info.type, s.timestamps, values, nonfinite="skip")
-        skipped += len(s) - text.count(b"\n")
-        if text:
-            texts.append(Lines(text))
-    return texts, skipped
+    parts, skipped = serialize_bodies(
+        [(s.info.key, s.info.type, s.timestamps, s.values) for s in chunk.series], limit)
+    return [Body(data, points, ends=ends) for data, points, ends in parts], skipped
 
 
 def bodies(texts: list[Lines], limit: int) -> Iterator[Body]:
     """Groups runs of lines into bodies of at most ``limit`` bytes (a single line longer than
-    that travels alone)."""
+    that travels alone): for texts made in Python (JSON lines)."""
     parts: list[Lines] = []
     size = 0
     for text in texts:

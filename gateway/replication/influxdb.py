@@ -4,16 +4,16 @@ infinities have no line protocol form and are skipped and counted."""
 
 from __future__ import annotations
 
-from gateway.replication.batching import Body, Chunk, bodies, line_protocol
+from gateway.replication.batching import Body, Chunk, line_protocol_bodies
 from gateway.replication.sender import HttpSender
 
 
 class LineProtocolSender(HttpSender):
     def encode(self, chunk: Chunk) -> list[Body]:
-        texts, skipped = line_protocol(chunk)
+        out, skipped = line_protocol_bodies(chunk, int(self.config.batch_bytes))
         if skipped:
             self.status.counters["skipped_nonfinite"] += skipped
-        return list(bodies(texts, int(self.config.batch_bytes)))
+        return out
 
 
 class InfluxV2Sender(LineProtocolSender):

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.replication.batching import Body, Chunk, Lines, SeriesPoints, bodies, line_protocol
+from gateway.replication.batching import (Body, Chunk, Lines, SeriesPoints, bodies,
+                                          line_protocol_bodies)
 from gateway.replication.sender import RetryLater
 
-_STRING, _BOOL, _FLOAT = 5, 4, 1
+_BOOL, _FLOAT = 4, 1
 
 
 @dataclass(slots=True)
@@ -62,30 +63,33 @@ class MqttSender:
         for measurement, series in by_measurement.items():
             topic = self.config.topic.format(bucket=chunk.bucket, measurement=measurement,
                                              stream=self.config.name)
-            texts = self._texts(Chunk(chunk.bucket, series))
-            out += [Message(b.data, b.points, topic, ends=b.ends) for b in bodies(texts, limit)]
+            part = Chunk(chunk.bucket, series)
+            if self.config.format == "line":
+                found, skipped = line_protocol_bodies(part, limit)
+            else:
+                texts, skipped = self._json_lines(part)
+                found = list(bodies(texts, limit))
+            if skipped:
+                self.status.counters["skipped_nonfinite"] += skipped
+            out += [Message(b.data, b.points, topic, ends=b.ends) for b in found]
         return out
 
-    def _texts(self, chunk: Chunk) -> list[Lines]:
-        if self.config.format == "line":
-            texts, skipped = line_protocol(chunk)
-        else:
-            texts, skipped = [], 0
-            for sp in chunk.series:
-                info = sp.info
-                lines = []
-                for ts, v in zip(sp.timestamps, sp.values):
-                    if info.type == _FLOAT and not math.isfinite(v):
-                        skipped += 1
-                        continue
-                    value = bool(v) if info.type == _BOOL else v
-                    lines.append(json.dumps({"measurement": info.measurement, "tags": info.tags,
-                                             "field": info.field, "value": value, "time": ts},
-                                            separators=(",", ":")) + "\n")
-                texts.append(Lines("".join(lines).encode()))  # JSON escapes line feeds
-        if skipped:
-            self.status.counters["skipped_nonfinite"] += skipped
-        return texts
+    @staticmethod
+    def _json_lines(chunk: Chunk) -> tuple[list[Lines], int]:
+        texts, skipped = [], 0
+        for sp in chunk.series:
+            info = sp.info
+            lines = []
+            for ts, v in zip(sp.timestamps, sp.values):
+                if info.type == _FLOAT and not math.isfinite(v):
+                    skipped += 1
+                    continue
+                value = bool(v) if info.type == _BOOL else v
+                lines.append(json.dumps({"measurement": info.measurement, "tags": info.tags,
+                                         "field": info.field, "value": value, "time": ts},
+                                        separators=(",", ":")) + "\n")
+            texts.append(Lines("".join(lines).encode()))  # JSON escapes line feeds
+        return texts, skipped
 
     # -- worker thread ------------------------------------------------------------------
     def _connect(self) -> paho.Client:

@@ -10,11 +10,11 @@ acknowledged never advances the stream's position: the sender raises instead.
 
 from __future__ import annotations
 
-import gzip
 import time
 
 from gateway.backoff import retry_after
 from gateway.replication.batching import Body, split_lines
+from gateway.replication.gzip_bodies import gzip_compress
 from gateway.replication.http import Answer, HttpUpstream, UpstreamError
 from gateway.replication.status import StreamStatus
 
@@ -129,7 +129,7 @@ class HttpSender:
 
     def compress(self, data: bytes) -> tuple[bytes, dict[str, str]]:
         if self.config.gzip_level:
-            return gzip.compress(data, self.config.gzip_level, mtime=0), {"Content-Encoding": "gzip"}
+            return gzip_compress(data, self.config.gzip_level), {"Content-Encoding": "gzip"}
         return data, {}
 
     def _reject(self, bucket: str, body: Body, message: str) -> None:

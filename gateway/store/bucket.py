@@ -162,6 +162,9 @@ class Bucket:
                                      log)
         # Not yet in the index (loop thread).
         self.pending: list[RingEntry] = []
+        # Taken from pending by the running checkpoint and not yet committed to the index:
+        # block readers look here too, else those blocks are nowhere for the moment.
+        self.indexing: list[RingEntry] = []
         # Ids of series not yet in the index and in the series file (their keys are in the
         # catalogue: a burst of new series costs 4 bytes each here).
         self.pending_series = array("I")
@@ -610,6 +613,7 @@ class Bucket:
         """Everything not yet in the index, handed to a checkpoint (see :meth:`restore`)."""
         u = Unindexed(self.pending, self.pending_series, self.pending_sealed,
                       sorted(self.corrupt_seqs), self.file_series)
+        self.indexing = self.pending
         self.pending, self.pending_series, self.pending_sealed = [], array("I"), {}
         self.corrupt_seqs, self.file_series = set(), array("I")
         return u
@@ -617,6 +621,7 @@ class Bucket:
     def restore(self, u: Unindexed) -> None:
         """Puts back what a failed checkpoint took, ahead of what arrived since."""
         self.pending[:0] = u.blocks
+        self.indexing = []
         self.pending_series[:0] = u.series
         self.file_series[:0] = u.file_series
         for sid, lsn in u.sealed_lsn.items():

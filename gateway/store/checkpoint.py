@@ -72,6 +72,7 @@ class Checkpointer:
             except StoreError:
                 b.restore(todo)
                 raise
+            b.indexing = []  # in the index now
             b.written_at_checkpoint = written
             await self.threads.on_store_thread(b.delete_segments_on_thread, sealed.min_lsn,
                                                b.wal_needed_from(sealed))

@@ -37,6 +37,8 @@ log = logging.getLogger("gateway.store.hold")
 
 FILE_NAME = "held.lp"
 _HEADER = re.compile(rb"HOLD ([0-9a-zA-Z-]{1,64}) (\S{1,255}) ([0-9]{1,10}) ([0-9]{1,10}) ([0-9a-f]{8})\n")
+#: Held points are stored in batches of about this many points once the clock is synchronised.
+RELEASE_BATCH_POINTS = 50_000
 #: A header is at most this long (the pattern's bounds plus spaces and the newline).
 _HEADER_MAX = 4 + 1 + 64 + 1 + 255 + 1 + 10 + 1 + 10 + 1 + 8 + 1
 
@@ -207,13 +209,18 @@ class Hold:
             if r.boot_id != self.boot_id:
                 for _, ts, _ in result.batch:
                     last[r.boot_id] = max(last.get(r.boot_id, ts), ts)
-        out = []
+        # Records are small (one write's held points): they go to the store gathered, a batch
+        # per bucket up to RELEASE_BATCH_POINTS, not one synced write each.
+        out: list[tuple[str, Batch]] = []
+        open_batches: dict[str, Batch] = {}
         for r, held in parsed:
             shift = offset if r.boot_id == self.boot_id else offset - (last[r.boot_id] - HELD_BASE_NS) - 1
-            batch = Batch()
+            batch = open_batches.get(r.bucket)
+            if batch is None or len(batch) >= RELEASE_BATCH_POINTS:
+                batch = open_batches[r.bucket] = Batch()
+                out.append((r.bucket, batch))
             for key, ts, value in held:
                 batch.add_key(key, value, ts - HELD_BASE_NS + shift)
-            out.append((r.bucket, batch))
         return out
 
     async def release(self, write, buckets) -> int:

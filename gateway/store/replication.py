@@ -87,11 +87,14 @@ class ReplicationPositions:
         return [(b.catalogue[sid], head) for sid, head in got if sid in b.catalogue]
 
     async def blocks_since(self, b: Bucket, after_seq: int, limit: int) -> list[StoredBlock]:
+        # The blocks not in the index are listed before it is read: a block a checkpoint
+        # commits meanwhile is then in the list or in what the index gives, never in neither
+        # (a gap the stream's cursor would skip).
+        unindexed = [e for e in (*b.indexing, *b.pending) if e.seq > after_seq]
         rows = await self.index.blocks_after(b.state.id, after_seq, limit)
         refs = {r.seq: (r.series, r.offset, r.length) for r in rows}
-        for e in list(b.pending):  # sealed since the last checkpoint
-            if e.seq > after_seq:
-                refs.setdefault(e.seq, (e.series_id, e.offset, e.length))
+        for e in unindexed:
+            refs.setdefault(e.seq, (e.series_id, e.offset, e.length))
         wanted = sorted(refs)[:limit]
         decoded = await self.reader.decoded_blocks(b, [(seq, refs[seq][1], refs[seq][2])
                                                        for seq in wanted])

@@ -153,7 +153,8 @@ class Store(Component):
             if self.wall_clock is not None and self.wall_clock.require_sync:
                 self.hold = Hold(self.path, self.wall_clock, self._max_held)
                 await asyncio.to_thread(self.hold.open)
-                self._loops.append(self.spawn(self._release_held(), "hold"))
+                self._loops.append(self.spawn(self._release_held(self.hold, self.wall_clock),
+                                              "hold"))
         return self
 
     def alive(self, now: float | None = None) -> bool:
@@ -338,7 +339,7 @@ class Store(Component):
         if len(batch) == 0:
             return WriteResult(0)
         held = 0
-        if self.hold is not None and batch_time_bounds(batch.c_pointer)[1] >= HELD_BASE_NS:
+        if self.hold is not None and _newest(batch) >= HELD_BASE_NS:
             batch, held_points = self.hold.split(batch)
             if held_points:
                 await self.hold.append(bucket, held_points)
@@ -386,13 +387,12 @@ class Store(Component):
         return WriteResult(got.taken + held, got.type_conflicts, "; ".join(problems) or None,
                            got.too_old, got.series_limited)
 
-    async def _release_held(self) -> None:
+    async def _release_held(self, hold: Hold, clock: WallClock) -> None:
         """Stores the held points with their real times once the clock is synchronised;
         a failed release is tried again (the journal stays until it succeeds)."""
         attempt = 0
         while True:
-            hold = self.hold
-            if hold.held_bytes and self.wall_clock.trusted():
+            if hold.held_bytes and clock.trusted():
                 try:
                     await hold.release(self.write, set(self.buckets))
                     attempt = 0
@@ -590,6 +590,13 @@ class Store(Component):
         except Exception as e:  # a snapshot must never take the status page down
             h["error"] = str(e)
         return h
+
+
+def _newest(batch) -> int:
+    """The newest timestamp of a batch that has points."""
+    bounds = batch_time_bounds(batch.c_pointer)
+    assert bounds is not None
+    return bounds[1]
 
 
 def _made_by_open(part: _Part | None) -> _Part:

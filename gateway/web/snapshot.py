@@ -12,6 +12,7 @@ import time
 
 from gateway import __version__
 from gateway.lineprotocol import split_series_key
+from gateway.store.bucket import WAL_DAMAGE
 from gateway.store.proxy import StoreProxy
 from gateway.web.sparkline import SparkFold
 
@@ -201,6 +202,11 @@ async def storage(state) -> dict:
             "written_per_day": per_day, "written_per_day_text": _size_text(per_day) + "/day",
             "corrupt_blocks": s["corrupt_blocks"], "too_old": s["too_old"],
             "dropped_before_forwarding": s["dropped_before_forwarding"],
+            # What WAL replay found damaged (kept across restarts): public here, unlike /metrics,
+            # so that a bench rig can check it after a power cut.
+            "wal_damage": {name: s[name] for name in WAL_DAMAGE},
+            "wal_damage_text": ", ".join(f"{name.removeprefix('wal_').replace('_', ' ')}: {s[name]}"
+                                         for name in WAL_DAMAGE if s[name]) or "none",
         })
     return {"buckets": buckets}
 

@@ -84,6 +84,21 @@ class Rig(abc.ABC):
             raise RigError(f"gateway export printed bad line protocol: {result.errors[0]}")
         return [StoredPoint(m, tags, f, ts, v) for m, tags, f, ts, v in result.batch.points()]
 
+    def status(self, page: str = "overview") -> dict:
+        """The device's status API, ``GET /api/status/<page>`` (what its status page shows)."""
+        raise RigLacks(self.kind, "status api")
+
+    # -- the clock -----------------------------------------------------------------------
+    def set_boot_clock(self, unix_s: float) -> None:
+        """The wall clock the device boots with from the next power on, not synchronised (a
+        Pi's last fake-hwclock save, or the image's build time on a first boot)."""
+        raise RigLacks(self.kind, "clock")
+
+    def step_clock(self, unix_s: float | None = None) -> None:
+        """Steps the device's wall clock to ``unix_s`` (default: the rig's own time) and marks
+        it synchronised, as an NTP client's first step does."""
+        raise RigLacks(self.kind, "clock")
+
     # -- stimulus ----------------------------------------------------------------------
     def press(self, pin: int, count: int = 1, hold_ms: int = 60, gap_ms: int = 60) -> None:
         """Presses a button wired between the GPIO pin and ground ``count`` times."""

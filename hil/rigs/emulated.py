@@ -8,6 +8,10 @@
 * disk: as root, the data directory is on an ext4 file system of its own in a loop-mounted file
   (``card_mib``), so "the card is full" and "bytes written to the card" are real for that file
   system and its block device; without root there is no disk capability;
+* clock: the gateway's emulated wall clock (``GATEWAY_EMULATED_CLOCK``, gateway/clock.py), which
+  starts at the boot clock on every power on and is stepped through the rig-control socket; its
+  monotonic clock and boot are this machine's, so a power cut here is a restart within one boot;
+* status API: the gateway's HTTP server on a free loopback port (``GATEWAY_HTTP_LISTEN``);
 * the LAN: a mosquitto of the rig's own on a free loopback port serves subscribers (as on the
   image), and LAN devices publish to the gateway's own endpoint on another free port, with a
   password made for the run.
@@ -24,8 +28,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
+from gateway.clock import EMULATED_CLOCK_ENV
 from hil.rigs.base import Rig, RigError, RigLacks
+from hil.rigs.mosquitto import free_port
 
 READY_TIMEOUT_S = 60
 FILLER = "hil-filler"
@@ -89,6 +96,8 @@ class EmulatedRig(Rig):
         self.boots = 0
         self.broker = None
         self._device_endpoint: tuple[int, str, str, pathlib.Path] | None = None
+        self._boot_clock_s: float | None = None
+        self.http_port = free_port()
 
     # -- the device under test ---------------------------------------------------------
     def boot(self, config_toml: str) -> None:
@@ -96,8 +105,12 @@ class EmulatedRig(Rig):
         self.power_on()
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, "GATEWAY_HW": "emulated", "GATEWAY_RIG_CONTROL": str(self.rig_socket),
-                "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "GATEWAY_HW": "emulated", "GATEWAY_RIG_CONTROL": str(self.rig_socket),
+               "GATEWAY_HTTP_LISTEN": f"127.0.0.1:{self.http_port}", "PYTHONUNBUFFERED": "1"}
+        env.pop(EMULATED_CLOCK_ENV, None)
+        if self._boot_clock_s is not None:
+            env[EMULATED_CLOCK_ENV] = f"{self._boot_clock_s:.3f}"
+        return env
 
     def power_on(self) -> float:
         if self.proc is not None and self.proc.poll() is None:
@@ -164,11 +177,27 @@ class EmulatedRig(Rig):
                            cwd=self.workdir)
         return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
+    def status(self, page: str = "overview") -> dict:
+        url = f"http://127.0.0.1:{self.http_port}/api/status/{page}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return json.loads(response.read())
+        except (OSError, ValueError) as e:
+            raise RigError(f"cannot read {url}: {e}") from e
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    # -- the clock -----------------------------------------------------------------------
+    def set_boot_clock(self, unix_s: float) -> None:
+        self._boot_clock_s = unix_s
+
+    def step_clock(self, unix_s: float | None = None) -> None:
+        when_ns = time.time_ns() if unix_s is None else int(unix_s * 1e9)
+        self._rig_request({"op": "clock", "step_to_ns": when_ns})
 
     # -- stimulus ----------------------------------------------------------------------
     def _rig_request(self, request: dict, timeout: float = 600) -> dict:

@@ -104,6 +104,12 @@ def power_cuts_during_lan_ingest(rig, figures: dict, power_cuts: int = POWER_CUT
 
     acked = {seq_of_mid[mid] for mid in acked_mids}
     stored = stored_sequence_numbers(rig)
+    try:   # what WAL replay found damaged over all the cuts (the storage status API)
+        wal_damage = {bucket["name"]: bucket["wal_damage"] for bucket in rig.status("storage")["buckets"]}
+    except RigLacks:
+        wal_damage = None
+    damaged = {f"{bucket}: {name}": n for bucket, counts in (wal_damage or {}).items()
+               for name, n in counts.items() if n}
     lost = acked - set(stored)
     phantom = set(stored) - set(range(sent))
     figures.update({"messages sent": sent, "acknowledged": len(acked),
@@ -113,11 +119,14 @@ def power_cuts_during_lan_ingest(rig, figures: dict, power_cuts: int = POWER_CUT
                     "boot after cut, min/mean/max (s)": "/".join(
                         f"{t:.1f}" for t in (min(boot_times), sum(boot_times) / len(boot_times),
                                              max(boot_times))),
+                    "WAL damage found": ("not read on this rig" if wal_damage is None
+                                         else ", ".join(f"{k} {v}" for k, v in damaged.items()) or "none"),
                     "file system after each cut": ("; ".join(unclean) or "clean" if checks_filesystem
                                                    else "not checked on this rig"),
                     "scenario time (s)": round(time.monotonic() - started, 1)})
     assert not lost, f"{len(lost)} acknowledged messages not stored, e.g. {sorted(lost)[:5]}"
     assert not phantom, f"points stored that no device sent: {sorted(phantom)[:5]}"
+    assert not damaged, f"WAL replay found damage after the power cuts: {damaged}"
     assert not unclean, f"the file system was not clean: {unclean}"
 
 

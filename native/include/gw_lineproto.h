@@ -98,6 +98,46 @@ size_t gw_lp_format_bound(size_t key_len, size_t n);
 int64_t gw_lp_format_series(const char *key, size_t key_len, uint8_t type,
                             const int64_t *ts, const uint64_t *values, size_t n,
                             char *out, size_t out_cap, uint64_t *skipped);
+
+/* One series' points for gw_lp_format_bodies. Numbers and booleans: values holds n value
+ * words (as gw_point.value). Strings: strings holds the UTF-8 bytes of every value one after
+ * another, string_ends[k] the offset just past value k. */
+typedef struct gw_lp_series {
+    const char *key;        /* escaped series key: measurement[,tag=value]... field */
+    size_t key_len;
+    uint8_t type;           /* GW_FLOAT .. GW_STRING */
+    size_t n;
+    const int64_t *ts;      /* n timestamps, ns */
+    const uint64_t *values;
+    const char *strings;
+    const uint32_t *string_ends;
+} gw_lp_series;
+
+/* What gw_lp_format_bodies wrote. The caller gives body_ends, body_points and line_ends room
+ * for one item a point (every series' n together). */
+typedef struct gw_lp_bodies {
+    size_t *body_ends;      /* offset just past each body in out */
+    uint64_t *body_points;  /* points (lines) of each body */
+    size_t bodies;
+    size_t *line_ends;      /* offset just past each line in out */
+    size_t lines;
+    uint64_t skipped;       /* NaN and infinities left out (no line protocol form) */
+    int newline_in_string;  /* a string value holds a line feed: newlines are not all line ends */
+    size_t bad_series;      /* on GW_EINVAL: the series refused */
+    int bad_reason;         /* on GW_EINVAL: its key's GW_LP_E_* reason (0: bad type or strings) */
+} gw_lp_bodies;
+
+/* Bytes that gw_lp_format_bodies needs at most for these series (SIZE_MAX: too many). */
+size_t gw_lp_bodies_bound(const gw_lp_series *series, size_t count);
+
+/* Writes one line "key=value timestamp\n" per point of every series, in order, into out, cut
+ * into bodies of at most `limit` bytes at line ends (a line longer than limit is a body of its
+ * own). Numbers as in gw_lp_format_series (NaN and infinities left out and counted); a string
+ * between quotes with '"' and '\\' escaped. Each series key is checked as
+ * gw_lp_check_series_key does. Returns the bytes written, GW_ENOMEM when out_cap is below
+ * gw_lp_bodies_bound(), or GW_EINVAL naming the series in r->bad_series. */
+int64_t gw_lp_format_bodies(const gw_lp_series *series, size_t count, size_t limit,
+                            char *out, size_t out_cap, gw_lp_bodies *r);
 /* cdef: end */
 
 #endif

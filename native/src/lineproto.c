@@ -969,37 +969,145 @@ static size_t put_double(char *out, double v) {
     return (size_t)n;
 }
 
+/* One point's "key=value timestamp\n" for a number or boolean series (raw: its value word). */
+static char *put_number_line(char *w, const char *key, size_t key_len, uint8_t type,
+                             uint64_t raw, int64_t ts) {
+    memcpy(w, key, key_len);
+    w += key_len;
+    *w++ = '=';
+    switch (type) {
+    case GW_FLOAT: {
+        double d;
+        memcpy(&d, &raw, sizeof d);
+        w += put_double(w, d);
+        break;
+    }
+    case GW_INT: w += put_i64(w, (int64_t)raw); *w++ = 'i'; break;
+    case GW_UINT: w += put_u64(w, raw); *w++ = 'u'; break;
+    default:
+        if (raw) { memcpy(w, "true", 4); w += 4; }
+        else { memcpy(w, "false", 5); w += 5; }
+        break;
+    }
+    *w++ = ' ';
+    w += put_i64(w, ts);
+    *w++ = '\n';
+    return w;
+}
+
+static int is_number_type(uint8_t type) {
+    return type == GW_FLOAT || type == GW_INT || type == GW_UINT || type == GW_BOOL;
+}
+
+static int is_nonfinite(uint8_t type, uint64_t raw) {
+    double d;
+    memcpy(&d, &raw, sizeof d);
+    return type == GW_FLOAT && !isfinite(d);
+}
+
 int64_t gw_lp_format_series(const char *key, size_t key_len, uint8_t type,
                             const int64_t *ts, const uint64_t *values, size_t n,
                             char *out, size_t out_cap, uint64_t *skipped) {
-    if (type != GW_FLOAT && type != GW_INT && type != GW_UINT && type != GW_BOOL)
-        return GW_EINVAL;
+    if (!is_number_type(type)) return GW_EINVAL;
     if (out_cap < gw_lp_format_bound(key_len, n)) return GW_ENOMEM;
     char *w = out;
     uint64_t skip = 0;
     for (size_t k = 0; k < n; k++) {
-        uint64_t raw = values[k];
-        double d = 0;
-        if (type == GW_FLOAT) {
-            memcpy(&d, &raw, sizeof d);
-            if (!isfinite(d)) { skip++; continue; }
-        }
-        memcpy(w, key, key_len);
-        w += key_len;
-        *w++ = '=';
-        switch (type) {
-        case GW_FLOAT: w += put_double(w, d); break;
-        case GW_INT: w += put_i64(w, (int64_t)raw); *w++ = 'i'; break;
-        case GW_UINT: w += put_u64(w, raw); *w++ = 'u'; break;
-        default:
-            if (raw) { memcpy(w, "true", 4); w += 4; }
-            else { memcpy(w, "false", 5); w += 5; }
-            break;
-        }
-        *w++ = ' ';
-        w += put_i64(w, ts[k]);
-        *w++ = '\n';
+        if (is_nonfinite(type, values[k])) { skip++; continue; }
+        w = put_number_line(w, key, key_len, type, values[k], ts[k]);
     }
     *skipped = skip;
+    return (int64_t)(w - out);
+}
+
+size_t gw_lp_bodies_bound(const gw_lp_series *series, size_t count) {
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) {
+        const gw_lp_series *s = &series[i];
+        size_t b = gw_lp_format_bound(s->key_len, s->n);
+        /* a string value is at most twice its bytes escaped, plus its two quotes */
+        if (s->type == GW_STRING && s->n) {
+            size_t bytes = s->string_ends[s->n - 1];
+            if (bytes > (SIZE_MAX - b) / 2) return SIZE_MAX;
+            b += 2 * bytes;
+        }
+        if (b == SIZE_MAX || b > SIZE_MAX - total) return SIZE_MAX;
+        total += b;
+    }
+    return total;
+}
+
+/* A string value between quotes, '"' and '\\' escaped; a line feed stays as it is. */
+static char *put_string(char *w, const char *s, size_t n) {
+    *w++ = '"';
+    for (size_t k = 0; k < n; k++) {
+        char c = s[k];
+        if (c == '"' || c == '\\') *w++ = '\\';
+        *w++ = c;
+    }
+    *w++ = '"';
+    return w;
+}
+
+int64_t gw_lp_format_bodies(const gw_lp_series *series, size_t count, size_t limit,
+                            char *out, size_t out_cap, gw_lp_bodies *r) {
+    r->bodies = r->lines = 0;
+    r->skipped = 0;
+    r->newline_in_string = 0;
+    r->bad_series = 0;
+    r->bad_reason = 0;
+    size_t need = gw_lp_bodies_bound(series, count);
+    if (need == SIZE_MAX || out_cap < need) return GW_ENOMEM;
+    char *w = out, *body = out;
+    uint64_t body_points = 0;
+    for (size_t i = 0; i < count; i++) {
+        const gw_lp_series *s = &series[i];
+        if (!is_number_type(s->type) && s->type != GW_STRING) {
+            r->bad_series = i;
+            return GW_EINVAL;
+        }
+        int reason = gw_lp_check_series_key(s->key, s->key_len);
+        if (reason) {
+            r->bad_series = i;
+            r->bad_reason = reason;
+            return GW_EINVAL;
+        }
+        uint32_t from = 0;
+        for (size_t k = 0; k < s->n; k++) {
+            char *line = w;
+            if (s->type == GW_STRING) {
+                uint32_t to = s->string_ends[k];
+                if (to < from) {
+                    r->bad_series = i;
+                    return GW_EINVAL;
+                }
+                memcpy(w, s->key, s->key_len);
+                w += s->key_len;
+                *w++ = '=';
+                if (memchr(s->strings + from, '\n', to - from)) r->newline_in_string = 1;
+                w = put_string(w, s->strings + from, to - from);
+                *w++ = ' ';
+                w += put_i64(w, s->ts[k]);
+                *w++ = '\n';
+                from = to;
+            } else {
+                if (is_nonfinite(s->type, s->values[k])) { r->skipped++; continue; }
+                w = put_number_line(w, s->key, s->key_len, s->type, s->values[k], s->ts[k]);
+            }
+            /* the line does not fit in the body begun before it: that body ends where it began */
+            if ((size_t)(w - body) > limit && line > body) {
+                r->body_ends[r->bodies] = (size_t)(line - out);
+                r->body_points[r->bodies++] = body_points;
+                body = line;
+                body_points = 0;
+            }
+            body_points++;
+            r->line_ends[r->lines++] = (size_t)(w - out);
+        }
+    }
+    if (w > body) {
+        r->body_ends[r->bodies] = (size_t)(w - out);
+        r->body_points[r->bodies++] = body_points;
+    }
     return (int64_t)(w - out);
 }

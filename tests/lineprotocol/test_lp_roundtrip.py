@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from gateway.batch import BOOL, FLOAT, INT, STRING, UINT, UInt
 from gateway.lineprotocol import (
     MAX_TIME_NS, MIN_TIME_NS, count_nonfinite, format_line, format_value, parse,
-    serialize_series, series_key, split_series_key,
+    serialize_bodies, serialize_series, series_key, split_series_key,
 )
 
 from lp_support import same_value, type_name
@@ -174,6 +174,37 @@ def test_serialize_series_checks_lengths_and_item_sizes():
     words = array.array("d", [0.5, 2.5]).tobytes()
     assert serialize_series(b"m f", FLOAT, array.array("q", [1, 2]).tobytes(), words) == \
         b"m f=0.5 1\nm f=2.5 2\n"
+
+
+def test_serialize_bodies_cuts_at_line_ends_within_the_limit():
+    stamps = array.array("q", [1, 2, 3])
+    series = [("m f", INT, stamps, array.array("q", [1, 22, 333])),
+              ("m s", STRING, stamps, ["a\nb", "x" * 40, 'q"']),
+              ("m b", BOOL, stamps, array.array("B", [1, 0, 1])),
+              ("m g", FLOAT, stamps, array.array("d", [math.nan, 0.5, math.inf]))]
+    bodies, skipped = serialize_bodies(series, 24)
+    assert skipped == 2
+    lines = [b"m f=1i 1\n", b"m f=22i 2\n", b"m f=333i 3\n", b'm s="a\nb" 1\n',
+             b'm s="' + b"x" * 40 + b'" 2\n', b'm s="q\\"" 3\n', b"m b=true 1\n",
+             b"m b=false 2\n", b"m b=true 3\n", b"m g=0.5 2\n"]
+    assert b"".join(data for data, _, _ in bodies) == b"".join(lines)
+    # a string's line feed is inside its line: the line ends are given, bodies hold whole lines
+    for data, points, ends in bodies:
+        assert len(data) <= 24 or points == 1
+        assert ends[-1] == len(data) and len(ends) == points
+    assert [points for _, points, _ in bodies] == [2, 2, 1, 2, 2, 1]
+    assert [e for data, _, ends in bodies for e in ends][:3] == [9, 19, 11]
+
+
+def test_serialize_bodies_refuses_a_bad_key_or_length_naming_the_series():
+    one = array.array("q", [1])
+    with pytest.raises(ValueError, match="'m _f'.*reserved"):
+        serialize_bodies([("m f", INT, one, one), ("m _f", INT, one, one)], 1000)
+    with pytest.raises(ValueError, match="'m f': values must hold 1 items"):
+        serialize_bodies([("m f", INT, one, array.array("q", [1, 2]))], 1000)
+    with pytest.raises(ValueError, match="'m s': 0 values for 1 timestamps"):
+        serialize_bodies([("m s", STRING, one, [])], 1000)
+    assert serialize_bodies([], 1000) == ([], 0)
 
 
 @pytest.mark.parametrize("args, match", [
