@@ -609,6 +609,12 @@ class Bucket:
             self.series_limit_logged_at = now
             log.warning("bucket %s: %s (counted as series_limited)", self.name, problem)
 
+    def unindexed_blocks(self) -> list[RingEntry]:
+        """The sealed blocks not in the index yet: those a running checkpoint is indexing and
+        those waiting for the next. A reader takes this list before it reads the index, so a
+        block the checkpoint commits meanwhile is in one or the other, never in neither."""
+        return [*self.indexing, *self.pending]
+
     def take_unindexed(self) -> Unindexed:
         """Everything not yet in the index, handed to a checkpoint (see :meth:`restore`)."""
         u = Unindexed(self.pending, self.pending_series, self.pending_sealed,

@@ -149,13 +149,14 @@ class StoreReader:
         # Where the checkpoint stood before the rows are read: the ring may write over them
         # from there on (the next checkpoint then drops their rows).
         since = (b.state.write_pos, b.written_at_checkpoint)
+        unindexed = b.unindexed_blocks()
         rows = await self.index.blocks_of(b.state.id, ids, lo, hi)
         refs: dict[int, list[_Read]] = {sid: [] for sid in ids}
         seen = set()
         for r in rows:
             refs[r.series].append((r.seq, r.offset, r.length, since))
             seen.add(r.seq)
-        for e in list(b.pending):
+        for e in unindexed:
             if (e.series_id in refs and e.max_ts >= lo and e.min_ts < hi
                     and e.seq not in seen):
                 refs[e.series_id].append((e.seq, e.offset, e.length, (e.offset + e.length, None)))
@@ -178,13 +179,14 @@ class StoreReader:
             await self.repair_index(b)
         # Where the checkpoint stood before the rows are read (see _series_blocks).
         since = (b.state.write_pos, b.written_at_checkpoint)
+        unindexed = b.unindexed_blocks()
         rows = await self.index.blocks(b.state.id, info.id, lo, hi)
         seen = {r.seq for r in rows}
         pieces = [_Piece(r.seq, r.min_ts, r.max_ts, r.count, (r.seq, r.offset, r.length, since))
                   for r in rows]
         pieces += [_Piece(e.seq, e.min_ts, e.max_ts, e.count,
                           (e.seq, e.offset, e.length, (e.offset + e.length, None)))
-                   for e in list(b.pending)
+                   for e in unindexed
                    if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi
                    and e.seq not in seen]
         head = await self.threads.on_store_thread(b.head_on_thread, info.id)
@@ -257,9 +259,10 @@ class StoreReader:
             await self.repair_index(b)
         ids = [info.id for info in infos]
         since = (b.state.write_pos, b.written_at_checkpoint)   # see _blocks_of
+        unindexed = b.unindexed_blocks()
         refs = await self.index.block_refs(b.state.id, ids, lo, hi)
         pending: dict[int, list] = {}
-        for e in list(b.pending):
+        for e in unindexed:
             if e.series_id in refs and e.max_ts >= lo and e.min_ts < hi:
                 pending.setdefault(e.series_id, []).append(e)
         for sid, entries in pending.items():
@@ -366,8 +369,9 @@ class StoreReader:
     async def _read_last(self, b: Bucket, info: SeriesInfo,
                          head: HeadPoints) -> tuple[int, Any] | None:
         """The newest stored point, read from the blocks that may hold it and the head."""
+        unindexed = b.unindexed_blocks()
         newest = await self.index.newest_block_ts(b.state.id, info.id)
-        pend = [e.max_ts for e in b.pending if e.series_id == info.id]
+        pend = [e.max_ts for e in unindexed if e.series_id == info.id]
         candidates = [t for t in [newest, *pend] if t is not None]
         if head.timestamps:
             candidates.append(max(head.timestamps))

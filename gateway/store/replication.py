@@ -90,7 +90,7 @@ class ReplicationPositions:
         # The blocks not in the index are listed before it is read: a block a checkpoint
         # commits meanwhile is then in the list or in what the index gives, never in neither
         # (a gap the stream's cursor would skip).
-        unindexed = [e for e in (*b.indexing, *b.pending) if e.seq > after_seq]
+        unindexed = [e for e in b.unindexed_blocks() if e.seq > after_seq]
         rows = await self.index.blocks_after(b.state.id, after_seq, limit)
         refs = {r.seq: (r.series, r.offset, r.length) for r in rows}
         for e in unindexed:

@@ -49,7 +49,7 @@ def bucket_stats(b: Bucket) -> dict[str, Any]:
     live_bytes = state.live_bytes if state else 0
     block_points = state.live_points if state else 0
     head_points = heads.get("head_points_total", 0)
-    pending = [*b.indexing, *b.pending]  # with the blocks a checkpoint is indexing
+    pending = b.unindexed_blocks()  # with the blocks a checkpoint is indexing
     pending_points = sum(e.count for e in pending)
     pending_bytes = sum(e.length for e in pending)
     counters = dict(state.counters) if state else {}

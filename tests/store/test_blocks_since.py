@@ -66,3 +66,27 @@ def test_a_bucket_s_figures_count_the_blocks_a_checkpoint_is_indexing(data_dir):
 
     figures = asyncio.run(scenario())
     assert [(f["blocks"], f["points_in_blocks"]) for f in figures] == [(4, 256)] * 3
+
+
+def test_reads_during_a_checkpoint_see_the_blocks_it_is_indexing(data_dir):
+    """A read lists the unindexed blocks before it reads the index: blocks a checkpoint has
+    taken but not committed are in neither the pending list nor the index, and a read that
+    looked at the pending list only after its index query missed them."""
+    async def scenario():
+        async with Store(data_dir, small_config(head_points=64)) as store:
+            await store.write(_points(0, 128))           # two blocks sealed at commit
+            await store.flush(seal=True)                 # ... indexed
+            await store.write(_points(128, 128))         # two more, not indexed yet
+            checkpoint, gate = await _checkpoint_held_at_commit(store)  # blocks 3-4 taken
+            scanned = [list(c.timestamps) for c in await store.scan("raw", measurement="m")]
+            chunked = [list(c.timestamps) async for chunk in store.scan_chunks("raw")
+                       for c in chunk]
+            last = await store.last("m v")
+            gate.set()
+            await checkpoint
+        return scanned, chunked, last
+
+    scanned, chunked, last = asyncio.run(scenario())
+    every = [T0 + i * S for i in range(256)]
+    assert scanned == chunked == [every]
+    assert last == (T0 + 255 * S, 255.0)
