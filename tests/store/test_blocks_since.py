@@ -34,13 +34,17 @@ async def _checkpoint_held_at_commit(store) -> tuple[asyncio.Task, asyncio.Event
     return checkpoint, gate
 
 
+async def _blocks_1_2_indexed_3_4_being_indexed(store) -> tuple[asyncio.Task, asyncio.Event]:
+    await store.write(_points(0, 128))           # two blocks sealed at commit
+    await store.flush(seal=True)                 # ... indexed
+    await store.write(_points(128, 128))         # two more, not indexed yet
+    return await _checkpoint_held_at_commit(store)  # blocks 3-4 taken
+
+
 def test_blocks_a_checkpoint_is_indexing_are_read_in_sequence(data_dir):
     async def scenario():
         async with Store(data_dir, small_config(head_points=64)) as store:
-            await store.write(_points(0, 128))           # two blocks sealed at commit
-            await store.flush(seal=True)                 # ... indexed
-            await store.write(_points(128, 128))         # two more, not indexed yet
-            checkpoint, gate = await _checkpoint_held_at_commit(store)  # blocks 3-4 taken
+            checkpoint, gate = await _blocks_1_2_indexed_3_4_being_indexed(store)
             await store.write(_points(256, 128))         # blocks 5-6 sealed meanwhile
             during = [b.seq for b in await store.blocks_since("raw", 0, limit=100)]
             gate.set()
@@ -74,10 +78,7 @@ def test_reads_during_a_checkpoint_see_the_blocks_it_is_indexing(data_dir):
     looked at the pending list only after its index query missed them."""
     async def scenario():
         async with Store(data_dir, small_config(head_points=64)) as store:
-            await store.write(_points(0, 128))           # two blocks sealed at commit
-            await store.flush(seal=True)                 # ... indexed
-            await store.write(_points(128, 128))         # two more, not indexed yet
-            checkpoint, gate = await _checkpoint_held_at_commit(store)  # blocks 3-4 taken
+            checkpoint, gate = await _blocks_1_2_indexed_3_4_being_indexed(store)
             scanned = [list(c.timestamps) for c in await store.scan("raw", measurement="m")]
             chunked = [list(c.timestamps) async for chunk in store.scan_chunks("raw")
                        for c in chunk]
