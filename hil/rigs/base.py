@@ -94,9 +94,10 @@ class Rig(abc.ABC):
         Pi's last fake-hwclock save, or the image's build time on a first boot)."""
         raise RigLacks(self.kind, "clock")
 
-    def step_clock(self, unix_s: float | None = None) -> None:
+    def step_clock(self, unix_s: float | None = None) -> float | None:
         """Steps the device's wall clock to ``unix_s`` (default: the rig's own time) and marks
-        it synchronised, as an NTP client's first step does."""
+        it synchronised, as an NTP client's first step does; returns the step in seconds when
+        the rig knows it."""
         raise RigLacks(self.kind, "clock")
 
     # -- stimulus ----------------------------------------------------------------------

@@ -6,6 +6,11 @@ qemu as the power switch and the machine's forwarded ports as its address:
 * power: qemu; a power cut is SIGKILL of its process group, power on starts qemu again on the
   same card (attached with ``cache=writeback``, so the guest's flushes reach the host file);
   what a killed qemu does not simulate is said in ``virtual_machine.py``;
+* clock: the boot clock is the ssh rig's (fake-hwclock's and timesyncd's saves, then a power
+  cycle), and the virt machine's real-time clock, which the kernel reads at boot, starts at the
+  same time on every power on (qemu's ``-rtc base=``): a Pi has no such clock, so what it boots
+  with is the later of the saves and this. The machine's network is closed, so timesyncd runs
+  as on a Pi out of reach of any NTP server;
 * the LAN: the gateway's device endpoint (guest port 1883) is forwarded to a fixed port on
   127.0.0.1, so a device on the host reconnects to the same address after a cut.
 
@@ -53,6 +58,7 @@ class _QemuPower:
 
 class QemuRig(SshRig):
     kind = "qemu"
+    ntp_reachable = False   # the machine's network reaches nothing
 
     def __init__(self, workdir: pathlib.Path, machine: Machine | None = None) -> None:
         super().__init__(workdir, machine, machine and _QemuPower(machine))
@@ -73,7 +79,13 @@ class QemuRig(SshRig):
         if self.machine is None:
             self.machine = self.shell = self._first_boot()
             self.power = _QemuPower(self.machine)
+            self.machine.rtc_base = self._boot_clock_s
         super().boot(config_toml)
+
+    def set_boot_clock(self, unix_s: float) -> None:
+        super().set_boot_clock(unix_s)
+        if self.machine is not None:
+            self.machine.rtc_base = unix_s
 
     def gateway_running(self) -> bool:
         return self.machine is not None and self.machine.running() and super().gateway_running()
@@ -92,4 +104,6 @@ class QemuRig(SshRig):
             self.machine.card.remove()
         else:
             super().close()
+            if self.machine is not None:  # shared with others: boots on the host's time again
+                self.machine.rtc_base = None
         self.machine = self.shell = None

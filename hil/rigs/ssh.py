@@ -16,6 +16,14 @@ ssh rig whose power switch is qemu).
   socket (``GATEWAY_RIG_CONTROL``, a systemd drop-in the rig installs and removes), and the
   faults are that socket's requests, sent from the device's side of the SSH session;
 * disk: the root file system's state from its own superblock (``tune2fs -l``);
+* status API: ``GET /api/status/<page>`` from the device's side of SSH, against the gateway's
+  own HTTP listener;
+* clock: the boot clock is what a Pi without a real-time clock boots with, the time fake-hwclock
+  and timesyncd saved last: the rig writes both saves and cuts the power (the savers stopped
+  first, so none writes the real time back; timesyncd masked while the rig runs, so it cannot
+  reach an NTP server on the bench). A step is an NTP client's first one, made on the device:
+  adjtimex sets the time, clears the kernel's unsynchronised flag and sets a maximum error of
+  0, as timesyncd does (``date -s`` leaves the flag set);
 * the LAN: the gateway's device endpoint on the device's port 1883, with the first-boot
   password; subscribers on the image's mosquitto at the device's 127.0.0.1:1885.
 """
@@ -41,6 +49,13 @@ SERVICE_TIMEOUT_S = 5 * 60
 LOGIN_TIMEOUT_S = 10 * 60
 #: The LAN credentials the image makes on first boot (edge-gateway-mqtt-credentials.service).
 LAN_CREDENTIALS = "/etc/mosquitto/lan-credentials"
+#: The gateway's HTTP listener when its configuration does not name one (the unit's
+#: GATEWAY_HTTP_LISTEN on the image).
+HTTP_PORT = 80
+#: What a Pi boots with when it has no real-time clock: the later of these two saves (never
+#: earlier than systemd's own build time, to which systemd advances an older clock).
+FAKE_HWCLOCK_SAVE = "/etc/fake-hwclock.data"
+TIMESYNCD_CLOCK = "/var/lib/systemd/timesync/clock"
 #: The emulated-sensor mode: the gateway serves its rig-control socket here.
 RIG_CONTROL_DROP_IN = "/etc/systemd/system/gateway.service.d/hil-rig-control.conf"
 RIG_CONTROL_SOCKET = "/run/gateway/rig.sock"
@@ -56,6 +71,40 @@ s.connect(sys.argv[1])
 s.sendall(sys.stdin.buffer.read())
 sys.stdout.buffer.write(s.makefile("rb").readline())
 """
+
+# Run on the device by the service's user: one status API page, printed as it came.
+_STATUS_GET = """
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=60) as response:
+    sys.stdout.buffer.write(response.read())
+"""
+
+# Run on the device as root: a step of the wall clock as an NTP client's first step (timesyncd's:
+# adjtimex with ADJ_SETOFFSET, the status cleared of STA_UNSYNC, maximum and estimated error 0).
+# The target time is read once the interpreter is up, so the step lands within the SSH link's
+# latency of the rig's clock, not a Python start later.
+_CLOCK_STEP = """
+import ctypes, json, sys, time
+L, I = ctypes.c_long, ctypes.c_int
+class Timex(ctypes.Structure):  # struct timex, linux/timex.h
+    _fields_ = [("modes", ctypes.c_uint), ("offset", L), ("freq", L), ("maxerror", L),
+                ("esterror", L), ("status", I), ("constant", L), ("precision", L),
+                ("tolerance", L), ("tv_sec", L), ("tv_usec", L), ("tick", L), ("ppsfreq", L),
+                ("jitter", L), ("shift", I), ("stabil", L), ("jitcnt", L), ("calcnt", L),
+                ("errcnt", L), ("stbcnt", L), ("tai", I), ("reserved", I * 11)]
+ADJ_MAXERROR, ADJ_ESTERROR, ADJ_STATUS, ADJ_SETOFFSET, ADJ_NANO = 0x4, 0x8, 0x10, 0x100, 0x2000
+libc = ctypes.CDLL(None, use_errno=True)
+print("ready", flush=True)
+target = int(sys.stdin.readline())
+seconds, nanoseconds = divmod(target - time.time_ns(), 10**9)
+tx = Timex(modes=ADJ_SETOFFSET | ADJ_NANO | ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR,
+           tv_sec=seconds, tv_usec=nanoseconds)
+state = libc.adjtimex(ctypes.byref(tx))
+print(json.dumps({"state": state, "errno": ctypes.get_errno(),
+                  "step_ns": seconds * 10**9 + nanoseconds}))
+"""
+#: adjtimex's answer while the kernel considers the clock unsynchronised.
+TIME_ERROR = 5
 
 # Run on the device: presses on the output line wired back to an input (active low).
 _GPIO_PRESS = """
@@ -87,15 +136,18 @@ class Shell:
         """More evidence for a failure message (a console log, when there is one)."""
         return ""
 
-    def ssh(self, command: str, timeout: float = 120, check: bool = True,
-            text: bool = True) -> subprocess.CompletedProcess:
+    def ssh_argv(self, command: str) -> list[str]:
         argv = ["ssh", "-p", str(self.port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
                 "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=15"]
         if self.key is not None:
             # A device made for the run (a fresh host key on every first boot).
             argv += ["-i", str(self.key), "-o", "StrictHostKeyChecking=no",
                      "-o", "UserKnownHostsFile=/dev/null"]
-        argv += [f"{self.user}@{self.host}", command]
+        return argv + [f"{self.user}@{self.host}", command]
+
+    def ssh(self, command: str, timeout: float = 120, check: bool = True,
+            text: bool = True) -> subprocess.CompletedProcess:
+        argv = self.ssh_argv(command)
         # sshd is restarted during first boot (cloud-init's ssh and password modules), so a
         # connection can be reset before the session starts; that is retried, a command's own
         # failure is not.
@@ -205,6 +257,9 @@ def parse_gpio_loopback(text: str | None) -> dict[int, int]:
 
 class SshRig(Rig):
     kind = "ssh"
+    #: Whether the device may reach an NTP server (a bench LAN): timesyncd is then masked while
+    #: the rig needs the clock unsynchronised.
+    ntp_reachable = True
 
     def __init__(self, workdir: pathlib.Path, shell: Shell | None, power,
                  lan_endpoint: tuple[str, int] | None = None,
@@ -215,6 +270,10 @@ class SshRig(Rig):
         self._lan_endpoint = lan_endpoint
         self.gpio_loopback = gpio_loopback or {}
         self._rig_control = False
+        self._http_port = HTTP_PORT
+        #: The boot clock to power on with (Unix seconds), until it has been applied.
+        self._boot_clock_s: float | None = None
+        self._ntp_masked = False
 
     def _shell(self) -> Shell:
         if self.shell is None:
@@ -225,6 +284,8 @@ class SshRig(Rig):
     def boot(self, config_toml: str) -> None:
         sh = self._shell()
         sh.wait_for_login(LOGIN_TIMEOUT_S)
+        if self._boot_clock_s is not None:
+            self._power_cycle_to_boot_clock()
         emulated = tomllib.loads(config_toml).get("gateway", {}).get("hardware") == "emulated"
         self._set_rig_control(emulated)
         sh.write_root_file(GATEWAY_TOML, config_toml)
@@ -234,6 +295,8 @@ class SshRig(Rig):
         if active != config_toml:
             errors = sh.ssh("sudo cat /run/gateway/config-errors", check=False).stdout
             raise RigError(f"the gateway rejected the scenario's configuration:\n{errors}")
+        listen = tomllib.loads(active).get("http", {}).get("listen")
+        self._http_port = int(listen.rpartition(":")[2]) if listen else HTTP_PORT
 
     def _set_rig_control(self, on: bool) -> None:
         """The emulated-sensor mode's rig-control socket: a drop-in for the gateway's unit."""
@@ -245,6 +308,24 @@ class SshRig(Rig):
             sh.ssh(f"sudo rm -f {RIG_CONTROL_DROP_IN}")
         sh.ssh("sudo systemctl daemon-reload")
         self._rig_control = on
+
+    def _power_cycle_to_boot_clock(self) -> None:
+        """Saves the boot clock where fake-hwclock and timesyncd restore the time from at power
+        on, and cuts the power: the savers are stopped first (fake-hwclock saves the real time
+        on its way down), and a cut leaves no shutdown to save it again."""
+        sh = self._shell()
+        unix_s = int(self._boot_clock_s)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(unix_s))
+        timesyncd = "mask --now" if self.ntp_reachable else "stop"
+        sh.ssh(f"sudo systemctl stop fake-hwclock-save.timer fake-hwclock.service"
+               f" && sudo systemctl {timesyncd} systemd-timesyncd.service"
+               f" && echo '{stamp}' | sudo tee {FAKE_HWCLOCK_SAVE} >/dev/null"
+               f" && sudo sh -c 'test ! -e {TIMESYNCD_CLOCK} || touch -d @{unix_s} {TIMESYNCD_CLOCK}'"
+               f" && sync")
+        self._ntp_masked = self.ntp_reachable
+        self.power_cut()
+        self.power_on()
+        self._boot_clock_s = None
 
     def power_cut(self) -> None:
         self.power.cut()
@@ -286,6 +367,41 @@ class SshRig(Rig):
                                   check=False, timeout=60).stdout
         except Exception as e:  # the log is evidence for a failure already being reported
             return f"(journal not readable: {e})"
+
+    def status(self, page: str = "overview") -> dict:
+        url = f"http://127.0.0.1:{self._http_port}/api/status/{page}"
+        answer = self._device_python(_STATUS_GET, url)
+        try:
+            return json.loads(answer)
+        except ValueError as e:
+            raise RigError(f"the device's {url} is not JSON ({e}): {answer[:200]!r}") from None
+
+    # -- the clock -----------------------------------------------------------------------
+    def set_boot_clock(self, unix_s: float) -> None:
+        """Applied at the next :meth:`boot`: a power cycle into the saved time (see the module)."""
+        self._boot_clock_s = unix_s
+
+    def step_clock(self, unix_s: float | None = None) -> float:
+        command = f"cd / && sudo /opt/edge-gateway/bin/python -c {shlex.quote(_CLOCK_STEP)}"
+        proc = subprocess.Popen(self._shell().ssh_argv(command), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            if proc.stdout.readline().strip() == "ready":
+                target_ns = time.time_ns() if unix_s is None else int(unix_s * 1e9)
+                proc.stdin.write(f"{target_ns}\n")
+                proc.stdin.flush()
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        try:
+            answer = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise RigError(f"the clock step on the device failed (exit {proc.returncode}):\n{out}{err}") from None
+        if answer["state"] < 0 or answer["state"] == TIME_ERROR:
+            raise RigError(f"the device's kernel did not take the clock step: {answer}")
+        return answer["step_ns"] / 1e9
 
     # -- stimulus ----------------------------------------------------------------------
     def _device_python(self, script: str, *args: str, stdin: str = "", user: str = "gateway",
@@ -349,9 +465,15 @@ class SshRig(Rig):
         return (*self.lan_endpoint(), user, password)
 
     def close(self) -> None:
-        """Leaves the device powered and running its gateway, without the rig's drop-in."""
-        if self.shell is not None and self._rig_control and self.gateway_running():
+        """Leaves the device powered and running its gateway, without the rig's drop-in, its
+        NTP client back."""
+        if self.shell is not None and self.gateway_running():
             try:
-                self._set_rig_control(False)
+                if self._rig_control:
+                    self._set_rig_control(False)
+                if self._ntp_masked:
+                    self.shell.ssh("sudo systemctl unmask systemd-timesyncd.service"
+                                   " && sudo systemctl start systemd-timesyncd.service")
+                    self._ntp_masked = False
             except RigError:
                 pass

@@ -167,6 +167,8 @@ class Machine(Shell):
         self.qemu_errors = work / "qemu.err"
         self.qemu: subprocess.Popen | None = None
         self.boots = 0
+        #: The real-time clock's time at power on (Unix seconds), or None for the host's time.
+        self.rtc_base: float | None = None
         ports: set[int] = set()
         while len(ports) < 1 + len(guest_ports):
             ports.add(free_port())
@@ -206,7 +208,17 @@ class Machine(Shell):
                 "-drive", f"file={self.card.path},format=raw,if=none,id=card,cache={self.cache}",
                 "-device", "virtio-blk-pci,drive=card",
                 "-netdev", f"user,id=net0,restrict=on,{forwards}",
-                "-device", "virtio-net-pci,netdev=net0,romfile="]  # no option ROM: direct kernel boot
+                "-device", "virtio-net-pci,netdev=net0,romfile=",  # no option ROM: direct kernel boot
+                "-rtc", self._rtc_option()]
+
+    def _rtc_option(self) -> str:
+        """The virt machine's PL031 real-time clock, which the kernel reads at boot: the host's
+        time, or ``rtc_base`` at every power on (then running on with the host's clock), as a
+        board whose clock starts from the same saved time each boot."""
+        if self.rtc_base is None:
+            return "base=utc,clock=host"
+        start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.rtc_base))
+        return f"base={start},clock=host"
 
     def start(self) -> None:
         """Powers the machine on (returns at once; see wait_for_login)."""

@@ -6,17 +6,21 @@ the points a device timed itself must keep their times.
 
 The device is a LAN sensor publishing QoS 1 to the gateway's endpoint: messages without a time
 of their own (timed by the gateway on arrival) and messages with one; the host reader adds the
-gateway's own readings. A PUBACK means the message is on the card, held or stored.
+gateway's own readings. A PUBACK means the message is on the card, held or stored. Each run tags
+its messages with an id of its own and counts only those, and only the host readings stored
+since it began, so a device that ran the scenario before (a bench Pi) can run it again.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hil.rigs import RigError
 from hil.scenarios.test_power_cut_mqtt import config as lan_ingest_config
 from hil.scenarios.waiting import wait_for
 
@@ -31,6 +35,9 @@ DEVICE_TIME_NS = (time.time_ns() // S - 3600) * S
 #: A re-timed point may sit before its real arrival by the step's own latency (the rig reads its
 #: clock, then the request reaches the device); far less than this.
 STEP_SLACK_NS = 2 * S
+#: Until the held points are stored once the clock is stepped (a status read over SSH on an
+#: emulated CPU takes seconds).
+RELEASE_TIMEOUT_S = 120
 
 
 def config(broker_url: str, listen: str, password_file: str) -> str:
@@ -53,7 +60,8 @@ def _hold(status: dict) -> dict:
 class Device:
     """The LAN sensor: publishes QoS 1 and counts PUBACKs; resends what was not acknowledged."""
 
-    def __init__(self, rig) -> None:
+    def __init__(self, rig, run: str) -> None:
+        self.run = run
         host, port, user, password = rig.mqtt_device_endpoint()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="hil-clock-device",
                                   clean_session=False)
@@ -71,8 +79,9 @@ class Device:
         for _ in range(n):
             seq = self.sent
             self.published_at[seq] = time.time_ns()
-            self.client.publish("hil/clock", f"clk,device=d1 seq={seq}i", qos=1)
-            self.client.publish("hil/clock", f"clk_dev,device=d1 seq={seq}i {DEVICE_TIME_NS + seq * S}",
+            tags = f"device=d1,run={self.run}"
+            self.client.publish("hil/clock", f"clk,{tags} seq={seq}i", qos=1)
+            self.client.publish("hil/clock", f"clk_dev,{tags} seq={seq}i {DEVICE_TIME_NS + seq * S}",
                                 qos=1)
             self.sent += 1
             time.sleep(0.01)
@@ -84,12 +93,23 @@ class Device:
         self.client.loop_stop()
 
 
-def test_points_taken_before_the_clock_is_synchronised_get_their_real_times(make_rig, figures):
-    rig = make_rig()
+def _host_reading_times(rig) -> set[int]:
+    return {p.time_ns for p in rig.points("host_system")}
+
+
+def points_before_the_clock_is_synchronised(rig, figures: dict) -> None:
+    """The scenario on any rig with a clock, power, the status API and an MQTT publisher;
+    ``figures`` gets what it measured; fails unless every point the gateway timed is stored
+    once at its real time and the device's own times are kept."""
+    run = uuid.uuid4().hex[:12]
+    try:   # a device that ran before keeps its host readings; a fresh one has none to read yet
+        earlier_host = _host_reading_times(rig)
+    except RigError:
+        earlier_host = set()
     rig.set_boot_clock(BOOT_CLOCK_S)
     started_ns = time.time_ns()
     rig.boot(config(rig.subscriber_broker_url(), *rig.device_listener()))
-    device = Device(rig)
+    device = Device(rig, run)
     try:
         device.publish_phase(MESSAGES_PER_PHASE)
         before = rig.status()
@@ -100,20 +120,26 @@ def test_points_taken_before_the_clock_is_synchronised_get_their_real_times(make
         device.publish_phase(MESSAGES_PER_PHASE)
         held = rig.status()
         # Nothing the gateway timed is stored yet; what the device timed is, as it came.
-        early = rig.points()
-        rig.step_clock()
+        early = [p for p in rig.points()
+                 if (p.measurement == "clk" and p.tags.get("run") == run)
+                 or (p.measurement == "host_system" and p.time_ns not in earlier_host)]
+        step_s = rig.step_clock()
         stepped_ns = time.time_ns()
         after = wait_for(rig.status, lambda s: _hold(s).get("held_points", 0) == 0,
-                         "the held points stored after the clock was stepped", timeout=60)
+                         "the held points stored after the clock was stepped", timeout=RELEASE_TIMEOUT_S)
     finally:
         device.close()
 
-    untimed = {int(p.value): p.time_ns for p in rig.points("clk") if p.field == "seq"}
-    timed = {int(p.value): p.time_ns for p in rig.points("clk_dev") if p.field == "seq"}
-    host = [p.time_ns for p in rig.points("host_system")]
+    def this_run(measurement: str) -> dict[int, int]:
+        return {int(p.value): p.time_ns for p in rig.points(measurement)
+                if p.field == "seq" and p.tags.get("run") == run}
+
+    untimed, timed = this_run("clk"), this_run("clk_dev")
+    host = sorted(_host_reading_times(rig) - earlier_host)
     ended_ns = time.time_ns()   # the host reader goes on reading until the export
     off = {seq: t - device.published_at[seq] for seq, t in untimed.items() if seq in device.published_at}
     figures.update({
+        "clock step (s)": "not known on this rig" if step_s is None else f"{step_s:.1f}",
         "messages without a time / with one, acknowledged": f"{device.sent} / {device.sent}",
         "held before the restart / before the step": (f"{_hold(before).get('held_points')} / "
                                                       f"{_hold(held).get('held_points')}"),
@@ -148,3 +174,7 @@ def test_points_taken_before_the_clock_is_synchronised_get_their_real_times(make
     assert _hold(held)["held_points"] >= 3 * MESSAGES_PER_PHASE
     assert after["clock_synchronised"] is True and not after["clock_holding"]
     assert _hold(after)["damaged_records"] == 0 and _hold(after)["refused_points"] == 0
+
+
+def test_points_taken_before_the_clock_is_synchronised_get_their_real_times(make_rig, figures):
+    points_before_the_clock_is_synchronised(make_rig(), figures)

@@ -1,7 +1,12 @@
-"""HIL scenario 4 on the booted image (the qemu rig on the image tests' machine): a device on the
-host publishes QoS 1 at 100 messages/s to the gateway's port 1883, the machine is killed
-mid-stream five times and booted again on the same card; every message the device saw
-acknowledged is stored, nothing else is, and the root file system is clean after each boot.
+"""HIL scenarios 4 and 6 on the booted image (the qemu rig on the image tests' machine).
+
+Scenario 4: a device on the host publishes QoS 1 at 100 messages/s to the gateway's port 1883,
+the machine is killed mid-stream five times and booted again on the same card; every message the
+device saw acknowledged is stored, nothing else is, and the root file system is clean after each
+boot. Scenario 6: the machine is powered on with its clock in the past (fake-hwclock's and
+timesyncd's saves and the virt machine's real-time clock), takes LAN messages and host readings
+through a restart and a power cut, then its clock is stepped over SSH as NTP does; what the
+gateway timed is stored at its real times, and the status API said "not synchronised" meanwhile.
 Then the ssh rig, as a real Pi is driven: the same scenario with two cuts, over SSH to the
 machine's forwarded port, its power a command (a script that kills qemu and starts it again).
 
@@ -20,6 +25,7 @@ from hil.rigs import open_rig
 from hil.rigs.qemu import QemuRig
 from hil.rigs.ssh import LOGIN_TIMEOUT_S
 from hil.rigs.virtual_machine import SSH_USER
+from hil.scenarios.test_no_rtc_clock import points_before_the_clock_is_synchronised
 from hil.scenarios.test_power_cut_mqtt import power_cuts_during_lan_ingest
 from imagetools import artifacts_dir
 
@@ -30,12 +36,13 @@ SSH_RIG_POWER_CUTS = 2
 _results: list[tuple[str, ScenarioResult]] = []
 
 
-def run_scenario(rig, name: str, power_cuts: int, record_property) -> None:
-    """Scenario 4 on ``rig``; its figures go to the test's properties and the shared report."""
+def run_scenario(rig, name: str, scenario, record_property) -> None:
+    """``scenario(rig, figures)`` on ``rig``; its figures go to the test's properties and the
+    shared report."""
     result = ScenarioResult(name)
     started = time.monotonic()
     try:
-        power_cuts_during_lan_ingest(rig, result.figures, power_cuts=power_cuts)
+        scenario(rig, result.figures)
         result.outcome = "passed"
     except BaseException as e:
         result.outcome = "failed"
@@ -54,7 +61,17 @@ def run_scenario(rig, name: str, power_cuts: int, record_property) -> None:
 
 def test_power_cuts_during_lan_ingest_on_the_booted_image(guest, tmp_path, record_property):
     run_scenario(QemuRig(tmp_path, machine=guest), "power cuts during LAN ingest (scenario 4)",
-                 POWER_CUTS, record_property)
+                 lambda rig, figures: power_cuts_during_lan_ingest(rig, figures, POWER_CUTS),
+                 record_property)
+
+
+def test_no_rtc_clock_on_the_booted_image(guest, tmp_path, record_property):
+    rig = QemuRig(tmp_path, machine=guest)
+    try:
+        run_scenario(rig, "no real-time clock (scenario 6)", points_before_the_clock_is_synchronised,
+                     record_property)
+    finally:
+        rig.close()   # the next power on is on the host's time again
 
 
 def test_ssh_rig_power_cuts_through_a_power_command(guest, tmp_path, record_property):
@@ -66,7 +83,8 @@ def test_ssh_rig_power_cuts_through_a_power_command(guest, tmp_path, record_prop
                    lan_endpoint=f"127.0.0.1:{guest.host_port(1883)}")
     try:
         rig.power.restore()
-        run_scenario(rig, "power cuts during LAN ingest (scenario 4), ssh rig", SSH_RIG_POWER_CUTS,
+        run_scenario(rig, "power cuts during LAN ingest (scenario 4), ssh rig",
+                     lambda rig, figures: power_cuts_during_lan_ingest(rig, figures, SSH_RIG_POWER_CUTS),
                      record_property)
     finally:
         rig.close()
