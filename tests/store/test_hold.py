@@ -11,6 +11,7 @@ import pytest
 from gateway.clock import HELD_BASE_NS, WallClock
 from gateway.errors import StoreError
 from gateway.store import Store
+from gateway.store.control import ControlClient, ControlServer
 from gateway.store.hold import FILE_NAME
 
 from clock_support import REAL_TIME, S, SteppedClock
@@ -61,6 +62,32 @@ async def _held_points_are_stored_with_their_real_times_once_synchronised(data_d
         late = HELD_BASE_NS + source.mono - 2 * S
         await store.write(make_batch([("t", {"s": "b"}, "v", late, 1.0)]))
         assert (await read_all(store))["t,s=b v"] == [(source.real - 2 * S, 1.0)]
+
+
+def test_gateway_write_through_the_daemon_holds_its_untimed_lines(data_dir, config, until):
+    asyncio.run(_gateway_write_through_the_daemon_holds_its_untimed_lines(data_dir, config, until))
+
+
+async def _gateway_write_through_the_daemon_holds_its_untimed_lines(data_dir, config, until):
+    source = SteppedClock()
+    async with held_store(data_dir, config, source) as store:
+        control = ControlServer(store)
+        await control.start()
+        try:
+            requested = source.mono
+            lines = [b"t,s=cli v=1\n", f"t,s=dev v=2 {DEVICE_TIME}\n".encode()]
+            report = await asyncio.to_thread(ControlClient(store.path).write, "raw", "ns", lines)
+        finally:
+            await control.stop()
+        assert report["points"] == 2 and report["refused"] == 0
+        # The line with a time is the client's and stored at once; the other waits for the sync.
+        assert await read_all(store) == {"t,s=dev v": [(DEVICE_TIME, 2.0)]}
+        assert store.hold.held_points == 1
+        source.advance(60)
+        synchronise(source, store.wall_clock)
+        await until(lambda: store.hold.held_points == 0, "the release of the held points")
+        real = source.real - (source.mono - requested)
+        assert (await read_all(store))["t,s=cli v"] == [(real, 1.0)]
 
 
 def test_held_points_survive_a_restart_before_the_sync(data_dir, config, until):
