@@ -467,13 +467,14 @@ class SshRig(Rig):
     def close(self) -> None:
         """Leaves the device powered and running its gateway, without the rig's drop-in, its
         NTP client back."""
-        if self.shell is not None and self.gateway_running():
-            try:
-                if self._rig_control:
-                    self._set_rig_control(False)
-                if self._ntp_masked:
-                    self.shell.ssh("sudo systemctl unmask systemd-timesyncd.service"
-                                   " && sudo systemctl start systemd-timesyncd.service")
-                    self._ntp_masked = False
-            except RigError:
-                pass
+        if self.shell is None:
+            return
+        try:
+            if self._rig_control and self.gateway_running():
+                self._set_rig_control(False)
+            if self._ntp_masked:
+                self.shell.ssh("sudo systemctl unmask systemd-timesyncd.service"
+                               " && sudo systemctl start systemd-timesyncd.service")
+                self._ntp_masked = False
+        except RigError:
+            pass
