@@ -284,13 +284,16 @@ class SshRig(Rig):
     def boot(self, config_toml: str) -> None:
         sh = self._shell()
         sh.wait_for_login(LOGIN_TIMEOUT_S)
-        if self._boot_clock_s is not None:
-            self._power_cycle_to_boot_clock()
         emulated = tomllib.loads(config_toml).get("gateway", {}).get("hardware") == "emulated"
         self._set_rig_control(emulated)
         sh.write_root_file(GATEWAY_TOML, config_toml)
-        sh.ssh("sudo systemctl restart gateway.service", timeout=SERVICE_TIMEOUT_S)
-        sh.wait_until_active("gateway.service")
+        if self._boot_clock_s is not None:
+            # The gateway starts on the boot clock with this configuration: none other stores
+            # readings at that time first.
+            self._power_cycle_to_boot_clock()
+        else:
+            sh.ssh("sudo systemctl restart gateway.service", timeout=SERVICE_TIMEOUT_S)
+            sh.wait_until_active("gateway.service")
         active = sh.ssh(f"sudo cat {ACTIVE_TOML}").stdout
         if active != config_toml:
             errors = sh.ssh("sudo cat /run/gateway/config-errors", check=False).stdout

@@ -102,12 +102,12 @@ def points_before_the_clock_is_synchronised(rig, figures: dict) -> None:
     ``figures`` gets what it measured; fails unless every point the gateway timed is stored
     once at its real time and the device's own times are kept."""
     run = uuid.uuid4().hex[:12]
+    started_ns = time.time_ns()
     try:   # a device that ran before keeps its host readings; a fresh one has none to read yet
         earlier_host = _host_reading_times(rig)
     except RigError:
         earlier_host = set()
     rig.set_boot_clock(BOOT_CLOCK_S)
-    started_ns = time.time_ns()
     rig.boot(config(rig.subscriber_broker_url(), *rig.device_listener()))
     device = Device(rig, run)
     try:
