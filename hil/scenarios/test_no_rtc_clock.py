@@ -8,7 +8,7 @@ The device is a LAN sensor publishing QoS 1 to the gateway's endpoint: messages 
 of their own (timed by the gateway on arrival) and messages with one; the host reader adds the
 gateway's own readings. A PUBACK means the message is on the card, held or stored. Each run tags
 its messages with an id of its own and counts only those, and only the host readings stored
-since it began, so a device that ran the scenario before (a bench Pi) can run it again.
+since it booted the device with its configuration, so a device that ran the scenario before (a bench Pi) can run it again.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hil.rigs import RigError
 from hil.scenarios.test_power_cut_mqtt import config as lan_ingest_config
 from hil.scenarios.waiting import wait_for
 
@@ -102,13 +101,12 @@ def points_before_the_clock_is_synchronised(rig, figures: dict) -> None:
     ``figures`` gets what it measured; fails unless every point the gateway timed is stored
     once at its real time and the device's own times are kept."""
     run = uuid.uuid4().hex[:12]
-    started_ns = time.time_ns()
-    try:   # a device that ran before keeps its host readings; a fresh one has none to read yet
-        earlier_host = _host_reading_times(rig)
-    except RigError:
-        earlier_host = set()
     rig.set_boot_clock(BOOT_CLOCK_S)
+    started_ns = time.time_ns()
     rig.boot(config(rig.subscriber_broker_url(), *rig.device_listener()))
+    # What the device stored before it booted with this configuration (a device that ran before,
+    # or its previous configuration's readings): from now on the gateway holds what it times.
+    earlier_host = _host_reading_times(rig)
     device = Device(rig, run)
     try:
         device.publish_phase(MESSAGES_PER_PHASE)
