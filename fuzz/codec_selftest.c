@@ -169,6 +169,17 @@ int main(void) {
             check(GW_FLOAT, n, ts, v, 0.1);
             for (uint32_t i = 0; i < n; i++) v[i] = bits_of(edge[rnd() % 12]);
             check(GW_FLOAT, n, ts, v, 0.0);
+            /* decimals at every digit count, |q| up to 2^51: the decoder's q / 10^k (without
+             * a division where the CPU has FMA) must give the division's bits */
+            for (int k = 0, once = shape == 0; once && k <= 18; k++) {
+                double scale = pow(10.0, k);
+                for (uint32_t i = 0; i < n; i++) {
+                    uint64_t r = rnd();   /* one draw: the order of two in one expression is open */
+                    int64_t q = (int64_t)(r >> (13 + r % 50));
+                    v[i] = bits_of((double)(r & 1 ? -q : q) / scale);
+                }
+                check(GW_FLOAT, n, ts, v, 1.0 / scale);
+            }
             for (uint32_t i = 0; i < n; i++) v[i] = rnd();
             check(GW_FLOAT, n, ts, v, 0.0);
             check(GW_INT, n, ts, v, 0.0);
