@@ -3,7 +3,7 @@
  * A query that aggregates windows of a series hands the fold the series' blocks (already
  * chosen by the block index for the time range, in time order) and gets back only the
  * windows: each block is read (pread), its entry and block checksums checked and decoded into
- * a scratch buffer that gathers a run of blocks (about 8,192 points) and is reused from run to
+ * a scratch buffer that gathers a run of blocks (about 4,096 points) and is reused from run to
  * run; each run is folded into the window accumulators, all in one call for many blocks. Points not from single blocks (merged runs of overlapping blocks,
  * the unsealed head) are folded from columns with gw_fold_columns, in the same time order.
  *
@@ -15,7 +15,7 @@
  * added side by side, each its own chain), min/max, the squared
  * deviations from the slice's mean (merged into the window by Chan's formula). NaN values are
  * skipped, as everywhere in the aggregation kernels. Memory: one run's scratch (24 bytes a
- * point, a run being 8,192 points or one larger block) plus the windows (at most
+ * point, a run being 4,096 points or one larger block) plus the windows (at most
  * max_windows, else GW_ENOMEM).
  */
 #ifndef GW_FOLD_H

@@ -254,26 +254,36 @@ static int64_t fold_run(gw_fold *f, const int64_t *ts, const uint64_t *w, const 
     f->any = 1;
     f->newest = ts[n - 1];
     uint32_t a = lower_bound(ts, 0, n, f->lo), z = lower_bound(ts, a, n, f->hi);
-    for (uint32_t i = a; i < z;) {
-        /* the next SLICES windows' slices, summed together, then folded one by one */
-        uint32_t cut[SLICES + 1] = {i};
-        int64_t start[SLICES];
-        double total[SLICES];
-        uint64_t count[SLICES];
-        int m = 0;
-        for (; m < SLICES && i < z; m++) {
-            int64_t s = gw_window_start(ts[i], f->every, f->offset);
+    /* Slices of about the same length are summed SLICES at a time, each other alone: a run's
+     * first and last slices are mostly parts of windows, and the side by side sums run for as
+     * long as the shortest of them. */
+    uint32_t cut[SLICES + 1] = {a};
+    int64_t start[SLICES];
+    int m = 0;
+    for (uint32_t i = a; i < z || m;) {
+        uint32_t next = i;
+        int64_t s = 0;
+        if (i < z) {
+            s = gw_window_start(ts[i], f->every, f->offset);
             /* the window's end, saturated: no later point lies beyond INT64_MAX */
-            i = (uint64_t)s + (uint64_t)f->every > (uint64_t)INT64_MAX && s >= 0
-                    ? z : lower_bound(ts, i + 1, z, s + f->every);
-            start[m] = s;
-            cut[m + 1] = i;
-            total[m] = m == 0 ? sum_before(f, s) : 0.0;
+            next = (uint64_t)s + (uint64_t)f->every > (uint64_t)INT64_MAX && s >= 0
+                       ? z : lower_bound(ts, i + 1, z, s + f->every);
         }
-        sum_slices(v, cut, m, total, count);
-        for (int k = 0; k < m; k++)
-            if (!fold_slice(f, start[k], ts, w, v, cut[k], cut[k + 1], total[k], count[k]))
-                return GW_ENOMEM;
+        uint32_t len = next - i, first = m ? cut[1] - cut[0] : len;
+        if (m && (i == z || m == SLICES || len < first - first / 8 || len > first + first / 8)) {
+            double total[SLICES] = {sum_before(f, start[0])};
+            uint64_t count[SLICES];
+            sum_slices(v, cut, m, total, count);
+            for (int k = 0; k < m; k++)
+                if (!fold_slice(f, start[k], ts, w, v, cut[k], cut[k + 1], total[k], count[k]))
+                    return GW_ENOMEM;
+            cut[0] = i;
+            m = 0;
+        }
+        if (i == z) break;
+        start[m] = s;
+        cut[++m] = next;
+        i = next;
     }
     return (int64_t)(z - a);
 }
@@ -286,8 +296,8 @@ int64_t gw_fold_columns(gw_fold *f, const int64_t *ts, const uint64_t *values, u
 
 /* Blocks are decoded one after another into one run of about RUN_POINTS points before it is
  * folded: a run holds several windows, whose sums sum_slices adds side by side (a block of
- * 1,024 points at 1 Hz holds two or three slices of 10-minute windows, eight blocks a dozen). */
-#define RUN_POINTS 8192
+ * 1,024 points at 1 Hz holds two or three slices of 10-minute windows, four blocks six or seven). */
+#define RUN_POINTS 4096
 
 /* Folds the run of points in the scratch (`have`, `regular`: every block of it regular). */
 static int64_t fold_scratch(gw_fold *f, uint32_t *have, int regular) {
