@@ -382,3 +382,34 @@ class FaultProxy:
                 except OSError:
                     pass
 
+
+class Uplink:
+    """A rig's uplink: a real VictoriaMetrics on this machine, reached only through a
+    :class:`FaultProxy` (the device's way out). A cut makes the proxy reset every connection,
+    open ones included, as a dead link or a refusing peer does; a restore lets them through."""
+
+    def __init__(self, directory: pathlib.Path) -> None:
+        self.upstream = VictoriaMetrics(directory)
+        self.upstream.start()
+        try:
+            self.proxy = FaultProxy(("127.0.0.1", self.upstream.port))
+        except OSError:
+            self.upstream.stop()
+            raise
+        self.cut = False
+
+    @property
+    def port(self) -> int:
+        """The proxy's port on 127.0.0.1: what a device reaches."""
+        return self.proxy.port
+
+    def set_cut(self, cut: bool) -> None:
+        self.proxy.set("reset" if cut else "pass")
+        self.cut = cut
+
+    def export(self) -> dict[tuple, list[tuple[int, float]]]:
+        return self.upstream.export()
+
+    def close(self) -> None:
+        self.proxy.close()
+        self.upstream.stop()
