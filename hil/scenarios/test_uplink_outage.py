@@ -261,8 +261,13 @@ def test_ten_minutes_of_uplink_outage_lose_nothing_upstream(make_rig, figures):
         "scenario time (s)": round(time.monotonic() - started, 1),
     })
 
-    assert lost == 0, (f"{lost} acknowledged points are not in the upstream; series held: "
-                       f"{sorted(stored)[:3]}, wanted {sorted(expected)[:3]}")
+    missing = sorted((ms, dict(key[1])["sensor"]) for key, samples in expected.items()
+                     for ms, _ in samples - stored.get(key, set()))
+    assert lost == 0, (f"{lost} acknowledged points are not in the upstream, readings of "
+                       f"{len({ms for ms, _ in missing})} seconds from "
+                       f"{(missing[0][0] // 1000 - T0_S) if missing else '-'} s to "
+                       f"{(missing[-1][0] // 1000 - T0_S) if missing else '-'} s of the run "
+                       f"(the outage: {cut_at_seconds} s to {restored_at_seconds} s)")
     assert phantom == 0, f"{phantom} points in the upstream that the device never sent"
     assert duplicates <= DUPLICATE_BOUND, f"{duplicates} points delivered twice (bound {DUPLICATE_BOUND})"
     assert drained, f"the outage's points were not all upstream {DRAIN_LIMIT_S} s after the restore"
