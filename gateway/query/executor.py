@@ -30,8 +30,10 @@ _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: Window aggregations are computed in C straight from the blocks where the data allow
 #: (tests turn it off to compare with the general path).
 FOLD_FROM_BLOCKS = True
-#: Series folded per trip to the store (their block lists are held meanwhile: 24 bytes a block).
-FOLD_SERIES = 32
+#: Series folded per trip to the store. Their block lists (40 bytes a block: 100 KB for a
+#: month at 1 Hz) and folded windows are held meanwhile, so memory grows with it; 8 keeps
+#: both fold threads busy (a trip costs one index query, well under a millisecond).
+FOLD_SERIES = 8
 
 
 @contextlib.contextmanager
