@@ -70,6 +70,9 @@ _COPIED_READ_ONLY = ("buckets", "blocks", "replication_cursors")
 
 #: Series ids per ``IN (...)`` list: well under SQLite's limit of bound parameters.
 _IN_CHUNK = 500
+#: Block rows fetched at a time for the window fold's block lists (a row is a tuple of six
+#: ints, about 280 bytes while it lives).
+_REF_FETCH = 1024
 
 COUNTERS = ("evicted_blocks", "evicted_points", "expired_blocks", "expired_points",
             "dropped_unforwarded", "corrupt_blocks")
@@ -486,19 +489,23 @@ class BlockIndex:
         out = {sid: array("q") for sid in series_ids}
         for i in range(0, len(series_ids), _IN_CHUNK):
             part = series_ids[i:i + _IN_CHUNK]
-            flat = array("q")   # series and the five words; by series
             async with self._db.execute(
                     "SELECT series, seq, offset, length, min_ts, max_ts FROM blocks "
                     f"WHERE bucket = ? AND series IN ({', '.join('?' * len(part))}) "
                     "AND max_ts >= ? AND min_ts < ? ORDER BY series, min_ts, seq",
                     (bucket_id, *part, start, stop)) as cur:
-                while rows := await cur.fetchmany(4096):
-                    flat.extend(itertools.chain.from_iterable(rows))
-            series = flat[0::6]
-            del flat[0::6]
-            for sid in part:
-                a, z = bisect.bisect_left(series, sid), bisect.bisect_right(series, sid)
-                out[sid] = flat[5 * a:5 * z]
+                # Rows go to their series a fetch at a time: the lists are built once, not
+                # gathered whole and then cut (a month of blocks would be held twice).
+                while rows := await cur.fetchmany(_REF_FETCH):
+                    flat = array("q", itertools.chain.from_iterable(rows))
+                    del rows
+                    series = flat[0::6]
+                    del flat[0::6]
+                    a = 0
+                    while a < len(series):
+                        z = bisect.bisect_right(series, series[a], a)
+                        out[series[a]].extend(flat[5 * a:5 * z])
+                        a = z
         return out
 
     async def blocks_after(self, bucket_id: int, after_seq: int, limit: int) -> list[BlockRow]:

@@ -594,7 +594,7 @@ class Store(Component):
         """The WAL sync latency histogram as Prometheus metric families (empty before the
         store opens); callable from any thread."""
         commits = self._commits
-        return list(commits.sync_seconds.collect()) if commits is not None else []
+        return commits.sync_seconds.collect() if commits is not None else []
 
     def card_writes(self) -> dict[str, Any]:
         """Bytes written a day since the store opened, by the process and by the block device
