@@ -19,7 +19,7 @@ from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.query import planner as p
 from gateway.query.errors import FluxError, fail
 from gateway.query.interpreter import Interpreter, Limits
-from gateway.query.tables import Table, TimeColumn, column_order, sortable
+from gateway.query.tables import NullableColumn, Table, TimeColumn, column_order, sortable
 from gateway.query.values import Time
 from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
                                    fold_spec, folded_columns, folded_values, is_selector,
@@ -30,8 +30,10 @@ _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: Window aggregations are computed in C straight from the blocks where the data allow
 #: (tests turn it off to compare with the general path).
 FOLD_FROM_BLOCKS = True
-#: Series folded per trip to the store (their block lists are held meanwhile: 24 bytes a block).
-FOLD_SERIES = 32
+#: Series folded per trip to the store. Their block lists (40 bytes a block: 100 KB for a
+#: month at 1 Hz) and folded windows are held meanwhile, so memory grows with it; 8 keeps
+#: both fold threads busy (a trip costs one index query, well under a millisecond).
+FOLD_SERIES = 8
 
 
 @contextlib.contextmanager
@@ -288,9 +290,16 @@ class Executor:
         selector = is_selector(fn, method)
         create = win is not None and win.create_empty and not (selector and kind == "aggregateWindow")
         if folded is not None:
-            if kind == "aggregateWindow" and not create:
+            if kind == "aggregateWindow":
                 values, _ = folded_columns(cols, fn, value_type, mode)
-                return [self._window_columns(plan, win, cols.start, values, key, types, out_type)]
+                if not create:
+                    return [self._window_columns(plan, win, cols.start, values, key, types,
+                                                 out_type)]
+                if isinstance(values, array):
+                    starts = array("q", self._window_starts(plan, every, offset, {}, True))
+                    values = self._with_empty_windows(starts, every, cols.start, values,
+                                                      fn == "count")
+                    return [self._window_columns(plan, win, starts, values, key, types, out_type)]
             found = folded_values(cols, fn, value_type, mode)
         if kind == "aggregate":
             if not found:
@@ -344,8 +353,9 @@ class Executor:
 
     def _window_columns(self, plan: p.Plan, win: p.AggregateWindow, starts: array, values,
                         key: dict, types: dict, out_type: str) -> Table:
-        """aggregateWindow's table of the C fold's windows (no empty ones), column-backed:
-        the windows' times and values stay arrays instead of a Python object per row."""
+        """aggregateWindow's table of the C fold's windows, column-backed: the windows' times
+        and values stay arrays (createEmpty's nulls a byte a row beside them) instead of a
+        Python object per row."""
         every = win.every
         times = array("q", starts)
         if times:
@@ -358,6 +368,23 @@ class Executor:
         self._count_rows(len(times))
         types.update({win.time_dst: "time", "_value": out_type})
         return Table(key, {win.time_dst: TimeColumn(times), "_value": values}, types, len(times))
+
+    @staticmethod
+    def _with_empty_windows(starts: array, every: int, found: array, values: array,
+                            count: bool):
+        """``values`` of the windows starting at ``found`` spread over all the windows
+        ``starts`` (``every`` apart; ``found`` ascending, a subset): 0 in the empty ones for
+        count, else null, as a column of 8 bytes (and a presence byte) a row."""
+        if len(found) == len(starts):
+            return values                       # no window is empty
+        first = starts[0]
+        full = array(values.typecode, bytes(values.itemsize * len(starts)))
+        present = bytearray(len(starts))
+        for s, v in zip(found, values):
+            k = (s - first) // every
+            full[k] = v
+            present[k] = 1
+        return full if count else NullableColumn(full, present)
 
     def _window_starts(self, plan: p.Plan, every: int, offset: int, found: dict,
                        create: bool) -> list[int]:

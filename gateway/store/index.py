@@ -65,11 +65,16 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
 ) WITHOUT ROWID;
 """
 
-#: The tables a read-only open copies into memory (recovery may change them there).
-_COPIED_READ_ONLY = ("buckets", "blocks", "replication_cursors")
+#: The tables a read-only open copies into memory (recovery may change them there). The
+#: blocks, the bulk of the file, are read from it until something would change them (see
+#: BlockIndex._own_blocks).
+_COPIED_READ_ONLY = ("buckets", "replication_cursors")
 
 #: Series ids per ``IN (...)`` list: well under SQLite's limit of bound parameters.
 _IN_CHUNK = 500
+#: Block rows fetched at a time for the window fold's block lists (a row is a tuple of six
+#: ints, about 280 bytes while it lives).
+_REF_FETCH = 1024
 
 COUNTERS = ("evicted_blocks", "evicted_points", "expired_blocks", "expired_points",
             "dropped_unforwarded", "corrupt_blocks")
@@ -176,6 +181,8 @@ class BlockIndex:
         self.created = created
         #: Where the series rows are read: the attached file when opened read-only.
         self._series_table = "series"
+        #: Read-only: the blocks are still read from the file (a view over its table).
+        self._blocks_on_file = False
 
     @classmethod
     async def open(cls, path: str, read_only: bool = False) -> "BlockIndex":
@@ -202,13 +209,15 @@ class BlockIndex:
     @classmethod
     async def _open_copy(cls, path: str) -> "BlockIndex":
         # The file is attached read-only (SQLite writes nothing to it, not even a journal).
-        # What recovery may change (blocks, buckets, cursors) is copied into memory; the
-        # series rows, the bulk of a large index and never written by a reader, are read
-        # from the file.
+        # What recovery may change (buckets, cursors) is copied into memory; the series rows,
+        # never written by a reader, are read from the file, and so are the blocks (a month
+        # of them is about 15 MB in memory) until recovery or a repair changes them: then
+        # they are copied too (_own_blocks).
         db = await aiosqlite.connect(":memory:", uri=True)   # (uri: ATTACH takes the mode)
         await db.executescript(_SCHEMA)
         created = True
         series_table = "series"
+        blocks_on_file = False
         if os.path.exists(path) and os.path.getsize(path) > 0:
             try:
                 await db.execute("ATTACH DATABASE ? AS disk",
@@ -220,6 +229,9 @@ class BlockIndex:
                 for table in _COPIED_READ_ONLY:
                     if table in present:   # (a store from before the table has none)
                         await db.execute(f"INSERT INTO main.{table} SELECT * FROM disk.{table}")
+                # Unqualified names find the temp schema first: reads of "blocks" read the file.
+                await db.execute("CREATE TEMP VIEW blocks AS SELECT * FROM disk.blocks")
+                blocks_on_file = True
                 series_table = "disk.series"
                 created = False
             except aiosqlite.DatabaseError as e:
@@ -228,10 +240,21 @@ class BlockIndex:
                 await db.close()
                 db = await aiosqlite.connect(":memory:")
                 await db.executescript(_SCHEMA)
+                blocks_on_file = False
         await db.commit()
         index = cls(db, path, created)
         index._series_table = series_table
+        index._blocks_on_file = blocks_on_file
         return index
+
+    async def _own_blocks(self) -> None:
+        """Before a change to the blocks of a read-only open: copies them from the file into
+        memory, where the change stays."""
+        if self._blocks_on_file:
+            await self._db.execute("DROP VIEW temp.blocks")
+            await self._db.execute("INSERT INTO main.blocks SELECT * FROM disk.blocks")
+            await self._db.commit()
+            self._blocks_on_file = False
 
     @staticmethod
     async def _check(db: aiosqlite.Connection, schema: str = "main") -> None:
@@ -312,6 +335,7 @@ class BlockIndex:
         Entries older than the oldest row that agrees are evicted, those that end before
         ``expire_before`` expired: neither is indexed again. Rows for which
         ``overwritten(row)`` holds are left to the next checkpoint. One transaction."""
+        await self._own_blocks()
         db = self._db
         res = RepairResult()
         async with db.execute("SELECT seq, series, min_ts, max_ts, offset, length, n FROM blocks "
@@ -361,6 +385,9 @@ class BlockIndex:
     async def drop_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
         """Forgets the blocks a shrunk ring file no longer holds, counting them as evicted;
         returns (blocks, points)."""
+        if self._blocks_on_file and (await self.usage_beyond(bucket_id, capacity))[0] == 0:
+            return 0, 0   # nothing to forget: the blocks stay on the file
+        await self._own_blocks()
         async with self._db.execute("DELETE FROM blocks WHERE bucket = ? AND offset + length > ? "
                                     "RETURNING n", (bucket_id, capacity)) as cur:
             rows = list(await cur.fetchall())
@@ -378,6 +405,7 @@ class BlockIndex:
                      forwarded_seq: int | None, corrupt_seqs: list[int]) -> CommitResult:
         """Applies one batch: evicts what the new blocks overwrote, inserts them, records new
         series and sealed LSNs, expires old blocks, stores the ring checkpoint; one transaction."""
+        await self._own_blocks()
         db = self._db
         res = CommitResult()
 
@@ -486,19 +514,23 @@ class BlockIndex:
         out = {sid: array("q") for sid in series_ids}
         for i in range(0, len(series_ids), _IN_CHUNK):
             part = series_ids[i:i + _IN_CHUNK]
-            flat = array("q")   # series and the five words; by series
             async with self._db.execute(
                     "SELECT series, seq, offset, length, min_ts, max_ts FROM blocks "
                     f"WHERE bucket = ? AND series IN ({', '.join('?' * len(part))}) "
                     "AND max_ts >= ? AND min_ts < ? ORDER BY series, min_ts, seq",
                     (bucket_id, *part, start, stop)) as cur:
-                while rows := await cur.fetchmany(4096):
-                    flat.extend(itertools.chain.from_iterable(rows))
-            series = flat[0::6]
-            del flat[0::6]
-            for sid in part:
-                a, z = bisect.bisect_left(series, sid), bisect.bisect_right(series, sid)
-                out[sid] = flat[5 * a:5 * z]
+                # Rows go to their series a fetch at a time: the lists are built once, not
+                # gathered whole and then cut (a month of blocks would be held twice).
+                while rows := await cur.fetchmany(_REF_FETCH):
+                    flat = array("q", itertools.chain.from_iterable(rows))
+                    del rows
+                    series = flat[0::6]
+                    del flat[0::6]
+                    a = 0
+                    while a < len(series):
+                        z = bisect.bisect_right(series, series[a], a)
+                        out[series[a]].extend(flat[5 * a:5 * z])
+                        a = z
         return out
 
     async def blocks_after(self, bucket_id: int, after_seq: int, limit: int) -> list[BlockRow]:
