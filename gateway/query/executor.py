@@ -15,6 +15,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from gateway.aggregate import window_times
 from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.query import planner as p
 from gateway.query.errors import FluxError, fail
@@ -26,6 +27,7 @@ from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, che
                                    result_type, window_start)
 
 _INT64_MAX = (1 << 63) - 1
+_ABSENT = object()   # a tag the series does not have
 _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: Window aggregations are computed in C straight from the blocks where the data allow
 #: (tests turn it off to compare with the general path).
@@ -90,24 +92,41 @@ class Executor:
     # ------------------------------------------------------------------ the read
 
     def _series(self, plan: p.Plan) -> list:
-        chosen = []
-        tests = [self.interp.row_function(fn, None) for fn in plan.series_filters]
-        for info in self.store.series(plan.bucket):
-            if tests:
+        tests = [self._series_test(plan, fn) for fn in plan.series_filters]
+        if not tests:
+            return self.store.series(plan.bucket)
+        return [info for info in self.store.series(plan.bucket)
+                if all(test(info) for test in tests)]
+
+    def _series_test(self, plan: p.Plan, fn) -> Callable[[Any], bool]:
+        """Whether a series passes a series-key filter. The filter is evaluated once per
+        distinct value of the columns it reads (a filter on _field over a bucket of many
+        series evaluates once per field), not once per series."""
+        test = self.interp.row_function(fn, None)
+        columns = sorted(p.key_columns(fn))
+        seen: dict[tuple, bool] = {}
+
+        def passes(info) -> bool:
+            measurement, tags, field = info.parts()
+            # _value: the series' type (a value of it is what a type test reads)
+            known = {"_measurement": measurement, "_field": field, "_value": info.type}
+            got = tuple(known[c] if c in known else tags.get(c, _ABSENT) for c in columns)
+            if got not in seen:
                 # _value: a value of the series' type, for type tests (types.isNumeric)
-                record = {"_measurement": info.measurement, "_field": info.field,
+                record = {"_measurement": measurement, "_field": field,
                           "_start": Time(plan.start), "_stop": Time(plan.stop),
-                          "_value": _TYPE_SAMPLES.get(info.type), **info.tags}
-                if not all(t(record) is True for t in tests):
-                    continue
-            chosen.append(info)
-        return chosen
+                          "_value": _TYPE_SAMPLES.get(info.type), **tags}
+                seen[got] = test(record) is True
+            return seen[got]
+
+        return passes
 
     def _key(self, plan: p.Plan, info) -> dict:
+        measurement, tags, field = info.parts()
         key = {"_start": Time(plan.start), "_stop": Time(plan.stop),
-               "_field": info.field, "_measurement": info.measurement}
-        for k in sorted(info.tags):
-            key[k] = info.tags[k]
+               "_field": field, "_measurement": measurement}
+        for k in sorted(tags):
+            key[k] = tags[k]
         return key
 
     def _key_types(self, key: dict) -> dict:
@@ -346,15 +365,8 @@ class Executor:
                         key: dict, types: dict, out_type: str) -> Table:
         """aggregateWindow's table of the C fold's windows (no empty ones), column-backed:
         the windows' times and values stay arrays instead of a Python object per row."""
-        every = win.every
-        times = array("q", starts)
-        if times:
-            # Only the first and the last window can be cut by the range.
-            if win.time_src == "_start":
-                times[0] = max(times[0], plan.start)
-            else:
-                times = array("q", (s + every for s in times))
-                times[-1] = min(times[-1], plan.stop)
+        shift = 0 if win.time_src == "_start" else win.every
+        times = window_times(starts, shift, plan.start, plan.stop)
         self._count_rows(len(times))
         types.update({win.time_dst: "time", "_value": out_type})
         return Table(key, {win.time_dst: TimeColumn(times), "_value": values}, types, len(times))
