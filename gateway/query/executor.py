@@ -10,6 +10,7 @@ run on tables.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from array import array
 from dataclasses import dataclass
@@ -180,11 +181,23 @@ class Executor:
             for info in series:
                 out.extend(await self._read_newest(plan, info, fused, spec))
         else:
-            for k in range(0, len(series), FOLD_SERIES):
-                chunk = series[k:k + FOLD_SERIES]
-                folded = await self._fold(plan, chunk, spec)
-                for info, got in zip(chunk, folded):
-                    out.extend(await self._read_windows(plan, info, fused, spec, got))
+            chunks = [series[k:k + FOLD_SERIES] for k in range(0, len(series), FOLD_SERIES)]
+            # Two trips to the store in flight: the next chunk's index query and heads are
+            # read while this chunk folds, and its tables are built while the next folds.
+            ahead: list[asyncio.Task] = []
+            try:
+                for k, chunk in enumerate(chunks):
+                    while len(ahead) < 2 and k + len(ahead) < len(chunks):
+                        ahead.append(asyncio.ensure_future(
+                            self._fold(plan, chunks[k + len(ahead)], spec)))
+                    folded = await ahead.pop(0)
+                    for info, got in zip(chunk, folded):
+                        out.extend(await self._read_windows(plan, info, fused, spec, got))
+            finally:
+                for task in ahead:
+                    task.cancel()
+                if ahead:
+                    await asyncio.gather(*ahead, return_exceptions=True)
         del ops[:fused[0]]
         return out
 

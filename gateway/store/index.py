@@ -14,6 +14,7 @@ import bisect
 import itertools
 import logging
 import os
+import struct
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterable
@@ -68,6 +69,10 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
 #: The tables a read-only open copies into memory (recovery may change them there).
 _COPIED_READ_ONLY = ("buckets", "blocks", "replication_cursors")
 
+#: Rows of block references fetched per trip to the database thread, and their packing
+#: into native int64 words (series, seq, offset, length, min_ts, max_ts).
+_FETCH_ROWS = 4096
+_REF_ROW = struct.Struct("=6q")
 #: Series ids per ``IN (...)`` list: well under SQLite's limit of bound parameters.
 _IN_CHUNK = 500
 
@@ -492,8 +497,12 @@ class BlockIndex:
                     f"WHERE bucket = ? AND series IN ({', '.join('?' * len(part))}) "
                     "AND max_ts >= ? AND min_ts < ? ORDER BY series, min_ts, seq",
                     (bucket_id, *part, start, stop)) as cur:
-                while rows := await cur.fetchmany(4096):
-                    flat.extend(itertools.chain.from_iterable(rows))
+                while True:
+                    rows = await cur.fetchmany(_FETCH_ROWS)
+                    # packed row by row in C (struct), not value by value
+                    flat.frombytes(b"".join(itertools.starmap(_REF_ROW.pack, rows)))
+                    if len(rows) < _FETCH_ROWS:
+                        break   # the last rows: no trip to the database thread for none
             series = flat[0::6]
             del flat[0::6]
             for sid in part:

@@ -6,12 +6,14 @@ of the whole range. Data written in time order must take the fast path."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gateway.datamodel import UInt
-from gateway.query import compile_query, executor, run_query
+from gateway.query import FluxError, Limits, compile_query, executor, run_query
 from query_support import S, T0, Store, batch_of, close, rows_of, run, store_config
 from test_aggregate_window import reference
 
@@ -210,3 +212,29 @@ def test_boolean_and_unsigned_series_fold_as_the_general_path_does(tmp_path):
         assert folded == 1, what
         assert fast == general, what
         assert [type(r["_value"]) for r in fast] == [type(r["_value"]) for r in general], what
+
+
+def test_a_query_stopped_in_one_chunk_leaves_no_fold_in_flight(tmp_path, monkeypatch):
+    """Chunks of series are folded two at a time: when a chunk's tables pass the row cap, the
+    chunk folding ahead is cancelled and awaited (no task left behind), and the store answers
+    the next query."""
+    monkeypatch.setattr(executor, "FOLD_SERIES", 1)
+    src = ('from(bucket: "raw") |> range(start: 0) '
+           '|> aggregateWindow(every: 10s, fn: mean, createEmpty: false)')
+
+    async def scenario():
+        async with Store(str(tmp_path), store_config()) as store:
+            await store.write(batch_of([("m", {"id": str(k)}, "f", T0 + i * S, float(i))
+                                        for k in range(5) for i in range(40)]))
+            await store.flush(seal=True)
+            before = asyncio.all_tasks()
+            with pytest.raises(FluxError, match="more than 6 rows"):
+                await run_query(compile_query(src, now=T0 + 60 * S, limits=Limits(max_rows=6)),
+                                store)
+            left = [t for t in asyncio.all_tasks() - before if not t.done()]
+            results, ex = await run_query(compile_query(src, now=T0 + 60 * S), store)
+            return left, sum(t.nrows for t in results[0].tables), ex.series_folded
+
+    left, rows, folded = run(scenario())
+    assert left == []
+    assert rows == 5 * 4 and folded == 5
