@@ -26,9 +26,12 @@ from gateway.query.values import Time
 from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
                                    fold_spec, folded_columns, folded_values, is_selector,
                                    result_type, window_start)
+from gateway.store.series_table import key_parts
 
 _INT64_MAX = (1 << 63) - 1
 _ABSENT = object()   # a tag the series does not have
+#: The columns of a series' record that are not tags.
+_SERIES_COLUMNS = frozenset({"_measurement", "_field", "_value", "_start", "_stop"})
 _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: Window aggregations are computed in C straight from the blocks where the data allow
 #: (tests turn it off to compare with the general path).
@@ -93,11 +96,11 @@ class Executor:
     # ------------------------------------------------------------------ the read
 
     def _series(self, plan: p.Plan) -> list:
-        tests = [self._series_test(plan, fn) for fn in plan.series_filters]
-        if not tests:
-            return self.store.series(plan.bucket)
-        return [info for info in self.store.series(plan.bucket)
-                if all(test(info) for test in tests)]
+        chosen = self.store.series(plan.bucket)
+        for fn in plan.series_filters:
+            test = self._series_test(plan, fn)
+            chosen = [info for info in chosen if test(info)]
+        return chosen
 
     def _series_test(self, plan: p.Plan, fn) -> Callable[[Any], bool]:
         """Whether a series passes a series-key filter. The filter is evaluated once per
@@ -105,18 +108,21 @@ class Executor:
         series evaluates once per field), not once per series."""
         test = self.interp.row_function(fn, None)
         columns = sorted(p.key_columns(fn))
+        tag_columns = [c for c in columns if c not in _SERIES_COLUMNS]
         seen: dict[tuple, bool] = {}
 
         def passes(info) -> bool:
-            measurement, tags, field = info.parts()
+            measurement, tag_items, field = key_parts(info.key)
+            tags = dict(tag_items) if tag_columns else None
             # _value: the series' type (a value of it is what a type test reads)
-            known = {"_measurement": measurement, "_field": field, "_value": info.type}
-            got = tuple(known[c] if c in known else tags.get(c, _ABSENT) for c in columns)
+            got = tuple(measurement if c == "_measurement" else field if c == "_field"
+                        else info.type if c == "_value" else None if c in _SERIES_COLUMNS
+                        else tags.get(c, _ABSENT) for c in columns)
             if got not in seen:
                 # _value: a value of the series' type, for type tests (types.isNumeric)
                 record = {"_measurement": measurement, "_field": field,
                           "_start": Time(plan.start), "_stop": Time(plan.stop),
-                          "_value": _TYPE_SAMPLES.get(info.type), **tags}
+                          "_value": _TYPE_SAMPLES.get(info.type), **dict(tag_items)}
                 seen[got] = test(record) is True
             return seen[got]
 

@@ -7,6 +7,7 @@ Column types use Flux's names: time, float, int, uint, bool, string. A value may
 
 from __future__ import annotations
 
+import functools
 from array import array
 from typing import Any, Iterable, Iterator
 
@@ -17,9 +18,14 @@ _LEADING = ("_start", "_stop", "_time", "_value", "_field", "_measurement")
 
 
 def column_order(names: Iterable[str]) -> list[str]:
-    names = list(dict.fromkeys(names))
-    lead = [c for c in _LEADING if c in names]
-    return lead + sorted(c for c in names if c not in _LEADING)
+    return list(_column_order(tuple(names)))
+
+
+@functools.lru_cache(maxsize=256)   # the tables of one result mostly share their columns
+def _column_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    unique = list(dict.fromkeys(names))
+    lead = [c for c in _LEADING if c in unique]
+    return tuple(lead + sorted(c for c in unique if c not in _LEADING))
 
 
 _COLUMN_TYPES = {"bool": "bool", "time": "time", "int": "int", "float": "float",
