@@ -36,8 +36,14 @@ _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: Window aggregations are computed in C straight from the blocks where the data allow
 #: (tests turn it off to compare with the general path).
 FOLD_FROM_BLOCKS = True
-#: Series folded per trip to the store (their block lists are held meanwhile: 24 bytes a block).
-FOLD_SERIES = 32
+#: Series folded in the first trip to the store; later trips take as many series as
+#: FOLD_BLOCKS blocks (their lists are held meanwhile: 40 bytes a block) by the blocks a
+#: series had so far, between FOLD_SERIES and FOLD_SERIES_MAX series.
+FOLD_SERIES = 16
+FOLD_SERIES_MAX = 1024
+FOLD_BLOCKS = 32768
+#: Trips in flight at once (the next one's index query overlaps this one's fold).
+FOLD_IN_FLIGHT = 2
 
 
 @contextlib.contextmanager
@@ -187,23 +193,34 @@ class Executor:
             for info in series:
                 out.extend(await self._read_newest(plan, info, fused, spec))
         else:
-            chunks = [series[k:k + FOLD_SERIES] for k in range(0, len(series), FOLD_SERIES)]
-            # Two trips to the store in flight: the next chunk's index query and heads are
-            # read while this chunk folds, and its tables are built while the next folds.
-            ahead: list[asyncio.Task] = []
+            # Trips to the store in flight: the next chunk's index query and heads are read
+            # while this chunk folds, and its tables are built while the next folds.
+            ahead: list[tuple[list, asyncio.Task]] = []
+            at = seen_series = seen_blocks = 0
             try:
-                for k, chunk in enumerate(chunks):
-                    while len(ahead) < 2 and k + len(ahead) < len(chunks):
-                        ahead.append(asyncio.ensure_future(
-                            self._fold(plan, chunks[k + len(ahead)], spec)))
-                    folded = await ahead.pop(0)
+                while at < len(series) or ahead:
+                    # the first trip alone: the blocks it finds size the later ones
+                    while len(ahead) < (FOLD_IN_FLIGHT if seen_series else 1) \
+                            and at < len(series):
+                        size = FOLD_SERIES
+                        if seen_series:
+                            per_series = max(1, seen_blocks // seen_series)
+                            size = min(max(FOLD_BLOCKS // per_series, FOLD_SERIES),
+                                       FOLD_SERIES_MAX)
+                        chunk = series[at:at + size]
+                        at += len(chunk)
+                        ahead.append((chunk, asyncio.ensure_future(self._fold(plan, chunk, spec))))
+                    chunk, task = ahead.pop(0)
+                    folded, blocks = await task
+                    seen_series += len(chunk)
+                    seen_blocks += blocks
                     for info, got in zip(chunk, folded):
                         out.extend(await self._read_windows(plan, info, fused, spec, got))
             finally:
-                for task in ahead:
+                for _, task in ahead:
                     task.cancel()
                 if ahead:
-                    await asyncio.gather(*ahead, return_exceptions=True)
+                    await asyncio.gather(*(task for _, task in ahead), return_exceptions=True)
         del ops[:fused[0]]
         return out
 
@@ -216,13 +233,13 @@ class Executor:
             return win.fn, "estimate_tdigest", "sample", win.every, win.offset
         return agg.fn, agg.method, agg.mode, win.every, win.offset
 
-    async def _fold(self, plan: p.Plan, chunk: list, spec) -> list:
+    async def _fold(self, plan: p.Plan, chunk: list, spec) -> tuple[list, int]:
         """Per series, the C fold's windows straight from the blocks, or None where the
         general path (:class:`WindowFold` over streamed batches) reads it: a filter on points,
-        ``median``, strings, or a series whose blocks overlap."""
+        ``median``, strings, or a series whose blocks overlap; and the blocks listed."""
         fn, _, _, every, offset = spec
         if not FOLD_FROM_BLOCKS or plan.row_filters or fn == "median":
-            return [None] * len(chunk)
+            return [None] * len(chunk), 0
         fast = [info for info in chunk if info.type != STRING]
         for info in fast:
             check_type(fn, FLUX_TYPES[info.type], f"field {info.field!r} of {info.measurement!r}")
@@ -234,12 +251,14 @@ class Executor:
             fail(f"the windows would make more than {self.limits.max_rows} rows")
         self.limits.check_time()
         by_id = {}
-        for info, (points, cols) in zip(fast, got):
+        blocks = 0
+        for info, (points, cols, listed) in zip(fast, got):
+            blocks += listed
             if cols is not None:
                 self.points_read += points
                 self.series_folded += 1
                 by_id[info.id] = (points, cols)
-        return [by_id.get(info.id) for info in chunk]
+        return [by_id.get(info.id) for info in chunk], blocks
 
     def _fused(self, plan: p.Plan, ops: list):
         """(ops consumed, kind, window op, aggregate op) when the first operations aggregate
