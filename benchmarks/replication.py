@@ -33,9 +33,9 @@ import threading
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "replication"))
+sys.path.insert(0, str(HERE.parent))  # the repo: hil.rigs.upstreams
 
-from upstreams import VictoriaMetrics, http as http_call  # noqa: E402
+from hil.rigs.upstreams import VictoriaMetrics, http as http_call  # noqa: E402
 
 from gateway import config as cfg  # noqa: E402
 from gateway.batch import Batch  # noqa: E402

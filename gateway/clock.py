@@ -21,6 +21,7 @@ a later loss of NTP does not hold points again.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import logging
@@ -40,6 +41,8 @@ SYNC_POLL_S = 0.5
 #: An emulated clock starts at this Unix time (seconds) when the environment names it; only
 #: with emulated hardware (a HIL rig's fake clock, hil/README.md).
 EMULATED_CLOCK_ENV = "GATEWAY_EMULATED_CLOCK"
+#: How often a wait on an emulated clock looks whether the rig advanced the clock past its end.
+ADVANCE_POLL_S = 0.05
 
 _TIME_ERROR = 5
 
@@ -64,6 +67,8 @@ class ClockSource(Protocol):
     def realtime_ns(self) -> int: ...
     def synchronised(self) -> bool | None: ...
     def boot_id(self) -> str: ...
+    def monotonic(self) -> float: ...
+    async def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:
@@ -78,6 +83,13 @@ class SystemClock:
     def synchronised(self) -> bool | None:
         return clock_synchronised()
 
+    def monotonic(self) -> float:
+        """Seconds, for timers (a replication stream's flush interval and backoff)."""
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
     def boot_id(self) -> str:
         """The kernel's id of this boot: monotonic times of another boot are not comparable."""
         try:
@@ -89,21 +101,46 @@ class SystemClock:
 
 class EmulatedClock:
     """A wall clock that starts at a given time and is not synchronised until it is stepped, as
-    a Pi's clock after a boot; its monotonic clock and boot are the system's. Thread safe (the
-    rig-control socket steps it from its own task, readers read it)."""
+    a Pi's clock after a boot; its monotonic clock and boot are the system's, plus whatever time
+    the rig let pass at once (:meth:`advance`). Thread safe (the rig-control socket steps it
+    from its own task, readers read it)."""
 
     def __init__(self, start_ns: int, system: SystemClock | None = None) -> None:
         self._system = system or SystemClock()
         self._lock = threading.Lock()
+        #: ns the rig advanced the clock by: both clocks run this far ahead of the system's
+        self._advanced = 0
         self._offset = start_ns - self._system.monotonic_ns()
         self._synchronised = False
 
     def monotonic_ns(self) -> int:
-        return self._system.monotonic_ns()
+        with self._lock:
+            return self._system.monotonic_ns() + self._advanced
 
     def realtime_ns(self) -> int:
         with self._lock:
-            return self._offset + self._system.monotonic_ns()
+            return self._offset + self._system.monotonic_ns() + self._advanced
+
+    def monotonic(self) -> float:
+        return self.monotonic_ns() / 1e9
+
+    async def sleep(self, seconds: float) -> None:
+        """Waits until ``seconds`` of this clock have passed: as long in real time, or less when
+        the rig advances the clock meanwhile (a HIL rig plays a ten-minute outage in seconds,
+        and the timers that wait on this clock see the ten minutes pass)."""
+        deadline = self.monotonic_ns() + int(seconds * 1e9)
+        await asyncio.sleep(0)
+        while (left := deadline - self.monotonic_ns()) > 0:
+            await asyncio.sleep(min(left / 1e9, ADVANCE_POLL_S))
+
+    def advance(self, ns: int) -> None:
+        """Lets ``ns`` of time pass at once, on the monotonic and the wall clock alike (the
+        synchronisation state stays). Within one run of the gateway: a restart starts again
+        from the rig's boot clock, as every power on does."""
+        if ns < 0:
+            raise ValueError("time does not go back: a step sets the wall clock, an advance only moves on")
+        with self._lock:
+            self._advanced += ns
 
     def synchronised(self) -> bool:
         with self._lock:
@@ -115,7 +152,7 @@ class EmulatedClock:
     def step(self, realtime_ns: int, synchronised: bool = True) -> None:
         """Sets the wall clock, as an NTP client's step does (and marks it synchronised)."""
         with self._lock:
-            self._offset = realtime_ns - self._system.monotonic_ns()
+            self._offset = realtime_ns - self._system.monotonic_ns() - self._advanced
             self._synchronised = synchronised
 
 

@@ -18,6 +18,15 @@ version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$REPO_DIR/gateway/__init__.py
 name="edge-gateway-$version-$ARCH.img"
 started=$SECONDS
 
+# One build at a time per cache: two at once shared the rootfs tarball and the cache's
+# staging names, and one's clean-up of old images could remove the other's.
+mkdir -p "$CACHE_DIR"
+exec 9>"$CACHE_DIR/build.lock"
+if ! flock -n 9; then
+    log "another image build uses $CACHE_DIR; waiting for it"
+    flock 9
+fi
+
 rootfs_tar=$(bash "$IMAGE_DIR/rootfs.sh")
 
 # Every input of the image: the root filesystem, this recipe, the default seed, the gateway.

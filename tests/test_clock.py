@@ -3,6 +3,8 @@ re-timing of a held time as sync_realtime - (sync_monotonic - point_monotonic)."
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gateway import clock as clock_module
@@ -87,6 +89,32 @@ def test_the_emulated_clock_starts_in_the_past_and_is_stepped():
     emulated.step(REAL_TIME)
     assert emulated.synchronised()
     assert REAL_TIME <= emulated.realtime_ns() < REAL_TIME + 60 * S
+
+
+def test_an_advance_moves_both_emulated_clocks_and_ends_the_waits_on_them():
+    system = SteppedClock(monotonic_ns=10 * S)   # stands still: only advances move the clock
+    emulated = EmulatedClock(BOOT_REALTIME, system=system)
+    emulated.step(REAL_TIME)
+    emulated.advance(600 * S)
+    assert emulated.monotonic_ns() == 610 * S and emulated.monotonic() == 610.0
+    assert emulated.realtime_ns() == REAL_TIME + 600 * S
+    assert emulated.synchronised()
+    emulated.step(REAL_TIME)                     # a step sets the wall clock, advanced or not
+    assert emulated.realtime_ns() == REAL_TIME and emulated.monotonic_ns() == 610 * S
+    with pytest.raises(ValueError, match="does not go back"):
+        emulated.advance(-1)
+
+    async def main():
+        waiting = asyncio.create_task(emulated.sleep(60))
+        await asyncio.sleep(3 * clock_module.ADVANCE_POLL_S)
+        emulated.advance(30 * S)
+        await asyncio.sleep(3 * clock_module.ADVANCE_POLL_S)
+        half_way = waiting.done()
+        emulated.advance(30 * S)
+        await asyncio.wait_for(waiting, timeout=30)
+        return half_way
+
+    assert asyncio.run(main()) is False
 
 
 def test_the_configuration_picks_the_emulated_clock_only_on_emulated_hardware(monkeypatch):

@@ -68,3 +68,19 @@ def test_ssh_rig_without_wiring_lacks_gpio_stimulus(tmp_path):
         rig.press(17)
     with pytest.raises(RigLacks, match="i2c faults"):
         rig.i2c_fault(1, 0x44, "vanish")
+
+
+def test_ssh_rig_lacks_an_uplink_and_a_clock_advance(tmp_path):
+    # iptables is not in the image yet: the network capability is planned on a Pi
+    rig = open_rig("ssh://pi@gateway.local", tmp_path, power_command="true {state}")
+    for capability in (rig.upstream_url, rig.uplink_cut, rig.uplink_restore, rig.upstream_points):
+        with pytest.raises(RigLacks, match="upstream"):
+            capability()
+    with pytest.raises(RigLacks, match="clock advance"):
+        rig.advance_clock(5)
+
+
+def test_emulated_rig_advances_only_its_emulated_clock(tmp_path):
+    rig = open_rig("emulated", tmp_path)
+    with pytest.raises(RigError, match="set_boot_clock"):
+        rig.advance_clock(5)

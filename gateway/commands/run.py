@@ -54,7 +54,10 @@ def component_factories(config) -> list:
 def _replication_stream(config, context):
     from gateway.replication.stream import ReplicationStream
 
-    return ReplicationStream(config, context.store)
+    # Its flush interval and backoff wait on the gateway's clock: the system's, or a HIL rig's
+    # emulated clock, which the rig may advance to play a long outage in seconds.
+    source = context.clock.source
+    return ReplicationStream(config, context.store, sleep=source.sleep, monotonic=source.monotonic)
 
 
 async def serve(config) -> str | None:

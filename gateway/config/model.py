@@ -21,8 +21,8 @@ class GatewaySection:
 
 def _positive_retention(value: Duration) -> None:
     if value <= 0:
-        raise ValueError(f"must be longer than 0s, got {value.text!r}; leave retention out for "
-                         f"no age limit")
+        raise ValueError(f"must be longer than 0s, got {value.text!r}; write retention = "
+                         f"\"none\" for no age limit")
 
 
 @dataclass
@@ -31,8 +31,9 @@ class BucketConfig:
     # "0s" is refused rather than read as "forever" (InfluxDB's convention) or "keep nothing":
     # either reading could be meant, and a guess deletes data or keeps it past a legal limit.
     retention: Duration | None = setting(
-        None, check=_positive_retention, doc="age limit; leave it out for none (the bucket is then limited "
-                                  "by max_size only)")
+        None, check=_positive_retention,
+        doc='age limit, or "none" for none (the bucket is then limited by max_size only); '
+            'left out: 30d for raw, 365d for rollup, none for other buckets')
     max_series: int = setting(
         1_000_000, check=in_range(1, (1 << 32) - 1),
         doc="points of new series are refused (counted as series_limited) once the bucket holds "
@@ -42,16 +43,40 @@ class BucketConfig:
         doc="a head of this bucket older than this is sealed even if not full; leave it out "
             "for [store] head_max_age")
 
+    def __config_render__(self) -> dict[str, Any]:
+        """Rendered with ``retention = "none"`` when it has none: left out, a built-in bucket
+        would get its built-in retention back."""
+        items = {key: value for key, value in vars(self).items() if value is not None}
+        return items if self.retention is not None else {**items, "retention": "none"}
+
+
+#: The buckets that always exist, as they would be written in the file. A table for one of
+#: them in the file changes only the keys it gives: leaving `retention` out of
+#: `[store.buckets.rollup]` keeps the year, it does not remove the limit.
+BUILTIN_BUCKETS: dict[str, dict[str, str]] = {
+    "raw": {"max_size": "256MiB", "retention": "30d"},
+    # A rollup series gets a point a minute: blocks of 4 hours (240 points) rather than
+    # 15 minutes take a quarter of the bytes a point, and a head stays within 4 KiB
+    # (README, "Rollups").
+    "rollup": {"max_size": "256MiB", "retention": "365d", "head_max_age": "4h"},
+}
+
+
+def _over_builtin(name: str, table: Any) -> Any:
+    """A bucket's table from the file laid over its built-in one; ``retention = "none"``
+    removes the age limit (the built-in buckets have one to remove)."""
+    if not isinstance(table, dict):
+        return table
+    merged = {**BUILTIN_BUCKETS.get(name, {}), **table}
+    if merged.get("retention") == "none":
+        del merged["retention"]
+    return merged
+
 
 def _default_buckets() -> dict[str, BucketConfig]:
-    return {
-        "raw": BucketConfig(parse_size("256MiB"), parse_duration("30d")),
-        # A rollup series gets a point a minute: blocks of 4 hours (240 points) rather than
-        # 15 minutes take a quarter of the bytes a point, and a head stays within 4 KiB
-        # (README, "Rollups").
-        "rollup": BucketConfig(parse_size("256MiB"), parse_duration("365d"),
-                               head_max_age=parse_duration("4h")),
-    }
+    return {name: BucketConfig(**{key: parse_size(text) if key == "max_size" else parse_duration(text)
+                                  for key, text in table.items()})
+            for name, table in BUILTIN_BUCKETS.items()}
 
 
 @dataclass
@@ -80,7 +105,15 @@ class StoreSection:
             "cut may cost that much of them")
     buckets: dict[str, BucketConfig] = setting(
         default_factory=_default_buckets,
-        doc="raw and rollup always exist; a table here resizes them or adds a bucket")
+        doc="raw and rollup always exist; a table here changes the keys it gives or adds a bucket")
+
+    @classmethod
+    def __config_load__(cls, loader: Loader, raw: Any, path: str) -> "StoreSection | None":
+        """A table for a built-in bucket is laid over the built-in one key by key."""
+        if isinstance(raw, dict) and isinstance(raw.get("buckets"), dict):
+            raw = {**raw, "buckets": {name: _over_builtin(name, table)
+                                      for name, table in raw["buckets"].items()}}
+        return loader.load_table(cls, raw, path)
 
     def __post_init__(self):
         self.buckets = {**_default_buckets(), **self.buckets}

@@ -60,6 +60,9 @@ def _scalar(value) -> str:
 
 
 def _items(obj) -> dict:
+    custom = getattr(obj, "__config_render__", None)   # a class that renders its own keys
+    if custom is not None:
+        return custom()
     if dataclasses.is_dataclass(obj):
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
                 if f.init and getattr(obj, f.name) is not None}

@@ -92,6 +92,11 @@ class Loader:
         custom = getattr(cls, "__config_load__", None)
         if custom is not None:
             return custom(self, raw, path)
+        return self.load_table(cls, raw, path)
+
+    def load_table(self, cls: type, raw: Any, path: str) -> Any:
+        """``load`` field by field (what a class's own ``__config_load__`` calls once it has
+        prepared ``raw``)."""
         if not isinstance(raw, dict):
             self.error(path, f"expected a table, got {_toml_type(raw)}")
             return None

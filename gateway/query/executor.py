@@ -10,7 +10,6 @@ run on tables.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from array import array
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.query import planner as p
 from gateway.query.errors import FluxError, fail
 from gateway.query.interpreter import Interpreter, Limits
-from gateway.query.tables import Table, TimeColumn, column_order, sortable
+from gateway.query.tables import NullableColumn, Table, TimeColumn, column_order, sortable
 from gateway.query.values import Time
 from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
                                    fold_spec, folded_columns, folded_values, is_selector,
@@ -37,13 +36,14 @@ _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: (tests turn it off to compare with the general path).
 FOLD_FROM_BLOCKS = True
 #: Series folded in the first trip to the store; later trips take as many series as
-#: FOLD_BLOCKS blocks (their lists are held meanwhile: 40 bytes a block) by the blocks a
-#: series had so far, between FOLD_SERIES and FOLD_SERIES_MAX series.
-FOLD_SERIES = 16
+#: FOLD_BLOCKS blocks by the blocks a series had so far, between FOLD_SERIES and
+#: FOLD_SERIES_MAX series. A trip's block lists (40 bytes a block: 100 KB for a month at
+#: 1 Hz) and folded windows are held meanwhile, so memory grows with it: 16,384 blocks are
+#: 8 series of a month, or a day of 100 series at once (a trip costs an index query and a
+#: hop to each thread, so fewer trips are faster for short ranges).
+FOLD_SERIES = 8
 FOLD_SERIES_MAX = 1024
-FOLD_BLOCKS = 32768
-#: Trips in flight at once (the next one's index query overlaps this one's fold).
-FOLD_IN_FLIGHT = 2
+FOLD_BLOCKS = 16384
 
 
 @contextlib.contextmanager
@@ -193,34 +193,19 @@ class Executor:
             for info in series:
                 out.extend(await self._read_newest(plan, info, fused, spec))
         else:
-            # Trips to the store in flight: the next chunk's index query and heads are read
-            # while this chunk folds, and its tables are built while the next folds.
-            ahead: list[tuple[list, asyncio.Task]] = []
             at = seen_series = seen_blocks = 0
-            try:
-                while at < len(series) or ahead:
-                    # the first trip alone: the blocks it finds size the later ones
-                    while len(ahead) < (FOLD_IN_FLIGHT if seen_series else 1) \
-                            and at < len(series):
-                        size = FOLD_SERIES
-                        if seen_series:
-                            per_series = max(1, seen_blocks // seen_series)
-                            size = min(max(FOLD_BLOCKS // per_series, FOLD_SERIES),
-                                       FOLD_SERIES_MAX)
-                        chunk = series[at:at + size]
-                        at += len(chunk)
-                        ahead.append((chunk, asyncio.ensure_future(self._fold(plan, chunk, spec))))
-                    chunk, task = ahead.pop(0)
-                    folded, blocks = await task
-                    seen_series += len(chunk)
-                    seen_blocks += blocks
-                    for info, got in zip(chunk, folded):
-                        out.extend(await self._read_windows(plan, info, fused, spec, got))
-            finally:
-                for _, task in ahead:
-                    task.cancel()
-                if ahead:
-                    await asyncio.gather(*(task for _, task in ahead), return_exceptions=True)
+            while at < len(series):
+                size = FOLD_SERIES
+                if seen_series:   # the blocks listed so far size the next trip
+                    per_series = max(1, seen_blocks // seen_series)
+                    size = min(max(FOLD_BLOCKS // per_series, FOLD_SERIES), FOLD_SERIES_MAX)
+                chunk = series[at:at + size]
+                at += len(chunk)
+                folded, blocks = await self._fold(plan, chunk, spec)
+                seen_series += len(chunk)
+                seen_blocks += blocks
+                for info, got in zip(chunk, folded):
+                    out.extend(await self._read_windows(plan, info, fused, spec, got))
         del ops[:fused[0]]
         return out
 
@@ -345,9 +330,16 @@ class Executor:
         selector = is_selector(fn, method)
         create = win is not None and win.create_empty and not (selector and kind == "aggregateWindow")
         if folded is not None:
-            if kind == "aggregateWindow" and not create:
+            if kind == "aggregateWindow":
                 values, _ = folded_columns(cols, fn, value_type, mode)
-                return [self._window_columns(plan, win, cols.start, values, key, types, out_type)]
+                if not create:
+                    return [self._window_columns(plan, win, cols.start, values, key, types,
+                                                 out_type)]
+                if isinstance(values, array):
+                    starts = array("q", self._window_starts(plan, every, offset, {}, True))
+                    values = self._with_empty_windows(starts, every, cols.start, values,
+                                                      fn == "count")
+                    return [self._window_columns(plan, win, starts, values, key, types, out_type)]
             found = folded_values(cols, fn, value_type, mode)
         if kind == "aggregate":
             if not found:
@@ -401,13 +393,31 @@ class Executor:
 
     def _window_columns(self, plan: p.Plan, win: p.AggregateWindow, starts: array, values,
                         key: dict, types: dict, out_type: str) -> Table:
-        """aggregateWindow's table of the C fold's windows (no empty ones), column-backed:
-        the windows' times and values stay arrays instead of a Python object per row."""
+        """aggregateWindow's table of the C fold's windows, column-backed: the windows' times
+        and values stay arrays (createEmpty's nulls a byte a row beside them) instead of a
+        Python object per row."""
         shift = 0 if win.time_src == "_start" else win.every
         times = window_times(starts, shift, plan.start, plan.stop)
         self._count_rows(len(times))
         types.update({win.time_dst: "time", "_value": out_type})
         return Table(key, {win.time_dst: TimeColumn(times), "_value": values}, types, len(times))
+
+    @staticmethod
+    def _with_empty_windows(starts: array, every: int, found: array, values: array,
+                            count: bool):
+        """``values`` of the windows starting at ``found`` spread over all the windows
+        ``starts`` (``every`` apart; ``found`` ascending, a subset): 0 in the empty ones for
+        count, else null, as a column of 8 bytes (and a presence byte) a row."""
+        if len(found) == len(starts):
+            return values                       # no window is empty
+        first = starts[0]
+        full = array(values.typecode, bytes(values.itemsize * len(starts)))
+        present = bytearray(len(starts))
+        for s, v in zip(found, values):
+            k = (s - first) // every
+            full[k] = v
+            present[k] = 1
+        return full if count else NullableColumn(full, present)
 
     def _window_starts(self, plan: p.Plan, every: int, offset: int, found: dict,
                        create: bool) -> list[int]:

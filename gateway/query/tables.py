@@ -58,6 +58,31 @@ class TimeColumn:
         return map(Time, self.ns)
 
 
+class NullableColumn:
+    """A column of numbers held in an array (8 bytes a row) and a byte a row saying whether the
+    row holds a value; indexing and iteration give the value, or None for a null, as a list of
+    them would (createEmpty windows without a point)."""
+
+    __slots__ = ("values", "present")
+
+    def __init__(self, values: array, present: bytearray) -> None:
+        if len(values) != len(present):
+            raise ValueError(f"{len(values)} values but {len(present)} presence flags")
+        self.values = values
+        self.present = present
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return NullableColumn(self.values[i], self.present[i])
+        return self.values[i] if self.present[i] else None
+
+    def __iter__(self) -> Iterator[Any]:
+        return (v if p else None for v, p in zip(self.values, self.present))
+
+
 class Table:
     """``key``: {column: value} of the group key, in order; ``data``: {column: sequence};
     ``columns``: every column in output order; ``types``: {column: type}."""

@@ -143,8 +143,12 @@ class ControlServer(Component):
                     return
                 yield piece
 
+        # Lines without a timestamp are timed by the request, as an HTTP write's: with the
+        # clock rule, a held time until the clock is synchronised (docs/clock.md).
+        wall_clock = self.store.wall_clock
         report = await import_lines(self.store, str(request.get("bucket", "raw")), body(),
-                                    str(request.get("precision", "ns")))
+                                    str(request.get("precision", "ns")),
+                                    default_time_ns=wall_clock.now_ns() if wall_clock else None)
         writer.write(json.dumps({"ok": True, **report.as_dict()}).encode() + b"\n")
 
     async def _export(self, request: dict, writer: asyncio.StreamWriter) -> None:

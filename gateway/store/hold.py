@@ -21,11 +21,14 @@ so MQTT sources keep their messages and resend, local readings are dropped and c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import mmap
 import os
 import re
 import zlib
+from typing import Iterator
 
 from gateway.batch import Batch
 from gateway.clock import HELD_BASE_NS, WallClock
@@ -56,29 +59,50 @@ def encode_record(boot_id: str, bucket: str, lines: bytes, points: int) -> bytes
     return header.encode() + lines
 
 
-def decode_records(data: bytes) -> tuple[list[Record], int, int]:
-    """The journal's records; (records, damaged records skipped, bytes of a torn tail).
+class RecordScan:
+    """The journal's records in ``data`` (bytes or a read-only mmap of the file, so that a
+    journal of max_held bytes is never read into memory whole), one at a time. After a walk,
+    ``damaged`` counts records skipped because their checksum failed, ``torn`` the bytes of a
+    torn tail.
 
-    A record whose checksum fails is skipped and the scan goes on at its declared end; a header
-    that cannot be read ends the scan (what follows is a torn tail: the last append was cut)."""
-    records, damaged, pos = [], 0, 0
-    while pos < len(data):
-        m = _HEADER.match(data, pos, min(len(data), pos + _HEADER_MAX))
-        if m is None:
-            break
-        boot_id, bucket = m.group(1).decode(), m.group(2).decode("utf-8", "replace")
-        points, length, crc = int(m.group(3)), int(m.group(4)), int(m.group(5), 16)
-        start = m.end()
-        end = start + length
-        if end > len(data):
-            break
-        payload = data[start:end]
-        if zlib.crc32(payload) != crc:
-            damaged += 1
-        else:
-            records.append(Record(boot_id, bucket, points, payload))
-        pos = end
-    return records, damaged, len(data) - pos
+    A record whose checksum fails is skipped and the walk goes on at its declared end; a header
+    that cannot be read ends it (what follows is a torn tail: the last append was cut)."""
+
+    def __init__(self, data) -> None:
+        self.data = data
+        self.damaged = 0
+        self.torn = 0
+
+    def __iter__(self) -> Iterator[Record]:
+        data, pos, self.damaged = self.data, 0, 0
+        while pos < len(data):
+            m = _HEADER.match(data, pos, min(len(data), pos + _HEADER_MAX))
+            if m is None:
+                break
+            boot_id, bucket = m.group(1).decode(), m.group(2).decode("utf-8", "replace")
+            points, length, crc = int(m.group(3)), int(m.group(4)), int(m.group(5), 16)
+            start = m.end()
+            end = start + length
+            if end > len(data):
+                break
+            payload = data[start:end]
+            if zlib.crc32(payload) != crc:
+                self.damaged += 1
+            else:
+                yield Record(boot_id, bucket, points, payload)
+            pos = end
+        self.torn = len(data) - pos
+
+
+@contextlib.contextmanager
+def mapped(path: str) -> Iterator[bytes | mmap.mmap]:
+    """The file's bytes as a read-only mapping (an empty file as b"")."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            yield b""
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            yield mm
 
 
 def held_lines(points: list[tuple[str, int, object]]) -> bytes:
@@ -115,20 +139,23 @@ class Hold:
     def open(self) -> None:
         """Reads what an earlier run held (blocking: call on a worker thread)."""
         try:
-            with open(self.path, "rb") as f:
-                data = f.read()
+            with mapped(self.path) as data:
+                scan = RecordScan(data)
+                boots: set[str] = set()
+                for r in scan:
+                    self.held_points += r.points
+                    boots.add(r.boot_id)
+                size = len(data)
         except FileNotFoundError:
             return
-        records, damaged, torn = decode_records(data)
-        self._note_damage(damaged, torn)
-        if torn:
+        self._note_damage(scan.damaged, scan.torn)
+        if scan.torn:
             # Cut the torn tail so that new records follow a whole one.
             with open(self.path, "r+b") as f:
-                f.truncate(len(data) - torn)
+                f.truncate(size - scan.torn)
                 os.fsync(f.fileno())
-        self.held_points = sum(r.points for r in records)
-        self.held_bytes = len(data) - torn
-        self.earlier_boots = len({r.boot_id for r in records} - {self.boot_id})
+        self.held_bytes = size - scan.torn
+        self.earlier_boots = len(boots - {self.boot_id})
         if self.held_points:
             log.warning("%d point(s) held from before the clock was synchronised (%d earlier "
                         "boot(s)); they are stored once it is", self.held_points, self.earlier_boots)
@@ -192,58 +219,66 @@ class Hold:
 
     # ------------------------------------------------------------------ releasing
 
-    def retimed(self, records: list[Record]) -> list[tuple[str, Batch]]:
-        """The records' points as (bucket, batch) with real times (the clock is trusted)."""
-        offset = self.clock.offset_ns()
-        # The last monotonic time of each earlier boot: its points end where this boot began.
-        last: dict[str, int] = {}
-        parsed = []
-        for r in records:
+    def _parsed(self, scan: RecordScan) -> Iterator[tuple[Record, Batch]]:
+        for r in scan:
             result = parse(r.payload)
             if result.errors:
                 # The checksum held, so the gateway wrote this: report, keep the good lines.
                 self.damaged_records += 1
                 self.last_error = f"{self.path}: held record of bucket {r.bucket}: {result.errors[0]}"
                 log.error("%s", self.last_error)
-            parsed.append((r, result.batch))
+            yield r, result.batch
+
+    def _earlier_boots_ends(self, data) -> dict[str, int]:
+        """The last held time of each earlier boot (its points end where this boot began)."""
+        last: dict[str, int] = {}
+        for r in RecordScan(data):
             if r.boot_id != self.boot_id:
-                for _, ts, _ in result.batch:
+                for _, ts, _ in parse(r.payload).batch:
                     last[r.boot_id] = max(last.get(r.boot_id, ts), ts)
-        # Records are small (one write's held points): they go to the store gathered, a batch
-        # per bucket up to RELEASE_BATCH_POINTS, not one synced write each.
-        out: list[tuple[str, Batch]] = []
+        return last
+
+    def retimed(self, data, last: dict[str, int]) -> Iterator[tuple[str, Batch]]:
+        """The journal's points as (bucket, batch) with real times (the clock is trusted), in
+        batches of up to RELEASE_BATCH_POINTS per bucket: records are small (one write's held
+        points) and go to the store gathered, not one synced write each; memory is a batch per
+        bucket, not the journal. A batch is yielded once full; the rest at the end."""
+        offset = self.clock.offset_ns()
+        scan = RecordScan(data)
         open_batches: dict[str, Batch] = {}
-        for r, held in parsed:
+        for r, held in self._parsed(scan):
             shift = offset if r.boot_id == self.boot_id else offset - (last[r.boot_id] - HELD_BASE_NS) - 1
-            batch = open_batches.get(r.bucket)
-            if batch is None or len(batch) >= RELEASE_BATCH_POINTS:
-                batch = open_batches[r.bucket] = Batch()
-                out.append((r.bucket, batch))
+            batch = open_batches.setdefault(r.bucket, Batch())
             for key, ts, value in held:
                 batch.add_key(key, value, ts - HELD_BASE_NS + shift)
-        return out
+            if len(batch) >= RELEASE_BATCH_POINTS:
+                yield r.bucket, open_batches.pop(r.bucket)
+        self._note_damage(scan.damaged, scan.torn)
+        yield from ((bucket, batch) for bucket, batch in open_batches.items() if len(batch))
 
     async def release(self, write, buckets) -> int:
         """Stores every held point with its real time through ``write(batch, bucket)`` (which
         returns once they are durable), then empties the journal; returns the points stored.
         Points of a bucket no longer among ``buckets`` are dropped (counted and logged); a
-        failing write raises and leaves the journal for the next try."""
+        failing write raises and leaves the journal for the next try. The journal is read
+        through a mapping and re-timed on a worker thread, a batch at a time."""
         async with self._lock:
             if not self.held_bytes:
                 return 0
-            data = await asyncio.to_thread(self._read)
-            records, damaged, torn = decode_records(data)
-            self._note_damage(damaged, torn)
             released = 0
-            for bucket, batch in self.retimed(records):
-                if bucket not in buckets:
-                    self.refused_points += len(batch)
-                    self.last_error = (f"{len(batch)} held point(s) of bucket {bucket!r} dropped: "
-                                       f"the store has no such bucket any more")
-                    log.error("%s", self.last_error)
-                    continue
-                await write(batch, bucket)
-                released += len(batch)
+            with mapped(self.path) as data:
+                last = await asyncio.to_thread(self._earlier_boots_ends, data)
+                batches = self.retimed(data, last)
+                while (item := await asyncio.to_thread(next, batches, None)) is not None:
+                    bucket, batch = item
+                    if bucket not in buckets:
+                        self.refused_points += len(batch)
+                        self.last_error = (f"{len(batch)} held point(s) of bucket {bucket!r} dropped: "
+                                           f"the store has no such bucket any more")
+                        log.error("%s", self.last_error)
+                        continue
+                    await write(batch, bucket)
+                    released += len(batch)
             await asyncio.to_thread(self._empty)
             self.released_points += released
             self.held_points = 0
@@ -252,10 +287,6 @@ class Hold:
             log.info("the clock is synchronised: %d held point(s) stored with their real times",
                      released)
             return released
-
-    def _read(self) -> bytes:
-        with open(self.path, "rb") as f:
-            return f.read()
 
     def _empty(self) -> None:
         os.unlink(self.path)

@@ -69,12 +69,14 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
 #: The tables a read-only open copies into memory (recovery may change them there).
 _COPIED_READ_ONLY = ("buckets", "blocks", "replication_cursors")
 
-#: Rows of block references fetched per trip to the database thread, and their packing
-#: into native int64 words (series, seq, offset, length, min_ts, max_ts).
-_FETCH_ROWS = 4096
-_REF_ROW = struct.Struct("=6q")
 #: Series ids per ``IN (...)`` list: well under SQLite's limit of bound parameters.
 _IN_CHUNK = 500
+#: Block rows fetched at a time for the window fold's block lists (a row is a tuple of six
+#: ints, about 280 bytes while it lives).
+_REF_FETCH = 1024
+#: A fetched block row packed into native int64 words (series, seq, offset, length, min_ts,
+#: max_ts).
+_REF_ROW = struct.Struct("=6q")
 
 COUNTERS = ("evicted_blocks", "evicted_points", "expired_blocks", "expired_points",
             "dropped_unforwarded", "corrupt_blocks")
@@ -491,23 +493,28 @@ class BlockIndex:
         out = {sid: array("q") for sid in series_ids}
         for i in range(0, len(series_ids), _IN_CHUNK):
             part = series_ids[i:i + _IN_CHUNK]
-            flat = array("q")   # series and the five words; by series
             async with self._db.execute(
                     "SELECT series, seq, offset, length, min_ts, max_ts FROM blocks "
                     f"WHERE bucket = ? AND series IN ({', '.join('?' * len(part))}) "
                     "AND max_ts >= ? AND min_ts < ? ORDER BY series, min_ts, seq",
                     (bucket_id, *part, start, stop)) as cur:
+                # Rows go to their series a fetch at a time: the lists are built once, not
+                # gathered whole and then cut (a month of blocks would be held twice).
                 while True:
-                    rows = await cur.fetchmany(_FETCH_ROWS)
+                    rows = await cur.fetchmany(_REF_FETCH)
+                    fetched = len(rows)
                     # packed row by row in C (struct), not value by value
-                    flat.frombytes(b"".join(itertools.starmap(_REF_ROW.pack, rows)))
-                    if len(rows) < _FETCH_ROWS:
+                    flat = array("q", b"".join(itertools.starmap(_REF_ROW.pack, rows)))
+                    del rows
+                    series = flat[0::6]
+                    del flat[0::6]
+                    a = 0
+                    while a < len(series):
+                        z = bisect.bisect_right(series, series[a], a)
+                        out[series[a]].extend(flat[5 * a:5 * z])
+                        a = z
+                    if fetched < _REF_FETCH:
                         break   # the last rows: no trip to the database thread for none
-            series = flat[0::6]
-            del flat[0::6]
-            for sid in part:
-                a, z = bisect.bisect_left(series, sid), bisect.bisect_right(series, sid)
-                out[sid] = flat[5 * a:5 * z]
         return out
 
     async def blocks_after(self, bucket_id: int, after_seq: int, limit: int) -> list[BlockRow]:

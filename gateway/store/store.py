@@ -125,6 +125,9 @@ class Store(Component):
         # A command (gateway write, export) may hold the store for a moment: the daemon waits
         # for it instead of failing to start.
         await self.open(lock_wait=DAEMON_LOCK_WAIT_S)
+        if context is not None and not self.read_only:
+            await self.forget_replication_streams(
+                {stream.name: set(stream.buckets) for stream in context.config.replication})
         await super().start(context)
 
     async def open(self, lock_wait: float = 0.0) -> "Store":
@@ -528,6 +531,23 @@ class Store(Component):
         self._refuse_read_only()
         await self._replication.set_cursor(self.bucket(bucket), name, seq)
 
+    async def forget_replication_streams(self, configured: dict[str, set[str]]) -> list[tuple[str, str]]:
+        """Removes the positions of the streams (per bucket) that ``configured`` ({stream name:
+        its buckets}, the daemon's configuration) no longer has, and returns them as (stream,
+        bucket). Kept, a removed stream's position would keep WAL segments for it and count
+        every block retention drops above it as dropped before forwarding, for ever; a stream
+        configured again later starts from the oldest data, as a new one does."""
+        self._refuse_read_only()
+        gone = []
+        for b in self.buckets.values():
+            for name in sorted(b.cursors):
+                if b.name not in configured.get(name, ()):
+                    log.warning("replication stream %r is not configured for bucket %r any more: "
+                                "its position (block %d) is removed", name, b.name, b.cursors[name])
+                    await self._replication.set_cursor(b, name, None)
+                    gone.append((name, b.name))
+        return gone
+
     async def set_replication_lsn(self, name: str, bucket: str, lsn: int) -> None:
         """Records that stream ``name`` has sent every point of ``bucket``'s WAL records up to
         ``lsn`` (the write-order position, see docs/replication.md)."""
@@ -575,7 +595,7 @@ class Store(Component):
         """The WAL sync latency histogram as Prometheus metric families (empty before the
         store opens); callable from any thread."""
         commits = self._commits
-        return list(commits.sync_seconds.collect()) if commits is not None else []
+        return commits.sync_seconds.collect() if commits is not None else []
 
     def card_writes(self) -> dict[str, Any]:
         """Bytes written a day since the store opened, by the process and by the block device

@@ -2,7 +2,7 @@
 
 One collector reads every component's ``health()`` on the event loop (through the bridge) at
 scrape time, so a scrape sees one consistent moment and nothing is counted twice. The WAL
-sync histogram is the store's own prometheus-client Histogram (thread-safe), collected as is.
+sync histogram is the store's own (thread-safe), collected as the metric family it makes.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A scenario never learns which machine it runs on. It asks its rig to boot the device under test
 with a configuration, to cut and restore power, to press a button, to unplug a sensor, to fill
-the disk, and to read back what the device stored; each rig (``emulated``, ``qemu``, ``ssh``)
+the disk, to cut its uplink, and to read back what the device stored and what its upstream got; each rig (``emulated``, ``qemu``, ``ssh``)
 provides what it can. A rig that cannot provide a capability raises :class:`RigLacks`, which the
 runner reports as "not possible on this rig" with the capability's name, never as a pass.
 """
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hil.rigs.upstreams import Uplink
 
 
 class RigError(RuntimeError):
@@ -98,6 +101,38 @@ class Rig(abc.ABC):
         """Steps the device's wall clock to ``unix_s`` (default: the rig's own time) and marks
         it synchronised, as an NTP client's first step does."""
         raise RigLacks(self.kind, "clock")
+
+    def advance_clock(self, seconds: float) -> None:
+        """Lets ``seconds`` of the device's time pass at once: its wall and monotonic clocks
+        move on, and so do the timers that wait on them (a replication stream's flush interval
+        and backoff), so a scenario plays a long outage in less time. Needs the clock the device
+        booted with to be the rig's (:meth:`set_boot_clock`)."""
+        raise RigLacks(self.kind, "clock advance")
+
+    # -- the uplink ----------------------------------------------------------------------
+    def _uplink(self) -> Uplink:
+        """The rig's upstream behind its fault proxy (made on first use)."""
+        raise RigLacks(self.kind, "upstream")
+
+    def upstream_url(self) -> str:
+        """The base URL of the rig's upstream as the device reaches it, for a ``[[replication]]``
+        table of ``kind = "influxdb_v2"`` (a VictoriaMetrics, which takes InfluxDB writes)."""
+        raise RigLacks(self.kind, "upstream")
+
+    def upstream_points(self) -> dict[tuple, list[tuple[int, float]]]:
+        """Every sample the upstream holds, duplicates included, in time order:
+        ``{(metric, sorted labels): [(ms, value), ...]}`` in VictoriaMetrics' mapping of an
+        InfluxDB v2 write (``<measurement>_<field>``, the tags as labels; docs/replication.md)."""
+        return self._uplink().export()
+
+    def uplink_cut(self) -> None:
+        """Cuts the device's way to its upstream (open connections are reset, new ones refused);
+        the LAN side stays up."""
+        self._uplink().set_cut(True)
+
+    def uplink_restore(self) -> None:
+        """Gives the device its way to the upstream back."""
+        self._uplink().set_cut(False)
 
     # -- stimulus ----------------------------------------------------------------------
     def press(self, pin: int, count: int = 1, hold_ms: int = 60, gap_ms: int = 60) -> None:

@@ -12,6 +12,9 @@
   starts at the boot clock on every power on and is stepped through the rig-control socket; its
   monotonic clock and boot are this machine's, so a power cut here is a restart within one boot;
 * status API: the gateway's HTTP server on a free loopback port (``GATEWAY_HTTP_LISTEN``);
+* uplink: a VictoriaMetrics of the rig's own behind a fault proxy, both on free loopback ports
+  (``hil/rigs/upstreams.py``); a cut resets the proxy's connections. The clock advance lets
+  the gateway's emulated clock, and the replication timers that wait on it, move on at once;
 * the LAN: a mosquitto of the rig's own on a free loopback port serves subscribers (as on the
   image), and LAN devices publish to the gateway's own endpoint on another free port, with a
   password made for the run.
@@ -95,6 +98,7 @@ class EmulatedRig(Rig):
         self.proc: subprocess.Popen | None = None
         self.boots = 0
         self.broker = None
+        self.uplink = None
         self._device_endpoint: tuple[int, str, str, pathlib.Path] | None = None
         self._boot_clock_s: float | None = None
         self.http_port = free_port()
@@ -199,6 +203,22 @@ class EmulatedRig(Rig):
         when_ns = time.time_ns() if unix_s is None else int(unix_s * 1e9)
         self._rig_request({"op": "clock", "step_to_ns": when_ns})
 
+    def advance_clock(self, seconds: float) -> None:
+        if self._boot_clock_s is None:
+            raise RigError("advance_clock needs the emulated clock: set_boot_clock before boot")
+        self._rig_request({"op": "clock", "advance_ns": int(seconds * 1e9)})
+
+    # -- the uplink ----------------------------------------------------------------------
+    def _uplink(self):
+        from hil.rigs.upstreams import Uplink
+
+        if self.uplink is None:
+            self.uplink = Uplink(self.workdir / "upstream")
+        return self.uplink
+
+    def upstream_url(self) -> str:
+        return f"http://127.0.0.1:{self._uplink().port}"
+
     # -- stimulus ----------------------------------------------------------------------
     def _rig_request(self, request: dict, timeout: float = 600) -> dict:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -301,6 +321,9 @@ class EmulatedRig(Rig):
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+        if self.uplink is not None:
+            self.uplink.close()
+            self.uplink = None
         if self.card is not None:
             self.card.close()
             self.card = None

@@ -43,7 +43,7 @@ def test_values_are_typed():
     assert c.store.wal_sync == "always"
     assert float(c.store.head_max_age) == 300
     assert c.store.buckets["raw"].max_size == 2**30
-    assert c.store.buckets["raw"].retention is None
+    assert float(c.store.buckets["raw"].retention) == 30 * 86400  # the built-in's, not given
     assert "rollup" in c.store.buckets  # defaults stay unless overridden
     assert float(c.store.buckets["archive"].retention) == 90 * 86400
 
@@ -118,6 +118,32 @@ def test_key_lines_follow_tables_arrays_and_dotted_keys():
     assert lines["arr[1].sub.z"] == 13
 
 
+def test_a_built_in_bucket_table_changes_only_the_keys_it_gives():
+    c = load("""
+        [store.buckets.rollup]
+        max_size = "1GiB"
+    """)
+    rollup = c.store.buckets["rollup"]
+    assert rollup.max_size == 2**30
+    assert float(rollup.retention) == 365 * 86400      # not dropped: a year of rollups
+    assert float(rollup.head_max_age) == 4 * 3600       # 240-point blocks, not 15-point ones
+    assert float(c.store.buckets["raw"].retention) == 30 * 86400
+
+
+def test_retention_none_removes_the_age_limit_and_survives_a_render():
+    c = load("""
+        [store.buckets.raw]
+        retention = "none"
+        [store.buckets.archive]
+        max_size = "100MiB"
+    """)
+    assert c.store.buckets["raw"].retention is None
+    assert c.store.buckets["raw"].max_size == 256 * 2**20
+    assert c.store.buckets["archive"].retention is None
+    again = cfg.load_text(cfg.render(c))
+    assert again.store.buckets == c.store.buckets
+
+
 def test_render_round_trips():
     c = load("""
         [store]
@@ -162,7 +188,7 @@ def test_a_reader_writing_to_an_unknown_bucket_is_refused():
 @pytest.mark.parametrize("retention, message", [
     ("200000d", "duration '200000d' is too long: at most 106751d (what a 64-bit count of "
                 "nanoseconds holds)"),
-    ("0s", "must be longer than 0s, got '0s'; leave retention out for no age limit"),
+    ("0s", "must be longer than 0s, got '0s'; write retention = \"none\" for no age limit"),
 ])
 def test_retentions_that_cannot_work_are_refused(retention, message):
     found = problems(f"""

@@ -7,9 +7,12 @@ import json
 import pytest
 
 from gateway import hardware
+from gateway.clock import EmulatedClock, WallClock
 from gateway.hardware.emulated.control import RigControl, RigControlError, press
 from gateway.hardware.emulated.rig import default_rig
 from gateway.runtime import Context
+
+S = 10**9
 
 
 @pytest.fixture
@@ -31,9 +34,9 @@ async def ask(path, *requests):
     return answers
 
 
-def run_with_control(tmp_path, *requests):
+def run_with_control(tmp_path, *requests, clock=None):
     async def main():
-        control = RigControl(str(tmp_path / "rig.sock"), "emulated")
+        control = RigControl(str(tmp_path / "rig.sock"), "emulated", clock)
         await control.start(Context(config=None, data_dir=str(tmp_path)))
         try:
             return await ask(tmp_path / "rig.sock", *requests), control
@@ -80,6 +83,25 @@ def test_bad_requests_are_answered_and_counted(tmp_path, rig, request_, error):
     assert answers[0]["ok"] is False and error in answers[0]["error"]
     assert answers[1]["ok"] is True  # the connection and the component live on
     assert control.errors == 1
+
+
+def test_the_emulated_clock_is_stepped_and_advanced(tmp_path, rig):
+    source = EmulatedClock(1_735_689_600 * S)
+    answers, control = run_with_control(
+        tmp_path,
+        {"op": "clock", "step_to_ns": 1_780_272_000 * S},
+        {"op": "clock", "advance_ns": 600 * S},
+        {"op": "clock", "advance_ns": -S},
+        {"op": "clock", "advance_ns": 2 * 86_400 * S}, clock=WallClock(source))
+    assert [a["ok"] for a in answers] == [True, True, False, False]
+    assert 600 * S <= answers[1]["realtime_ns"] - answers[0]["realtime_ns"] < 660 * S
+    assert "advance_ns must be between 0 and" in answers[2]["error"]
+    assert source.synchronised() and control.errors == 2
+
+
+def test_a_system_clock_is_neither_stepped_nor_advanced(tmp_path, rig):
+    answers, _ = run_with_control(tmp_path, {"op": "clock", "advance_ns": S})
+    assert not answers[0]["ok"] and "the clock is the system's" in answers[0]["error"]
 
 
 def test_real_hardware_never_serves_it(tmp_path, monkeypatch):

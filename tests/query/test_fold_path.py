@@ -217,10 +217,9 @@ def test_boolean_and_unsigned_series_fold_as_the_general_path_does(tmp_path):
         assert [type(r["_value"]) for r in fast] == [type(r["_value"]) for r in general], what
 
 
-def test_a_query_stopped_in_one_chunk_leaves_no_fold_in_flight(tmp_path, monkeypatch):
-    """Chunks of series are folded two at a time: when a chunk's tables pass the row cap, the
-    chunk folding ahead is cancelled and awaited (no task left behind), and the store answers
-    the next query."""
+def test_a_query_stopped_in_one_trip_leaves_nothing_running(tmp_path, monkeypatch):
+    """When a trip's tables pass the row cap, the query stops there with no task left behind,
+    and the store answers the next query."""
     monkeypatch.setattr(executor, "FOLD_SERIES", 1)
     monkeypatch.setattr(executor, "FOLD_BLOCKS", 1)   # one series a trip
     src = ('from(bucket: "raw") |> range(start: 0) '
@@ -245,9 +244,8 @@ def test_a_query_stopped_in_one_chunk_leaves_no_fold_in_flight(tmp_path, monkeyp
 
 
 def test_later_trips_take_as_many_series_as_the_block_budget_allows(tmp_path, monkeypatch):
-    """The first trip takes FOLD_SERIES series, alone; then, blocks per series known, each
-    trip takes FOLD_BLOCKS blocks' worth of series (here 3 blocks a series, 12 a trip: 4
-    series), two trips in flight."""
+    """The first trip takes FOLD_SERIES series; then, blocks per series known, each trip
+    takes FOLD_BLOCKS blocks' worth of series (here 3 blocks a series, 12 a trip: 4 series)."""
     monkeypatch.setattr(executor, "FOLD_SERIES", 2)
     monkeypatch.setattr(executor, "FOLD_BLOCKS", 12)
     src = ('from(bucket: "raw") |> range(start: 0) '

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from upstreams import FaultProxy, InfluxDB, Prometheus, VictoriaMetrics
+from hil.rigs.upstreams import FaultProxy, InfluxDB, Prometheus, VictoriaMetrics
 
 
 def _serving(server):

@@ -13,6 +13,8 @@ from gateway import config as cfg
 from gateway.config.model import BucketConfig, StoreSection
 from gateway.config.units import parse_duration, parse_size
 
+#: Test timestamps start an hour ago: inside the store's retention and the upstreams'.
+RECENT_NS = (time.time_ns() // 1_000_000_000 - 3600) * 1_000_000_000
 #: How long a test waits for an upstream to catch up before it checks (and fails).
 CATCH_UP_S = 90
 

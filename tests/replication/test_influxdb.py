@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from gateway.batch import UInt
-from replication_support import (SECOND, local_content, running_stream, serving, stream_config,
-                                 wait_until_equal, write_rows)
-from upstreams import RECENT_NS, InfluxDB
+from hil.rigs.upstreams import InfluxDB
+from replication_support import (RECENT_NS, SECOND, local_content, running_stream, serving,
+                                 stream_config, wait_until_equal, write_rows)
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def test_refused_lines_are_dead_lettered_and_the_rest_delivered(tmp_path, influx
     """InfluxDB 1.6 refuses unsigned integers and a field whose type differs from what it
     holds (400, partial write): the stream splits until those lines stand alone, keeps them
     with InfluxDB's words, delivers everything else and moves on."""
-    from upstreams import http
+    from hil.rigs.upstreams import http
 
     conflict = f"c,host=x f=1i {RECENT_NS}\n".encode()  # makes c's f an integer upstream
     assert http("POST", f"{influxdb.url}/write?db=gw", conflict)[0] == 204

@@ -17,8 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.lineprotocol import series_key
 from gateway.store.transfer import export_lines
 from hil.rigs.mosquitto import Mosquitto
-from replication_support import local_content, rows, running_stream, stream_config, write_rows
-from upstreams import RECENT_NS
+from replication_support import (RECENT_NS, local_content, rows, running_stream, stream_config,
+                                 write_rows)
 
 # The certificate maker of the MQTT reader's TLS tests.
 sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "readers" / "mqtt"))

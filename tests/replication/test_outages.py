@@ -14,10 +14,9 @@ from gateway.config.model import BucketConfig
 from gateway.config.units import parse_size
 from gateway.replication.stream import ReplicationStream
 from gateway.store import Store
-from replication_support import (CATCH_UP_S, SECOND, VM_DIGITS, PlayedClock, local_content,
-                                 store_config, stream_config, strip_labels, vm_expected,
-                                 wait_until_equal, write_rows)
-from upstreams import RECENT_NS
+from replication_support import (RECENT_NS, CATCH_UP_S, SECOND, VM_DIGITS, PlayedClock,
+                                 local_content, store_config, stream_config, strip_labels,
+                                 vm_expected, wait_until_equal, write_rows)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,9 +11,8 @@ import pytest
 from gateway.replication.remote_write import label_name, metric_name
 from gateway.replication.stream import ReplicationStream
 from gateway.store import Store
-from replication_support import (SECOND, VM_DIGITS, local_content, store_config, stream_config,
-                                 strip_labels, wait_until_equal, write_rows)
-from upstreams import RECENT_NS
+from replication_support import (RECENT_NS, SECOND, VM_DIGITS, local_content, store_config,
+                                 stream_config, strip_labels, wait_until_equal, write_rows)
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,8 @@ import pytest
 
 from gateway.replication.stream import POSITION_LAG_BATCHES, ReplicationStream
 from gateway.store import Store
-from replication_support import (local_content, store_config, stream_config, strip_labels,
-                                 vm_expected, wait_until_equal)
-from upstreams import RECENT_NS
+from replication_support import (RECENT_NS, local_content, store_config, stream_config,
+                                 strip_labels, vm_expected, wait_until_equal)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,10 +14,9 @@ import pytest
 from gateway.config.units import parse_size
 from gateway.replication.stream import ReplicationStream
 from gateway.store import Store
-from replication_support import (SECOND, VM_DIGITS, local_content, rows, store_config,
+from replication_support import (RECENT_NS, SECOND, VM_DIGITS, local_content, rows, store_config,
                                  stream_config, vm_content, vm_expected, wait_until_equal,
                                  write_rows)
-from upstreams import RECENT_NS
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from upstreams import RECENT_NS
+from replication_support import RECENT_NS
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,8 @@ import pytest
 
 from gateway.replication.stream import ReplicationStream
 from gateway.store import Store
-from replication_support import (local_content, rows, store_config, stream_config, vm_content,
-                                 vm_expected, wait_until_equal, write_rows)
-from upstreams import RECENT_NS
+from replication_support import (RECENT_NS, local_content, rows, store_config, stream_config,
+                                 vm_content, vm_expected, wait_until_equal, write_rows)
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import pytest
 
 from gateway.store import Store
 from gateway.replication.stream import ReplicationStream
-from replication_support import (SECOND, local_content, rows, store_config, stream_config,
-                                 vm_content, vm_expected, wait_until_equal, write_rows)
-from upstreams import RECENT_NS
+from replication_support import (RECENT_NS, SECOND, local_content, rows, store_config,
+                                 stream_config, vm_content, vm_expected, wait_until_equal,
+                                 write_rows)
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,9 @@ import pytest
 from gateway.clock import HELD_BASE_NS, WallClock
 from gateway.errors import StoreError
 from gateway.store import Store
-from gateway.store.hold import FILE_NAME
+from gateway.store.control import ControlClient, ControlServer
+from gateway.store import hold as hold_module
+from gateway.store.hold import FILE_NAME, Hold
 
 from clock_support import REAL_TIME, S, SteppedClock
 from store_support import make_batch, read_all
@@ -61,6 +63,32 @@ async def _held_points_are_stored_with_their_real_times_once_synchronised(data_d
         late = HELD_BASE_NS + source.mono - 2 * S
         await store.write(make_batch([("t", {"s": "b"}, "v", late, 1.0)]))
         assert (await read_all(store))["t,s=b v"] == [(source.real - 2 * S, 1.0)]
+
+
+def test_gateway_write_through_the_daemon_holds_its_untimed_lines(data_dir, config, until):
+    asyncio.run(_gateway_write_through_the_daemon_holds_its_untimed_lines(data_dir, config, until))
+
+
+async def _gateway_write_through_the_daemon_holds_its_untimed_lines(data_dir, config, until):
+    source = SteppedClock()
+    async with held_store(data_dir, config, source) as store:
+        control = ControlServer(store)
+        await control.start()
+        try:
+            requested = source.mono
+            lines = [b"t,s=cli v=1\n", f"t,s=dev v=2 {DEVICE_TIME}\n".encode()]
+            report = await asyncio.to_thread(ControlClient(store.path).write, "raw", "ns", lines)
+        finally:
+            await control.stop()
+        assert report["points"] == 2 and report["refused"] == 0
+        # The line with a time is the client's and stored at once; the other waits for the sync.
+        assert await read_all(store) == {"t,s=dev v": [(DEVICE_TIME, 2.0)]}
+        assert store.hold.held_points == 1
+        source.advance(60)
+        synchronise(source, store.wall_clock)
+        await until(lambda: store.hold.held_points == 0, "the release of the held points")
+        real = source.real - (source.mono - requested)
+        assert (await read_all(store))["t,s=cli v"] == [(real, 1.0)]
 
 
 def test_held_points_survive_a_restart_before_the_sync(data_dir, config, until):
@@ -157,3 +185,41 @@ async def _without_the_rule_nothing_is_held(data_dir, config):
         assert store.hold is None
         await store.write(make_batch([("t", {}, "v", store.wall_clock.now_ns(), 1.0)]))
         assert await read_all(store) == {"t v": [(source.real, 1.0)]}
+
+
+def test_the_release_goes_batch_by_batch_through_every_bucket_and_boot(tmp_path, monkeypatch):
+    asyncio.run(_the_release_goes_batch_by_batch_through_every_bucket_and_boot(tmp_path, monkeypatch))
+
+
+async def _the_release_goes_batch_by_batch_through_every_bucket_and_boot(tmp_path, monkeypatch):
+    monkeypatch.setattr(hold_module, "RELEASE_BATCH_POINTS", 4)
+    earlier = SteppedClock(monotonic_ns=100 * S, boot="boot-a")
+    hold = Hold(str(tmp_path), WallClock(earlier, require_sync=True), MAX_HELD)
+    for i in range(6):    # a boot that ended in a power cut, one point a second
+        await hold.append("raw", [("t v", HELD_BASE_NS + earlier.mono, float(i))])
+        earlier.advance(1)
+    source = SteppedClock(monotonic_ns=20 * S, boot="boot-b")
+    hold = Hold(str(tmp_path), WallClock(source, require_sync=True), MAX_HELD)
+    await asyncio.to_thread(hold.open)
+    assert hold.held_points == 6 and hold.earlier_boots == 1
+    taken = []
+    for i in range(7):    # this boot: two buckets in turn
+        taken.append(source.mono)
+        await hold.append("rollup" if i % 2 else "raw", [("u v", HELD_BASE_NS + source.mono, float(i))])
+        source.advance(1)
+    synchronise(source, hold.clock)
+    written: list[tuple[str, list]] = []
+
+    async def write(batch, bucket):
+        written.append((bucket, list(batch)))
+
+    assert await hold.release(write, {"raw", "rollup"}) == 13
+    assert all(len(points) <= 4 for _, points in written)
+    assert len(written) == 4           # raw: 6 + 4 points in batches of 4, 4, 2; rollup: 3 in one
+    offset = source.real - source.mono
+    began = offset - 1                 # where this boot began, less a nanosecond
+    assert [(k, ts, v) for bucket, points in written if bucket == "raw" for k, ts, v in points
+            if k == "t v"] == [("t v", began - (5 - i) * S, float(i)) for i in range(6)]
+    got = sorted((bucket, ts, v) for bucket, points in written for k, ts, v in points if k == "u v")
+    assert got == sorted(("rollup" if i % 2 else "raw", offset + m, float(i)) for i, m in enumerate(taken))
+    assert not os.path.exists(os.path.join(str(tmp_path), FILE_NAME))

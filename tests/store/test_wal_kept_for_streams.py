@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import os
 
+from gateway.config import load_text
 from gateway.config.units import parse_size
+from gateway.runtime import Context
 from gateway.store import Store
 from gateway.store.bucket import REPLICATION_KEPT_SEGMENTS
 from store_support import T0, make_batch, small_config
@@ -48,3 +50,39 @@ def test_segments_wait_for_the_streams_cursors_up_to_a_bound(data_dir):
             assert len(_segments(data_dir)) <= REPLICATION_KEPT_SEGMENTS
 
     asyncio.run(main())
+
+
+def test_a_stream_no_longer_configured_keeps_no_segments_and_no_position(data_dir):
+    config = small_config(wal_segment_size=parse_size("128B"))
+    gateway_config = load_text('[[replication]]\nname = "cloud"\nkind = "influxdb_v2"\n'
+                               'url = "http://127.0.0.1:9"\norg = "o"\nbucket = "b"\n'
+                               'token = "t"\n', "gw.toml")
+
+    async def sent_by_two_streams():
+        async with Store(data_dir, config) as store:
+            await _write_and_seal(store, 3)
+            await store.set_replication_cursor("cloud", "raw", store.last_sealed_seq("raw"))
+            await store.set_replication_cursor("old", "raw", 0)   # a stream removed since
+            await _write_and_seal(store, 6, start=3)
+            return len(_segments(data_dir))
+
+    async def restarted_without_old():
+        store = Store(data_dir, config)
+        await store.start(Context(config=gateway_config, data_dir=data_dir))
+        try:
+            assert dict(store.bucket("raw").cursors) == {"cloud": store.bucket("raw").cursors["cloud"]}
+            await store.set_replication_cursor("cloud", "raw", store.last_sealed_seq("raw"))
+            await store.flush()
+            await store.flush()
+            return len(_segments(data_dir))
+        finally:
+            await store.stop()
+
+    async def reopened():
+        async with Store(data_dir, config) as store:
+            return set(store.bucket("raw").cursors)
+
+    held_for_old = asyncio.run(sent_by_two_streams())
+    assert held_for_old > 1
+    assert asyncio.run(restarted_without_old()) < held_for_old
+    assert asyncio.run(reopened()) == {"cloud"}   # gone from the position file, index and copy

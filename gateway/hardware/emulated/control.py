@@ -10,12 +10,17 @@ socket path and the hardware is emulated, the gateway serves this small protocol
     {"op": "i2c", "bus": 1, "address": 118, "fault": "vanish" | "reappear" | "corrupt_crc"
                   | "nack" | "clear", "count": 3}
     {"op": "clock", "step_to_ns": 1764000000000000000}      -> {"ok": true, "realtime_ns": ...}
+    {"op": "clock", "advance_ns": 5000000000}               -> {"ok": true, "realtime_ns": ...}
 
 ``press`` drives the mock pin to its active level for ``hold_ms`` and back for ``gap_ms``,
 ``count`` times, and answers when the last release is done. ``i2c`` applies one of the emulated
 part's fault injections (``count`` for ``corrupt_crc`` and ``nack``; absent means until
 ``clear``). ``clock`` steps the emulated wall clock (``GATEWAY_EMULATED_CLOCK``, gateway/clock.py)
-to a Unix time in ns and marks it synchronised, as an NTP client's first step does. Errors answer ``{"ok": false, "error": "..."}`` and never stop the gateway.
+to a Unix time in ns and marks it synchronised, as an NTP client's first step does; with
+``advance_ns`` it lets that much time pass at once instead (both clocks move on, and the timers
+that wait on the clock, a replication stream's flush interval and backoff, see it pass: a HIL
+scenario plays a long outage in seconds). Errors answer ``{"ok": false, "error": "..."}`` and
+never stop the gateway.
 
 It is never served on real hardware: the component refuses to start there, so a production
 image cannot be driven by it even when the variable is set by mistake.
@@ -42,6 +47,8 @@ MAX_REQUEST_BYTES = 4096
 #: Bounds on one press request, so a typo cannot keep a pin busy for hours.
 MAX_PRESSES = 100_000
 MAX_PHASE_MS = 10_000
+#: Bound on one advance of the emulated clock (a day).
+MAX_ADVANCE_NS = 86_400 * 10**9
 
 _FAULTS = ("vanish", "reappear", "corrupt_crc", "nack", "clear")
 
@@ -190,8 +197,10 @@ class RigControl(Component):
             if not isinstance(source, EmulatedClock):
                 raise RigControlError(f"the clock is the system's: start the gateway with "
                                       f"{EMULATED_CLOCK_ENV} to step it")
-            when = _int_field(request, "step_to_ns", 0, HELD_BASE_NS - 1)
-            source.step(when)
+            if "advance_ns" in request:
+                source.advance(_int_field(request, "advance_ns", 0, MAX_ADVANCE_NS))
+            else:
+                source.step(_int_field(request, "step_to_ns", 0, HELD_BASE_NS - 1))
             return {"realtime_ns": source.realtime_ns()}
         raise RigControlError(f"unknown op {op!r} (hello, press, i2c, clock)")
 

@@ -1,7 +1,7 @@
-"""Real upstreams for the replication tests: Debian's victoria-metrics and influxdb (1.6),
-each on a free loopback port with its data in a temp dir, stopped by PID; and a TCP fault
-proxy to put between the gateway and them (imported by module name: pytest puts this folder on
-sys.path)."""
+"""Real upstreams on this machine: Debian's victoria-metrics, influxdb (1.6) and prometheus,
+each on a free loopback port with its data in a directory of its own, stopped by PID; and a TCP
+fault proxy to put between the gateway and them. The HIL rigs' uplink (the upstream a rig
+provides, cut at the proxy) and the replication tests (tests/replication/) both use them."""
 
 from __future__ import annotations
 
@@ -16,17 +16,10 @@ import time
 import urllib.parse
 import urllib.request
 
+from hil.rigs.mosquitto import free_port
+
 VICTORIA_METRICS = shutil.which("victoria-metrics") or "/usr/bin/victoria-metrics"
 INFLUXD = shutil.which("influxd") or "/usr/bin/influxd"
-#: Test timestamps start an hour ago: inside the store's retention and the upstreams'.
-RECENT_NS = (time.time_ns() // 1_000_000_000 - 3600) * 1_000_000_000
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def http(method: str, url: str, body: bytes | None = None, headers=None, timeout=30) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
@@ -388,3 +381,35 @@ class FaultProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+class Uplink:
+    """A rig's uplink: a real VictoriaMetrics on this machine, reached only through a
+    :class:`FaultProxy` (the device's way out). A cut makes the proxy reset every connection,
+    open ones included, as a dead link or a refusing peer does; a restore lets them through."""
+
+    def __init__(self, directory: pathlib.Path) -> None:
+        self.upstream = VictoriaMetrics(directory)
+        self.upstream.start()
+        try:
+            self.proxy = FaultProxy(("127.0.0.1", self.upstream.port))
+        except OSError:
+            self.upstream.stop()
+            raise
+        self.cut = False
+
+    @property
+    def port(self) -> int:
+        """The proxy's port on 127.0.0.1: what a device reaches."""
+        return self.proxy.port
+
+    def set_cut(self, cut: bool) -> None:
+        self.proxy.set("reset" if cut else "pass")
+        self.cut = cut
+
+    def export(self) -> dict[tuple, list[tuple[int, float]]]:
+        return self.upstream.export()
+
+    def close(self) -> None:
+        self.proxy.close()
+        self.upstream.stop()
