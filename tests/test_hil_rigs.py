@@ -84,3 +84,48 @@ def test_emulated_rig_advances_only_its_emulated_clock(tmp_path):
     rig = open_rig("emulated", tmp_path)
     with pytest.raises(RigError, match="set_boot_clock"):
         rig.advance_clock(5)
+
+
+def _relay_to(port: int):
+    """guest_relay.py as qemu starts it: the guest's connection (one end of a socket pair) as
+    its stdin and stdout; returns (the guest's end, the relay process)."""
+    import socket
+    import subprocess
+    import sys
+
+    from hil.rigs.virtual_machine import GUEST_RELAY
+
+    guest, relay_end = socket.socketpair()
+    proc = subprocess.Popen([sys.executable, str(GUEST_RELAY), str(port)], stdin=relay_end,
+                            stdout=relay_end, stderr=relay_end)
+    relay_end.close()
+    guest.settimeout(30)
+    return guest, proc
+
+
+def test_guest_relay_carries_a_connection_to_the_host_port_both_ways():
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        guest, proc = _relay_to(server.getsockname()[1])
+        server.settimeout(30)
+        host, _ = server.accept()
+        with host, guest:
+            guest.sendall(b"POST /api/v2/write")
+            assert host.recv(100) == b"POST /api/v2/write"
+            host.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+            assert guest.recv(100) == b"HTTP/1.1 204 No Content\r\n\r\n"
+            guest.shutdown(socket.SHUT_WR)          # the guest's close reaches the host ...
+            assert host.recv(100) == b""
+            host.close()                             # ... and the host's the guest
+            assert guest.recv(100) == b""
+    assert proc.wait(30) == 0
+
+
+def test_guest_relay_closes_the_guests_connection_when_nothing_listens():
+    from hil.rigs.mosquitto import free_port
+
+    guest, proc = _relay_to(free_port())
+    with guest:
+        assert guest.recv(100) == b""               # closed, nothing written into it
+    assert proc.wait(30) == 1

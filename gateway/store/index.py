@@ -66,8 +66,10 @@ CREATE TABLE IF NOT EXISTS replication_cursors (
 ) WITHOUT ROWID;
 """
 
-#: The tables a read-only open copies into memory (recovery may change them there).
-_COPIED_READ_ONLY = ("buckets", "blocks", "replication_cursors")
+#: The tables a read-only open copies into memory (recovery may change them there). The
+#: blocks, the bulk of the file, are read from it until something would change them (see
+#: BlockIndex._own_blocks).
+_COPIED_READ_ONLY = ("buckets", "replication_cursors")
 
 #: Series ids per ``IN (...)`` list: well under SQLite's limit of bound parameters.
 _IN_CHUNK = 500
@@ -183,6 +185,8 @@ class BlockIndex:
         self.created = created
         #: Where the series rows are read: the attached file when opened read-only.
         self._series_table = "series"
+        #: Read-only: the blocks are still read from the file (a view over its table).
+        self._blocks_on_file = False
 
     @classmethod
     async def open(cls, path: str, read_only: bool = False) -> "BlockIndex":
@@ -209,13 +213,15 @@ class BlockIndex:
     @classmethod
     async def _open_copy(cls, path: str) -> "BlockIndex":
         # The file is attached read-only (SQLite writes nothing to it, not even a journal).
-        # What recovery may change (blocks, buckets, cursors) is copied into memory; the
-        # series rows, the bulk of a large index and never written by a reader, are read
-        # from the file.
+        # What recovery may change (buckets, cursors) is copied into memory; the series rows,
+        # never written by a reader, are read from the file, and so are the blocks (a month
+        # of them is about 15 MB in memory) until recovery or a repair changes them: then
+        # they are copied too (_own_blocks).
         db = await aiosqlite.connect(":memory:", uri=True)   # (uri: ATTACH takes the mode)
         await db.executescript(_SCHEMA)
         created = True
         series_table = "series"
+        blocks_on_file = False
         if os.path.exists(path) and os.path.getsize(path) > 0:
             try:
                 await db.execute("ATTACH DATABASE ? AS disk",
@@ -227,6 +233,9 @@ class BlockIndex:
                 for table in _COPIED_READ_ONLY:
                     if table in present:   # (a store from before the table has none)
                         await db.execute(f"INSERT INTO main.{table} SELECT * FROM disk.{table}")
+                # Unqualified names find the temp schema first: reads of "blocks" read the file.
+                await db.execute("CREATE TEMP VIEW blocks AS SELECT * FROM disk.blocks")
+                blocks_on_file = True
                 series_table = "disk.series"
                 created = False
             except aiosqlite.DatabaseError as e:
@@ -235,10 +244,21 @@ class BlockIndex:
                 await db.close()
                 db = await aiosqlite.connect(":memory:")
                 await db.executescript(_SCHEMA)
+                blocks_on_file = False
         await db.commit()
         index = cls(db, path, created)
         index._series_table = series_table
+        index._blocks_on_file = blocks_on_file
         return index
+
+    async def _own_blocks(self) -> None:
+        """Before a change to the blocks of a read-only open: copies them from the file into
+        memory, where the change stays."""
+        if self._blocks_on_file:
+            await self._db.execute("DROP VIEW temp.blocks")
+            await self._db.execute("INSERT INTO main.blocks SELECT * FROM disk.blocks")
+            await self._db.commit()
+            self._blocks_on_file = False
 
     @staticmethod
     async def _check(db: aiosqlite.Connection, schema: str = "main") -> None:
@@ -319,6 +339,7 @@ class BlockIndex:
         Entries older than the oldest row that agrees are evicted, those that end before
         ``expire_before`` expired: neither is indexed again. Rows for which
         ``overwritten(row)`` holds are left to the next checkpoint. One transaction."""
+        await self._own_blocks()
         db = self._db
         res = RepairResult()
         async with db.execute("SELECT seq, series, min_ts, max_ts, offset, length, n FROM blocks "
@@ -368,6 +389,9 @@ class BlockIndex:
     async def drop_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
         """Forgets the blocks a shrunk ring file no longer holds, counting them as evicted;
         returns (blocks, points)."""
+        if self._blocks_on_file and (await self.usage_beyond(bucket_id, capacity))[0] == 0:
+            return 0, 0   # nothing to forget: the blocks stay on the file
+        await self._own_blocks()
         async with self._db.execute("DELETE FROM blocks WHERE bucket = ? AND offset + length > ? "
                                     "RETURNING n", (bucket_id, capacity)) as cur:
             rows = list(await cur.fetchall())
@@ -385,6 +409,7 @@ class BlockIndex:
                      forwarded_seq: int | None, corrupt_seqs: list[int]) -> CommitResult:
         """Applies one batch: evicts what the new blocks overwrote, inserts them, records new
         series and sealed LSNs, expires old blocks, stores the ring checkpoint; one transaction."""
+        await self._own_blocks()
         db = self._db
         res = CommitResult()
 

@@ -262,9 +262,10 @@ class FaultProxy:
     ``pass``; ``delay`` (each piece waits ``delay`` s); ``reset`` (connections are reset at
     once); ``blackhole`` (bytes are taken and nothing comes back); ``drip`` (answers come one
     byte every ``delay`` s); ``answer`` (every request gets ``answer``, raw HTTP, and the
-    upstream sees nothing). Runs on its own threads; ``close()`` stops it."""
+    upstream sees nothing). Runs on its own threads; ``close()`` stops it. ``port``: a port
+    reserved for it (a qemu guest's forward names it before the proxy exists), else a free one."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], port: int = 0) -> None:
         self.target = target
         self.mode = "pass"
         self.delay = 0.2
@@ -272,7 +273,7 @@ class FaultProxy:
         self.connections = 0
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         self._sock.listen(64)
         self.port = self._sock.getsockname()[1]
         self._closed = False
@@ -388,11 +389,11 @@ class Uplink:
     :class:`FaultProxy` (the device's way out). A cut makes the proxy reset every connection,
     open ones included, as a dead link or a refusing peer does; a restore lets them through."""
 
-    def __init__(self, directory: pathlib.Path) -> None:
+    def __init__(self, directory: pathlib.Path, port: int = 0) -> None:
         self.upstream = VictoriaMetrics(directory)
         self.upstream.start()
         try:
-            self.proxy = FaultProxy(("127.0.0.1", self.upstream.port))
+            self.proxy = FaultProxy(("127.0.0.1", self.upstream.port), port)
         except OSError:
             self.upstream.stop()
             raise

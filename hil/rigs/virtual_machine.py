@@ -9,7 +9,10 @@
 * the machine: ``-M virt -cpu cortex-a57`` booted with the kernel and initrd of the card's own
   FAT partition, networking in qemu's user mode cut off from everything (``restrict=on``) but the
   guest ports forwarded to 127.0.0.1. The forwarded host ports stay the same across boots, so a
-  client reconnects to the same address after a power cut;
+  client reconnects to the same address after a power cut. With an uplink port the guest's
+  connections to ``GUEST_UPLINK`` (10.0.2.100:8428) go to that port on this machine's 127.0.0.1
+  (a ``guestfwd``, one ``guest_relay.py`` per connection; ``restrict=on`` does not affect
+  forwarding rules): the qemu rig's upstream behind its fault proxy;
 * the card is attached with ``cache=writeback`` by default: the guest sees a volatile write cache
   and its flushes (fsync, journal commits) are passed on as fdatasync of the host file, as an SD
   card's controller is told to flush. ``cache=unsafe`` would ignore them;
@@ -28,6 +31,7 @@ import pathlib
 import shlex
 import signal
 import subprocess
+import sys
 import time
 import uuid
 
@@ -43,6 +47,9 @@ TOOLS = ("qemu-system-aarch64", "mcopy", "zstd", "ssh", "ssh-keygen", "sfdisk")
 
 BUILD_TIMEOUT_S = 55 * 60      # cold: about 25 min on 2 shared cores; warm: seconds
 SSH_USER = "tester"
+#: Where the guest reaches its uplink (an address of qemu's user network, no host of its own).
+GUEST_UPLINK = ("10.0.2.100", 8428)
+GUEST_RELAY = pathlib.Path(__file__).resolve().parent / "guest_relay.py"
 
 
 class MachineError(RigError):
@@ -161,8 +168,9 @@ class Machine(Shell):
 
     def __init__(self, card: Card, work: pathlib.Path, guest_ports: tuple[int, ...] = (),
                  serial_log: pathlib.Path | None = None, cache: str = "writeback",
-                 memory_mib: int = 1024) -> None:
+                 memory_mib: int = 1024, uplink_port: int | None = None) -> None:
         self.card, self.work, self.cache, self.memory_mib = card, work, cache, memory_mib
+        self.uplink_port = uplink_port
         self.serial_log = serial_log or work / "serial.log"
         self.qemu_errors = work / "qemu.err"
         self.qemu: subprocess.Popen | None = None
@@ -198,6 +206,12 @@ class Machine(Shell):
     # -- power -------------------------------------------------------------------------
     def _qemu_argv(self) -> list[str]:
         forwards = ",".join(f"hostfwd=tcp:127.0.0.1:{host}-:{guest}" for guest, host in self.forwarded.items())
+        if self.uplink_port is not None:
+            # A program per connection: a chardev (the other guestfwd form) is one connection
+            # for the machine's life. (No commas: they separate -netdev's options.)
+            host, port = GUEST_UPLINK
+            forwards += (f",guestfwd=tcp:{host}:{port}-cmd:{sys.executable} {GUEST_RELAY} "
+                         f"{self.uplink_port}")
         return ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-smp", "2",
                 "-m", str(self.memory_mib), "-display", "none", "-monitor", "none", "-no-reboot",
                 "-chardev", f"file,id=console,path={self.serial_log},append=on", "-serial", "chardev:console",

@@ -3,12 +3,19 @@ gateway's own health. See ``sample.toml`` in this folder."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gateway.readers.host.config import Config
-from gateway.readers.host.reader import HostReader
 from gateway.runtime import Context
+
+if TYPE_CHECKING:
+    from gateway.readers.host.reader import HostReader
 
 
 def create(config: Config, context: Context) -> HostReader:
+    # (imported here: a command that only loads the configuration does not load the reader)
+    from gateway.readers.host.reader import HostReader
+
     return HostReader(config, context)
 
 
@@ -17,4 +24,4 @@ def default_configs() -> list[Config]:
     return [Config()]
 
 
-__all__ = ["Config", "HostReader", "create", "default_configs"]
+__all__ = ["Config", "create", "default_configs"]

@@ -5,13 +5,20 @@ See ``sample.toml`` in this folder for the configuration and README.md for the p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gateway import hardware
 from gateway.readers.i2c.config import ChannelConfig, Config, SensorConfig
-from gateway.readers.i2c.reader import I2CReader
 from gateway.runtime import Context
+
+if TYPE_CHECKING:
+    from gateway.readers.i2c.reader import I2CReader
 
 
 def create(config: Config, context: Context) -> I2CReader:
+    # (imported here: a command that only loads the configuration does not load the reader)
+    from gateway.readers.i2c.reader import I2CReader
+
     return I2CReader(config, context)
 
 
@@ -32,4 +39,4 @@ def default_configs() -> list[Config]:
     return [config]
 
 
-__all__ = ["Config", "SensorConfig", "ChannelConfig", "I2CReader", "create", "default_configs"]
+__all__ = ["Config", "SensorConfig", "ChannelConfig", "create", "default_configs"]
