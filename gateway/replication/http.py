@@ -45,6 +45,10 @@ class Answer:
         return words or self.reason
 
 
+class _ClosedWhileIdle(Exception):
+    """A reused connection failed before any answer: the upstream had closed it while idle."""
+
+
 class HttpUpstream:
     """One keep-alive connection to the upstream at ``url``; not thread-safe (one stream)."""
 
@@ -61,9 +65,13 @@ class HttpUpstream:
         self._auth = ("Basic " + base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode())
                       .decode()) if basic_auth else None
         self._conn: http.client.HTTPConnection | None = None
+        #: Answers read on the current connection: a kept-alive one may be closed by the
+        #: upstream while idle (VictoriaMetrics' -http.connTimeout, a proxy's idle timeout).
+        self._answers_on_conn = 0
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
+            self._answers_on_conn = 0
             if self.https:
                 self._conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
                                                          context=self._ssl)
@@ -79,7 +87,20 @@ class HttpUpstream:
     def post(self, path: str, query: dict[str, str], body: bytes,
              headers: dict[str, str]) -> Answer:
         """Sends one POST and reads the answer. Raises UpstreamError for anything that is not
-        an HTTP answer within ``timeout``."""
+        an HTTP answer within ``timeout``.
+
+        A kept-alive connection the upstream closed while it was idle fails the next request
+        before any answer: that request is sent once more at once on a new connection, as
+        HTTP clients do, instead of counting an error and backing off. (Had the upstream taken
+        it after all, the copy is one batch sent twice, which every upstream here absorbs and
+        the stream's resend bound covers.)"""
+        try:
+            return self._post_once(path, query, body, headers)
+        except _ClosedWhileIdle:
+            return self._post_once(path, query, body, headers)
+
+    def _post_once(self, path: str, query: dict[str, str], body: bytes,
+                   headers: dict[str, str]) -> Answer:
         target = self.base_path + path
         if query:
             target += "?" + urllib.parse.urlencode(query)
@@ -112,12 +133,21 @@ class HttpUpstream:
         except (socket.timeout, TimeoutError):
             self.close()
             raise UpstreamError("timeout", f"no answer within {self.timeout:g} s") from None
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+            reused = self._answers_on_conn > 0
+            self.close()
+            if reused:
+                raise _ClosedWhileIdle() from None
+            what = ("closed the connection without an answer"
+                    if isinstance(e, http.client.RemoteDisconnected) else e.strerror or str(e))
+            raise UpstreamError("network", what) from None
         except http.client.HTTPException as e:
             self.close()
             raise UpstreamError("malformed", f"malformed answer: {type(e).__name__}: {e}") from None
         except OSError as e:
             self.close()
             raise UpstreamError("network", f"{e.strerror or e}") from None
+        self._answers_on_conn += 1
         if answer.headers.get("connection", "").lower() == "close" or response.will_close:
             self.close()
         return answer

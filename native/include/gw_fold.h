@@ -2,19 +2,21 @@
  *
  * A query that aggregates windows of a series hands the fold the series' blocks (already
  * chosen by the block index for the time range, in time order) and gets back only the
- * windows: each block is read (pread), its entry and block checksums checked, decoded into a
- * scratch buffer reused from block to block and folded into the window accumulators, all in
- * one call for many blocks. Points not from single blocks (merged runs of overlapping blocks,
+ * windows: each block is read (pread), its entry and block checksums checked and decoded into
+ * a scratch buffer that gathers a run of blocks (about 4,096 points) and is reused from run to
+ * run; each run is folded into the window accumulators, all in one call for many blocks. Points not from single blocks (merged runs of overlapping blocks,
  * the unsealed head) are folded from columns with gw_fold_columns, in the same time order.
  *
  * Windows are those of gw_aggregate_windows: [offset + k * every, offset + (k + 1) * every),
  * cut to lo <= t < hi. Within a run of points the window boundaries are found by binary search
  * (no per-point division), and each window's slice is folded in tight passes that compute
  * only what the query asks: the sum (added in time order, as the general path does, so a
- * window's sum does not depend on how its points were cut into blocks), min/max, the squared
+ * window's sum does not depend on how its points were cut into blocks; four windows' sums are
+ * added side by side, each its own chain), min/max, the squared
  * deviations from the slice's mean (merged into the window by Chan's formula). NaN values are
- * skipped, as everywhere in the aggregation kernels. Memory: one block's scratch plus the
- * windows (at most max_windows, else GW_ENOMEM).
+ * skipped, as everywhere in the aggregation kernels. Memory: one run's scratch (24 bytes a
+ * point, a run being 4,096 points or one larger block) plus the windows (at most
+ * max_windows, else GW_ENOMEM).
  */
 #ifndef GW_FOLD_H
 #define GW_FOLD_H

@@ -405,6 +405,16 @@ static rebuild_raw_fn rebuild_raw_for(uint64_t factor) {
 }
 #endif
 
+/* Residuals that are tokens alone, rebuilt into x[0 .. n + order); a function of its own for
+ * the same reason (separate instances for factor 1, sensor data mostly, drop the multiply). */
+#define TOKEN_ONLY(out_) ((out_) = tok[j])
+static NOINLINE void rebuild_tokens(uint64_t *x, uint32_t n, int order, const uint16_t *tok,
+                                    uint64_t base, uint64_t x0, uint64_t d0, uint64_t factor) {
+    if (factor == 1) GW_CODEC_DELTA_REBUILD(TOKEN_ONLY, 1);
+    else GW_CODEC_DELTA_REBUILD(TOKEN_ONLY, factor);
+}
+#undef TOKEN_ONLY
+
 int gw_codec_rans_decode(gw_codec_in *in, uint64_t *x, uint32_t total, gw_codec_delta col) {
     int order = col.order;
     uint64_t base = col.base, x0 = col.x0, d0 = col.d0, factor = col.factor;
@@ -475,18 +485,23 @@ int gw_codec_rans_decode(gw_codec_in *in, uint64_t *x, uint32_t total, gw_codec_
             table[s] = (slot_entry){(uint16_t)t, (uint16_t)freq[t], s - cum[t]};
 
     /* Each step takes at most one word, so while a whole group's words are there the steps run
-     * without bounds checks; renormalisation is a select, not a branch. */
+     * without bounds checks; renormalisation is a select, not a branch. Within a group the
+     * states first step on their own, then each takes its word at the place the needs of the
+     * states before it give (a prefix sum): no state waits for another's table lookup and
+     * multiply to know where its word is, as one shared read pointer would have it wait. */
     const uint32_t mask = M - 1;
     int starved = 0;
-#define RANS_STEP(xk, i)                                                             \
+#define RANS_Y(xk, i, y_)                                                            \
     do {                                                                             \
         const slot_entry *e_ = &table[(xk) & mask];                                  \
         tok[i] = e_->sym;                                                            \
-        uint32_t y_ = (uint32_t)e_->freq * ((xk) >> P) + e_->bias;                   \
-        uint32_t need_ = y_ < RANS_L;                                                \
-        uint32_t w_ = load16le(wp);                                                  \
-        (xk) = need_ ? y_ << 16 | w_ : y_;                                           \
-        wp += 2 * need_;                                                             \
+        (y_) = (uint32_t)e_->freq * ((xk) >> P) + e_->bias;                          \
+    } while (0)
+/* Arithmetic, not a select the compiler may turn back into a branch it cannot predict. */
+#define RANS_RENORM(xk, y_, at_)                                                     \
+    do {                                                                             \
+        uint32_t need_ = (y_) < RANS_L;                                              \
+        (xk) = (y_) << (16 * need_) | (load16le(at_) & (0u - need_));                \
     } while (0)
 #define RANS_STEP_CHECKED(xk, i)                                                     \
     do {                                                                             \
@@ -502,14 +517,26 @@ int gw_codec_rans_decode(gw_codec_in *in, uint64_t *x, uint32_t total, gw_codec_
     uint32_t i = 0, s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
     if (K == 4) {
         for (; i + 4 <= n && wend - wp >= 8; i += 4) {
-            RANS_STEP(s0, i); RANS_STEP(s1, i + 1); RANS_STEP(s2, i + 2); RANS_STEP(s3, i + 3);
+            uint32_t y0, y1, y2, y3;
+            RANS_Y(s0, i, y0); RANS_Y(s1, i + 1, y1); RANS_Y(s2, i + 2, y2); RANS_Y(s3, i + 3, y3);
+            const uint8_t *w1 = wp + 2 * (y0 < RANS_L), *w2 = w1 + 2 * (y1 < RANS_L);
+            const uint8_t *w3 = w2 + 2 * (y2 < RANS_L);
+            RANS_RENORM(s0, y0, wp); RANS_RENORM(s1, y1, w1);
+            RANS_RENORM(s2, y2, w2); RANS_RENORM(s3, y3, w3);
+            wp = w3 + 2 * (y3 < RANS_L);
         }
         for (; i + 4 <= n; i += 4) {
             RANS_STEP_CHECKED(s0, i); RANS_STEP_CHECKED(s1, i + 1);
             RANS_STEP_CHECKED(s2, i + 2); RANS_STEP_CHECKED(s3, i + 3);
         }
     } else if (K == 2) {
-        for (; i + 2 <= n && wend - wp >= 4; i += 2) { RANS_STEP(s0, i); RANS_STEP(s1, i + 1); }
+        for (; i + 2 <= n && wend - wp >= 4; i += 2) {
+            uint32_t y0, y1;
+            RANS_Y(s0, i, y0); RANS_Y(s1, i + 1, y1);
+            const uint8_t *w1 = wp + 2 * (y0 < RANS_L);
+            RANS_RENORM(s0, y0, wp); RANS_RENORM(s1, y1, w1);
+            wp = w1 + 2 * (y1 < RANS_L);
+        }
         for (; i + 2 <= n; i += 2) { RANS_STEP_CHECKED(s0, i); RANS_STEP_CHECKED(s1, i + 1); }
     }
     for (; i < n; i++) {
@@ -520,7 +547,8 @@ int gw_codec_rans_decode(gw_codec_in *in, uint64_t *x, uint32_t total, gw_codec_
         default: RANS_STEP_CHECKED(s3, i); break;
         }
     }
-#undef RANS_STEP
+#undef RANS_Y
+#undef RANS_RENORM
 #undef RANS_STEP_CHECKED
     uint32_t ends[4] = {s0, s1, s2, s3};
     for (int k = 0; k < K; k++) if (ends[k] != RANS_L) starved = 1;
@@ -544,11 +572,8 @@ int gw_codec_rans_decode(gw_codec_in *in, uint64_t *x, uint32_t total, gw_codec_
     br_init(&raw, raw_p, (size_t)(in->p + in->len - raw_p));
     uint64_t raw_total = 0;
     /* Separate instances for factor 1 (sensor data, mostly) let the compiler drop the multiply. */
-#define TOKEN_ONLY(out_) ((out_) = tok[j])
-    if (!has_raw && factor == 1) {
-        GW_CODEC_DELTA_REBUILD(TOKEN_ONLY, 1);
-    } else if (!has_raw) {
-        GW_CODEC_DELTA_REBUILD(TOKEN_ONLY, factor);
+    if (!has_raw) {
+        rebuild_tokens(x, n, order, tok, base, x0, d0, factor);
     } else if (widest <= 56) {
         int per = widest == 0 ? 56 : 56 / widest;
         raw_total = rebuild_raw_for(factor)(
@@ -558,7 +583,6 @@ int gw_codec_rans_decode(gw_codec_in *in, uint64_t *x, uint32_t total, gw_codec_
         raw_total = br_bits_used(&raw);
         gw_codec_delta_rebuild(x, total, col);
     }
-#undef TOKEN_ONLY
     release(table, scratch);
     if (has_raw && (raw_total + 7) / 8 != raw_len) {
         in->why = "raw bits do not match the tokens";

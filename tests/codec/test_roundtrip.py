@@ -190,3 +190,39 @@ def test_bad_encode_arguments_are_named(bad, message):
 def test_lists_with_a_type_are_accepted():
     got = codec.decode(codec.encode([1, 2], [1.5, 2.5], type="float"))
     assert list(got[0]) == [1, 2] and list(got[1]) == [1.5, 2.5]
+
+
+def _float_scheme(block: bytes) -> tuple[int, int, int]:
+    """(scheme, digits, exceptions) of a regular float block's value column."""
+    pos = 4
+    for _ in range(2):                          # flags, n
+        while block[pos] & 0x80:
+            pos += 1
+        pos += 1
+    pos += 8                                    # min_ts
+    while block[pos] & 0x80:                    # span
+        pos += 1
+    pos += 1
+    return block[pos], block[pos + 1], block[pos + 2]
+
+
+@pytest.mark.parametrize("digits", range(19))
+def test_decimal_values_decode_to_the_bits_of_the_division(digits):
+    """The decoder turns q into q / 10^k without dividing (multiply-adds on machines with
+    FMA); every value must have the bits of the correctly rounded division, for every k,
+    |q| up to 2^51, and block lengths that leave every kind of vector tail."""
+    rng = np.random.default_rng(digits)
+    limit = 2**51 - 1
+    q = np.concatenate([
+        rng.integers(-limit, limit, 4093, dtype=np.int64),
+        rng.integers(-(2**20), 2**20, 4093, dtype=np.int64),
+        np.array([0, 1, -1, limit, -limit, 5**min(digits, 21), 10**min(digits, 15) + 1],
+                 dtype=np.int64)])
+    for part in (q[:4093], q[4093:8186], q[8186:], q):
+        values = part.astype(np.float64) / 10.0**digits      # IEEE division, correctly rounded
+        block = codec.encode(np.arange(len(part), dtype=np.int64), values,
+                             resolution=10.0**-digits)
+        scheme, _, exceptions = _float_scheme(block)
+        assert (scheme, exceptions) == (0, 0)                # decimal, every value from q
+        _, got = codec.decode(block)
+        assert np.asarray(got).view(np.uint64).tolist() == values.view(np.uint64).tolist()

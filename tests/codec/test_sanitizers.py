@@ -1,8 +1,9 @@
 """The codec's and the aggregation kernel's C code under AddressSanitizer and UBSan.
 
-fuzz/codec_selftest.c round-trips every type and edge value, feeds the decoder every
-truncation and thousands of hostile bodies, and aggregates sorted and shuffled columns; any
-out-of-bounds access, leak or undefined behaviour aborts the run."""
+fuzz/codec_selftest.c checks CRC32C against its definition, round-trips every type and edge
+value, feeds the decoder every truncation and thousands of hostile bodies, and aggregates
+sorted and shuffled columns; any out-of-bounds access, leak or undefined behaviour aborts the
+run."""
 
 import os
 import subprocess

@@ -42,6 +42,8 @@ class InputState:
     level: bool | None = None  # debounced electrical level
     raw_level: bool | None = None
     burst_started_ns: int | None = None
+    #: The newest raw edge not yet settled: (its time, its level).
+    pending: tuple[int, bool] | None = None
     timer: asyncio.TimerHandle | None = None
     changes: int = 0
     bounces: int = 0
@@ -172,32 +174,39 @@ class GPIOReader(Component):
             loop.call_soon_threadsafe(self._raw_edge, inp, bool(state), when_ns)
 
     def _raw_edge(self, inp: InputState, level: bool, when_ns: int) -> None:
+        """Debounce by the edges' own times, not by when the loop gets to them: a level that
+        held for ``debounce`` between two edges was a settled state even when both edges reach
+        the loop together (a loop busy for longer than a press would otherwise take the press
+        for a bounce and lose it)."""
         if inp.pin is None:
             return
         inp.raw_edges += 1
         inp.raw_level = level
+        debounce_ns = int(float(inp.config.debounce) * 1e9)
+        if inp.pending is not None and when_ns - inp.pending[0] >= debounce_ns:
+            self._accept(inp, inp.pending[1])
         if inp.burst_started_ns is None:
             inp.burst_started_ns = when_ns
+        inp.pending = (when_ns, level)
         if inp.timer is not None:
             inp.timer.cancel()
-        debounce = float(inp.config.debounce)
-        if debounce == 0:
             inp.timer = None
-            self._settle(inp, level)
+        if debounce_ns == 0:
+            self._settle(inp)
         else:
-            inp.timer = self._loop.call_later(debounce, self._settle, inp)
+            inp.timer = self._loop.call_later(float(inp.config.debounce), self._settle, inp)
 
-    def _settle(self, inp: InputState, level: bool | None = None) -> None:
-        """The level has held for the debounce time: accept it if it differs from the last one.
-        Without debounce every edge is taken at the level it reported."""
+    def _settle(self, inp: InputState) -> None:
+        """The newest edge's level has held for the debounce time: accept it."""
         inp.timer = None
-        if inp.pin is None:
+        if inp.pin is None or inp.pending is None:
             return
-        if level is None:
-            try:
-                level = bool(inp.pin.state)  # the pin itself, in case an edge event was lost
-            except Exception:
-                level = inp.raw_level
+        level, inp.pending = inp.pending[1], None
+        self._accept(inp, level)
+
+    def _accept(self, inp: InputState, level: bool) -> None:
+        """A settled level: a change when it differs from the last one (a point at the time
+        its burst of edges began, or a count), else a burst that came back (a bounce)."""
         started, inp.burst_started_ns = inp.burst_started_ns, None
         if level == inp.level:
             inp.bounces += 1

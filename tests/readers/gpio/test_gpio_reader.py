@@ -120,6 +120,39 @@ def test_bounces_are_filtered(factory, tmp_path):
     assert state.raw_edges == 19 and state.changes == 1 and state.bounces == 1
 
 
+def test_a_press_reaching_a_busy_loop_with_its_release_is_not_taken_for_a_bounce(factory, tmp_path):
+    """The loop was busy for longer than the press: both edges reach it together. The press
+    held 40 ms by the edges' own times, longer than the 5 ms debounce: it is a change."""
+    config = Config(report_interval=parse_duration("1h"), inputs=[
+        InputConfig(pin=23, name="button", pull="up", active_low=True, debounce=ms(5)),
+        InputConfig(pin=24, name="presses", pull="up", active_low=True, debounce=ms(5),
+                    mode="counter")])
+    factory.pin(23)
+    factory.pin(24)
+    t0 = time.time_ns()
+
+    async def scenario(reader, store):
+        await settle()
+        for name in ("button", "presses"):
+            inp = reader.inputs[name]
+            for press in range(3):
+                began = t0 + press * 80_000_000
+                reader._raw_edge(inp, False, began)                 # pressed (active low)
+                reader._raw_edge(inp, True, began + 1_000_000)      # a bounce of 1 ms
+                reader._raw_edge(inp, False, began + 2_000_000)
+                reader._raw_edge(inp, True, began + 42_000_000)     # released 40 ms later
+        await settle()
+        return store, reader.inputs
+
+    store, inputs = run(config, tmp_path, scenario)
+    assert store.of("button", "state") == [
+        (store.of("button", "state")[0][0], 0),                      # the state at start
+        *((rounded(t0 + p * 80_000_000 + t, 10**6), v) for p in range(3)
+          for t, v in ((0, 1), (42_000_000, 0)))]
+    assert inputs["button"].changes == 6 and inputs["button"].bounces == 0
+    assert inputs["presses"].count == 3
+
+
 def test_pull_down_and_active_high(factory, tmp_path):
     config = Config(report_interval=parse_duration("1h"), inputs=[
         InputConfig(pin="GPIO5", name="pir", pull="down", active_low=False, debounce=ms(0))])
