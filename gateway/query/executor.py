@@ -32,8 +32,9 @@ _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: (tests turn it off to compare with the general path).
 FOLD_FROM_BLOCKS = True
 #: Series folded per trip to the store. Their block lists (40 bytes a block: 100 KB for a
-#: month at 1 Hz) and folded windows are held meanwhile, so memory grows with it; 8 keeps
-#: both fold threads busy (a trip costs one index query, well under a millisecond).
+#: month at 1 Hz) and folded windows are held meanwhile, so memory grows with it; 8 gives
+#: each of up to four fold threads two series (a trip costs one index query, well under a
+#: millisecond).
 FOLD_SERIES = 8
 
 
