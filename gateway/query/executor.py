@@ -20,7 +20,8 @@ from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.query import planner as p
 from gateway.query.errors import FluxError, fail
 from gateway.query.interpreter import Interpreter, Limits
-from gateway.query.tables import NullableColumn, Table, TimeColumn, column_order, sortable
+from gateway.query.tables import (NullableColumn, Table, TimeColumn, column_order,
+                                  compact_column, sortable)
 from gateway.query.values import Time
 from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
                                    fold_spec, folded_columns, folded_values, is_selector,
@@ -39,8 +40,9 @@ FOLD_FROM_BLOCKS = True
 #: FOLD_BLOCKS blocks by the blocks a series had so far, between FOLD_SERIES and
 #: FOLD_SERIES_MAX series. A trip's block lists (40 bytes a block: 100 KB for a month at
 #: 1 Hz) and folded windows are held meanwhile, so memory grows with it: 16,384 blocks are
-#: 8 series of a month, or a day of 100 series at once (a trip costs an index query and a
-#: hop to each thread, so fewer trips are faster for short ranges).
+#: 8 series of a month (two for each of up to four fold threads), or a day of 100 series at
+#: once (a trip costs an index query and a hop to each thread, so fewer trips are faster for
+#: short ranges).
 FOLD_SERIES = 8
 FOLD_SERIES_MAX = 1024
 FOLD_BLOCKS = 16384
@@ -333,6 +335,8 @@ class Executor:
             if kind == "aggregateWindow":
                 values, _ = folded_columns(cols, fn, value_type, mode)
                 if not create:
+                    if isinstance(values, list):   # (stddev's nulls, booleans)
+                        values = compact_column(values, out_type)
                     return [self._window_columns(plan, win, cols.start, values, key, types,
                                                  out_type)]
                 if isinstance(values, array):
@@ -354,23 +358,13 @@ class Executor:
             return [Table(key, data, types, 1)]
         starts = self._window_starts(plan, every, offset, found, create)
         if kind == "aggregateWindow":
-            # Only the first and the last window can be cut by the range.
-            if win.time_src == "_start":
-                times = [Time(s) for s in starts]
-                if times:
-                    times[0] = Time(max(starts[0], plan.start))
-            else:
-                times = [Time(s + every) for s in starts]
-                if times:
-                    times[-1] = Time(min(starts[-1] + every, plan.stop))
             empty = (0 if fn == "count" else None, None)
             if create:
                 vals = [found.get(s, empty)[0] for s in starts]
             else:
                 vals = [found[s][0] for s in starts]
-            self._count_rows(len(times))
-            types.update({win.time_dst: "time", "_value": out_type})
-            return [Table(key, {win.time_dst: times, "_value": vals}, types, len(times))]
+            return [self._window_columns(plan, win, array("q", starts),
+                                         compact_column(vals, out_type), key, types, out_type)]
         tables = []
         for s in starts:
             k = dict(key)
@@ -393,9 +387,9 @@ class Executor:
 
     def _window_columns(self, plan: p.Plan, win: p.AggregateWindow, starts: array, values,
                         key: dict, types: dict, out_type: str) -> Table:
-        """aggregateWindow's table of the C fold's windows, column-backed: the windows' times
-        and values stay arrays (createEmpty's nulls a byte a row beside them) instead of a
-        Python object per row."""
+        """aggregateWindow's table of a series' windows, column-backed: the windows' times and
+        (numeric) values stay arrays (createEmpty's nulls a byte a row beside them) instead of
+        a Python object per row."""
         shift = 0 if win.time_src == "_start" else win.every
         times = window_times(starts, shift, plan.start, plan.stop)
         self._count_rows(len(times))

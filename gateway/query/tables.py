@@ -83,6 +83,25 @@ class NullableColumn:
         return (v if p else None for v, p in zip(self.values, self.present))
 
 
+_TYPECODES = {"float": "d", "int": "q", "uint": "Q"}
+
+
+def compact_column(values: list, type_: str):
+    """A column of ``type_`` (a Flux type) held compactly: numbers as an array (8 bytes a row),
+    with a presence byte a row when some are null; other types (and numbers an array cannot
+    hold) as the list itself."""
+    code = _TYPECODES.get(type_)
+    if code is None:
+        return values
+    present = bytearray(v is not None for v in values)
+    try:
+        if present.count(0) == 0:
+            return array(code, values)
+        return NullableColumn(array(code, (0 if v is None else v for v in values)), present)
+    except (TypeError, OverflowError):
+        return values
+
+
 class Table:
     """``key``: {column: value} of the group key, in order; ``data``: {column: sequence};
     ``columns``: every column in output order; ``types``: {column: type}."""

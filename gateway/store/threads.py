@@ -6,18 +6,20 @@ which is what keeps the heads consistent); the *sync thread* runs fsync/fdatasyn
 slow sync does not stop the next batch being taken; the *read thread* reads ring blocks for
 queries, so that a long scan does not delay a commit. Window folds of many series (C code
 that releases the GIL) are split over :data:`FOLD_THREADS` threads of their own, so that a
-query over many series uses two cores.
+query over many series uses the board's cores (four on a Pi 3, 4 or 5 and a Zero 2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
-#: Threads that fold series' blocks in parallel (:meth:`StoreThreads.on_fold_threads`).
-FOLD_THREADS = 2
+#: Threads that fold series' blocks in parallel (:meth:`StoreThreads.on_fold_threads`): one a
+#: core, at most four (each holds a run of decoded points, 96 KiB, while it folds).
+FOLD_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class StoreThreads:
