@@ -23,7 +23,8 @@ from gateway.datamodel import BOOL, FLOAT, INT, UINT
 from gateway.codec import as_column
 
 __all__ = ["window_aggregate", "window_quantile", "WindowColumns", "EXACT_MEAN", "EXACT_SELECTOR",
-           "BlockFold", "FoldSpec", "FoldedWindows", "UnorderedPoints"]
+           "BlockFold", "FoldSpec", "FoldedWindows", "UnorderedPoints", "window_times",
+           "window_means"]
 
 _I64 = ffi.typeof("int64_t[]")
 _U64 = ffi.typeof("uint64_t[]")
@@ -284,3 +285,27 @@ class BlockFold:
                 col.frombytes(ffi.buffer(getattr(out, name), 8 * n))
             cols.append(col)
         return FoldedWindows(*cols)
+
+
+def window_times(starts: array, shift: int, lo: int, hi: int) -> array:
+    """array('q') of each window start + shift, clamped to [lo, hi], in C (the time column
+    of an aggregateWindow table: ``_start`` times are the starts, ``_stop`` times the starts
+    + every; only the first and last window can be cut by the range)."""
+    n = len(starts)
+    out = array("q", bytes(8 * n))
+    if n:
+        lib.gw_times_shift_clamp(ffi.from_buffer(_I64, starts), int(shift), int(lo), int(hi),
+                                 ffi.from_buffer(_I64, out), n)
+    return out
+
+
+def window_means(sums: array, counts: array) -> array:
+    """array('d') of sums[i] / counts[i] (non-empty windows), in C."""
+    if sums.typecode != "d" or counts.typecode != "Q" or len(sums) != len(counts):
+        raise ValueError("window_means takes array('d') sums and array('Q') counts of one length")
+    n = len(sums)
+    out = array("d", bytes(8 * n))
+    if n:
+        lib.gw_means(ffi.from_buffer(_F64, sums), ffi.from_buffer(_U64, counts),
+                     ffi.from_buffer(_F64, out), n)
+    return out

@@ -15,25 +15,37 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from gateway.aggregate import window_times
 from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.query import planner as p
 from gateway.query.errors import FluxError, fail
 from gateway.query.interpreter import Interpreter, Limits
-from gateway.query.tables import NullableColumn, Table, TimeColumn, column_order, sortable
+from gateway.query.tables import (NullableColumn, Table, TimeColumn, column_order,
+                                  compact_column, sortable)
 from gateway.query.values import Time
 from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
                                    fold_spec, folded_columns, folded_values, is_selector,
                                    result_type, window_start)
+from gateway.store.series_table import key_parts
 
 _INT64_MAX = (1 << 63) - 1
+_ABSENT = object()   # a tag the series does not have
+#: The columns of a series' record that are not tags.
+_SERIES_COLUMNS = frozenset({"_measurement", "_field", "_value", "_start", "_stop"})
 _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: Window aggregations are computed in C straight from the blocks where the data allow
 #: (tests turn it off to compare with the general path).
 FOLD_FROM_BLOCKS = True
-#: Series folded per trip to the store. Their block lists (40 bytes a block: 100 KB for a
-#: month at 1 Hz) and folded windows are held meanwhile, so memory grows with it; 8 keeps
-#: both fold threads busy (a trip costs one index query, well under a millisecond).
+#: Series folded in the first trip to the store; later trips take as many series as
+#: FOLD_BLOCKS blocks by the blocks a series had so far, between FOLD_SERIES and
+#: FOLD_SERIES_MAX series. A trip's block lists (40 bytes a block: 100 KB for a month at
+#: 1 Hz) and folded windows are held meanwhile, so memory grows with it: 16,384 blocks are
+#: 8 series of a month (two for each of up to four fold threads), or a day of 100 series at
+#: once (a trip costs an index query and a hop to each thread, so fewer trips are faster for
+#: short ranges).
 FOLD_SERIES = 8
+FOLD_SERIES_MAX = 1024
+FOLD_BLOCKS = 16384
 
 
 @contextlib.contextmanager
@@ -92,24 +104,44 @@ class Executor:
     # ------------------------------------------------------------------ the read
 
     def _series(self, plan: p.Plan) -> list:
-        chosen = []
-        tests = [self.interp.row_function(fn, None) for fn in plan.series_filters]
-        for info in self.store.series(plan.bucket):
-            if tests:
-                # _value: a value of the series' type, for type tests (types.isNumeric)
-                record = {"_measurement": info.measurement, "_field": info.field,
-                          "_start": Time(plan.start), "_stop": Time(plan.stop),
-                          "_value": _TYPE_SAMPLES.get(info.type), **info.tags}
-                if not all(t(record) is True for t in tests):
-                    continue
-            chosen.append(info)
+        chosen = self.store.series(plan.bucket)
+        for fn in plan.series_filters:
+            test = self._series_test(plan, fn)
+            chosen = [info for info in chosen if test(info)]
         return chosen
 
+    def _series_test(self, plan: p.Plan, fn) -> Callable[[Any], bool]:
+        """Whether a series passes a series-key filter. The filter is evaluated once per
+        distinct value of the columns it reads (a filter on _field over a bucket of many
+        series evaluates once per field), not once per series."""
+        test = self.interp.row_function(fn, None)
+        columns = sorted(p.key_columns(fn))
+        tag_columns = [c for c in columns if c not in _SERIES_COLUMNS]
+        seen: dict[tuple, bool] = {}
+
+        def passes(info) -> bool:
+            measurement, tag_items, field = key_parts(info.key)
+            tags = dict(tag_items) if tag_columns else None
+            # _value: the series' type (a value of it is what a type test reads)
+            got = tuple(measurement if c == "_measurement" else field if c == "_field"
+                        else info.type if c == "_value" else None if c in _SERIES_COLUMNS
+                        else tags.get(c, _ABSENT) for c in columns)
+            if got not in seen:
+                # _value: a value of the series' type, for type tests (types.isNumeric)
+                record = {"_measurement": measurement, "_field": field,
+                          "_start": Time(plan.start), "_stop": Time(plan.stop),
+                          "_value": _TYPE_SAMPLES.get(info.type), **dict(tag_items)}
+                seen[got] = test(record) is True
+            return seen[got]
+
+        return passes
+
     def _key(self, plan: p.Plan, info) -> dict:
+        measurement, tags, field = info.parts()
         key = {"_start": Time(plan.start), "_stop": Time(plan.stop),
-               "_field": info.field, "_measurement": info.measurement}
-        for k in sorted(info.tags):
-            key[k] = info.tags[k]
+               "_field": field, "_measurement": measurement}
+        for k in sorted(tags):
+            key[k] = tags[k]
         return key
 
     def _key_types(self, key: dict) -> dict:
@@ -163,9 +195,17 @@ class Executor:
             for info in series:
                 out.extend(await self._read_newest(plan, info, fused, spec))
         else:
-            for k in range(0, len(series), FOLD_SERIES):
-                chunk = series[k:k + FOLD_SERIES]
-                folded = await self._fold(plan, chunk, spec)
+            at = seen_series = seen_blocks = 0
+            while at < len(series):
+                size = FOLD_SERIES
+                if seen_series:   # the blocks listed so far size the next trip
+                    per_series = max(1, seen_blocks // seen_series)
+                    size = min(max(FOLD_BLOCKS // per_series, FOLD_SERIES), FOLD_SERIES_MAX)
+                chunk = series[at:at + size]
+                at += len(chunk)
+                folded, blocks = await self._fold(plan, chunk, spec)
+                seen_series += len(chunk)
+                seen_blocks += blocks
                 for info, got in zip(chunk, folded):
                     out.extend(await self._read_windows(plan, info, fused, spec, got))
         del ops[:fused[0]]
@@ -180,13 +220,13 @@ class Executor:
             return win.fn, "estimate_tdigest", "sample", win.every, win.offset
         return agg.fn, agg.method, agg.mode, win.every, win.offset
 
-    async def _fold(self, plan: p.Plan, chunk: list, spec) -> list:
+    async def _fold(self, plan: p.Plan, chunk: list, spec) -> tuple[list, int]:
         """Per series, the C fold's windows straight from the blocks, or None where the
         general path (:class:`WindowFold` over streamed batches) reads it: a filter on points,
-        ``median``, strings, or a series whose blocks overlap."""
+        ``median``, strings, or a series whose blocks overlap; and the blocks listed."""
         fn, _, _, every, offset = spec
         if not FOLD_FROM_BLOCKS or plan.row_filters or fn == "median":
-            return [None] * len(chunk)
+            return [None] * len(chunk), 0
         fast = [info for info in chunk if info.type != STRING]
         for info in fast:
             check_type(fn, FLUX_TYPES[info.type], f"field {info.field!r} of {info.measurement!r}")
@@ -198,12 +238,14 @@ class Executor:
             fail(f"the windows would make more than {self.limits.max_rows} rows")
         self.limits.check_time()
         by_id = {}
-        for info, (points, cols) in zip(fast, got):
+        blocks = 0
+        for info, (points, cols, listed) in zip(fast, got):
+            blocks += listed
             if cols is not None:
                 self.points_read += points
                 self.series_folded += 1
                 by_id[info.id] = (points, cols)
-        return [by_id.get(info.id) for info in chunk]
+        return [by_id.get(info.id) for info in chunk], blocks
 
     def _fused(self, plan: p.Plan, ops: list):
         """(ops consumed, kind, window op, aggregate op) when the first operations aggregate
@@ -293,6 +335,8 @@ class Executor:
             if kind == "aggregateWindow":
                 values, _ = folded_columns(cols, fn, value_type, mode)
                 if not create:
+                    if isinstance(values, list):   # (stddev's nulls, booleans)
+                        values = compact_column(values, out_type)
                     return [self._window_columns(plan, win, cols.start, values, key, types,
                                                  out_type)]
                 if isinstance(values, array):
@@ -314,23 +358,13 @@ class Executor:
             return [Table(key, data, types, 1)]
         starts = self._window_starts(plan, every, offset, found, create)
         if kind == "aggregateWindow":
-            # Only the first and the last window can be cut by the range.
-            if win.time_src == "_start":
-                times = [Time(s) for s in starts]
-                if times:
-                    times[0] = Time(max(starts[0], plan.start))
-            else:
-                times = [Time(s + every) for s in starts]
-                if times:
-                    times[-1] = Time(min(starts[-1] + every, plan.stop))
             empty = (0 if fn == "count" else None, None)
             if create:
                 vals = [found.get(s, empty)[0] for s in starts]
             else:
                 vals = [found[s][0] for s in starts]
-            self._count_rows(len(times))
-            types.update({win.time_dst: "time", "_value": out_type})
-            return [Table(key, {win.time_dst: times, "_value": vals}, types, len(times))]
+            return [self._window_columns(plan, win, array("q", starts),
+                                         compact_column(vals, out_type), key, types, out_type)]
         tables = []
         for s in starts:
             k = dict(key)
@@ -353,18 +387,11 @@ class Executor:
 
     def _window_columns(self, plan: p.Plan, win: p.AggregateWindow, starts: array, values,
                         key: dict, types: dict, out_type: str) -> Table:
-        """aggregateWindow's table of the C fold's windows, column-backed: the windows' times
-        and values stay arrays (createEmpty's nulls a byte a row beside them) instead of a
-        Python object per row."""
-        every = win.every
-        times = array("q", starts)
-        if times:
-            # Only the first and the last window can be cut by the range.
-            if win.time_src == "_start":
-                times[0] = max(times[0], plan.start)
-            else:
-                times = array("q", (s + every for s in times))
-                times[-1] = min(times[-1], plan.stop)
+        """aggregateWindow's table of a series' windows, column-backed: the windows' times and
+        (numeric) values stay arrays (createEmpty's nulls a byte a row beside them) instead of
+        a Python object per row."""
+        shift = 0 if win.time_src == "_start" else win.every
+        times = window_times(starts, shift, plan.start, plan.stop)
         self._count_rows(len(times))
         types.update({win.time_dst: "time", "_value": out_type})
         return Table(key, {win.time_dst: TimeColumn(times), "_value": values}, types, len(times))

@@ -175,6 +175,29 @@ def key_only(fn: Closure) -> bool:
     return _key_only(fn.node.body, name)
 
 
+def key_columns(fn: Closure) -> frozenset[str]:
+    """The columns that a :func:`key_only` filter reads (``_value`` only in a type test, so
+    only its type matters): the filter's result depends on nothing else of a series."""
+    name = fn.node.parameters[0].name
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, ast.Member) and isinstance(node.object, ast.Identifier) \
+                and node.object.name == name:
+            found.add(node.property)
+            return
+        for value in vars(node).values():
+            if isinstance(value, ast.Node):
+                walk(value)
+            elif isinstance(value, list):
+                for v in value:
+                    if isinstance(v, ast.Node):
+                        walk(v)
+
+    walk(fn.node.body)
+    return frozenset(found)
+
+
 def _key_only(node, name: str) -> bool:
     if _is_type_test(node, name):
         return True   # a series has one value type

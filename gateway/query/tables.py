@@ -7,6 +7,7 @@ Column types use Flux's names: time, float, int, uint, bool, string. A value may
 
 from __future__ import annotations
 
+import functools
 from array import array
 from typing import Any, Iterable, Iterator
 
@@ -17,9 +18,14 @@ _LEADING = ("_start", "_stop", "_time", "_value", "_field", "_measurement")
 
 
 def column_order(names: Iterable[str]) -> list[str]:
-    names = list(dict.fromkeys(names))
-    lead = [c for c in _LEADING if c in names]
-    return lead + sorted(c for c in names if c not in _LEADING)
+    return list(_column_order(tuple(names)))
+
+
+@functools.lru_cache(maxsize=256)   # the tables of one result mostly share their columns
+def _column_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    unique = list(dict.fromkeys(names))
+    lead = [c for c in _LEADING if c in unique]
+    return tuple(lead + sorted(c for c in unique if c not in _LEADING))
 
 
 _COLUMN_TYPES = {"bool": "bool", "time": "time", "int": "int", "float": "float",
@@ -75,6 +81,25 @@ class NullableColumn:
 
     def __iter__(self) -> Iterator[Any]:
         return (v if p else None for v, p in zip(self.values, self.present))
+
+
+_TYPECODES = {"float": "d", "int": "q", "uint": "Q"}
+
+
+def compact_column(values: list, type_: str):
+    """A column of ``type_`` (a Flux type) held compactly: numbers as an array (8 bytes a row),
+    with a presence byte a row when some are null; other types (and numbers an array cannot
+    hold) as the list itself."""
+    code = _TYPECODES.get(type_)
+    if code is None:
+        return values
+    present = bytearray(v is not None for v in values)
+    try:
+        if present.count(0) == 0:
+            return array(code, values)
+        return NullableColumn(array(code, (0 if v is None else v for v in values)), present)
+    except (TypeError, OverflowError):
+        return values
 
 
 class Table:

@@ -18,12 +18,13 @@ import math
 from array import array
 from dataclasses import dataclass
 from itertools import repeat
-from operator import sub, truediv
+from operator import sub
 from typing import Any
 
 from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.aggregate import (EXACT_MEAN, EXACT_SELECTOR, FOLD_ISUM, FOLD_M2, FOLD_MINMAX,
-                               FoldedWindows, FoldSpec, window_aggregate, window_quantile)
+                               FoldedWindows, FoldSpec, window_aggregate, window_means,
+                               window_quantile)
 from gateway.query.errors import fail
 from gateway.query.planner import SELECTORS
 from gateway.query.values import Time
@@ -222,7 +223,7 @@ def folded_columns(cols: FoldedWindows, fn: str, value_type: str,
     if fn == "count":
         return cols.count, None
     if fn == "mean":
-        return array("d", map(truediv, cols.sum, cols.count)), None
+        return window_means(cols.sum, cols.count), None
     if fn == "sum":
         if value_type == "int":
             return cols.isum, None

@@ -14,6 +14,7 @@ import bisect
 import itertools
 import logging
 import os
+import struct
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterable
@@ -75,6 +76,9 @@ _IN_CHUNK = 500
 #: Block rows fetched at a time for the window fold's block lists (a row is a tuple of six
 #: ints, about 280 bytes while it lives).
 _REF_FETCH = 1024
+#: A fetched block row packed into native int64 words (series, seq, offset, length, min_ts,
+#: max_ts).
+_REF_ROW = struct.Struct("=6q")
 
 COUNTERS = ("evicted_blocks", "evicted_points", "expired_blocks", "expired_points",
             "dropped_unforwarded", "corrupt_blocks")
@@ -521,8 +525,11 @@ class BlockIndex:
                     (bucket_id, *part, start, stop)) as cur:
                 # Rows go to their series a fetch at a time: the lists are built once, not
                 # gathered whole and then cut (a month of blocks would be held twice).
-                while rows := await cur.fetchmany(_REF_FETCH):
-                    flat = array("q", itertools.chain.from_iterable(rows))
+                while True:
+                    rows = await cur.fetchmany(_REF_FETCH)
+                    fetched = len(rows)
+                    # packed row by row in C (struct), not value by value
+                    flat = array("q", b"".join(itertools.starmap(_REF_ROW.pack, rows)))
                     del rows
                     series = flat[0::6]
                     del flat[0::6]
@@ -531,6 +538,8 @@ class BlockIndex:
                         z = bisect.bisect_right(series, series[a], a)
                         out[series[a]].extend(flat[5 * a:5 * z])
                         a = z
+                    if fetched < _REF_FETCH:
+                        break   # the last rows: no trip to the database thread for none
         return out
 
     async def blocks_after(self, bucket_id: int, after_seq: int, limit: int) -> list[BlockRow]:

@@ -244,17 +244,19 @@ class StoreReader:
         return (out_ts, out_v) if len(out_ts) else None
 
     async def fold_many(self, b: Bucket, infos: list[SeriesInfo], lo: int, hi: int,
-                        spec: FoldSpec, max_windows: int) -> list[tuple[int, FoldedWindows | None]]:
+                        spec: FoldSpec, max_windows: int
+                        ) -> list[tuple[int, FoldedWindows | None, int]]:
         """The windows of each series' points with lo <= time < hi, aggregated in C straight
         from the ring blocks (:class:`gateway.aggregate.BlockFold`), with one index query, one
         copy of the heads and one trip to the fold threads for all of them: (points folded,
-        windows) per series. Blocks that follow each other in time are folded in C, many per
+        windows, blocks listed) per series (the blocks tell a caller how many series the
+        next trip can take for the memory of their block lists). Blocks that follow each other in time are folded in C, many per
         call; a run of blocks that overlap (late or rewritten points) is merged first, as
         :meth:`stream` does. Windows None: the series needs the general path: its head
         rewrites a stored timestamp, a block's points were not where the index said, or an
         index row led nowhere."""
         if lo >= hi or not infos:
-            return [(0, None) for _ in infos]
+            return [(0, None, 0) for _ in infos]
         if b.index_suspects:
             await self.repair_index(b)
         ids = [info.id for info in infos]
@@ -291,8 +293,9 @@ class StoreReader:
     @staticmethod
     def _fold_jobs(jobs: list, b: Bucket, lo: int, hi: int, spec: FoldSpec, max_windows: int,
                    since: tuple[int, int | None]) -> list:
-        out: list[tuple[int, FoldedWindows | None]] = []
+        out: list[tuple[int, FoldedWindows | None, int]] = []
         for info, refs, head in jobs:
+            blocks = len(refs) // REF_WORDS
             fold = BlockFold(info.type, spec, lo, hi, max_windows)
             suspects = len(b.index_suspects)
             try:
@@ -302,12 +305,12 @@ class StoreReader:
                     if cols is not None:
                         points += fold.columns(cols.timestamps, _words(info, cols.values))
             except UnorderedPoints:
-                out.append((0, None))
+                out.append((0, None, blocks))
                 continue
             if len(b.index_suspects) != suspects:
-                out.append((0, None))   # the general path repairs the index first
+                out.append((0, None, blocks))   # the general path repairs the index first
                 continue
-            out.append((points, fold.finish()))
+            out.append((points, fold.finish(), blocks))
         return out
 
     @staticmethod

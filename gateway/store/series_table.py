@@ -71,6 +71,8 @@ class SeriesTable:
         self._hash = array("Q", [0])
         self._slots = array("I", bytes(4 * _MIN_SLOTS))   # series ids, 0 = empty
         self._count = 0
+        self._version = 0   # changes with every add: the sorted ids below are of a version
+        self._sorted: tuple[int, array] = (-1, array("I"))
 
     def __len__(self) -> int:
         return self._count
@@ -87,6 +89,7 @@ class SeriesTable:
         if series_id in self:
             if self._key_bytes(series_id) == raw:
                 self._type[series_id] = type_
+                self._version += 1
                 return
         else:
             self._count += 1
@@ -104,6 +107,7 @@ class SeriesTable:
         if 2 * (self._count + 1) > len(self._slots):
             self._rehash(2 * len(self._slots))
         self._place(series_id, h)
+        self._version += 1
 
     def _place(self, series_id: int, h: int) -> None:
         slots = self._slots
@@ -178,11 +182,17 @@ class SeriesTable:
             yield sid, self._type[sid], self.key(sid)
 
     def sorted_ids(self) -> array:
-        """Every series id (array 'I'), sorted by key bytes, in C: the byte order of UTF-8 is
-        the code point order, so this is also the order of the keys as strings."""
-        ids = array("I", self.ids())
-        sort_keys(self._arena, self._offset, self._length, ids)
-        return ids
+        """Every series id (array 'I', the caller's), sorted by key bytes, in C: the byte
+        order of UTF-8 is the code point order, so this is also the order of the keys as
+        strings. The order is kept until the next add (4 bytes a series): a query lists the
+        series of a bucket each time, and a table that is not growing needs no new sort."""
+        version, ids = self._sorted
+        if version != self._version:
+            version = self._version
+            ids = array("I", self.ids())
+            sort_keys(self._arena, self._offset, self._length, ids)
+            self._sorted = (version, ids)
+        return ids[:]
 
     def key_starts_with(self, series_id: int, prefix: bytes) -> bool:
         start = self._offset[series_id]
@@ -191,4 +201,5 @@ class SeriesTable:
     def memory(self) -> int:
         """Bytes the table holds (its arrays, not the interpreter's overhead)."""
         return (len(self._arena) + sum(a.itemsize * len(a) for a in
-                (self._offset, self._length, self._type, self._hash, self._slots)))
+                (self._offset, self._length, self._type, self._hash, self._slots,
+                 self._sorted[1])))

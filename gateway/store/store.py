@@ -507,7 +507,8 @@ class Store(Component):
                            spec: FoldSpec, max_windows: int) -> list:
         """Window aggregates of each series with start <= time < stop, computed in C from its
         blocks (see :meth:`gateway.store.reading.StoreReader.fold_many`): (points, windows or
-        None where the series must be read with :meth:`stream_series`) per series."""
+        None where the series must be read with :meth:`stream_series`, blocks listed) per
+        series."""
         self._check_open()
         return await self._reader.fold_many(self.bucket(bucket), infos, int(start), int(stop),
                                             spec, max_windows)

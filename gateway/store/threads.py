@@ -44,7 +44,12 @@ class StoreThreads:
         loop = asyncio.get_running_loop()
         got = await asyncio.gather(*(loop.run_in_executor(self._fold, fn, part, *args)
                                      for part in parts))
-        return [x for part in got for x in part]
+        joined = [x for part in got for x in part]
+        # A worker thread drops its last job's future (and so its result) only when it next
+        # runs, maybe after the caller is done with the result: the lists are emptied here.
+        for part in got:
+            part.clear()
+        return joined
 
     def shutdown(self) -> None:
         """Waits for the work already handed over, then ends the threads."""

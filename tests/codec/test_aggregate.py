@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from gateway.aggregate import window_aggregate
+from gateway.aggregate import window_aggregate, window_means, window_times
 
 
 def reference(ts, values, every, offset):
@@ -85,3 +85,29 @@ def test_mismatched_columns_are_named():
         window_aggregate(array("q", [1, 2]), array("d", [1.0]), 10)
     with pytest.raises(TypeError, match="float64, int64"):
         window_aggregate(array("q", [1]), array("f", [1.0]), 10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-2**63, 2**63 - 1), max_size=50), st.integers(-2**63, 2**63 - 1),
+       st.integers(-2**63, 2**63 - 1), st.integers(-2**63, 2**63 - 1))
+def test_window_times_shift_then_clamp(starts, shift, a, b):
+    lo, hi = min(a, b), max(a, b)   # a range: start <= stop
+    got = window_times(array("q", starts), shift, lo, hi)
+    assert got.typecode == "q"
+    assert list(got) == [min(max(max(min(s + shift, 2**63 - 1), -2**63), lo), hi) for s in starts]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(allow_nan=True, allow_infinity=True), st.integers(1, 2**53)),
+                max_size=50))
+def test_window_means_are_python_division(windows):
+    got = window_means(array("d", [s for s, _ in windows]), array("Q", [c for _, c in windows]))
+    want = [s / c for s, c in windows]
+    assert got.tobytes() == array("d", want).tobytes()   # the same bits, NaN included
+
+
+def test_window_means_refuses_other_columns():
+    with pytest.raises(ValueError, match="array\\('d'\\) sums"):
+        window_means(array("d", [1.0]), array("q", [1]))
+    with pytest.raises(ValueError, match="one length"):
+        window_means(array("d", [1.0]), array("Q", [1, 2]))

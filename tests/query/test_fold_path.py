@@ -6,14 +6,14 @@ of the whole range. Data written in time order must take the fast path."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import pytest
-
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gateway.datamodel import UInt
-from gateway.query import compile_query, executor, run_query
+from gateway.query import FluxError, Limits, compile_query, executor, run_query
 from query_support import S, T0, Store, batch_of, close, rows_of, run, store_config
 from test_aggregate_window import reference
 
@@ -50,11 +50,14 @@ def _write_plan(points: list[tuple[int, int]], in_order: bool, cuts: list[int]):
        every=st.integers(1, 120), offset=st.integers(-200, 200), start=st.integers(-20, 300),
        span=st.integers(1, 700), create_empty=st.booleans(),
        time_src=st.sampled_from(["_stop", "_start"]), as_int=st.booleans(),
-       reopen=st.booleans(), chunk=st.sampled_from([1, 2, 32]))
+       reopen=st.booleans(), chunk=st.sampled_from([1, 2, 32]),
+       blocks=st.sampled_from([1, 4, 65536]))
 def test_fold_equals_general_path_and_reference(tmp_path_factory, monkeypatch, points, cuts,
                                                 in_order, every, offset, start, span,
-                                                create_empty, time_src, as_int, reopen, chunk):
-    monkeypatch.setattr(executor, "FOLD_SERIES", chunk)   # series folded per store trip
+                                                create_empty, time_src, as_int, reopen, chunk,
+                                                blocks):
+    monkeypatch.setattr(executor, "FOLD_SERIES", chunk)   # series folded in the first trip
+    monkeypatch.setattr(executor, "FOLD_BLOCKS", blocks)  # blocks a later trip takes
     data_dir = tmp_path_factory.mktemp("store")
     latest: dict[str, dict[int, object]] = {name: {} for name in SERIES}
     lo, hi = T0 + start * S, T0 + (start + span) * S
@@ -212,6 +215,62 @@ def test_boolean_and_unsigned_series_fold_as_the_general_path_does(tmp_path):
         assert folded == 1, what
         assert fast == general, what
         assert [type(r["_value"]) for r in fast] == [type(r["_value"]) for r in general], what
+
+
+def test_a_query_stopped_in_one_trip_leaves_nothing_running(tmp_path, monkeypatch):
+    """When a trip's tables pass the row cap, the query stops there with no task left behind,
+    and the store answers the next query."""
+    monkeypatch.setattr(executor, "FOLD_SERIES", 1)
+    monkeypatch.setattr(executor, "FOLD_BLOCKS", 1)   # one series a trip
+    src = ('from(bucket: "raw") |> range(start: 0) '
+           '|> aggregateWindow(every: 10s, fn: mean, createEmpty: false)')
+
+    async def scenario():
+        async with Store(str(tmp_path), store_config()) as store:
+            await store.write(batch_of([("m", {"id": str(k)}, "f", T0 + i * S, float(i))
+                                        for k in range(5) for i in range(40)]))
+            await store.flush(seal=True)
+            before = asyncio.all_tasks()
+            with pytest.raises(FluxError, match="more than 6 rows"):
+                await run_query(compile_query(src, now=T0 + 60 * S, limits=Limits(max_rows=6)),
+                                store)
+            left = [t for t in asyncio.all_tasks() - before if not t.done()]
+            results, ex = await run_query(compile_query(src, now=T0 + 60 * S), store)
+            return left, sum(t.nrows for t in results[0].tables), ex.series_folded
+
+    left, rows, folded = run(scenario())
+    assert left == []
+    assert rows == 5 * 4 and folded == 5
+
+
+def test_later_trips_take_as_many_series_as_the_block_budget_allows(tmp_path, monkeypatch):
+    """The first trip takes FOLD_SERIES series; then, blocks per series known, each trip
+    takes FOLD_BLOCKS blocks' worth of series (here 3 blocks a series, 12 a trip: 4 series)."""
+    monkeypatch.setattr(executor, "FOLD_SERIES", 2)
+    monkeypatch.setattr(executor, "FOLD_BLOCKS", 12)
+    src = ('from(bucket: "raw") |> range(start: 0) '
+           '|> aggregateWindow(every: 10s, fn: sum, createEmpty: false)')
+
+    async def scenario():
+        async with Store(str(tmp_path), store_config(head_points=16)) as store:
+            for k in range(3):   # three sealed blocks of 16 points in each of 10 series
+                await store.write(batch_of([("m", {"id": str(i)}, "f", T0 + (16 * k + j) * S, 1.0)
+                                            for i in range(10) for j in range(16)]))
+                await store.flush(seal=True)
+            trips = []
+            fold_windows = store.fold_windows
+
+            async def counted(infos, *args):
+                trips.append(len(infos))
+                return await fold_windows(infos, *args)
+
+            monkeypatch.setattr(store, "fold_windows", counted)
+            results, ex = await run_query(compile_query(src, now=T0 + 60 * S), store)
+            return trips, results, ex.series_folded
+
+    trips, results, folded = run(scenario())
+    assert trips == [2, 4, 4] and folded == 10
+    assert [sum(t.data["_value"]) for t in results[0].tables] == [48.0] * 10
 
 
 EXACT = ("mean", "sum", "count", "min", "max", "first", "last")   # the same bits on both paths

@@ -96,7 +96,8 @@ def test_window_fold_holds_its_output_not_its_range(data_dir, fn, create_empty):
 
 def test_general_path_holds_a_batch_per_series_not_its_range(data_dir):
     # median is not mergeable across blocks: its series stream in batches
-    peak, _, rows = _peak_of(data_dir, f'from(bucket: "raw") |> {RANGE} '
-                                       f'|> aggregateWindow(every: 1h, fn: median)')
-    assert rows
+    peak, kept, rows = _peak_of(data_dir, f'from(bucket: "raw") |> {RANGE} '
+                                          f'|> aggregateWindow(every: 1m, fn: median)')
+    assert rows == SERIES * len({(T0 // S + s) // 60 for s in range(SECONDS)})
+    assert kept < 20 * rows + 256 * 1024, (kept, rows)
     assert peak < HELD / 3, (peak, HELD)

@@ -63,6 +63,22 @@ def test_sorted_keys_follow_string_order():
     assert table.key_starts_with(2, b"cpu") and not table.key_starts_with(2, b"cpu f!")
 
 
+def test_the_kept_order_follows_every_add_and_is_the_callers_to_change():
+    table = SeriesTable()
+    for sid, key in enumerate(["m,h=b v", "cpu f", "m,h=a v"], 1):
+        table.add(sid, FLOAT, key)
+    first = table.sorted_ids()
+    assert list(first) == [2, 3, 1]
+    first.append(99)   # the caller's copy: the kept order is not changed through it
+    assert list(table.sorted_ids()) == [2, 3, 1]
+    table.add(4, FLOAT, "a v")
+    assert list(table.sorted_ids()) == [4, 2, 3, 1]
+    table.add(4, FLOAT, "zz v")   # a key replaced (recovery): sorted again
+    assert list(table.sorted_ids()) == [2, 3, 1, 4]
+    table.add(4, INT, "zz v")     # the same key: the order stands
+    assert list(table.sorted_ids()) == [2, 3, 1, 4]
+
+
 def test_sorting_in_c_puts_a_prefix_first_and_refuses_ids_and_keys_outside_the_catalogue():
     from array import array
 
