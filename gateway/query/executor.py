@@ -39,13 +39,13 @@ FOLD_FROM_BLOCKS = True
 #: Series folded in the first trip to the store; later trips take as many series as
 #: FOLD_BLOCKS blocks by the blocks a series had so far, between FOLD_SERIES and
 #: FOLD_SERIES_MAX series. A trip's block lists (40 bytes a block: 100 KB for a month at
-#: 1 Hz) and folded windows are held meanwhile, so memory grows with it: 16,384 blocks are
-#: 8 series of a month (two for each of up to four fold threads), or a day of 100 series at
-#: once (a trip costs an index query and a hop to each thread, so fewer trips are faster for
-#: short ranges).
+#: 1 Hz) and folded windows are held meanwhile, so memory grows with it: 8,192 blocks are 8
+#: series of 12 days (two for each of up to four fold threads; longer ranges stay at 8), or a
+#: day of 96 series at once (a trip costs an index query and a hop to each thread, so fewer
+#: trips are faster for short ranges).
 FOLD_SERIES = 8
 FOLD_SERIES_MAX = 1024
-FOLD_BLOCKS = 16384
+FOLD_BLOCKS = 8192
 
 
 @contextlib.contextmanager
