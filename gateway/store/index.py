@@ -526,7 +526,7 @@ class BlockIndex:
                 # Rows go to their series a fetch at a time: the lists are built once, not
                 # gathered whole and then cut (a month of blocks would be held twice).
                 while True:
-                    rows = await cur.fetchmany(_REF_FETCH)
+                    rows = list(await cur.fetchmany(_REF_FETCH))
                     fetched = len(rows)
                     # packed row by row in C (struct), not value by value
                     flat = array("q", b"".join(itertools.starmap(_REF_ROW.pack, rows)))
