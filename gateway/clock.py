@@ -47,17 +47,22 @@ ADVANCE_POLL_S = 0.05
 _TIME_ERROR = 5
 
 
-def clock_synchronised() -> bool | None:
-    """Whether the kernel considers the clock synchronised (adjtimex state), None if unknown."""
+def clock_synchronised() -> tuple[bool | None, str | None]:
+    """Whether the kernel considers the clock synchronised (adjtimex state), None if that is
+    unknown, and then why."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         timex = ctypes.create_string_buffer(512)  # struct timex; modes = 0 reads only
         state = libc.adjtimex(timex)
-    except (OSError, AttributeError):
-        return None
+    except (OSError, AttributeError) as e:
+        return None, f"adjtimex is not available: {e}"
     if state < 0:
-        return None
-    return state != _TIME_ERROR
+        err = ctypes.get_errno()
+        # A service sandbox (systemd's ProtectClock=, a seccomp filter) refuses the call
+        # with EPERM: the rule then cannot work, which must not pass unseen.
+        return None, (f"adjtimex was refused ({os.strerror(err)}): the kernel's clock "
+                      f"synchronisation state cannot be read (a sandbox's system-call filter?)")
+    return state != _TIME_ERROR, None
 
 
 class ClockSource(Protocol):
@@ -80,8 +85,12 @@ class SystemClock:
     def realtime_ns(self) -> int:
         return time.time_ns()
 
+    #: Why the last synchronised() answered None (unknown), else None.
+    unknown_reason: str | None = None
+
     def synchronised(self) -> bool | None:
-        return clock_synchronised()
+        state, self.unknown_reason = clock_synchronised()
+        return state
 
     def monotonic(self) -> float:
         """Seconds, for timers (a replication stream's flush interval and backoff)."""
@@ -191,10 +200,14 @@ class WallClock:
             self._checked_at = now
             state = self.source.synchronised()
             if state is None:
-                # The kernel cannot say (not Linux): nothing will ever report a sync, and
-                # holding for ever would keep every point from the store.
-                log.warning("the kernel does not report whether the clock is synchronised; "
-                            "taking the clock as it is")
+                # The kernel cannot say (not Linux, or the call is refused): nothing will ever
+                # report a sync, and holding for ever would keep every point from the store.
+                # A refusal is an error (the status API shows it): on a Pi the points are then
+                # stored at whatever time the clock has before NTP sets it.
+                reason = getattr(self.source, "unknown_reason", None)
+                log.log(logging.ERROR if reason else logging.WARNING,
+                        "%s; taking the clock as it is", reason or
+                        "the kernel does not report whether the clock is synchronised")
             if state is None or state:
                 self._trusted = True
                 self.synchronised_at_mono = now

@@ -128,3 +128,26 @@ def test_the_configuration_picks_the_emulated_clock_only_on_emulated_hardware(mo
     config.gateway.hardware = "real"
     with pytest.raises(ValueError, match="emulated clock is for HIL rigs"):
         clock_module.from_config(config)
+
+
+def test_a_refused_state_is_an_error_shown_with_its_reason(monkeypatch, caplog):
+    """A sandbox refusing adjtimex (EPERM) leaves the rule unable to work: the source says why,
+    the clock is taken as it is (nothing would ever release a hold) and it is logged as an
+    error, not a warning."""
+    import ctypes
+    import errno
+    import logging
+
+    class RefusingLibc:
+        def adjtimex(self, buf):
+            ctypes.set_errno(errno.EPERM)
+            return -1
+
+    monkeypatch.setattr(clock_module.ctypes, "CDLL", lambda *a, **k: RefusingLibc())
+    source = clock_module.SystemClock()
+    assert source.synchronised() is None
+    assert "adjtimex was refused (Operation not permitted)" in source.unknown_reason
+    with caplog.at_level(logging.WARNING, logger="gateway.clock"):
+        assert WallClock(source, require_sync=True).trusted()
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]
+    assert "refused" in caplog.records[0].getMessage()

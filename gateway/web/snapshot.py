@@ -71,10 +71,13 @@ def _size_text(n: float | None) -> str:
 async def overview(state) -> dict:
     components = _components(state.context)
     problems = config_problems()
-    healthy = all(c["healthy"] for c in components) and not problems
     uptime = time.time() - state.started_at
     clock = state.context.clock
     synced = clock.source.synchronised()
+    clock_error = getattr(clock.source, "unknown_reason", None) if synced is None else None
+    # Where the clock rule applies, a state that cannot be read defeats it: degraded.
+    healthy = (all(c["healthy"] for c in components) and not problems
+               and not (clock_error and clock.require_sync))
     store = state.context.components.get("store")
     hold = store.hold.status() if store is not None and store.hold is not None else None
     return {
@@ -84,7 +87,9 @@ async def overview(state) -> dict:
         "uptime_text": _age_text(uptime),
         "time": time.time(),
         "clock_synchronised": synced,
-        "clock_text": {True: "synchronised", False: "not synchronised", None: "unknown"}[synced],
+        "clock_text": {True: "synchronised", False: "not synchronised",
+                       None: "unknown: cannot be read" if clock_error else "unknown"}[synced],
+        "clock_error": clock_error,
         # Points the gateway timed before the clock was synchronised wait in the store's hold
         # until it is (gateway/clock.py); the hold's figures, or None when the rule is off.
         "clock_holding": not clock.trusted(),
