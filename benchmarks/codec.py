@@ -74,11 +74,15 @@ def build_gorilla():
                    'size_t gorilla_encode(const int64_t *ts, const uint64_t *v, uint32_t n, uint8_t *out);\n'
                    'void gorilla_decode(const uint8_t *in, size_t len, uint32_t n, int64_t *ts, uint64_t *v);',
                    sources=[str(HERE / "gorilla.c")], extra_compile_args=["-std=c99", "-O2"])
-    lib_path = ffi.compile(tmpdir=tmp)
     import importlib.util
-    spec = importlib.util.spec_from_file_location("_gorilla_bench", lib_path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    import shutil
+    try:
+        lib_path = ffi.compile(tmpdir=tmp)
+        spec = importlib.util.spec_from_file_location("_gorilla_bench", lib_path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)   # the library stays loaded once opened
     return mod.ffi, mod.lib
 
 
