@@ -1,5 +1,6 @@
 """Scenario 2: an I2C sensor unplugged, CRC errors injected on another, then the first replugged:
-no wrong value is stored, the unplugged time is a visible gap, and readings resume.
+health goes bad and good again on the status API, no wrong value is stored, the unplugged time
+is a visible gap, and readings resume.
 
 The emulated parts measure a room whose temperature, humidity and pressure stay within known
 bounds (gateway/hardware/emulated/rig.py), so a reading outside them is a wrong value that got
@@ -52,20 +53,31 @@ def readings(rig, sensor: str, field: str = "temperature_c") -> list[tuple[int, 
                   if p.tags.get("sensor") == sensor and p.field == field)
 
 
+def bus_healthy(rig) -> bool:
+    """The I2C reader's health as the status API shows it (overview's components)."""
+    (reader,) = [c for c in rig.status("overview")["components"] if c["name"] == f"reader:i2c:{BUS}"]
+    return reader["healthy"]
+
+
 def test_unplug_crc_replug(make_rig, figures):
     rig = make_rig()
     rig.boot(CONFIG)
     wait_for(lambda: (len(readings(rig, "bme")), len(readings(rig, "sht"))),
              lambda n: min(n) >= 5, "5 readings of each sensor")
+    assert bus_healthy(rig)
 
+    unplugged_at = time.monotonic()
     rig.i2c_fault(BUS, BME280, "vanish")
     before_unplug = len(readings(rig, "bme"))
+    # Health goes bad for the unplugged part alone (the CRC errors come after this).
+    wait_for(lambda: bus_healthy(rig), lambda ok: not ok, "the status API showing the bus unhealthy")
     rig.i2c_fault(BUS, SHT31, "corrupt_crc", count=5)
-    time.sleep(UNPLUGGED_S)  # the outage itself: a length of time the scenario sets
+    time.sleep(max(0.0, UNPLUGGED_S - (time.monotonic() - unplugged_at)))  # the outage itself
     rig.i2c_fault(BUS, BME280, "reappear")
     after = wait_for(lambda: readings(rig, "bme"), lambda r: len(r) >= before_unplug + 5,
                      "5 readings of the replugged BME280")
     sht = wait_for(lambda: readings(rig, "sht"), lambda r: len(r) >= 12, "12 SHT31 readings")
+    wait_for(lambda: bus_healthy(rig), lambda ok: ok, "the status API showing the bus healthy again")
 
     gaps = [(b[0] - a[0]) / 1e9 for a, b in zip(after, after[1:])]
     longest = max(gaps)
