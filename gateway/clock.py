@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -47,11 +48,18 @@ ADVANCE_POLL_S = 0.05
 _TIME_ERROR = 5
 
 
+@functools.lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL:
+    # Loaded once: find_library runs ldconfig in a subprocess, and the state is asked twice a
+    # second until the clock is synchronised, and by every status page.
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def clock_synchronised() -> tuple[bool | None, str | None]:
     """Whether the kernel considers the clock synchronised (adjtimex state), None if that is
     unknown, and then why."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = _libc()
         timex = ctypes.create_string_buffer(512)  # struct timex; modes = 0 reads only
         state = libc.adjtimex(timex)
     except (OSError, AttributeError) as e:

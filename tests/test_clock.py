@@ -143,7 +143,7 @@ def test_a_refused_state_is_an_error_shown_with_its_reason(monkeypatch, caplog):
             ctypes.set_errno(errno.EPERM)
             return -1
 
-    monkeypatch.setattr(clock_module.ctypes, "CDLL", lambda *a, **k: RefusingLibc())
+    monkeypatch.setattr(clock_module, "_libc", lambda: RefusingLibc())
     source = clock_module.SystemClock()
     assert source.synchronised() is None
     assert "adjtimex was refused (Operation not permitted)" in source.unknown_reason
