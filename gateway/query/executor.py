@@ -36,13 +36,14 @@ _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: Window aggregations are computed in C straight from the blocks where the data allow
 #: (tests turn it off to compare with the general path).
 FOLD_FROM_BLOCKS = True
-#: Series folded in the first trip to the store; later trips take as many series as
-#: FOLD_BLOCKS blocks by the blocks a series had so far, between FOLD_SERIES and
-#: FOLD_SERIES_MAX series. A trip's block lists (40 bytes a block: 100 KB for a month at
-#: 1 Hz) and folded windows are held meanwhile, so memory grows with it: 8,192 blocks are 8
-#: series of 12 days (two for each of up to four fold threads; longer ranges stay at 8), or a
-#: day of 96 series at once (a trip costs an index query and a hop to each thread, so fewer
-#: trips are faster for short ranges).
+#: A trip to the store folds as many series as FOLD_BLOCKS blocks, between FOLD_SERIES and
+#: FOLD_SERIES_MAX series, by the blocks a series had so far in the query (in the first trip,
+#: by the blocks a series of the bucket has on average, which a range can only lower). A
+#: trip's block lists (40 bytes a block: 100 KB for a month at 1 Hz) and folded windows are
+#: held meanwhile, so memory grows with it: 8,192 blocks are 8 series of 12 days (two for each
+#: of up to four fold threads; longer ranges stay at 8), or a day of 96 series at once (a
+#: trip costs an index query and a hop to each thread, so fewer trips are faster for short
+#: ranges: a day of 100 rollup series, two blocks each, is one trip).
 FOLD_SERIES = 8
 FOLD_SERIES_MAX = 1024
 FOLD_BLOCKS = 8192
@@ -75,6 +76,8 @@ class Executor:
         self.points_read = 0
         self.series_folded = 0        # series whose windows came from the C fold of blocks
         self.points_written = 0
+        self._bounds: tuple = (None, None, None)
+        self._key_types_of: dict[tuple, dict] = {}
 
     def _count_rows(self, n: int) -> None:
         self.rows += n
@@ -88,11 +91,11 @@ class Executor:
         ops = list(plan.ops)
         with _located(plan.pos):
             try:
-                self.store.bucket(plan.bucket)
+                bucket = self.store.bucket(plan.bucket)
             except KeyError:
                 fail(f"bucket {plan.bucket!r} does not exist")
         with _located(ops[0].pos if ops else plan.pos):
-            tables = await self._read(plan, ops)
+            tables = await self._read(plan, ops, bucket)
         for op in ops:
             with _located(op.pos):
                 self.limits.check_time()
@@ -104,8 +107,26 @@ class Executor:
     # ------------------------------------------------------------------ the read
 
     def _series(self, plan: p.Plan) -> list:
-        chosen = self.store.series(plan.bucket)
+        """The series that the plan's series-key filters pass, sorted by key. Their equality
+        tests on measurement, field and tags are asked of the catalogue (which reads them
+        from the keys without making an object per series); the rest of a filter, if any,
+        is tested on the series that the catalogue gives."""
+        wanted: dict[str, str] = {}
+        tests = []
         for fn in plan.series_filters:
+            got = p.key_equalities(fn)
+            if got is None:
+                return []   # one column asked for two texts
+            equal, whole = got
+            for column, text in equal.items():
+                if wanted.setdefault(column, text) != text:
+                    return []
+            if not whole:
+                tests.append(fn)
+        measurement = wanted.pop("_measurement", None)
+        field = wanted.pop("_field", None)
+        chosen = self.store.series(plan.bucket, measurement, wanted or None, field)
+        for fn in tests:
             test = self._series_test(plan, fn)
             chosen = [info for info in chosen if test(info)]
         return chosen
@@ -137,15 +158,23 @@ class Executor:
         return passes
 
     def _key(self, plan: p.Plan, info) -> dict:
-        measurement, tags, field = info.parts()
-        key = {"_start": Time(plan.start), "_stop": Time(plan.stop),
-               "_field": field, "_measurement": measurement}
-        for k in sorted(tags):
-            key[k] = tags[k]
+        measurement, tags, field = key_parts(info.key)
+        bounds = self._bounds
+        if bounds[0] is not plan:   # the range's times, one pair shared by the plan's tables
+            bounds = self._bounds = (plan, Time(plan.start), Time(plan.stop))
+        key = {"_start": bounds[1], "_stop": bounds[2], "_field": field,
+               "_measurement": measurement}
+        key.update(sorted(tags))
         return key
 
     def _key_types(self, key: dict) -> dict:
-        return {k: ("time" if k in ("_start", "_stop", "_time") else "string") for k in key}
+        """The types of a series' group key columns (a new dict: the caller adds to it)."""
+        names = tuple(key)
+        types = self._key_types_of.get(names)
+        if types is None:   # the series of a query mostly share their tag names
+            types = {k: ("time" if k in ("_start", "_stop", "_time") else "string") for k in key}
+            self._key_types_of[names] = types
+        return dict(types)
 
     async def _batches(self, plan: p.Plan, info):
         tests = [self.interp.row_function(fn, None) for fn in plan.row_filters]
@@ -177,7 +206,7 @@ class Executor:
             return new_ts, [values[i] for i in keep]
         return new_ts, array(values.typecode, (values[i] for i in keep))
 
-    async def _read(self, plan: p.Plan, ops: list) -> list[Table]:
+    async def _read(self, plan: p.Plan, ops: list, bucket) -> list[Table]:
         series = self._series(plan)
         if len(series) > self.limits.max_tables:
             fail(f"the query selects {len(series)} series; at most {self.limits.max_tables} "
@@ -196,11 +225,13 @@ class Executor:
                 out.extend(await self._read_newest(plan, info, fused, spec))
         else:
             at = seen_series = seen_blocks = 0
+            bucket_blocks, bucket_series = self._bucket_blocks(bucket)
             while at < len(series):
-                size = FOLD_SERIES
                 if seen_series:   # the blocks listed so far size the next trip
                     per_series = max(1, seen_blocks // seen_series)
-                    size = min(max(FOLD_BLOCKS // per_series, FOLD_SERIES), FOLD_SERIES_MAX)
+                else:
+                    per_series = max(1, -(-bucket_blocks // max(1, bucket_series)))
+                size = min(max(FOLD_BLOCKS // per_series, FOLD_SERIES), FOLD_SERIES_MAX)
                 chunk = series[at:at + size]
                 at += len(chunk)
                 folded, blocks = await self._fold(plan, chunk, spec)
@@ -210,6 +241,13 @@ class Executor:
                     out.extend(await self._read_windows(plan, info, fused, spec, got))
         del ops[:fused[0]]
         return out
+
+    @staticmethod
+    def _bucket_blocks(b) -> tuple[int, int]:
+        """(blocks, series) of a bucket now, indexed or not (read without the store's thread:
+        an estimate that sizes the first fold trip)."""
+        state = b.opened_parts()[3]
+        return (state.live_blocks if state else 0) + len(b.unindexed_blocks()), len(b.catalogue)
 
     def _window_spec(self, plan: p.Plan, fused) -> tuple[str, str, str, int, int]:
         """(fn, method, mode, every, offset) of a fused window aggregation."""
