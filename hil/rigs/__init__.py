@@ -11,9 +11,10 @@ RIG_KINDS = ("emulated", "qemu", "ssh://user@host[:port]")
 
 def open_rig(spec: str, workdir: pathlib.Path, card_mib: int = 0, power_command: str | None = None,
              ssh_key: str | None = None, gpio_loopback: str | None = None,
-             lan_endpoint: str | None = None) -> Rig:
+             lan_endpoint: str | None = None, upstream_listen: str | None = None,
+             upstream_url: str | None = None) -> Rig:
     """A rig for ``spec`` (``emulated``, ``qemu`` or ``ssh://user@host[:port]``; the ssh rig's
-    power command, key, GPIO wiring and LAN address are its options)."""
+    power command, key, GPIO wiring, LAN address and upstream are its options)."""
     if spec == "emulated":
         from hil.rigs.emulated import EmulatedRig
         return EmulatedRig(workdir, card_mib=card_mib)
@@ -25,6 +26,7 @@ def open_rig(spec: str, workdir: pathlib.Path, card_mib: int = 0, power_command:
     if spec.startswith("ssh://"):
         if card_mib:
             raise RigLacks("ssh", "disk (a card of a given size: the device has its own)")
+        from hil.rigs.device_uplink import parse_listen
         from hil.rigs.ssh import (CommandPower, Shell, SshRig, parse_endpoint, parse_gpio_loopback,
                                   parse_target)
         if not power_command:
@@ -32,7 +34,8 @@ def open_rig(spec: str, workdir: pathlib.Path, card_mib: int = 0, power_command:
         user, host, port = parse_target(spec)
         shell = Shell(user, host, port, pathlib.Path(ssh_key) if ssh_key else None)
         return SshRig(workdir, shell, CommandPower(power_command), lan_endpoint=parse_endpoint(lan_endpoint),
-                      gpio_loopback=parse_gpio_loopback(gpio_loopback))
+                      gpio_loopback=parse_gpio_loopback(gpio_loopback),
+                      upstream_listen=parse_listen(upstream_listen), upstream_url=upstream_url)
     raise RigError(f"--rig must be one of {', '.join(RIG_KINDS)}, got {spec!r}")
 
 
