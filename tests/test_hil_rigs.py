@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hil.rigs import RigError, RigLacks, open_rig
-from hil.rigs.device_uplink import device_target, parse_listen
+from hil.rigs.device_uplink import device_target
 from hil.rigs.ssh import CommandPower, SshRig, parse_endpoint, parse_gpio_loopback, parse_target
 
 
@@ -80,12 +80,11 @@ def test_ssh_rig_without_an_upstream_address_lacks_the_uplink_and_lacks_a_clock_
         rig.advance_clock(5)
 
 
-def test_upstream_listen_and_the_url_the_device_uses():
-    assert parse_listen("192.168.1.10:8428") == ("192.168.1.10", 8428)
-    assert parse_listen(None) is None
+def test_upstream_listen_and_the_url_the_device_uses(tmp_path):
+    assert parse_endpoint("192.168.1.10:8428", "--upstream-listen") == ("192.168.1.10", 8428)
     for bad in ("192.168.1.10", ":8428", "host:0", "host:http"):
         with pytest.raises(RigError, match="--upstream-listen takes HOST:PORT"):
-            parse_listen(bad)
+            parse_endpoint(bad, "--upstream-listen")
     assert device_target("http://10.0.2.100:8428") == ("10.0.2.100", 8428)
     assert device_target("http://bench.local:8428/") == ("bench.local", 8428)
     for bad in ("https://bench.local:8428", "http://bench.local", "bench.local:8428", "http://h:99999"):
@@ -93,6 +92,9 @@ def test_upstream_listen_and_the_url_the_device_uses():
             device_target(bad)
     with pytest.raises(RigError, match="IPv4 only"):
         device_target("http://[fd00::1]:8428")
+    with pytest.raises(RigError, match="--upstream-url"):
+        open_rig("ssh://pi@gateway.local", tmp_path, power_command="true {state}",
+                 upstream_listen="192.168.1.10:8428", upstream_url="192.168.1.10:8428")
 
 
 def test_ssh_rig_upstream_listens_where_given_and_the_device_uses_its_url(tmp_path):

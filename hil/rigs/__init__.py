@@ -26,7 +26,6 @@ def open_rig(spec: str, workdir: pathlib.Path, card_mib: int = 0, power_command:
     if spec.startswith("ssh://"):
         if card_mib:
             raise RigLacks("ssh", "disk (a card of a given size: the device has its own)")
-        from hil.rigs.device_uplink import parse_listen
         from hil.rigs.ssh import (CommandPower, Shell, SshRig, parse_endpoint, parse_gpio_loopback,
                                   parse_target)
         if not power_command:
@@ -35,7 +34,7 @@ def open_rig(spec: str, workdir: pathlib.Path, card_mib: int = 0, power_command:
         shell = Shell(user, host, port, pathlib.Path(ssh_key) if ssh_key else None)
         return SshRig(workdir, shell, CommandPower(power_command), lan_endpoint=parse_endpoint(lan_endpoint),
                       gpio_loopback=parse_gpio_loopback(gpio_loopback),
-                      upstream_listen=parse_listen(upstream_listen), upstream_url=upstream_url)
+                      upstream_listen=parse_endpoint(upstream_listen, "--upstream-listen"), upstream_url=upstream_url)
     raise RigError(f"--rig must be one of {', '.join(RIG_KINDS)}, got {spec!r}")
 
 

@@ -31,16 +31,6 @@ CHAIN = "HIL_UPLINK_CUT"
 HOOKS = ("OUTPUT", "INPUT")
 
 
-def parse_listen(text: str | None) -> tuple[str, int] | None:
-    """``HOST:PORT`` (an address of this machine the device reaches) -> (host, port)."""
-    if not text:
-        return None
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise RigError(f"--upstream-listen takes HOST:PORT (an address of this machine), got {text!r}")
-    return host, int(port)
-
-
 def device_target(url: str) -> tuple[str, int]:
     """(host, port) of the upstream's URL as the device uses it: what the cut refuses."""
     parts = urllib.parse.urlsplit(url)

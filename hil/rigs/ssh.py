@@ -43,7 +43,7 @@ import tomllib
 import urllib.parse
 
 from hil.rigs.base import Rig, RigError, RigLacks
-from hil.rigs.device_uplink import DeviceUplink
+from hil.rigs.device_uplink import DeviceUplink, device_target
 
 GATEWAY_TOML = "/etc/gateway/gateway.toml"
 ACTIVE_TOML = "/run/gateway/gateway.toml"   # what select-config chose for this start
@@ -235,13 +235,13 @@ def parse_target(spec: str) -> tuple[str, str, int]:
     return url.username, url.hostname, url.port or 22
 
 
-def parse_endpoint(text: str | None) -> tuple[str, int] | None:
-    """``HOST:PORT`` -> (host, port)."""
+def parse_endpoint(text: str | None, option: str = "--lan-endpoint") -> tuple[str, int] | None:
+    """``HOST:PORT`` (the value of ``option``) -> (host, port)."""
     if not text:
         return None
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise RigError(f"--lan-endpoint takes HOST:PORT, got {text!r}")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RigError(f"{option} takes HOST:PORT, got {text!r}")
     return host, int(port)
 
 
@@ -281,6 +281,8 @@ class SshRig(Rig):
         self._ntp_masked = False
         #: Where the upstream listens on this machine, and its URL as the device uses it.
         self.upstream_listen, self._upstream_device_url = upstream_listen, upstream_url
+        if upstream_url:
+            device_target(upstream_url)   # a bad option fails here, not half-way through a run
         self.uplink: DeviceUplink | None = None
 
     def _shell(self) -> Shell:
