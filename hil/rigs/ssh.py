@@ -15,7 +15,13 @@ ssh rig whose power switch is qemu).
   "emulated"`` runs the gateway on the device with the emulated parts and their rig-control
   socket (``GATEWAY_RIG_CONTROL``, a systemd drop-in the rig installs and removes), and the
   faults are that socket's requests, sent from the device's side of the SSH session;
-* disk: the root file system's state from its own superblock (``tune2fs -l``);
+* disk: the data directory's file system filled (as root, a preallocated file beside the data)
+  until what the gateway's user may still take is the headroom asked for; root keeps the file
+  system's reserved blocks, so the device's own services and SSH go on. The file is removed when
+  the disk is freed, when the rig closes and at the next boot (a run cut short leaves no full
+  card behind). The bytes the card wrote are the kernel's counters of the whole card holding the
+  data (``/sys/block/<card>/stat``, found from the data's mount: mmcblk0 on a Pi, vda on the
+  virt machine), and the root file system's state is its own superblock's (``tune2fs -l``);
 * status API: ``GET /api/status/<page>`` from the device's side of SSH, against the gateway's
   own HTTP listener;
 * clock: the boot clock is what a Pi without a real-time clock boots with, the time fake-hwclock
@@ -63,6 +69,8 @@ TIMESYNCD_CLOCK = "/var/lib/systemd/timesync/clock"
 #: The emulated-sensor mode: the gateway serves its rig-control socket here.
 RIG_CONTROL_DROP_IN = "/etc/systemd/system/gateway.service.d/hil-rig-control.conf"
 RIG_CONTROL_SOCKET = "/run/gateway/rig.sock"
+#: The disk capability's filler, at the top of the data's file system.
+FILLER_NAME = "hil-disk-filler"
 SSH_CONNECT_ATTEMPTS = 12      # a minute of resets while sshd restarts
 _SSH_TRANSPORT_ERROR = re.compile(r"kex_exchange_identification|Connection (reset|refused|closed)")
 
@@ -107,6 +115,44 @@ state = libc.adjtimex(ctypes.byref(tx))
 print(json.dumps({"state": state, "errno": ctypes.get_errno(),
                   "step_ns": seconds * 10**9 + nanoseconds}))
 """
+# Run on the device as root: fills the data's file system until its users may take no more than
+# the headroom (statvfs' f_bavail, what the gateway's user sees free; root keeps the reserved
+# blocks). Preallocated, not written: the card is not worn by the filling. A few rounds, as the
+# filler's own extent tree takes some of what was free.
+_FILL = """
+import json, os, sys
+data, leave, filler = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def free():
+    st = os.statvfs(data)
+    return st.f_bavail * st.f_frsize
+fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+try:
+    size = os.fstat(fd).st_size
+    for _ in range(8):
+        more = free() - leave
+        if more <= 0:
+            break
+        os.posix_fallocate(fd, size, more)
+        size += more
+    os.fsync(fd)
+finally:
+    os.close(fd)
+print(json.dumps({"bytes": size, "free": free()}))
+"""
+
+# Run on the device: the bytes written by the whole card holding the data (not its partition:
+# the card wears by everything written to it), from the kernel's counters.
+_CARD_WRITTEN = """
+import json, os, sys
+dev = os.stat(sys.argv[1]).st_dev
+node = os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+if os.path.exists(os.path.join(node, "partition")):
+    node = os.path.dirname(node)
+with open(os.path.join(node, "stat")) as f:
+    sectors = int(f.read().split()[6])   # sectors written, 512 bytes whatever the card's own
+print(json.dumps({"card": os.path.basename(node), "bytes": sectors * 512}))
+"""
+
 #: adjtimex's answer while the kernel considers the clock unsynchronised.
 TIME_ERROR = 5
 
@@ -284,6 +330,10 @@ class SshRig(Rig):
         if upstream_url:
             device_target(upstream_url)   # a bad option fails here, not half-way through a run
         self.uplink: DeviceUplink | None = None
+        #: The disk filler's path on the device, while the rig may have left one there.
+        self._filler: str | None = None
+        #: The card the data is on, as the device names it (``vda``, ``mmcblk0``), once read.
+        self.card_name: str | None = None
 
     def _shell(self) -> Shell:
         if self.shell is None:
@@ -294,6 +344,7 @@ class SshRig(Rig):
     def boot(self, config_toml: str) -> None:
         sh = self._shell()
         sh.wait_for_login(LOGIN_TIMEOUT_S)
+        self._remove_filler()   # a run cut short may have left the card full
         emulated = tomllib.loads(config_toml).get("gateway", {}).get("hardware") == "emulated"
         self._set_rig_control(emulated)
         sh.write_root_file(GATEWAY_TOML, config_toml)
@@ -485,6 +536,28 @@ class SshRig(Rig):
         self._rig_request(request)
 
     # -- storage -----------------------------------------------------------------------
+    def _filler_path(self) -> str:
+        if self._filler is None:
+            top = self._shell().ssh(f"findmnt -no TARGET -T {DATA_DIR}").stdout.strip()
+            self._filler = f"{top.rstrip('/')}/{FILLER_NAME}"
+        return self._filler
+
+    def fill_disk(self, leave_bytes: int = 0) -> int:
+        answer = json.loads(self._device_python(_FILL, DATA_DIR, str(int(leave_bytes)),
+                                                self._filler_path(), user="root"))
+        return answer["bytes"]
+
+    def free_disk(self) -> None:
+        self._remove_filler()
+
+    def _remove_filler(self) -> None:
+        self._shell().ssh(f"sudo rm -f {shlex.quote(self._filler_path())}")
+
+    def block_device_bytes_written(self) -> int:
+        answer = json.loads(self._device_python(_CARD_WRITTEN, DATA_DIR, user="root"))
+        self.card_name = answer["card"]
+        return answer["bytes"]
+
     def filesystem_state(self) -> str:
         sh = self._shell()
         device = sh.ssh("findmnt -no SOURCE /").stdout.strip()
@@ -519,6 +592,10 @@ class SshRig(Rig):
             pass   # a device that cannot be reached keeps no rules past its next boot
         if self.shell is None:
             return
+        try:
+            self._remove_filler()
+        except (RigError, subprocess.TimeoutExpired):
+            pass   # the device is off: the next boot removes it
         try:
             if self._rig_control and self.gateway_running():
                 self._set_rig_control(False)
