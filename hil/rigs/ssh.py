@@ -31,7 +31,10 @@ ssh rig whose power switch is qemu).
   adjtimex sets the time, clears the kernel's unsynchronised flag and sets a maximum error of
   0, as timesyncd does (``date -s`` leaves the flag set);
 * the LAN: the gateway's device endpoint on the device's port 1883, with the first-boot
-  password; subscribers on the image's mosquitto at the device's 127.0.0.1:1885.
+  password; subscribers on the image's mosquitto at the device's 127.0.0.1:1885;
+* uplink: a VictoriaMetrics on this machine where the device reaches it (``--upstream-listen
+  HOST:PORT``, an address of the bench machine; ``--upstream-url`` when the device reaches it
+  by another address), cut by iptables rules on the device (``hil/rigs/device_uplink.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import tomllib
 import urllib.parse
 
 from hil.rigs.base import Rig, RigError, RigLacks
+from hil.rigs.device_uplink import DeviceUplink, device_target
 
 GATEWAY_TOML = "/etc/gateway/gateway.toml"
 ACTIVE_TOML = "/run/gateway/gateway.toml"   # what select-config chose for this start
@@ -277,13 +281,13 @@ def parse_target(spec: str) -> tuple[str, str, int]:
     return url.username, url.hostname, url.port or 22
 
 
-def parse_endpoint(text: str | None) -> tuple[str, int] | None:
-    """``HOST:PORT`` -> (host, port)."""
+def parse_endpoint(text: str | None, option: str = "--lan-endpoint") -> tuple[str, int] | None:
+    """``HOST:PORT`` (the value of ``option``) -> (host, port)."""
     if not text:
         return None
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise RigError(f"--lan-endpoint takes HOST:PORT, got {text!r}")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RigError(f"{option} takes HOST:PORT, got {text!r}")
     return host, int(port)
 
 
@@ -309,7 +313,8 @@ class SshRig(Rig):
 
     def __init__(self, workdir: pathlib.Path, shell: Shell | None, power,
                  lan_endpoint: tuple[str, int] | None = None,
-                 gpio_loopback: dict[int, int] | None = None) -> None:
+                 gpio_loopback: dict[int, int] | None = None,
+                 upstream_listen: tuple[str, int] | None = None, upstream_url: str | None = None) -> None:
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.shell, self.power = shell, power
@@ -320,6 +325,11 @@ class SshRig(Rig):
         #: The boot clock to power on with (Unix seconds), until it has been applied.
         self._boot_clock_s: float | None = None
         self._ntp_masked = False
+        #: Where the upstream listens on this machine, and its URL as the device uses it.
+        self.upstream_listen, self._upstream_device_url = upstream_listen, upstream_url
+        if upstream_url:
+            device_target(upstream_url)   # a bad option fails here, not half-way through a run
+        self.uplink: DeviceUplink | None = None
         #: The disk filler's path on the device, while the rig may have left one there.
         self._filler: str | None = None
         #: The card the data is on, as the device names it (``vda``, ``mmcblk0``), once read.
@@ -389,6 +399,10 @@ class SshRig(Rig):
         started = time.monotonic()
         self.power.restore()
         sh.wait_for_login(LOGIN_TIMEOUT_S)
+        if self.uplink is not None and self.uplink.cut:
+            # The cut's rules did not survive the reboot; the uplink is still down. (The gateway
+            # may have started before they are back: the window is the login's time.)
+            self.uplink.apply(sh)
         sh.wait_until_active("gateway.service")
         return time.monotonic() - started
 
@@ -456,6 +470,35 @@ class SshRig(Rig):
         if answer["state"] < 0 or answer["state"] == TIME_ERROR:
             raise RigError(f"the device's kernel did not take the clock step: {answer}")
         return answer["step_ns"] / 1e9
+
+    # -- the uplink ----------------------------------------------------------------------
+    def _uplink(self) -> DeviceUplink:
+        if self.upstream_listen is None:
+            raise RigLacks(self.kind, "upstream (no --upstream-listen HOST:PORT the device reaches)")
+        if self.uplink is None:
+            self.uplink = DeviceUplink(self.workdir / "upstream", self.upstream_listen,
+                                       self._upstream_device_url)
+        return self.uplink
+
+    def upstream_url(self) -> str:
+        return self._uplink().device_url
+
+    def uplink_cut(self) -> None:
+        self._uplink().set_cut(self._shell(), True)
+
+    def uplink_restore(self) -> None:
+        self._uplink().set_cut(self._shell(), False)
+
+    def _close_uplink(self, device_up: bool) -> None:
+        """Stops the upstream; the cut's rules are removed from a device still running."""
+        if self.uplink is None:
+            return
+        try:
+            if device_up and self.shell is not None:
+                self.uplink.set_cut(self.shell, False)
+        finally:
+            self.uplink.close()
+            self.uplink = None
 
     # -- stimulus ----------------------------------------------------------------------
     def _device_python(self, script: str, *args: str, stdin: str = "", user: str = "gateway",
@@ -542,7 +585,11 @@ class SshRig(Rig):
 
     def close(self) -> None:
         """Leaves the device powered and running its gateway, without the rig's drop-in, its
-        NTP client back."""
+        NTP client back, its uplink uncut."""
+        try:
+            self._close_uplink(device_up=True)
+        except (RigError, subprocess.TimeoutExpired):
+            pass   # a device that cannot be reached keeps no rules past its next boot
         if self.shell is None:
             return
         try:
