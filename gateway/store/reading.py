@@ -92,23 +92,25 @@ def matching_chunks(b: Bucket, measurement: str | None = None,
     (the series as they were then); a :class:`SeriesInfo` exists only for the series of the
     chunk in hand, so an export of a million series does not hold a million of them."""
     table = b.catalogue
+    ids = table.sorted_ids_with(*_key_pieces(measurement, tags, field))
+    confirm = measurement is not None or field is not None or bool(tags)
     out = []
-    for sid in table.sorted_ids_with(*_key_pieces(measurement, tags, field)):
-        info = table[sid]
-        if measurement is not None or field is not None or tags:
-            m, t, f = key_parts(info.key)
-            if measurement is not None and m != measurement:
-                continue
-            if field is not None and f != field:
-                continue
-            if tags:
-                tag_map = dict(t)
-                if any(tag_map.get(k) != v for k, v in tags.items()):
+    for at in range(0, len(ids), chunk):
+        for info in table.infos(ids[at:at + chunk]):
+            if confirm:   # the key bytes held the pieces: the parsed key decides
+                m, t, f = key_parts(info.key)
+                if measurement is not None and m != measurement:
                     continue
-        out.append(info)
-        if len(out) >= chunk:
-            yield out
-            out = []
+                if field is not None and f != field:
+                    continue
+                if tags:
+                    tag_map = dict(t)
+                    if any(tag_map.get(k) != v for k, v in tags.items()):
+                        continue
+            out.append(info)
+            if len(out) >= chunk:
+                yield out
+                out = []
     if out:
         yield out
 
