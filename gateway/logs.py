@@ -56,11 +56,13 @@ class Throttled:
         self.interval_s = interval_s
         self.clock = clock
         self.failures = 0        # in a row, since the last success
+        self.last: str | None = None   # the latest failure's message, until a success
         self._held = 0           # not logged since the last line
         self._logged_at: float | None = None
 
     def failure(self, msg: str, *args) -> None:
         self.failures += 1
+        self.last = msg % args if args else msg
         now = self.clock()
         if self._logged_at is not None and now - self._logged_at < self.interval_s:
             self._held += 1
@@ -74,4 +76,4 @@ class Throttled:
         """Logs msg (with ``after N failures`` appended) when failures came before."""
         if self.failures:
             self.logger.info(f"{msg} after {self.failures} failures", *args)
-        self.failures, self._held, self._logged_at = 0, 0, None
+        self.failures, self._held, self._logged_at, self.last = 0, 0, None, None

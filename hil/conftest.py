@@ -33,6 +33,10 @@ def pytest_addoption(parser):
                     help="the ssh rig's GPIO stimulus: output lines wired back to inputs (BCM numbers)")
     group.addoption("--lan-endpoint", metavar="HOST:PORT",
                     help="the ssh rig: where a LAN device reaches the gateway (default: the SSH host, 1883)")
+    group.addoption("--upstream-listen", metavar="HOST:PORT",
+                    help="the ssh rig's upstream: an address of this machine the device reaches")
+    group.addoption("--upstream-url", metavar="URL",
+                    help="the ssh rig: the upstream's URL as the device reaches it (default: http://HOST:PORT)")
     group.addoption("--hil-report", default=str(DEFAULT_REPORT),
                     help="where the Markdown report of the scenarios goes")
 
@@ -67,7 +71,8 @@ def make_rig(request, tmp_path):
             option = request.config.getoption
             rig = open_rig(option("--rig"), tmp_path / f"rig{len(made)}", card_mib=card_mib,
                            power_command=option("--power-command"), ssh_key=option("--ssh-key"),
-                           gpio_loopback=option("--gpio-loopback"), lan_endpoint=option("--lan-endpoint"))
+                           gpio_loopback=option("--gpio-loopback"), lan_endpoint=option("--lan-endpoint"),
+                           upstream_listen=option("--upstream-listen"), upstream_url=option("--upstream-url"))
         except RigLacks as e:
             pytest.skip(str(e))
         made.append(rig)

@@ -15,7 +15,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from gateway.aggregate import window_times
+from gateway.aggregate import window_means, window_times
 from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.query import planner as p
 from gateway.query.errors import FluxError, fail
@@ -23,7 +23,7 @@ from gateway.query.interpreter import Interpreter, Limits
 from gateway.query.tables import (NullableColumn, Table, TimeColumn, column_order,
                                   compact_column, sortable)
 from gateway.query.values import Time
-from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, check_type,
+from gateway.query.windows import (FLUX_TYPES, WindowFold, aggregate_values, type_refusal,
                                    fold_spec, folded_columns, folded_values, is_selector,
                                    result_type, window_start)
 from gateway.store.series_table import key_parts
@@ -36,13 +36,14 @@ _TYPE_SAMPLES = {FLOAT: 0.0, INT: 0, UINT: 0, BOOL: False, STRING: ""}
 #: Window aggregations are computed in C straight from the blocks where the data allow
 #: (tests turn it off to compare with the general path).
 FOLD_FROM_BLOCKS = True
-#: Series folded in the first trip to the store; later trips take as many series as
-#: FOLD_BLOCKS blocks by the blocks a series had so far, between FOLD_SERIES and
-#: FOLD_SERIES_MAX series. A trip's block lists (40 bytes a block: 100 KB for a month at
-#: 1 Hz) and folded windows are held meanwhile, so memory grows with it: 8,192 blocks are 8
-#: series of 12 days (two for each of up to four fold threads; longer ranges stay at 8), or a
-#: day of 96 series at once (a trip costs an index query and a hop to each thread, so fewer
-#: trips are faster for short ranges).
+#: A trip to the store folds as many series as FOLD_BLOCKS blocks, between FOLD_SERIES and
+#: FOLD_SERIES_MAX series, by the blocks a series had so far in the query (in the first trip,
+#: by the blocks a series of the bucket has on average, which a range can only lower). A
+#: trip's block lists (40 bytes a block: 100 KB for a month at 1 Hz) and folded windows are
+#: held meanwhile, so memory grows with it: 8,192 blocks are 8 series of 12 days (two for each
+#: of up to four fold threads; longer ranges stay at 8), or a day of 96 series at once (a
+#: trip costs an index query and a hop to each thread, so fewer trips are faster for short
+#: ranges: a day of 100 rollup series, two blocks each, is one trip).
 FOLD_SERIES = 8
 FOLD_SERIES_MAX = 1024
 FOLD_BLOCKS = 8192
@@ -75,6 +76,8 @@ class Executor:
         self.points_read = 0
         self.series_folded = 0        # series whose windows came from the C fold of blocks
         self.points_written = 0
+        self._bounds: tuple = (None, None, None)
+        self._key_types_of: dict[tuple, dict] = {}
 
     def _count_rows(self, n: int) -> None:
         self.rows += n
@@ -88,11 +91,11 @@ class Executor:
         ops = list(plan.ops)
         with _located(plan.pos):
             try:
-                self.store.bucket(plan.bucket)
+                bucket = self.store.bucket(plan.bucket)
             except KeyError:
                 fail(f"bucket {plan.bucket!r} does not exist")
         with _located(ops[0].pos if ops else plan.pos):
-            tables = await self._read(plan, ops)
+            tables = await self._read(plan, ops, bucket)
         for op in ops:
             with _located(op.pos):
                 self.limits.check_time()
@@ -104,8 +107,26 @@ class Executor:
     # ------------------------------------------------------------------ the read
 
     def _series(self, plan: p.Plan) -> list:
-        chosen = self.store.series(plan.bucket)
+        """The series that the plan's series-key filters pass, sorted by key. Their equality
+        tests on measurement, field and tags are asked of the catalogue (which reads them
+        from the keys without making an object per series); the rest of a filter, if any,
+        is tested on the series that the catalogue gives."""
+        wanted: dict[str, str] = {}
+        tests = []
         for fn in plan.series_filters:
+            got = p.key_equalities(fn)
+            if got is None:
+                return []   # one column asked for two texts
+            equal, whole = got
+            for column, text in equal.items():
+                if wanted.setdefault(column, text) != text:
+                    return []
+            if not whole:
+                tests.append(fn)
+        measurement = wanted.pop("_measurement", None)
+        field = wanted.pop("_field", None)
+        chosen = self.store.series(plan.bucket, measurement, wanted or None, field)
+        for fn in tests:
             test = self._series_test(plan, fn)
             chosen = [info for info in chosen if test(info)]
         return chosen
@@ -137,15 +158,23 @@ class Executor:
         return passes
 
     def _key(self, plan: p.Plan, info) -> dict:
-        measurement, tags, field = info.parts()
-        key = {"_start": Time(plan.start), "_stop": Time(plan.stop),
-               "_field": field, "_measurement": measurement}
-        for k in sorted(tags):
-            key[k] = tags[k]
+        measurement, tags, field = key_parts(info.key)
+        bounds = self._bounds
+        if bounds[0] is not plan:   # the range's times, one pair shared by the plan's tables
+            bounds = self._bounds = (plan, Time(plan.start), Time(plan.stop))
+        key = {"_start": bounds[1], "_stop": bounds[2], "_field": field,
+               "_measurement": measurement}
+        key.update(sorted(tags))
         return key
 
     def _key_types(self, key: dict) -> dict:
-        return {k: ("time" if k in ("_start", "_stop", "_time") else "string") for k in key}
+        """The types of a series' group key columns (a new dict: the caller adds to it)."""
+        names = tuple(key)
+        types = self._key_types_of.get(names)
+        if types is None:   # the series of a query mostly share their tag names
+            types = {k: ("time" if k in ("_start", "_stop", "_time") else "string") for k in key}
+            self._key_types_of[names] = types
+        return dict(types)
 
     async def _batches(self, plan: p.Plan, info):
         tests = [self.interp.row_function(fn, None) for fn in plan.row_filters]
@@ -177,7 +206,7 @@ class Executor:
             return new_ts, [values[i] for i in keep]
         return new_ts, array(values.typecode, (values[i] for i in keep))
 
-    async def _read(self, plan: p.Plan, ops: list) -> list[Table]:
+    async def _read(self, plan: p.Plan, ops: list, bucket) -> list[Table]:
         series = self._series(plan)
         if len(series) > self.limits.max_tables:
             fail(f"the query selects {len(series)} series; at most {self.limits.max_tables} "
@@ -196,20 +225,33 @@ class Executor:
                 out.extend(await self._read_newest(plan, info, fused, spec))
         else:
             at = seen_series = seen_blocks = 0
+            bucket_blocks, bucket_series = self._bucket_blocks(bucket)
             while at < len(series):
-                size = FOLD_SERIES
                 if seen_series:   # the blocks listed so far size the next trip
                     per_series = max(1, seen_blocks // seen_series)
-                    size = min(max(FOLD_BLOCKS // per_series, FOLD_SERIES), FOLD_SERIES_MAX)
+                else:
+                    per_series = max(1, -(-bucket_blocks // max(1, bucket_series)))
+                size = min(max(FOLD_BLOCKS // per_series, FOLD_SERIES), FOLD_SERIES_MAX)
                 chunk = series[at:at + size]
                 at += len(chunk)
                 folded, blocks = await self._fold(plan, chunk, spec)
                 seen_series += len(chunk)
                 seen_blocks += blocks
-                for info, got in zip(chunk, folded):
-                    out.extend(await self._read_windows(plan, info, fused, spec, got))
+                built = self._window_tables(plan, fused, spec, chunk, folded)
+                for info, got, table in zip(chunk, folded, built):
+                    if table is not None:
+                        out.append(table)
+                    else:
+                        out.extend(await self._read_windows(plan, info, fused, spec, got))
         del ops[:fused[0]]
         return out
+
+    @staticmethod
+    def _bucket_blocks(b) -> tuple[int, int]:
+        """(blocks, series) of a bucket now, indexed or not (read without the store's thread:
+        an estimate that sizes the first fold trip)."""
+        state = b.opened_parts()[3]
+        return (state.live_blocks if state else 0) + len(b.unindexed_blocks()), len(b.catalogue)
 
     def _window_spec(self, plan: p.Plan, fused) -> tuple[str, str, str, int, int]:
         """(fn, method, mode, every, offset) of a fused window aggregation."""
@@ -229,7 +271,7 @@ class Executor:
             return [None] * len(chunk), 0
         fast = [info for info in chunk if info.type != STRING]
         for info in fast:
-            check_type(fn, FLUX_TYPES[info.type], f"field {info.field!r} of {info.measurement!r}")
+            self._value_type(fn, info)
         try:
             got = await self.store.fold_windows(fast, plan.bucket, plan.start, plan.stop,
                                                 fold_spec(fn, every, offset),
@@ -246,6 +288,16 @@ class Executor:
                 self.series_folded += 1
                 by_id[info.id] = (points, cols)
         return [by_id.get(info.id) for info in chunk], blocks
+
+    @staticmethod
+    def _value_type(fn: str, info) -> str:
+        """The Flux type of a series' values, refused (naming the series) if ``fn()`` does not
+        apply to it."""
+        value_type = FLUX_TYPES[info.type]
+        why = type_refusal(fn, value_type)
+        if why:
+            fail(f"{fn}() {why} (field {info.field!r} of {info.measurement!r})")
+        return value_type
 
     def _fused(self, plan: p.Plan, ops: list):
         """(ops consumed, kind, window op, aggregate op) when the first operations aggregate
@@ -306,15 +358,14 @@ class Executor:
         types = self._key_types(key)
         value_type = FLUX_TYPES[info.type]
         types.update(_time="time", _value=value_type)
-        times = [Time(t) for t in ts_all]
-        values = [bool(v) for v in vs_all] if info.type == BOOL else list(vs_all)
-        return Table(key, {"_time": times, "_value": values}, types, len(times))
+        # columns as read (8 bytes a row), not a Time and a number object per row
+        values = [bool(v) for v in vs_all] if info.type == BOOL else vs_all
+        return Table(key, {"_time": TimeColumn(ts_all), "_value": values}, types, len(ts_all))
 
     async def _read_windows(self, plan: p.Plan, info, fused, spec, folded) -> list[Table]:
         _, kind, win, agg = fused
         fn, method, mode, every, offset = spec
-        value_type = FLUX_TYPES[info.type]
-        check_type(fn, value_type, f"field {info.field!r} of {info.measurement!r}")
+        value_type = self._value_type(fn, info)
         if folded is not None:
             points, cols = folded
         else:
@@ -332,13 +383,8 @@ class Executor:
         selector = is_selector(fn, method)
         create = win is not None and win.create_empty and not (selector and kind == "aggregateWindow")
         if folded is not None:
-            if kind == "aggregateWindow":
+            if kind == "aggregateWindow":   # with createEmpty (see _window_tables)
                 values, _ = folded_columns(cols, fn, value_type, mode)
-                if not create:
-                    if isinstance(values, list):   # (stddev's nulls, booleans)
-                        values = compact_column(values, out_type)
-                    return [self._window_columns(plan, win, cols.start, values, key, types,
-                                                 out_type)]
                 if isinstance(values, array):
                     starts = array("q", self._window_starts(plan, every, offset, {}, True))
                     values = self._with_empty_windows(starts, every, cols.start, values,
@@ -384,6 +430,52 @@ class Executor:
                 tables.append(Table(k, {"_value": [0 if fn == "count" else None]}, t_types, 1))
                 self._count_rows(1)
         return tables
+
+    def _window_tables(self, plan: p.Plan, fused, spec, chunk: list, folded: list
+                       ) -> list[Table | None]:
+        """aggregateWindow's tables of a trip's series whose windows the C fold gave, without
+        createEmpty, built together: one C call makes the time columns of all of them (and
+        one the means, for mean) rather than a few calls a series. None for the series that
+        :meth:`_read_windows` reads: the general path, createEmpty, no points."""
+        _, kind, win, _ = fused
+        fn, method, mode, _, _ = spec
+        out: list[Table | None] = [None] * len(chunk)
+        if kind != "aggregateWindow" or (win.create_empty and not is_selector(fn, method)):
+            return out
+        picked = [(k, info, got[1]) for k, (info, got) in enumerate(zip(chunk, folded))
+                  if got is not None and got[0]]
+        starts = array("q")
+        for _, _, cols in picked:
+            starts += cols.start
+        times = window_times(starts, 0 if win.time_src == "_start" else win.every,
+                             plan.start, plan.stop)
+        self._count_rows(len(times))
+        means = None
+        if fn == "mean":
+            sums, counts = array("d"), array("Q")
+            for _, _, cols in picked:
+                sums += cols.sum
+                counts += cols.count
+            means = window_means(sums, counts)
+        at = 0
+        for k, info, cols in picked:
+            n = len(cols.start)
+            value_type = FLUX_TYPES[info.type]
+            out_type = result_type(fn, method, value_type)
+            if means is not None:
+                values = means[at:at + n]
+            else:
+                values, _ = folded_columns(cols, fn, value_type, mode)
+                if isinstance(values, list):   # (stddev's nulls, booleans)
+                    values = compact_column(values, out_type)
+            key = self._key(plan, info)
+            types = self._key_types(key)
+            types[win.time_dst] = "time"
+            types["_value"] = out_type
+            out[k] = Table(key, {win.time_dst: TimeColumn(times[at:at + n]), "_value": values},
+                           types, n)
+            at += n
+        return out
 
     def _window_columns(self, plan: p.Plan, win: p.AggregateWindow, starts: array, values,
                         key: dict, types: dict, out_type: str) -> Table:

@@ -198,6 +198,43 @@ def key_columns(fn: Closure) -> frozenset[str]:
     return frozenset(found)
 
 
+#: Columns of a series' record that an equality with a string can select series by.
+_NOT_KEY_TEXT = frozenset({"_start", "_stop", "_time", "_value"})
+
+
+def key_equalities(fn: Closure) -> tuple[dict[str, str], bool] | None:
+    """The ``r.<column> == "text"`` tests (measurement, field, tags) that a :func:`key_only`
+    filter joins with ``and``: ({column: text}, whether they are the whole filter), or None
+    when two of them ask one column for different texts (no series passes). The catalogue
+    answers them from the series keys; the rest of the filter is tested on the series found."""
+    name = fn.node.parameters[0].name
+    found: dict[str, str] = {}
+    whole = True
+
+    def column_text(node) -> tuple[str, str] | None:
+        if not (isinstance(node, ast.Binary) and node.operator == "=="):
+            return None
+        for member, text in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(member, ast.Member) and isinstance(member.object, ast.Identifier) \
+                    and member.object.name == name and member.property not in _NOT_KEY_TEXT \
+                    and isinstance(text, ast.Literal) and text.kind == "string":
+                return member.property, text.value
+        return None
+
+    pending = [fn.node.body]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Binary) and node.operator == "and":
+            pending += [node.right, node.left]
+            continue
+        got = column_text(node)
+        if got is None:
+            whole = False
+        elif found.setdefault(*got) != got[1]:
+            return None
+    return found, whole
+
+
 def _key_only(node, name: str) -> bool:
     if _is_type_test(node, name):
         return True   # a series has one value type

@@ -53,11 +53,14 @@ def result_type(fn: str, method: str, value_type: str) -> str:
     return value_type
 
 
-def check_type(fn: str, value_type: str, what: str, pos=None) -> None:
+def type_refusal(fn: str, value_type: str) -> str | None:
+    """Why ``fn()`` does not apply to values of ``value_type`` (the end of an error message),
+    or None where it does."""
     if value_type == "string" and fn not in ("count", "first", "last"):
-        fail(f"{fn}() does not apply to string values ({what})", pos)
+        return "does not apply to string values"
     if value_type == "bool" and fn in _NUMERIC_ONLY:
-        fail(f"{fn}() does not apply to boolean values ({what})", pos)
+        return "does not apply to boolean values"
+    return None
 
 
 @dataclass(slots=True)

@@ -34,6 +34,10 @@ class Checkpointer:
         self._lock = asyncio.Lock()
         self._failed = {b.name: Throttled(log) for b in self.buckets}
 
+    def failing(self) -> list[str]:
+        """The latest error of each bucket whose checkpoints fail now (none since a success)."""
+        return [t.last for t in self._failed.values() if t.last]
+
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)

@@ -112,6 +112,10 @@ class GroupCommit:
         # A full disk fails every commit: its error is logged once a minute, not each time.
         self._failed = {b.name: Throttled(log) for b in self.buckets}
 
+    def failing(self) -> list[str]:
+        """The latest error of each bucket whose commits fail now (none since a success)."""
+        return [t.last for t in self._failed.values() if t.last]
+
     def stalled(self, now: float | None = None) -> bool:
         """True while one commit has been running for more than COMMIT_STALL_S."""
         started = self._busy_since

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import concurrent.futures
+import contextlib
 import logging
 from array import array
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from gateway import codec
 from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, REF_WORDS, BlockFold, FoldedWindows,
                                FoldSpec, UnorderedPoints)
 from gateway.datamodel import (BOOL, COLUMN_TYPECODES, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING,
-                                UINT, WORD_TYPECODES, escape_measurement)
+                                UINT, WORD_TYPECODES, escape_field_key, escape_key,
+                                escape_measurement)
 from gateway.errors import CorruptBlock, StoreError
 from gateway.store.bucket import Bucket, HeadPoints
 from gateway.store.series_table import SeriesInfo, key_parts
@@ -91,33 +93,49 @@ def matching_chunks(b: Bucket, measurement: str | None = None,
     (the series as they were then); a :class:`SeriesInfo` exists only for the series of the
     chunk in hand, so an export of a million series does not hold a million of them."""
     table = b.catalogue
-    prefix = None
-    if measurement is not None:
-        try:  # a cheap first test: the key starts with the escaped measurement
-            prefix = escape_measurement(measurement).encode("utf-8", "surrogateescape")
-        except ValueError:
-            prefix = None
+    ids = table.sorted_ids_with(*_key_pieces(measurement, tags, field))
+    confirm = measurement is not None or field is not None or bool(tags)
     out = []
-    for sid in table.sorted_ids():
-        if prefix is not None and not table.key_starts_with(sid, prefix):
-            continue
-        info = table[sid]
-        if measurement is not None or field is not None or tags:
-            m, t, f = key_parts(info.key)
-            if measurement is not None and m != measurement:
-                continue
-            if field is not None and f != field:
-                continue
-            if tags:
-                tag_map = dict(t)
-                if any(tag_map.get(k) != v for k, v in tags.items()):
+    for at in range(0, len(ids), chunk):
+        for info in table.infos(ids[at:at + chunk]):
+            if confirm:   # the key bytes held the pieces: the parsed key decides
+                m, t, f = key_parts(info.key)
+                if measurement is not None and m != measurement:
                     continue
-        out.append(info)
-        if len(out) >= chunk:
-            yield out
-            out = []
+                if field is not None and f != field:
+                    continue
+                if tags:
+                    tag_map = dict(t)
+                    if any(tag_map.get(k) != v for k, v in tags.items()):
+                        continue
+            out.append(info)
+            if len(out) >= chunk:
+                yield out
+                out = []
     if out:
         yield out
+
+
+def _key_pieces(measurement: str | None, tags: Mapping[str, str] | None,
+                field: str | None) -> tuple[bytes, bytes, tuple[bytes, ...]]:
+    """(prefix, suffix, inner pieces) that the key of a series with this measurement, field
+    and tags holds, escaped as :func:`gateway.datamodel.series_key` writes them: a cheap first
+    test on the key bytes, before the key is parsed. A name that no key can hold (which the
+    escaping refuses) gives no piece; the parsed key decides."""
+    def encoded(text: str) -> bytes:
+        return text.encode("utf-8", "surrogateescape")
+
+    prefix, suffix, inner = b"", b"", []
+    with contextlib.suppress(ValueError):
+        if measurement is not None:
+            prefix = encoded(escape_measurement(measurement))
+    with contextlib.suppress(ValueError):
+        if field is not None:
+            suffix = b" " + encoded(escape_field_key(field))
+    for k, v in (tags or {}).items():
+        with contextlib.suppress(ValueError):
+            inner.append(encoded(f",{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}"))
+    return prefix, suffix, tuple(inner)
 
 
 class StoreReader:

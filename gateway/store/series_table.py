@@ -163,6 +163,19 @@ class SeriesTable:
             raise KeyError(series_id)
         return info
 
+    def infos(self, series_ids) -> list[SeriesInfo]:
+        """The :class:`SeriesInfo` of each of these ids (ids of the table), made in one pass
+        over the arena."""
+        arena, offsets, lengths, types = self._arena, self._offset, self._length, self._type
+        out = []
+        for sid in series_ids:
+            if not 0 < sid < len(lengths) or not lengths[sid]:
+                raise KeyError(sid)
+            start = offsets[sid]
+            out.append(SeriesInfo(sid, arena[start:start + lengths[sid]].decode(
+                "utf-8", "surrogateescape"), types[sid]))
+        return out
+
     def ids(self) -> Iterator[int]:
         """Every series id, ascending."""
         lengths = self._length
@@ -193,6 +206,26 @@ class SeriesTable:
             sort_keys(self._arena, self._offset, self._length, ids)
             self._sorted = (version, ids)
         return ids[:]
+
+    def sorted_ids_with(self, prefix: bytes = b"", suffix: bytes = b"",
+                        inner: tuple[bytes, ...] = ()) -> list[int]:
+        """The ids of :meth:`sorted_ids` whose key bytes start with ``prefix``, end with
+        ``suffix`` and contain each of ``inner``: a cheap first test of a key's parts (an
+        escaped measurement, field, tag) that reads the arena in place, so a query that wants
+        a few of many series makes no string or object for the others."""
+        ids = self.sorted_ids()
+        arena, offsets, lengths = self._arena, self._offset, self._length
+        # one pass per piece, each a comprehension over the ids still in
+        if prefix:
+            ids = [sid for sid in ids
+                   if arena.startswith(prefix, offsets[sid], offsets[sid] + lengths[sid])]
+        if suffix:
+            ids = [sid for sid in ids
+                   if arena.endswith(suffix, offsets[sid], offsets[sid] + lengths[sid])]
+        for part in inner:
+            ids = [sid for sid in ids
+                   if arena.find(part, offsets[sid], offsets[sid] + lengths[sid]) >= 0]
+        return list(ids)
 
     def key_starts_with(self, series_id: int, prefix: bytes) -> bool:
         start = self._offset[series_id]

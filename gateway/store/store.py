@@ -610,6 +610,13 @@ class Store(Component):
             h["buckets"] = self.stats()
         except Exception as e:  # a snapshot must never take the status page down
             h["error"] = str(e)
+        # Writes failing now (a full card, an I/O error): unhealthy until one succeeds again,
+        # so the status page says why before any reader's write is refused.
+        failing = [e for part in (self._commits_part, self._checkpoints_part) if part is not None
+                   for e in part.failing()]
+        if failing:
+            h["healthy"] = False
+            h["last_error"] = failing[0]
         return h
 
 

@@ -14,6 +14,8 @@ For each task, one run at a time, in scheduled-time order:
   scheduled run (until it leaves the late-data horizon).
 
 The state is saved after each run, so a process killed during a run runs it again on restart.
+A save that fails (a full card) stops nothing: the state is kept in memory and saved after the
+next run, the failure is logged and the component unhealthy until a save succeeds again.
 
 A run compiles and runs its program on a query thread (:func:`gateway.query.on_query_thread`):
 the event loop only serves its reads and writes, so a heavy task does not hold up ingest.
@@ -30,6 +32,7 @@ from dataclasses import asdict
 from typing import Callable
 
 from gateway.bridge import LoopBridge, LoopUnavailable
+from gateway.logs import Throttled
 from gateway.query import FluxError, Limits, compile_query, on_query_thread, run_query_in_thread
 from gateway.runtime import Component
 from gateway.tasks.history import RunRecord, TaskRecords
@@ -62,6 +65,7 @@ class TaskScheduler(Component):
         #: Runs since start by (task, status), and each task's newest runs (oldest first).
         self.run_counts: collections.Counter = collections.Counter()
         self.recent = {s.name: collections.deque(maxlen=RECENT_RUNS) for s in specs}
+        self._save_failed = Throttled(log)
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -97,6 +101,9 @@ class TaskScheduler(Component):
                 "runs": {status: self.run_counts[(name, status)] for status in ("success", "failed")},
                 "last_run": asdict(recent[-1]) if recent else None,
             }
+        if self._save_failed.last:
+            h["healthy"] = False
+            h["last_error"] = self._save_failed.last
         h["recent_runs"] = sorted((dict(asdict(run), task=name) for name, runs in self.recent.items()
                                    for run in runs), key=lambda r: r["started"])
         return h
@@ -189,7 +196,7 @@ class TaskScheduler(Component):
             if record.status != "success":
                 state.dirty = sorted(set(state.dirty) | {t})   # retried with the next run
             state.last_scheduled = t
-            records.save_state()
+            self._save(records)
         return ran
 
     async def run_once(self, spec: TaskSpec, scheduled_for: int, reason: str) -> RunRecord:
@@ -227,9 +234,20 @@ class TaskScheduler(Component):
         record.finished = self.clock()
         self.run_counts[(spec.name, record.status)] += 1
         self.recent[spec.name].append(record)
-        records.append(record)
-        records.save_state()
+        self._save(records, record)
         return record
+
+    def _save(self, records: TaskRecords, record: RunRecord | None = None) -> None:
+        """Appends the run to the task's history and saves its state."""
+        try:
+            if record is not None:
+                records.append(record)
+            records.save_state()
+        except OSError as e:
+            self._save_failed.failure("task state not saved (kept in memory, saved after the "
+                                      "next run): %s", e)
+        else:
+            self._save_failed.success("task state saved again")
 
 
 def task_directory(data_dir: str) -> str:

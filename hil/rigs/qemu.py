@@ -13,10 +13,10 @@ qemu as the power switch and the machine's forwarded ports as its address:
   as on a Pi out of reach of any NTP server;
 * the LAN: the gateway's device endpoint (guest port 1883) is forwarded to a fixed port on
   127.0.0.1, so a device on the host reconnects to the same address after a cut;
-* uplink: the guest reaches 10.0.2.100:8428 through a ``guestfwd`` to a port reserved on this
-  machine, where the rig puts the emulated rig's uplink (a VictoriaMetrics behind a fault
-  proxy) on first use; a cut is the proxy's. A machine given to the rig (the image tests') has
-  no such forward, and the rig lacks the uplink then.
+* uplink: the ssh rig's, cut by iptables on the device, so the image runs a Pi's code path. The
+  guest reaches 10.0.2.100:8428 through a ``guestfwd`` to a port reserved on this machine's
+  127.0.0.1, where the rig starts its VictoriaMetrics on first use. A machine given to the rig
+  uses its own forward; one booted without (the image tests') leaves the rig without an uplink.
 
 The image: ``GATEWAY_TEST_IMAGE`` (a .img.zst or .img), else the newest
 ``dist/edge-gateway-*-arm64.img.zst`` (``make image``). A rig may also be given a machine that is
@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import pathlib
 
-from hil.rigs.base import RigError, RigLacks
+from hil.rigs.base import RigError
 from hil.rigs.mosquitto import free_port
 from hil.rigs.ssh import DEVICE_PORT, SshRig
 from hil.rigs.virtual_machine import GUEST_UPLINK, REPO, Card, Machine, seed, tail, unpack_image
@@ -66,17 +66,19 @@ class QemuRig(SshRig):
     ntp_reachable = False   # the machine's network reaches nothing
 
     def __init__(self, workdir: pathlib.Path, machine: Machine | None = None) -> None:
-        super().__init__(workdir, machine, machine and _QemuPower(machine))
+        # Reserved now: the machine's forward names it before the upstream is started.
+        uplink_port = free_port() if machine is None else machine.uplink_port
+        host, port = GUEST_UPLINK
+        super().__init__(workdir, machine, machine and _QemuPower(machine),
+                         upstream_listen=uplink_port and ("127.0.0.1", uplink_port),
+                         upstream_url=f"http://{host}:{port}")
         self.machine = machine
         self._owns_machine = machine is None
-        # Reserved now: the machine's forward names it before the uplink is made.
-        self._uplink_port = free_port() if machine is None else None
-        self.uplink = None
 
     def _first_boot(self) -> Machine:
         card = Card(unpack_image(find_image(), self.workdir))
         card.grow(GROW_BY)
-        machine = Machine(card, self.workdir, guest_ports=(DEVICE_PORT,), uplink_port=self._uplink_port)
+        machine = Machine(card, self.workdir, guest_ports=(DEVICE_PORT,), uplink_port=self.upstream_listen[1])
         machine.install_seed(seed(machine.public_key))
         machine.start()
         machine.wait_for_login(FIRST_LOGIN_TIMEOUT_S)
@@ -103,28 +105,12 @@ class QemuRig(SshRig):
             return tail(self.machine.serial_log, lines)
         return super().log_tail(lines)
 
-    def _uplink(self):
-        from hil.rigs.upstreams import Uplink
-
-        if self._uplink_port is None:
-            raise RigLacks(self.kind, "upstream (a machine booted without the uplink's forward)")
-        if self.uplink is None:
-            self.uplink = Uplink(self.workdir / "upstream", self._uplink_port)
-        return self.uplink
-
-    def upstream_url(self) -> str:
-        self._uplink()
-        host, port = GUEST_UPLINK
-        return f"http://{host}:{port}"
-
     def lan_endpoint(self) -> tuple[str, int]:
         return "127.0.0.1", self._shell().host_port(DEVICE_PORT)
 
     def close(self) -> None:
-        if self.uplink is not None:
-            self.uplink.close()
-            self.uplink = None
         if self._owns_machine and self.machine is not None:
+            self._close_uplink(device_up=False)   # the rules go with the machine
             self.machine.power_off()
             self.machine.card.remove()
         else:

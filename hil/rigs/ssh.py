@@ -15,7 +15,13 @@ ssh rig whose power switch is qemu).
   "emulated"`` runs the gateway on the device with the emulated parts and their rig-control
   socket (``GATEWAY_RIG_CONTROL``, a systemd drop-in the rig installs and removes), and the
   faults are that socket's requests, sent from the device's side of the SSH session;
-* disk: the root file system's state from its own superblock (``tune2fs -l``);
+* disk: the data directory's file system filled (as root, a preallocated file beside the data)
+  until what the gateway's user may still take is the headroom asked for; root keeps the file
+  system's reserved blocks, so the device's own services and SSH go on. The file is removed when
+  the disk is freed, when the rig closes and at the next boot (a run cut short leaves no full
+  card behind). The bytes the card wrote are the kernel's counters of the whole card holding the
+  data (``/sys/block/<card>/stat``, found from the data's mount: mmcblk0 on a Pi, vda on the
+  virt machine), and the root file system's state is its own superblock's (``tune2fs -l``);
 * status API: ``GET /api/status/<page>`` from the device's side of SSH, against the gateway's
   own HTTP listener;
 * clock: the boot clock is what a Pi without a real-time clock boots with, the time fake-hwclock
@@ -25,7 +31,10 @@ ssh rig whose power switch is qemu).
   adjtimex sets the time, clears the kernel's unsynchronised flag and sets a maximum error of
   0, as timesyncd does (``date -s`` leaves the flag set);
 * the LAN: the gateway's device endpoint on the device's port 1883, with the first-boot
-  password; subscribers on the image's mosquitto at the device's 127.0.0.1:1885.
+  password; subscribers on the image's mosquitto at the device's 127.0.0.1:1885;
+* uplink: a VictoriaMetrics on this machine where the device reaches it (``--upstream-listen
+  HOST:PORT``, an address of the bench machine; ``--upstream-url`` when the device reaches it
+  by another address), cut by iptables rules on the device (``hil/rigs/device_uplink.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import tomllib
 import urllib.parse
 
 from hil.rigs.base import Rig, RigError, RigLacks
+from hil.rigs.device_uplink import DeviceUplink, device_target
 
 GATEWAY_TOML = "/etc/gateway/gateway.toml"
 ACTIVE_TOML = "/run/gateway/gateway.toml"   # what select-config chose for this start
@@ -59,6 +69,8 @@ TIMESYNCD_CLOCK = "/var/lib/systemd/timesync/clock"
 #: The emulated-sensor mode: the gateway serves its rig-control socket here.
 RIG_CONTROL_DROP_IN = "/etc/systemd/system/gateway.service.d/hil-rig-control.conf"
 RIG_CONTROL_SOCKET = "/run/gateway/rig.sock"
+#: The disk capability's filler, at the top of the data's file system.
+FILLER_NAME = "hil-disk-filler"
 SSH_CONNECT_ATTEMPTS = 12      # a minute of resets while sshd restarts
 _SSH_TRANSPORT_ERROR = re.compile(r"kex_exchange_identification|Connection (reset|refused|closed)")
 
@@ -103,6 +115,44 @@ state = libc.adjtimex(ctypes.byref(tx))
 print(json.dumps({"state": state, "errno": ctypes.get_errno(),
                   "step_ns": seconds * 10**9 + nanoseconds}))
 """
+# Run on the device as root: fills the data's file system until its users may take no more than
+# the headroom (statvfs' f_bavail, what the gateway's user sees free; root keeps the reserved
+# blocks). Preallocated, not written: the card is not worn by the filling. A few rounds, as the
+# filler's own extent tree takes some of what was free.
+_FILL = """
+import json, os, sys
+data, leave, filler = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def free():
+    st = os.statvfs(data)
+    return st.f_bavail * st.f_frsize
+fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+try:
+    size = os.fstat(fd).st_size
+    for _ in range(8):
+        more = free() - leave
+        if more <= 0:
+            break
+        os.posix_fallocate(fd, size, more)
+        size += more
+    os.fsync(fd)
+finally:
+    os.close(fd)
+print(json.dumps({"bytes": size, "free": free()}))
+"""
+
+# Run on the device: the bytes written by the whole card holding the data (not its partition:
+# the card wears by everything written to it), from the kernel's counters.
+_CARD_WRITTEN = """
+import json, os, sys
+dev = os.stat(sys.argv[1]).st_dev
+node = os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+if os.path.exists(os.path.join(node, "partition")):
+    node = os.path.dirname(node)
+with open(os.path.join(node, "stat")) as f:
+    sectors = int(f.read().split()[6])   # sectors written, 512 bytes whatever the card's own
+print(json.dumps({"card": os.path.basename(node), "bytes": sectors * 512}))
+"""
+
 #: adjtimex's answer while the kernel considers the clock unsynchronised.
 TIME_ERROR = 5
 
@@ -231,13 +281,13 @@ def parse_target(spec: str) -> tuple[str, str, int]:
     return url.username, url.hostname, url.port or 22
 
 
-def parse_endpoint(text: str | None) -> tuple[str, int] | None:
-    """``HOST:PORT`` -> (host, port)."""
+def parse_endpoint(text: str | None, option: str = "--lan-endpoint") -> tuple[str, int] | None:
+    """``HOST:PORT`` (the value of ``option``) -> (host, port)."""
     if not text:
         return None
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise RigError(f"--lan-endpoint takes HOST:PORT, got {text!r}")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RigError(f"{option} takes HOST:PORT, got {text!r}")
     return host, int(port)
 
 
@@ -263,7 +313,8 @@ class SshRig(Rig):
 
     def __init__(self, workdir: pathlib.Path, shell: Shell | None, power,
                  lan_endpoint: tuple[str, int] | None = None,
-                 gpio_loopback: dict[int, int] | None = None) -> None:
+                 gpio_loopback: dict[int, int] | None = None,
+                 upstream_listen: tuple[str, int] | None = None, upstream_url: str | None = None) -> None:
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.shell, self.power = shell, power
@@ -274,6 +325,15 @@ class SshRig(Rig):
         #: The boot clock to power on with (Unix seconds), until it has been applied.
         self._boot_clock_s: float | None = None
         self._ntp_masked = False
+        #: Where the upstream listens on this machine, and its URL as the device uses it.
+        self.upstream_listen, self._upstream_device_url = upstream_listen, upstream_url
+        if upstream_url:
+            device_target(upstream_url)   # a bad option fails here, not half-way through a run
+        self.uplink: DeviceUplink | None = None
+        #: The disk filler's path on the device, while the rig may have left one there.
+        self._filler: str | None = None
+        #: The card the data is on, as the device names it (``vda``, ``mmcblk0``), once read.
+        self.card_name: str | None = None
 
     def _shell(self) -> Shell:
         if self.shell is None:
@@ -284,6 +344,7 @@ class SshRig(Rig):
     def boot(self, config_toml: str) -> None:
         sh = self._shell()
         sh.wait_for_login(LOGIN_TIMEOUT_S)
+        self._remove_filler()   # a run cut short may have left the card full
         emulated = tomllib.loads(config_toml).get("gateway", {}).get("hardware") == "emulated"
         self._set_rig_control(emulated)
         sh.write_root_file(GATEWAY_TOML, config_toml)
@@ -338,6 +399,10 @@ class SshRig(Rig):
         started = time.monotonic()
         self.power.restore()
         sh.wait_for_login(LOGIN_TIMEOUT_S)
+        if self.uplink is not None and self.uplink.cut:
+            # The cut's rules did not survive the reboot; the uplink is still down. (The gateway
+            # may have started before they are back: the window is the login's time.)
+            self.uplink.apply(sh)
         sh.wait_until_active("gateway.service")
         return time.monotonic() - started
 
@@ -406,6 +471,35 @@ class SshRig(Rig):
             raise RigError(f"the device's kernel did not take the clock step: {answer}")
         return answer["step_ns"] / 1e9
 
+    # -- the uplink ----------------------------------------------------------------------
+    def _uplink(self) -> DeviceUplink:
+        if self.upstream_listen is None:
+            raise RigLacks(self.kind, "upstream (no --upstream-listen HOST:PORT the device reaches)")
+        if self.uplink is None:
+            self.uplink = DeviceUplink(self.workdir / "upstream", self.upstream_listen,
+                                       self._upstream_device_url)
+        return self.uplink
+
+    def upstream_url(self) -> str:
+        return self._uplink().device_url
+
+    def uplink_cut(self) -> None:
+        self._uplink().set_cut(self._shell(), True)
+
+    def uplink_restore(self) -> None:
+        self._uplink().set_cut(self._shell(), False)
+
+    def _close_uplink(self, device_up: bool) -> None:
+        """Stops the upstream; the cut's rules are removed from a device still running."""
+        if self.uplink is None:
+            return
+        try:
+            if device_up and self.shell is not None:
+                self.uplink.set_cut(self.shell, False)
+        finally:
+            self.uplink.close()
+            self.uplink = None
+
     # -- stimulus ----------------------------------------------------------------------
     def _device_python(self, script: str, *args: str, stdin: str = "", user: str = "gateway",
                        timeout: float = 600) -> str:
@@ -442,6 +536,28 @@ class SshRig(Rig):
         self._rig_request(request)
 
     # -- storage -----------------------------------------------------------------------
+    def _filler_path(self) -> str:
+        if self._filler is None:
+            top = self._shell().ssh(f"findmnt -no TARGET -T {DATA_DIR}").stdout.strip()
+            self._filler = f"{top.rstrip('/')}/{FILLER_NAME}"
+        return self._filler
+
+    def fill_disk(self, leave_bytes: int = 0) -> int:
+        answer = json.loads(self._device_python(_FILL, DATA_DIR, str(int(leave_bytes)),
+                                                self._filler_path(), user="root"))
+        return answer["bytes"]
+
+    def free_disk(self) -> None:
+        self._remove_filler()
+
+    def _remove_filler(self) -> None:
+        self._shell().ssh(f"sudo rm -f {shlex.quote(self._filler_path())}")
+
+    def block_device_bytes_written(self) -> int:
+        answer = json.loads(self._device_python(_CARD_WRITTEN, DATA_DIR, user="root"))
+        self.card_name = answer["card"]
+        return answer["bytes"]
+
     def filesystem_state(self) -> str:
         sh = self._shell()
         device = sh.ssh("findmnt -no SOURCE /").stdout.strip()
@@ -469,9 +585,17 @@ class SshRig(Rig):
 
     def close(self) -> None:
         """Leaves the device powered and running its gateway, without the rig's drop-in, its
-        NTP client back."""
+        NTP client back, its uplink uncut."""
+        try:
+            self._close_uplink(device_up=True)
+        except (RigError, subprocess.TimeoutExpired):
+            pass   # a device that cannot be reached keeps no rules past its next boot
         if self.shell is None:
             return
+        try:
+            self._remove_filler()
+        except (RigError, subprocess.TimeoutExpired):
+            pass   # the device is off: the next boot removes it
         try:
             if self._rig_control and self.gateway_running():
                 self._set_rig_control(False)

@@ -1,7 +1,8 @@
 """Real upstreams on this machine: Debian's victoria-metrics, influxdb (1.6) and prometheus,
 each on a free loopback port with its data in a directory of its own, stopped by PID; and a TCP
-fault proxy to put between the gateway and them. The HIL rigs' uplink (the upstream a rig
-provides, cut at the proxy) and the replication tests (tests/replication/) both use them."""
+fault proxy to put between the gateway and them. The HIL rigs' uplink (the emulated rig's cut
+at the proxy; the ssh and qemu rigs' upstream, cut on the device) and the replication tests
+(tests/replication/) both use them."""
 
 from __future__ import annotations
 
@@ -35,16 +36,17 @@ class Server:
 
     name = "server"
 
-    def __init__(self, directory: pathlib.Path) -> None:
+    def __init__(self, directory: pathlib.Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
         self.log_path = self.dir / f"{self.name}.log"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -87,16 +89,18 @@ class Server:
 
 
 class VictoriaMetrics(Server):
-    """Raw export shows every sample stored: deduplication is off, so resends are visible."""
+    """Raw export shows every sample stored: deduplication is off, so resends are visible.
+    ``host``/``port``: where it listens (a bench machine's LAN address for a real device),
+    by default a free port on 127.0.0.1."""
 
     name = "victoria-metrics"
 
-    def __init__(self, directory: pathlib.Path, *extra: str) -> None:
-        super().__init__(directory)
+    def __init__(self, directory: pathlib.Path, *extra: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(directory, host, port)
         self.extra = list(extra)
 
     def command(self) -> list[str]:
-        return [VICTORIA_METRICS, f"-httpListenAddr=127.0.0.1:{self.port}",
+        return [VICTORIA_METRICS, f"-httpListenAddr={self.host}:{self.port}",
                 f"-storageDataPath={self.dir / 'data'}", "-retentionPeriod=100y",
                 "-search.latencyOffset=0s", "-search.disableCache", *self.extra]
 

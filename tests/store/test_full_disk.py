@@ -54,8 +54,11 @@ def test_enospc_fails_the_write_keeps_data_and_recovers(small_disk):
             got = (await read_all(store))["m v"]
             assert [t for t, _ in got] == [T0 + i * 10**9 for i in range(1000)]
             assert store.stats("raw")["raw"]["commit_errors"] == 1
+            health = store.health()   # the status page says why, while writes fail
+            assert health["healthy"] is False and "No space left on device" in health["last_error"]
             os.unlink(filler)  # space returns
             await store.write(make_batch(rows(1000, 5000)))
+            assert store.health().get("healthy", True) and "last_error" not in store.health()
             assert len((await read_all(store))["m v"]) == 6000
         async with Store(data_dir, config) as store:
             got = (await read_all(store))["m v"]

@@ -63,6 +63,31 @@ def test_sorted_keys_follow_string_order():
     assert table.key_starts_with(2, b"cpu") and not table.key_starts_with(2, b"cpu f!")
 
 
+def test_keys_by_prefix_suffix_and_inner_pieces_in_sorted_order():
+    table = SeriesTable()
+    keys = ["m,h=b v", "cpu f", "m,h=a v", "m,h=ab,k=1 v", "m vv", "mm,h=a v", "m,h=a w"]
+    for sid, key in enumerate(keys, 1):
+        table.add(sid, FLOAT, key)
+    table.add(2, FLOAT, "cpu,h=a v")   # a key replaced: its old bytes stay in the arena
+
+    def keys_with(*args):
+        return [table.key(sid) for sid in table.sorted_ids_with(*args)]
+
+    assert keys_with() == sorted(table.key(sid) for sid in table.ids())
+    assert keys_with(b"m,") == ["m,h=a v", "m,h=a w", "m,h=ab,k=1 v", "m,h=b v"]
+    assert keys_with(b"", b" v") == ["cpu,h=a v", "m,h=a v", "m,h=ab,k=1 v", "m,h=b v",
+                                     "mm,h=a v"]
+    assert keys_with(b"m", b" v", (b",h=a",)) == ["m,h=a v", "m,h=ab,k=1 v", "mm,h=a v"]
+    assert keys_with(b"", b"", (b",h=a", b",k=1")) == ["m,h=ab,k=1 v"]
+    assert keys_with(b"cpu f") == [] and keys_with(b"", b"cpu f") == []
+    table.add(9, INT, "n,\xe4=\udcff x")
+    assert table.infos([9, 2, 1]) == [table[9], table[2], table[1]]
+    assert table.infos([9])[0] == SeriesInfo(9, "n,\xe4=\udcff x", INT)
+    for absent in (8, 0, 99):
+        with pytest.raises(KeyError):
+            table.infos([1, absent])
+
+
 def test_the_kept_order_follows_every_add_and_is_the_callers_to_change():
     table = SeriesTable()
     for sid, key in enumerate(["m,h=b v", "cpu f", "m,h=a v"], 1):

@@ -3,6 +3,8 @@ recomputes exactly its window, a failing run is recorded and retried, reruns nev
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from gateway.config import load_file
@@ -11,6 +13,7 @@ from gateway.store import Store
 from gateway.tasks.default import SOURCE
 from gateway.tasks.scheduler import TaskScheduler
 from gateway.tasks.spec import task_spec
+from small_disk import fill, mounted_tmpfs
 from tasks_support import (MIN, T0, FakeClock, raw_batch, recomputed, rollup_rows, run, settings,
                            store_config)
 
@@ -97,6 +100,41 @@ def test_a_failing_run_is_recorded_and_retried_with_the_next_run(tmp_path):
     assert [(r.scheduled_for, r.status, r.reason) for r in runs] == [
         (T0, "failed", "scheduled"), (T0, "failed", "late data"), (T0 + MIN, "failed", "scheduled")]
     assert "bucket 'nope' does not exist" in runs[0].error and "line 2, column" in runs[0].error
+
+
+def test_a_full_card_under_the_task_state_stops_nothing_and_shows_on_health(tmp_path):
+    # The state and history cannot be saved: the runs go on, the state is kept in memory and
+    # saved once there is space again; health says why meanwhile.
+    clock = FakeClock(T0 + OFFSET)
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+
+    async def scenario(card):
+        async with Store(str(tmp_path / "data"), store_config()) as store:
+            sched = TaskScheduler(store, [task_spec(SOURCE)], card, settings(), clock=clock)
+            sched.attach()
+            await store.write(raw_batch(T0 - MIN, T0 + 10 * MIN))
+            await sched.run_due()
+            assert sched.health().get("healthy", True)
+            filler = fill(card)
+            for k in (1, 2):
+                clock.now = T0 + k * MIN + OFFSET
+                assert await sched.run_due() == 1
+            full = sched.health()
+            os.unlink(filler)
+            clock.now = T0 + 3 * MIN + OFFSET
+            assert await sched.run_due() == 1
+            return full, sched.health()
+
+    with mounted_tmpfs(tasks, "64k") as (card, error):
+        if card is None:
+            pytest.skip(f"cannot mount a small tmpfs: {error}")
+        full, after = run(scenario(card))
+        saved = TaskScheduler(None, [task_spec(SOURCE)], card, settings(), clock=clock).records
+    assert full["healthy"] is False and "No space left on device" in full["last_error"]
+    assert full["tasks"]["rollup-1m"]["runs"] == {"success": 3, "failed": 0}
+    assert after.get("healthy", True) and after.get("last_error") is None
+    assert saved["rollup-1m"].state.last_scheduled == T0 + 3 * MIN
 
 
 def test_a_task_that_does_not_parse_is_a_config_error_naming_task_line_and_column(tmp_path):
