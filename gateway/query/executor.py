@@ -358,9 +358,9 @@ class Executor:
         types = self._key_types(key)
         value_type = FLUX_TYPES[info.type]
         types.update(_time="time", _value=value_type)
-        times = [Time(t) for t in ts_all]
-        values = [bool(v) for v in vs_all] if info.type == BOOL else list(vs_all)
-        return Table(key, {"_time": times, "_value": values}, types, len(times))
+        # columns as read (8 bytes a row), not a Time and a number object per row
+        values = [bool(v) for v in vs_all] if info.type == BOOL else vs_all
+        return Table(key, {"_time": TimeColumn(ts_all), "_value": values}, types, len(ts_all))
 
     async def _read_windows(self, plan: p.Plan, info, fused, spec, folded) -> list[Table]:
         _, kind, win, agg = fused
