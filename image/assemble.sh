@@ -38,8 +38,15 @@ rm -rf "$root/var/tmp/wheels" "$root/var/tmp/configure-rootfs.sh"
 # Root by PARTUUID: the disk identifier is fixed here, so cmdline.txt and fstab agree.
 disk_id=$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 cat >"$root/etc/fstab" <<FSTAB
-# noatime: no write for every read (SD-card wear). /tmp in memory. No swap.
-PARTUUID=$disk_id-02  /               ext4   defaults,noatime                          0 1
+# For the card's wear (docs/store.md, "What a power cut can cost"): noatime, no write for every read;
+# lazytime, a write's mtime kept in memory (on the card with the inode's next change, fsync,
+# or a day), so a WAL sync into its preallocated segment is not followed by a journal commit
+# of its timestamp; commit=60, the ext4 journal committed every 60 s, not 5 s, so the
+# system's small writes share one commit. What is fsync'd (the gateway's acknowledged points,
+# its local_sync) is on the card when the call returns, whatever the interval; what is not
+# (logs between journald's syncs, timesyncd's clock file) may lose up to 60 s at a power cut.
+# /tmp in memory. No swap.
+PARTUUID=$disk_id-02  /               ext4   defaults,noatime,lazytime,commit=60       0 1
 PARTUUID=$disk_id-01  /boot/firmware  vfat   defaults,noatime,umask=0077,nofail        0 2
 tmpfs                 /tmp            tmpfs  defaults,noatime,nosuid,nodev,size=20%,mode=1777 0 0
 FSTAB

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -39,6 +40,18 @@ class StoredPoint:
     field: str
     time_ns: int
     value: Any
+
+
+@dataclasses.dataclass
+class CardWindow:
+    """The card's writes over a measured window."""
+    bytes_written: int
+    seconds: float
+    #: bytes each process wrote in the window (``/proc/<pid>/io``'s write_bytes, by command
+    #: name; processes that ended inside it are missing), where the rig can see them
+    writers: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the data file system's ext4 journal commits in the window, where the rig can see them
+    journal_commits: int | None = None
 
 
 class Rig(abc.ABC):
@@ -156,6 +169,13 @@ class Rig(abc.ABC):
     def block_device_bytes_written(self) -> int:
         """Bytes written to the data's block device since boot, from the device's own counters."""
         raise RigLacks(self.kind, "block device counters")
+
+    def card_writes_during(self, seconds: float) -> CardWindow:
+        """What the card is written in the next ``seconds``: its block device's counters read
+        at both ends (a rig with per-process counters says which processes wrote)."""
+        before, started = self.block_device_bytes_written(), time.monotonic()
+        time.sleep(seconds)
+        return CardWindow(self.block_device_bytes_written() - before, time.monotonic() - started)
 
     def filesystem_state(self) -> str:
         """The data's file system as its superblock records it: ``clean``, or what is wrong."""

@@ -48,7 +48,7 @@ import time
 import tomllib
 import urllib.parse
 
-from hil.rigs.base import Rig, RigError, RigLacks
+from hil.rigs.base import CardWindow, Rig, RigError, RigLacks
 from hil.rigs.device_uplink import DeviceUplink, device_target
 
 GATEWAY_TOML = "/etc/gateway/gateway.toml"
@@ -151,6 +151,51 @@ if os.path.exists(os.path.join(node, "partition")):
 with open(os.path.join(node, "stat")) as f:
     sectors = int(f.read().split()[6])   # sectors written, 512 bytes whatever the card's own
 print(json.dumps({"card": os.path.basename(node), "bytes": sectors * 512}))
+"""
+
+# Run on the device as root: the card's writes over a window, with the processes that wrote
+# and the data file system's journal commits. The window opens after a sync, so the writes this
+# login caused (sshd's and sudo's log lines, the session's files) are on the card before it; the
+# logout comes after it closes.
+_CARD_WINDOW = """
+import json, os, sys, time
+dev = os.stat(sys.argv[1]).st_dev
+node = os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+part = os.path.basename(node)
+disk = os.path.dirname(node) if os.path.exists(os.path.join(node, "partition")) else node
+
+def sample():
+    with open(os.path.join(disk, "stat")) as f:
+        written = int(f.read().split()[6]) * 512
+    writers = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/io") as f:
+                io = dict(line.split(": ") for line in f.read().splitlines())
+        except OSError:
+            continue   # ended meanwhile
+        key = (pid, comm.split("/")[0] if comm.startswith("kworker") else comm)
+        writers[key] = int(io["write_bytes"])
+    try:
+        with open(f"/proc/fs/jbd2/{part}-8/info") as f:
+            commits = int(f.readline().split()[0])
+    except FileNotFoundError:
+        commits = None
+    return written, writers, commits
+
+os.sync()
+written0, writers0, commits0 = sample()
+started = time.monotonic()
+time.sleep(float(sys.argv[2]))
+written, writers, commits = sample()
+by_name = {}
+for (pid, name), n in writers.items():
+    by_name[name] = by_name.get(name, 0) + n - writers0.get((pid, name), 0)
+print(json.dumps({"bytes": written - written0, "seconds": time.monotonic() - started,
+                  "writers": {k: v for k, v in by_name.items() if v > 0},
+                  "commits": None if commits is None else commits - commits0}))
 """
 
 #: adjtimex's answer while the kernel considers the clock unsynchronised.
@@ -557,6 +602,11 @@ class SshRig(Rig):
         answer = json.loads(self._device_python(_CARD_WRITTEN, DATA_DIR, user="root"))
         self.card_name = answer["card"]
         return answer["bytes"]
+
+    def card_writes_during(self, seconds: float) -> CardWindow:
+        answer = json.loads(self._device_python(_CARD_WINDOW, DATA_DIR, str(seconds), user="root",
+                                                timeout=seconds + 120))
+        return CardWindow(answer["bytes"], answer["seconds"], answer["writers"], answer["commits"])
 
     def filesystem_state(self) -> str:
         sh = self._shell()
