@@ -56,7 +56,8 @@ class LoopCard:
         mountpoint.mkdir(parents=True, exist_ok=True)
         self.device = _run(["losetup", "--find", "--show", str(image)]).stdout.strip()
         try:
-            _run(["mount", "-o", "noatime", self.device, str(mountpoint)])
+            # the image's options for its root (image/assemble.sh), so the card wears alike
+            _run(["mount", "-o", "noatime,lazytime,commit=60", self.device, str(mountpoint)])
         except subprocess.CalledProcessError:
             _run(["losetup", "-d", self.device])
             raise

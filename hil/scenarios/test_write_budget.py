@@ -13,10 +13,16 @@ system's journal) repeat at periods of seconds, which a window of a minute or mo
 a window does not see is the hourly and daily work (retention, the rollup's later levels,
 fake-hwclock's hourly save): a lower bound of those, in proportion to the window, is in it.
 
-On the emulated rig the card is an ext4 file system of its own, so its counters see only the
-gateway and ext4's own journal and metadata writes. On a device (qemu, ssh) they are the whole
-card's, as it wears: the system's own writes (the journal, timesyncd's clock file every 60 s)
-are in the figure too.
+On the emulated rig the card is an ext4 file system of its own (mounted as the image mounts
+its root), so its counters see only the gateway and ext4's own journal and metadata writes. On
+a device (qemu, ssh) they are the whole card's, as it wears: the system's own writes (journald,
+timesyncd's clock file every 60 s) are in the figure too, and the rig names the processes that
+wrote and counts the ext4 journal's commits. There the window is measured on the device, by one
+command that syncs, reads the counters, waits and reads them again while the load runs from
+here: the rig's SSH login (sshd's and sudo's log lines, a dozen journal entries of some
+kilobytes each) is on the card before the window opens, as a device in the field has no such
+logins. Measured between two SSH calls, a 60 s window on the qemu rig had about half its
+writes from the rig's own logins.
 """
 
 from __future__ import annotations
