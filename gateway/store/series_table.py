@@ -213,7 +213,7 @@ class SeriesTable:
         ``suffix`` and contain each of ``inner``: a cheap first test of a key's parts (an
         escaped measurement, field, tag) that reads the arena in place, so a query that wants
         a few of many series makes no string or object for the others."""
-        ids = self.sorted_ids()
+        ids: array | list[int] = self.sorted_ids()
         arena, offsets, lengths = self._arena, self._offset, self._length
         # one pass per piece, each a comprehension over the ids still in
         if prefix:
