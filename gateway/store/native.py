@@ -215,24 +215,6 @@ class RingFile:
         if rc != OK:
             raise self._error(rc, "cannot sync ring file")
 
-    def begin(self) -> None:
-        """Makes the block lists read until :meth:`end` one read transaction (cheaper than
-        one per list for short series; the writer waits for :meth:`end`)."""
-        self._run(lib.gw_index_reader_begin)
-
-    def end(self) -> None:
-        self._run(lib.gw_index_reader_end)
-
-    def _run(self, step) -> None:
-        rc = step(self._r)
-        if rc != OK:
-            raise self._failure(rc)
-
-    def _failure(self, rc: int) -> StoreError:
-        why = ("out of memory" if rc == lib.GW_ENOMEM
-               else ffi.string(lib.gw_index_reader_error(self._r)).decode("utf-8", "replace"))
-        return StoreError(f"cannot read the block index {self.path}: {why}")
-
     def close(self) -> None:
         if self._r is not None:
             ffi.release(self._r)   # runs gw_ring_close now, and never again
