@@ -3,6 +3,7 @@ appends one operation to the stream (see :mod:`gateway.query.planner`)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from gateway.query import planner as p
@@ -272,6 +273,13 @@ def _convert(name: str):
 
 
 def globals_() -> dict:
+    """The built-in functions by name (a new dict of the caller's; the functions are immutable
+    and made once, not at every compile)."""
+    return dict(_builtins())
+
+
+@functools.cache
+def _builtins() -> dict:
     out = {
         "from": Builtin("from", _from, pipe=None),
         "range": Builtin("range", _range),

@@ -31,6 +31,8 @@ _FLOAT = re.compile(r"[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?")
 _INT = re.compile(r"[0-9]+")
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"[ \t\r\n]+")
+# one match tries the operators in their order (longest first), not one call each
+_OPERATOR = re.compile("|".join(map(re.escape, OPERATORS)))
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$"}
 # After these, an operand is complete, so "/" divides.
 _OPERAND_END = {"IDENT", "INT", "FLOAT", "STRING", "DURATION", "TIME", "REGEX", ")", "]", "}"}
@@ -103,13 +105,12 @@ def tokenize(source: str) -> list[Token]:
             body, i = _regex(source, i, pos)
             tokens.append(Token("REGEX", body, pos))
             continue
-        for op in OPERATORS:
-            if source.startswith(op, i):
-                tokens.append(Token(op, op, pos))
-                i += len(op)
-                break
-        else:
+        m = _OPERATOR.match(source, i)
+        if m is None:
             fail(f"unexpected character {c!r}", pos)
+        op = m.group()
+        tokens.append(Token(op, op, pos))
+        i += len(op)
 
 
 def _string(source: str, i: int, pos: Position, line: int, line_start: int):

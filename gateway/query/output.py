@@ -16,8 +16,8 @@ import math
 from typing import Any, Iterable, Iterator
 
 from gateway.query.executor import Result
-from gateway.query.tables import Table
-from gateway.query.values import format_time
+from gateway.query.tables import Table, TimeColumn
+from gateway.query.values import format_time, format_times
 
 FORMATS = ("table", "csv", "json")
 _DATATYPES = {"time": "dateTime:RFC3339", "float": "double", "int": "long", "uint": "unsignedLong",
@@ -38,6 +38,26 @@ def _text(value: Any, type_: str) -> str:
             return "+Inf" if value > 0 else "-Inf"
         return repr(value) if not value.is_integer() or abs(value) >= 1e16 else str(int(value))
     return str(value)
+
+
+def _texts(t: Table, column: str, type_: str) -> list[str]:
+    """:func:`_text` of each row's value of a column, a column at a time: a group key value is
+    written once for all rows, times a day at a time (:func:`format_times`)."""
+    if column in t.key:
+        return [_text(t.key[column], type_)] * t.nrows
+    col = t.data.get(column)
+    if col is None:
+        return [""] * t.nrows
+    if type_ == "time":
+        return format_times(col.ns if isinstance(col, TimeColumn) else col)
+    return [_text(v, type_) for v in col]
+
+
+def _text_rows(t: Table, types: list[str]) -> Iterable[tuple[str, ...]]:
+    """Each row of a table as the texts of its columns."""
+    if not t.columns:
+        return (() for _ in range(t.nrows))
+    return zip(*(_texts(t, c, ty) for c, ty in zip(t.columns, types)))
 
 
 #: Annotation rows of annotated CSV, in the order they are written.
@@ -73,9 +93,7 @@ def annotated_csv(results: Iterable[Result], *, header: bool = True,
             types = [t.types.get(c, "string") for c in t.columns]
             # Without a #default row each data row names its result itself, as InfluxDB does.
             name = "" if "default" in wanted else result.name
-            for i in range(t.nrows):
-                writer.writerow(["", name, table_id, *(_text(t.value(c, i), ty)
-                                                     for c, ty in zip(t.columns, types))])
+            writer.writerows(("", name, table_id, *row) for row in _text_rows(t, types))
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
@@ -83,23 +101,38 @@ def annotated_csv(results: Iterable[Result], *, header: bool = True,
         yield "\r\n"
 
 
+#: json.dumps(..., ensure_ascii=False) made an encoder for every row
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def json_lines(results: Iterable[Result]) -> Iterator[str]:
     """One JSON object per row: result, table and every column (times as RFC 3339; NaN and
     infinities, which JSON lacks, as null)."""
     for result in results:
         for table_id, t in enumerate(result.tables):
+            columns = [_json_values(t, c) for c in t.columns]
             lines = []
-            for i in range(t.nrows):
+            for values in (zip(*columns) if columns else (() for _ in range(t.nrows))):
                 row = {"result": result.name, "table": table_id}
-                for c in t.columns:
-                    v = t.value(c, i)
-                    if t.types.get(c) == "time" and v is not None:
-                        v = format_time(v)
-                    elif isinstance(v, float) and not math.isfinite(v):
-                        v = None
-                    row[c] = v
-                lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+                row.update(zip(t.columns, values))
+                lines.append(_JSON.encode(row) + "\n")
             yield "".join(lines)
+
+
+def _json_values(t: Table, column: str) -> list:
+    """Each row's value of a column as JSON writes it: times as RFC 3339, NaN and infinities
+    as null (JSON has neither)."""
+    if t.types.get(column) == "time":
+        if column in t.key:
+            value = t.key[column]
+            return [None if value is None else format_time(value)] * t.nrows
+        col = t.data.get(column)
+        if col is None:
+            return [None] * t.nrows
+        return [None if v is None else text for v, text in
+                zip(col, format_times(col.ns if isinstance(col, TimeColumn) else col))]
+    values = [t.key[column]] * t.nrows if column in t.key else t.data.get(column, [None] * t.nrows)
+    return [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
 
 
 def table_text(results: Iterable[Result]) -> Iterator[str]:
@@ -108,8 +141,7 @@ def table_text(results: Iterable[Result]) -> Iterator[str]:
         for table_id, t in enumerate(result.tables):
             key = ", ".join(f"{k}={_text(v, t.types.get(k, 'string'))}" for k, v in t.key.items())
             cols = [c for c in t.columns]
-            rows = [[_text(t.value(c, i), t.types.get(c, "string")) for c in cols]
-                    for i in range(t.nrows)]
+            rows = list(_text_rows(t, [t.types.get(c, "string") for c in cols]))
             heads = [f"{c}:{t.types.get(c, 'string')}" for c in cols]
             widths = [max([len(h)] + [len(r[j]) for r in rows]) for j, h in enumerate(heads)]
             out = [f"Result: {result.name}  Table {table_id}: {key}\n"]

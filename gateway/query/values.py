@@ -10,7 +10,8 @@ from typing import Any, Callable
 from gateway.query import ast
 from gateway.query.parser import Duration
 
-__all__ = ["Time", "Duration", "Closure", "Builtin", "Stream", "type_name", "format_time"]
+__all__ = ["Time", "Duration", "Closure", "Builtin", "Stream", "type_name", "format_time",
+           "format_times"]
 
 
 class Time(int):
@@ -32,6 +33,36 @@ def format_time(ns: int) -> str:
     if frac:
         text += "." + f"{frac:09d}".rstrip("0")
     return text + "Z"
+
+
+def format_times(values) -> list[str]:
+    """:func:`format_time` of each value (an empty text for None), for a column: the date is
+    formatted once a day and the time of day by arithmetic, instead of a datetime a value."""
+    out = []
+    dates: dict[int, str | None] = {}
+    for v in values:
+        if v is None:
+            out.append("")
+            continue
+        if not isinstance(v, int):
+            out.append(format_time(v))   # (as a single value would fail or be written)
+            continue
+        seconds, frac = divmod(int(v), 10**9)
+        day, second = divmod(seconds, 86400)
+        date = dates.get(day, "")
+        if date == "":
+            midnight = format_time(day * 86400 * 10**9)   # "YYYY-MM-DDT00:00:00Z"
+            date = dates[day] = midnight[:-9] if midnight.endswith("T00:00:00Z") else None
+        if date is None:   # a day that datetime cannot write
+            out.append(format_time(v))
+            continue
+        hour, second = divmod(second, 3600)
+        minute, second = divmod(second, 60)
+        text = f"{date}{hour:02d}:{minute:02d}:{second:02d}"
+        if frac:
+            text += "." + f"{frac:09d}".rstrip("0")
+        out.append(text + "Z")
+    return out
 
 
 @dataclass(eq=False)

@@ -22,6 +22,7 @@ from typing import AsyncIterator, Iterable
 import aiosqlite
 
 from gateway.errors import StoreError
+from gateway.store.native import IndexReader
 
 log = logging.getLogger("gateway.store")
 
@@ -79,6 +80,10 @@ _REF_FETCH = 1024
 #: A fetched block row packed into native int64 words (series, seq, offset, length, min_ts,
 #: max_ts).
 _REF_ROW = struct.Struct("=6q")
+
+#: How long a C reader of the index (:meth:`BlockIndex.native_reader`) waits for a commit in
+#: progress: as long as Python's sqlite3 waits for a lock.
+_READER_BUSY_MS = 5000
 
 COUNTERS = ("evicted_blocks", "evicted_points", "expired_blocks", "expired_points",
             "dropped_unforwarded", "corrupt_blocks")
@@ -187,6 +192,10 @@ class BlockIndex:
         self._series_table = "series"
         #: Read-only: the blocks are still read from the file (a view over its table).
         self._blocks_on_file = False
+        #: Where the blocks table that queries see is a file that C readers can open (None:
+        #: it lives in memory, or C could not read it): see native_reader.
+        self._native_path: str | None = path
+        self._readers: list[IndexReader] = []
 
     @classmethod
     async def open(cls, path: str, read_only: bool = False) -> "BlockIndex":
@@ -249,12 +258,15 @@ class BlockIndex:
         index = cls(db, path, created)
         index._series_table = series_table
         index._blocks_on_file = blocks_on_file
+        index._native_path = path if blocks_on_file else None
         return index
 
     async def _own_blocks(self) -> None:
         """Before a change to the blocks of a read-only open: copies them from the file into
         memory, where the change stays."""
         if self._blocks_on_file:
+            self._native_path = None   # the copy in memory is what queries must see now
+            self.close_readers()
             await self._db.execute("DROP VIEW temp.blocks")
             await self._db.execute("INSERT INTO main.blocks SELECT * FROM disk.blocks")
             await self._db.commit()
@@ -282,7 +294,41 @@ class BlockIndex:
         return db
 
     async def close(self) -> None:
+        self._native_path = None
+        self.close_readers()
         await self._db.close()
+
+    def native_reader(self) -> IndexReader | None:
+        """A C reader of the blocks table (:class:`IndexReader`, for any thread; give it back
+        with :meth:`release_reader`), or None when the blocks are read through this
+        connection only: a read-only open that copied them into memory, or SQLite not
+        reachable from C. A reader sees what is committed to the file, as another process
+        would; the blocks not yet indexed are the caller's to add, as for
+        :meth:`block_refs`."""
+        path = self._native_path
+        if path is None:
+            return None
+        try:
+            return self._readers.pop()
+        except IndexError:
+            pass
+        try:
+            return IndexReader.open(path, _READER_BUSY_MS)
+        except StoreError as e:
+            if self._native_path is not None:
+                log.warning("%s; the block lists are read through Python", e)
+            self._native_path = None
+            return None
+
+    def release_reader(self, reader: IndexReader) -> None:
+        if self._native_path is None:
+            reader.close()
+        else:
+            self._readers.append(reader)
+
+    def close_readers(self) -> None:
+        while self._readers:
+            self._readers.pop().close()
 
     async def load_bucket(self, name: str) -> BucketState:
         db = self._db

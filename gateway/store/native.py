@@ -1,4 +1,5 @@
-"""Thin typed wrappers over the store's C core (``gw_ring.h``, ``gw_wal.h``, ``gw_head.h``).
+"""Thin typed wrappers over the store's C core (``gw_ring.h``, ``gw_wal.h``, ``gw_head.h``,
+``gw_index.h``).
 
 The only module of the store that touches ``ffi``/``lib``. The C structs are opaque to Python:
 values go in as arguments, state and counters come out of one ``*_get_info``/``*_get_stats``
@@ -24,6 +25,7 @@ RING_ENTRY_HEADER = lib.GW_RING_ENTRY_HEADER
 RING_MIN_CAPACITY = lib.GW_RING_MIN_CAPACITY
 RING_MAX_ENTRY = lib.GW_RING_ENTRY_HEADER + lib.GW_RING_MAX_BLOCK + 8
 OK, STALE, CORRUPT = lib.GW_OK, lib.GW_RING_STALE, lib.GW_ECORRUPT
+_REF_BYTES = ffi.sizeof("gw_fold_ref")   # a block of a fold's block list: five int64 words
 
 
 class StoreIOError(StoreError):
@@ -216,6 +218,49 @@ class RingFile:
     def close(self) -> None:
         if self._r is not None:
             ffi.release(self._r)   # runs gw_ring_close now, and never again
+            self._r = None
+
+
+class IndexReader:
+    """A read-only connection of its own to the block index file that lists a series' blocks
+    for the window fold in C (``gw_index.h``): no Python object per row. One thread at a time
+    uses it."""
+
+    def __init__(self, ptr, path: str) -> None:
+        self.path = path
+        self._r = ffi.gc(ptr, lib.gw_index_reader_close)
+
+    @classmethod
+    def open(cls, path: str, busy_ms: int) -> "IndexReader":
+        """Raises StoreError when it cannot be had (the file cannot be opened, or SQLite is
+        not loaded in this process: Python's sqlite3 module loads it)."""
+        why = ffi.new("char[]", 256)
+        ptr = lib.gw_index_reader_open(os.fsencode(path), busy_ms, why, 256)
+        if ptr == ffi.NULL:
+            raise StoreError(f"cannot read the block index {path} in C: "
+                             f"{ffi.string(why).decode('utf-8', 'replace')}")
+        return cls(ptr, path)
+
+    def block_refs(self, bucket_id: int, series_id: int, lo: int, hi: int,
+                   extra: array | None = None) -> array:
+        """The series' blocks that may hold points in [lo, hi) as array('q') of (seq, offset,
+        length, min_ts, max_ts), ordered by (min_ts, seq): its index rows, and the blocks
+        ``extra`` (same words; not indexed yet) whose seq has no row."""
+        n_extra = len(extra) * 8 // _REF_BYTES if extra else 0
+        extra_c = ffi.cast("gw_fold_ref *", ffi.from_buffer(extra)) if n_extra else ffi.NULL
+        n = lib.gw_index_block_refs(self._r, bucket_id, series_id, lo, hi, extra_c, n_extra)
+        if n < 0:
+            why = ("out of memory" if n == lib.GW_ENOMEM
+                   else ffi.string(lib.gw_index_reader_error(self._r)).decode("utf-8", "replace"))
+            raise StoreError(f"cannot read the block index {self.path}: {why}")
+        out = array("q")
+        if n:
+            out.frombytes(ffi.buffer(lib.gw_index_reader_refs(self._r), _REF_BYTES * n))
+        return out
+
+    def close(self) -> None:
+        if self._r is not None:
+            ffi.release(self._r)   # closes the connection now, and never again
             self._r = None
 
 

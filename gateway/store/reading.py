@@ -15,6 +15,7 @@ others are taken as they are (a sealed block is sorted and free of duplicates).
 from __future__ import annotations
 
 import bisect
+import concurrent.futures
 import contextlib
 import logging
 from array import array
@@ -27,7 +28,7 @@ from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, REF_WORDS, BlockFold, Fo
 from gateway.datamodel import (BOOL, COLUMN_TYPECODES, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING,
                                 UINT, WORD_TYPECODES, escape_field_key, escape_key,
                                 escape_measurement)
-from gateway.errors import CorruptBlock
+from gateway.errors import CorruptBlock, StoreError
 from gateway.store.bucket import Bucket, HeadPoints
 from gateway.store.series_table import SeriesInfo, key_parts
 from gateway.store.index import BlockIndex
@@ -92,23 +93,25 @@ def matching_chunks(b: Bucket, measurement: str | None = None,
     (the series as they were then); a :class:`SeriesInfo` exists only for the series of the
     chunk in hand, so an export of a million series does not hold a million of them."""
     table = b.catalogue
+    ids = table.sorted_ids_with(*_key_pieces(measurement, tags, field))
+    confirm = measurement is not None or field is not None or bool(tags)
     out = []
-    for sid in table.sorted_ids_with(*_key_pieces(measurement, tags, field)):
-        info = table[sid]
-        if measurement is not None or field is not None or tags:
-            m, t, f = key_parts(info.key)
-            if measurement is not None and m != measurement:
-                continue
-            if field is not None and f != field:
-                continue
-            if tags:
-                tag_map = dict(t)
-                if any(tag_map.get(k) != v for k, v in tags.items()):
+    for at in range(0, len(ids), chunk):
+        for info in table.infos(ids[at:at + chunk]):
+            if confirm:   # the key bytes held the pieces: the parsed key decides
+                m, t, f = key_parts(info.key)
+                if measurement is not None and m != measurement:
                     continue
-        out.append(info)
-        if len(out) >= chunk:
-            yield out
-            out = []
+                if field is not None and f != field:
+                    continue
+                if tags:
+                    tag_map = dict(t)
+                    if any(tag_map.get(k) != v for k, v in tags.items()):
+                        continue
+            out.append(info)
+            if len(out) >= chunk:
+                yield out
+                out = []
     if out:
         yield out
 
@@ -277,57 +280,85 @@ class StoreReader:
             await self.repair_index(b)
         ids = [info.id for info in infos]
         since = (b.state.write_pos, b.written_at_checkpoint)   # see _blocks_of
-        unindexed = b.unindexed_blocks()
-        refs = await self.index.block_refs(b.state.id, ids, lo, hi)
-        pending: dict[int, list] = {}
-        for e in unindexed:
-            if e.series_id in refs and e.max_ts >= lo and e.min_ts < hi:
-                pending.setdefault(e.series_id, []).append(e)
-        for sid, entries in pending.items():
-            known = refs[sid]
-            seen = set(known[0::REF_WORDS])
-            blocks = [tuple(known[i:i + REF_WORDS]) for i in range(0, len(known), REF_WORDS)]
-            blocks += [(e.seq, e.offset, e.length, e.min_ts, e.max_ts) for e in entries
-                       if e.seq not in seen]
-            blocks.sort(key=lambda r: (r[3], r[0]))   # by min_ts, then oldest write first
-            refs[sid] = array("q", (x for r in blocks for x in r))
-        heads = await self.threads.on_store_thread(b.heads_on_thread, ids)
-        jobs = [(info, refs[info.id], head) for info, head in zip(infos, heads)]
-        # as many parts as fold threads, of about equal blocks
-        parts: list[list] = [[] for _ in range(min(FOLD_THREADS, len(jobs)))]
-        load = [0] * len(parts)
-        for job in sorted(jobs, key=lambda j: -len(j[1])):
-            k = load.index(min(load))
-            parts[k].append(job)
-            load[k] += len(job[1]) + REF_WORDS
-        got = await self.threads.on_fold_threads(self._fold_jobs, parts, b, lo, hi, spec,
-                                                 max_windows, since)
-        ordered = [job for part in parts for job in part]
-        by_id = {job[0].id: r for job, r in zip(ordered, got)}
+        pending = unindexed_by_series(b, ids, lo, hi)
+        # The heads are copied while the fold threads start on the blocks (a fold thread
+        # waits for them when it comes to its first head), not in a hop of their own.
+        heads = self.threads.to_store_thread(b.heads_on_thread, ids)
+        reader = self.index.native_reader()
+        refs: dict[int, array | None]
+        extra: dict[int, array] = {}
+        if reader is not None:
+            # The fold threads list each series' blocks in C as they come to it (the index
+            # rows, and the blocks not indexed yet that have none), several at once.
+            self.index.release_reader(reader)
+            refs = dict.fromkeys(ids)
+            extra = {sid: array("q", [x for e in entries
+                                      for x in (e.seq, e.offset, e.length, e.min_ts, e.max_ts)])
+                     for sid, entries in pending.items()}
+        else:
+            listed = await self.index.block_refs(b.state.id, ids, lo, hi)
+            refs = {sid: with_unindexed(r, pending[sid]) if sid in pending else r
+                    for sid, r in listed.items()}
+        jobs = [(info, refs[info.id], extra.get(info.id), k) for k, info in enumerate(infos)]
+        # The fold threads take the series one at a time from one queue, the longest block
+        # lists first: a thread that is slowed down (another process on its core) takes fewer.
+        jobs.sort(key=lambda j: -len(j[1] or ()))
+        queue = iter(jobs)
+        got = await self.threads.on_fold_threads(self._fold_jobs,
+                                                 [queue] * min(FOLD_THREADS, len(jobs)), heads,
+                                                 b, self.index, lo, hi, spec, max_windows, since)
+        by_id = dict(got)
         return [by_id[info.id] for info in infos]
 
     @staticmethod
-    def _fold_jobs(jobs: list, b: Bucket, lo: int, hi: int, spec: FoldSpec, max_windows: int,
+    def _fold_jobs(jobs: Iterator, heads: concurrent.futures.Future, b: Bucket,
+                   index: BlockIndex, lo: int, hi: int, spec: FoldSpec, max_windows: int,
                    since: tuple[int, int | None]) -> list:
-        out: list[tuple[int, FoldedWindows | None, int]] = []
-        for info, refs, head in jobs:
-            blocks = len(refs) // REF_WORDS
-            fold = BlockFold(info.type, spec, lo, hi, max_windows)
-            suspects = len(b.index_suspects)
-            try:
-                points = StoreReader._fold_series(b, info, fold, refs, lo, hi, since)
-                if len(head.timestamps):
-                    cols = merge(info, [], head, lo, hi)
-                    if cols is not None:
-                        points += fold.columns(cols.timestamps, _words(info, cols.values))
-            except UnorderedPoints:
-                out.append((0, None, blocks))
-                continue
-            if len(b.index_suspects) != suspects:
-                out.append((0, None, blocks))   # the general path repairs the index first
-                continue
-            out.append((points, fold.finish(), blocks))
+        """Folds series taken from ``jobs`` (shared by the fold threads) until it is empty;
+        (series id, (points, windows or None, blocks listed)) of each. ``heads``: the
+        copies of the series' heads, in the order of the jobs' numbers."""
+        out: list[tuple[int, tuple[int, FoldedWindows | None, int]]] = []
+        reader = None
+        try:
+            for info, refs, extra, k in jobs:
+                if refs is None:   # listed here, in C
+                    reader = reader or index.native_reader()
+                    if reader is None:   # the index stopped being readable from C
+                        out.append((info.id, (0, None, 0)))
+                        continue
+                    try:
+                        refs = reader.block_refs(b.state.id, info.id, lo, hi, extra)
+                    except StoreError as e:
+                        log.warning("bucket %s: %s; the series is read through Python",
+                                    b.name, e)
+                        out.append((info.id, (0, None, 0)))
+                        continue
+                out.append((info.id, StoreReader._fold_job(b, info, refs, heads, k, lo, hi,
+                                                           spec, max_windows, since)))
+        finally:
+            if reader is not None:
+                index.release_reader(reader)
         return out
+
+    @staticmethod
+    def _fold_job(b: Bucket, info: SeriesInfo, refs: array, heads: concurrent.futures.Future,
+                  k: int, lo: int, hi: int, spec: FoldSpec, max_windows: int,
+                  since: tuple[int, int | None]) -> tuple[int, FoldedWindows | None, int]:
+        blocks = len(refs) // REF_WORDS
+        fold = BlockFold(info.type, spec, lo, hi, max_windows)
+        suspects = len(b.index_suspects)
+        try:
+            points = StoreReader._fold_series(b, info, fold, refs, lo, hi, since)
+            head = heads.result()[k]
+            if len(head.timestamps):
+                cols = merge(info, [], head, lo, hi)
+                if cols is not None:
+                    points += fold.columns(cols.timestamps, _words(info, cols.values))
+        except UnorderedPoints:
+            return 0, None, blocks
+        if len(b.index_suspects) != suspects:
+            return 0, None, blocks   # the general path repairs the index first
+        return points, fold.finish(), blocks
 
     @staticmethod
     def _fold_series(b: Bucket, info: SeriesInfo, fold: BlockFold, refs: array, lo: int,
@@ -435,6 +466,30 @@ class StoreReader:
             else:
                 note_unreadable(b, seq, offset, length, since)
         return out
+
+
+def unindexed_by_series(b: Bucket, ids: list[int], lo: int, hi: int) -> dict[int, list]:
+    """The bucket's blocks not indexed yet that may hold points of the series ``ids`` in
+    [lo, hi), by series (only series that have some). Taken before the index is read (see
+    :meth:`Bucket.unindexed_blocks`)."""
+    wanted = set(ids)
+    out: dict[int, list] = {}
+    for e in b.unindexed_blocks():
+        if e.series_id in wanted and e.max_ts >= lo and e.min_ts < hi:
+            out.setdefault(e.series_id, []).append(e)
+    return out
+
+
+def with_unindexed(refs: array, entries: list) -> array:
+    """A series' block list from the index (:meth:`BlockIndex.block_refs`) with the blocks
+    not indexed yet (ring entries) whose seq has no row, ordered by (min_ts, seq), as
+    :meth:`gateway.store.native.IndexReader.block_refs` adds them in C."""
+    seen = set(refs[0::REF_WORDS])
+    blocks = [tuple(refs[i:i + REF_WORDS]) for i in range(0, len(refs), REF_WORDS)]
+    blocks += [(e.seq, e.offset, e.length, e.min_ts, e.max_ts) for e in entries
+               if e.seq not in seen]
+    blocks.sort(key=lambda r: (r[3], r[0]))   # by min_ts, then oldest write first
+    return array("q", (x for r in blocks for x in r))
 
 
 def note_unreadable(b: Bucket, seq: int, offset: int, length: int,

@@ -32,15 +32,20 @@ class StoreThreads:
     async def on_store_thread(self, fn: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._store, fn, *args)
 
+    def to_store_thread(self, fn: Callable[..., T], *args) -> concurrent.futures.Future[T]:
+        """``fn(*args)`` on the store thread, in order with the calls before it; a future that
+        worker threads may wait on (the event loop awaits :meth:`on_store_thread`)."""
+        return self._store.submit(fn, *args)
+
     async def on_sync_thread(self, fn: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._sync, fn, *args)
 
     async def on_read_thread(self, fn: Callable[..., T], *args) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._read, fn, *args)
 
-    async def on_fold_threads(self, fn: Callable[..., list], parts: list[list], *args) -> list:
-        """``fn(part, *args)`` for each part at once on the fold threads; their results
-        (lists) joined in the order of the parts."""
+    async def on_fold_threads(self, fn: Callable[..., list], parts: list, *args) -> list:
+        """``fn(part, *args)`` for each part at once on the fold threads (a part may be one
+        queue that they share); their results (lists) joined in the order of the parts."""
         loop = asyncio.get_running_loop()
         got = await asyncio.gather(*(loop.run_in_executor(self._fold, fn, part, *args)
                                      for part in parts))

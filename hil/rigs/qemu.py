@@ -1,7 +1,8 @@
 """The qemu rig: the SD-card image from ``make image`` booted in ``qemu-system-aarch64``, as the
 image tests boot it (``hil/rigs/virtual_machine.py`` is the machinery both use). It is the ssh rig
-(``hil/rigs/ssh.py``: commands, stored points, file system state, the emulated-sensor mode) with
-qemu as the power switch and the machine's forwarded ports as its address:
+(``hil/rigs/ssh.py``: commands, stored points, the disk (a filler on the card's root file system,
+the card's counters: the virt machine's card is vda), the emulated-sensor mode) with qemu as the
+power switch and the machine's forwarded ports as its address:
 
 * power: qemu; a power cut is SIGKILL of its process group, power on starts qemu again on the
   same card (attached with ``cache=writeback``, so the guest's flushes reach the host file);

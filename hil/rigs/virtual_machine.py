@@ -78,22 +78,36 @@ def stop_group(proc: subprocess.Popen, signum: int = signal.SIGTERM, timeout: fl
 
 
 # -- the image ---------------------------------------------------------------------------------
-def build_image(dist: pathlib.Path, build_log: pathlib.Path) -> pathlib.Path:
-    """Runs image/build-image.sh into ``dist`` (as root); returns the .img.zst it made."""
-    with open(build_log, "w") as log:
-        proc = subprocess.Popen(["bash", str(REPO / "image/build-image.sh")], cwd=REPO,
-                                env={**os.environ, "DIST_DIR": str(dist)}, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+class ImageBuild:
+    """image/build-image.sh run into ``dist`` (as root) in the background: started at once,
+    :meth:`result` waits for it and returns the .img.zst it made."""
+
+    def __init__(self, dist: pathlib.Path, build_log: pathlib.Path) -> None:
+        self.dist, self.build_log = dist, build_log
+        self.started = time.monotonic()
+        with open(build_log, "w") as log:
+            self.proc = subprocess.Popen(["bash", str(REPO / "image/build-image.sh")], cwd=REPO,
+                                         env={**os.environ, "DIST_DIR": str(dist)},
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def result(self) -> pathlib.Path:
         try:
-            rc = proc.wait(timeout=BUILD_TIMEOUT_S)
+            rc = self.proc.wait(timeout=max(0.0, BUILD_TIMEOUT_S - (time.monotonic() - self.started)))
         except subprocess.TimeoutExpired:
-            raise MachineError(f"the image build took over {BUILD_TIMEOUT_S // 60} min; log: {build_log}")
+            raise MachineError(f"the image build took over {BUILD_TIMEOUT_S // 60} min; "
+                               f"log: {self.build_log}") from None
         finally:
-            stop_group(proc)  # also when the caller is interrupted
-    if rc != 0:
-        raise MachineError(f"the image build failed (exit {rc}); log {build_log}:\n{tail(build_log)}")
-    (compressed,) = dist.glob("edge-gateway-*-arm64.img.zst")
-    return compressed
+            self.stop()
+        if rc != 0:
+            raise MachineError(f"the image build failed (exit {rc}); log {self.build_log}:\n"
+                               f"{tail(self.build_log)}")
+        (compressed,) = self.dist.glob("edge-gateway-*-arm64.img.zst")
+        return compressed
+
+    def stop(self) -> None:
+        """Stops the build if it still runs (a run interrupted or ended before it was needed)."""
+        stop_group(self.proc)
 
 
 def unpack_image(image: pathlib.Path, work: pathlib.Path) -> pathlib.Path:

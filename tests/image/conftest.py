@@ -7,6 +7,11 @@ SSH key, and a gateway.toml with an error in it, which the gateway must report a
 Networking is qemu's user mode with the guest cut off from everything (restrict=on) except the
 SSH port and the MQTT ports forwarded to free ports on 127.0.0.1.
 
+The image is built in the background from the moment the session knows it will need it (the
+rest of the suite runs meanwhile, on the other core), and the image tests run last: a cold build
+(the root file system under qemu-user, about 20 minutes) then costs a run little more than the
+image tests themselves.
+
 The serial console log and the build log stay in build/test-artifacts/image/ when a test fails.
 GATEWAY_TEST_IMAGE=path/to/edge-gateway-*.img(.zst) boots that image instead of building one.
 """
@@ -15,16 +20,49 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
-from hil.rigs.virtual_machine import TOOLS, Card, Machine, build_image, seed, unpack_image
+from hil.rigs.virtual_machine import TOOLS, Card, ImageBuild, Machine, seed, unpack_image
 from imagetools import BAD_CONFIG, GROW_BY, REPO, artifacts_dir, require_tool
 
 FIRST_LOGIN_TIMEOUT_S = 15 * 60  # the SSH login usually works 60-90 s after power-on
 #: The guest ports forwarded to the host: the gateway's device endpoint and mosquitto's LAN one.
 GUEST_PORTS = (1883, 1884)
+
+
+_build: ImageBuild | None = None   # the background build of this session, once started
+
+
+def _needs_image(item) -> bool:
+    return "image" in item.fixturenames
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The tests that boot the image run last, so the suite runs while the image builds."""
+    items.sort(key=_needs_image)   # stable: each group keeps its order
+
+
+def pytest_collection_finish(session):
+    """Starts the image build when a selected test needs it (after deselection by -k/-m)."""
+    global _build
+    if _build is not None or os.environ.get("GATEWAY_TEST_IMAGE") or os.geteuid() != 0 \
+            or session.config.option.collectonly or not any(map(_needs_image, session.items)):
+        return
+    subprocess.run(["bash", str(REPO / ".ci/apt-install"), str(REPO / "deps/debian-image.txt")],
+                   check=True)
+    _build = ImageBuild(pathlib.Path(tempfile.mkdtemp(prefix="gateway-image-")),
+                        artifacts_dir() / "build.log")
+
+
+def pytest_sessionfinish(session):
+    """After the last test: the build stopped if it still runs, its image (1.6 GB) removed."""
+    if _build is not None:
+        _build.stop()
+        shutil.rmtree(_build.dist, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -35,16 +73,12 @@ def image(tmp_path_factory) -> pathlib.Path:
         require_tool(tool)
     if given:
         return unpack_image(pathlib.Path(given), tmp_path_factory.mktemp("given"))
-    if os.geteuid() != 0:
+    if _build is None:
         pytest.skip("building the image needs root (mmdebstrap, chroot under qemu-user)")
-    subprocess.run(["bash", str(REPO / ".ci/apt-install"), str(REPO / "deps/debian-image.txt")],
-                   check=True)
-    dist = tmp_path_factory.mktemp("dist")
-    build_log = artifacts_dir() / "build.log"
-    compressed = build_image(dist, build_log)
-    raw = unpack_image(compressed, dist)
+    compressed = _build.result()
+    raw = unpack_image(compressed, compressed.parent)
     compressed.unlink()
-    build_log.unlink()
+    _build.build_log.unlink()
     return raw
 
 

@@ -33,3 +33,11 @@ def artifacts_dir() -> pathlib.Path:
     path = pathlib.Path(os.environ.get("GATEWAY_TEST_ARTIFACTS", REPO / "build" / "test-artifacts")) / "image"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def needed_later(request, fixture: str) -> bool:
+    """Whether a test after this one in the session's order uses ``fixture`` (a test that
+    leaves the shared machine off need not boot it again for nobody)."""
+    items = request.session.items
+    at = items.index(request.node)
+    return any(fixture in item.fixturenames for item in items[at + 1:])

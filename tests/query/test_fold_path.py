@@ -243,40 +243,41 @@ def test_a_query_stopped_in_one_trip_leaves_nothing_running(tmp_path, monkeypatc
     assert rows == 5 * 4 and folded == 5
 
 
-def test_trips_take_as_many_series_as_the_block_budget_allows(tmp_path, monkeypatch):
-    """Each trip takes FOLD_BLOCKS blocks' worth of series (here 3 blocks a series, 12 a trip:
-    4 series); the first by the bucket's blocks per series, which here are the same."""
-    monkeypatch.setattr(executor, "FOLD_SERIES", 2)
-    monkeypatch.setattr(executor, "FOLD_BLOCKS", 12)
-    src = ('from(bucket: "raw") |> range(start: 0) '
-           '|> aggregateWindow(every: 10s, fn: sum, createEmpty: false)')
-
-    async def scenario():
-        async with Store(str(tmp_path), store_config(head_points=16)) as store:
-            for k in range(3):   # three sealed blocks of 16 points in each of 10 series
-                await store.write(batch_of([("m", {"id": str(i)}, "f", T0 + (16 * k + j) * S, 1.0)
-                                            for i in range(10) for j in range(16)]))
-                await store.flush(seal=True)
-            trips = []
-            fold_windows = store.fold_windows
-
-            async def counted(infos, *args):
-                trips.append(len(infos))
-                return await fold_windows(infos, *args)
-
-            monkeypatch.setattr(store, "fold_windows", counted)
-            results, ex = await run_query(compile_query(src, now=T0 + 60 * S), store)
-            return trips, results, ex.series_folded
-
-    trips, results, folded = run(scenario())
-    assert trips == [4, 4, 2] and folded == 10
-    assert [sum(t.data["_value"]) for t in results[0].tables] == [48.0] * 10
+async def _sealed_blocks(store, measurement: str, series: int, blocks: int, value: float):
+    """``blocks`` sealed blocks of 16 points (head_points=16) in each of ``series`` series,
+    one a second from T0."""
+    for k in range(blocks):
+        await store.write(batch_of([(measurement, {"id": str(i)}, "f", T0 + (16 * k + j) * S,
+                                     value) for i in range(series) for j in range(16)]))
+        await store.flush(seal=True)
 
 
-def test_first_trip_by_the_buckets_blocks_then_by_those_listed(tmp_path, monkeypatch):
-    """A bucket of 10 series of one block and 2 of 14 (38 blocks, 4 a series rounded up):
-    the first trip of the one-block series takes 12 // 4 = 3 of them, the next, 1 block a
-    series listed so far, the other 7 at once."""
+async def _trips_of(store, src: str, now: int, monkeypatch):
+    """(series of each trip to the store's fold, results, series folded) of a query."""
+    trips = []
+    fold_windows = store.fold_windows
+
+    async def counted(infos, *args):
+        trips.append(len(infos))
+        return await fold_windows(infos, *args)
+
+    monkeypatch.setattr(store, "fold_windows", counted)
+    results, ex = await run_query(compile_query(src, now=now), store)
+    return trips, results, ex.series_folded
+
+
+@pytest.mark.parametrize("written, trips, sums", [
+    # 3 blocks a series, 12 a trip: 4 series a trip, the first by the bucket's 3 a series
+    ([("m", 10, 3, 1.0)], [4, 4, 2], 48.0),
+    # 10 series of one block and 2 of 14 (38 blocks, 4 a series rounded up): the first trip
+    # of the one-block series takes 12 // 4 = 3 of them, the next (1 block a series listed
+    # so far) the other 7 at once
+    ([("m", 10, 1, 1.0), ("n", 2, 14, 2.0)], [3, 7], 16.0),
+])
+def test_trips_take_as_many_series_as_the_block_budget_allows(tmp_path, monkeypatch, written,
+                                                              trips, sums):
+    """Each trip takes FOLD_BLOCKS blocks' worth of series by the blocks per series listed so
+    far; the first by the bucket's blocks per series."""
     monkeypatch.setattr(executor, "FOLD_SERIES", 2)
     monkeypatch.setattr(executor, "FOLD_BLOCKS", 12)
     src = ('from(bucket: "raw") |> range(start: 0) |> filter(fn: (r) => r._measurement == "m") '
@@ -284,27 +285,13 @@ def test_first_trip_by_the_buckets_blocks_then_by_those_listed(tmp_path, monkeyp
 
     async def scenario():
         async with Store(str(tmp_path), store_config(head_points=16)) as store:
-            await store.write(batch_of([("m", {"id": str(i)}, "f", T0 + j * S, 1.0)
-                                        for i in range(10) for j in range(16)]))
-            await store.flush(seal=True)
-            for k in range(14):
-                await store.write(batch_of([("n", {"id": str(i)}, "f", T0 + (16 * k + j) * S, 2.0)
-                                            for i in range(2) for j in range(16)]))
-                await store.flush(seal=True)
-            trips = []
-            fold_windows = store.fold_windows
+            for measurement, series, blocks, value in written:
+                await _sealed_blocks(store, measurement, series, blocks, value)
+            return await _trips_of(store, src, T0 + 600 * S, monkeypatch)
 
-            async def counted(infos, *args):
-                trips.append(len(infos))
-                return await fold_windows(infos, *args)
-
-            monkeypatch.setattr(store, "fold_windows", counted)
-            results, ex = await run_query(compile_query(src, now=T0 + 600 * S), store)
-            return trips, results, ex.series_folded
-
-    trips, results, folded = run(scenario())
-    assert trips == [3, 7] and folded == 10
-    assert [sum(t.data["_value"]) for t in results[0].tables] == [16.0] * 10
+    got, results, folded = run(scenario())
+    assert got == trips and folded == 10
+    assert [sum(t.data["_value"]) for t in results[0].tables] == [sums] * 10
 
 
 EXACT = ("mean", "sum", "count", "min", "max", "first", "last")   # the same bits on both paths

@@ -118,3 +118,60 @@ def test_csv_dialect_keeps_the_rows_and_drops_what_was_not_asked_for(tmp_path):
     assert not any(line.startswith(";result;") for line in bare)
     assert [line.split(";") for line in bare if line.startswith("#")] == \
         [line.split(",") for line in full if line.startswith("#datatype")]
+
+
+def test_times_of_a_column_are_written_as_each_alone():
+    """format_times (a date a day, the time of day by arithmetic) writes what format_time
+    writes for each value: fractions, negative times, days datetime cannot write, nulls."""
+    import random
+
+    from gateway.query.values import Time, format_time, format_times
+
+    rng = random.Random(12)
+    values = [T0 + rng.randrange(-10**15, 10**15) for _ in range(2000)]
+    values += [Time(T0), T0 + 1, T0 - 1, 0, -1, -10**9, 10**9 - 1, 86400 * 10**9 - 1,
+               -62135596800 * 10**9, -62135596800 * 10**9 - 1,        # year 1 and before it
+               253402300799 * 10**9 + 999_999_999, 253402300800 * 10**9,   # year 9999 and after
+               -(1 << 63), (1 << 63) - 1, True]
+    values += [rng.randrange(-(1 << 63), 1 << 63) for _ in range(200)]
+    got = format_times(values + [None])
+    assert got == [format_time(v) for v in values] + [""]
+
+
+def test_writers_give_each_cell_as_written_value_by_value():
+    """The writers format a column at a time; every cell is what its value alone gives:
+    group key values, column-backed times and numbers, nulls, lists of any type."""
+    from array import array
+
+    from gateway.query.executor import Result
+    from gateway.query.output import _text
+    from gateway.query.tables import NullableColumn, Table, TimeColumn
+    from gateway.query.values import Time, format_time
+
+    key = {"_start": Time(T0), "_stop": Time(T0 + 60 * S), "_field": "v", "host": "a,\"b\""}
+    types = {"_start": "time", "_stop": "time", "_field": "string", "host": "string",
+             "_time": "time", "_value": "float", "n": "int", "ok": "bool", "u": "uint",
+             "when": "time", "s": "string"}
+    data = {"_time": TimeColumn(array("q", [T0, T0 + 1, T0 - 10**9 + 5])),
+            "_value": NullableColumn(array("d", [1.5, 0.0, float("nan")]), bytearray([1, 0, 1])),
+            "n": array("q", [-3, 0, 7]), "ok": [True, None, False], "u": [UInt(2**64 - 1), 0, None],
+            "when": [None, Time(-1), Time(T0 + 123_456_789)], "s": ["x", "", None]}
+    tables = [Table(key, data, types, 3), Table(dict(key, host="c"), {"_value": [float("inf")]},
+                                                {**types}, 1)]
+    results = [Result("_result", tables)]
+    import csv
+
+    rows = list(csv.reader(io.StringIO("".join(annotated_csv(results, annotations=())))))
+    want = [[_text(t.value(c, i), t.types.get(c, "string")) for c in t.columns]
+            for t in tables for i in range(t.nrows)]
+    assert [r[3:] for r in rows if r and r[1] != "result"] == want
+    lines = [json.loads(line) for line in "".join(json_lines(results)).splitlines()]
+    assert len(lines) == len(want)
+    for row, (t, i) in zip(lines, [(t, i) for t in tables for i in range(t.nrows)]):
+        for c in t.columns:
+            v = t.value(c, i)
+            if t.types.get(c) == "time" and v is not None:
+                v = format_time(v)
+            elif isinstance(v, float) and not math.isfinite(v):
+                v = None
+            assert row[c] == v, (c, i)

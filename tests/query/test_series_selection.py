@@ -96,6 +96,19 @@ def test_equalities_that_no_series_or_other_filter_meets_choose_none(tmp_path, f
     assert run(scenario()) == []
 
 
+def _count_filter_calls(q) -> list:
+    """The _field of each record the query's filters are evaluated on, as they run."""
+    calls = []
+    original = q.interpreter.row_function
+
+    def counting(fn, pos):
+        test = original(fn, pos)
+        return lambda record: calls.append(record["_field"]) or test(record)
+
+    q.interpreter.row_function = counting
+    return calls
+
+
 def test_a_filter_of_equalities_only_is_not_evaluated_per_series(tmp_path):
     """The catalogue answers it from the keys: the filter function never runs."""
     async def scenario():
@@ -105,14 +118,7 @@ def test_a_filter_of_equalities_only_is_not_evaluated_per_series(tmp_path):
             q = compile_query(f'from(bucket: "raw") |> range(start: {T0 // S}, stop: {T0 // S + 60}) '
                               f'|> filter(fn: (r) => r._field == "usage" and r.host == "a") '
                               f'|> count()', now=T0 + 60 * S)
-            calls = []
-            original = q.interpreter.row_function
-
-            def counting(fn, pos):
-                test = original(fn, pos)
-                return lambda record: calls.append(record["_field"]) or test(record)
-
-            q.interpreter.row_function = counting
+            calls = _count_filter_calls(q)
             results, _ = await run_query(q, store)
             return calls, sorted(t.key["_measurement"] for t in results[0].tables)
 
@@ -129,14 +135,7 @@ def test_a_filter_is_evaluated_once_per_distinct_value(tmp_path):
             await store.write(batch_of(rows))
             q = compile_query(f'from(bucket: "raw") |> range(start: {T0 // S}, stop: {T0 // S + 60}) '
                               f'|> filter(fn: (r) => r._field =~ /^a$/) |> count()', now=T0 + 60 * S)
-            calls = []
-            original = q.interpreter.row_function
-
-            def counting(fn, pos):
-                test = original(fn, pos)
-                return lambda record: calls.append(record["_field"]) or test(record)
-
-            q.interpreter.row_function = counting
+            calls = _count_filter_calls(q)
             results, _ = await run_query(q, store)
             return sorted(calls), len(results[0].tables)
 

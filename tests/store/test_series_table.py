@@ -80,6 +80,12 @@ def test_keys_by_prefix_suffix_and_inner_pieces_in_sorted_order():
     assert keys_with(b"m", b" v", (b",h=a",)) == ["m,h=a v", "m,h=ab,k=1 v", "mm,h=a v"]
     assert keys_with(b"", b"", (b",h=a", b",k=1")) == ["m,h=ab,k=1 v"]
     assert keys_with(b"cpu f") == [] and keys_with(b"", b"cpu f") == []
+    table.add(9, INT, "n,\xe4=\udcff x")
+    assert table.infos([9, 2, 1]) == [table[9], table[2], table[1]]
+    assert table.infos([9])[0] == SeriesInfo(9, "n,\xe4=\udcff x", INT)
+    for absent in (8, 0, 99):
+        with pytest.raises(KeyError):
+            table.infos([1, absent])
 
 
 def test_the_kept_order_follows_every_add_and_is_the_callers_to_change():

@@ -1,0 +1,45 @@
+/* The window fold's block lists read from the block index file in C.
+ *
+ * A window query over many series needs each series' blocks in its time range (seq, offset,
+ * length, min_ts, max_ts: gw_fold_ref) before it folds them. Read through Python's sqlite3, every
+ * row becomes a tuple (about a microsecond each, and on the one database thread); read here,
+ * the rows go straight from SQLite into an array of gw_fold_ref, on the thread that folds the
+ * series, several threads at once.
+ *
+ * The reader is a read-only SQLite connection of its own to the index file: it sees what the
+ * writer has committed (a statement is one read transaction; a commit in progress makes it
+ * wait, up to the busy timeout). SQLite is not linked in: the functions are taken from the
+ * libsqlite3.so.0 that Python's sqlite3 module has already loaded (RTLD_NOLOAD), so that the
+ * process has one copy of SQLite, whose POSIX locks of the file are shared by all its
+ * connections (a second copy would drop the other's locks when it closes the file). When that
+ * library is not loaded, gw_index_reader_open fails and the caller reads the rows in Python.
+ *
+ * A reader is used by one thread at a time.
+ */
+#ifndef GW_INDEX_H
+#define GW_INDEX_H
+
+#include "gw_common.h"
+#include "gw_fold.h"
+
+/* cdef: begin */
+typedef struct gw_index_reader gw_index_reader;
+
+/* A reader of the index file at path (read-only), waiting up to busy_ms for a commit in
+ * progress. NULL on failure, with the reason in *why (a static string, or the reader's
+ * message copied into why_buf of why_room bytes). */
+gw_index_reader *gw_index_reader_open(const char *path, int busy_ms, char *why_buf,
+                                      size_t why_room);
+void gw_index_reader_close(gw_index_reader *r);
+/* The blocks of series `series` of bucket `bucket` that may hold points in [lo, hi): the index
+ * rows with max_ts >= lo and min_ts < hi, plus those of the n_extra blocks `extra` (blocks not
+ * indexed yet) whose seq has no row, ordered by (min_ts, seq). Returns their count (the refs
+ * are at gw_index_reader_refs until the next call) or GW_ENOMEM, or GW_EIO (SQLite's message
+ * at gw_index_reader_error). */
+int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, int64_t lo,
+                            int64_t hi, const gw_fold_ref *extra, uint32_t n_extra);
+const gw_fold_ref *gw_index_reader_refs(const gw_index_reader *r);
+const char *gw_index_reader_error(const gw_index_reader *r);
+/* cdef: end */
+
+#endif
