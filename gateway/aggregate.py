@@ -230,7 +230,9 @@ class BlockFold:
                               int(hi), min(int(max_windows), (1 << 32) - 1))
         if ptr == ffi.NULL:
             raise ValueError(f"cannot fold windows of {spec.every} ns over [{lo}, {hi})")
-        self.kept = frozenset(spec.columns) | {"start"}
+        kept = frozenset(spec.columns) | {"start"}
+        self._layout = tuple((name, code, name in kept)
+                             for name, code in zip(_FOLD_FIELDS, _FOLD_TYPECODES))
         self._ptr = ffi.gc(ptr, lib.gw_fold_free)
         self.type = type_code
 
@@ -277,12 +279,12 @@ class BlockFold:
     def finish(self) -> FoldedWindows:
         out = ffi.new("gw_fold_windows *")
         lib.gw_fold_finish(self._ptr, out)
-        n = out.n
+        size = 8 * out.n
         cols = []
-        for name, code in zip(_FOLD_FIELDS, _FOLD_TYPECODES):
+        for name, code, kept in self._layout:
             col = array(code)
-            if n and name in self.kept:
-                col.frombytes(ffi.buffer(getattr(out, name), 8 * n))
+            if kept and size:
+                col.frombytes(ffi.buffer(getattr(out, name), size))
             cols.append(col)
         return FoldedWindows(*cols)
 

@@ -458,6 +458,10 @@ class Executor:
                 counts += cols.count
             means = window_means(sums, counts)
         at = 0
+        time_dst = win.time_dst
+        # (types, columns) by the key's columns and the value type: the series of a query
+        # mostly share them
+        shapes: dict[tuple, tuple[dict, list]] = {}
         for k, info, cols in picked:
             n = len(cols.start)
             value_type = FLUX_TYPES[info.type]
@@ -469,11 +473,15 @@ class Executor:
                 if isinstance(values, list):   # (stddev's nulls, booleans)
                     values = compact_column(values, out_type)
             key = self._key(plan, info)
-            types = self._key_types(key)
-            types[win.time_dst] = "time"
-            types["_value"] = out_type
-            out[k] = Table(key, {win.time_dst: TimeColumn(times[at:at + n]), "_value": values},
-                           types, n)
+            shape = (tuple(key), out_type)
+            got = shapes.get(shape)
+            if got is None:
+                types = self._key_types(key)
+                types[time_dst] = "time"
+                types["_value"] = out_type
+                got = shapes[shape] = (types, column_order([*key, time_dst, "_value"]))
+            out[k] = Table(key, {time_dst: TimeColumn(times[at:at + n]), "_value": values},
+                           dict(got[0]), n, list(got[1]))
             at += n
         return out
 

@@ -101,6 +101,10 @@ def annotated_csv(results: Iterable[Result], *, header: bool = True,
         yield "\r\n"
 
 
+#: json.dumps(..., ensure_ascii=False) made an encoder for every row
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def json_lines(results: Iterable[Result]) -> Iterator[str]:
     """One JSON object per row: result, table and every column (times as RFC 3339; NaN and
     infinities, which JSON lacks, as null)."""
@@ -111,7 +115,7 @@ def json_lines(results: Iterable[Result]) -> Iterator[str]:
             for values in (zip(*columns) if columns else (() for _ in range(t.nrows))):
                 row = {"result": result.name, "table": table_id}
                 row.update(zip(t.columns, values))
-                lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+                lines.append(_JSON.encode(row) + "\n")
             yield "".join(lines)
 
 

@@ -250,13 +250,29 @@ class IndexReader:
         extra_c = ffi.cast("gw_fold_ref *", ffi.from_buffer(extra)) if n_extra else ffi.NULL
         n = lib.gw_index_block_refs(self._r, bucket_id, series_id, lo, hi, extra_c, n_extra)
         if n < 0:
-            why = ("out of memory" if n == lib.GW_ENOMEM
-                   else ffi.string(lib.gw_index_reader_error(self._r)).decode("utf-8", "replace"))
-            raise StoreError(f"cannot read the block index {self.path}: {why}")
+            raise self._failure(n)
         out = array("q")
         if n:
             out.frombytes(ffi.buffer(lib.gw_index_reader_refs(self._r), _REF_BYTES * n))
         return out
+
+    def begin(self) -> None:
+        """Makes the block lists read until :meth:`end` one read transaction (cheaper than
+        one per list for short series; the writer waits for :meth:`end`)."""
+        self._run(lib.gw_index_reader_begin)
+
+    def end(self) -> None:
+        self._run(lib.gw_index_reader_end)
+
+    def _run(self, step) -> None:
+        rc = step(self._r)
+        if rc != OK:
+            raise self._failure(rc)
+
+    def _failure(self, rc: int) -> StoreError:
+        why = ("out of memory" if rc == lib.GW_ENOMEM
+               else ffi.string(lib.gw_index_reader_error(self._r)).decode("utf-8", "replace"))
+        return StoreError(f"cannot read the block index {self.path}: {why}")
 
     def close(self) -> None:
         if self._r is not None:

@@ -15,9 +15,11 @@ others are taken as they are (a sealed block is sorted and free of duplicates).
 from __future__ import annotations
 
 import bisect
+import collections
 import concurrent.futures
 import contextlib
 import logging
+import threading
 from array import array
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -32,7 +34,7 @@ from gateway.errors import CorruptBlock, StoreError
 from gateway.store.bucket import Bucket, HeadPoints
 from gateway.store.series_table import SeriesInfo, key_parts
 from gateway.store.index import BlockIndex
-from gateway.store.native import OK, gather64, merge_order
+from gateway.store.native import OK, IndexReader, gather64, merge_order
 from gateway.store.threads import FOLD_THREADS, StoreThreads
 
 log = logging.getLogger("gateway.store")
@@ -50,6 +52,10 @@ _Read = tuple[int, int, int, tuple[int, int | None]]
 BATCH_POINTS = 65536
 _HEAD_SEQ = 1 << 62   # the head is newer than every block
 _NO_HEAD = HeadPoints(array("q"), None, None)
+#: A fold thread lists the blocks of up to LIST_SERIES series in one read transaction of the
+#: index, stopping after LIST_ROWS rows (the writer waits for its end, and the lists listed
+#: ahead take memory): long series are listed one at a time.
+LIST_SERIES, LIST_ROWS = 16, 4096
 
 
 @dataclass(slots=True)
@@ -136,6 +142,46 @@ def _key_pieces(measurement: str | None, tags: Mapping[str, str] | None,
         with contextlib.suppress(ValueError):
             inner.append(encoded(f",{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}"))
     return prefix, suffix, tuple(inner)
+
+
+class _FoldQueue:
+    """The series of one :meth:`StoreReader.fold_many` trip, shared by the fold threads. A
+    thread that finds no series with its blocks listed lists the next LIST_SERIES at once (a
+    read transaction of the index per series costs more than listing a short one); the
+    threads take the listed series one at a time, so that one slowed down folds fewer."""
+
+    def __init__(self, jobs: list) -> None:
+        self._todo = collections.deque(jobs)
+        self._listed: collections.deque = collections.deque()
+        self._listing = 0   # threads listing a batch now
+        self._changed = threading.Condition()
+
+    def next_job(self, list_refs: Callable[[list], tuple[list, list]]):
+        """The next listed job, None when every job is taken; ``list_refs(batch)`` lists
+        jobs of a batch and returns (those to fold, those it left for later)."""
+        while True:
+            with self._changed:
+                while not self._listed:
+                    batch = [self._todo.popleft()
+                             for _ in range(min(LIST_SERIES, len(self._todo)))]
+                    if batch:
+                        self._listing += 1
+                        break
+                    if not self._listing:
+                        return None
+                    self._changed.wait()   # the last batches are being listed
+                else:
+                    return self._listed.popleft()
+            listed: list = []
+            rest: list = []
+            try:
+                listed, rest = list_refs(batch)
+            finally:
+                with self._changed:
+                    self._listing -= 1
+                    self._listed.extend(listed)
+                    self._todo.extendleft(reversed(rest))
+                    self._changed.notify_all()
 
 
 class StoreReader:
@@ -303,7 +349,7 @@ class StoreReader:
         # The fold threads take the series one at a time from one queue, the longest block
         # lists first: a thread that is slowed down (another process on its core) takes fewer.
         jobs.sort(key=lambda j: -len(j[1] or ()))
-        queue = iter(jobs)
+        queue = _FoldQueue(jobs)
         got = await self.threads.on_fold_threads(self._fold_jobs,
                                                  [queue] * min(FOLD_THREADS, len(jobs)), heads,
                                                  b, self.index, lo, hi, spec, max_windows, since)
@@ -311,34 +357,64 @@ class StoreReader:
         return [by_id[info.id] for info in infos]
 
     @staticmethod
-    def _fold_jobs(jobs: Iterator, heads: concurrent.futures.Future, b: Bucket,
+    def _fold_jobs(queue: _FoldQueue, heads: concurrent.futures.Future, b: Bucket,
                    index: BlockIndex, lo: int, hi: int, spec: FoldSpec, max_windows: int,
                    since: tuple[int, int | None]) -> list:
-        """Folds series taken from ``jobs`` (shared by the fold threads) until it is empty;
+        """Folds series taken from ``queue`` (shared by the fold threads) until it is empty;
         (series id, (points, windows or None, blocks listed)) of each. ``heads``: the
         copies of the series' heads, in the order of the jobs' numbers."""
         out: list[tuple[int, tuple[int, FoldedWindows | None, int]]] = []
-        reader = None
+        readers: list[IndexReader] = []   # this thread's, once it needs one
+
+        def list_refs(batch: list) -> tuple[list, list]:
+            return StoreReader._list_refs(batch, readers, index, b, lo, hi, out)
+
         try:
-            for info, refs, extra, k in jobs:
-                if refs is None:   # listed here, in C
-                    reader = reader or index.native_reader()
-                    if reader is None:   # the index stopped being readable from C
-                        out.append((info.id, (0, None, 0)))
-                        continue
+            while (job := queue.next_job(list_refs)) is not None:
+                info, refs, k = job
+                out.append((info.id, StoreReader._fold_job(b, info, refs, heads, k, lo, hi,
+                                                           spec, max_windows, since)))
+        finally:
+            for reader in readers:
+                index.release_reader(reader)
+        return out
+
+    @staticmethod
+    def _list_refs(batch: list, readers: list[IndexReader], index: BlockIndex, b: Bucket,
+                   lo: int, hi: int, out: list) -> tuple[list, list]:
+        """((info, refs, job number) of the jobs of ``batch`` with their blocks, those not
+        listed yet listed here in C in one read transaction; the jobs left for later once
+        LIST_ROWS rows are listed). A series whose blocks cannot be listed goes to ``out`` as
+        one for the general path."""
+        listed: list[tuple[SeriesInfo, array, int]] = []
+        reader, rows = None, 0
+        try:
+            for at, (info, refs, extra, k) in enumerate(batch):
+                if rows >= LIST_ROWS:
+                    return listed, batch[at:]
+                if refs is None:
+                    if not readers:
+                        first = index.native_reader()
+                        if first is None:   # the index stopped being readable from C
+                            out.append((info.id, (0, None, 0)))
+                            continue
+                        readers.append(first)
                     try:
+                        if reader is None:
+                            readers[0].begin()
+                            reader = readers[0]
                         refs = reader.block_refs(b.state.id, info.id, lo, hi, extra)
                     except StoreError as e:
                         log.warning("bucket %s: %s; the series is read through Python",
                                     b.name, e)
                         out.append((info.id, (0, None, 0)))
                         continue
-                out.append((info.id, StoreReader._fold_job(b, info, refs, heads, k, lo, hi,
-                                                           spec, max_windows, since)))
+                    rows += len(refs) // REF_WORDS
+                listed.append((info, refs, k))
         finally:
             if reader is not None:
-                index.release_reader(reader)
-        return out
+                reader.end()
+        return listed, []
 
     @staticmethod
     def _fold_job(b: Bucket, info: SeriesInfo, refs: array, heads: concurrent.futures.Future,

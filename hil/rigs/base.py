@@ -59,6 +59,9 @@ class Rig(abc.ABC):
 
     #: ``emulated``, ``qemu`` or ``ssh``.
     kind: str = "rig"
+    #: Whether :meth:`advance_clock` lets the device's time pass faster than real time (a
+    #: scenario plays a long wait in less time only then).
+    advances_clock: bool = False
 
     # -- the device under test ---------------------------------------------------------
     @abc.abstractmethod

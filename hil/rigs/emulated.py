@@ -81,6 +81,7 @@ class LoopCard:
 
 class EmulatedRig(Rig):
     kind = "emulated"
+    advances_clock = True
 
     def __init__(self, workdir: pathlib.Path, card_mib: int = 0) -> None:
         self.workdir = pathlib.Path(workdir)

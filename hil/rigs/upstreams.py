@@ -266,10 +266,9 @@ class FaultProxy:
     ``pass``; ``delay`` (each piece waits ``delay`` s); ``reset`` (connections are reset at
     once); ``blackhole`` (bytes are taken and nothing comes back); ``drip`` (answers come one
     byte every ``delay`` s); ``answer`` (every request gets ``answer``, raw HTTP, and the
-    upstream sees nothing). Runs on its own threads; ``close()`` stops it. ``port``: a port
-    reserved for it (a qemu guest's forward names it before the proxy exists), else a free one."""
+    upstream sees nothing). Runs on its own threads; ``close()`` stops it."""
 
-    def __init__(self, target: tuple[str, int], port: int = 0) -> None:
+    def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.mode = "pass"
         self.delay = 0.2
@@ -277,7 +276,7 @@ class FaultProxy:
         self.connections = 0
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", port))
+        self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(64)
         self.port = self._sock.getsockname()[1]
         self._closed = False
@@ -389,15 +388,16 @@ class FaultProxy:
 
 
 class Uplink:
-    """A rig's uplink: a real VictoriaMetrics on this machine, reached only through a
+    """The emulated rig's uplink: a real VictoriaMetrics on this machine, reached only through a
     :class:`FaultProxy` (the device's way out). A cut makes the proxy reset every connection,
-    open ones included, as a dead link or a refusing peer does; a restore lets them through."""
+    open ones included, as a dead link or a refusing peer does; a restore lets them through.
+    (The rigs on the image cut on the device instead: ``device_uplink.py``.)"""
 
-    def __init__(self, directory: pathlib.Path, port: int = 0) -> None:
+    def __init__(self, directory: pathlib.Path) -> None:
         self.upstream = VictoriaMetrics(directory)
         self.upstream.start()
         try:
-            self.proxy = FaultProxy(("127.0.0.1", self.upstream.port), port)
+            self.proxy = FaultProxy(("127.0.0.1", self.upstream.port))
         except OSError:
             self.upstream.stop()
             raise

@@ -121,18 +121,15 @@ class GatewayTime:
     """The gateway's time as the scenario plays it: a tick advances the device's clock where
     the rig can, and waits in real time where it cannot."""
 
-    def __init__(self, rig, played: bool) -> None:
+    def __init__(self, rig) -> None:
         self.rig = rig
-        self.played = played
+        self.played = rig.advances_clock
         self.seconds = 0.0
 
     def tick(self, seconds: float) -> None:
         if self.played:
-            try:
-                self.rig.advance_clock(seconds)
-            except RigLacks:
-                self.played = False
-        if not self.played:
+            self.rig.advance_clock(seconds)
+        else:
             time.sleep(seconds)
         self.seconds += seconds
         # The gateway's own threads (the WAL's commit, the sender) run in real time: a pause
@@ -170,15 +167,16 @@ def holds(rig, wanted: dict[tuple, set]) -> bool:
 def test_ten_minutes_of_uplink_outage_lose_nothing_upstream(make_rig, figures):
     rig = make_rig()
     upstream_url = rig.upstream_url()
-    try:
-        rig.set_boot_clock(T0_S)   # the rig's clock, which it may advance
-        rigs_clock = True
-    except RigLacks:
-        rigs_clock = False         # the device's own clock: the ticks are real seconds
+    clock = GatewayTime(rig)
+    if clock.played:
+        rig.set_boot_clock(T0_S)   # the rig's clock, which it advances
     rig.boot(config(rig.subscriber_broker_url(), *rig.device_listener(), upstream_url))
-    if rigs_clock:
-        rig.step_clock(T0_S)       # synchronised from the start: the scenario is not about the clock
-    clock = GatewayTime(rig, played=rigs_clock)
+    try:
+        # Synchronised from the start (the scenario is not about the clock): at the played
+        # clock's start, or as it is (the device's own clock: the ticks are real seconds).
+        rig.step_clock(T0_S if clock.played else None)
+    except RigLacks:
+        pass                       # a rig without the clock: the device's as it is
     device = Device(rig)
     started = time.monotonic()
     statuses: dict[str, dict] = {}

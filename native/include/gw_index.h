@@ -7,8 +7,9 @@
  * series, several threads at once.
  *
  * The reader is a read-only SQLite connection of its own to the index file: it sees what the
- * writer has committed (a statement is one read transaction; a commit in progress makes it
- * wait, up to the busy timeout). SQLite is not linked in: the functions are taken from the
+ * writer has committed (a statement is one read transaction, or the statements between
+ * gw_index_reader_begin and gw_index_reader_end are; a commit in progress makes it wait, up to
+ * the busy timeout). SQLite is not linked in: the functions are taken from the
  * libsqlite3.so.0 that Python's sqlite3 module has already loaded (RTLD_NOLOAD), so that the
  * process has one copy of SQLite, whose POSIX locks of the file are shared by all its
  * connections (a second copy would drop the other's locks when it closes the file). When that
@@ -38,6 +39,13 @@ void gw_index_reader_close(gw_index_reader *r);
  * at gw_index_reader_error). */
 int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, int64_t lo,
                             int64_t hi, const gw_fold_ref *extra, uint32_t n_extra);
+/* The block lists read between begin and end are one read transaction: a statement that
+ * starts one of its own costs more than listing a short series (the file's lock taken and
+ * released, its change counter and journal checked), so a query over many short series lists
+ * several in one. The lock held keeps the writer from committing until end: hold it for a
+ * bounded number of rows. GW_OK, or GW_EIO (message at gw_index_reader_error). */
+int gw_index_reader_begin(gw_index_reader *r);
+int gw_index_reader_end(gw_index_reader *r);
 const gw_fold_ref *gw_index_reader_refs(const gw_index_reader *r);
 const char *gw_index_reader_error(const gw_index_reader *r);
 /* cdef: end */

@@ -59,10 +59,12 @@ static const char BLOCKS_SQL[] =
 /* A query reads each page of its series' rows about once: a small page cache (256 KiB instead
  * of SQLite's 2 MB) keeps a reader per fold thread from growing the process. */
 static const char CACHE_SQL[] = "PRAGMA cache_size = -256";
+static const char BEGIN_SQL[] = "BEGIN";
+static const char END_SQL[] = "COMMIT";
 
 struct gw_index_reader {
     sqlite3 *db;
-    sqlite3_stmt *blocks;
+    sqlite3_stmt *blocks, *begin, *end;
     gw_fold_ref *refs;
     uint32_t room;
     char error[256];
@@ -84,7 +86,9 @@ gw_index_reader *gw_index_reader_open(const char *path, int busy_ms, char *why_b
         || sq.busy_timeout(r->db, busy_ms) != SQLITE_OK
         || sq.prepare_v2(r->db, CACHE_SQL, -1, &pragma, NULL) != SQLITE_OK
         || sq.step(pragma) != SQLITE_DONE
-        || sq.prepare_v2(r->db, BLOCKS_SQL, -1, &r->blocks, NULL) != SQLITE_OK) {
+        || sq.prepare_v2(r->db, BLOCKS_SQL, -1, &r->blocks, NULL) != SQLITE_OK
+        || sq.prepare_v2(r->db, BEGIN_SQL, -1, &r->begin, NULL) != SQLITE_OK
+        || sq.prepare_v2(r->db, END_SQL, -1, &r->end, NULL) != SQLITE_OK) {
         copy_why(why_buf, why_room, r->db ? sq.errmsg(r->db) : "out of memory");
         if (pragma) sq.finalize(pragma);
         gw_index_reader_close(r);
@@ -97,6 +101,8 @@ gw_index_reader *gw_index_reader_open(const char *path, int busy_ms, char *why_b
 void gw_index_reader_close(gw_index_reader *r) {
     if (!r) return;
     if (r->blocks) sq.finalize(r->blocks);
+    if (r->begin) sq.finalize(r->begin);
+    if (r->end) sq.finalize(r->end);
     if (r->db) sq.close(r->db);
     free(r->refs);
     free(r);
@@ -166,11 +172,23 @@ int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, 
         sq.reset(s);
         return GW_EIO;
     }
-    sq.reset(s);   /* ends the read transaction: a writer may commit */
+    sq.reset(s);   /* ends the read transaction (outside begin/end): a writer may commit */
     if (n_extra) return add_extra(r, n, extra, n_extra);
     if (!in_fold_order(r->refs, n)) qsort(r->refs, n, sizeof *r->refs, by_time_then_seq);
     return n;
 }
+
+static int run_once(gw_index_reader *r, sqlite3_stmt *s) {
+    int rc = sq.step(s);
+    sq.reset(s);
+    if (rc == SQLITE_DONE) return GW_OK;
+    snprintf(r->error, sizeof r->error, "%s", sq.errmsg(r->db));
+    return GW_EIO;
+}
+
+int gw_index_reader_begin(gw_index_reader *r) { return run_once(r, r->begin); }
+
+int gw_index_reader_end(gw_index_reader *r) { return run_once(r, r->end); }
 
 const gw_fold_ref *gw_index_reader_refs(const gw_index_reader *r) { return r->refs; }
 

@@ -1,8 +1,9 @@
 """The window fold's block lists read from the index file in C (IndexReader) equal the rows the
 index gives through Python (BlockIndex.block_refs) with the blocks not indexed yet added, on
-random stores: blocks sealed since the last checkpoint, overlapping and late writes, a ring
-small enough to evict, age retention, a damaged index row before and after its repair, and a
-read-only open (which reads the file in C until it copies the blocks into memory)."""
+random stores, each list in a read transaction of its own or many in one: blocks sealed since
+the last checkpoint, overlapping and late writes, a ring small enough to evict, age retention,
+a damaged index row before and after its repair, and a read-only open (which reads the file in
+C until it copies the blocks into memory)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,11 @@ async def _compare(store: Store, rng: random.Random, ranges: int = 6) -> int:
         for lo, hi in spans:
             pending = unindexed_by_series(b, ids, lo, hi)
             listed = await index.block_refs(b.state.id, ids, lo, hi)
+            # the lists of many series read in one read transaction, as a fold thread reads
+            # them, or each in its own (the writer commits between the spans either way)
+            one_read = rng.random() < 0.5
+            if one_read:
+                reader.begin()
             for sid in ids:
                 entries = list(pending.get(sid, []))
                 if len(listed[sid]) and rng.random() < 0.5:
@@ -63,6 +69,8 @@ async def _compare(store: Store, rng: random.Random, ranges: int = 6) -> int:
                 got = reader.block_refs(b.state.id, sid, lo, hi, array("q", extra))
                 assert got == expected, (sid, lo, hi)
                 seen += len(got) // 5
+            if one_read:
+                reader.end()
     finally:
         index.release_reader(reader)
     return seen
