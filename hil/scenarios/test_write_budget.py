@@ -19,10 +19,10 @@ a device (qemu, ssh) they are the whole card's, as it wears: the system's own wr
 timesyncd's clock file every 60 s) are in the figure too, and the rig names the processes that
 wrote and counts the ext4 journal's commits. There the window is measured on the device, by one
 command that syncs, reads the counters, waits and reads them again while the load runs from
-here: the rig's SSH login (sshd's and sudo's log lines, a dozen journal entries of some
-kilobytes each) is on the card before the window opens, as a device in the field has no such
-logins. Measured between two SSH calls, a 60 s window on the qemu rig had about half its
-writes from the rig's own logins.
+here: the rig's SSH login (sshd's and sudo's log lines in journald's persistent journal) is
+on the card before the window opens, as a device in the field has no such logins. Measured
+between two SSH calls, journald was the largest writer of a 60 s window on the qemu rig (56 %);
+measured on the device, it wrote nothing in the window.
 """
 
 from __future__ import annotations
