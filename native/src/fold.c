@@ -62,10 +62,18 @@ static int grow(void **p, size_t size) {
     return 1;
 }
 
+/* Room for the windows the range can hold, up to 1,024 (120 KiB): the columns of a day of
+ * 10-minute windows in one allocation instead of growing from 64 in steps, and a sparse
+ * series over a long range of short windows not paying for the range. */
+static uint32_t first_room(const gw_fold *f) {
+    uint64_t windows = ((uint64_t)f->hi - (uint64_t)f->lo) / (uint64_t)f->every + 2;
+    return windows < 64 ? 64 : windows > 1024 ? 1024 : (uint32_t)windows;
+}
+
 static int windows_reserve(gw_fold *f, uint32_t need) {
     if (need <= f->room) return 1;
     if (need > f->max_windows) return 0;
-    uint32_t room = f->room ? f->room : 64;
+    uint32_t room = f->room ? f->room : first_room(f);
     while (room < need) room = room > UINT32_MAX / 2 ? UINT32_MAX : room * 2;
     if (room > f->max_windows) room = f->max_windows;
     void **cols[] = {(void **)&f->start, (void **)&f->isum, (void **)&f->min_ts,
