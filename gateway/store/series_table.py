@@ -227,10 +227,6 @@ class SeriesTable:
                    if arena.find(part, offsets[sid], offsets[sid] + lengths[sid]) >= 0]
         return list(ids)
 
-    def key_starts_with(self, series_id: int, prefix: bytes) -> bool:
-        start = self._offset[series_id]
-        return self._arena.startswith(prefix, start, start + self._length[series_id])
-
     def memory(self) -> int:
         """Bytes the table holds (its arrays, not the interpreter's overhead)."""
         return (len(self._arena) + sum(a.itemsize * len(a) for a in

@@ -140,33 +140,32 @@ finally:
 print(json.dumps({"bytes": size, "free": free()}))
 """
 
-# Run on the device: the bytes written by the whole card holding the data (not its partition:
-# the card wears by everything written to it), from the kernel's counters.
-_CARD_WRITTEN = """
-import json, os, sys
-dev = os.stat(sys.argv[1]).st_dev
-node = os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
-if os.path.exists(os.path.join(node, "partition")):
-    node = os.path.dirname(node)
-with open(os.path.join(node, "stat")) as f:
-    sectors = int(f.read().split()[6])   # sectors written, 512 bytes whatever the card's own
-print(json.dumps({"card": os.path.basename(node), "bytes": sectors * 512}))
-"""
-
-# Run on the device as root: the card's writes over a window, with the processes that wrote
-# and the data file system's journal commits. The window opens after a sync, so the writes this
-# login caused (sshd's and sudo's log lines, the session's files) are on the card before it; the
-# logout comes after it closes.
-_CARD_WINDOW = """
+# Run on the device (the start of the two scripts below): the whole card holding the data (not
+# its partition: the card wears by everything written to it), found from the data's mount, and
+# the bytes written to it, from the kernel's counters.
+_CARD = """
 import json, os, sys, time
 dev = os.stat(sys.argv[1]).st_dev
 node = os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
 part = os.path.basename(node)
 disk = os.path.dirname(node) if os.path.exists(os.path.join(node, "partition")) else node
 
-def sample():
+def card_bytes_written():
     with open(os.path.join(disk, "stat")) as f:
-        written = int(f.read().split()[6]) * 512
+        return int(f.read().split()[6]) * 512   # sectors written, 512 bytes whatever the card's own
+"""
+
+_CARD_WRITTEN = _CARD + """
+print(json.dumps({"bytes": card_bytes_written()}))
+"""
+
+# Run on the device as root: the card's writes over a window, with the processes that wrote
+# and the data file system's journal commits. The window opens after a sync, so the writes this
+# login caused (sshd's and sudo's log lines, the session's files) are on the card before it; the
+# logout comes after it closes.
+_CARD_WINDOW = _CARD + """
+def sample():
+    written = card_bytes_written()
     writers = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -377,8 +376,6 @@ class SshRig(Rig):
         self.uplink: DeviceUplink | None = None
         #: The disk filler's path on the device, while the rig may have left one there.
         self._filler: str | None = None
-        #: The card the data is on, as the device names it (``vda``, ``mmcblk0``), once read.
-        self.card_name: str | None = None
 
     def _shell(self) -> Shell:
         if self.shell is None:
@@ -599,9 +596,7 @@ class SshRig(Rig):
         self._shell().ssh(f"sudo rm -f {shlex.quote(self._filler_path())}")
 
     def block_device_bytes_written(self) -> int:
-        answer = json.loads(self._device_python(_CARD_WRITTEN, DATA_DIR, user="root"))
-        self.card_name = answer["card"]
-        return answer["bytes"]
+        return json.loads(self._device_python(_CARD_WRITTEN, DATA_DIR, user="root"))["bytes"]
 
     def card_writes_during(self, seconds: float) -> CardWindow:
         answer = json.loads(self._device_python(_CARD_WINDOW, DATA_DIR, str(seconds), user="root",
