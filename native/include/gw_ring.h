@@ -58,6 +58,7 @@ typedef struct gw_ring_info {
     uint64_t next_seq;        /* sequence number of the next entry */
     uint64_t bytes_written;   /* since open */
     uint64_t entries_written; /* since open */
+    uint64_t syncs;           /* fdatasync calls gw_ring_sync made since open */
     int      last_errno;      /* errno of the last failed call */
 } gw_ring_info;
 
@@ -111,7 +112,9 @@ int  gw_ring_scan_next(gw_ring *r, uint64_t pos, uint64_t seq, uint8_t *buf, siz
  * at an 8-aligned offset >= from. GW_OK (out filled; continue from out->offset +
  * out->length), GW_RING_STALE when there is none up to the end, or GW_EIO. */
 int  gw_ring_find_next(gw_ring *r, uint64_t from, gw_ring_entry *out);
-/* fdatasync of the ring file. GW_OK or GW_EIO / GW_ENOSPC. */
+/* fdatasync of the ring file, skipped when no entry was written since the last one that
+ * succeeded (a sync with nothing to write still costs the card a cache flush; the store
+ * syncs both of its rings at every checkpoint). GW_OK or GW_EIO / GW_ENOSPC. */
 int  gw_ring_sync(gw_ring *r);
 /* Copies the ring's state into *out. */
 void gw_ring_get_info(gw_ring *r, gw_ring_info *out);
@@ -132,6 +135,11 @@ struct gw_ring {
     int          fd;
     int          readonly;    /* opened with GW_RING_READONLY: every write fails, GW_EINVAL */
     gw_ring_info info;        /* the state gw_ring_get_info copies out */
+    /* Appends attempted (counted after the write, failed ones too) and the count the last
+     * successful sync saw: equal, the file holds nothing unsynced. Appends run on the store
+     * thread while a sync may run on another, hence atomics. */
+    uint64_t     appends;
+    uint64_t     synced_appends;
 };
 
 #endif

@@ -105,6 +105,8 @@ static gw_ring *new_ring(int fd, int readonly) {
     r->readonly = readonly;
     r->info.write_pos = GW_RING_HEADER_SIZE;
     r->info.next_seq = 1;
+    /* The first sync always runs: the file may hold pages a killed process left unsynced. */
+    r->appends = 1;
     return r;
 }
 
@@ -237,8 +239,11 @@ int gw_ring_append(gw_ring *r, const uint8_t *block, uint32_t block_len, uint32_
     memset(buf + GW_RING_ENTRY_HEADER + block_len, 0, length - GW_RING_ENTRY_HEADER - block_len);
     put32(buf + 4, gw_crc32c(0, buf + 8, GW_RING_ENTRY_HEADER - 8 + (size_t)block_len));
     int rc = pwrite_all(r->fd, buf, (size_t)length, pos);
+    int err = errno;
     free(buf);
-    if (rc != 0) { r->info.last_errno = errno; return io_status(errno); }
+    /* After the write, so that a sync that saw this count began after the write ended. */
+    __atomic_add_fetch(&r->appends, 1, __ATOMIC_RELEASE);
+    if (rc != 0) { r->info.last_errno = err; return io_status(err); }
     memset(out, 0, sizeof *out);
     out->seq = r->info.next_seq;
     out->offset = pos;
@@ -359,7 +364,11 @@ int gw_ring_find_next(gw_ring *r, uint64_t from, gw_ring_entry *out) {
 }
 
 int gw_ring_sync(gw_ring *r) {
+    uint64_t appends = __atomic_load_n(&r->appends, __ATOMIC_ACQUIRE);
+    if (appends == __atomic_load_n(&r->synced_appends, __ATOMIC_ACQUIRE)) return GW_OK;
+    r->info.syncs++;
     if (fdatasync(r->fd) != 0) { r->info.last_errno = errno; return io_status(errno); }
+    __atomic_store_n(&r->synced_appends, appends, __ATOMIC_RELEASE);
     return GW_OK;
 }
 

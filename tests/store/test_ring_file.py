@@ -155,3 +155,22 @@ def test_new_files_and_directories_are_synced(data_dir, monkeypatch):
     # the ring's and the series file's names, and the new bucket directory's own name
     for d in (bucket, os.path.dirname(bucket), os.path.join(bucket, "wal")):
         assert ident(d) in synced, d
+
+
+def test_a_ring_is_synced_only_when_blocks_were_written_since_its_last_sync(data_dir):
+    async def go():
+        async with Store(data_dir, small_config()) as store:
+            raw, rollup = store.buckets["raw"].ring, store.buckets["rollup"].ring
+            await store.flush()              # the open's own checkpoint synced both rings
+            syncs = raw.info().syncs, rollup.info().syncs
+            await store.write(make_batch([("m", {}, "v", T0 + i * 10**9, float(i))
+                                          for i in range(10)]))
+            await store.flush(seal=True)     # a block in the raw ring: it is synced
+            assert raw.info().syncs == syncs[0] + 1
+            await store.flush()              # nothing new in either ring: no sync
+            assert (raw.info().syncs, rollup.info().syncs) == (syncs[0] + 1, syncs[1])
+        async with Store(data_dir, small_config()) as store:
+            # a reopened ring is synced once whatever: a killed process may have left its
+            # blocks unsynced in the page cache
+            assert store.buckets["raw"].ring.info().syncs == 1
+    asyncio.run(go())
