@@ -165,3 +165,25 @@ def test_history_is_bounded(tmp_path):
     runs, lines = run(scenario())
     assert len(runs) == 5 and runs[-1].scheduled_for == T0 + 30 * MIN
     assert len(lines) < 10
+
+
+def test_a_scheduled_run_saves_its_record_and_state_once(tmp_path, monkeypatch):
+    clock = FakeClock(T0 + OFFSET)
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: replaced.append(b) or real_replace(a, b))
+
+    async def scenario():
+        async with Store(str(tmp_path / "data"), store_config()) as store:
+            sched = TaskScheduler(store, [task_spec(SOURCE)], str(tmp_path / "tasks"), settings(),
+                                  clock=clock)
+            await sched.run_due()
+            clock.now += 3 * MIN
+            await sched.run_due()
+            return sched.records["rollup-1m"]
+
+    records = run(scenario())
+    # four runs, each one state file replaced, holding where the runs got to
+    assert replaced.count(records.state_path) == 4
+    assert len(records.runs()) == 4
+    assert records._load_state().last_scheduled == T0 + 3 * MIN
