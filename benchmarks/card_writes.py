@@ -86,6 +86,11 @@ class PageModel:
     def rename(self, old: str, new: str) -> None:
         self.dirty[new] = self.dirty.pop(old, {})
 
+    def entry_changed(self, path: str, now: float) -> None:
+        """A name in path's directory was made, renamed or removed: the directory's sync
+        has that to write."""
+        self.dirty[os.path.dirname(path)][0] = now
+
 
 LINE = re.compile(r"^(\d+)\s+(\d+\.\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+|\?)(?:<([^>]*)>)?")
 FD_PATH = re.compile(r"^\d+<([^>]*)>")
@@ -167,10 +172,9 @@ def per_file(trace: str, data_dir: str) -> dict[str, FileFigures]:
         if call == "openat":
             if under(result_path):
                 positions[(pid, result)] = 0
-                if "O_TRUNC" in args:
+                if "O_TRUNC" in args or ("O_CREAT" in args and "O_EXCL" in args):
                     model.forget(result_path)
-                    figures[file_kind(result_path, data_dir)].metadata += 1
-                elif "O_CREAT" in args and "O_EXCL" in args:
+                    model.entry_changed(result_path, now)
                     figures[file_kind(result_path, data_dir)].metadata += 1
             continue
         if call in ("rename", "renameat", "renameat2"):
@@ -181,6 +185,7 @@ def per_file(trace: str, data_dir: str) -> dict[str, FileFigures]:
                 old, new = (n if n.startswith("/") else base + n for n in names)
                 if under(new):
                     model.rename(old, new)
+                    model.entry_changed(new, now)
                     figures[file_kind(new, data_dir)].metadata += 1
             continue
         if call in ("unlink", "unlinkat"):
@@ -191,6 +196,7 @@ def per_file(trace: str, data_dir: str) -> dict[str, FileFigures]:
                 gone = names[0] if names[0].startswith("/") else base + names[0]
                 if under(gone):
                     model.forget(gone)
+                    model.entry_changed(gone, now)
                     figures[file_kind(gone, data_dir)].metadata += 1
             continue
         if call == "mkdir":

@@ -81,6 +81,10 @@ _REF_FETCH = 1024
 #: max_ts).
 _REF_ROW = struct.Struct("=6q")
 
+#: Bytes of the index's rollback journal kept after a transaction (see _connect): a
+#: checkpoint's transaction changes a few dozen pages.
+_JOURNAL_SIZE_LIMIT = 1 << 20
+
 #: How long a C reader of the index (:meth:`BlockIndex.native_reader`) waits for a commit in
 #: progress: as long as Python's sqlite3 waits for a lock.
 _READER_BUSY_MS = 5000
@@ -283,7 +287,14 @@ class BlockIndex:
     async def _connect(path: str) -> aiosqlite.Connection:
         db = await aiosqlite.connect(path)
         try:
-            await db.execute("PRAGMA journal_mode=TRUNCATE")
+            # The rollback journal is kept between transactions, its header zeroed at each
+            # commit (PERSIST): emptying it (TRUNCATE) freed its blocks and the next
+            # transaction allocated them again, metadata that each sync made the file
+            # system's journal write. A transaction that grew it past the limit (an index
+            # rebuild) cuts it back. A reader (the C index reader, a read-only open) treats
+            # a journal with a zeroed header as no journal, as it did an empty one.
+            await db.execute("PRAGMA journal_mode=PERSIST")
+            await db.execute(f"PRAGMA journal_size_limit={_JOURNAL_SIZE_LIMIT}")
             await db.execute("PRAGMA synchronous=FULL")
             await db.executescript(_SCHEMA)
             await BlockIndex._check(db)

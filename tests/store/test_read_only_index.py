@@ -103,3 +103,22 @@ def test_a_wrong_index_row_is_repaired_in_memory(data_dir):
     assert got == written
     assert not on_file        # the repair changed the blocks: in memory
     assert _digest(data_dir) == before
+
+
+def test_the_index_journal_is_kept_between_transactions_and_readers_ignore_it(data_dir):
+    journal = os.path.join(data_dir, "store", "index.sqlite-journal")
+
+    async def go():
+        async with Store(data_dir, small_config()) as store:
+            for first in (0, 100):
+                await store.write(make_batch(_rows(first, 100)))
+                await store.flush(seal=True)
+                # kept, not emptied (no blocks freed and allocated again a transaction), its
+                # header zeroed: no reader takes it for a transaction to roll back
+                with open(journal, "rb") as f:
+                    head = f.read(28)
+                assert os.path.getsize(journal) > 0 and head == bytes(28)
+    asyncio.run(go())
+    got, on_file = _read_only(data_dir)
+    assert on_file and sorted(v for pts in got.values() for _, v in pts) \
+        == [float(i) for i in range(200)]
