@@ -4,12 +4,25 @@ Every ``checkpoint_interval`` old heads are sealed, the ring is synced, new bloc
 to the index in one transaction (evicting what the ring overwrote, expiring what is older than
 the retention) and WAL segments whose points are all in synced blocks are deleted. A checkpoint
 that fails leaves everything it took in the bucket for the next one (:meth:`Bucket.restore`).
+
+A periodic checkpoint lets sealed blocks wait for the index up to INDEX_BATCH_S: heads sealed by
+age come in bursts a checkpoint or two apart (local sensors and LAN devices started a few
+seconds apart), and each burst's transaction rewrites a leaf of the index per series, whatever
+the number of blocks (about 1 MB for 100 series once the index holds a month of blocks), so
+they share one. Nothing waits that the index alone would keep: blocks are synced in the ring
+first, and recovery follows the ring's chain from the index's checkpoint (so a cut while blocks
+wait finds them there, as it finds those of a cut before the transaction). New series, damage
+and expiry are recorded at once, and blocks wait only while they hold a small share of the
+ring. Reads and replication take the waiting blocks from the bucket's list, as they take a
+checkpoint's; an index row of a block they overwrote reads as evicted, as within a checkpoint
+interval.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from array import array
 from typing import Callable, Iterable
 
@@ -22,6 +35,13 @@ from gateway.store.threads import StoreThreads
 
 log = logging.getLogger("gateway.store")
 
+#: How long a periodic checkpoint lets sealed blocks wait for the index (see above).
+INDEX_BATCH_S = 60.0
+#: ... and at most this share of the ring's data area, so that the waiting blocks never come
+#: near a lap of the ring (reads judge index rows overwritten since the last transaction by
+#: the ring's position and bytes written since then).
+INDEX_BATCH_RING_SHARE = 1 / 16
+
 
 class Checkpointer:
     def __init__(self, buckets: Iterable[Bucket], index: BlockIndex, threads: StoreThreads,
@@ -33,6 +53,8 @@ class Checkpointer:
         self.interval = interval
         self._lock = asyncio.Lock()
         self._failed = {b.name: Throttled(log) for b in self.buckets}
+        #: Per bucket, since when (time.monotonic()) sealed blocks wait for the index.
+        self._waiting_since: dict[str, float] = {}
 
     def failing(self) -> list[str]:
         """The latest error of each bucket whose checkpoints fail now (none since a success)."""
@@ -43,7 +65,7 @@ class Checkpointer:
             await asyncio.sleep(self.interval)
             for b in self.buckets:
                 try:
-                    await self.checkpoint(b)
+                    await self.checkpoint(b, batch=True)
                 except StoreError as e:
                     b.counters["checkpoint_errors"] += 1
                     self._failed[b.name].failure("bucket %s: checkpoint failed (retried): %s",
@@ -51,8 +73,9 @@ class Checkpointer:
                 else:
                     self._failed[b.name].success("bucket %s: checkpoints succeed again", b.name)
 
-    async def checkpoint(self, b: Bucket, force_seal: bool = False) -> None:
-        """Seals due heads (all with force_seal), syncs the ring and records it in the index.
+    async def checkpoint(self, b: Bucket, force_seal: bool = False, batch: bool = False) -> None:
+        """Seals due heads (all with force_seal), syncs the ring and records it in the index
+        (with batch, blocks alone may wait for a later checkpoint: see INDEX_BATCH_S).
         Raises StoreError when the series file or the index cannot be written."""
         async with self._lock:
             sealed = await self.threads.on_store_thread(b.seal_due_on_thread, monotonic_ms(),
@@ -60,6 +83,11 @@ class Checkpointer:
             b.absorb(sealed.sealed, sealed.created)
             b.note_seal_error(sealed.error)
             await self.threads.on_sync_thread(b.ring.sync)
+            if batch and self._blocks_may_wait(b):
+                await self.threads.on_store_thread(b.delete_segments_on_thread, sealed.min_lsn,
+                                                   b.wal_needed_from(sealed))
+                return
+            self._waiting_since.pop(b.name, None)
             todo = b.take_unindexed()
             written = b.ring.bytes_written
             if todo.file_series:
@@ -82,6 +110,21 @@ class Checkpointer:
                                                b.wal_needed_from(sealed))
         if b.index_suspects:
             await self.repair_index(b)
+
+    def _blocks_may_wait(self, b: Bucket) -> bool:
+        """True when all the bucket has for the index is blocks that may wait a while longer
+        (and notes since when they wait)."""
+        if not b.pending or b.pending_series or b.corrupt_seqs or b.index_suspects:
+            return False
+        state = b.state
+        if b.retention_ns and state.first_block_end is not None \
+                and self.clock() - b.retention_ns > state.first_block_end:
+            return False   # a block is due to expire
+        if b.ring.bytes_written - b.written_at_checkpoint > b.data_capacity * INDEX_BATCH_RING_SHARE:
+            return False
+        now = time.monotonic()
+        since = self._waiting_since.setdefault(b.name, now)
+        return now - since < INDEX_BATCH_S
 
     async def repair_index(self, b: Bucket) -> None:
         """Checks the bucket's index rows against a full scan of the ring, after a row led to
