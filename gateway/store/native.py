@@ -256,6 +256,29 @@ class IndexReader:
             out.frombytes(ffi.buffer(lib.gw_index_reader_refs(self._r), _REF_BYTES * n))
         return out
 
+    def block_refs_many(self, bucket_id: int, series_ids: array, lo: int, hi: int,
+                        extra: array, extra_at: array, max_rows: int) -> tuple[array, array]:
+        """The block lists of several series (array('q') of ids) in one read transaction, as
+        :meth:`block_refs` gives each, ``extra[REF_WORDS * extra_at[k]:REF_WORDS * extra_at[k +
+        1]]`` being series k's blocks not indexed yet (``extra_at``: array('I'), one more
+        entry than series): (refs, at) with series k's blocks at blocks at[k] to at[k + 1] of
+        refs. The listing stops before a series once ``max_rows`` blocks are listed (the first
+        is always listed): ``len(at) - 1`` series are listed."""
+        n = len(series_ids)
+        at = array("I", bytes(4 * (n + 1)))
+        extra_c = ffi.cast("gw_fold_ref *", ffi.from_buffer(extra)) if extra else ffi.NULL
+        got = lib.gw_index_block_refs_many(self._r, bucket_id,
+                                           ffi.from_buffer("int64_t[]", series_ids), n, lo, hi,
+                                           extra_c, ffi.from_buffer("uint32_t[]", extra_at),
+                                           max_rows, ffi.from_buffer("uint32_t[]", at))
+        if got < 0:
+            raise self._failure(got)
+        del at[got + 1:]
+        refs = array("q")
+        if at[-1]:
+            refs.frombytes(ffi.buffer(lib.gw_index_reader_refs(self._r), _REF_BYTES * at[-1]))
+        return refs, at
+
     def begin(self) -> None:
         """Makes the block lists read until :meth:`end` one read transaction (cheaper than
         one per list for short series; the writer waits for :meth:`end`)."""

@@ -46,6 +46,16 @@ int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, 
  * bounded number of rows. GW_OK, or GW_EIO (message at gw_index_reader_error). */
 int gw_index_reader_begin(gw_index_reader *r);
 int gw_index_reader_end(gw_index_reader *r);
+/* The block lists of several series in one read transaction (begin and end included):
+ * series[k]'s list, as gw_index_block_refs gives it with extra[extra_at[k] .. extra_at[k + 1])
+ * as its blocks not indexed yet, is refs[refs_at[k] .. refs_at[k + 1]) of gw_index_reader_refs
+ * (until the next call). The listing stops before a series once max_rows blocks are listed
+ * (the first series is always listed): returns the series listed, m (refs_at has m + 1
+ * entries), or GW_ENOMEM, or GW_EIO (message at gw_index_reader_error). */
+int64_t gw_index_block_refs_many(gw_index_reader *r, int64_t bucket, const int64_t *series,
+                                 uint32_t n, int64_t lo, int64_t hi, const gw_fold_ref *extra,
+                                 const uint32_t *extra_at, uint32_t max_rows,
+                                 uint32_t *refs_at);
 const gw_fold_ref *gw_index_reader_refs(const gw_index_reader *r);
 const char *gw_index_reader_error(const gw_index_reader *r);
 /* cdef: end */

@@ -56,6 +56,7 @@ async def _compare(store: Store, rng: random.Random, ranges: int = 6) -> int:
             one_read = rng.random() < 0.5
             if one_read:
                 reader.begin()
+            expected_all, extra_all, extra_at = [], array("q"), array("I", [0])
             for sid in ids:
                 entries = list(pending.get(sid, []))
                 if len(listed[sid]) and rng.random() < 0.5:
@@ -69,8 +70,21 @@ async def _compare(store: Store, rng: random.Random, ranges: int = 6) -> int:
                 got = reader.block_refs(b.state.id, sid, lo, hi, array("q", extra))
                 assert got == expected, (sid, lo, hi)
                 seen += len(got) // 5
+                expected_all.append(expected)
+                extra_all.extend(extra)
+                extra_at.append(len(extra_all) // 5)
             if one_read:
                 reader.end()
+            # the lists of all the series in one call, up to a number of rows
+            most = rng.choice([1, 8, 4096])
+            refs, at = reader.block_refs_many(b.state.id, array("q", ids), lo, hi, extra_all,
+                                              extra_at, most)
+            listed_n = len(at) - 1
+            assert 1 <= listed_n <= len(ids)
+            assert listed_n == len(ids) or at[-1] >= most
+            assert at[-2] < most or listed_n == 1
+            for k in range(listed_n):
+                assert refs[5 * at[k]:5 * at[k + 1]] == expected_all[k], (k, lo, hi)
     finally:
         index.release_reader(reader)
     return seen
