@@ -241,14 +241,16 @@ class IndexReader:
                              f"{ffi.string(why).decode('utf-8', 'replace')}")
         return cls(ptr, path)
 
-    def block_refs(self, bucket_id: int, series_id: int, lo: int, hi: int,
+    def block_refs(self, bucket_id: int, series_id: int, lo: int, hi: int, max_ts_bound: int,
                    extra: array | None = None) -> array:
         """The series' blocks that may hold points in [lo, hi) as array('q') of (seq, offset,
-        length, min_ts, max_ts), ordered by (min_ts, seq): its index rows, and the blocks
-        ``extra`` (same words; not indexed yet) whose seq has no row."""
+        length, min_ts, max_ts), ordered by (min_ts, seq): its index rows (those with max_ts
+        up to ``max_ts_bound``: :meth:`BlockIndex.max_ts_bound`), and the blocks ``extra``
+        (same words; not indexed yet) whose seq has no row."""
         n_extra = len(extra) * 8 // _REF_BYTES if extra else 0
         extra_c = ffi.cast("gw_fold_ref *", ffi.from_buffer(extra)) if n_extra else ffi.NULL
-        n = lib.gw_index_block_refs(self._r, bucket_id, series_id, lo, hi, extra_c, n_extra)
+        n = lib.gw_index_block_refs(self._r, bucket_id, series_id, lo, hi, max_ts_bound,
+                                    extra_c, n_extra)
         if n < 0:
             raise self._failure(n)
         out = array("q")

@@ -327,6 +327,7 @@ class StoreReader:
         ids = [info.id for info in infos]
         since = (b.state.write_pos, b.written_at_checkpoint)   # see _blocks_of
         pending = unindexed_by_series(b, ids, lo, hi)
+        bound = self.index.max_ts_bound(b.state.id, hi)   # taken after the blocks not indexed
         # The heads are copied while the fold threads start on the blocks (a fold thread
         # waits for them when it comes to its first head), not in a hop of their own.
         heads = self.threads.to_store_thread(b.heads_on_thread, ids)
@@ -352,14 +353,15 @@ class StoreReader:
         queue = _FoldQueue(jobs)
         got = await self.threads.on_fold_threads(self._fold_jobs,
                                                  [queue] * min(FOLD_THREADS, len(jobs)), heads,
-                                                 b, self.index, lo, hi, spec, max_windows, since)
+                                                 b, self.index, lo, hi, bound, spec, max_windows,
+                                                 since)
         by_id = dict(got)
         return [by_id[info.id] for info in infos]
 
     @staticmethod
     def _fold_jobs(queue: _FoldQueue, heads: concurrent.futures.Future, b: Bucket,
-                   index: BlockIndex, lo: int, hi: int, spec: FoldSpec, max_windows: int,
-                   since: tuple[int, int | None]) -> list:
+                   index: BlockIndex, lo: int, hi: int, bound: int, spec: FoldSpec,
+                   max_windows: int, since: tuple[int, int | None]) -> list:
         """Folds series taken from ``queue`` (shared by the fold threads) until it is empty;
         (series id, (points, windows or None, blocks listed)) of each. ``heads``: the
         copies of the series' heads, in the order of the jobs' numbers."""
@@ -367,7 +369,7 @@ class StoreReader:
         readers: list[IndexReader] = []   # this thread's, once it needs one
 
         def list_refs(batch: list) -> tuple[list, list]:
-            return StoreReader._list_refs(batch, readers, index, b, lo, hi, out)
+            return StoreReader._list_refs(batch, readers, index, b, lo, hi, bound, out)
 
         try:
             while (job := queue.next_job(list_refs)) is not None:
@@ -381,7 +383,7 @@ class StoreReader:
 
     @staticmethod
     def _list_refs(batch: list, readers: list[IndexReader], index: BlockIndex, b: Bucket,
-                   lo: int, hi: int, out: list) -> tuple[list, list]:
+                   lo: int, hi: int, bound: int, out: list) -> tuple[list, list]:
         """((info, refs, job number) of the jobs of ``batch`` with their blocks, those not
         listed yet listed here in C in one read transaction; the jobs left for later once
         LIST_ROWS rows are listed). A series whose blocks cannot be listed goes to ``out`` as
@@ -403,7 +405,7 @@ class StoreReader:
                         if reader is None:
                             readers[0].begin()
                             reader = readers[0]
-                        refs = reader.block_refs(b.state.id, info.id, lo, hi, extra)
+                        refs = reader.block_refs(b.state.id, info.id, lo, hi, bound, extra)
                     except StoreError as e:
                         log.warning("bucket %s: %s; the series is read through Python",
                                     b.name, e)

@@ -51,10 +51,12 @@ static void sq_resolve(void) {
 
 /* The rows of one series' blocks, in the order of the index on (bucket, series, max_ts), which
  * needs no sort in SQLite; nearly always already the fold's order (min_ts, seq), else sorted
- * here. */
+ * here. The bound ?5 on max_ts ends the index's range where the range's blocks end, not at the
+ * series' newest block. */
 static const char BLOCKS_SQL[] =
     "SELECT seq, offset, length, min_ts, max_ts FROM blocks "
-    "WHERE bucket = ?1 AND series = ?2 AND max_ts >= ?3 AND min_ts < ?4 ORDER BY max_ts";
+    "WHERE bucket = ?1 AND series = ?2 AND max_ts >= ?3 AND max_ts <= ?5 AND min_ts < ?4 "
+    "ORDER BY max_ts";
 
 /* A query reads each page of its series' rows about once: a small page cache (256 KiB instead
  * of SQLite's 2 MB) keeps a reader per fold thread from growing the process. */
@@ -153,12 +155,14 @@ static int64_t add_extra(gw_index_reader *r, uint32_t n, const gw_fold_ref *extr
 }
 
 int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, int64_t lo,
-                            int64_t hi, const gw_fold_ref *extra, uint32_t n_extra) {
+                            int64_t hi, int64_t max_ts_bound, const gw_fold_ref *extra,
+                            uint32_t n_extra) {
     sqlite3_stmt *s = r->blocks;
     sq.bind_int64(s, 1, bucket);
     sq.bind_int64(s, 2, series);
     sq.bind_int64(s, 3, lo);
     sq.bind_int64(s, 4, hi);
+    sq.bind_int64(s, 5, max_ts_bound);
     uint32_t n = 0;
     int rc;
     while ((rc = sq.step(s)) == SQLITE_ROW) {
