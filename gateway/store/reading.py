@@ -14,6 +14,7 @@ others are taken as they are (a sealed block is sorted and free of duplicates).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import collections
 import concurrent.futures
@@ -22,7 +23,7 @@ import logging
 import threading
 from array import array
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
 from gateway import codec
 from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, REF_WORDS, BatchFold, BlockFold,
@@ -237,19 +238,21 @@ class StoreReader:
         worker thread for all of them (an export of many small series pays no hop per
         series)."""
         ids = [info.id for info in infos]
-        blocks = await self._blocks_of(b, ids, lo, hi)
+        # The heads first, with the blocks sealed that the index may not hold yet: a point
+        # sealed after the copy is in the copy (see Bucket.heads_on_thread).
+        heads, sealed = await self.threads.on_store_thread(b.heads_on_thread, ids)
+        blocks = await self._blocks_of(b, ids, lo, hi, sealed)
         if b.index_suspects:  # an index row led nowhere: repair the index, then read again
             await self.repair_index(b)
-            blocks = await self._blocks_of(b, ids, lo, hi)
-        heads = await self.threads.on_store_thread(b.heads_on_thread, ids)
+            blocks = await self._blocks_of(b, ids, lo, hi, sealed)
         return [merge(info, blocks[info.id], head, lo, hi) for info, head in zip(infos, heads)]
 
-    async def _blocks_of(self, b: Bucket, ids: list[int], lo: int,
-                         hi: int) -> dict[int, list[tuple[array, Any]]]:
+    async def _blocks_of(self, b: Bucket, ids: list[int], lo: int, hi: int,
+                         sealed: list) -> dict[int, list[tuple[array, Any]]]:
         # Where the checkpoint stood before the rows are read: the ring may write over them
         # from there on (the next checkpoint then drops their rows).
         since = (b.state.write_pos, b.written_at_checkpoint)
-        unindexed = b.unindexed_blocks()
+        unindexed = unindexed_blocks(b, sealed)
         rows = await self.index.blocks_of(b.state.id, ids, lo, hi)
         refs: dict[int, list[_Read]] = {sid: [] for sid in ids}
         seen = set()
@@ -277,9 +280,11 @@ class StoreReader:
         batch_points = batch_points or BATCH_POINTS
         if b.index_suspects:   # an earlier read found a wrong index row: repair first
             await self.repair_index(b)
-        # Where the checkpoint stood before the rows are read (see _series_blocks).
+        # The head first (see many_columns); where the checkpoint stood before the rows are
+        # read (see _blocks_of).
+        head, sealed = await self.threads.on_store_thread(b.head_on_thread, info.id)
         since = (b.state.write_pos, b.written_at_checkpoint)
-        unindexed = b.unindexed_blocks()
+        unindexed = unindexed_blocks(b, sealed)
         rows = await self.index.blocks(b.state.id, info.id, lo, hi)
         seen = {r.seq for r in rows}
         pieces = [_Piece(r.seq, r.min_ts, r.max_ts, r.count, (r.seq, r.offset, r.length, since))
@@ -289,7 +294,6 @@ class StoreReader:
                    for e in unindexed
                    if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi
                    and e.seq not in seen]
-        head = await self.threads.on_store_thread(b.head_on_thread, info.id)
         if len(head.timestamps):
             pieces.append(_Piece(_HEAD_SEQ, min(head.timestamps), max(head.timestamps),
                                  len(head.timestamps), None))
@@ -364,10 +368,11 @@ class StoreReader:
             await self.repair_index(b)
         ids = [info.id for info in infos]
         since = (b.state.write_pos, b.written_at_checkpoint)   # see _blocks_of
-        pending = unindexed_by_series(b, ids, lo, hi)
-        # The heads are copied while the fold threads start on the blocks (a fold thread
-        # waits for them when it comes to its first batch), not in a hop of their own.
+        # The heads are copied while the fold threads start, not in a hop of their own; a
+        # fold thread waits for the copy before it reads the index, and adds the blocks that
+        # came with it to those taken here (see Bucket.heads_on_thread).
         heads = self.threads.to_store_thread(b.heads_on_thread, ids)
+        pending = unindexed_by_series(b, ids, lo, hi)
         reader = self.index.native_reader()
         refs: dict[int, array | None]
         extra: dict[int, array] = {}
@@ -380,6 +385,8 @@ class StoreReader:
                                       for x in (e.seq, e.offset, e.length, e.min_ts, e.max_ts)])
                      for sid, entries in pending.items()}
         else:
+            _, sealed = await asyncio.wrap_future(heads)
+            pending = unindexed_by_series(b, ids, lo, hi, sealed)
             listed = await self.index.block_refs(b.state.id, ids, lo, hi)
             refs = {sid: with_unindexed(r, pending[sid]) if sid in pending else r
                     for sid, r in listed.items()}
@@ -401,13 +408,14 @@ class StoreReader:
         """Folds batches of series taken from ``queue`` (shared by the fold threads) until
         it is empty; (series id, (points, windows or None, its first window there, its
         windows, blocks listed)) of each. ``heads``: the copies of the series' heads, in the
-        order of the jobs' numbers."""
+        order of the jobs' numbers, and the blocks sealed that the index did not hold then
+        (Bucket.heads_on_thread)."""
         out: list[tuple[int, tuple]] = []
         readers: list[IndexReader] = []   # this thread's, once it needs one
         fold = BatchFold(spec, lo, hi, max_windows)
 
         def list_jobs(jobs: list) -> tuple[list, list]:
-            return StoreReader._list_jobs(jobs, readers, index, b, lo, hi, out)
+            return StoreReader._list_jobs(jobs, readers, index, b, lo, hi, heads, out)
 
         try:
             while (listed := queue.next_batch(list_jobs)) is not None:
@@ -420,7 +428,8 @@ class StoreReader:
 
     @staticmethod
     def _list_jobs(jobs: list, readers: list[IndexReader], index: BlockIndex, b: Bucket,
-                   lo: int, hi: int, out: list) -> tuple[list[_Listed], list]:
+                   lo: int, hi: int, heads: concurrent.futures.Future,
+                   out: list) -> tuple[list[_Listed], list]:
         """(the batches of ``jobs`` (info, refs or None, extra, job number) with their
         blocks, those not listed yet listed here in C in one read transaction; the jobs left
         for later once LIST_ROWS rows are listed). Series whose blocks cannot be listed go to
@@ -437,14 +446,20 @@ class StoreReader:
                 out.extend((j[0].id, (0, None, 0, 0, 0)) for j in jobs)
                 return [], []
             readers.append(first)
+        # The index is read after the heads are copied, with the blocks sealed then and the
+        # bound on max_ts taken after them (BlockIndex.max_ts_bound).
+        sealed = _by_series(heads.result()[1], lo, hi)
+        bound = index.max_ts_bound(b.state.id, hi)
         extra, extra_at = array("q"), array("I", [0])
-        for _, _, more, _ in jobs:
+        for info, _, more, _ in jobs:
+            if info.id in sealed:
+                more = _with_entries(more, sealed[info.id])
             if more:
                 extra += more
             extra_at.append(len(extra) // REF_WORDS)
         try:
             refs, at = readers[0].block_refs_many(b.state.id, array("q", (j[0].id for j in jobs)),
-                                                  lo, hi, extra, extra_at, LIST_ROWS)
+                                                  lo, hi, bound, extra, extra_at, LIST_ROWS)
         except StoreError as e:
             log.warning("bucket %s: %s; %d series are read through Python", b.name, e,
                         len(jobs))
@@ -461,7 +476,7 @@ class StoreReader:
         """Folds a batch of series in one C call, with their heads; each series that is not
         plain (a block damaged, gone or overlapping, a head out of order or rewriting a
         stored point, a read error) on its own (:meth:`_fold_job`), which deals with it."""
-        copies = heads.result()
+        copies = heads.result()[0]
         head_ts, head_words, head_at = array("q"), array("Q"), array("I", [0])
         for info, k in listed.jobs:
             head = copies[k]
@@ -494,7 +509,7 @@ class StoreReader:
         suspects = len(b.index_suspects)
         try:
             points = StoreReader._fold_series(b, info, fold, refs, lo, hi, since)
-            head = heads.result()[k]
+            head = heads.result()[0][k]
             if len(head.timestamps):
                 cols = merge(info, [], head, lo, hi)
                 if cols is not None:
@@ -613,15 +628,44 @@ class StoreReader:
         return out
 
 
-def unindexed_by_series(b: Bucket, ids: list[int], lo: int, hi: int) -> dict[int, list]:
-    """The bucket's blocks not indexed yet that may hold points of the series ``ids`` in
-    [lo, hi), by series (only series that have some). Taken before the index is read (see
-    :meth:`Bucket.unindexed_blocks`)."""
+def unindexed_blocks(b: Bucket, sealed: list) -> list:
+    """The bucket's blocks not indexed yet (:meth:`Bucket.unindexed_blocks`, taken now) with
+    ``sealed``, those that came with a copy of the heads (:meth:`Bucket.heads_on_thread`)
+    that the loop has not taken in yet."""
+    known = b.unindexed_blocks()
+    if not sealed:
+        return known
+    seqs = {e.seq for e in known}
+    return known + [e for e in sealed if e.seq not in seqs]
+
+
+def unindexed_by_series(b: Bucket, ids: list[int], lo: int, hi: int,
+                        sealed: Sequence = ()) -> dict[int, list]:
+    """The bucket's blocks not indexed yet (with ``sealed``: see :func:`unindexed_blocks`)
+    that may hold points of the series ``ids`` in [lo, hi), by series (only series that have
+    some). Taken before the index is read (see :meth:`Bucket.unindexed_blocks`)."""
     wanted = set(ids)
+    return {sid: entries for sid, entries in _by_series(unindexed_blocks(b, list(sealed)), lo,
+                                                        hi).items() if sid in wanted}
+
+
+def _by_series(entries: list, lo: int, hi: int) -> dict[int, list]:
+    """Ring entries that may hold points in [lo, hi), by series."""
     out: dict[int, list] = {}
-    for e in b.unindexed_blocks():
-        if e.series_id in wanted and e.max_ts >= lo and e.min_ts < hi:
+    for e in entries:
+        if e.max_ts >= lo and e.min_ts < hi:
             out.setdefault(e.series_id, []).append(e)
+    return out
+
+
+def _with_entries(extra: array | None, entries: list) -> array:
+    """A block list of :data:`REF_WORDS` words a block with the ring entries whose seq it
+    lacks."""
+    out = array("q") if extra is None else array("q", extra)
+    have = set(out[0::REF_WORDS])
+    for e in entries:
+        if e.seq not in have:
+            out.extend((e.seq, e.offset, e.length, e.min_ts, e.max_ts))
     return out
 
 

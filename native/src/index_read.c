@@ -51,10 +51,12 @@ static void sq_resolve(void) {
 
 /* The rows of one series' blocks, in the order of the index on (bucket, series, max_ts), which
  * needs no sort in SQLite; nearly always already the fold's order (min_ts, seq), else sorted
- * here. */
+ * here. The bound ?5 on max_ts ends the index's range where the range's blocks end, not at the
+ * series' newest block. */
 static const char BLOCKS_SQL[] =
     "SELECT seq, offset, length, min_ts, max_ts FROM blocks "
-    "WHERE bucket = ?1 AND series = ?2 AND max_ts >= ?3 AND min_ts < ?4 ORDER BY max_ts";
+    "WHERE bucket = ?1 AND series = ?2 AND max_ts >= ?3 AND max_ts <= ?5 AND min_ts < ?4 "
+    "ORDER BY max_ts";
 
 /* A query reads each page of its series' rows about once: a small page cache (256 KiB instead
  * of SQLite's 2 MB) keeps a reader per fold thread from growing the process. */
@@ -155,12 +157,14 @@ static int64_t add_extra(gw_index_reader *r, uint32_t base, uint32_t n, const gw
 
 /* One series' list (see gw_index_block_refs), written at r->refs + base. */
 static int64_t list_series(gw_index_reader *r, uint32_t base, int64_t bucket, int64_t series,
-                           int64_t lo, int64_t hi, const gw_fold_ref *extra, uint32_t n_extra) {
+                           int64_t lo, int64_t hi, int64_t max_ts_bound,
+                           const gw_fold_ref *extra, uint32_t n_extra) {
     sqlite3_stmt *s = r->blocks;
     sq.bind_int64(s, 1, bucket);
     sq.bind_int64(s, 2, series);
     sq.bind_int64(s, 3, lo);
     sq.bind_int64(s, 4, hi);
+    sq.bind_int64(s, 5, max_ts_bound);
     uint32_t n = 0;
     int rc;
     while ((rc = sq.step(s)) == SQLITE_ROW) {
@@ -182,8 +186,9 @@ static int64_t list_series(gw_index_reader *r, uint32_t base, int64_t bucket, in
 }
 
 int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, int64_t lo,
-                            int64_t hi, const gw_fold_ref *extra, uint32_t n_extra) {
-    return list_series(r, 0, bucket, series, lo, hi, extra, n_extra);
+                            int64_t hi, int64_t max_ts_bound, const gw_fold_ref *extra,
+                            uint32_t n_extra) {
+    return list_series(r, 0, bucket, series, lo, hi, max_ts_bound, extra, n_extra);
 }
 
 static int run_once(gw_index_reader *r, sqlite3_stmt *s) {
@@ -203,9 +208,9 @@ const gw_fold_ref *gw_index_reader_refs(const gw_index_reader *r) { return r->re
 const char *gw_index_reader_error(const gw_index_reader *r) { return r->error; }
 
 int64_t gw_index_block_refs_many(gw_index_reader *r, int64_t bucket, const int64_t *series,
-                                 uint32_t n, int64_t lo, int64_t hi, const gw_fold_ref *extra,
-                                 const uint32_t *extra_at, uint32_t max_rows,
-                                 uint32_t *refs_at) {
+                                 uint32_t n, int64_t lo, int64_t hi, int64_t max_ts_bound,
+                                 const gw_fold_ref *extra, const uint32_t *extra_at,
+                                 uint32_t max_rows, uint32_t *refs_at) {
     if (n == 0) return 0;
     int rc = gw_index_reader_begin(r);
     if (rc != GW_OK) return rc;
@@ -214,7 +219,7 @@ int64_t gw_index_block_refs_many(gw_index_reader *r, int64_t bucket, const int64
     for (; k < n && (k == 0 || rows < max_rows); k++) {
         refs_at[k] = rows;
         uint32_t n_extra = extra ? extra_at[k + 1] - extra_at[k] : 0;
-        got = list_series(r, rows, bucket, series[k], lo, hi,
+        got = list_series(r, rows, bucket, series[k], lo, hi, max_ts_bound,
                           n_extra ? extra + extra_at[k] : NULL, n_extra);
         if (got < 0) break;
         if ((uint64_t)rows + (uint64_t)got > UINT32_MAX / 2) { got = GW_ENOMEM; break; }
