@@ -5,7 +5,9 @@ This module is the only door to the aggregation kernels. ``window_aggregate`` ta
 columns :func:`gateway.codec.decode` returns (or any buffers of the same formats) and yields
 one row per non-empty window, as columns, without per-point Python work; ``window_quantile``
 gives one quantile per non-empty window of the same input. :class:`BlockFold` aggregates a
-series' windows straight from its ring blocks: the query engine's fast path.
+series' windows straight from its ring blocks: the query engine's fast path;
+:class:`BatchFold` does it for a batch of series with plain data in one call, their windows
+in one set of columns (:class:`FoldedMany` joins a trip's).
 
 >>> from array import array
 >>> cols = window_aggregate(array("q", [0, 10, 65]), array("d", [1.0, 3.0, 5.0]), 60)

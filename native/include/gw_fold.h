@@ -6,6 +6,8 @@
  * a scratch buffer that gathers a run of blocks (about 4,096 points) and is reused from run to
  * run; each run is folded into the window accumulators, all in one call for many blocks. Points not from single blocks (merged runs of overlapping blocks,
  * the unsealed head) are folded from columns with gw_fold_columns, in the same time order.
+ * gw_fold_many folds a batch of short series in one call (their blocks, then their heads),
+ * leaving to the caller the series whose data need merging or noting.
  *
  * Windows are those of gw_aggregate_windows: [offset + k * every, offset + (k + 1) * every),
  * cut to lo <= t < hi. Within a run of points the window boundaries are found by binary search
