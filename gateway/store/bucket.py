@@ -103,6 +103,10 @@ class HeadPoints:
     strings: list[str] | None
 
 
+#: The copy of an empty head (shared: readers do not change a copy).
+_EMPTY_HEAD = HeadPoints(array("q"), array("Q"), None)
+
+
 @dataclass(slots=True)
 class Unindexed:
     """What a checkpoint takes from a bucket to write to the index (and to the series file);
@@ -556,7 +560,10 @@ class Bucket:
         is then in its copy of a head (sealed later), or in one of these blocks, or in the
         index (a block committed before the read)."""
         with self.lock:
-            return ([HeadPoints(*self.heads.head(sid)) for sid in series_ids],
+            heads = self.heads
+            # the many empty heads of a query over many series share one empty copy
+            return ([HeadPoints(*heads.head(sid)) if points else _EMPTY_HEAD
+                     for sid, points in zip(series_ids, heads.head_points(series_ids))],
                     self._sealed_unindexed_locked())
 
     def wal_needed_from(self, sealed: Sealed) -> int:

@@ -538,6 +538,15 @@ class Heads:
     def min_lsn(self) -> int:
         return lib.gw_heads_min_lsn(self.ptr)
 
+    def head_points(self, series_ids: list[int]) -> array:
+        """array('I') of the points in each of these series' heads (0: none, or unknown)."""
+        ids = array("I", series_ids)
+        out = array("I", bytes(4 * len(ids)))
+        if ids:
+            lib.gw_heads_head_points(self.ptr, ffi.from_buffer("uint32_t[]", ids), len(ids),
+                                     ffi.from_buffer("uint32_t[]", out))
+        return out
+
     def head(self, series_id: int):
         """(timestamps, raw 64-bit values or None, strings list or None) of a head, copied."""
         n = ffi.new("uint32_t *")
