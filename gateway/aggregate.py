@@ -5,7 +5,9 @@ This module is the only door to the aggregation kernels. ``window_aggregate`` ta
 columns :func:`gateway.codec.decode` returns (or any buffers of the same formats) and yields
 one row per non-empty window, as columns, without per-point Python work; ``window_quantile``
 gives one quantile per non-empty window of the same input. :class:`BlockFold` aggregates a
-series' windows straight from its ring blocks: the query engine's fast path.
+series' windows straight from its ring blocks: the query engine's fast path;
+:class:`BatchFold` does it for a batch of series with plain data in one call, their windows
+in one set of columns (:class:`FoldedMany` joins a trip's).
 
 >>> from array import array
 >>> cols = window_aggregate(array("q", [0, 10, 65]), array("d", [1.0, 3.0, 5.0]), 60)
@@ -23,8 +25,8 @@ from gateway.datamodel import BOOL, FLOAT, INT, UINT
 from gateway.codec import as_column
 
 __all__ = ["window_aggregate", "window_quantile", "WindowColumns", "EXACT_MEAN", "EXACT_SELECTOR",
-           "BlockFold", "FoldSpec", "FoldedWindows", "UnorderedPoints", "window_times",
-           "window_means"]
+           "BlockFold", "BatchFold", "FoldSpec", "FoldedWindows", "FoldedMany", "UnorderedPoints",
+           "window_times", "window_means"]
 
 _I64 = ffi.typeof("int64_t[]")
 _U64 = ffi.typeof("uint64_t[]")
@@ -202,6 +204,56 @@ class FoldedWindows:
     def __len__(self) -> int:
         return len(self.start)
 
+    def rows(self, a: int, z: int) -> "FoldedWindows":
+        """Windows a to z as columns of their own."""
+        return FoldedWindows(*(getattr(self, name)[a:z] for name in _FOLD_FIELDS))
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedMany:
+    """The windows of many series folded in one trip, in one set of columns (only those the
+    :class:`FoldSpec` asks for, and ``start``), the series' windows one after another in no
+    set order: series k's are rows ``first[k]`` to ``first[k] + count[k]`` of ``windows``;
+    ``first[k]`` is None for a series that needs the general path. ``points[k]``: the points
+    folded; ``blocks[k]``: the blocks listed."""
+
+    windows: FoldedWindows
+    points: list[int]
+    first: list[int | None]
+    count: list[int]
+    blocks: list[int]
+
+    def of(self, k: int) -> FoldedWindows | None:
+        """Series k's windows as columns of their own (None: the general path)."""
+        a = self.first[k]
+        return None if a is None else self.windows.rows(a, a + self.count[k])
+
+    @classmethod
+    def joined(cls, parts: list[tuple[int, FoldedWindows | None, int, int, int]]
+               ) -> "FoldedMany":
+        """Of each series (points, windows, its first window there, its windows, blocks),
+        the windows being a batch's (shared by several series) or the series' own (None: the
+        general path): the batches' columns joined once each."""
+        chunks: dict[int, tuple[FoldedWindows, int]] = {}   # by id: (columns, first row)
+        rows = 0
+        for _, cols, _, _, _ in parts:
+            if cols is not None and id(cols) not in chunks:
+                chunks[id(cols)] = (cols, rows)
+                rows += len(cols)
+        if len(chunks) == 1:
+            (windows, _), = chunks.values()
+        else:
+            joined = [array(code) for code in _FOLD_TYPECODES]
+            for cols, _ in chunks.values():
+                for col, name in zip(joined, _FOLD_FIELDS):
+                    part = getattr(cols, name)
+                    if part:
+                        col.extend(part)
+            windows = FoldedWindows(*joined)
+        first = [None if cols is None else chunks[id(cols)][1] + a for _, cols, a, _, _ in parts]
+        return cls(windows, [p[0] for p in parts], first, [p[3] for p in parts],
+                   [p[4] for p in parts])
+
 
 @dataclass(frozen=True, slots=True)
 class FoldSpec:
@@ -230,9 +282,7 @@ class BlockFold:
                               int(hi), min(int(max_windows), (1 << 32) - 1))
         if ptr == ffi.NULL:
             raise ValueError(f"cannot fold windows of {spec.every} ns over [{lo}, {hi})")
-        kept = frozenset(spec.columns) | {"start"}
-        self._layout = tuple((name, code, name in kept)
-                             for name, code in zip(_FOLD_FIELDS, _FOLD_TYPECODES))
+        self._layout = _layout(spec)
         self._ptr = ffi.gc(ptr, lib.gw_fold_free)
         self.type = type_code
 
@@ -279,14 +329,66 @@ class BlockFold:
     def finish(self) -> FoldedWindows:
         out = ffi.new("gw_fold_windows *")
         lib.gw_fold_finish(self._ptr, out)
-        size = 8 * out.n
-        cols = []
-        for name, code, kept in self._layout:
-            col = array(code)
-            if kept and size:
-                col.frombytes(ffi.buffer(getattr(out, name), size))
-            cols.append(col)
-        return FoldedWindows(*cols)
+        return _copied(out, self._layout)
+
+
+def _layout(spec: FoldSpec) -> tuple[tuple[str, str, bool], ...]:
+    """(column, typecode, kept) of each :class:`FoldedWindows` column: kept are ``start``
+    and those ``spec`` asks for."""
+    kept = frozenset(spec.columns) | {"start"}
+    return tuple((name, code, name in kept) for name, code in zip(_FOLD_FIELDS, _FOLD_TYPECODES))
+
+
+def _copied(out, layout) -> FoldedWindows:
+    """The kept columns of a ``gw_fold_windows`` copied into arrays (the others empty)."""
+    size = 8 * out.n
+    cols = []
+    for name, code, kept in layout:
+        col = array(code)
+        if kept and size:
+            col.frombytes(ffi.buffer(getattr(out, name), size))
+        cols.append(col)
+    return FoldedWindows(*cols)
+
+
+class BatchFold:
+    """Window aggregation of a batch of series in one C call (``gw_fold_many``): each series'
+    ring blocks and then its head points, folded as :class:`BlockFold` folds them when they
+    are plain (no damaged or overlapping block, points in time order); the others are left
+    to the caller's per-series path. One fold, reused from series to series and batch to
+    batch; one thread at a time uses it."""
+
+    def __init__(self, spec: FoldSpec, lo: int, hi: int, max_windows: int) -> None:
+        ptr = lib.gw_fold_new(FLOAT, spec.want, int(spec.every), int(spec.offset), int(lo),
+                              int(hi), min(int(max_windows), (1 << 32) - 1))
+        if ptr == ffi.NULL:
+            raise ValueError(f"cannot fold windows of {spec.every} ns over [{lo}, {hi})")
+        self._layout = _layout(spec)
+        self._columns = sum(1 << i for i, (_, _, kept) in enumerate(self._layout) if kept)
+        self._ptr = ffi.gc(ptr, lib.gw_fold_free)
+
+    def fold(self, ring_ptr, types: bytes, refs: array, refs_at: array, head_ts: array,
+             head_words: array, head_at: array) -> tuple[array, array, FoldedWindows] | None:
+        """Folds series k (of ``len(types)``, value types) from its blocks ``refs[REF_WORDS *
+        refs_at[k]:REF_WORDS * refs_at[k + 1]]`` (as :meth:`BlockFold.blocks` takes them)
+        and then its head points ``head_ts/head_words[head_at[k]:head_at[k + 1]]`` (as
+        :meth:`BlockFold.columns` takes them; ``*_at``: array('I'), one more entry than
+        series). (points of each series, array('q'): < 0 where the series needs the
+        per-series path; its first window, array('I'), one more entry; the windows), or
+        None when memory ran out (every series then takes the per-series path)."""
+        n = len(types)
+        points = array("q", bytes(8 * n))
+        windows_at = array("I", bytes(4 * (n + 1)))
+        out = ffi.new("gw_fold_windows *")
+        got = lib.gw_fold_many(
+            self._ptr, ring_ptr, n, ffi.from_buffer(_U8, types),
+            ffi.cast("gw_fold_ref *", ffi.from_buffer(refs)),
+            ffi.from_buffer(_U32, refs_at), ffi.from_buffer(_I64, head_ts),
+            ffi.from_buffer(_U64, head_words), ffi.from_buffer(_U32, head_at), self._columns,
+            ffi.from_buffer(_I64, points), ffi.from_buffer(_U32, windows_at), out)
+        if got < 0:
+            return None
+        return points, windows_at, _copied(out, self._layout)
 
 
 def window_times(starts: array, shift: int, lo: int, hi: int) -> array:

@@ -15,7 +15,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from gateway.aggregate import window_means, window_times
+from gateway.aggregate import FoldedWindows, window_times
 from gateway.datamodel import BOOL, FLOAT, INT, STRING, UINT
 from gateway.query import planner as p
 from gateway.query.errors import FluxError, fail
@@ -234,15 +234,16 @@ class Executor:
                 size = min(max(FOLD_BLOCKS // per_series, FOLD_SERIES), FOLD_SERIES_MAX)
                 chunk = series[at:at + size]
                 at += len(chunk)
-                folded, blocks = await self._fold(plan, chunk, spec)
+                windows, folded, blocks = await self._fold(plan, chunk, spec)
                 seen_series += len(chunk)
                 seen_blocks += blocks
-                built = self._window_tables(plan, fused, spec, chunk, folded)
+                built = self._window_tables(plan, fused, spec, chunk, windows, folded)
                 for info, got, table in zip(chunk, folded, built):
                     if table is not None:
                         out.append(table)
                     else:
-                        out.extend(await self._read_windows(plan, info, fused, spec, got))
+                        own = None if got is None else (got[0], windows.rows(got[1], got[2]))
+                        out.extend(await self._read_windows(plan, info, fused, spec, own))
         del ops[:fused[0]]
         return out
 
@@ -262,13 +263,16 @@ class Executor:
             return win.fn, "estimate_tdigest", "sample", win.every, win.offset
         return agg.fn, agg.method, agg.mode, win.every, win.offset
 
-    async def _fold(self, plan: p.Plan, chunk: list, spec) -> tuple[list, int]:
-        """Per series, the C fold's windows straight from the blocks, or None where the
-        general path (:class:`WindowFold` over streamed batches) reads it: a filter on points,
-        ``median``, strings, or a series whose blocks overlap; and the blocks listed."""
+    async def _fold(self, plan: p.Plan, chunk: list, spec
+                    ) -> tuple[FoldedWindows | None, list, int]:
+        """The C fold's windows straight from the blocks: (the windows of all the series,
+        per series (points, its first window, the row after its last) or None where the
+        general path (:class:`WindowFold` over streamed batches) reads it, the blocks
+        listed). The general path reads a filter on points, ``median``, strings, and a series
+        whose data the fold cannot take."""
         fn, _, _, every, offset = spec
         if not FOLD_FROM_BLOCKS or plan.row_filters or fn == "median":
-            return [None] * len(chunk), 0
+            return None, [None] * len(chunk), 0
         fast = [info for info in chunk if info.type != STRING]
         for info in fast:
             self._value_type(fn, info)
@@ -280,14 +284,12 @@ class Executor:
             fail(f"the windows would make more than {self.limits.max_rows} rows")
         self.limits.check_time()
         by_id = {}
-        blocks = 0
-        for info, (points, cols, listed) in zip(fast, got):
-            blocks += listed
-            if cols is not None:
+        for info, points, first, n in zip(fast, got.points, got.first, got.count):
+            if first is not None:
                 self.points_read += points
                 self.series_folded += 1
-                by_id[info.id] = (points, cols)
-        return [by_id.get(info.id) for info in chunk], blocks
+                by_id[info.id] = (points, first, first + n)
+        return got.windows, [by_id.get(info.id) for info in chunk], sum(got.blocks)
 
     @staticmethod
     def _value_type(fn: str, info) -> str:
@@ -431,58 +433,53 @@ class Executor:
                 self._count_rows(1)
         return tables
 
-    def _window_tables(self, plan: p.Plan, fused, spec, chunk: list, folded: list
-                       ) -> list[Table | None]:
+    def _window_tables(self, plan: p.Plan, fused, spec, chunk: list,
+                       windows: FoldedWindows | None, folded: list) -> list[Table | None]:
         """aggregateWindow's tables of a trip's series whose windows the C fold gave, without
-        createEmpty, built together: one C call makes the time columns of all of them (and
-        one the means, for mean) rather than a few calls a series. None for the series that
-        :meth:`_read_windows` reads: the general path, createEmpty, no points."""
+        createEmpty, built together from the trip's windows: one C call makes the time
+        columns of all of them (and one the means, for mean) rather than a few calls a
+        series. None for the series that :meth:`_read_windows` reads: the general path,
+        createEmpty, no points."""
         _, kind, win, _ = fused
         fn, method, mode, _, _ = spec
         out: list[Table | None] = [None] * len(chunk)
-        if kind != "aggregateWindow" or (win.create_empty and not is_selector(fn, method)):
+        if windows is None or kind != "aggregateWindow" \
+                or (win.create_empty and not is_selector(fn, method)):
             return out
-        picked = [(k, info, got[1]) for k, (info, got) in enumerate(zip(chunk, folded))
-                  if got is not None and got[0]]
-        starts = array("q")
-        for _, _, cols in picked:
-            starts += cols.start
-        times = window_times(starts, 0 if win.time_src == "_start" else win.every,
+        # the windows are those of the series folded, each with points (a series without
+        # points has none): every row is one of a table here
+        times = window_times(windows.start, 0 if win.time_src == "_start" else win.every,
                              plan.start, plan.stop)
         self._count_rows(len(times))
-        means = None
-        if fn == "mean":
-            sums, counts = array("d"), array("Q")
-            for _, _, cols in picked:
-                sums += cols.sum
-                counts += cols.count
-            means = window_means(sums, counts)
-        at = 0
+        # the values of all the windows, once for each value type of the series
+        values_of: dict[str, Any] = {}
         time_dst = win.time_dst
         # (types, columns) by the key's columns and the value type: the series of a query
         # mostly share them
         shapes: dict[tuple, tuple[dict, list]] = {}
-        for k, info, cols in picked:
-            n = len(cols.start)
+        for k, (info, got) in enumerate(zip(chunk, folded)):
+            if got is None or not got[0]:
+                continue
+            _, a, z = got
             value_type = FLUX_TYPES[info.type]
             out_type = result_type(fn, method, value_type)
-            if means is not None:
-                values = means[at:at + n]
-            else:
-                values, _ = folded_columns(cols, fn, value_type, mode)
-                if isinstance(values, list):   # (stddev's nulls, booleans)
-                    values = compact_column(values, out_type)
+            all_values = values_of.get(value_type)
+            if all_values is None:
+                all_values = values_of[value_type] = folded_columns(windows, fn, value_type,
+                                                                    mode)[0]
+            values = all_values[a:z]
+            if isinstance(values, list):   # (stddev's nulls, booleans)
+                values = compact_column(values, out_type)
             key = self._key(plan, info)
             shape = (tuple(key), out_type)
-            got = shapes.get(shape)
-            if got is None:
+            got_shape = shapes.get(shape)
+            if got_shape is None:
                 types = self._key_types(key)
                 types[time_dst] = "time"
                 types["_value"] = out_type
-                got = shapes[shape] = (types, column_order([*key, time_dst, "_value"]))
-            out[k] = Table(key, {time_dst: TimeColumn(times[at:at + n]), "_value": values},
-                           dict(got[0]), n, list(got[1]))
-            at += n
+                got_shape = shapes[shape] = (types, column_order([*key, time_dst, "_value"]))
+            out[k] = Table(key, {time_dst: TimeColumn(times[a:z]), "_value": values},
+                           dict(got_shape[0]), z - a, list(got_shape[1]))
         return out
 
     def _window_columns(self, plan: p.Plan, win: p.AggregateWindow, starts: array, values,

@@ -13,6 +13,7 @@ and put back when it fails), and the writers waiting for a commit.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import logging
 import os
@@ -102,6 +103,10 @@ class HeadPoints:
     strings: list[str] | None
 
 
+#: The copy of an empty head (shared: readers do not change a copy).
+_EMPTY_HEAD = HeadPoints(array("q"), array("Q"), None)
+
+
 @dataclass(slots=True)
 class Unindexed:
     """What a checkpoint takes from a bucket to write to the index (and to the series file);
@@ -165,6 +170,12 @@ class Bucket:
         # Taken from pending by the running checkpoint and not yet committed to the index:
         # block readers look here too, else those blocks are nowhere for the moment.
         self.indexing: list[RingEntry] = []
+        # The blocks sealed on the store thread (lock held) that the index may not hold yet:
+        # a copy of the heads comes with them (heads_on_thread), so that a reader sees each
+        # point in the copy or in a block it knows of, even when a seal falls between the
+        # reader's look at pending and its copy of the heads (the loop takes the seal's
+        # blocks into pending only after the seal).
+        self.sealed_unindexed: list[RingEntry] = []
         # Ids of series not yet in the index and in the series file (their keys are in the
         # catalogue: a burst of new series costs 4 bytes each here).
         self.pending_series = array("I")
@@ -431,6 +442,8 @@ class Bucket:
     def _take_outputs_locked(self) -> tuple[list[RingEntry], list[NewSeries]]:
         """The blocks sealed and the series created since the last call (lock held)."""
         sealed, ids = self.heads.take_outputs()
+        if sealed:
+            self.sealed_unindexed += sealed
         created = []
         for sid in ids:
             known = self.heads.series(sid)
@@ -487,10 +500,21 @@ class Bucket:
             return Sealed(sealed, created, self.heads.min_lsn(), self.ring.position[1] - 1,
                           error)
 
-    def head_on_thread(self, series_id: int) -> HeadPoints:
-        """A copy of a series' head."""
+    def head_on_thread(self, series_id: int) -> tuple[HeadPoints, list[RingEntry]]:
+        """A copy of a series' head, and the blocks sealed here that the index may not hold
+        yet (see :meth:`heads_on_thread`)."""
         with self.lock:
-            return HeadPoints(*self.heads.head(series_id))
+            return HeadPoints(*self.heads.head(series_id)), self._sealed_unindexed_locked()
+
+    def _sealed_unindexed_locked(self) -> list[RingEntry]:
+        """The blocks sealed here that the index had not committed when the lock was taken
+        (lock held): those below the index's next sequence number are committed (the loop
+        moves it on once a checkpoint's transaction is), the others are copied."""
+        indexed = self._state.next_seq if self._state is not None else 0
+        kept = self.sealed_unindexed
+        if kept and kept[0].seq < indexed:
+            del kept[:bisect.bisect_left([e.seq for e in kept], indexed)]
+        return list(kept)
 
     def newest_now(self, series_id: int) -> tuple[int, int] | None | bool:
         """The kept newest point (time, raw 64-bit value) of a watched series, None when it is
@@ -528,10 +552,19 @@ class Bucket:
             for series_id, max_ts in blocks:
                 self.heads.newest_dropped(series_id, max_ts)
 
-    def heads_on_thread(self, series_ids: list[int]) -> list[HeadPoints]:
-        """Copies of several series' heads, in one hold of the lock."""
+    def heads_on_thread(self, series_ids: list[int]
+                        ) -> tuple[list[HeadPoints], list[RingEntry]]:
+        """Copies of several series' heads, in one hold of the lock, and the blocks sealed
+        here that the index did not hold then. A reader copies the heads before it reads the
+        index and adds these blocks to those it took from :meth:`unindexed_blocks`: a point
+        is then in its copy of a head (sealed later), or in one of these blocks, or in the
+        index (a block committed before the read)."""
         with self.lock:
-            return [HeadPoints(*self.heads.head(sid)) for sid in series_ids]
+            heads = self.heads
+            # the many empty heads of a query over many series share one empty copy
+            return ([HeadPoints(*heads.head(sid)) if points else _EMPTY_HEAD
+                     for sid, points in zip(series_ids, heads.head_points(series_ids))],
+                    self._sealed_unindexed_locked())
 
     def wal_needed_from(self, sealed: Sealed) -> int:
         """The oldest LSN a replication stream may still need (loop thread): the records of

@@ -21,6 +21,7 @@ from typing import AsyncIterator, Iterable
 
 import aiosqlite
 
+from gateway.datamodel import MAX_TIME_NS
 from gateway.errors import StoreError
 from gateway.store.native import IndexReader
 
@@ -200,6 +201,9 @@ class BlockIndex:
         #: it lives in memory, or C could not read it): see native_reader.
         self._native_path: str | None = path
         self._readers: list[IndexReader] = []
+        #: Per bucket, no block row spans more time than this (max_ts - min_ts): a time range
+        #: then needs only the rows with max_ts < its stop + this (see max_ts_bound).
+        self._spans: dict[int, int] = {}
 
     @classmethod
     async def open(cls, path: str, read_only: bool = False) -> "BlockIndex":
@@ -353,7 +357,10 @@ class BlockIndex:
                               (bid,)) as cur:
             (series_count,) = await _one_row(cur)
         state = BucketState(bid, write_pos, next_seq, dict(zip(COUNTERS, counts)), series_count)
-        await self.refresh_totals(state)
+        span = await self.refresh_totals(state)
+        # From here on the rows' spans widen it as they are committed. (A difference that
+        # overflows 64 bits comes as a float: then no bound.)
+        self._widen_span(bid, MAX_TIME_NS if isinstance(span, float) else span or 0)
         async with db.execute("SELECT name, seq FROM replication_cursors WHERE bucket = ?",
                               (bid,)) as cur:
             state.cursors = {n: s for n, s in await cur.fetchall()}
@@ -367,12 +374,32 @@ class BlockIndex:
             while rows := await cur.fetchmany(batch):
                 yield [tuple(r) for r in rows]
 
-    async def refresh_totals(self, state) -> None:
+    async def refresh_totals(self, state) -> int | float | None:
+        """Counts the bucket's rows into ``state``; the longest span of a row (None: no rows;
+        a float: more than 64 bits)."""
         async with self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(length), 0), COALESCE(SUM(n), 0), MIN(min_ts), "
-                "MAX(max_ts), MIN(max_ts) FROM blocks WHERE bucket = ?", (state.id,)) as cur:
+                "MAX(max_ts), MIN(max_ts), MAX(max_ts - min_ts) FROM blocks WHERE bucket = ?",
+                (state.id,)) as cur:
             (state.live_blocks, state.live_bytes, state.live_points, state.oldest,
-             state.newest, state.first_block_end) = await _one_row(cur)
+             state.newest, state.first_block_end, span) = await _one_row(cur)
+        return span
+
+    def _widen_span(self, bucket_id: int, span: int) -> None:
+        """Makes the bucket's longest block span at least ``span``: before the rows that
+        have it are committed, so a reader that sees them has the wider bound."""
+        if span > self._spans.get(bucket_id, -1):
+            self._spans[bucket_id] = span
+
+    def max_ts_bound(self, bucket_id: int, stop: int) -> int:
+        """The latest max_ts of a row that may hold points before ``stop``: the longest span
+        of the bucket's blocks after it (a block that starts before stop ends by then). A
+        range in the past then reads the rows of its own blocks, not every row after its
+        start. The bound never narrows (evicted blocks leave it as it was); before the
+        bucket is loaded it is the largest time. A reader takes it together with the
+        blocks not indexed yet: a row committed after that is one of those blocks."""
+        span = self._spans.get(bucket_id)
+        return MAX_TIME_NS if span is None else min(stop - 1 + span, MAX_TIME_NS)
 
     async def usage_beyond(self, bucket_id: int, capacity: int) -> tuple[int, int]:
         """(blocks, points) that a ring cut to capacity would no longer hold."""
@@ -431,6 +458,7 @@ class BlockIndex:
                 await db.execute("UPDATE buckets SET corrupt_blocks = corrupt_blocks + ? "
                                  "WHERE id = ?", (lost, bucket_id))
             if fix or add:
+                self._widen_span(bucket_id, max(e.max_ts - e.min_ts for e in fix + add))
                 await db.executemany(
                     "INSERT OR REPLACE INTO blocks (bucket, seq, series, min_ts, max_ts, offset, "
                     "length, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -501,6 +529,7 @@ class BlockIndex:
                 if len(gone) < 256:
                     break
             if kept:
+                self._widen_span(bucket_id, max(e.max_ts - e.min_ts for e in kept))
                 await db.executemany(
                     "INSERT OR REPLACE INTO blocks (bucket, seq, series, min_ts, max_ts, offset, length, n) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -544,8 +573,9 @@ class BlockIndex:
         """Live blocks of a series that may hold points in [start, stop), oldest write first."""
         async with self._db.execute(
                 "SELECT seq, series, min_ts, max_ts, offset, length, n FROM blocks "
-                "WHERE bucket = ? AND series = ? AND max_ts >= ? AND min_ts < ? ORDER BY seq",
-                (bucket_id, series_id, start, stop)) as cur:
+                "WHERE bucket = ? AND series = ? AND max_ts >= ? AND max_ts <= ? AND min_ts < ? "
+                "ORDER BY seq",
+                (bucket_id, series_id, start, self.max_ts_bound(bucket_id, stop), stop)) as cur:
             return [BlockRow(*r) for r in await cur.fetchall()]
 
     async def blocks_of(self, bucket_id: int, series_ids: list[int], start: int,
@@ -556,13 +586,14 @@ class BlockIndex:
         if not series_ids:
             return []
         out = []
+        bound = self.max_ts_bound(bucket_id, stop)
         for i in range(0, len(series_ids), _IN_CHUNK):
             part = series_ids[i:i + _IN_CHUNK]
             async with self._db.execute(
                     "SELECT seq, series, min_ts, max_ts, offset, length, n FROM blocks "
                     f"WHERE bucket = ? AND series IN ({', '.join('?' * len(part))}) "
-                    "AND max_ts >= ? AND min_ts < ? ORDER BY series, seq",
-                    (bucket_id, *part, start, stop)) as cur:
+                    "AND max_ts >= ? AND max_ts <= ? AND min_ts < ? ORDER BY series, seq",
+                    (bucket_id, *part, start, bound, stop)) as cur:
                 out += [BlockRow(*r) for r in await cur.fetchall()]
         return out
 
@@ -573,13 +604,14 @@ class BlockIndex:
         block, so a month of blocks of many series costs no row objects (the window fold's
         input)."""
         out = {sid: array("q") for sid in series_ids}
+        bound = self.max_ts_bound(bucket_id, stop)
         for i in range(0, len(series_ids), _IN_CHUNK):
             part = series_ids[i:i + _IN_CHUNK]
             async with self._db.execute(
                     "SELECT series, seq, offset, length, min_ts, max_ts FROM blocks "
                     f"WHERE bucket = ? AND series IN ({', '.join('?' * len(part))}) "
-                    "AND max_ts >= ? AND min_ts < ? ORDER BY series, min_ts, seq",
-                    (bucket_id, *part, start, stop)) as cur:
+                    "AND max_ts >= ? AND max_ts <= ? AND min_ts < ? ORDER BY series, min_ts, seq",
+                    (bucket_id, *part, start, bound, stop)) as cur:
                 # Rows go to their series a fetch at a time: the lists are built once, not
                 # gathered whole and then cut (a month of blocks would be held twice).
                 while True:

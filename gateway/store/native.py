@@ -241,20 +241,46 @@ class IndexReader:
                              f"{ffi.string(why).decode('utf-8', 'replace')}")
         return cls(ptr, path)
 
-    def block_refs(self, bucket_id: int, series_id: int, lo: int, hi: int,
+    def block_refs(self, bucket_id: int, series_id: int, lo: int, hi: int, max_ts_bound: int,
                    extra: array | None = None) -> array:
         """The series' blocks that may hold points in [lo, hi) as array('q') of (seq, offset,
-        length, min_ts, max_ts), ordered by (min_ts, seq): its index rows, and the blocks
-        ``extra`` (same words; not indexed yet) whose seq has no row."""
+        length, min_ts, max_ts), ordered by (min_ts, seq): its index rows (those with max_ts
+        up to ``max_ts_bound``: :meth:`BlockIndex.max_ts_bound`), and the blocks ``extra``
+        (same words; not indexed yet) whose seq has no row."""
         n_extra = len(extra) * 8 // _REF_BYTES if extra else 0
         extra_c = ffi.cast("gw_fold_ref *", ffi.from_buffer(extra)) if n_extra else ffi.NULL
-        n = lib.gw_index_block_refs(self._r, bucket_id, series_id, lo, hi, extra_c, n_extra)
+        n = lib.gw_index_block_refs(self._r, bucket_id, series_id, lo, hi, max_ts_bound,
+                                    extra_c, n_extra)
         if n < 0:
             raise self._failure(n)
         out = array("q")
         if n:
             out.frombytes(ffi.buffer(lib.gw_index_reader_refs(self._r), _REF_BYTES * n))
         return out
+
+    def block_refs_many(self, bucket_id: int, series_ids: array, lo: int, hi: int,
+                        max_ts_bound: int, extra: array, extra_at: array,
+                        max_rows: int) -> tuple[array, array]:
+        """The block lists of several series (array('q') of ids) in one read transaction, as
+        :meth:`block_refs` gives each, series k's blocks not indexed yet being blocks
+        extra_at[k] to extra_at[k + 1] of ``extra`` (``extra_at``: array('I'), one more entry
+        than series): (refs, at), series k's blocks being blocks at[k] to at[k + 1] of refs.
+        The listing stops before a series once ``max_rows`` blocks are listed (the first is
+        always listed): ``len(at) - 1`` series are listed."""
+        n = len(series_ids)
+        at = array("I", bytes(4 * (n + 1)))
+        extra_c = ffi.cast("gw_fold_ref *", ffi.from_buffer(extra)) if extra else ffi.NULL
+        got = lib.gw_index_block_refs_many(
+            self._r, bucket_id, ffi.from_buffer("int64_t[]", series_ids), n, lo, hi,
+            max_ts_bound, extra_c, ffi.from_buffer("uint32_t[]", extra_at), max_rows,
+            ffi.from_buffer("uint32_t[]", at))
+        if got < 0:
+            raise self._failure(got)
+        del at[got + 1:]
+        refs = array("q")
+        if at[-1]:
+            refs.frombytes(ffi.buffer(lib.gw_index_reader_refs(self._r), _REF_BYTES * at[-1]))
+        return refs, at
 
     def begin(self) -> None:
         """Makes the block lists read until :meth:`end` one read transaction (cheaper than
@@ -511,6 +537,15 @@ class Heads:
 
     def min_lsn(self) -> int:
         return lib.gw_heads_min_lsn(self.ptr)
+
+    def head_points(self, series_ids: list[int]) -> array:
+        """array('I') of the points in each of these series' heads (0: none, or unknown)."""
+        ids = array("I", series_ids)
+        out = array("I", bytes(4 * len(ids)))
+        if ids:
+            lib.gw_heads_head_points(self.ptr, ffi.from_buffer("uint32_t[]", ids), len(ids),
+                                     ffi.from_buffer("uint32_t[]", out))
+        return out
 
     def head(self, series_id: int):
         """(timestamps, raw 64-bit values or None, strings list or None) of a head, copied."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, AsyncGenerator, AsyncIterator
 
+from gateway.aggregate import FoldedMany
 from gateway.bridge import LoopBridge
 
 #: Batches of a series one step on the loop takes (at most this many are in flight).
@@ -68,7 +69,7 @@ class StoreProxy:
                 self._bridge.run(cursor.close)
 
     async def fold_windows(self, infos: list, bucket: str, start: int, stop: int, spec,
-                           max_windows: int) -> list:
+                           max_windows: int) -> FoldedMany:
         return self._bridge.run(self._store.fold_windows, infos, bucket, start, stop, spec,
                                 max_windows)
 

@@ -14,6 +14,7 @@ others are taken as they are (a sealed block is sorted and free of duplicates).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import collections
 import concurrent.futures
@@ -22,11 +23,11 @@ import logging
 import threading
 from array import array
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
 from gateway import codec
-from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, REF_WORDS, BlockFold, FoldedWindows,
-                               FoldSpec, UnorderedPoints)
+from gateway.aggregate import (FOLD_BAD_BLOCK, FOLD_OK, REF_WORDS, BatchFold, BlockFold,
+                               FoldedMany, FoldedWindows, FoldSpec, UnorderedPoints)
 from gateway.datamodel import (BOOL, COLUMN_TYPECODES, FLOAT, INT, MAX_TIME_NS, MIN_TIME_NS, STRING,
                                 UINT, WORD_TYPECODES, escape_field_key, escape_key,
                                 escape_measurement)
@@ -56,6 +57,10 @@ _NO_HEAD = HeadPoints(array("q"), None, None)
 #: index, stopping after LIST_ROWS rows (the writer waits for its end, and the lists listed
 #: ahead take memory): long series are listed one at a time.
 LIST_SERIES, LIST_ROWS = 16, 4096
+#: The listed series are folded in batches of one C call (:class:`BatchFold`) of up to
+#: BATCH_BLOCKS blocks, at least one series: short series many at once (a call, not a dozen,
+#: a series), long ones one at a time, so that the fold threads share a trip of long series.
+BATCH_BLOCKS = 64
 
 
 @dataclass(slots=True)
@@ -67,6 +72,36 @@ class _Piece:
     max_ts: int
     count: int
     ref: _Read | None   # None: the head
+
+
+@dataclass(slots=True)
+class _Listed:
+    """Series of a fold trip with their block lists: series j's blocks are blocks at[j] to
+    at[j + 1] of refs (:data:`REF_WORDS` words a block)."""
+
+    jobs: list[tuple[SeriesInfo, int]]   # (series, its job number: the place of its head)
+    refs: array   # 'q'
+    at: array     # 'I', one more entry than jobs
+
+    def refs_of(self, j: int) -> array:
+        return self.refs[REF_WORDS * self.at[j]:REF_WORDS * self.at[j + 1]]
+
+    def batches(self, most: int) -> list["_Listed"]:
+        """Runs of its series of up to ``most`` blocks (at least one series each)."""
+        out = []
+        j, n = 0, len(self.jobs)
+        while j < n:
+            end = j + 1
+            while end < n and self.at[end + 1] - self.at[j] <= most:
+                end += 1
+            if j == 0 and end == n:
+                return [self]
+            base = self.at[j]
+            out.append(_Listed(self.jobs[j:end],
+                               self.refs[REF_WORDS * base:REF_WORDS * self.at[end]],
+                               array("I", (x - base for x in self.at[j:end + 1]))))
+            j = end
+        return out
 
 
 @dataclass(slots=True)
@@ -146,9 +181,10 @@ def _key_pieces(measurement: str | None, tags: Mapping[str, str] | None,
 
 class _FoldQueue:
     """The series of one :meth:`StoreReader.fold_many` trip, shared by the fold threads. A
-    thread that finds no series with its blocks listed lists the next LIST_SERIES at once (a
-    read transaction of the index per series costs more than listing a short one); the
-    threads take the listed series one at a time, so that one slowed down folds fewer."""
+    thread that finds no listed batch lists the next LIST_SERIES series at once (a read
+    transaction of the index per series costs more than listing a short one) and cuts them
+    into batches (:data:`BATCH_BLOCKS`); the threads take the batches one at a time, so that
+    one slowed down folds fewer."""
 
     def __init__(self, jobs: list) -> None:
         self._todo = collections.deque(jobs)
@@ -156,26 +192,26 @@ class _FoldQueue:
         self._listing = 0   # threads listing a batch now
         self._changed = threading.Condition()
 
-    def next_job(self, list_refs: Callable[[list], tuple[list, list]]):
-        """The next listed job, None when every job is taken; ``list_refs(batch)`` lists
-        jobs of a batch and returns (those to fold, those it left for later)."""
+    def next_batch(self, list_jobs: Callable[[list], tuple[list, list]]) -> _Listed | None:
+        """The next listed batch, None when every job is taken; ``list_jobs(jobs)`` lists
+        jobs and returns (the batches of those listed, the jobs it left for later)."""
         while True:
             with self._changed:
                 while not self._listed:
-                    batch = [self._todo.popleft()
-                             for _ in range(min(LIST_SERIES, len(self._todo)))]
-                    if batch:
+                    jobs = [self._todo.popleft()
+                            for _ in range(min(LIST_SERIES, len(self._todo)))]
+                    if jobs:
                         self._listing += 1
                         break
                     if not self._listing:
                         return None
-                    self._changed.wait()   # the last batches are being listed
+                    self._changed.wait()   # the last jobs are being listed
                 else:
                     return self._listed.popleft()
             listed: list = []
             rest: list = []
             try:
-                listed, rest = list_refs(batch)
+                listed, rest = list_jobs(jobs)
             finally:
                 with self._changed:
                     self._listing -= 1
@@ -202,19 +238,21 @@ class StoreReader:
         worker thread for all of them (an export of many small series pays no hop per
         series)."""
         ids = [info.id for info in infos]
-        blocks = await self._blocks_of(b, ids, lo, hi)
+        # The heads first, with the blocks sealed that the index may not hold yet: a point
+        # sealed after the copy is in the copy (see Bucket.heads_on_thread).
+        heads, sealed = await self.threads.on_store_thread(b.heads_on_thread, ids)
+        blocks = await self._blocks_of(b, ids, lo, hi, sealed)
         if b.index_suspects:  # an index row led nowhere: repair the index, then read again
             await self.repair_index(b)
-            blocks = await self._blocks_of(b, ids, lo, hi)
-        heads = await self.threads.on_store_thread(b.heads_on_thread, ids)
+            blocks = await self._blocks_of(b, ids, lo, hi, sealed)
         return [merge(info, blocks[info.id], head, lo, hi) for info, head in zip(infos, heads)]
 
-    async def _blocks_of(self, b: Bucket, ids: list[int], lo: int,
-                         hi: int) -> dict[int, list[tuple[array, Any]]]:
+    async def _blocks_of(self, b: Bucket, ids: list[int], lo: int, hi: int,
+                         sealed: list) -> dict[int, list[tuple[array, Any]]]:
         # Where the checkpoint stood before the rows are read: the ring may write over them
         # from there on (the next checkpoint then drops their rows).
         since = (b.state.write_pos, b.written_at_checkpoint)
-        unindexed = b.unindexed_blocks()
+        unindexed = unindexed_blocks(b, sealed)
         rows = await self.index.blocks_of(b.state.id, ids, lo, hi)
         refs: dict[int, list[_Read]] = {sid: [] for sid in ids}
         seen = set()
@@ -242,9 +280,11 @@ class StoreReader:
         batch_points = batch_points or BATCH_POINTS
         if b.index_suspects:   # an earlier read found a wrong index row: repair first
             await self.repair_index(b)
-        # Where the checkpoint stood before the rows are read (see _series_blocks).
+        # The head first (see many_columns); where the checkpoint stood before the rows are
+        # read (see _blocks_of).
+        head, sealed = await self.threads.on_store_thread(b.head_on_thread, info.id)
         since = (b.state.write_pos, b.written_at_checkpoint)
-        unindexed = b.unindexed_blocks()
+        unindexed = unindexed_blocks(b, sealed)
         rows = await self.index.blocks(b.state.id, info.id, lo, hi)
         seen = {r.seq for r in rows}
         pieces = [_Piece(r.seq, r.min_ts, r.max_ts, r.count, (r.seq, r.offset, r.length, since))
@@ -254,7 +294,6 @@ class StoreReader:
                    for e in unindexed
                    if e.series_id == info.id and e.max_ts >= lo and e.min_ts < hi
                    and e.seq not in seen]
-        head = await self.threads.on_store_thread(b.head_on_thread, info.id)
         if len(head.timestamps):
             pieces.append(_Piece(_HEAD_SEQ, min(head.timestamps), max(head.timestamps),
                                  len(head.timestamps), None))
@@ -309,27 +348,31 @@ class StoreReader:
         return (out_ts, out_v) if len(out_ts) else None
 
     async def fold_many(self, b: Bucket, infos: list[SeriesInfo], lo: int, hi: int,
-                        spec: FoldSpec, max_windows: int
-                        ) -> list[tuple[int, FoldedWindows | None, int]]:
+                        spec: FoldSpec, max_windows: int) -> FoldedMany:
         """The windows of each series' points with lo <= time < hi, aggregated in C straight
-        from the ring blocks (:class:`gateway.aggregate.BlockFold`), with one index query, one
-        copy of the heads and one trip to the fold threads for all of them: (points folded,
-        windows, blocks listed) per series (the blocks tell a caller how many series the
-        next trip can take for the memory of their block lists). Blocks that follow each other in time are folded in C, many per
-        call; a run of blocks that overlap (late or rewritten points) is merged first, as
-        :meth:`stream` does. Windows None: the series needs the general path: its head
-        rewrites a stored timestamp, a block's points were not where the index said, or an
-        index row led nowhere."""
+        from the ring blocks, with one copy of the heads and one trip to the fold threads for
+        all of them; the block lists are read in C on the fold threads (several series in
+        one read transaction), or with one index query. Series with plain data are folded
+        many in one C call (:class:`gateway.aggregate.BatchFold`); the others each by a
+        :class:`gateway.aggregate.BlockFold`: blocks that follow each other in time are
+        folded in C, many per call, and a run of blocks that overlap (late or rewritten
+        points) is merged first, as :meth:`stream` does. Per series (in the order of
+        ``infos``): its windows, points folded and blocks listed (the blocks tell a caller
+        how many series the next trip can take for the memory of their block lists); no
+        windows where the series needs the general path: its head rewrites a stored
+        timestamp, a block's points were not where the index said, or an index row led
+        nowhere."""
         if lo >= hi or not infos:
-            return [(0, None, 0) for _ in infos]
+            return FoldedMany.joined([(0, None, 0, 0, 0) for _ in infos])
         if b.index_suspects:
             await self.repair_index(b)
         ids = [info.id for info in infos]
         since = (b.state.write_pos, b.written_at_checkpoint)   # see _blocks_of
-        pending = unindexed_by_series(b, ids, lo, hi)
-        # The heads are copied while the fold threads start on the blocks (a fold thread
-        # waits for them when it comes to its first head), not in a hop of their own.
+        # The heads are copied while the fold threads start, not in a hop of their own; a
+        # fold thread waits for the copy before it reads the index, and adds the blocks that
+        # came with it to those taken here (see Bucket.heads_on_thread).
         heads = self.threads.to_store_thread(b.heads_on_thread, ids)
+        pending = unindexed_by_series(b, ids, lo, hi)
         reader = self.index.native_reader()
         refs: dict[int, array | None]
         extra: dict[int, array] = {}
@@ -342,79 +385,120 @@ class StoreReader:
                                       for x in (e.seq, e.offset, e.length, e.min_ts, e.max_ts)])
                      for sid, entries in pending.items()}
         else:
+            _, sealed = await asyncio.wrap_future(heads)
+            pending = unindexed_by_series(b, ids, lo, hi, sealed)
             listed = await self.index.block_refs(b.state.id, ids, lo, hi)
             refs = {sid: with_unindexed(r, pending[sid]) if sid in pending else r
                     for sid, r in listed.items()}
         jobs = [(info, refs[info.id], extra.get(info.id), k) for k, info in enumerate(infos)]
-        # The fold threads take the series one at a time from one queue, the longest block
-        # lists first: a thread that is slowed down (another process on its core) takes fewer.
+        # The fold threads take the series from one queue, the longest block lists first: a
+        # thread that is slowed down (another process on its core) takes fewer.
         jobs.sort(key=lambda j: -len(j[1] or ()))
         queue = _FoldQueue(jobs)
         got = await self.threads.on_fold_threads(self._fold_jobs,
                                                  [queue] * min(FOLD_THREADS, len(jobs)), heads,
                                                  b, self.index, lo, hi, spec, max_windows, since)
         by_id = dict(got)
-        return [by_id[info.id] for info in infos]
+        return FoldedMany.joined([by_id[info.id] for info in infos])
 
     @staticmethod
     def _fold_jobs(queue: _FoldQueue, heads: concurrent.futures.Future, b: Bucket,
                    index: BlockIndex, lo: int, hi: int, spec: FoldSpec, max_windows: int,
                    since: tuple[int, int | None]) -> list:
-        """Folds series taken from ``queue`` (shared by the fold threads) until it is empty;
-        (series id, (points, windows or None, blocks listed)) of each. ``heads``: the
-        copies of the series' heads, in the order of the jobs' numbers."""
-        out: list[tuple[int, tuple[int, FoldedWindows | None, int]]] = []
+        """Folds batches of series taken from ``queue`` (shared by the fold threads) until
+        it is empty; (series id, (points, windows or None, its first window there, its
+        windows, blocks listed)) of each. ``heads``: the copies of the series' heads, in the
+        order of the jobs' numbers, and the blocks sealed that the index did not hold then
+        (Bucket.heads_on_thread)."""
+        out: list[tuple[int, tuple]] = []
         readers: list[IndexReader] = []   # this thread's, once it needs one
+        fold = BatchFold(spec, lo, hi, max_windows)
 
-        def list_refs(batch: list) -> tuple[list, list]:
-            return StoreReader._list_refs(batch, readers, index, b, lo, hi, out)
+        def list_jobs(jobs: list) -> tuple[list, list]:
+            return StoreReader._list_jobs(jobs, readers, index, b, lo, hi, heads, out)
 
         try:
-            while (job := queue.next_job(list_refs)) is not None:
-                info, refs, k = job
-                out.append((info.id, StoreReader._fold_job(b, info, refs, heads, k, lo, hi,
-                                                           spec, max_windows, since)))
+            while (listed := queue.next_batch(list_jobs)) is not None:
+                StoreReader._fold_batch(listed, fold, heads, b, lo, hi, spec, max_windows,
+                                        since, out)
         finally:
             for reader in readers:
                 index.release_reader(reader)
         return out
 
     @staticmethod
-    def _list_refs(batch: list, readers: list[IndexReader], index: BlockIndex, b: Bucket,
-                   lo: int, hi: int, out: list) -> tuple[list, list]:
-        """((info, refs, job number) of the jobs of ``batch`` with their blocks, those not
-        listed yet listed here in C in one read transaction; the jobs left for later once
-        LIST_ROWS rows are listed). A series whose blocks cannot be listed goes to ``out`` as
-        one for the general path."""
-        listed: list[tuple[SeriesInfo, array, int]] = []
-        reader, rows = None, 0
+    def _list_jobs(jobs: list, readers: list[IndexReader], index: BlockIndex, b: Bucket,
+                   lo: int, hi: int, heads: concurrent.futures.Future,
+                   out: list) -> tuple[list[_Listed], list]:
+        """(the batches of ``jobs`` (info, refs or None, extra, job number) with their
+        blocks, those not listed yet listed here in C in one read transaction; the jobs left
+        for later once LIST_ROWS rows are listed). Series whose blocks cannot be listed go to
+        ``out`` as ones for the general path."""
+        if jobs[0][1] is not None:   # listed by the index's own connection
+            refs, at = array("q"), array("I", [0])
+            for _, listed, _, _ in jobs:
+                refs += listed
+                at.append(len(refs) // REF_WORDS)
+            return _Listed([(j[0], j[3]) for j in jobs], refs, at).batches(BATCH_BLOCKS), []
+        if not readers:
+            first = index.native_reader()
+            if first is None:   # the index stopped being readable from C
+                out.extend((j[0].id, (0, None, 0, 0, 0)) for j in jobs)
+                return [], []
+            readers.append(first)
+        # The index is read after the heads are copied, with the blocks sealed then and the
+        # bound on max_ts taken after them (BlockIndex.max_ts_bound).
+        sealed = _by_series(heads.result()[1], lo, hi)
+        bound = index.max_ts_bound(b.state.id, hi)
+        extra, extra_at = array("q"), array("I", [0])
+        for info, _, more, _ in jobs:
+            if info.id in sealed:
+                more = _with_entries(more, sealed[info.id])
+            if more:
+                extra += more
+            extra_at.append(len(extra) // REF_WORDS)
         try:
-            for at, (info, refs, extra, k) in enumerate(batch):
-                if rows >= LIST_ROWS:
-                    return listed, batch[at:]
-                if refs is None:
-                    if not readers:
-                        first = index.native_reader()
-                        if first is None:   # the index stopped being readable from C
-                            out.append((info.id, (0, None, 0)))
-                            continue
-                        readers.append(first)
-                    try:
-                        if reader is None:
-                            readers[0].begin()
-                            reader = readers[0]
-                        refs = reader.block_refs(b.state.id, info.id, lo, hi, extra)
-                    except StoreError as e:
-                        log.warning("bucket %s: %s; the series is read through Python",
-                                    b.name, e)
-                        out.append((info.id, (0, None, 0)))
-                        continue
-                    rows += len(refs) // REF_WORDS
-                listed.append((info, refs, k))
-        finally:
-            if reader is not None:
-                reader.end()
-        return listed, []
+            refs, at = readers[0].block_refs_many(b.state.id, array("q", (j[0].id for j in jobs)),
+                                                  lo, hi, bound, extra, extra_at, LIST_ROWS)
+        except StoreError as e:
+            log.warning("bucket %s: %s; %d series are read through Python", b.name, e,
+                        len(jobs))
+            out.extend((j[0].id, (0, None, 0, 0, 0)) for j in jobs)
+            return [], []
+        n = len(at) - 1
+        listed = _Listed([(j[0], j[3]) for j in jobs[:n]], refs, at)
+        return listed.batches(BATCH_BLOCKS), jobs[n:]
+
+    @staticmethod
+    def _fold_batch(listed: _Listed, fold: BatchFold, heads: concurrent.futures.Future,
+                    b: Bucket, lo: int, hi: int, spec: FoldSpec, max_windows: int,
+                    since: tuple[int, int | None], out: list) -> None:
+        """Folds a batch of series in one C call, with their heads; each series that is not
+        plain (a block damaged, gone or overlapping, a head out of order or rewriting a
+        stored point, a read error) on its own (:meth:`_fold_job`), which deals with it."""
+        copies = heads.result()[0]
+        head_ts, head_words, head_at = array("q"), array("Q"), array("I", [0])
+        for info, k in listed.jobs:
+            head = copies[k]
+            if len(head.timestamps):
+                head_ts += head.timestamps
+                # a boolean as merge() takes it: the low byte of its word
+                head_words += array("Q", list(head.raw.tobytes()[::8])) if info.type == BOOL \
+                    else head.raw
+            head_at.append(len(head_ts))
+        got = fold.fold(b.ring.ptr, bytes(info.type for info, _ in listed.jobs), listed.refs,
+                        listed.at, head_ts, head_words, head_at)
+        for j, (info, k) in enumerate(listed.jobs):
+            blocks = listed.at[j + 1] - listed.at[j]
+            if got is not None and got[0][j] >= 0:
+                points, first, cols = got
+                out.append((info.id, (points[j], cols, first[j], first[j + 1] - first[j],
+                                      blocks)))
+                continue
+            points_j, own, blocks = StoreReader._fold_job(b, info, listed.refs_of(j), heads, k,
+                                                          lo, hi, spec, max_windows, since)
+            out.append((info.id, (points_j, own, 0, len(own) if own is not None else 0,
+                                  blocks)))
 
     @staticmethod
     def _fold_job(b: Bucket, info: SeriesInfo, refs: array, heads: concurrent.futures.Future,
@@ -425,7 +509,7 @@ class StoreReader:
         suspects = len(b.index_suspects)
         try:
             points = StoreReader._fold_series(b, info, fold, refs, lo, hi, since)
-            head = heads.result()[k]
+            head = heads.result()[0][k]
             if len(head.timestamps):
                 cols = merge(info, [], head, lo, hi)
                 if cols is not None:
@@ -544,15 +628,44 @@ class StoreReader:
         return out
 
 
-def unindexed_by_series(b: Bucket, ids: list[int], lo: int, hi: int) -> dict[int, list]:
-    """The bucket's blocks not indexed yet that may hold points of the series ``ids`` in
-    [lo, hi), by series (only series that have some). Taken before the index is read (see
-    :meth:`Bucket.unindexed_blocks`)."""
+def unindexed_blocks(b: Bucket, sealed: list) -> list:
+    """The bucket's blocks not indexed yet (:meth:`Bucket.unindexed_blocks`, taken now) with
+    ``sealed``, those that came with a copy of the heads (:meth:`Bucket.heads_on_thread`)
+    that the loop has not taken in yet."""
+    known = b.unindexed_blocks()
+    if not sealed:
+        return known
+    seqs = {e.seq for e in known}
+    return known + [e for e in sealed if e.seq not in seqs]
+
+
+def unindexed_by_series(b: Bucket, ids: list[int], lo: int, hi: int,
+                        sealed: Sequence = ()) -> dict[int, list]:
+    """The bucket's blocks not indexed yet (with ``sealed``: see :func:`unindexed_blocks`)
+    that may hold points of the series ``ids`` in [lo, hi), by series (only series that have
+    some). Taken before the index is read (see :meth:`Bucket.unindexed_blocks`)."""
     wanted = set(ids)
+    return {sid: entries for sid, entries in _by_series(unindexed_blocks(b, list(sealed)), lo,
+                                                        hi).items() if sid in wanted}
+
+
+def _by_series(entries: list, lo: int, hi: int) -> dict[int, list]:
+    """Ring entries that may hold points in [lo, hi), by series."""
     out: dict[int, list] = {}
-    for e in b.unindexed_blocks():
-        if e.series_id in wanted and e.max_ts >= lo and e.min_ts < hi:
+    for e in entries:
+        if e.max_ts >= lo and e.min_ts < hi:
             out.setdefault(e.series_id, []).append(e)
+    return out
+
+
+def _with_entries(extra: array | None, entries: list) -> array:
+    """A block list of :data:`REF_WORDS` words a block with the ring entries whose seq it
+    lacks."""
+    out = array("q") if extra is None else array("q", extra)
+    have = set(out[0::REF_WORDS])
+    for e in entries:
+        if e.seq not in have:
+            out.extend((e.seq, e.offset, e.length, e.min_ts, e.max_ts))
     return out
 
 

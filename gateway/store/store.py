@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Hashable, Mapping, TypeVar
 
-from gateway.aggregate import FoldSpec
+from gateway.aggregate import FoldedMany, FoldSpec
 from gateway.backoff import backoff_delay
 from gateway.clock import HELD_BASE_NS, WallClock
 from gateway.errors import StoreError, StoreLocked
@@ -504,11 +504,11 @@ class Store(Component):
             yield cols
 
     async def fold_windows(self, infos: list[SeriesInfo], bucket: str, start: int, stop: int,
-                           spec: FoldSpec, max_windows: int) -> list:
+                           spec: FoldSpec, max_windows: int) -> FoldedMany:
         """Window aggregates of each series with start <= time < stop, computed in C from its
-        blocks (see :meth:`gateway.store.reading.StoreReader.fold_many`): (points, windows or
-        None where the series must be read with :meth:`stream_series`, blocks listed) per
-        series."""
+        blocks (see :meth:`gateway.store.reading.StoreReader.fold_many`): each series'
+        windows, points and blocks listed; no windows where the series must be read with
+        :meth:`stream_series`."""
         self._check_open()
         return await self._reader.fold_many(self.bucket(bucket), infos, int(start), int(stop),
                                             spec, max_windows)

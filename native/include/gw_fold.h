@@ -6,6 +6,8 @@
  * a scratch buffer that gathers a run of blocks (about 4,096 points) and is reused from run to
  * run; each run is folded into the window accumulators, all in one call for many blocks. Points not from single blocks (merged runs of overlapping blocks,
  * the unsealed head) are folded from columns with gw_fold_columns, in the same time order.
+ * gw_fold_many folds a batch of short series in one call (their blocks, then their heads),
+ * leaving to the caller the series whose data need merging or noting.
  *
  * Windows are those of gw_aggregate_windows: [offset + k * every, offset + (k + 1) * every),
  * cut to lo <= t < hi. Within a run of points the window boundaries are found by binary search
@@ -36,6 +38,8 @@
 #define GW_FOLD_WANT_ISUM   4   /* the exact integer sum */
 /* gw_fold_* return: the points came out of time order (the caller takes the general path). */
 #define GW_FOLD_UNORDERED -100
+/* gw_fold_many's points of a series that was not folded plainly (see there). */
+#define GW_FOLD_NOT_PLAIN -101
 
 typedef struct gw_fold gw_fold;
 
@@ -86,6 +90,23 @@ int64_t  gw_fold_blocks(gw_fold *f, struct gw_ring *r, const gw_fold_ref *refs, 
                         int32_t *status, uint32_t *done);
 /* Closes the last window and fills out. GW_OK. */
 int      gw_fold_finish(gw_fold *f, gw_fold_windows *out);
+/* Folds a batch of n series in one call (a query over many short series pays one call, not
+ * a dozen, a series), each from scratch: series k has values of types[k], the blocks
+ * refs[refs_at[k] .. refs_at[k + 1]) (as gw_fold_blocks takes them) and then the head points
+ * head_ts/head_v[head_at[k] .. head_at[k + 1]) (as gw_fold_columns takes them); f's type is
+ * set to each series' in turn, its windows, lo, hi and want are shared. points[k]: the points
+ * folded, or GW_FOLD_NOT_PLAIN when the series needs the caller's per-series path (a block
+ * not GW_FOLD_OK, blocks that overlap, points out of time order, a read error, more than
+ * max_windows windows): such a series adds no window. The windows of the series folded are
+ * appended, series after series, to one set of columns: series k's are rows
+ * windows_at[k] .. windows_at[k + 1] (n + 1 entries) of out, whose columns are those of
+ * gw_fold_windows whose bit is set in `columns` (bit i: the i-th column of gw_fold_windows,
+ * start first; the others are NULL); valid until the next gw_fold_many or gw_fold_free.
+ * Returns the windows in out, or GW_ENOMEM (the batch's columns could not grow). */
+int64_t  gw_fold_many(gw_fold *f, struct gw_ring *r, uint32_t n, const uint8_t *types,
+                      const gw_fold_ref *refs, const uint32_t *refs_at, const int64_t *head_ts,
+                      const uint64_t *head_v, const uint32_t *head_at, uint32_t columns,
+                      int64_t *points, uint32_t *windows_at, gw_fold_windows *out);
 /* cdef: end */
 
 #endif

@@ -123,6 +123,9 @@ int       gw_heads_replay_upto(gw_heads *h, const uint8_t *data, size_t len, int
 uint64_t  gw_heads_min_lsn(gw_heads *h);
 /* Size of series id's head: points in *n, string bytes in *string_bytes. GW_OK or GW_EINVAL. */
 int       gw_heads_head_size(gw_heads *h, uint32_t id, uint32_t *n, uint64_t *string_bytes);
+/* The points in the heads of the n series ids[i] (0 for an unknown id): a reader copies only
+ * the heads that hold some, not each of many in a call of its own. */
+void      gw_heads_head_points(gw_heads *h, const uint32_t *ids, uint32_t n, uint32_t *points);
 /* Copies the head (in arrival order) into caller buffers sized by gw_heads_head_size;
  * strings/str_off (n+1 offsets) only for string series. GW_OK or GW_EINVAL. */
 int       gw_heads_head_copy(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *values,

@@ -29,6 +29,11 @@ struct gw_fold {
     uint64_t *words;
     double *values;
     uint32_t scratch_room;
+    int32_t *status;          /* gw_fold_many's block statuses of a series */
+    uint32_t status_room;
+    /* gw_fold_many's output: the wanted columns of a batch's windows, series after series */
+    void *many[N_COLUMNS];
+    uint32_t many_n, many_room;
 };
 
 gw_fold *gw_fold_new(uint8_t type, uint32_t want, int64_t every, int64_t offset, int64_t lo,
@@ -47,7 +52,11 @@ void gw_fold_free(gw_fold *f) {
     if (!f) return;
     void *cols[] = {f->start, f->isum, f->min_ts, f->max_ts, f->first_ts, f->last_ts, f->count,
                     f->min_v, f->max_v, f->first_v, f->last_v, f->sum, f->m2, f->min, f->max};
-    for (int i = 0; i < N_COLUMNS; i++) free(cols[i]);
+    for (int i = 0; i < N_COLUMNS; i++) {
+        free(cols[i]);
+        free(f->many[i]);
+    }
+    free(f->status);
     free(f->entry);
     free(f->ts);
     free(f->words);
@@ -380,4 +389,82 @@ int gw_fold_finish(gw_fold *f, gw_fold_windows *out) {
                              f->min_ts, f->max_ts, f->first_ts, f->last_ts,
                              f->min_v, f->max_v, f->first_v, f->last_v};
     return GW_OK;
+}
+
+/* The window columns in the order of gw_fold_windows (and of gw_fold_many's `columns` bits). */
+static void *window_column(const gw_fold *f, int c) {
+    void *cols[N_COLUMNS] = {f->start, f->count, f->sum, f->isum, f->m2, f->min, f->max,
+                             f->min_ts, f->max_ts, f->first_ts, f->last_ts,
+                             f->min_v, f->max_v, f->first_v, f->last_v};
+    return cols[c];
+}
+
+/* Appends the finished fold's windows to the batch output (the columns asked for). */
+static int many_append(gw_fold *f, uint32_t columns) {
+    uint32_t need = f->many_n + f->n;
+    if (need < f->many_n) return 0;
+    if (need > f->many_room) {
+        uint32_t room = f->many_room ? f->many_room : 1024;
+        while (room < need) room = room > UINT32_MAX / 2 ? UINT32_MAX : room * 2;
+        for (int c = 0; c < N_COLUMNS; c++)
+            if ((columns >> c & 1) && !grow(&f->many[c], (size_t)room * 8)) return 0;
+        f->many_room = room;
+    }
+    for (int c = 0; c < N_COLUMNS; c++)
+        if ((columns >> c & 1) && f->n)
+            memcpy((char *)f->many[c] + (size_t)f->many_n * 8, window_column(f, c),
+                   (size_t)f->n * 8);
+    f->many_n = need;
+    return 1;
+}
+
+/* One series of gw_fold_many: its blocks, then its head points, into the fold's windows
+ * (emptied first). The points folded, or GW_FOLD_NOT_PLAIN. */
+static int64_t fold_one(gw_fold *f, struct gw_ring *r, uint8_t type, const gw_fold_ref *refs,
+                        uint32_t n_refs, const int64_t *head_ts, const uint64_t *head_v,
+                        uint32_t n_head) {
+    if (type < GW_FLOAT || type > GW_BOOL) return GW_FOLD_NOT_PLAIN;
+    f->type = type;
+    f->n = 0;
+    f->open = 0;
+    f->any = 0;
+    if (n_refs > f->status_room) {
+        if (!grow((void **)&f->status, (size_t)n_refs * sizeof *f->status))
+            return GW_FOLD_NOT_PLAIN;
+        f->status_room = n_refs;
+    }
+    uint32_t done = 0;
+    int64_t points = gw_fold_blocks(f, r, refs, n_refs, f->status, &done);
+    if (points < 0 || done < n_refs) return GW_FOLD_NOT_PLAIN;   /* an error, an overlap */
+    for (uint32_t b = 0; b < n_refs; b++)
+        if (f->status[b] != GW_FOLD_OK) return GW_FOLD_NOT_PLAIN;
+    if (n_head) {
+        int64_t got = gw_fold_columns(f, head_ts, head_v, n_head);
+        if (got < 0) return GW_FOLD_NOT_PLAIN;
+        points += got;
+    }
+    if (f->open) { f->n++; f->open = 0; }
+    return points;
+}
+
+int64_t gw_fold_many(gw_fold *f, struct gw_ring *r, uint32_t n, const uint8_t *types,
+                     const gw_fold_ref *refs, const uint32_t *refs_at, const int64_t *head_ts,
+                     const uint64_t *head_v, const uint32_t *head_at, uint32_t columns,
+                     int64_t *points, uint32_t *windows_at, gw_fold_windows *out) {
+    columns &= (1u << N_COLUMNS) - 1;
+    f->many_n = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        windows_at[k] = f->many_n;
+        points[k] = fold_one(f, r, types[k], refs + refs_at[k], refs_at[k + 1] - refs_at[k],
+                             head_ts + head_at[k], head_v + head_at[k],
+                             head_at[k + 1] - head_at[k]);
+        if (points[k] >= 0 && !many_append(f, columns)) return GW_ENOMEM;
+    }
+    windows_at[n] = f->many_n;
+    /* the columns not asked for are left NULL (none of their rows is read) */
+    const void *c[N_COLUMNS];
+    for (int i = 0; i < N_COLUMNS; i++) c[i] = columns >> i & 1 ? f->many[i] : NULL;
+    *out = (gw_fold_windows){f->many_n, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8],
+                             c[9], c[10], c[11], c[12], c[13], c[14]};
+    return f->many_n;
 }

@@ -738,6 +738,13 @@ int gw_heads_head_size(gw_heads *h, uint32_t id, uint32_t *n, uint64_t *string_b
     return GW_OK;
 }
 
+void gw_heads_head_points(gw_heads *h, const uint32_t *ids, uint32_t n, uint32_t *points) {
+    for (uint32_t i = 0; i < n; i++) {
+        series *s = by_id(h, ids[i]);
+        points[i] = s ? s->n : 0;
+    }
+}
+
 int gw_heads_head_copy(gw_heads *h, uint32_t id, int64_t *ts, uint64_t *values, char *strings,
                        uint32_t *str_off) {
     series *s = by_id(h, id);

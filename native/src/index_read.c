@@ -51,10 +51,12 @@ static void sq_resolve(void) {
 
 /* The rows of one series' blocks, in the order of the index on (bucket, series, max_ts), which
  * needs no sort in SQLite; nearly always already the fold's order (min_ts, seq), else sorted
- * here. */
+ * here. The bound ?5 on max_ts ends the index's range where the range's blocks end, not at the
+ * series' newest block. */
 static const char BLOCKS_SQL[] =
     "SELECT seq, offset, length, min_ts, max_ts FROM blocks "
-    "WHERE bucket = ?1 AND series = ?2 AND max_ts >= ?3 AND min_ts < ?4 ORDER BY max_ts";
+    "WHERE bucket = ?1 AND series = ?2 AND max_ts >= ?3 AND max_ts <= ?5 AND min_ts < ?4 "
+    "ORDER BY max_ts";
 
 /* A query reads each page of its series' rows about once: a small page cache (256 KiB instead
  * of SQLite's 2 MB) keeps a reader per fold thread from growing the process. */
@@ -137,35 +139,39 @@ static int in_fold_order(const gw_fold_ref *refs, uint32_t n) {
     return 1;
 }
 
-/* Adds the extra blocks whose seq has no row among the n refs, then orders them all. */
-static int64_t add_extra(gw_index_reader *r, uint32_t n, const gw_fold_ref *extra,
+/* Adds the extra blocks whose seq has no row among the n refs at base, then orders them all. */
+static int64_t add_extra(gw_index_reader *r, uint32_t base, uint32_t n, const gw_fold_ref *extra,
                          uint32_t n_extra) {
     int64_t *seqs = malloc(((size_t)n + 1) * sizeof *seqs);
-    if (!seqs || !reserve(r, (uint64_t)n + n_extra)) { free(seqs); return GW_ENOMEM; }
-    for (uint32_t i = 0; i < n; i++) seqs[i] = r->refs[i].seq;
+    if (!seqs || !reserve(r, (uint64_t)base + n + n_extra)) { free(seqs); return GW_ENOMEM; }
+    gw_fold_ref *refs = r->refs + base;
+    for (uint32_t i = 0; i < n; i++) seqs[i] = refs[i].seq;
     qsort(seqs, n, sizeof *seqs, by_seq);
     uint32_t total = n;
     for (uint32_t i = 0; i < n_extra; i++)
-        if (!bsearch(&extra[i].seq, seqs, n, sizeof *seqs, by_seq)) r->refs[total++] = extra[i];
+        if (!bsearch(&extra[i].seq, seqs, n, sizeof *seqs, by_seq)) refs[total++] = extra[i];
     free(seqs);
-    qsort(r->refs, total, sizeof *r->refs, by_time_then_seq);
+    qsort(refs, total, sizeof *refs, by_time_then_seq);
     return total;
 }
 
-int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, int64_t lo,
-                            int64_t hi, const gw_fold_ref *extra, uint32_t n_extra) {
+/* One series' list (see gw_index_block_refs), written at r->refs + base. */
+static int64_t list_series(gw_index_reader *r, uint32_t base, int64_t bucket, int64_t series,
+                           int64_t lo, int64_t hi, int64_t max_ts_bound,
+                           const gw_fold_ref *extra, uint32_t n_extra) {
     sqlite3_stmt *s = r->blocks;
     sq.bind_int64(s, 1, bucket);
     sq.bind_int64(s, 2, series);
     sq.bind_int64(s, 3, lo);
     sq.bind_int64(s, 4, hi);
+    sq.bind_int64(s, 5, max_ts_bound);
     uint32_t n = 0;
     int rc;
     while ((rc = sq.step(s)) == SQLITE_ROW) {
-        if (!reserve(r, (uint64_t)n + 1)) { sq.reset(s); return GW_ENOMEM; }
-        r->refs[n++] = (gw_fold_ref){sq.column_int64(s, 0), sq.column_int64(s, 1),
-                                     sq.column_int64(s, 2), sq.column_int64(s, 3),
-                                     sq.column_int64(s, 4)};
+        if (!reserve(r, (uint64_t)base + n + 1)) { sq.reset(s); return GW_ENOMEM; }
+        r->refs[base + n++] = (gw_fold_ref){sq.column_int64(s, 0), sq.column_int64(s, 1),
+                                            sq.column_int64(s, 2), sq.column_int64(s, 3),
+                                            sq.column_int64(s, 4)};
     }
     if (rc != SQLITE_DONE) {
         snprintf(r->error, sizeof r->error, "%s", sq.errmsg(r->db));
@@ -173,9 +179,16 @@ int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, 
         return GW_EIO;
     }
     sq.reset(s);   /* ends the read transaction (outside begin/end): a writer may commit */
-    if (n_extra) return add_extra(r, n, extra, n_extra);
-    if (!in_fold_order(r->refs, n)) qsort(r->refs, n, sizeof *r->refs, by_time_then_seq);
+    if (n_extra) return add_extra(r, base, n, extra, n_extra);
+    if (!in_fold_order(r->refs + base, n))
+        qsort(r->refs + base, n, sizeof *r->refs, by_time_then_seq);
     return n;
+}
+
+int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, int64_t lo,
+                            int64_t hi, int64_t max_ts_bound, const gw_fold_ref *extra,
+                            uint32_t n_extra) {
+    return list_series(r, 0, bucket, series, lo, hi, max_ts_bound, extra, n_extra);
 }
 
 static int run_once(gw_index_reader *r, sqlite3_stmt *s) {
@@ -193,3 +206,33 @@ int gw_index_reader_end(gw_index_reader *r) { return run_once(r, r->end); }
 const gw_fold_ref *gw_index_reader_refs(const gw_index_reader *r) { return r->refs; }
 
 const char *gw_index_reader_error(const gw_index_reader *r) { return r->error; }
+
+int64_t gw_index_block_refs_many(gw_index_reader *r, int64_t bucket, const int64_t *series,
+                                 uint32_t n, int64_t lo, int64_t hi, int64_t max_ts_bound,
+                                 const gw_fold_ref *extra, const uint32_t *extra_at,
+                                 uint32_t max_rows, uint32_t *refs_at) {
+    if (n == 0) return 0;
+    int rc = gw_index_reader_begin(r);
+    if (rc != GW_OK) return rc;
+    uint32_t k = 0, rows = 0;
+    int64_t got = 0;
+    for (; k < n && (k == 0 || rows < max_rows); k++) {
+        refs_at[k] = rows;
+        uint32_t n_extra = extra ? extra_at[k + 1] - extra_at[k] : 0;
+        got = list_series(r, rows, bucket, series[k], lo, hi, max_ts_bound,
+                          n_extra ? extra + extra_at[k] : NULL, n_extra);
+        if (got < 0) break;
+        if ((uint64_t)rows + (uint64_t)got > UINT32_MAX / 2) { got = GW_ENOMEM; break; }
+        rows += (uint32_t)got;
+    }
+    if (got < 0) {
+        char why[sizeof r->error];
+        memcpy(why, r->error, sizeof why);   /* the failure's message, not the end's */
+        gw_index_reader_end(r);
+        memcpy(r->error, why, sizeof why);
+        return got;
+    }
+    refs_at[k] = rows;
+    rc = gw_index_reader_end(r);
+    return rc != GW_OK ? rc : (int64_t)k;
+}

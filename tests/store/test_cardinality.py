@@ -88,5 +88,10 @@ def test_a_head_that_grew_in_a_burst_shrinks_when_sealed_and_keeps_its_unlogged_
     heads.ingest(batch(range(2000, 2010)).c_pointer, 0)   # grows again from there
     assert head_values(heads) == ([1000, 1001, 1002, *range(2000, 2010)],
                                   [1000.0, 1001.0, 1002.0, *map(float, range(2000, 2010))])
+    # the sizes of many heads in one call (a series id never made: 0)
+    assert list(heads.head_points([1, 7, 1])) == [13, 0, 13]
+    heads.commit(wal, None, 0)
+    heads.seal(ring, 0, True)   # every point logged and sealed: an empty head
+    assert list(heads.head_points([1])) == [0]
     for handle in (heads, wal, ring):
         handle.close()
