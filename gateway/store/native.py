@@ -222,7 +222,7 @@ class RingFile:
 
 
 class IndexReader:
-    """A read-only connection of its own to the block index file that lists a series' blocks
+    """A read-only connection of its own to the block index file that lists series' blocks
     for the window fold in C (``gw_index.h``): no Python object per row. One thread at a time
     uses it."""
 
@@ -241,30 +241,16 @@ class IndexReader:
                              f"{ffi.string(why).decode('utf-8', 'replace')}")
         return cls(ptr, path)
 
-    def block_refs(self, bucket_id: int, series_id: int, lo: int, hi: int, max_ts_bound: int,
-                   extra: array | None = None) -> array:
-        """The series' blocks that may hold points in [lo, hi) as array('q') of (seq, offset,
-        length, min_ts, max_ts), ordered by (min_ts, seq): its index rows (those with max_ts
-        up to ``max_ts_bound``: :meth:`BlockIndex.max_ts_bound`), and the blocks ``extra``
-        (same words; not indexed yet) whose seq has no row."""
-        n_extra = len(extra) * 8 // _REF_BYTES if extra else 0
-        extra_c = ffi.cast("gw_fold_ref *", ffi.from_buffer(extra)) if n_extra else ffi.NULL
-        n = lib.gw_index_block_refs(self._r, bucket_id, series_id, lo, hi, max_ts_bound,
-                                    extra_c, n_extra)
-        if n < 0:
-            raise self._failure(n)
-        out = array("q")
-        if n:
-            out.frombytes(ffi.buffer(lib.gw_index_reader_refs(self._r), _REF_BYTES * n))
-        return out
-
     def block_refs_many(self, bucket_id: int, series_ids: array, lo: int, hi: int,
                         max_ts_bound: int, extra: array, extra_at: array,
                         max_rows: int) -> tuple[array, array]:
-        """The block lists of several series (array('q') of ids) in one read transaction, as
-        :meth:`block_refs` gives each, series k's blocks not indexed yet being blocks
-        extra_at[k] to extra_at[k + 1] of ``extra`` (``extra_at``: array('I'), one more entry
-        than series): (refs, at), series k's blocks being blocks at[k] to at[k + 1] of refs.
+        """The block lists of several series (array('q') of ids) in one read transaction:
+        each series' blocks that may hold points in [lo, hi) as words of (seq, offset,
+        length, min_ts, max_ts), ordered by (min_ts, seq): its index rows (those with max_ts
+        up to ``max_ts_bound``: :meth:`BlockIndex.max_ts_bound`), and its blocks not indexed
+        yet whose seq has no row, series k's being blocks extra_at[k] to extra_at[k + 1] of
+        ``extra`` (``extra_at``: array('I'), one more entry than series): (refs, at), series
+        k's blocks being blocks at[k] to at[k + 1] of refs.
         The listing stops before a series once ``max_rows`` blocks are listed (the first is
         always listed): ``len(at) - 1`` series are listed."""
         n = len(series_ids)
@@ -281,19 +267,6 @@ class IndexReader:
         if at[-1]:
             refs.frombytes(ffi.buffer(lib.gw_index_reader_refs(self._r), _REF_BYTES * at[-1]))
         return refs, at
-
-    def begin(self) -> None:
-        """Makes the block lists read until :meth:`end` one read transaction (cheaper than
-        one per list for short series; the writer waits for :meth:`end`)."""
-        self._run(lib.gw_index_reader_begin)
-
-    def end(self) -> None:
-        self._run(lib.gw_index_reader_end)
-
-    def _run(self, step) -> None:
-        rc = step(self._r)
-        if rc != OK:
-            raise self._failure(rc)
 
     def _failure(self, rc: int) -> StoreError:
         why = ("out of memory" if rc == lib.GW_ENOMEM

@@ -7,9 +7,8 @@
  * series, several threads at once.
  *
  * The reader is a read-only SQLite connection of its own to the index file: it sees what the
- * writer has committed (a statement is one read transaction, or the statements between
- * gw_index_reader_begin and gw_index_reader_end are; a commit in progress makes it wait, up to
- * the busy timeout). SQLite is not linked in: the functions are taken from the
+ * writer has committed (a call is one read transaction; a commit in progress makes it wait, up
+ * to the busy timeout). SQLite is not linked in: the functions are taken from the
  * libsqlite3.so.0 that Python's sqlite3 module has already loaded (RTLD_NOLOAD), so that the
  * process has one copy of SQLite, whose POSIX locks of the file are shared by all its
  * connections (a second copy would drop the other's locks when it closes the file). When that
@@ -32,28 +31,18 @@ typedef struct gw_index_reader gw_index_reader;
 gw_index_reader *gw_index_reader_open(const char *path, int busy_ms, char *why_buf,
                                       size_t why_room);
 void gw_index_reader_close(gw_index_reader *r);
-/* The blocks of series `series` of bucket `bucket` that may hold points in [lo, hi): the index
- * rows with lo <= max_ts <= max_ts_bound and min_ts < hi, plus those of the n_extra blocks
- * `extra` (blocks not indexed yet) whose seq has no row, ordered by (min_ts, seq).
- * max_ts_bound: hi - 1 + the longest span (max_ts - min_ts) of any row, or INT64_MAX; a
- * smaller bound loses blocks. Returns their count (the refs are at gw_index_reader_refs until
- * the next call) or GW_ENOMEM, or GW_EIO (SQLite's message at gw_index_reader_error). */
-int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, int64_t lo,
-                            int64_t hi, int64_t max_ts_bound, const gw_fold_ref *extra,
-                            uint32_t n_extra);
-/* The block lists read between begin and end are one read transaction: a statement that
- * starts one of its own costs more than listing a short series (the file's lock taken and
- * released, its change counter and journal checked), so a query over many short series lists
- * several in one. The lock held keeps the writer from committing until end: hold it for a
- * bounded number of rows. GW_OK, or GW_EIO (message at gw_index_reader_error). */
-int gw_index_reader_begin(gw_index_reader *r);
-int gw_index_reader_end(gw_index_reader *r);
-/* The block lists of several series in one read transaction (begin and end included):
- * series[k]'s list, as gw_index_block_refs gives it with extra[extra_at[k] .. extra_at[k + 1])
- * as its blocks not indexed yet, is refs[refs_at[k] .. refs_at[k + 1]) of gw_index_reader_refs
- * (until the next call). The listing stops before a series once max_rows blocks are listed
- * (the first series is always listed): returns the series listed, m (refs_at has m + 1
- * entries), or GW_ENOMEM, or GW_EIO (message at gw_index_reader_error). */
+/* The block lists of several series in one read transaction (a statement that starts one of
+ * its own costs more than listing a short series: the file's lock taken and released, its
+ * change counter and journal checked; the lock held keeps the writer from committing until the
+ * end, so a call lists a bounded number of rows). Series series[k]'s list is the index rows of
+ * bucket `bucket` that may hold points in [lo, hi), those with lo <= max_ts <= max_ts_bound
+ * and min_ts < hi, plus the blocks extra[extra_at[k] .. extra_at[k + 1]) (blocks not indexed
+ * yet; extra may be NULL) whose seq has no row, ordered by (min_ts, seq); max_ts_bound: hi - 1
+ * + the longest span (max_ts - min_ts) of any row, or INT64_MAX (a smaller bound loses
+ * blocks). The lists are refs[refs_at[k] .. refs_at[k + 1]) of gw_index_reader_refs (until the
+ * next call). The listing stops before a series once max_rows blocks are listed (the first
+ * series is always listed): returns the series listed, m (refs_at has m + 1 entries), or
+ * GW_ENOMEM, or GW_EIO (message at gw_index_reader_error). */
 int64_t gw_index_block_refs_many(gw_index_reader *r, int64_t bucket, const int64_t *series,
                                  uint32_t n, int64_t lo, int64_t hi, int64_t max_ts_bound,
                                  const gw_fold_ref *extra, const uint32_t *extra_at,

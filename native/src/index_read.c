@@ -155,7 +155,7 @@ static int64_t add_extra(gw_index_reader *r, uint32_t base, uint32_t n, const gw
     return total;
 }
 
-/* One series' list (see gw_index_block_refs), written at r->refs + base. */
+/* One series' list (see gw_index_block_refs_many), written at r->refs + base. */
 static int64_t list_series(gw_index_reader *r, uint32_t base, int64_t bucket, int64_t series,
                            int64_t lo, int64_t hi, int64_t max_ts_bound,
                            const gw_fold_ref *extra, uint32_t n_extra) {
@@ -178,17 +178,11 @@ static int64_t list_series(gw_index_reader *r, uint32_t base, int64_t bucket, in
         sq.reset(s);
         return GW_EIO;
     }
-    sq.reset(s);   /* ends the read transaction (outside begin/end): a writer may commit */
+    sq.reset(s);
     if (n_extra) return add_extra(r, base, n, extra, n_extra);
     if (!in_fold_order(r->refs + base, n))
         qsort(r->refs + base, n, sizeof *r->refs, by_time_then_seq);
     return n;
-}
-
-int64_t gw_index_block_refs(gw_index_reader *r, int64_t bucket, int64_t series, int64_t lo,
-                            int64_t hi, int64_t max_ts_bound, const gw_fold_ref *extra,
-                            uint32_t n_extra) {
-    return list_series(r, 0, bucket, series, lo, hi, max_ts_bound, extra, n_extra);
 }
 
 static int run_once(gw_index_reader *r, sqlite3_stmt *s) {
@@ -199,9 +193,9 @@ static int run_once(gw_index_reader *r, sqlite3_stmt *s) {
     return GW_EIO;
 }
 
-int gw_index_reader_begin(gw_index_reader *r) { return run_once(r, r->begin); }
+static int reader_begin(gw_index_reader *r) { return run_once(r, r->begin); }
 
-int gw_index_reader_end(gw_index_reader *r) { return run_once(r, r->end); }
+static int reader_end(gw_index_reader *r) { return run_once(r, r->end); }
 
 const gw_fold_ref *gw_index_reader_refs(const gw_index_reader *r) { return r->refs; }
 
@@ -212,7 +206,7 @@ int64_t gw_index_block_refs_many(gw_index_reader *r, int64_t bucket, const int64
                                  const gw_fold_ref *extra, const uint32_t *extra_at,
                                  uint32_t max_rows, uint32_t *refs_at) {
     if (n == 0) return 0;
-    int rc = gw_index_reader_begin(r);
+    int rc = reader_begin(r);
     if (rc != GW_OK) return rc;
     uint32_t k = 0, rows = 0;
     int64_t got = 0;
@@ -228,11 +222,11 @@ int64_t gw_index_block_refs_many(gw_index_reader *r, int64_t bucket, const int64
     if (got < 0) {
         char why[sizeof r->error];
         memcpy(why, r->error, sizeof why);   /* the failure's message, not the end's */
-        gw_index_reader_end(r);
+        reader_end(r);
         memcpy(r->error, why, sizeof why);
         return got;
     }
     refs_at[k] = rows;
-    rc = gw_index_reader_end(r);
+    rc = reader_end(r);
     return rc != GW_OK ? rc : (int64_t)k;
 }
