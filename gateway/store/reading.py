@@ -372,25 +372,22 @@ class StoreReader:
         # fold thread waits for the copy before it reads the index, and adds the blocks that
         # came with it to those taken here (see Bucket.heads_on_thread).
         heads = self.threads.to_store_thread(b.heads_on_thread, ids)
-        pending = unindexed_by_series(b, ids, lo, hi)
         reader = self.index.native_reader()
         refs: dict[int, array | None]
-        extra: dict[int, array] = {}
+        pending: dict[int, list] = {}
         if reader is not None:
             # The fold threads list each series' blocks in C as they come to it (the index
             # rows, and the blocks not indexed yet that have none), several at once.
             self.index.release_reader(reader)
             refs = dict.fromkeys(ids)
-            extra = {sid: array("q", [x for e in entries
-                                      for x in (e.seq, e.offset, e.length, e.min_ts, e.max_ts)])
-                     for sid, entries in pending.items()}
+            pending = unindexed_by_series(b, ids, lo, hi)
         else:
             _, sealed = await asyncio.wrap_future(heads)
-            pending = unindexed_by_series(b, ids, lo, hi, sealed)
+            unindexed = unindexed_by_series(b, ids, lo, hi, sealed)
             listed = await self.index.block_refs(b.state.id, ids, lo, hi)
-            refs = {sid: with_unindexed(r, pending[sid]) if sid in pending else r
+            refs = {sid: with_unindexed(r, unindexed[sid]) if sid in unindexed else r
                     for sid, r in listed.items()}
-        jobs = [(info, refs[info.id], extra.get(info.id), k) for k, info in enumerate(infos)]
+        jobs = [(info, refs[info.id], pending.get(info.id, ()), k) for k, info in enumerate(infos)]
         # The fold threads take the series from one queue, the longest block lists first: a
         # thread that is slowed down (another process on its core) takes fewer.
         jobs.sort(key=lambda j: -len(j[1] or ()))
@@ -430,7 +427,8 @@ class StoreReader:
     def _list_jobs(jobs: list, readers: list[IndexReader], index: BlockIndex, b: Bucket,
                    lo: int, hi: int, heads: concurrent.futures.Future,
                    out: list) -> tuple[list[_Listed], list]:
-        """(the batches of ``jobs`` (info, refs or None, extra, job number) with their
+        """(the batches of ``jobs`` (info, refs or None, its blocks not indexed yet, job
+        number) with their
         blocks, those not listed yet listed here in C in one read transaction; the jobs left
         for later once LIST_ROWS rows are listed). Series whose blocks cannot be listed go to
         ``out`` as ones for the general path."""
@@ -451,11 +449,9 @@ class StoreReader:
         sealed = _by_series(heads.result()[1], lo, hi)
         bound = index.max_ts_bound(b.state.id, hi)
         extra, extra_at = array("q"), array("I", [0])
-        for info, _, more, _ in jobs:
-            if info.id in sealed:
-                more = _with_entries(more, sealed[info.id])
-            if more:
-                extra += more
+        for info, _, entries, _ in jobs:
+            for e in _with_missing(entries, sealed.get(info.id, ())):
+                extra.extend((e.seq, e.offset, e.length, e.min_ts, e.max_ts))
             extra_at.append(len(extra) // REF_WORDS)
         try:
             refs, at = readers[0].block_refs_many(b.state.id, array("q", (j[0].id for j in jobs)),
@@ -628,15 +624,19 @@ class StoreReader:
         return out
 
 
-def unindexed_blocks(b: Bucket, sealed: list) -> list:
+def unindexed_blocks(b: Bucket, sealed: Sequence) -> list:
     """The bucket's blocks not indexed yet (:meth:`Bucket.unindexed_blocks`, taken now) with
     ``sealed``, those that came with a copy of the heads (:meth:`Bucket.heads_on_thread`)
     that the loop has not taken in yet."""
-    known = b.unindexed_blocks()
-    if not sealed:
-        return known
+    return _with_missing(b.unindexed_blocks(), sealed)
+
+
+def _with_missing(known: Sequence, more: Sequence) -> list:
+    """The ring entries ``known`` and those of ``more`` whose seq is not among them."""
+    if not more:
+        return list(known)
     seqs = {e.seq for e in known}
-    return known + [e for e in sealed if e.seq not in seqs]
+    return [*known, *(e for e in more if e.seq not in seqs)]
 
 
 def unindexed_by_series(b: Bucket, ids: list[int], lo: int, hi: int,
@@ -645,7 +645,7 @@ def unindexed_by_series(b: Bucket, ids: list[int], lo: int, hi: int,
     that may hold points of the series ``ids`` in [lo, hi), by series (only series that have
     some). Taken before the index is read (see :meth:`Bucket.unindexed_blocks`)."""
     wanted = set(ids)
-    return {sid: entries for sid, entries in _by_series(unindexed_blocks(b, list(sealed)), lo,
+    return {sid: entries for sid, entries in _by_series(unindexed_blocks(b, sealed), lo,
                                                         hi).items() if sid in wanted}
 
 
@@ -655,17 +655,6 @@ def _by_series(entries: list, lo: int, hi: int) -> dict[int, list]:
     for e in entries:
         if e.max_ts >= lo and e.min_ts < hi:
             out.setdefault(e.series_id, []).append(e)
-    return out
-
-
-def _with_entries(extra: array | None, entries: list) -> array:
-    """A block list of :data:`REF_WORDS` words a block with the ring entries whose seq it
-    lacks."""
-    out = array("q") if extra is None else array("q", extra)
-    have = set(out[0::REF_WORDS])
-    for e in entries:
-        if e.seq not in have:
-            out.extend((e.seq, e.offset, e.length, e.min_ts, e.max_ts))
     return out
 
 
