@@ -62,7 +62,8 @@ image: setup
 	@bash .ci/apt-install deps/debian-image.txt
 	bash image/build-image.sh
 
-bench: setup
+bench: setup deps-test
+	@bash .ci/apt-install deps/debian-bench.txt
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
 clean:

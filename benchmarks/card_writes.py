@@ -14,8 +14,10 @@ block-device counters over the same window.
 
     sudo .venv/bin/python benchmarks/card_writes.py [--minutes 3] [--warmup 30]
 
-Needs root (the loop mount) and strace. strace slows each traced call a little; the load is
-light (about 125 points a second), so the gateway keeps up. The pages of the per-file table are
+Needs root (the loop mount) and strace (deps/debian-bench.txt, which `make bench` installs as
+root; without either it says it did not measure and exits 0, so that `make bench` goes on).
+strace slows each traced call a little; the load is light (about 125 points a second), so the
+gateway keeps up. The pages of the per-file table are
 a model of the kernel's accounting (a page written back 30 s after it was dirtied counts again
 when it is written once more); the process line is the kernel's own figure.
 """
@@ -332,12 +334,14 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=30.0,
                    help="seconds of load before the window (start-up writes left out)")
     args = p.parse_args()
+    # Not measured (said, not failed, so that `make bench` goes on to the others) without root
+    # or strace (deps/debian-bench.txt, installed by `make bench` as root).
     if os.geteuid() != 0:
-        print("needs root: the card is a loop-mounted ext4", file=sys.stderr)
-        return 2
+        print("card writes: not measured: needs root (the card is a loop-mounted ext4)")
+        return 0
     if shutil.which("strace") is None:
-        print("needs strace (Debian package strace)", file=sys.stderr)
-        return 2
+        print("card writes: not measured: needs strace (Debian package strace)")
+        return 0
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="card-writes-"))
     try:
         run(args.minutes, args.warmup, workdir)
